@@ -1,0 +1,32 @@
+# Wick's developer targets. `make help` lists them.
+GO ?= go
+FUZZTIME ?= 20s
+
+.PHONY: help build test test-go test-compat check vet fuzz bench
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+build: ## build bin/wick
+	$(GO) build -o bin/wick ./cmd/wick
+
+test: vet test-go test-compat ## every test: Go (race; SQLite, and PostgreSQL/NATS when configured) + client compatibility
+
+vet: ## go vet and gofmt check
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+test-go: ## Go tests with the race detector
+	$(GO) test -race -count=1 ./...
+
+test-compat: ## particle-api-js and particle-cli against a real wick serve (needs node + npm)
+	./compat/run.sh
+
+fuzz: ## run every fuzzer for FUZZTIME each
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; done
+
+bench: ## benchmarks, for benchstat
+	$(GO) test -run '^$$' -bench . -benchmem ./...

@@ -1,0 +1,180 @@
+// Command wick is the Wick device cloud: one binary that serves the
+// Particle-compatible REST API and device gateway (`wick serve`) and
+// administers its data (`wick user ...`).
+//
+// Every flag also reads an environment variable: --foo-bar reads
+// WICK_FOO_BAR. Run `wick help` for the subcommands.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/wick-cloud/wick/internal/config"
+	"github.com/wick-cloud/wick/internal/server"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `wick — a self-hosted, Particle-compatible device cloud
+
+Usage:
+  wick serve [flags]                          start the server (embedded defaults, no outside services)
+  wick user create EMAIL --password-stdin     create a developer account
+  wick version                                print the version
+  wick help [COMMAND]                         show help
+
+Every flag also reads an environment variable: --http reads WICK_HTTP,
+--data reads WICK_DATA, --token-rate reads WICK_TOKEN_RATE, and so on.
+Run "wick COMMAND -h" for the flags of a command.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// run executes one command line and returns the process exit code.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "serve":
+		err = serve(args[1:], stderr)
+	case "user":
+		err = user(args[1:], stdin, stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, "wick", version)
+	case "help", "-h", "--help":
+		if len(args) > 1 {
+			return run([]string{args[1], "-h"}, stdin, stdout, stderr)
+		}
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "wick: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		return 2
+	default:
+		fmt.Fprintln(stderr, "wick:", err)
+		return 1
+	}
+}
+
+// errUsage marks a command-line mistake already explained to the user.
+var errUsage = errors.New("usage")
+
+func serve(args []string, stderr io.Writer) error {
+	cfg := config.Default()
+	fs := flag.NewFlagSet("wick serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg.Register(fs)
+	rest, err := config.Parse(fs, args, nil)
+	if err != nil {
+		return usageErr(err)
+	}
+	if len(rest) > 0 {
+		fmt.Fprintf(stderr, "wick serve: unexpected argument %q\n", rest[0])
+		return errUsage
+	}
+	log, err := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	srv, err := server.New(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	return srv.Run(ctx)
+}
+
+func user(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "create" {
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+			fmt.Fprintln(stdout, "Usage: wick user create EMAIL --password-stdin [--data DIR] [--db DSN]")
+			return nil
+		}
+		fmt.Fprintln(stderr, "Usage: wick user create EMAIL --password-stdin [--data DIR] [--db DSN]")
+		return errUsage
+	}
+	cfg := config.Default()
+	fs := flag.NewFlagSet("wick user create", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg.RegisterStorage(fs)
+	passwordStdin := fs.Bool("password-stdin", false, "read the password from standard input (required)")
+	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn, error")
+	rest, err := config.Parse(fs, args[1:], nil)
+	if err != nil {
+		return usageErr(err)
+	}
+	if len(rest) != 1 {
+		fmt.Fprintln(stderr, "Usage: wick user create EMAIL --password-stdin [--data DIR] [--db DSN]")
+		return errUsage
+	}
+	if !*passwordStdin {
+		fmt.Fprintln(stderr, "wick user create: --password-stdin is required (passwords are never taken from the command line)")
+		return errUsage
+	}
+	line, err := bufio.NewReader(io.LimitReader(stdin, 4096)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("read password: %w", err)
+	}
+	password := strings.TrimRight(line, "\r\n")
+	log, err := newLogger(stderr, *logLevel, "text")
+	if err != nil {
+		return err
+	}
+	u, err := server.CreateUser(context.Background(), cfg, log, rest[0], password)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "created user %s (id %s)\n", u.Username, u.ID)
+	return nil
+}
+
+// usageErr turns a flag parsing error (already printed by the FlagSet) into
+// errUsage, keeping -h as a success.
+func usageErr(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	if strings.HasPrefix(err.Error(), "config:") {
+		return err
+	}
+	return errUsage
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("bad --log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("bad --log-format %q: want text or json", format)
+}

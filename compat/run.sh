@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the pinned Particle clients (only when package-lock.json changed) and runs the
+# client-compatibility suite against a freshly built wick (or $WICK_BIN). Used by `make test-compat`.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+for tool in node npm go; do
+  command -v "$tool" >/dev/null || { echo "compat: $tool is required" >&2; exit 1; }
+done
+
+# --ignore-scripts: particle-cli's USB/serial add-ons would try to fetch or compile native
+# binaries; none of the commands under test load them.
+stamp=node_modules/.wick-compat-lock.sha256
+want=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  npm ci --ignore-scripts --no-audit --no-fund
+  echo "$want" > "$stamp"
+fi
+
+exec npm test -- "$@"

@@ -1,0 +1,158 @@
+package api
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/wick-cloud/wick/internal/auth"
+	"github.com/wick-cloud/wick/internal/store"
+)
+
+// Defaults applied by New to zero Config fields.
+const (
+	DefaultMaxBodyBytes      = 1 << 20
+	DefaultMinPasswordLength = 8
+	DefaultGlobalRate        = 10000
+	DefaultGlobalWindow      = 5 * time.Minute
+	DefaultTokenRate         = 100
+	DefaultTokenWindow       = 5 * time.Minute
+	DefaultTokenFailures     = 10
+	DefaultTokenLockout      = 30 * time.Minute
+	DefaultSensitiveRate     = 100
+	DefaultSensitiveWindow   = 5 * time.Minute
+	DefaultRateLimitKeys     = 100000
+)
+
+// APIUserDomain is the e-mail domain of the accounts created for API users
+// (POST /v1/products/:p/team with friendly_name and scopes).
+const APIUserDomain = "api.wick.local"
+
+// Config tunes the API. The zero value is usable: every zero field takes
+// the default written beside it. Rate fields accept a negative value to
+// disable that limit.
+type Config struct {
+	// Signup opens POST /v1/users to anyone. Default false: the route then
+	// answers 403 {"ok":false,"error":"Sign-up is disabled"} and accounts
+	// are created by the operator.
+	Signup bool
+	// MaxBodyBytes bounds a request body (default 1 MiB); larger bodies
+	// get 413.
+	MaxBodyBytes int64
+	// MinPasswordLength is the shortest password accepted for users and
+	// customers (default 8 bytes).
+	MinPasswordLength int
+
+	// GlobalRate requests per GlobalWindow are allowed from one client IP
+	// on all routes together (default 10000 per 5 minutes).
+	GlobalRate   int
+	GlobalWindow time.Duration
+	// TokenRate requests per TokenWindow are allowed from one client IP on
+	// POST /oauth/token (default 100 per 5 minutes).
+	TokenRate   int
+	TokenWindow time.Duration
+	// TokenFailures consecutive failed POST /oauth/token requests from one
+	// IP lock that IP out of the endpoint for TokenLockout (default 10
+	// failures, 30 minutes). A success resets the count.
+	TokenFailures int
+	TokenLockout  time.Duration
+	// SensitiveRate requests per SensitiveWindow are allowed from one
+	// client IP on DELETE /v1/user and POST/PUT /v1/user/password-reset
+	// together (default 100 per 5 minutes).
+	SensitiveRate   int
+	SensitiveWindow time.Duration
+	// RateLimitKeys bounds how many client IPs each limiter tracks
+	// (default 100000); beyond it, expired entries are swept and then
+	// arbitrary ones evicted.
+	RateLimitKeys int
+	// TrustProxy takes the client IP from the first address of
+	// X-Forwarded-For. Set it only behind a proxy that sets that header;
+	// by default the connection's remote address is used.
+	TrustProxy bool
+
+	// Now is the clock (default time.Now). Tests inject a fake clock.
+	Now func() time.Time
+	// PublicURL is the externally visible base URL of the API, such as
+	// "https://wick.example.com", for absolute URLs in responses. Empty
+	// means URLs are derived from the request's Host.
+	PublicURL string
+}
+
+// withDefaults returns c with every zero field set to its default.
+func (c Config) withDefaults() Config {
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	defDur := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.MinPasswordLength <= 0 {
+		c.MinPasswordLength = DefaultMinPasswordLength
+	}
+	def(&c.GlobalRate, DefaultGlobalRate)
+	def(&c.TokenRate, DefaultTokenRate)
+	def(&c.TokenFailures, DefaultTokenFailures)
+	def(&c.SensitiveRate, DefaultSensitiveRate)
+	def(&c.RateLimitKeys, DefaultRateLimitKeys)
+	defDur(&c.GlobalWindow, DefaultGlobalWindow)
+	defDur(&c.TokenWindow, DefaultTokenWindow)
+	defDur(&c.TokenLockout, DefaultTokenLockout)
+	defDur(&c.SensitiveWindow, DefaultSensitiveWindow)
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// Deps are the services the API serves from. Both fields are required.
+type Deps struct {
+	// Store holds every persistent aggregate.
+	Store store.Store
+	// Auth authenticates tokens and runs the OAuth grants.
+	Auth *auth.Service
+}
+
+// server is the http.Handler returned by New.
+type server struct {
+	cfg   Config
+	store store.Store
+	auth  *auth.Service
+	log   *slog.Logger
+	mux   *router
+
+	global    *limiter // nil when disabled
+	token     *limiter
+	sensitive *limiter
+	lockout   *lockout
+}
+
+// New returns the API handler. log may be nil (nothing is logged). It
+// panics if deps.Store or deps.Auth is nil.
+func New(cfg Config, deps Deps, log *slog.Logger) http.Handler {
+	if deps.Store == nil || deps.Auth == nil {
+		panic("api: New needs Deps.Store and Deps.Auth")
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	cfg = cfg.withDefaults()
+	s := &server{
+		cfg:       cfg,
+		store:     deps.Store,
+		auth:      deps.Auth,
+		log:       log,
+		global:    newLimiter(cfg.GlobalRate, cfg.GlobalWindow, cfg.RateLimitKeys),
+		token:     newLimiter(cfg.TokenRate, cfg.TokenWindow, cfg.RateLimitKeys),
+		sensitive: newLimiter(cfg.SensitiveRate, cfg.SensitiveWindow, cfg.RateLimitKeys),
+		lockout:   newLockout(cfg.TokenFailures, cfg.TokenLockout, cfg.RateLimitKeys),
+	}
+	s.mux = newRouter(s.routes())
+	return s
+}

@@ -1,0 +1,267 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/wick-cloud/wick/internal/auth"
+	"github.com/wick-cloud/wick/internal/store"
+)
+
+// policy is who may call a route (spec §1.3, §5.3).
+type policy uint8
+
+const (
+	// public routes check no credentials.
+	public policy = iota
+	// basicUser routes need HTTP Basic username:password of a user, plus
+	// the otp parameter when the user has MFA on.
+	basicUser
+	// anyToken routes take a user, customer or product token.
+	anyToken
+	// userOrCustomer routes take a user or customer token.
+	userOrCustomer
+	// userOnly routes take a user token.
+	userOnly
+	// team routes take a token of a team member of product {p}, or a
+	// product token of {p}. Customers are refused.
+	team
+	// customerCreate is POST /v1/products/{p}/customers: client
+	// credentials, a team token, or the implicit flow; the handler decides.
+	customerCreate
+)
+
+// scopeAny marks a route that API users (scoped user tokens) may call
+// whatever their scopes.
+const scopeAny = "*"
+
+// bearerToken extracts an access token (spec §1.3): the Authorization
+// Bearer header wins, then the access_token query parameter, then the
+// access_token body field.
+func bearerToken(r *http.Request, p params) string {
+	if h := r.Header.Get("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		if t := strings.TrimSpace(h[7:]); t != "" {
+			return t
+		}
+	}
+	if t := r.URL.Query().Get("access_token"); t != "" {
+		return t
+	}
+	return p.str("access_token")
+}
+
+// authorize checks the route's policy and fills rq.principal, rq.user and
+// rq.product.
+func (s *server) authorize(rq *request) error {
+	rt := rq.route
+	switch rt.policy {
+	case public, customerCreate:
+		return nil
+	case basicUser:
+		return s.authorizeBasicUser(rq)
+	}
+	if err := s.authenticateToken(rq); err != nil {
+		return err
+	}
+	p := rq.principal
+	switch rt.policy {
+	case userOrCustomer:
+		if p.Kind == store.KindProduct {
+			return errForbidden
+		}
+	case userOnly:
+		if p.Kind != store.KindUser {
+			return errForbidden
+		}
+	case team:
+		if p.Kind == store.KindCustomer {
+			return errForbidden
+		}
+	}
+	if err := checkScope(p, rt.scope); err != nil {
+		return err
+	}
+	if rt.policy == team {
+		return s.authorizeTeam(rq)
+	}
+	return nil
+}
+
+// authenticateToken resolves the request's access token.
+func (s *server) authenticateToken(rq *request) error {
+	tok := bearerToken(rq.r, rq.params)
+	if tok == "" {
+		return auth.ErrTokenMissing
+	}
+	p, err := s.auth.Authenticate(rq.ctx, tok)
+	if err != nil {
+		return err
+	}
+	rq.principal = p
+	return nil
+}
+
+// restricted reports whether a principal is an API user: a user token
+// carrying scopes other than the full scope.
+func restricted(p *auth.Principal) bool {
+	if p.Kind != store.KindUser {
+		return false
+	}
+	for _, sc := range strings.Fields(p.Scope) {
+		if sc != auth.ScopeFull {
+			return true
+		}
+	}
+	return false
+}
+
+// checkScope lets an API user through only to routes whose scope it holds.
+func checkScope(p *auth.Principal, scope string) error {
+	if !restricted(p) || scope == scopeAny {
+		return nil
+	}
+	if scope != "" {
+		for _, sc := range strings.Fields(p.Scope) {
+			if sc == scope {
+				return nil
+			}
+		}
+	}
+	return errAPIUser
+}
+
+// authorizeTeam resolves {p} and checks that the principal may manage it.
+func (s *server) authorizeTeam(rq *request) error {
+	prod, err := s.productFromPath(rq)
+	if err != nil {
+		return err
+	}
+	if err := s.checkTeam(rq, prod); err != nil {
+		return err
+	}
+	rq.product = prod
+	return nil
+}
+
+// checkTeam reports errForbidden unless the principal is a team member of
+// prod or a product token of prod.
+func (s *server) checkTeam(rq *request, prod *store.Product) error {
+	p := rq.principal
+	switch p.Kind {
+	case store.KindProduct:
+		if p.ProductID == prod.ID {
+			return nil
+		}
+	case store.KindUser:
+		u, err := s.currentUser(rq)
+		if err != nil {
+			return err
+		}
+		_, err = s.store.TeamMember(rq.ctx, prod.ID, u.Username)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+	}
+	return errForbidden
+}
+
+// productFromPath resolves the {p} path parameter: all digits is a
+// numeric ID, anything else a slug.
+func (s *server) productFromPath(rq *request) (*store.Product, error) {
+	return s.lookupProduct(rq, rq.r.PathValue("p"))
+}
+
+func (s *server) lookupProduct(rq *request, idOrSlug string) (*store.Product, error) {
+	var (
+		prod *store.Product
+		err  error
+	)
+	if isDigits(idOrSlug) {
+		id, perr := strconv.ParseInt(idOrSlug, 10, 64)
+		if perr != nil {
+			return nil, errProductNotFound
+		}
+		prod, err = s.store.ProductByID(rq.ctx, id)
+	} else {
+		prod, err = s.store.ProductBySlug(rq.ctx, idOrSlug)
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errProductNotFound
+	}
+	return prod, err
+}
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// currentUser loads the account of a user principal once per request. A
+// token whose account is gone is an invalid token.
+func (s *server) currentUser(rq *request) (*store.User, error) {
+	if rq.user != nil {
+		return rq.user, nil
+	}
+	if rq.principal == nil || rq.principal.Kind != store.KindUser {
+		return nil, errForbidden
+	}
+	u, err := s.store.UserByID(rq.ctx, rq.principal.UserID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, auth.ErrTokenInvalid
+	}
+	if err != nil {
+		return nil, err
+	}
+	rq.user = u
+	return u, nil
+}
+
+// Basic-credential failures (spark-server wording).
+var (
+	errBasicMissing = &Error{Status: http.StatusUnauthorized, List: []string{"Username and password are required"}}
+	errBadPassword  = &Error{Status: http.StatusUnauthorized, List: []string{"Bad password"}}
+	errBasicOTP     = &Error{Status: http.StatusUnauthorized, List: []string{"Invalid OTP code"}}
+	errBasicMFA     = &auth.Error{Status: http.StatusForbidden, Code: "mfa_required",
+		Description: "Multifactor authentication required: send the otp parameter"}
+)
+
+// authorizeBasicUser checks HTTP Basic user credentials (and the otp
+// parameter for MFA users).
+func (s *server) authorizeBasicUser(rq *request) error {
+	name, password, ok := rq.r.BasicAuth()
+	if !ok || name == "" {
+		rq.w.Header().Set("WWW-Authenticate", `Basic realm="wick"`)
+		return errBasicMissing
+	}
+	u, err := s.auth.CheckUserPassword(rq.ctx, strings.ToLower(strings.TrimSpace(name)), password)
+	if err != nil {
+		var ae *auth.Error
+		if errors.As(err, &ae) {
+			return errBadPassword
+		}
+		return err
+	}
+	if u.MFAEnabled {
+		otp := rq.params.str("otp")
+		if otp == "" {
+			return errBasicMFA
+		}
+		if !s.auth.CheckOTP(u, otp) {
+			return errBasicOTP
+		}
+	}
+	rq.user = u
+	return nil
+}

@@ -1,0 +1,234 @@
+package api_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/wick-cloud/wick/internal/api"
+	"github.com/wick-cloud/wick/internal/api/apitest"
+)
+
+// cred is a kind of credential a request may carry.
+type cred int
+
+// The credential columns of the authorization matrix.
+const (
+	credNone          cred = iota // nothing
+	credOwner                     // token of the user owning product "widget"
+	credOther                     // token of another user (owns "gadget")
+	credCustomer                  // token of a customer of "widget"
+	credOtherCustomer             // token of a customer of "gadget"
+	credProduct                   // product bearer token of "widget"
+	credCreateClient              // Basic credentials of widget's customers:create client
+	credExpired                   // the owner's expired token
+	credRevoked                   // the owner's revoked token
+	credAPIUser                   // API user of "widget" with apiUserScopes
+	numCreds
+)
+
+var credNames = [numCreds]string{"none", "owner", "other-user", "customer", "other-customer",
+	"product-token", "create-client", "expired", "revoked", "api-user"}
+
+// apply adds the credential to r. On basic rows the two user columns send
+// HTTP Basic username:password instead of their tokens.
+func (w *world) apply(r *apitest.Req, c cred, basic bool) {
+	switch c {
+	case credOwner:
+		if basic {
+			r.BasicUser, r.BasicPass = ownerName, ownerPass
+			return
+		}
+		r.Token = w.ownerToken
+	case credOther:
+		if basic {
+			r.BasicUser, r.BasicPass = otherName, otherPass
+			return
+		}
+		r.Token = w.otherToken
+	case credCustomer:
+		r.Token = w.customerToken
+	case credOtherCustomer:
+		r.Token = w.otherCustToken
+	case credProduct:
+		r.Token = w.productToken
+	case credCreateClient:
+		r.BasicUser, r.BasicPass = w.createClient, w.createSecret
+	case credExpired:
+		r.Token = w.expiredToken
+	case credRevoked:
+		r.Token = w.revokedToken
+	case credAPIUser:
+		r.Token = w.apiUserToken
+	}
+}
+
+// authzRow is one endpoint of the matrix: a request and the status
+// expected under each credential column. Path and body take world
+// placeholders (see (*world).expand); a body starting with "{" is JSON,
+// otherwise form pairs.
+type authzRow struct {
+	method, path, body string
+	basic              bool // the user columns send Basic credentials
+	want               [numCreds]int
+}
+
+// authzRows lists every endpoint. Columns: none, owner, other-user,
+// customer, other-customer, product-token, create-client, expired,
+// revoked, api-user. Later sections of the spec append rows here.
+var authzRows = []authzRow{
+	// §2.1: Bearer headers are ignored; Basic client creds replace the
+	// form's client (a customers:create product client logs in customers
+	// only, and the owner is not one).
+	{"POST", "/oauth/token", "grant_type=password&username={owner}&password={ownerpass}&client_id=particle&client_secret=particle", false,
+		[numCreds]int{200, 200, 200, 200, 200, 200, 400, 200, 200, 200}},
+	{"POST", "/oauth/token", "grant_type=client_credentials", false,
+		[numCreds]int{400, 400, 400, 400, 400, 400, 400, 400, 400, 400}},
+
+	// §2.2 access tokens.
+	{"GET", "/v1/access_tokens", "", true,
+		[numCreds]int{401, 200, 200, 401, 401, 401, 401, 401, 401, 401}},
+	{"DELETE", "/v1/access_tokens", "", false,
+		[numCreds]int{400, 200, 200, 200, 200, 403, 400, 401, 401, 400}},
+	{"GET", "/v1/access_tokens/current", "", false,
+		[numCreds]int{400, 200, 200, 200, 200, 200, 400, 401, 401, 200}},
+	{"DELETE", "/v1/access_tokens/current", "", false,
+		[numCreds]int{400, 200, 200, 200, 200, 200, 400, 401, 401, 200}},
+	{"DELETE", "/v1/access_tokens/{victim}", "", false,
+		[numCreds]int{200, 200, 200, 200, 200, 200, 200, 200, 200, 200}},
+
+	// §2.3 MFA.
+	{"GET", "/v1/user/mfa-enable", "", false,
+		[numCreds]int{400, 200, 200, 403, 403, 403, 400, 401, 401, 400}},
+	{"POST", "/v1/user/mfa-enable", `{"mfa_token":"0000000000000000000000000000000000000000","otp":"123456"}`, false,
+		[numCreds]int{400, 400, 400, 403, 403, 403, 400, 401, 401, 400}},
+	{"PUT", "/v1/user/mfa-disable", `{"current_password":"{ownerpass}"}`, false,
+		[numCreds]int{400, 400, 400, 403, 403, 403, 400, 401, 401, 400}},
+
+	// §3 users. Sign-up is closed by default.
+	{"POST", "/v1/users", `{"username":"new@example.com","password":"new-password"}`, false,
+		[numCreds]int{403, 403, 403, 403, 403, 403, 403, 403, 403, 403}},
+	{"GET", "/v1/user", "", false,
+		[numCreds]int{400, 200, 200, 200, 200, 403, 400, 401, 401, 400}},
+	{"PUT", "/v1/user", `{"account_info":{"first_name":"Ada"}}`, false,
+		[numCreds]int{400, 200, 200, 403, 403, 403, 400, 401, 401, 400}},
+	{"DELETE", "/v1/user", `{"password":"{ownerpass}"}`, false,
+		[numCreds]int{400, 200, 400, 403, 403, 403, 400, 401, 401, 400}},
+	{"POST", "/v1/user/password-reset", `{"username":"{owner}"}`, false,
+		[numCreds]int{200, 200, 200, 200, 200, 200, 200, 200, 200, 200}},
+	{"PUT", "/v1/user/password-reset", `{"token":"0000000000000000000000000000000000000000","password":"new-password"}`, false,
+		[numCreds]int{400, 400, 400, 400, 400, 400, 400, 400, 400, 400}},
+	{"POST", "/v1/user/verify", `{"token":"abc"}`, false,
+		[numCreds]int{200, 200, 200, 200, 200, 200, 200, 200, 200, 200}},
+	{"GET", "/v1/user/identify", "", false,
+		[numCreds]int{400, 200, 200, 403, 403, 403, 400, 401, 401, 400}},
+	{"GET", "/v1/orgs", "", false,
+		[numCreds]int{400, 200, 200, 403, 403, 403, 400, 401, 401, 400}},
+
+	// §4 user clients. Another user's client is not found.
+	{"GET", "/v1/clients", "", false,
+		[numCreds]int{400, 200, 200, 403, 403, 403, 400, 401, 401, 200}},
+	{"POST", "/v1/clients", `{"name":"My App"}`, false,
+		[numCreds]int{400, 200, 200, 403, 403, 403, 400, 401, 401, 400}},
+	{"PUT", "/v1/clients/{uclient}", `{"name":"Renamed"}`, false,
+		[numCreds]int{400, 200, 404, 403, 403, 403, 400, 401, 401, 400}},
+	{"DELETE", "/v1/clients/{uclient}", "", false,
+		[numCreds]int{400, 204, 404, 403, 403, 403, 400, 401, 401, 400}},
+
+	// §5.1 products.
+	{"GET", "/v1/user/products", "", false,
+		[numCreds]int{400, 200, 200, 403, 403, 403, 400, 401, 401, 400}},
+	{"GET", "/v1/products", "", false,
+		[numCreds]int{400, 200, 200, 403, 403, 403, 400, 401, 401, 400}},
+	{"POST", "/v1/user/products", `{"product":{"name":"New Thing","platform_id":12}}`, false,
+		[numCreds]int{400, 200, 200, 403, 403, 403, 400, 401, 401, 400}},
+	{"GET", "/v1/orgs/acme/products", "", false,
+		[numCreds]int{400, 404, 404, 403, 403, 403, 400, 401, 401, 400}},
+	{"POST", "/v1/orgs/acme/products", `{"name":"X","platform_id":12}`, false,
+		[numCreds]int{400, 404, 404, 403, 403, 403, 400, 401, 401, 400}},
+	{"GET", "/v1/products/{p}", "", false,
+		[numCreds]int{400, 200, 403, 403, 403, 200, 400, 401, 401, 200}},
+	{"GET", "/v1/products/{pid}", "", false,
+		[numCreds]int{400, 200, 403, 403, 403, 200, 400, 401, 401, 200}},
+	{"GET", "/v1/products/no-such-product", "", false,
+		[numCreds]int{400, 404, 404, 403, 403, 404, 400, 401, 401, 404}},
+
+	// §4 product clients.
+	{"GET", "/v1/products/{p}/clients", "", false,
+		[numCreds]int{400, 200, 403, 403, 403, 200, 400, 401, 401, 200}},
+	{"POST", "/v1/products/{p}/clients", `{"name":"Phone App","scope":"customers:create"}`, false,
+		[numCreds]int{400, 200, 403, 403, 403, 200, 400, 401, 401, 400}},
+	{"PUT", "/v1/products/{p}/clients/{client}", `{"name":"Renamed"}`, false,
+		[numCreds]int{400, 200, 403, 403, 403, 200, 400, 401, 401, 400}},
+	{"DELETE", "/v1/products/{p}/clients/{client}", "", false,
+		[numCreds]int{400, 204, 403, 403, 403, 204, 400, 401, 401, 400}},
+
+	// §5.2 team.
+	{"GET", "/v1/products/{p}/team", "", false,
+		[numCreds]int{400, 200, 403, 403, 403, 200, 400, 401, 401, 400}},
+	{"POST", "/v1/products/{p}/team", `{"username":"new@example.com"}`, false,
+		[numCreds]int{400, 200, 403, 403, 403, 200, 400, 401, 401, 400}},
+	{"DELETE", "/v1/products/{p}/team/{member}", "", false,
+		[numCreds]int{400, 200, 403, 403, 403, 200, 400, 401, 401, 400}},
+
+	// §5.3 customers: client credentials, team tokens and product tokens
+	// create; customers and outsiders do not.
+	{"POST", "/v1/products/{p}/customers", "email=new@example.com&password=new-password", false,
+		[numCreds]int{400, 201, 403, 403, 403, 201, 201, 401, 401, 400}},
+	{"GET", "/v1/products/{p}/customers", "", false,
+		[numCreds]int{400, 200, 403, 403, 403, 200, 400, 401, 401, 200}},
+	{"PUT", "/v1/products/{p}/customers/{cust}", `{"password":"new-password"}`, false,
+		[numCreds]int{400, 200, 403, 403, 403, 200, 400, 401, 401, 400}},
+	{"DELETE", "/v1/products/{p}/customers/{cust}", "", false,
+		[numCreds]int{400, 200, 403, 403, 403, 200, 400, 401, 401, 400}},
+
+	// Unknown routes are 404 whoever asks.
+	{"GET", "/v1/no/such/route", "", false,
+		[numCreds]int{404, 404, 404, 404, 404, 404, 404, 404, 404, 404}},
+}
+
+// TestAuthorizationMatrix sends every row under every credential, each
+// cell in a fresh world so that destructive cells cannot leak.
+func TestAuthorizationMatrix(t *testing.T) {
+	for _, row := range authzRows {
+		t.Run(row.method+" "+row.path, func(t *testing.T) {
+			t.Parallel()
+			for c := cred(0); c < numCreds; c++ {
+				w := newWorldOpts(t, apitest.Options{InMemory: true})
+				r := w.bodyReq(row.method, row.path, row.body)
+				w.apply(&r, c, row.basic)
+				resp := w.Do(r)
+				if resp.Status != row.want[c] {
+					t.Errorf("%s: status %d, want %d; body %s", credNames[c], resp.Status, row.want[c], resp.Body)
+				}
+			}
+		})
+	}
+}
+
+// TestAuthorizationMatrixCoversRoutes fails when a route has no row.
+func TestAuthorizationMatrixCoversRoutes(t *testing.T) {
+	covered := map[string]bool{}
+	for _, row := range authzRows {
+		covered[row.method+" "+normalizePattern(row.path)] = true
+	}
+	for _, rt := range api.Routes() {
+		if !covered[rt] {
+			t.Errorf("route %s has no row in authzRows", rt)
+		}
+	}
+}
+
+// normalizePattern turns a row path into its route pattern.
+func normalizePattern(p string) string {
+	params := map[string]string{
+		"{p}": "{p}", "{pid}": "{p}", "no-such-product": "{p}", "{client}": "{client}", "{uclient}": "{client}",
+		"{cust}": "{email}", "{member}": "{username}", "{victim}": "{token}", "acme": "{org}",
+	}
+	segs := strings.Split(p, "/")
+	for i, seg := range segs {
+		if param, found := params[seg]; found {
+			segs[i] = param
+		}
+	}
+	return strings.Join(segs, "/")
+}

@@ -1,0 +1,152 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/wick-cloud/wick/internal/auth"
+	"github.com/wick-cloud/wick/internal/store"
+)
+
+// Error is an API failure in one of Particle's legacy shapes: with List set
+// it renders as {"ok":false,"errors":List}, otherwise as
+// {"ok":false,"error":Message} plus "info" when Info is set.
+type Error struct {
+	Status  int
+	Message string
+	Info    string
+	List    []string
+	// Cause is logged, never sent.
+	Cause error
+}
+
+func (e *Error) Error() string {
+	msg := e.Message
+	if len(e.List) > 0 {
+		msg = e.List[0]
+	}
+	if e.Cause != nil {
+		return "api: " + msg + ": " + e.Cause.Error()
+	}
+	return "api: " + msg
+}
+
+func (e *Error) Unwrap() error { return e.Cause }
+
+// errorf builds a legacy-shaped *Error.
+func errorf(status int, message string) *Error {
+	return &Error{Status: status, Message: message}
+}
+
+// errorList builds a list-shaped *Error.
+func errorList(status int, messages ...string) *Error {
+	return &Error{Status: status, List: messages}
+}
+
+// Errors shared by several handlers.
+var (
+	errNotFound         = errorf(http.StatusNotFound, "Not Found")
+	errMethodNotAllowed = errorf(http.StatusMethodNotAllowed, "Method Not Allowed")
+	errForbidden        = errorf(http.StatusForbidden, "Permission Denied")
+	errProductNotFound  = errorf(http.StatusNotFound, "Product not found")
+	errAPIUser          = &auth.Error{Status: http.StatusBadRequest, Code: "unauthorized",
+		Description: "API users are not allowed to call this endpoint"}
+	errMissingClient = &auth.Error{Status: http.StatusBadRequest, Code: "invalid_client",
+		Description: "Invalid or missing client_id parameter"}
+)
+
+// rateLimitError is a 429 with a Retry-After header.
+type rateLimitError struct {
+	retryAfter time.Duration
+}
+
+func (e *rateLimitError) Error() string { return "api: rate limited" }
+
+// writeJSON sends v as JSON with the given status.
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+	return nil
+}
+
+// ok is the body {"ok":true}.
+var ok = map[string]bool{"ok": true}
+
+// writeError renders err as the one JSON error body the client sees, and
+// logs what the client must not see.
+func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var (
+		ae *auth.Error
+		e  *Error
+		rl *rateLimitError
+	)
+	switch {
+	case errors.As(err, &rl):
+		secs := int64((rl.retryAfter + time.Second - 1) / time.Second)
+		if secs < 1 {
+			secs = 1
+		}
+		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+		_ = writeJSON(w, http.StatusTooManyRequests, map[string]string{
+			"error": "rate_limited", "error_description": "Too many requests"})
+	case errors.As(err, &ae):
+		body := map[string]string{"error": ae.Code, "error_description": ae.Description}
+		if ae.MFAToken != "" {
+			body["mfa_token"] = ae.MFAToken
+		}
+		status := ae.Status
+		if status == 0 {
+			status = http.StatusBadRequest
+		}
+		_ = writeJSON(w, status, body)
+	case errors.As(err, &e):
+		if e.Cause != nil {
+			s.log.LogAttrs(r.Context(), slog.LevelWarn, "api: request failed",
+				slog.String("path", r.URL.Path), slog.Int("status", e.Status), slog.Any("err", e.Cause))
+		}
+		if e.List != nil {
+			_ = writeJSON(w, e.Status, struct {
+				OK     bool     `json:"ok"`
+				Errors []string `json:"errors"`
+			}{false, e.List})
+			return
+		}
+		_ = writeJSON(w, e.Status, struct {
+			OK    bool   `json:"ok"`
+			Error string `json:"error"`
+			Info  string `json:"info,omitempty"`
+		}{false, e.Message, e.Info})
+	case errors.Is(err, store.ErrNotFound):
+		_ = writeJSON(w, http.StatusNotFound, map[string]any{"ok": false, "error": "Not Found"})
+	case errors.Is(err, store.ErrConflict):
+		_ = writeJSON(w, http.StatusConflict, map[string]any{"ok": false, "error": "Already exists"})
+	default:
+		s.log.LogAttrs(r.Context(), slog.LevelError, "api: internal error",
+			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("err", err))
+		_ = writeJSON(w, http.StatusInternalServerError, map[string]any{"ok": false, "error": "Internal server error"})
+	}
+}
+
+// isoTime formats t as spec §1.4 wants: ISO-8601 UTC with milliseconds.
+func isoTime(t time.Time) string {
+	return t.UTC().Format("2006-01-02T15:04:05.000Z")
+}
+
+// isoTimePtr is isoTime for an optional instant; nil becomes JSON null.
+func isoTimePtr(t *time.Time) *string {
+	if t == nil {
+		return nil
+	}
+	s := isoTime(*t)
+	return &s
+}

@@ -1,0 +1,121 @@
+package api
+
+// handlerFunc serves one route. It writes a success response itself and
+// returns any failure for writeError to render.
+type handlerFunc func(rq *request) error
+
+// limitClass selects a route's own rate limit, on top of the global one.
+type limitClass uint8
+
+const (
+	limitNone      limitClass = iota
+	limitToken                // POST /oauth/token: TokenRate and the failure lockout
+	limitSensitive            // account deletion and password reset: SensitiveRate
+)
+
+// route is one row of the route table.
+type route struct {
+	method  string
+	pattern string // segments; "{name}" one segment, "{name...}" the rest
+	policy  policy
+	// scope is the API-user scope the route requires: "" refuses API
+	// users, scopeAny admits every API user.
+	scope   string
+	limit   limitClass
+	maxBody int64 // 0: Config.MaxBodyBytes
+	handler handlerFunc
+}
+
+// API-user scope names (Particle's names, spec §5.2).
+const (
+	scopeClientsList     = "clients:list"
+	scopeClientsCreate   = "clients:create"
+	scopeClientsUpdate   = "clients:update"
+	scopeClientsRemove   = "clients:remove"
+	scopeCustomersList   = "customers:list"
+	scopeCustomersCreate = "customers:create"
+	scopeCustomersUpdate = "customers:update"
+	scopeCustomersRemove = "customers:remove"
+	scopeProductsList    = "products:list"
+	scopeProductsGet     = "products:get"
+	scopeTeamList        = "teams.users:list"
+	scopeTeamInvite      = "teams.users:invite"
+	scopeTeamRemove      = "teams.users:remove"
+	scopeTeamUpdate      = "teams.users:update"
+	scopeOrganizationGet = "organization:get"
+)
+
+// routes is the table of every route the API serves: method, pattern,
+// access policy, API-user scope, rate limit and handler. Later sections of
+// the spec append here.
+func (s *server) routes() []route {
+	return []route{
+		// §2.1 token endpoint; it ignores Bearer headers.
+		{method: "POST", pattern: "/oauth/token", policy: public, limit: limitToken, handler: s.handleToken},
+
+		// §2.2 access tokens.
+		{method: "GET", pattern: "/v1/access_tokens", policy: basicUser, handler: s.handleListTokens},
+		{method: "DELETE", pattern: "/v1/access_tokens", policy: userOrCustomer, handler: s.handleDeleteAllTokens},
+		{method: "GET", pattern: "/v1/access_tokens/current", policy: anyToken, scope: scopeAny, handler: s.handleCurrentToken},
+		{method: "DELETE", pattern: "/v1/access_tokens/current", policy: anyToken, scope: scopeAny, handler: s.handleDeleteCurrentToken},
+		{method: "DELETE", pattern: "/v1/access_tokens/{token}", policy: public, handler: s.handleDeleteToken},
+
+		// §2.3 MFA enrolment.
+		{method: "GET", pattern: "/v1/user/mfa-enable", policy: userOnly, handler: s.handleBeginMFA},
+		{method: "POST", pattern: "/v1/user/mfa-enable", policy: userOnly, handler: s.handleConfirmMFA},
+		{method: "PUT", pattern: "/v1/user/mfa-disable", policy: userOnly, handler: s.handleDisableMFA},
+
+		// §3 users.
+		{method: "POST", pattern: "/v1/users", policy: public, handler: s.handleSignup},
+		{method: "GET", pattern: "/v1/user", policy: userOrCustomer, handler: s.handleGetUser},
+		{method: "PUT", pattern: "/v1/user", policy: userOnly, handler: s.handleUpdateUser},
+		{method: "DELETE", pattern: "/v1/user", policy: userOnly, limit: limitSensitive, handler: s.handleDeleteUser},
+		{method: "POST", pattern: "/v1/user/password-reset", policy: public, limit: limitSensitive, handler: s.handleBeginPasswordReset},
+		{method: "PUT", pattern: "/v1/user/password-reset", policy: public, limit: limitSensitive, handler: s.handleFinishPasswordReset},
+		{method: "POST", pattern: "/v1/user/verify", policy: public, handler: s.handleVerify},
+		{method: "GET", pattern: "/v1/user/identify", policy: userOnly, handler: s.handleIdentify},
+		{method: "GET", pattern: "/v1/orgs", policy: userOnly, scope: scopeOrganizationGet, handler: s.handleListOrgs},
+
+		// §4 OAuth clients of a user.
+		{method: "GET", pattern: "/v1/clients", policy: userOnly, scope: scopeClientsList, handler: s.handleListClients},
+		{method: "POST", pattern: "/v1/clients", policy: userOnly, scope: scopeClientsCreate, handler: s.handleCreateClient},
+		{method: "PUT", pattern: "/v1/clients/{client}", policy: userOnly, scope: scopeClientsUpdate, handler: s.handleUpdateClient},
+		{method: "DELETE", pattern: "/v1/clients/{client}", policy: userOnly, scope: scopeClientsRemove, handler: s.handleDeleteClient},
+
+		// §5.1 products.
+		{method: "GET", pattern: "/v1/user/products", policy: userOnly, scope: scopeProductsList, handler: s.handleListProducts},
+		{method: "GET", pattern: "/v1/products", policy: userOnly, scope: scopeProductsList, handler: s.handleListProducts},
+		{method: "POST", pattern: "/v1/user/products", policy: userOnly, handler: s.handleCreateProduct},
+		{method: "GET", pattern: "/v1/orgs/{org}/products", policy: userOnly, scope: scopeProductsList, handler: s.handleOrgNotFound},
+		{method: "POST", pattern: "/v1/orgs/{org}/products", policy: userOnly, handler: s.handleOrgNotFound},
+		{method: "GET", pattern: "/v1/products/{p}", policy: team, scope: scopeProductsGet, handler: s.handleGetProduct},
+
+		// §4 OAuth clients of a product.
+		{method: "GET", pattern: "/v1/products/{p}/clients", policy: team, scope: scopeClientsList, handler: s.handleListClients},
+		{method: "POST", pattern: "/v1/products/{p}/clients", policy: team, scope: scopeClientsCreate, handler: s.handleCreateClient},
+		{method: "PUT", pattern: "/v1/products/{p}/clients/{client}", policy: team, scope: scopeClientsUpdate, handler: s.handleUpdateClient},
+		{method: "DELETE", pattern: "/v1/products/{p}/clients/{client}", policy: team, scope: scopeClientsRemove, handler: s.handleDeleteClient},
+
+		// §5.2 team.
+		{method: "GET", pattern: "/v1/products/{p}/team", policy: team, scope: scopeTeamList, handler: s.handleListTeam},
+		{method: "POST", pattern: "/v1/products/{p}/team", policy: team, scope: scopeTeamInvite, handler: s.handleInviteTeam},
+		{method: "DELETE", pattern: "/v1/products/{p}/team/{username}", policy: team, scope: scopeTeamRemove, handler: s.handleRemoveTeam},
+
+		// §5.3 customers.
+		{method: "POST", pattern: "/v1/products/{p}/customers", policy: customerCreate, scope: scopeCustomersCreate, handler: s.handleCreateCustomer},
+		{method: "GET", pattern: "/v1/products/{p}/customers", policy: team, scope: scopeCustomersList, handler: s.handleListCustomers},
+		{method: "PUT", pattern: "/v1/products/{p}/customers/{email}", policy: team, scope: scopeCustomersUpdate, handler: s.handleUpdateCustomer},
+		{method: "DELETE", pattern: "/v1/products/{p}/customers/{email}", policy: team, scope: scopeCustomersRemove, handler: s.handleDeleteCustomer},
+	}
+}
+
+// Routes lists every route of the API as "METHOD /pattern", in table
+// order, for documentation and for tests that check coverage.
+func Routes() []string {
+	table := (&server{}).routes()
+	out := make([]string, len(table))
+	for i, rt := range table {
+		out[i] = rt.method + " " + rt.pattern
+	}
+	return out
+}

@@ -1,0 +1,100 @@
+package auth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/wick-cloud/wick/internal/store"
+)
+
+// grantMFAOTP finishes a password grant interrupted by mfa_required with the
+// user's current TOTP code. The token gets the client id and lifetime of the
+// interrupted request. A wrong code leaves the mfa_token usable (up to
+// maxOTPAttempts times); a right one consumes it.
+func (s *Service) grantMFAOTP(ctx context.Context, req *TokenRequest, now time.Time) (*TokenResponse, error) {
+	if req.MFAToken == "" || req.OTP == "" {
+		return nil, ErrInvalidReqOTP
+	}
+	check := func(u *store.User) bool { return s.CheckOTP(u, req.OTP) }
+	return s.finishMFA(ctx, req, now, ErrInvalidOTP, check, nil)
+}
+
+// grantRecoveryCode is grantMFAOTP with a one-time recovery code in place
+// of the TOTP code; the code is spent.
+func (s *Service) grantRecoveryCode(ctx context.Context, req *TokenRequest, now time.Time) (*TokenResponse, error) {
+	if req.MFAToken == "" || req.RecoveryCode == "" {
+		return nil, errInvalidReqRecover
+	}
+	s.recoveryMu.Lock()
+	defer s.recoveryMu.Unlock()
+	hash := hashRecoveryCode(req.RecoveryCode)
+	check := func(u *store.User) bool {
+		_, ok := takeRecoveryHash(u.MFARecoveryHashes, hash)
+		return ok && u.MFAEnabled
+	}
+	spend := func(u *store.User) error {
+		u.MFARecoveryHashes, _ = takeRecoveryHash(u.MFARecoveryHashes, hash)
+		u.UpdatedAt = now
+		if err := s.store.UpdateUser(ctx, u); err != nil {
+			return fmt.Errorf("auth: recovery code: %w", err)
+		}
+		s.log.InfoContext(ctx, "auth: recovery code used", "user_id", u.ID, "left", len(u.MFARecoveryHashes))
+		return nil
+	}
+	return s.finishMFA(ctx, req, now, ErrInvalidRecoveryCode, check, spend)
+}
+
+// finishMFA checks the request's client, loads the mfa-login challenge and
+// its user, runs check (which reports whether the second factor is right),
+// consumes the challenge, runs spend (if any) and mints the user token.
+// Unknown, expired or used mfa_tokens and wrong codes are bad.
+func (s *Service) finishMFA(ctx context.Context, req *TokenRequest, now time.Time, bad *Error,
+	check func(*store.User) bool, spend func(*store.User) error) (*TokenResponse, error) {
+	if _, err := s.clientForGrant(ctx, req); err != nil {
+		return nil, err
+	}
+	ch, err := s.liveChallenge(ctx, req.MFAToken, store.ChallengeMFALogin, now)
+	if err != nil {
+		return nil, err
+	}
+	if ch == nil {
+		return nil, bad
+	}
+	var data mfaLoginData
+	if err := json.Unmarshal(ch.Data, &data); err != nil {
+		return nil, fmt.Errorf("auth: mfa: bad challenge data: %w", err)
+	}
+	expiry, err := requestExpiry(now, data.ExpiresIn, data.ExpiresAt)
+	if err != nil {
+		return nil, err
+	}
+	u, err := s.store.UserByID(ctx, ch.UserID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, bad
+	}
+	if err != nil {
+		return nil, fmt.Errorf("auth: mfa: %w", err)
+	}
+	// Consume the challenge only after a right answer, but before acting
+	// on it, so that a racing second use fails.
+	if !check(u) {
+		s.wrongCode(ctx, ch.Hash)
+		return nil, bad
+	}
+	if err := s.consumeChallenge(ctx, ch.Hash); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, bad
+		}
+		return nil, fmt.Errorf("auth: mfa: %w", err)
+	}
+	if spend != nil {
+		if err := spend(u); err != nil {
+			return nil, err
+		}
+	}
+	sub := subject{kind: store.KindUser, userID: u.ID, clientID: data.ClientID}
+	return s.mint(ctx, req.GrantType, sub, now, expiry, true)
+}

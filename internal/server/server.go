@@ -1,0 +1,161 @@
+// Package server is Wick's composition root: it builds the store, the auth
+// service and the HTTP API from a config.Serve, runs them, and shuts them
+// down. It is the only package that knows how the parts fit together.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/wick-cloud/wick/internal/api"
+	"github.com/wick-cloud/wick/internal/auth"
+	"github.com/wick-cloud/wick/internal/config"
+	"github.com/wick-cloud/wick/internal/store"
+	"github.com/wick-cloud/wick/internal/store/sqlstore"
+)
+
+// Server is a running Wick instance. Build it with New, start it with Run.
+type Server struct {
+	cfg   config.Serve
+	log   *slog.Logger
+	store store.Store
+	auth  *auth.Service
+	http  *http.Server
+
+	mu       sync.Mutex
+	httpAddr net.Addr // guarded by mu; set once listening
+	ready    chan struct{}
+}
+
+// New opens (and migrates) the store and builds every service. Nothing
+// listens until Run.
+func New(ctx context.Context, cfg config.Serve, log *slog.Logger) (*Server, error) {
+	if err := cfg.Resolve(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+		return nil, fmt.Errorf("server: create data directory: %w", err)
+	}
+	st, au, err := openCore(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	handler := api.New(api.Config{
+		Signup:        cfg.Signup,
+		MaxBodyBytes:  cfg.MaxBodyBytes,
+		GlobalRate:    cfg.Rate,
+		GlobalWindow:  cfg.RateWindow,
+		TokenRate:     cfg.TokenRate,
+		TokenWindow:   cfg.TokenWindow,
+		TokenFailures: cfg.TokenFailures,
+		TokenLockout:  cfg.TokenLockout,
+		SensitiveRate: cfg.SensitiveRate,
+		TrustProxy:    cfg.TrustProxy,
+		PublicURL:     cfg.PublicURL,
+	}, api.Deps{Store: st, Auth: au}, log)
+	s := &Server{
+		cfg:   cfg,
+		log:   log,
+		store: st,
+		auth:  au,
+		ready: make(chan struct{}),
+		http: &http.Server{
+			Handler:           handler,
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       120 * time.Second,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		},
+	}
+	return s, nil
+}
+
+// openCore opens the store and the auth service over it; the admin
+// subcommands share it with New.
+func openCore(ctx context.Context, cfg config.Serve, log *slog.Logger) (store.Store, *auth.Service, error) {
+	key, err := loadSecretKey(cfg.SecretKeyFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := sqlstore.Open(ctx, cfg.DB, log)
+	if err != nil {
+		return nil, nil, fmt.Errorf("server: open store: %w", err)
+	}
+	au := auth.New(auth.Config{SecretKey: key, Issuer: "Wick"}, st, log)
+	return st, au, nil
+}
+
+// Run listens on the configured addresses and serves until ctx ends, then
+// shuts down gracefully. It returns nil after a clean shutdown.
+func (s *Server) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.HTTP)
+	if err != nil {
+		return fmt.Errorf("server: listen http %s: %w", s.cfg.HTTP, err)
+	}
+	s.mu.Lock()
+	s.httpAddr = ln.Addr()
+	s.mu.Unlock()
+	s.log.Info("wick listening", "http", ln.Addr().String(), "db", redactDSN(s.cfg.DB), "data", s.cfg.Data)
+	close(s.ready)
+
+	errc := make(chan error, 1)
+	go func() { errc <- s.http.Serve(ln) }()
+	go s.janitor(ctx)
+
+	select {
+	case err := <-errc:
+		s.store.Close()
+		return fmt.Errorf("server: http: %w", err)
+	case <-ctx.Done():
+	}
+	s.log.Info("wick shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	err = s.http.Shutdown(shutdownCtx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		s.http.Close()
+	}
+	if cerr := s.store.Close(); cerr != nil && err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("server: shutdown: %w", err)
+	}
+	s.log.Info("wick stopped")
+	return nil
+}
+
+// Ready is closed once Run is listening.
+func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// HTTPAddr is the address the API listens on, nil before Ready.
+func (s *Server) HTTPAddr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.httpAddr
+}
+
+// janitor deletes expired tokens and challenges every ten minutes.
+func (s *Server) janitor(ctx context.Context) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n, err := s.store.DeleteExpired(ctx, time.Now())
+			if err != nil {
+				s.log.Warn("janitor: delete expired", "err", err)
+			} else if n > 0 {
+				s.log.Debug("janitor: deleted expired rows", "count", n)
+			}
+		}
+	}
+}

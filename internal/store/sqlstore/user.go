@@ -1,0 +1,153 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+
+	"github.com/wick-cloud/wick/internal/store"
+)
+
+const userColumns = `id, username, password_hash, first_name, last_name, company_name,
+	business_account, verified, mfa_enabled, mfa_secret, mfa_recovery_hashes, created_at, updated_at`
+
+// CreateUser inserts u, assigning u.ID when empty and the timestamps when
+// zero. It fails with store.ErrConflict if the username or ID exists.
+func (db *DB) CreateUser(ctx context.Context, u *store.User) error {
+	if u.ID == "" {
+		u.ID = newID()
+	}
+	t := now()
+	stamp(&u.CreatedAt, t)
+	stamp(&u.UpdatedAt, t)
+	recovery, err := encodeStrings(u.MFARecoveryHashes)
+	if err != nil {
+		return fmt.Errorf("sqlstore: create user %q: %w", u.Username, err)
+	}
+	_, err = db.exec(ctx, db.w, `INSERT INTO users (`+userColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		u.ID, u.Username, u.PasswordHash, u.AccountInfo.FirstName, u.AccountInfo.LastName,
+		u.AccountInfo.CompanyName, u.AccountInfo.BusinessAccount, u.Verified, u.MFAEnabled,
+		u.MFASecret, recovery, toMS(u.CreatedAt), toMS(u.UpdatedAt))
+	return wrap(err, "create user %q", u.Username)
+}
+
+// UserByID returns the user or store.ErrNotFound.
+func (db *DB) UserByID(ctx context.Context, id string) (*store.User, error) {
+	u, err := scanUser(db.queryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
+	if err != nil {
+		return nil, wrap(err, "user %q", id)
+	}
+	return u, nil
+}
+
+// UserByUsername returns the user with that username or store.ErrNotFound.
+func (db *DB) UserByUsername(ctx context.Context, username string) (*store.User, error) {
+	u, err := scanUser(db.queryRow(ctx, `SELECT `+userColumns+` FROM users WHERE username = ?`, username))
+	if err != nil {
+		return nil, wrap(err, "user %q", username)
+	}
+	return u, nil
+}
+
+// UpdateUser replaces every mutable field of the user with ID u.ID. A zero
+// UpdatedAt is set to now. It fails with store.ErrConflict on a username
+// clash and store.ErrNotFound if absent.
+func (db *DB) UpdateUser(ctx context.Context, u *store.User) error {
+	stamp(&u.UpdatedAt, now())
+	recovery, err := encodeStrings(u.MFARecoveryHashes)
+	if err != nil {
+		return fmt.Errorf("sqlstore: update user %q: %w", u.ID, err)
+	}
+	err = db.execOne(ctx, db.w, `UPDATE users SET username = ?, password_hash = ?,
+		first_name = ?, last_name = ?, company_name = ?, business_account = ?,
+		verified = ?, mfa_enabled = ?, mfa_secret = ?, mfa_recovery_hashes = ?, updated_at = ?
+		WHERE id = ?`,
+		u.Username, u.PasswordHash, u.AccountInfo.FirstName, u.AccountInfo.LastName,
+		u.AccountInfo.CompanyName, u.AccountInfo.BusinessAccount, u.Verified, u.MFAEnabled,
+		u.MFASecret, recovery, toMS(u.UpdatedAt), u.ID)
+	return wrap(err, "update user %q", u.ID)
+}
+
+// DeleteUser removes the user with its OAuth clients, access and refresh
+// tokens, challenges and team memberships, in one transaction. It fails
+// with store.ErrNotFound if absent.
+func (db *DB) DeleteUser(ctx context.Context, id string) error {
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		var username string
+		err := tx.QueryRowContext(ctx, db.rebind(`DELETE FROM users WHERE id = ? RETURNING username`), id).Scan(&username)
+		if err != nil {
+			return err
+		}
+		for _, q := range []struct {
+			query string
+			arg   any
+		}{
+			{`DELETE FROM oauth_clients WHERE owner_id = ?`, id},
+			{`DELETE FROM access_tokens WHERE user_id = ?`, id},
+			{`DELETE FROM refresh_tokens WHERE user_id = ?`, id},
+			{`DELETE FROM challenges WHERE user_id = ?`, id},
+			{`DELETE FROM team_members WHERE username = ?`, username},
+		} {
+			if _, err := db.exec(ctx, tx, q.query, q.arg); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return wrap(err, "delete user %q", id)
+}
+
+// CountUsers returns how many users exist.
+func (db *DB) CountUsers(ctx context.Context) (int, error) {
+	var n int
+	if err := db.queryRow(ctx, `SELECT COUNT(*) FROM users`).Scan(&n); err != nil {
+		return 0, wrap(err, "count users")
+	}
+	return n, nil
+}
+
+// scanUser reads one row of userColumns.
+func scanUser(row rowScanner) (*store.User, error) {
+	var (
+		u                store.User
+		recovery         sql.NullString
+		created, updated int64
+	)
+	err := row.Scan(&u.ID, &u.Username, &u.PasswordHash, &u.AccountInfo.FirstName,
+		&u.AccountInfo.LastName, &u.AccountInfo.CompanyName, &u.AccountInfo.BusinessAccount,
+		&u.Verified, &u.MFAEnabled, &u.MFASecret, &recovery, &created, &updated)
+	if err != nil {
+		return nil, err
+	}
+	if u.MFARecoveryHashes, err = decodeStrings(recovery); err != nil {
+		return nil, err
+	}
+	u.CreatedAt, u.UpdatedAt = fromMS(created), fromMS(updated)
+	return &u, nil
+}
+
+// encodeStrings stores a string list as a JSON array; an empty list is NULL.
+func encodeStrings(list []string) (sql.NullString, error) {
+	if len(list) == 0 {
+		return sql.NullString{}, nil
+	}
+	b, err := json.Marshal(list)
+	if err != nil {
+		return sql.NullString{}, err
+	}
+	return sql.NullString{String: string(b), Valid: true}, nil
+}
+
+// decodeStrings reverses encodeStrings; NULL is a nil list.
+func decodeStrings(v sql.NullString) ([]string, error) {
+	if !v.Valid || v.String == "" {
+		return nil, nil
+	}
+	var list []string
+	if err := json.Unmarshal([]byte(v.String), &list); err != nil {
+		return nil, fmt.Errorf("decode string list: %w", err)
+	}
+	return list, nil
+}

@@ -1,0 +1,203 @@
+package storetest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/wick-cloud/wick/internal/store"
+)
+
+var productTests = []test{
+	{"CreateAssignsIDAndOwner", func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		owner := addUser(t, s, "owner@example.com")
+		before := time.Now()
+		p := &store.Product{Slug: "first", Name: "First", OwnerID: owner.ID}
+		must(t, s.CreateProduct(ctx, p, owner.Username))
+		after := time.Now()
+		if p.ID <= 0 {
+			t.Fatalf("ID = %d; want positive", p.ID)
+		}
+		got, err := s.ProductByID(ctx, p.ID)
+		must(t, err)
+		checkStamped(t, "CreatedAt", got.CreatedAt, before, after)
+		if string(got.Settings) != "{}" {
+			t.Errorf("Settings = %q; want {} for empty", got.Settings)
+		}
+		m, err := s.TeamMember(ctx, p.ID, owner.Username)
+		must(t, err)
+		want := &store.TeamMember{ProductID: p.ID, Username: owner.Username, Role: store.RoleOwner, CreatedAt: m.CreatedAt}
+		checkEqual(t, "owner membership", m, want)
+		checkStamped(t, "owner membership CreatedAt", m.CreatedAt, before, after)
+
+		p2 := &store.Product{Slug: "second", Name: "Second", OwnerID: owner.ID}
+		must(t, s.CreateProduct(ctx, p2, owner.Username))
+		if p2.ID <= p.ID {
+			t.Errorf("second ID %d not above first %d", p2.ID, p.ID)
+		}
+	}},
+	{"RoundTrip", func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		owner := addUser(t, s, "owner@example.com")
+		settings := []byte(`{ "b": [1, 2.50, true], "a": {"nested": "x\u00e9"} }`)
+		p := &store.Product{
+			Slug: "my-fleet", Name: "My Fleet", Description: "Ünïcode — and 'quotes'",
+			PlatformID: 32, OwnerID: owner.ID, Settings: settings, CreatedAt: base,
+		}
+		must(t, s.CreateProduct(ctx, p, owner.Username))
+		want := *p
+		want.Settings = settings
+		want.CreatedAt = at(0)
+		got, err := s.ProductByID(ctx, p.ID)
+		must(t, err)
+		checkEqual(t, "ProductByID", got, &want)
+		got, err = s.ProductBySlug(ctx, "my-fleet")
+		must(t, err)
+		checkEqual(t, "ProductBySlug", got, &want)
+	}},
+	{"Conflict", func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		owner := addUser(t, s, "owner@example.com")
+		addProduct(t, s, "taken", owner)
+		other := addUser(t, s, "other@example.com")
+		err := s.CreateProduct(ctx, &store.Product{Slug: "taken", Name: "again"}, other.Username)
+		wantErr(t, "CreateProduct(same slug)", err, store.ErrConflict)
+		// The failed create left no membership behind.
+		ps, err := s.ProductsForMember(ctx, other.Username)
+		must(t, err)
+		if len(ps) != 0 {
+			t.Errorf("ProductsForMember after failed create = %+v; want none", ps)
+		}
+	}},
+	{"NotFound", func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		owner := addUser(t, s, "owner@example.com")
+		p := addProduct(t, s, "exists", owner)
+		_, err := s.ProductByID(ctx, p.ID+1000)
+		wantErr(t, "ProductByID", err, store.ErrNotFound)
+		_, err = s.ProductBySlug(ctx, "missing")
+		wantErr(t, "ProductBySlug", err, store.ErrNotFound)
+		_, err = s.TeamMember(ctx, p.ID, "stranger@example.com")
+		wantErr(t, "TeamMember(stranger)", err, store.ErrNotFound)
+		_, err = s.TeamMember(ctx, p.ID+1000, owner.Username)
+		wantErr(t, "TeamMember(other product)", err, store.ErrNotFound)
+		err = s.RemoveTeamMember(ctx, p.ID, "stranger@example.com")
+		wantErr(t, "RemoveTeamMember", err, store.ErrNotFound)
+	}},
+	{"ProductsForMember", func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		owner := addUser(t, s, "owner@example.com")
+		p1 := addProduct(t, s, "p1", owner)
+		p2 := addProduct(t, s, "p2", owner)
+		p3 := addProduct(t, s, "p3", owner)
+		// Joined out of ID order; listed in ID order.
+		must(t, s.AddTeamMember(ctx, &store.TeamMember{ProductID: p3.ID, Username: "dev@example.com", Role: store.RoleDeveloper}))
+		must(t, s.AddTeamMember(ctx, &store.TeamMember{ProductID: p1.ID, Username: "dev@example.com", Role: store.RoleViewOnly}))
+		for _, tc := range []struct {
+			username string
+			want     []*store.Product
+		}{
+			{"dev@example.com", []*store.Product{p1, p3}},
+			{owner.Username, []*store.Product{p1, p2, p3}},
+			{"nobody@example.com", nil},
+		} {
+			got, err := s.ProductsForMember(ctx, tc.username)
+			must(t, err)
+			var want []store.Product
+			for _, p := range tc.want {
+				q, err := s.ProductByID(ctx, p.ID)
+				must(t, err)
+				want = append(want, *q)
+			}
+			checkList(t, "ProductsForMember("+tc.username+")", got, want)
+		}
+	}},
+	{"Team", func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		owner := addUser(t, s, "owner@example.com")
+		p := addProduct(t, s, "team", owner)
+		q := addProduct(t, s, "elsewhere", owner)
+		ownerM, err := s.TeamMember(ctx, p.ID, owner.Username)
+		must(t, err)
+		// Given times out of insertion order: listed by creation.
+		late := store.TeamMember{ProductID: p.ID, Username: "late@example.com", Role: store.RoleSupport, CreatedAt: base.Add(2 * time.Hour)}
+		early := store.TeamMember{ProductID: p.ID, Username: "early@example.com", Role: store.RoleAdministrator, Programmatic: true, CreatedAt: base.Add(time.Hour)}
+		must(t, s.AddTeamMember(ctx, &late))
+		must(t, s.AddTeamMember(ctx, &early))
+		must(t, s.AddTeamMember(ctx, &store.TeamMember{ProductID: q.ID, Username: "late@example.com", Role: store.RoleDeveloper}))
+		late.CreatedAt, early.CreatedAt = at(2*time.Hour), at(time.Hour)
+
+		dup := store.TeamMember{ProductID: p.ID, Username: "late@example.com", Role: store.RoleOwner}
+		wantErr(t, "AddTeamMember(again)", s.AddTeamMember(ctx, &dup), store.ErrConflict)
+
+		got, err := s.TeamMember(ctx, p.ID, "early@example.com")
+		must(t, err)
+		checkEqual(t, "TeamMember", got, &early)
+
+		// The owner joined at creation, now; base is in the past.
+		team, err := s.TeamMembers(ctx, p.ID)
+		must(t, err)
+		checkList(t, "TeamMembers", team, []store.TeamMember{early, late, *ownerM})
+
+		must(t, s.RemoveTeamMember(ctx, p.ID, "late@example.com"))
+		wantErr(t, "RemoveTeamMember(again)", s.RemoveTeamMember(ctx, p.ID, "late@example.com"), store.ErrNotFound)
+		team, err = s.TeamMembers(ctx, p.ID)
+		must(t, err)
+		checkList(t, "TeamMembers after remove", team, []store.TeamMember{early, *ownerM})
+		// The membership in the other product stays.
+		if _, err := s.TeamMember(ctx, q.ID, "late@example.com"); err != nil {
+			t.Errorf("membership in other product: %v", err)
+		}
+		team, err = s.TeamMembers(ctx, q.ID+1000)
+		must(t, err)
+		if len(team) != 0 {
+			t.Errorf("TeamMembers(unknown product) = %+v; want none", team)
+		}
+	}},
+	{"RenameTeamMember", func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		owner := addUser(t, s, "owner@example.com")
+		p1 := addProduct(t, s, "p1", owner)
+		p2 := addProduct(t, s, "p2", owner)
+		p3 := addProduct(t, s, "p3", owner)
+		must(t, s.AddTeamMember(ctx, &store.TeamMember{ProductID: p1.ID, Username: "old@example.com", Role: store.RoleDeveloper, CreatedAt: base}))
+		must(t, s.AddTeamMember(ctx, &store.TeamMember{ProductID: p2.ID, Username: "old@example.com", Role: store.RoleSupport, Programmatic: true, CreatedAt: base}))
+		must(t, s.AddTeamMember(ctx, &store.TeamMember{ProductID: p3.ID, Username: "taken@example.com", Role: store.RoleSupport, CreatedAt: base}))
+
+		must(t, s.RenameTeamMember(ctx, "old@example.com", "new@example.com"))
+		for _, want := range []store.TeamMember{
+			{ProductID: p1.ID, Username: "new@example.com", Role: store.RoleDeveloper, CreatedAt: at(0)},
+			{ProductID: p2.ID, Username: "new@example.com", Role: store.RoleSupport, Programmatic: true, CreatedAt: at(0)},
+		} {
+			got, err := s.TeamMember(ctx, want.ProductID, want.Username)
+			must(t, err)
+			checkEqual(t, "renamed membership", got, &want)
+			_, err = s.TeamMember(ctx, want.ProductID, "old@example.com")
+			wantErr(t, "TeamMember(old name)", err, store.ErrNotFound)
+		}
+		ps, err := s.ProductsForMember(ctx, "old@example.com")
+		must(t, err)
+		if len(ps) != 0 {
+			t.Errorf("ProductsForMember(old) = %d products; want 0", len(ps))
+		}
+		ps, err = s.ProductsForMember(ctx, "new@example.com")
+		must(t, err)
+		if len(ps) != 2 || ps[0].ID != p1.ID || ps[1].ID != p2.ID {
+			t.Errorf("ProductsForMember(new) = %+v; want p1, p2", ps)
+		}
+
+		// A name with no memberships renames nothing, without error.
+		must(t, s.RenameTeamMember(ctx, "nobody@example.com", "someone@example.com"))
+
+		// Renaming onto a name already on one of the teams fails and changes
+		// nothing, on any team.
+		must(t, s.AddTeamMember(ctx, &store.TeamMember{ProductID: p3.ID, Username: "new@example.com", Role: store.RoleViewOnly}))
+		err = s.RenameTeamMember(ctx, "new@example.com", "taken@example.com")
+		wantErr(t, "RenameTeamMember(onto member)", err, store.ErrConflict)
+		ps, err = s.ProductsForMember(ctx, "new@example.com")
+		must(t, err)
+		if len(ps) != 3 {
+			t.Errorf("after a failed rename new@ is on %d teams; want 3", len(ps))
+		}
+	}},
+}
