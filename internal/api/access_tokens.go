@@ -55,7 +55,7 @@ func (s *server) handleDeleteAllTokens(rq *request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(rq.w, http.StatusOK, ok)
+	return writeJSON(rq.w, http.StatusOK, okBody)
 }
 
 // currentTokenJSON is the body of GET /v1/access_tokens/current.
@@ -89,12 +89,18 @@ func (s *server) handleDeleteCurrentToken(rq *request) error {
 	if err := s.auth.RevokeHash(rq.ctx, rq.principal.TokenHash); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	return writeJSON(rq.w, http.StatusOK, ok)
+	return writeJSON(rq.w, http.StatusOK, okBody)
 }
 
 // handleDeleteToken is DELETE /v1/access_tokens/{token}. Possession of the
-// token is the proof: particle-cli sends no credentials (spec §2.2).
+// token is the proof: particle-cli sends no credentials (spec §2.2). Basic
+// credentials, when sent anyway, must be right (401 "Bad password" if not).
 func (s *server) handleDeleteToken(rq *request) error {
+	if _, _, ok := rq.r.BasicAuth(); ok {
+		if err := s.authorizeBasicUser(rq); err != nil {
+			return err
+		}
+	}
 	err := s.auth.RevokeToken(rq.ctx, rq.r.PathValue("token"))
 	if errors.Is(err, store.ErrNotFound) {
 		return errTokenNotFound
@@ -102,5 +108,5 @@ func (s *server) handleDeleteToken(rq *request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(rq.w, http.StatusOK, ok)
+	return writeJSON(rq.w, http.StatusOK, okBody)
 }

@@ -93,8 +93,11 @@ var authzRows = []authzRow{
 		[numCreds]int{400, 200, 200, 200, 200, 200, 400, 401, 401, 200}},
 	{"DELETE", "/v1/access_tokens/current", "", false,
 		[numCreds]int{400, 200, 200, 200, 200, 200, 400, 401, 401, 200}},
+	// Possession of the token is the proof; Basic credentials, when sent
+	// (the create-client column sends its client id and secret), must be a
+	// user's.
 	{"DELETE", "/v1/access_tokens/{victim}", "", false,
-		[numCreds]int{200, 200, 200, 200, 200, 200, 200, 200, 200, 200}},
+		[numCreds]int{200, 200, 200, 200, 200, 200, 401, 200, 200, 200}},
 
 	// §2.3 MFA.
 	{"GET", "/v1/user/mfa-enable", "", false,

@@ -293,7 +293,7 @@ func (s *server) handleUpdateCustomer(rq *request) error {
 	if err := s.store.UpdateCustomer(rq.ctx, c); err != nil {
 		return fmt.Errorf("api: update customer: %w", err)
 	}
-	return writeJSON(rq.w, http.StatusOK, ok)
+	return writeJSON(rq.w, http.StatusOK, okBody)
 }
 
 // handleDeleteCustomer is DELETE /v1/products/{p}/customers/{email}: the
@@ -309,5 +309,5 @@ func (s *server) handleDeleteCustomer(rq *request) error {
 	if err := s.store.DeleteCustomer(rq.ctx, c.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	return writeJSON(rq.w, http.StatusOK, ok)
+	return writeJSON(rq.w, http.StatusOK, okBody)
 }

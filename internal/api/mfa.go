@@ -68,7 +68,7 @@ func (s *server) handleDisableMFA(rq *request) error {
 	if err := s.auth.DisableMFA(rq.ctx, u, pw); err != nil {
 		return err
 	}
-	return writeJSON(rq.w, http.StatusOK, ok)
+	return writeJSON(rq.w, http.StatusOK, okBody)
 }
 
 // revokeOtherTokens revokes every token of the user but the calling one.

@@ -77,16 +77,26 @@ func decodeParams(contentType string, body []byte, rawQuery string) (params, *mu
 	if err != nil {
 		return nil, nil, errUnsupportedType
 	}
+	b, form, err := decodeBody(mediaType, mparams, body)
+	if err != nil {
+		return nil, nil, err
+	}
+	for k, v := range b {
+		p[k] = v // body fields replace query parameters of the same name
+	}
+	return p, form, nil
+}
+
+// decodeBody decodes a non-empty body of the given media type.
+func decodeBody(mediaType string, mparams map[string]string, body []byte) (params, *multipart.Form, error) {
+	p := params{}
 	switch {
 	case mediaType == "application/json" || strings.HasSuffix(mediaType, "+json"):
 		obj, err := decodeJSONObject(body)
 		if err != nil {
 			return nil, nil, err
 		}
-		for k, v := range obj {
-			p[k] = v
-		}
-		return p, nil, nil
+		return params(obj), nil, nil
 	case mediaType == "application/x-www-form-urlencoded":
 		vals, err := url.ParseQuery(string(body))
 		if err != nil {

@@ -24,6 +24,7 @@ type Error struct {
 	Cause error
 }
 
+// Error returns the message, with the cause when there is one.
 func (e *Error) Error() string {
 	msg := e.Message
 	if len(e.List) > 0 {
@@ -35,6 +36,7 @@ func (e *Error) Error() string {
 	return "api: " + msg
 }
 
+// Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Cause }
 
 // errorf builds a legacy-shaped *Error.
@@ -79,8 +81,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 	return nil
 }
 
-// ok is the body {"ok":true}.
-var ok = map[string]bool{"ok": true}
+// okBody is the body {"ok":true}.
+var okBody = map[string]bool{"ok": true}
 
 // writeError renders err as the one JSON error body the client sees, and
 // logs what the client must not see.

@@ -88,12 +88,20 @@ func (s *server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 				s.writeError(w, r, fmt.Errorf("api: panic: %v", v))
 			}
 		}
-		s.log.LogAttrs(r.Context(), slog.LevelDebug, "http request",
-			slog.String("method", r.Method), slog.String("path", r.URL.Path),
-			slog.Int("status", w.status), slog.Duration("duration", time.Since(start)))
+		if s.log.Enabled(r.Context(), slog.LevelDebug) {
+			s.log.LogAttrs(r.Context(), slog.LevelDebug, "http request",
+				slog.String("method", r.Method), slog.String("path", r.URL.Path),
+				slog.Int("status", w.status), slog.Duration("duration", time.Since(start)))
+		}
 	}()
 	w.Header().Set("Access-Control-Allow-Origin", "*")
 	if err := s.serve(w, r); err != nil {
+		if w.status != 0 {
+			// The response is under way (a stream): too late to answer.
+			s.log.LogAttrs(r.Context(), slog.LevelWarn, "api: error after the response started",
+				slog.String("path", r.URL.Path), slog.Any("err", err))
+			return
+		}
 		s.writeError(w, r, err)
 	}
 }

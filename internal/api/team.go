@@ -179,7 +179,7 @@ func (s *server) addAPIUser(rq *request, u *store.User, scopes []string) (string
 }
 
 // handleRemoveTeam is DELETE /v1/products/{p}/team/{username}. Removing
-// an API user also deletes its account and tokens.
+// an API user from its last product also deletes its account and tokens.
 func (s *server) handleRemoveTeam(rq *request) error {
 	name := normalizeEmail(rq.r.PathValue("username"))
 	m, err := s.store.TeamMember(rq.ctx, rq.product.ID, name)
@@ -196,18 +196,31 @@ func (s *server) handleRemoveTeam(rq *request) error {
 		return err
 	}
 	if m.Programmatic {
-		u, err := s.store.UserByUsername(rq.ctx, name)
-		switch {
-		case err == nil:
-			if err := s.auth.RevokeUser(rq.ctx, u.ID); err != nil {
-				return err
-			}
-			if err := s.store.DeleteUser(rq.ctx, u.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
-				return err
-			}
-		case !errors.Is(err, store.ErrNotFound):
+		if err := s.deleteOrphanAPIUser(rq, name); err != nil {
 			return err
 		}
 	}
-	return writeJSON(rq.w, http.StatusOK, ok)
+	return writeJSON(rq.w, http.StatusOK, okBody)
+}
+
+// deleteOrphanAPIUser deletes an API user's account and tokens once it is
+// a member of no product.
+func (s *server) deleteOrphanAPIUser(rq *request, username string) error {
+	if left, err := s.store.ProductsForMember(rq.ctx, username); err != nil || len(left) > 0 {
+		return err
+	}
+	u, err := s.store.UserByUsername(rq.ctx, username)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.auth.RevokeUser(rq.ctx, u.ID); err != nil {
+		return err
+	}
+	if err := s.store.DeleteUser(rq.ctx, u.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	return nil
 }

@@ -117,7 +117,7 @@ func (s *server) handleSignup(rq *request) error {
 		return err
 	}
 	s.log.LogAttrs(rq.ctx, slog.LevelInfo, "api: user signed up", slog.String("username", username))
-	return writeJSON(rq.w, http.StatusOK, ok)
+	return writeJSON(rq.w, http.StatusOK, okBody)
 }
 
 // handleGetUser is GET /v1/user: the user object, or for a customer token
@@ -273,7 +273,7 @@ func (s *server) handleFinishPasswordReset(rq *request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(rq.w, http.StatusOK, ok)
+	return writeJSON(rq.w, http.StatusOK, okBody)
 }
 
 // handleVerify is POST /v1/user/verify {token}. Wick creates accounts
@@ -283,7 +283,7 @@ func (s *server) handleVerify(rq *request) error {
 	if strings.TrimSpace(rq.params.str("token")) == "" {
 		return errorf(http.StatusBadRequest, "token is required")
 	}
-	return writeJSON(rq.w, http.StatusOK, ok)
+	return writeJSON(rq.w, http.StatusOK, okBody)
 }
 
 // handleIdentify is GET /v1/user/identify.

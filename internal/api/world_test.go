@@ -45,12 +45,12 @@ type world struct {
 
 	customer, otherCustomer *store.Customer
 
-	ownerToken, otherToken          string
-	customerToken, otherCustToken   string
-	productToken                    string
-	expiredToken, revokedToken      string
-	apiUserToken, apiUserName       string
-	victimToken                     string // an owner token anyone may revoke by value
+	ownerToken, otherToken        string
+	customerToken, otherCustToken string
+	productToken                  string
+	expiredToken, revokedToken    string
+	apiUserToken, apiUserName     string
+	victimToken                   string // an owner token anyone may revoke by value
 }
 
 // newWorld builds a world over a fresh Env. The clock ends two hours past

@@ -40,9 +40,6 @@ func New(ctx context.Context, cfg config.Serve, log *slog.Logger) (*Server, erro
 	if err := cfg.Resolve(); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
-		return nil, fmt.Errorf("server: create data directory: %w", err)
-	}
 	st, au, err := openCore(ctx, cfg, log)
 	if err != nil {
 		return nil, err
@@ -79,6 +76,9 @@ func New(ctx context.Context, cfg config.Serve, log *slog.Logger) (*Server, erro
 // openCore opens the store and the auth service over it; the admin
 // subcommands share it with New.
 func openCore(ctx context.Context, cfg config.Serve, log *slog.Logger) (store.Store, *auth.Service, error) {
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+		return nil, nil, fmt.Errorf("server: create data directory: %w", err)
+	}
 	key, err := loadSecretKey(cfg.SecretKeyFile)
 	if err != nil {
 		return nil, nil, err

@@ -37,6 +37,8 @@ type Store interface {
 	Clients
 	Tokens
 	Challenges
+	Devices
+	ClaimCodes
 	// Close releases the database connections.
 	Close() error
 }

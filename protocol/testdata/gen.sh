@@ -146,7 +146,7 @@ NAME_DEV=spark/device/name                 # 17 bytes -> 0d 04
 # Device -> server. Message ids start at LE16(salt[0:2]) + 1 = 0x9c3a + 1 (spec §2.3).
 D2S=(
   "hello                5002 9c3b b168 ff 0003 ffff 0036 0003 00 00 0ce6 03c0 00019000 0200"
-  "describe_post_system 4102 9c3c 7a b164 4101 ff $(asc "$SYS_JSON")"
+  "describe_post_system_full 4102 9c3c 7a b164 4101 ff $(asc "$SYS_JSON")"
   "describe_post_app    4102 9c3d 7b b164 4102 ff $(asc "$APP_JSON")"
   "time_request         4101 9c3e 7c b174"
   "event_private        5002 9c3f b145 0d12 $(asc $NAME_UPD) ff $(asc true)"
@@ -175,7 +175,7 @@ S2D=(
   "event_to_device      5002 4005 b145 0d04 $(asc $NAME_DEV) ff $(asc wick-sim-1)"
   "variable_request_str 4101 4007 05 b176 05 $(asc label)"
   "ack_ping             6000 9c45"
-  "ping                 4000 4006"
+  "server_ping          4000 4006"
 )
 
 transcript() { # transcript PREFIX ARRAY...

@@ -51,13 +51,7 @@ func (db *DB) ListCustomers(ctx context.Context, productID int64, page store.Pag
 		out   []store.Customer
 		total int
 	)
-	// One read transaction, so that the page and the total agree: SQLite's
-	// transactions are snapshots; PostgreSQL needs REPEATABLE READ for that.
-	var opts *sql.TxOptions
-	if db.dialect == dialectPostgres {
-		opts = &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
-	}
-	tx, err := db.r.BeginTx(ctx, opts)
+	tx, err := db.beginSnapshot(ctx)
 	if err != nil {
 		return nil, 0, wrap(err, "list customers of product %d", productID)
 	}
@@ -95,18 +89,28 @@ func (db *DB) UpdateCustomer(ctx context.Context, c *store.Customer) error {
 	return wrap(err, "update customer %q", c.ID)
 }
 
-// DeleteCustomer removes the customer with its access and refresh tokens,
-// in one transaction, or fails with store.ErrNotFound.
+// DeleteCustomer removes the customer with its access and refresh tokens
+// and claim codes, and unclaims its devices (they stay in the product), in
+// one transaction, or fails with store.ErrNotFound.
 func (db *DB) DeleteCustomer(ctx context.Context, id string) error {
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		if err := db.execOne(ctx, tx, `DELETE FROM customers WHERE id = ?`, id); err != nil {
 			return err
 		}
-		if _, err := db.exec(ctx, tx, `DELETE FROM access_tokens WHERE customer_id = ?`, id); err != nil {
-			return err
+		for _, q := range []struct {
+			query string
+			args  []any
+		}{
+			{`DELETE FROM access_tokens WHERE customer_id = ?`, []any{id}},
+			{`DELETE FROM refresh_tokens WHERE customer_id = ?`, []any{id}},
+			{`DELETE FROM claim_codes WHERE customer_id = ?`, []any{id}},
+			{`UPDATE devices SET customer_id = '', updated_at = ? WHERE customer_id = ?`, []any{toMS(now()), id}},
+		} {
+			if _, err := db.exec(ctx, tx, q.query, q.args...); err != nil {
+				return err
+			}
 		}
-		_, err := db.exec(ctx, tx, `DELETE FROM refresh_tokens WHERE customer_id = ?`, id)
-		return err
+		return nil
 	})
 	return wrap(err, "delete customer %q", id)
 }

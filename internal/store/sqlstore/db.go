@@ -181,6 +181,18 @@ func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return tx.Commit()
 }
 
+// beginSnapshot starts a read-only transaction on the read pool whose
+// queries all see one snapshot, so that a page and its total agree:
+// SQLite's transactions are snapshots; PostgreSQL needs REPEATABLE READ for
+// that. The caller rolls it back.
+func (db *DB) beginSnapshot(ctx context.Context) (*sql.Tx, error) {
+	var opts *sql.TxOptions
+	if db.dialect == dialectPostgres {
+		opts = &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
+	}
+	return db.r.BeginTx(ctx, opts)
+}
+
 // exec runs one writing statement.
 func (db *DB) exec(ctx context.Context, q execer, query string, args ...any) (sql.Result, error) {
 	return q.ExecContext(ctx, db.rebind(query), args...)

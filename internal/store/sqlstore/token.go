@@ -137,14 +137,14 @@ func (db *DB) TakeRefreshToken(ctx context.Context, hash string) (*store.Refresh
 	return &r, nil
 }
 
-// DeleteExpired removes the access tokens, refresh tokens and challenges
-// whose expiry is before now, and returns how many rows went. Access tokens
-// without an expiry stay.
+// DeleteExpired removes the access tokens, refresh tokens, challenges and
+// claim codes whose expiry is before now, and returns how many rows went.
+// Access tokens without an expiry stay.
 func (db *DB) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 	cutoff := toMS(now)
 	var total int64
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		for _, table := range []string{"access_tokens", "refresh_tokens", "challenges"} {
+		for _, table := range []string{"access_tokens", "refresh_tokens", "challenges", "claim_codes"} {
 			res, err := db.exec(ctx, tx, `DELETE FROM `+table+` WHERE expires_at < ?`, cutoff)
 			if err != nil {
 				return err

@@ -71,8 +71,9 @@ func (db *DB) UpdateUser(ctx context.Context, u *store.User) error {
 }
 
 // DeleteUser removes the user with its OAuth clients, access and refresh
-// tokens, challenges and team memberships, in one transaction. It fails
-// with store.ErrNotFound if absent.
+// tokens, challenges, claim codes and team memberships, and unclaims its
+// devices (they keep their names and products), in one transaction. It
+// fails with store.ErrNotFound if absent.
 func (db *DB) DeleteUser(ctx context.Context, id string) error {
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		var username string
@@ -82,15 +83,17 @@ func (db *DB) DeleteUser(ctx context.Context, id string) error {
 		}
 		for _, q := range []struct {
 			query string
-			arg   any
+			args  []any
 		}{
-			{`DELETE FROM oauth_clients WHERE owner_id = ?`, id},
-			{`DELETE FROM access_tokens WHERE user_id = ?`, id},
-			{`DELETE FROM refresh_tokens WHERE user_id = ?`, id},
-			{`DELETE FROM challenges WHERE user_id = ?`, id},
-			{`DELETE FROM team_members WHERE username = ?`, username},
+			{`DELETE FROM oauth_clients WHERE owner_id = ?`, []any{id}},
+			{`DELETE FROM access_tokens WHERE user_id = ?`, []any{id}},
+			{`DELETE FROM refresh_tokens WHERE user_id = ?`, []any{id}},
+			{`DELETE FROM challenges WHERE user_id = ?`, []any{id}},
+			{`DELETE FROM claim_codes WHERE user_id = ?`, []any{id}},
+			{`UPDATE devices SET owner_id = '', updated_at = ? WHERE owner_id = ?`, []any{toMS(now()), id}},
+			{`DELETE FROM team_members WHERE username = ?`, []any{username}},
 		} {
-			if _, err := db.exec(ctx, tx, q.query, q.arg); err != nil {
+			if _, err := db.exec(ctx, tx, q.query, q.args...); err != nil {
 				return err
 			}
 		}

@@ -1,0 +1,499 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/wick-cloud/wick/internal/store"
+)
+
+const deviceColumns = `id, name, owner_id, customer_id, product_id, platform_id, public_key, key_algorithm,
+	notes, online, node, session_id, last_heard, last_handshake_at, last_ip, system_version,
+	system_module_version, product_version, functions, variables, subscriptions, status,
+	firmware_updates_enabled, development, quarantined, denied, firmware_updates_forced,
+	created_at, updated_at`
+
+// deviceOrder is the order of DevicesByOwner and DevicesByCustomer: the
+// most recent handshake first, devices that never connected last, then ID.
+const deviceOrder = ` ORDER BY last_handshake_at IS NULL, last_handshake_at DESC, id`
+
+// nameKey folds a device name for the per-owner uniqueness and lookup of
+// names, which ignore case. The store computes it, rather than SQL's
+// lower(), so that both dialects fold alike.
+func nameKey(name string) string { return strings.ToLower(name) }
+
+// ProvisionDevice registers device id, creating it when absent, in one
+// statement. A non-empty der replaces the key and its algorithm; an empty
+// one keeps them (or leaves a new device without a key). A non-zero
+// productID moves the device into that product. UpdatedAt becomes now.
+func (db *DB) ProvisionDevice(ctx context.Context, id, alg string, der []byte, productID int64) (*store.Device, error) {
+	t := toMS(now())
+	var key any // NULL: keep the stored key
+	if len(der) > 0 {
+		key = der
+	} else {
+		alg = ""
+	}
+	d, err := scanDevice(db.w.QueryRowContext(ctx, db.rebind(`INSERT INTO devices
+		(id, public_key, key_algorithm, product_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET
+			public_key = COALESCE(excluded.public_key, devices.public_key),
+			key_algorithm = CASE WHEN excluded.public_key IS NULL THEN devices.key_algorithm ELSE excluded.key_algorithm END,
+			product_id = CASE WHEN excluded.product_id = 0 THEN devices.product_id ELSE excluded.product_id END,
+			updated_at = excluded.updated_at
+		RETURNING `+deviceColumns), id, key, alg, productID, t, t))
+	if err != nil {
+		return nil, wrap(err, "provision device %q", id)
+	}
+	return d, nil
+}
+
+// DeviceByID returns the device or store.ErrNotFound.
+func (db *DB) DeviceByID(ctx context.Context, id string) (*store.Device, error) {
+	d, err := scanDevice(db.queryRow(ctx, `SELECT `+deviceColumns+` FROM devices WHERE id = ?`, id))
+	if err != nil {
+		return nil, wrap(err, "device %q", id)
+	}
+	return d, nil
+}
+
+// DeviceByOwnerName returns the device that user userID owns under that
+// name, ignoring case, or store.ErrNotFound.
+func (db *DB) DeviceByOwnerName(ctx context.Context, userID, name string) (*store.Device, error) {
+	d, err := db.deviceByName(ctx, "owner_id", userID, name)
+	if err != nil {
+		return nil, wrap(err, "device %q of user %q", name, userID)
+	}
+	return d, nil
+}
+
+// DeviceByCustomerName returns the device that customer customerID owns
+// under that name, ignoring case, or store.ErrNotFound.
+func (db *DB) DeviceByCustomerName(ctx context.Context, customerID, name string) (*store.Device, error) {
+	d, err := db.deviceByName(ctx, "customer_id", customerID, name)
+	if err != nil {
+		return nil, wrap(err, "device %q of customer %q", name, customerID)
+	}
+	return d, nil
+}
+
+// deviceByName looks a name up among the devices whose column (owner_id or
+// customer_id, never caller input) equals owner. The repeated "<> ''"
+// terms match the predicates of the partial unique indexes, so that SQLite
+// uses them.
+func (db *DB) deviceByName(ctx context.Context, column, owner, name string) (*store.Device, error) {
+	key := nameKey(name)
+	if owner == "" || key == "" {
+		return nil, store.ErrNotFound
+	}
+	return scanDevice(db.queryRow(ctx, `SELECT `+deviceColumns+` FROM devices
+		WHERE `+column+` = ? AND name_key = ? AND `+column+` <> '' AND name_key <> ''`, owner, key))
+}
+
+// DevicesByOwner lists a user's devices, the most recently connected first,
+// those that never connected last, then by ID.
+func (db *DB) DevicesByOwner(ctx context.Context, userID string) ([]store.Device, error) {
+	if userID == "" {
+		return nil, nil
+	}
+	out, err := db.listDevices(ctx, db.r, `SELECT `+deviceColumns+` FROM devices WHERE owner_id = ?`+deviceOrder, userID)
+	if err != nil {
+		return nil, wrap(err, "devices of user %q", userID)
+	}
+	return out, nil
+}
+
+// DevicesByCustomer lists a customer's devices in the order of
+// DevicesByOwner.
+func (db *DB) DevicesByCustomer(ctx context.Context, customerID string) ([]store.Device, error) {
+	if customerID == "" {
+		return nil, nil
+	}
+	out, err := db.listDevices(ctx, db.r, `SELECT `+deviceColumns+` FROM devices WHERE customer_id = ?`+deviceOrder, customerID)
+	if err != nil {
+		return nil, wrap(err, "devices of customer %q", customerID)
+	}
+	return out, nil
+}
+
+// DevicesByProduct returns one page of the product's devices that match f,
+// in f's order, and how many match in all, read from one snapshot. A Page
+// with Size ≤ 0 returns every match; a Number below 1 is the first page.
+func (db *DB) DevicesByProduct(ctx context.Context, productID int64, f store.DeviceFilter) ([]store.Device, int, error) {
+	where := ` WHERE product_id = ?`
+	args := []any{productID}
+	if f.IDContains != "" {
+		where += ` AND id LIKE ? ESCAPE '\'`
+		args = append(args, "%"+escapeLike(strings.ToLower(f.IDContains))+"%")
+	}
+	if f.NameContains != "" {
+		where += ` AND name_key LIKE ? ESCAPE '\'`
+		args = append(args, "%"+escapeLike(nameKey(f.NameContains))+"%")
+	}
+	if f.Quarantined != nil {
+		where += ` AND quarantined = ?`
+		args = append(args, *f.Quarantined)
+	}
+	dir := " DESC"
+	if f.Ascending {
+		dir = " ASC"
+	}
+	var order string
+	switch f.Sort {
+	case store.SortByID:
+		order = ` ORDER BY id` + dir
+	case store.SortByFirmwareVersion:
+		order = ` ORDER BY product_version` + dir + `, id`
+	default:
+		order = ` ORDER BY last_handshake_at IS NULL, last_handshake_at` + dir + `, id`
+	}
+
+	tx, err := db.beginSnapshot(ctx)
+	if err != nil {
+		return nil, 0, wrap(err, "devices of product %d", productID)
+	}
+	defer tx.Rollback()
+	var total int
+	if err := tx.QueryRowContext(ctx, db.rebind(`SELECT COUNT(*) FROM devices`+where), args...).Scan(&total); err != nil {
+		return nil, 0, wrap(err, "count devices of product %d", productID)
+	}
+	query := `SELECT ` + deviceColumns + ` FROM devices` + where + order
+	if f.Page.Size > 0 {
+		number := max(f.Page.Number, 1)
+		query += ` LIMIT ? OFFSET ?`
+		args = append(args, f.Page.Size, (number-1)*f.Page.Size)
+	}
+	out, err := db.listDevices(ctx, tx, query, args...)
+	if err != nil {
+		return nil, 0, wrap(err, "devices of product %d", productID)
+	}
+	return out, total, nil
+}
+
+// escapeLike escapes the LIKE wildcards of s, and the escape character
+// itself, for "LIKE ? ESCAPE '\'".
+func escapeLike(s string) string {
+	if !strings.ContainsAny(s, `%_\`) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if r == '%' || r == '_' || r == '\\' {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// listDevices runs a query over deviceColumns on q.
+func (db *DB) listDevices(ctx context.Context, q execer, query string, args ...any) ([]store.Device, error) {
+	var out []store.Device
+	err := db.queryRows(ctx, q, func(rows *sql.Rows) error {
+		d, err := scanDevice(rows)
+		if err != nil {
+			return err
+		}
+		out = append(out, *d)
+		return nil
+	}, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// CountDevices returns how many devices exist.
+func (db *DB) CountDevices(ctx context.Context) (int, error) {
+	var n int
+	if err := db.queryRow(ctx, `SELECT COUNT(*) FROM devices`).Scan(&n); err != nil {
+		return 0, wrap(err, "count devices")
+	}
+	return n, nil
+}
+
+// UpdateDevice replaces Name, Notes, OwnerID, CustomerID, ProductID,
+// Development, Quarantined, Denied, FirmwareUpdatesForced and UpdatedAt
+// (now, when zero). It fails with store.ErrConflict, changing nothing, when
+// the owner has another device of that name, and with store.ErrNotFound
+// when the device is absent.
+func (db *DB) UpdateDevice(ctx context.Context, d *store.Device) error {
+	stamp(&d.UpdatedAt, now())
+	err := db.execOne(ctx, db.w, `UPDATE devices SET name = ?, name_key = ?, notes = ?, owner_id = ?,
+		customer_id = ?, product_id = ?, development = ?, quarantined = ?, denied = ?,
+		firmware_updates_forced = ?, updated_at = ? WHERE id = ?`,
+		d.Name, nameKey(d.Name), d.Notes, d.OwnerID, d.CustomerID, d.ProductID, d.Development,
+		d.Quarantined, d.Denied, d.FirmwareUpdatesForced, toMS(d.UpdatedAt), d.ID)
+	return wrap(err, "update device %q", d.ID)
+}
+
+// ClaimDevice sets the device's owner to the user ownerUserID or the
+// customer customerID, clearing the other, and returns the device. When the
+// new owner already has a device of the same name, the claimed device
+// loses its name: the first statement fails on the unique index and
+// changes nothing, and the second clears the name with the owner.
+func (db *DB) ClaimDevice(ctx context.Context, id, ownerUserID, customerID string) (*store.Device, error) {
+	if (ownerUserID == "") == (customerID == "") {
+		return nil, fmt.Errorf("sqlstore: claim device %q: want exactly one of a user and a customer", id)
+	}
+	t := toMS(now())
+	d, err := scanDevice(db.w.QueryRowContext(ctx, db.rebind(`UPDATE devices
+		SET owner_id = ?, customer_id = ?, updated_at = ? WHERE id = ? RETURNING `+deviceColumns),
+		ownerUserID, customerID, t, id))
+	if isUniqueViolation(err) {
+		d, err = scanDevice(db.w.QueryRowContext(ctx, db.rebind(`UPDATE devices
+			SET owner_id = ?, customer_id = ?, name = '', name_key = '', updated_at = ? WHERE id = ? RETURNING `+deviceColumns),
+			ownerUserID, customerID, t, id))
+	}
+	if err != nil {
+		return nil, wrap(err, "claim device %q", id)
+	}
+	return d, nil
+}
+
+// UnclaimDevice clears the device's owner, user or customer, and sets
+// UpdatedAt to now.
+func (db *DB) UnclaimDevice(ctx context.Context, id string) error {
+	err := db.execOne(ctx, db.w, `UPDATE devices SET owner_id = '', customer_id = '', updated_at = ? WHERE id = ?`,
+		toMS(now()), id)
+	return wrap(err, "unclaim device %q", id)
+}
+
+// lastHeardSet is the SET term that moves last_heard to a time, given
+// twice as arguments, unless the stored time is later.
+const lastHeardSet = `last_heard = CASE WHEN last_heard IS NULL OR last_heard < ? THEN ? ELSE last_heard END`
+
+// SetDeviceOnline records a new session of the device and returns the
+// device. A zero s.At is now; a zero s.ProductID keeps the product.
+func (db *DB) SetDeviceOnline(ctx context.Context, id string, s store.DeviceSession) (*store.Device, error) {
+	at := s.At
+	if at.IsZero() {
+		at = now()
+	}
+	ms := toMS(at)
+	query := `UPDATE devices SET online = TRUE, node = ?, session_id = ?, last_ip = ?, last_handshake_at = ?, ` +
+		lastHeardSet + `, platform_id = ?, product_version = ?, system_module_version = ?`
+	args := []any{s.Node, s.SessionID, s.IP, ms, ms, ms, s.PlatformID, s.ProductVersion, s.SystemModuleVersion}
+	if s.ProductID != 0 {
+		query += `, product_id = ?`
+		args = append(args, s.ProductID)
+	}
+	query += ` WHERE id = ? RETURNING ` + deviceColumns
+	args = append(args, id)
+	d, err := scanDevice(db.w.QueryRowContext(ctx, db.rebind(query), args...))
+	if err != nil {
+		return nil, wrap(err, "set device %q online", id)
+	}
+	return d, nil
+}
+
+// SetDeviceOffline marks the device offline if sessionID is still its
+// session, and reports whether it did. A zero at is now.
+func (db *DB) SetDeviceOffline(ctx context.Context, id, sessionID string, at time.Time) (bool, error) {
+	if sessionID == "" {
+		return false, nil
+	}
+	if at.IsZero() {
+		at = now()
+	}
+	ms := toMS(at)
+	res, err := db.exec(ctx, db.w, `UPDATE devices SET online = FALSE, node = '', session_id = '', `+lastHeardSet+`
+		WHERE id = ? AND session_id = ?`, ms, ms, id, sessionID)
+	if err != nil {
+		return false, wrap(err, "set device %q offline", id)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, wrap(err, "set device %q offline", id)
+	}
+	return n > 0, nil
+}
+
+// SetDeviceDescribe stores the parts of d named by d.Parts; with no part
+// named it does nothing. An empty Status is store.DeviceStatusNormal.
+func (db *DB) SetDeviceDescribe(ctx context.Context, id string, d store.Describe) error {
+	var (
+		sets []string
+		args []any
+	)
+	if d.Parts&store.DescribeApplication != 0 {
+		functions, err := encodeJSONList(d.Functions)
+		if err != nil {
+			return fmt.Errorf("sqlstore: describe device %q: %w", id, err)
+		}
+		variables := "{}"
+		if len(d.Variables) > 0 {
+			b, err := json.Marshal(d.Variables)
+			if err != nil {
+				return fmt.Errorf("sqlstore: describe device %q: %w", id, err)
+			}
+			variables = string(b)
+		}
+		sets = append(sets, "functions = ?", "variables = ?")
+		args = append(args, functions, variables)
+	}
+	if d.Parts&store.DescribeSystem != 0 {
+		status := d.Status
+		if status == "" {
+			status = store.DeviceStatusNormal
+		}
+		sets = append(sets, "system_version = ?", "status = ?")
+		args = append(args, d.SystemVersion, status)
+	}
+	if len(sets) == 0 {
+		return nil
+	}
+	err := db.execOne(ctx, db.w, `UPDATE devices SET `+strings.Join(sets, ", ")+` WHERE id = ?`, append(args, id)...)
+	return wrap(err, "describe device %q", id)
+}
+
+// SetDeviceSubscriptions replaces the device's subscriptions.
+func (db *DB) SetDeviceSubscriptions(ctx context.Context, id string, subs []store.Subscription) error {
+	list, err := encodeJSONList(subs)
+	if err != nil {
+		return fmt.Errorf("sqlstore: subscriptions of device %q: %w", id, err)
+	}
+	err = db.execOne(ctx, db.w, `UPDATE devices SET subscriptions = ? WHERE id = ?`, list, id)
+	return wrap(err, "subscriptions of device %q", id)
+}
+
+// SetFirmwareUpdatesEnabled records whether the device accepts firmware
+// updates.
+func (db *DB) SetFirmwareUpdatesEnabled(ctx context.Context, id string, enabled bool) error {
+	err := db.execOne(ctx, db.w, `UPDATE devices SET firmware_updates_enabled = ? WHERE id = ?`, enabled, id)
+	return wrap(err, "firmware updates of device %q", id)
+}
+
+// TouchDevices moves LastHeard of many devices forward in one transaction.
+// PostgreSQL does it in one statement over arrays; SQLite, whose statements
+// cost no round trip, runs one prepared statement per device.
+func (db *DB) TouchDevices(ctx context.Context, lastHeard map[string]time.Time) error {
+	if len(lastHeard) == 0 {
+		return nil
+	}
+	// Sorted, so that concurrent batches lock rows in one order.
+	ids := make([]string, 0, len(lastHeard))
+	for id := range lastHeard {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	var err error
+	if db.dialect == dialectPostgres {
+		times := make([]int64, len(ids))
+		for i, id := range ids {
+			times[i] = toMS(lastHeard[id])
+		}
+		_, err = db.w.ExecContext(ctx, `UPDATE devices SET last_heard = v.t
+			FROM unnest($1::text[], $2::bigint[]) AS v(id, t)
+			WHERE devices.id = v.id AND (devices.last_heard IS NULL OR devices.last_heard < v.t)`, ids, times)
+	} else {
+		err = db.inTx(ctx, func(tx *sql.Tx) error {
+			st, err := tx.PrepareContext(ctx, `UPDATE devices SET `+lastHeardSet+` WHERE id = ?`)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			for _, id := range ids {
+				ms := toMS(lastHeard[id])
+				if _, err := st.ExecContext(ctx, ms, ms, id); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	return wrap(err, "touch %d devices", len(lastHeard))
+}
+
+// ResetNode marks offline the devices that node holds from sessions whose
+// handshake was before at, and returns their IDs, sorted.
+func (db *DB) ResetNode(ctx context.Context, node string, at time.Time) ([]string, error) {
+	if node == "" {
+		return nil, nil
+	}
+	var ids []string
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		ids, err = db.collectStrings(ctx, tx, `UPDATE devices SET online = FALSE, node = '', session_id = ''
+			WHERE node = ? AND (last_handshake_at IS NULL OR last_handshake_at < ?) RETURNING id`, node, toMS(at))
+		return err
+	})
+	if err != nil {
+		return nil, wrap(err, "reset node %q", node)
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
+
+// DeleteDevice removes the device or fails with store.ErrNotFound.
+func (db *DB) DeleteDevice(ctx context.Context, id string) error {
+	err := db.execOne(ctx, db.w, `DELETE FROM devices WHERE id = ?`, id)
+	return wrap(err, "delete device %q", id)
+}
+
+// scanDevice reads one row of deviceColumns.
+func scanDevice(row rowScanner) (*store.Device, error) {
+	var (
+		d                          store.Device
+		heard, handshake           sql.NullInt64
+		functions, variables, subs string
+		created, updated           int64
+	)
+	err := row.Scan(&d.ID, &d.Name, &d.OwnerID, &d.CustomerID, &d.ProductID, &d.PlatformID, &d.PublicKey,
+		&d.KeyAlgorithm, &d.Notes, &d.Online, &d.Node, &d.SessionID, &heard, &handshake, &d.LastIP,
+		&d.SystemVersion, &d.SystemModuleVersion, &d.ProductVersion, &functions, &variables, &subs,
+		&d.Status, &d.FirmwareUpdatesEnabled, &d.Development, &d.Quarantined, &d.Denied,
+		&d.FirmwareUpdatesForced, &created, &updated)
+	if err != nil {
+		return nil, err
+	}
+	d.LastHeard, d.LastHandshakeAt = fromNullMS(heard), fromNullMS(handshake)
+	d.CreatedAt, d.UpdatedAt = fromMS(created), fromMS(updated)
+	if d.Functions, err = decodeJSONList[string](functions); err != nil {
+		return nil, fmt.Errorf("device %s: functions: %w", d.ID, err)
+	}
+	if d.Subscriptions, err = decodeJSONList[store.Subscription](subs); err != nil {
+		return nil, fmt.Errorf("device %s: subscriptions: %w", d.ID, err)
+	}
+	if variables != "{}" && variables != "" {
+		if err := json.Unmarshal([]byte(variables), &d.Variables); err != nil {
+			return nil, fmt.Errorf("device %s: variables: %w", d.ID, err)
+		}
+		if len(d.Variables) == 0 {
+			d.Variables = nil
+		}
+	}
+	return &d, nil
+}
+
+// encodeJSONList stores a list as a JSON array; an empty list is "[]".
+func encodeJSONList[T any](list []T) (string, error) {
+	if len(list) == 0 {
+		return "[]", nil
+	}
+	b, err := json.Marshal(list)
+	if err != nil {
+		return "", err
+	}
+	return string(b), nil
+}
+
+// decodeJSONList reverses encodeJSONList; an empty array is a nil list.
+func decodeJSONList[T any](s string) ([]T, error) {
+	if s == "[]" || s == "" {
+		return nil, nil
+	}
+	var list []T
+	if err := json.Unmarshal([]byte(s), &list); err != nil {
+		return nil, err
+	}
+	if len(list) == 0 {
+		return nil, nil
+	}
+	return list, nil
+}
