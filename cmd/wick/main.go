@@ -31,6 +31,9 @@ const usage = `wick — a self-hosted, Particle-compatible device cloud
 Usage:
   wick serve [flags]                          start the server (embedded defaults, no outside services)
   wick user create EMAIL --password-stdin     create a developer account
+  wick keys server --host H [--port P] --out FILE
+                                              write the server key blob a device stores
+                                              (the file "particle keys server" flashes)
   wick version                                print the version
   wick help [COMMAND]                         show help
 
@@ -55,6 +58,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = serve(args[1:], stderr)
 	case "user":
 		err = user(args[1:], stdin, stdout, stderr)
+	case "keys":
+		err = keys(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "wick", version)
 	case "help", "-h", "--help":
@@ -149,6 +154,44 @@ func user(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "created user %s (id %s)\n", u.Username, u.ID)
+	return nil
+}
+
+const keysUsage = "Usage: wick keys server --host HOST [--port PORT] [--protocol tcp|udp] --out FILE [--data DIR]"
+
+func keys(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "server" {
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+			fmt.Fprintln(stdout, keysUsage)
+			return nil
+		}
+		fmt.Fprintln(stderr, keysUsage)
+		return errUsage
+	}
+	cfg := config.Default()
+	fs := flag.NewFlagSet("wick keys server", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg.RegisterStorage(fs)
+	host := fs.String("host", "", "the server's IPv4 address or domain name, as devices reach it (required)")
+	port := fs.Uint("port", 0, "the server's device port (0: the transport's default, 5683 TCP / 5684 UDP)")
+	proto := fs.String("protocol", "tcp", "transport: tcp (Gen 2, RSA key) or udp (Gen 3, EC key)")
+	out := fs.String("out", "", "file to write (required)")
+	rest, err := config.Parse(fs, args[1:], nil)
+	if err != nil {
+		return usageErr(err)
+	}
+	if len(rest) > 0 || *host == "" || *out == "" || *port > 65535 {
+		fmt.Fprintln(stderr, keysUsage)
+		return errUsage
+	}
+	blob, err := server.ServerKeyBlob(cfg, *proto, *host, uint16(*port))
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(*out, blob, 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", *out, err)
+	}
+	fmt.Fprintf(stdout, "wrote %s (%d bytes, %s, %s:%d)\n", *out, len(blob), *proto, *host, *port)
 	return nil
 }
 

@@ -31,6 +31,14 @@ func TestRun(t *testing.T) {
 			stdin: "short\n", wantCode: 1, wantErr: "at least 8"},
 		{name: "user create bad email", args: []string{"user", "create", "nope", "--password-stdin", "--data", dir},
 			stdin: "a-long-password\n", wantCode: 1, wantErr: "not an e-mail"},
+		{name: "keys usage", args: []string{"keys"}, wantCode: 2, wantErr: "wick keys server"},
+		{name: "keys server needs host", args: []string{"keys", "server", "--out", dir + "/blob", "--data", dir}, wantCode: 2},
+		{name: "keys server", args: []string{"keys", "server", "--host", "10.1.2.3", "--port", "5683", "--out", dir + "/blob.der", "--data", dir},
+			wantCode: 0, wantOut: "512 bytes"},
+		{name: "keys server udp", args: []string{"keys", "server", "--host", "cloud.example.com", "--protocol", "udp", "--out", dir + "/blob-udp.der", "--data", dir},
+			wantCode: 0, wantOut: "320 bytes"},
+		{name: "keys server bad protocol", args: []string{"keys", "server", "--host", "h", "--protocol", "sctp", "--out", dir + "/x", "--data", dir},
+			wantCode: 1, wantErr: "unknown transport"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
