@@ -33,8 +33,8 @@
 //     as SHA-256 hashes: "token" holds the first 12 hex characters of the
 //     hash, so a holder can match it against sha256(token).
 //   - DELETE /v1/access_tokens/:token needs no credentials (particle-cli
-//     sends none); possession of the token is the proof. Credentials sent
-//     with it are ignored.
+//     sends none); possession of the token is the proof. Basic user
+//     credentials sent with it must be right (401 "Bad password" if not).
 //   - invalidate_tokens (PUT /v1/user, POST /v1/user/mfa-enable) revokes
 //     every token of the user except the one making the request.
 //   - A customer token may call GET /v1/user (the user object shape, for
