@@ -5,7 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 for tool in node npm go; do
-  command -v "$tool" >/dev/null || { echo "compat: $tool is required" >&2; exit 1; }
+  if ! command -v "$tool" >/dev/null; then
+    # On a developer machine without Node the suite is skipped; in CI it must run.
+    if [ -n "${CI:-}" ]; then echo "compat: $tool is required" >&2; exit 1; fi
+    echo "compat: SKIPPED: $tool is not installed (install Node.js 20+ and npm to run the client-compatibility suite)" >&2
+    exit 0
+  fi
 done
 
 # --ignore-scripts: particle-cli's USB/serial add-ons would try to fetch or compile native
