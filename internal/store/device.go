@@ -110,7 +110,7 @@ type DeviceSession struct {
 	// PlatformID is always recorded.
 	PlatformID int
 	// ProductID, when non-zero, moves the device into that product; 0
-	// keeps the stored product.
+	// keeps the stored product. As connection state, it leaves UpdatedAt.
 	ProductID           int64
 	ProductVersion      int // 0 when none
 	SystemModuleVersion int
@@ -170,9 +170,9 @@ type DeviceFilter struct {
 
 // Devices holds devices.
 //
-// The methods that change one device fail with ErrNotFound when it is
-// absent, except SetDeviceOffline and TouchDevices, which report or ignore
-// absent devices.
+// The methods that change one device by ID fail with ErrNotFound when it
+// is absent, except ProvisionDevice, which creates it, SetDeviceOffline,
+// which reports that it did not apply, and TouchDevices, which ignores it.
 type Devices interface {
 	// ProvisionDevice registers device id, creating it when absent. A
 	// non-empty der (canonical SPKI DER of algorithm alg) replaces its
@@ -203,7 +203,8 @@ type Devices interface {
 	// Name, Notes, OwnerID, CustomerID, ProductID, Development,
 	// Quarantined, Denied, FirmwareUpdatesForced and UpdatedAt (now, when
 	// zero). It fails with ErrConflict, changing nothing, when the new
-	// owner already has a device of that name.
+	// owner already has a device of that name, and with another error when
+	// both OwnerID and CustomerID are set.
 	UpdateDevice(ctx context.Context, d *Device) error
 	// ClaimDevice makes the user ownerUserID, or the customer customerID
 	// (one of them is empty), the device's only owner and returns the

@@ -88,8 +88,10 @@ type Users interface {
 	// UpdateUser replaces every mutable field of the user with ID u.ID.
 	// It fails with ErrConflict on a username clash and ErrNotFound if absent.
 	UpdateUser(ctx context.Context, u *User) error
-	// DeleteUser removes the user, its OAuth clients, its tokens and its
-	// team memberships. It fails with ErrNotFound if absent.
+	// DeleteUser removes the user, its OAuth clients, its tokens, its
+	// challenges, its claim codes and its team memberships, and unclaims its
+	// devices (they keep name, notes and product), in one transaction. It
+	// fails with ErrNotFound if absent.
 	DeleteUser(ctx context.Context, id string) error
 	// CountUsers returns how many users exist.
 	CountUsers(ctx context.Context) (int, error)
@@ -179,7 +181,8 @@ type Customers interface {
 	ListCustomers(ctx context.Context, productID int64, page Page) ([]Customer, int, error)
 	// UpdateCustomer replaces the mutable fields (PasswordHash, UpdatedAt).
 	UpdateCustomer(ctx context.Context, c *Customer) error
-	// DeleteCustomer removes the customer and its tokens, or fails with
+	// DeleteCustomer removes the customer, its tokens and its claim codes,
+	// and unclaims its devices, in one transaction; or fails with
 	// ErrNotFound.
 	DeleteCustomer(ctx context.Context, id string) error
 }
@@ -280,8 +283,8 @@ type Tokens interface {
 	// TakeRefreshToken atomically deletes and returns the refresh token, so
 	// that two concurrent uses cannot both succeed. ErrNotFound if absent.
 	TakeRefreshToken(ctx context.Context, hash string) (*RefreshToken, error)
-	// DeleteExpired removes access, refresh tokens and challenges that
-	// expired before now, and returns how many rows went.
+	// DeleteExpired removes access tokens, refresh tokens, challenges and
+	// claim codes that expired before now, and returns how many rows went.
 	DeleteExpired(ctx context.Context, now time.Time) (int, error)
 }
 

@@ -83,9 +83,9 @@ func (db *DB) DeviceByCustomerName(ctx context.Context, customerID, name string)
 }
 
 // deviceByName looks a name up among the devices whose column (owner_id or
-// customer_id, never caller input) equals owner. The repeated "<> ''"
-// terms match the predicates of the partial unique indexes, so that SQLite
-// uses them.
+// customer_id, never caller input) equals owner. The repeated non-empty
+// conditions match the predicates of the partial unique indexes, so that
+// SQLite uses them.
 func (db *DB) deviceByName(ctx context.Context, column, owner, name string) (*store.Device, error) {
 	key := nameKey(name)
 	if owner == "" || key == "" {
@@ -220,9 +220,13 @@ func (db *DB) CountDevices(ctx context.Context) (int, error) {
 // UpdateDevice replaces Name, Notes, OwnerID, CustomerID, ProductID,
 // Development, Quarantined, Denied, FirmwareUpdatesForced and UpdatedAt
 // (now, when zero). It fails with store.ErrConflict, changing nothing, when
-// the owner has another device of that name, and with store.ErrNotFound
-// when the device is absent.
+// the owner has another device of that name, with store.ErrNotFound when
+// the device is absent, and with a plain error when both OwnerID and
+// CustomerID are set.
 func (db *DB) UpdateDevice(ctx context.Context, d *store.Device) error {
+	if d.OwnerID != "" && d.CustomerID != "" {
+		return fmt.Errorf("sqlstore: update device %q: owned by both user %q and customer %q", d.ID, d.OwnerID, d.CustomerID)
+	}
 	stamp(&d.UpdatedAt, now())
 	err := db.execOne(ctx, db.w, `UPDATE devices SET name = ?, name_key = ?, notes = ?, owner_id = ?,
 		customer_id = ?, product_id = ?, development = ?, quarantined = ?, denied = ?,
@@ -369,21 +373,23 @@ func (db *DB) SetFirmwareUpdatesEnabled(ctx context.Context, id string, enabled 
 	return wrap(err, "firmware updates of device %q", id)
 }
 
-// TouchDevices moves LastHeard of many devices forward in one transaction.
-// PostgreSQL does it in one statement over arrays; SQLite, whose statements
-// cost no round trip, runs one prepared statement per device.
+// TouchDevices moves LastHeard of many devices forward in one statement,
+// which is its own transaction: PostgreSQL joins the batch as two arrays,
+// SQLite as a JSON object of ID to milliseconds.
 func (db *DB) TouchDevices(ctx context.Context, lastHeard map[string]time.Time) error {
 	if len(lastHeard) == 0 {
 		return nil
 	}
-	// Sorted, so that concurrent batches lock rows in one order.
-	ids := make([]string, 0, len(lastHeard))
-	for id := range lastHeard {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
 	var err error
 	if db.dialect == dialectPostgres {
+		// Sorted, which makes a deadlock between two nodes' overlapping
+		// batches unlikely; should one happen, PostgreSQL aborts one batch
+		// and its error reaches the caller, which may retry it.
+		ids := make([]string, 0, len(lastHeard))
+		for id := range lastHeard {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
 		times := make([]int64, len(ids))
 		for i, id := range ids {
 			times[i] = toMS(lastHeard[id])
@@ -392,20 +398,15 @@ func (db *DB) TouchDevices(ctx context.Context, lastHeard map[string]time.Time) 
 			FROM unnest($1::text[], $2::bigint[]) AS v(id, t)
 			WHERE devices.id = v.id AND (devices.last_heard IS NULL OR devices.last_heard < v.t)`, ids, times)
 	} else {
-		err = db.inTx(ctx, func(tx *sql.Tx) error {
-			st, err := tx.PrepareContext(ctx, `UPDATE devices SET `+lastHeardSet+` WHERE id = ?`)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			for _, id := range ids {
-				ms := toMS(lastHeard[id])
-				if _, err := st.ExecContext(ctx, ms, ms, id); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
+		batch := make(map[string]int64, len(lastHeard))
+		for id, t := range lastHeard {
+			batch[id] = toMS(t)
+		}
+		var obj []byte
+		if obj, err = json.Marshal(batch); err == nil {
+			_, err = db.w.ExecContext(ctx, `UPDATE devices SET last_heard = j.value FROM json_each(?) AS j
+				WHERE devices.id = j.key AND (devices.last_heard IS NULL OR devices.last_heard < j.value)`, string(obj))
+		}
 	}
 	return wrap(err, "touch %d devices", len(lastHeard))
 }

@@ -4,11 +4,14 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime"
+	"time"
 
 	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // sqlitePragmas are run, in this order, on every new SQLite connection.
@@ -40,7 +43,7 @@ func (c *sqliteConnector) Connect(ctx context.Context) (driver.Conn, error) {
 		return nil, fmt.Errorf("sqlstore: sqlite connection %T cannot exec", conn)
 	}
 	run := func(stmt string) error {
-		if _, err := ex.ExecContext(ctx, stmt, nil); err != nil {
+		if err := execRetryBusy(ctx, ex, stmt); err != nil {
 			conn.Close()
 			return fmt.Errorf("sqlstore: %s: %w", stmt, err)
 		}
@@ -57,6 +60,34 @@ func (c *sqliteConnector) Connect(ctx context.Context) (driver.Conn, error) {
 		}
 	}
 	return conn, nil
+}
+
+// sqliteBusyWait bounds how long execRetryBusy retries, as busy_timeout
+// bounds the waits SQLite does itself.
+const sqliteBusyWait = 5 * time.Second
+
+// execRetryBusy runs stmt, retrying while it fails with SQLITE_BUSY for up
+// to sqliteBusyWait. SQLite returns SQLITE_BUSY at once, without calling the
+// busy handler, where waiting could deadlock: when two processes open a new
+// file at the same moment, both hold a shared lock and want to turn it
+// into WAL, and one of them is refused. Retrying after the other finished
+// then succeeds (the file is in WAL mode already).
+func execRetryBusy(ctx context.Context, ex driver.ExecerContext, stmt string) error {
+	deadline := time.Now().Add(sqliteBusyWait)
+	delay := time.Millisecond
+	for {
+		_, err := ex.ExecContext(ctx, stmt, nil)
+		var se *sqlite.Error
+		if err == nil || !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_BUSY || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 50*time.Millisecond)
+	}
 }
 
 // openSQLite opens the database file at path (or a private in-memory

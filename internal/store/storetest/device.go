@@ -155,9 +155,9 @@ var deviceTests = []test{
 		})
 		must(t, err)
 		must(t, s.SetDeviceDescribe(ctx, d.ID, store.Describe{
-			Parts:     store.DescribeSystem | store.DescribeApplication,
-			Functions: []string{"led", "reset", "dïgit"},
-			Variables: map[string]string{"temp": "double", "count": "int32", "label": "string", "on": "bool"},
+			Parts:         store.DescribeSystem | store.DescribeApplication,
+			Functions:     []string{"led", "reset", "dïgit"},
+			Variables:     map[string]string{"temp": "double", "count": "int32", "label": "string", "on": "bool"},
 			SystemVersion: "3.3.1", Status: store.DeviceStatusSafeMode,
 		}))
 		subs := []store.Subscription{
@@ -246,10 +246,10 @@ var deviceTests = []test{
 		if got := getDevice(t, s, devID(2)); got.Name != "" {
 			t.Errorf("name after a refused rename = %q; want unchanged", got.Name)
 		}
-		must(t, rename(3, "lamp"))                                                    // another user
-		must(t, rename(4, "lamp"))                                                    // a customer
+		must(t, rename(3, "lamp"))                                                      // another user
+		must(t, rename(4, "lamp"))                                                      // a customer
 		wantErr(t, "rename to a customer's name", rename(5, "Lamp"), store.ErrConflict) // same customer
-		must(t, rename(6, "lamp"))                                                    // unclaimed devices may share
+		must(t, rename(6, "lamp"))                                                      // unclaimed devices may share
 		must(t, rename(7, "lamp"))
 		must(t, rename(1, "lAmP")) // the device itself, in other case
 		must(t, rename(2, ""))     // unnamed devices of one owner may share ""
@@ -283,6 +283,13 @@ var deviceTests = []test{
 			if d.ID != tc.wantID || d.Name != tc.wantName {
 				t.Errorf("%s = %s %q; want %s %q", tc.what, d.ID, d.Name, tc.wantID, tc.wantName)
 			}
+		}
+
+		// Case folding covers more than ASCII.
+		must(t, rename(2, "Éclair"))
+		wantErr(t, "rename to a non-ASCII name in other case", rename(1, "ÉCLAIR"), store.ErrConflict)
+		if d, err := s.DeviceByOwnerName(ctx, u1, "éCLAIR"); err != nil || d.ID != devID(2) {
+			t.Errorf("DeviceByOwnerName(éCLAIR) = %v, %v; want device 2", d, err)
 		}
 
 		// Moving a device to an owner with that name through UpdateDevice
@@ -338,6 +345,14 @@ var deviceTests = []test{
 		want.Development, want.Quarantined, want.Denied, want.FirmwareUpdatesForced = true, true, true, true
 		want.UpdatedAt = at(time.Hour)
 		checkEqual(t, "after update", getDevice(t, s, d.ID), &want)
+
+		// A device has one owner, a user or a customer.
+		both := upd
+		both.OwnerID = "user"
+		if err := s.UpdateDevice(ctx, &both); err == nil {
+			t.Error("UpdateDevice(owned by a user and a customer) succeeded")
+		}
+		checkEqual(t, "after a refused update", getDevice(t, s, d.ID), &want)
 
 		// All back off, with a zero UpdatedAt: now.
 		before := time.Now()

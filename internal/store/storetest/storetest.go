@@ -4,9 +4,10 @@
 // The suite covers every method of every aggregate interface: creation with
 // assigned IDs and timestamps, reads, updates, deletes with their cascades,
 // unique conflicts, missing rows, ordering, paging, single use of refresh
-// tokens under concurrency, expiry, and the round trip of every field
-// (times in UTC at millisecond precision, nil times, MFA secrets, JSON
-// settings).
+// tokens and claim codes under concurrency, expiry, the session rule of
+// device connection state, per-owner device names, and the round trip of
+// every field (times in UTC at millisecond precision, nil times, MFA
+// secrets, JSON settings, device keys and descriptions).
 package storetest
 
 import (
@@ -34,6 +35,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Clients", clientTests},
 		{"Tokens", tokenTests},
 		{"Challenges", challengeTests},
+		{"Devices", deviceTests},
+		{"ClaimCodes", claimCodeTests},
 	}
 	for _, suite := range suites {
 		t.Run(suite.name, func(t *testing.T) {

@@ -43,7 +43,7 @@ CREATE UNIQUE INDEX devices_owner_name ON devices (owner_id, name_key)
 	WHERE owner_id <> '' AND name_key <> '';
 CREATE UNIQUE INDEX devices_customer_name ON devices (customer_id, name_key)
 	WHERE customer_id <> '' AND name_key <> '';
-CREATE INDEX devices_product ON devices (product_id, last_handshake_at);
+CREATE INDEX devices_product ON devices (product_id);
 CREATE INDEX devices_node ON devices (node);
 
 CREATE TABLE claim_codes (
