@@ -397,6 +397,10 @@ type Stats struct {
 	Dropped uint64
 	// Malformed counts undecodable messages received on bus subjects.
 	Malformed uint64
+	// SlowConsumer counts events NATS dropped before the bus saw them,
+	// because the process fell behind (CPU starvation), for the open
+	// subscriptions.
+	SlowConsumer uint64
 	// Subscriptions is the number of open event subscriptions.
 	Subscriptions int
 	// Groups is the number of NATS subscriptions serving them.
@@ -416,9 +420,22 @@ func (b *Bus) Stats() Stats {
 	}
 	b.mu.Lock()
 	st.Groups = len(b.groups)
+	groups := make([]*group, 0, len(b.groups))
 	for _, g := range b.groups {
 		st.Subscriptions += len(g.load())
+		groups = append(groups, g)
 	}
 	b.mu.Unlock()
+	for _, g := range groups {
+		select {
+		case <-g.ready:
+			if g.ns != nil && g.err == nil {
+				if n, err := g.ns.Dropped(); err == nil {
+					st.SlowConsumer += uint64(n)
+				}
+			}
+		default:
+		}
+	}
 	return st
 }
