@@ -317,7 +317,7 @@ var coapCases = []coapCase{
 			Options: []Option{path("E"), path("particle/device/updates/enabled")}, Payload: []byte("true")},
 		kind: KindEvent,
 		build: func() (Message, error) {
-			return NewEvent(NonConfirmable, 0x9c3f, Event{Name: "particle/device/updates/enabled", Data: []byte("true"), Private: true})
+			return NewEvent(NonConfirmable, 0x9c3f, Event{Name: "particle/device/updates/enabled", Data: []byte("true"), Private: true, TTL: DefaultEventTTL})
 		},
 		check: func(t *testing.T, m *Message) {
 			e, err := ParseEvent(m)
@@ -341,8 +341,8 @@ var coapCases = []coapCase{
 	},
 	{
 		// Device OS writes the payload marker even for empty data (messages.cpp); RFC 7252 would reject it.
-		name: "event_empty_data_marker",
-		wire: hexb("5002 0010 | b1 45 | 03" + asc("abc") + "| ff"),
+		name:    "event_empty_data_marker",
+		wire:    hexb("5002 0010 | b1 45 | 03" + asc("abc") + "| ff"),
 		want:    Message{Type: NonConfirmable, Code: CodePOST, ID: 0x10, Options: []Option{path("E"), path("abc")}},
 		kind:    KindEvent,
 		lenient: true,
@@ -380,7 +380,7 @@ var coapCases = []coapCase{
 			Options: []Option{path("E"), path("data"), {Number: OptionContentFormat, Value: []byte{60}}}, Payload: hexb("a1616101")},
 		kind: KindEvent,
 		build: func() (Message, error) {
-			return NewEvent(Confirmable, 0x13, Event{Name: "data", Data: hexb("a1616101"), Private: true,
+			return NewEvent(Confirmable, 0x13, Event{Name: "data", Data: hexb("a1616101"), Private: true, TTL: DefaultEventTTL,
 				ContentFormat: ContentFormatCBOR, HasContentFormat: true})
 		},
 		check: func(t *testing.T, m *Message) {
@@ -397,7 +397,7 @@ var coapCases = []coapCase{
 			Options: []Option{path("E"), path(longEventName)}, Payload: []byte("1")},
 		kind: KindEvent,
 		build: func() (Message, error) {
-			return NewEvent(NonConfirmable, 0x14, Event{Name: longEventName, Data: []byte("1"), Private: true})
+			return NewEvent(NonConfirmable, 0x14, Event{Name: longEventName, Data: []byte("1"), Private: true, TTL: DefaultEventTTL})
 		},
 	},
 	{
@@ -407,7 +407,7 @@ var coapCases = []coapCase{
 			Options: []Option{path("E"), path("spark/device/name")}, Payload: []byte("wick-sim-1")},
 		kind: KindEvent,
 		build: func() (Message, error) {
-			return NewEvent(NonConfirmable, 0x4005, Event{Name: "spark/device/name", Data: []byte("wick-sim-1"), Private: true})
+			return NewEvent(NonConfirmable, 0x4005, Event{Name: "spark/device/name", Data: []byte("wick-sim-1"), Private: true, TTL: DefaultEventTTL})
 		},
 	},
 	{
@@ -565,11 +565,13 @@ var coapCases = []coapCase{
 		},
 	},
 	{
-		name:  "goodbye_con",
-		wire:  hexb("4002 0030 | b1 78 | ff 0a 28 07"),
-		want:  Message{Type: Confirmable, Code: CodePOST, ID: 0x30, Options: []Option{path("x")}, Payload: hexb("0a2807")},
-		kind:  KindGoodbye,
-		build: func() (Message, error) { return ok(NewGoodbye(Confirmable, 0x30, Goodbye{ResetReason: 40, NetworkReason: 7})) },
+		name: "goodbye_con",
+		wire: hexb("4002 0030 | b1 78 | ff 0a 28 07"),
+		want: Message{Type: Confirmable, Code: CodePOST, ID: 0x30, Options: []Option{path("x")}, Payload: hexb("0a2807")},
+		kind: KindGoodbye,
+		build: func() (Message, error) {
+			return ok(NewGoodbye(Confirmable, 0x30, Goodbye{ResetReason: 40, NetworkReason: 7}))
+		},
 		check: func(t *testing.T, m *Message) {
 			g, err := ParseGoodbye(m)
 			mustEqual(t, err, g, Goodbye{ResetReason: 40, NetworkReason: 7})

@@ -43,6 +43,11 @@ func ParseTimeResponse(m *Message) (uint32, error) {
 	return binary.BigEndian.Uint32(m.Payload), nil
 }
 
+// IsKeepAlive reports whether b is the 1-byte 0x00 keep-alive old Electron
+// firmware sends instead of a CoAP ping (PING_AS_EMPTY_MESSAGE, spec §3.8);
+// it is not a CoAP message and should be ignored.
+func IsKeepAlive(b []byte) bool { return len(b) == 1 && b[0] == 0 }
+
 // Signal (spec §3.8 ✔): S→D CON PUT s with a 1-byte token and a 1-byte
 // Uri-Query (0x01 start the rainbow LED, 0x00 stop); the device answers with
 // a piggy-backed ACK 2.04 (NewACK). The firmware reads the query at offset 8.

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 )
 
 // Describe payloads (spec §3.4 ✔):
@@ -191,21 +192,24 @@ var ErrDescribePayload = errors.New("protocol: malformed describe payload")
 // ParseDescription decodes a describe payload answering flags. JSON bodies
 // may hold system keys ("p", "m"), application keys ("f", "v") or both (legacy
 // merged form); the comma Device OS 3.3.1 omits between the two parts is
-// repaired. A non-JSON body is metrics when flags ask only for metrics and a
-// protobuf SystemDescribe otherwise.
+// repaired. A non-JSON body is a protobuf SystemDescribe when flags include
+// system (or are unknown, 0), else metrics when flags include metrics.
 func ParseDescription(flags DescribeFlags, payload []byte) (Description, error) {
 	var d Description
 	trimmed := bytes.TrimLeft(payload, " \t\r\n")
 	if len(trimmed) == 0 || trimmed[0] != '{' {
-		if flags == DescribeMetrics {
+		switch {
+		case flags&DescribeSystem != 0 || flags == 0:
+			sys, err := ParseSystemDescribeProtobuf(payload)
+			if err != nil {
+				return d, err
+			}
+			d.System = &sys
+		case flags&DescribeMetrics != 0:
 			d.Metrics = append([]byte(nil), payload...)
-			return d, nil
+		default:
+			return d, fmt.Errorf("%w: application describe is not JSON", ErrDescribePayload)
 		}
-		s, err := ParseSystemDescribeProtobuf(payload)
-		if err != nil {
-			return d, err
-		}
-		d.System = &s
 		return d, nil
 	}
 	var keys map[string]json.RawMessage
@@ -320,11 +324,11 @@ func ParseSystemDescribeProtobuf(b []byte) (SystemDescribe, error) {
 			}
 			s.Modules = append(s.Modules, m)
 		case num == pbDescribeIMEI && wt == pbBytes:
-			s.IMEI = string(data)
+			s.IMEI = pbString(data)
 		case num == pbDescribeICCID && wt == pbBytes:
-			s.ICCID = string(data)
+			s.ICCID = pbString(data)
 		case num == pbDescribeModemFirmware && wt == pbBytes:
-			s.ModemFirmwareVersion = string(data)
+			s.ModemFirmwareVersion = pbString(data)
 		case num == pbDescribeProtectedState && wt == pbVarint:
 			s.ProtectedState = v != 0
 		}
@@ -375,6 +379,10 @@ func parseModuleProtobuf(b []byte) (FirmwareModule, error) {
 	})
 	return m, err
 }
+
+// pbString converts a protobuf string field, replacing invalid UTF-8 (proto3
+// strings must be valid UTF-8; JSON would mangle it anyway).
+func pbString(b []byte) string { return strings.ToValidUTF8(string(b), "\uFFFD") }
 
 // moduleFunction maps FirmwareModuleType to the JSON "f" letter.
 func moduleFunction(t uint64) string {

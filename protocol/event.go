@@ -36,8 +36,9 @@ type Event struct {
 	Data []byte
 	// Private selects 'E' (private) over 'e' (public).
 	Private bool
-	// TTL in seconds; parsing yields DefaultEventTTL when Max-Age is absent,
-	// encoding omits Max-Age for 0 and DefaultEventTTL.
+	// TTL in seconds. Like the firmware, encoding omits Max-Age only for
+	// DefaultEventTTL (so set it for the default); parsing yields
+	// DefaultEventTTL when Max-Age is absent.
 	TTL uint32
 	// ContentFormat is meaningful when HasContentFormat (6.x devices only).
 	ContentFormat    ContentFormat
@@ -62,7 +63,7 @@ func NewEvent(typ Type, id uint16, e Event) (Message, error) {
 	if e.HasContentFormat {
 		m.AddUintOption(OptionContentFormat, uint32(e.ContentFormat))
 	}
-	if e.TTL != 0 && e.TTL != DefaultEventTTL {
+	if e.TTL != DefaultEventTTL {
 		m.AddOption(OptionMaxAge, []byte{byte(e.TTL >> 16), byte(e.TTL >> 8), byte(e.TTL)})
 	}
 	m.Payload = e.Data

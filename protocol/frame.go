@@ -159,14 +159,18 @@ func NewFrameReader(r io.Reader, keys SessionKeys, maxLen int) *FrameReader {
 }
 
 // ReadFrame reads, decrypts and unpads one frame. It returns io.EOF when the
-// stream ends cleanly between frames and ErrFrameTruncated inside one. The
+// stream ends cleanly between frames, ErrFrameTruncated inside one, and other
+// transport errors wrapped (errors.Is still matches, e.g. a deadline). The
 // buffer grows to the largest frame seen, never beyond the maximum.
 func (fr *FrameReader) ReadFrame() ([]byte, error) {
 	if _, err := io.ReadFull(fr.r, fr.hdr[:]); err != nil {
-		if errors.Is(err, io.ErrUnexpectedEOF) {
+		switch {
+		case err == io.EOF:
+			return nil, io.EOF
+		case errors.Is(err, io.ErrUnexpectedEOF):
 			return nil, ErrFrameTruncated
 		}
-		return nil, err
+		return nil, fmt.Errorf("protocol: read frame: %w", err)
 	}
 	n := int(binary.BigEndian.Uint16(fr.hdr[:]))
 	if err := fr.o.CheckLen(n); err != nil {
@@ -180,7 +184,7 @@ func (fr *FrameReader) ReadFrame() ([]byte, error) {
 		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 			return nil, ErrFrameTruncated
 		}
-		return nil, err
+		return nil, fmt.Errorf("protocol: read frame: %w", err)
 	}
 	return fr.o.Open(body)
 }

@@ -245,6 +245,9 @@ type HandshakeResult struct {
 // (NewFrameReader/NewFrameWriter with the returned keys).
 func ServerHandshake(rw io.ReadWriter, cfg ServerHandshakeConfig) (HandshakeResult, error) {
 	var res HandshakeResult
+	if cfg.PrivateKey == nil || cfg.DeviceKey == nil {
+		return res, errors.New("protocol: handshake: ServerHandshakeConfig needs PrivateKey and DeviceKey")
+	}
 	nonce, err := NewNonce(cfg.Random)
 	if err != nil {
 		return res, err
@@ -301,6 +304,9 @@ type DeviceHandshakeConfig struct {
 // DeviceHandshake runs the device side of the handshake on rw: read the nonce,
 // send the encrypted hello, read and verify the session keys.
 func DeviceHandshake(rw io.ReadWriter, cfg DeviceHandshakeConfig) (SessionKeys, error) {
+	if cfg.PrivateKey == nil || cfg.ServerKey == nil {
+		return SessionKeys{}, errors.New("protocol: handshake: DeviceHandshakeConfig needs PrivateKey and ServerKey")
+	}
 	var nonce [NonceSize]byte
 	if _, err := io.ReadFull(rw, nonce[:]); err != nil {
 		return SessionKeys{}, fmt.Errorf("protocol: handshake: read nonce: %w", err)

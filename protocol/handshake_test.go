@@ -198,8 +198,17 @@ func TestHandshakeBlobsOpenWithOpenSSL(t *testing.T) {
 	}
 }
 
+// handshakeRun is the outcome of both sides of a handshake over net.Pipe.
+type handshakeRun struct {
+	res        HandshakeResult
+	serverErr  error
+	deviceKeys SessionKeys
+	deviceErr  error
+	sc, dc     net.Conn
+}
+
 // runHandshake runs both sides over net.Pipe.
-func runHandshake(t *testing.T, server ServerHandshakeConfig, device DeviceHandshakeConfig) (HandshakeResult, error, SessionKeys, error, net.Conn, net.Conn) {
+func runHandshake(t *testing.T, server ServerHandshakeConfig, device DeviceHandshakeConfig) handshakeRun {
 	t.Helper()
 	sc, dc := net.Pipe()
 	t.Cleanup(func() { sc.Close(); dc.Close() })
@@ -222,7 +231,7 @@ func runHandshake(t *testing.T, server ServerHandshakeConfig, device DeviceHands
 		dc.Close()
 	}
 	r := <-done
-	return r.res, r.err, keys, derr, sc, dc
+	return handshakeRun{res: r.res, serverErr: r.err, deviceKeys: keys, deviceErr: derr, sc: sc, dc: dc}
 }
 
 func fileKeyLookup(onFile *rsa.PublicKey) func(DeviceID, []byte) (*rsa.PublicKey, error) {
@@ -237,9 +246,10 @@ func fileKeyLookup(onFile *rsa.PublicKey) func(DeviceID, []byte) (*rsa.PublicKey
 func TestHandshakeOverPipe(t *testing.T) {
 	k := loadTestKeys(t)
 	id := DeviceID{0xe0, 0x0f, 0xce, 0x68, 1, 2, 3, 4, 5, 6, 7, 8}
-	res, serr, dkeys, derr, sc, dc := runHandshake(t,
+	run := runHandshake(t,
 		ServerHandshakeConfig{PrivateKey: k.server, DeviceKey: fileKeyLookup(&k.device.PublicKey)},
 		DeviceHandshakeConfig{ID: id, PrivateKey: k.device, ServerKey: &k.server.PublicKey})
+	res, serr, dkeys, derr, sc, dc := run.res, run.serverErr, run.deviceKeys, run.deviceErr, run.sc, run.dc
 	if serr != nil || derr != nil {
 		t.Fatalf("server: %v, device: %v", serr, derr)
 	}
@@ -314,7 +324,8 @@ func TestHandshakeFailures(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, serr, _, derr, _, _ := runHandshake(t, tc.server, tc.device)
+			run := runHandshake(t, tc.server, tc.device)
+			serr, derr := run.serverErr, run.deviceErr
 			if tc.serverErr != nil && !errors.Is(serr, tc.serverErr) {
 				t.Fatalf("server error = %v, want %v", serr, tc.serverErr)
 			}

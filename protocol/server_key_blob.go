@@ -47,7 +47,7 @@ func ServerKeyBlobSize(t Transport) int { return blobLayout(t).size }
 
 // ServerKeyBlob is the decoded form of the blob a device stores.
 type ServerKeyBlob struct {
-	// KeyDER is the server public key, SPKI DER.
+	// KeyDER is the server public key, canonical SPKI DER.
 	KeyDER []byte
 	// Host is the dotted IPv4 address or domain name; empty when the TLV is
 	// invalid (the device then uses Particle's default host).
@@ -127,11 +127,11 @@ func DecodeServerKeyBlob(t Transport, blob []byte) (ServerKeyBlob, error) {
 	if len(blob) != l.size {
 		return out, fmt.Errorf("%w: %d bytes, want %d", ErrServerKeyBlob, len(blob), l.size)
 	}
-	der := trimDER(blob[:l.addressOffset])
-	if _, err := ParsePublicKey(der); err != nil {
+	der, err := CanonicalPublicKeyDER(trimDER(blob[:l.addressOffset]))
+	if err != nil {
 		return out, fmt.Errorf("%w: %w", ErrServerKeyBlob, err)
 	}
-	out.KeyDER = append([]byte(nil), der...)
+	out.KeyDER = der
 	typ, n := blob[l.addressOffset], int(blob[l.addressOffset+1])
 	val := blob[l.addressOffset+2:]
 	switch {
