@@ -28,6 +28,15 @@ type Serve struct {
 	// SecretKeyFile holds the 32-byte key that seals secrets at rest
 	// (hex). Empty means <Data>/secret.key, created on first start.
 	SecretKeyFile string
+	// DeviceTCP is the device gateway's TCP listen address (Gen 2 devices).
+	// Empty disables the TCP gateway.
+	DeviceTCP string
+	// NATS is the URL of an external NATS server or cluster; empty runs an
+	// embedded in-process server with no listening port.
+	NATS string
+	// Node names this process on the bus (presence, device calls). Empty
+	// means the host name plus the process ID.
+	Node string
 	// Signup opens POST /v1/users to anyone.
 	Signup bool
 	// PublicURL is the externally visible base URL of the API, used in
@@ -59,6 +68,7 @@ func Default() Serve {
 	return Serve{
 		Data:            "./wick-data",
 		HTTP:            "127.0.0.1:8080",
+		DeviceTCP:       ":5683",
 		LogLevel:        "info",
 		LogFormat:       "text",
 		MaxBodyBytes:    1 << 20,
@@ -85,6 +95,9 @@ func (c *Serve) RegisterStorage(fs *flag.FlagSet) {
 func (c *Serve) Register(fs *flag.FlagSet) {
 	c.RegisterStorage(fs)
 	fs.StringVar(&c.HTTP, "http", c.HTTP, "REST API listen address")
+	fs.StringVar(&c.DeviceTCP, "device-tcp", c.DeviceTCP, "device gateway TCP address (Gen 2 devices); empty disables it")
+	fs.StringVar(&c.NATS, "nats", c.NATS, "external NATS URL (default: embedded in-process NATS, no port)")
+	fs.StringVar(&c.Node, "node", c.Node, "name of this process on the bus (default host name and PID)")
 	fs.BoolVar(&c.Signup, "signup", c.Signup, "open POST /v1/users to anyone")
 	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "externally visible base URL (default http://<http>)")
 	fs.BoolVar(&c.TrustProxy, "trust-proxy", c.TrustProxy, "take client addresses from X-Forwarded-For")
@@ -112,6 +125,10 @@ func (c *Serve) Resolve() error {
 	}
 	if c.SecretKeyFile == "" {
 		c.SecretKeyFile = filepath.Join(c.Data, "secret.key")
+	}
+	if c.Node == "" {
+		host, _ := os.Hostname()
+		c.Node = fmt.Sprintf("%s-%d", host, os.Getpid())
 	}
 	if c.PublicURL == "" {
 		c.PublicURL = "http://" + c.HTTP

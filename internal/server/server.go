@@ -11,11 +11,13 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/wick-cloud/wick/internal/api"
 	"github.com/wick-cloud/wick/internal/auth"
+	"github.com/wick-cloud/wick/internal/bus"
 	"github.com/wick-cloud/wick/internal/config"
 	"github.com/wick-cloud/wick/internal/store"
 	"github.com/wick-cloud/wick/internal/store/sqlstore"
@@ -27,6 +29,7 @@ type Server struct {
 	log   *slog.Logger
 	store store.Store
 	auth  *auth.Service
+	bus   *bus.Bus
 	http  *http.Server
 
 	mu       sync.Mutex
@@ -43,6 +46,15 @@ func New(ctx context.Context, cfg config.Serve, log *slog.Logger) (*Server, erro
 	st, au, err := openCore(ctx, cfg, log)
 	if err != nil {
 		return nil, err
+	}
+	b, err := bus.Open(ctx, bus.Config{
+		URL:          cfg.NATS,
+		JetStreamDir: filepath.Join(cfg.Data, "jetstream"),
+		Node:         cfg.Node,
+	}, log)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("server: open bus: %w", err)
 	}
 	handler := api.New(api.Config{
 		Signup:        cfg.Signup,
@@ -62,6 +74,7 @@ func New(ctx context.Context, cfg config.Serve, log *slog.Logger) (*Server, erro
 		log:   log,
 		store: st,
 		auth:  au,
+		bus:   b,
 		ready: make(chan struct{}),
 		http: &http.Server{
 			Handler:           handler,
@@ -110,7 +123,7 @@ func (s *Server) Run(ctx context.Context) error {
 
 	select {
 	case err := <-errc:
-		s.store.Close()
+		s.close()
 		return fmt.Errorf("server: http: %w", err)
 	case <-ctx.Done():
 	}
@@ -121,7 +134,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if errors.Is(err, context.DeadlineExceeded) {
 		s.http.Close()
 	}
-	if cerr := s.store.Close(); cerr != nil && err == nil {
+	if cerr := s.close(); cerr != nil && err == nil {
 		err = cerr
 	}
 	if err != nil {
@@ -129,6 +142,12 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.log.Info("wick stopped")
 	return nil
+}
+
+// close releases the bus and the store, in that order.
+func (s *Server) close() error {
+	s.bus.Close()
+	return s.store.Close()
 }
 
 // Ready is closed once Run is listening.

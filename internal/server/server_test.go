@@ -106,7 +106,7 @@ func TestServeLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatalf("restart: %v", err)
 	}
-	srv2.store.Close()
+	srv2.close()
 }
 
 func TestSecretKeyRejectsGarbage(t *testing.T) {
