@@ -31,6 +31,7 @@ const usage = `wick — a self-hosted, Particle-compatible device cloud
 Usage:
   wick serve [flags]                          start the server (embedded defaults, no outside services)
   wick user create EMAIL --password-stdin     create a developer account
+  wick device provision ID --key FILE         register a device's public key (PEM or DER)
   wick keys server --host H [--port P] --out FILE
                                               write the server key blob a device stores
                                               (the file "particle keys server" flashes)
@@ -60,6 +61,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = user(args[1:], stdin, stdout, stderr)
 	case "keys":
 		err = keys(args[1:], stdout, stderr)
+	case "device":
+		err = deviceCommand(args[1:], stdin, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "wick", version)
 	case "help", "-h", "--help":

@@ -184,6 +184,25 @@ var authzRows = []authzRow{
 	{"DELETE", "/v1/products/{p}/customers/{cust}", "", false,
 		[numCreds]int{400, 200, 403, 403, 403, 200, 400, 401, 401, 400}},
 
+	// §7 devices. The world holds one device claimed by owner and one
+	// product device claimed by customer; a device is visible only to its
+	// owner (user or customer) on these user-level routes.
+	{"GET", "/v1/devices", "", false,
+		[numCreds]int{400, 200, 200, 200, 200, 403, 400, 401, 401, 400}},
+	{"GET", "/v1/devices/" + authzDeviceID, "", false,
+		[numCreds]int{400, 403, 403, 403, 403, 403, 400, 401, 401, 400}},
+	{"GET", "/v1/devices/" + ownerDeviceID, "", false,
+		[numCreds]int{400, 200, 403, 403, 403, 403, 400, 401, 401, 400}},
+	{"GET", "/v1/devices/" + customerDeviceID, "", false,
+		[numCreds]int{400, 403, 403, 200, 403, 403, 400, 401, 401, 400}},
+
+	// Device keys (device-protocol §1.4): any user may key a new device,
+	// a product token into its own product; customers never.
+	{"POST", "/v1/provisioning/" + authzDeviceID, `{"publicKey":` + jsonString(devicePubPEM) + `}`, false,
+		[numCreds]int{400, 200, 200, 403, 403, 200, 400, 401, 401, 400}},
+	{"POST", "/v1/provisioning/" + authzDeviceID, `{"publicKey":` + jsonString(devicePubPEM) + `,"product_id":"{pid}"}`, false,
+		[numCreds]int{400, 200, 403, 403, 403, 200, 400, 401, 401, 400}},
+
 	// Unknown routes are 404 whoever asks.
 	{"GET", "/v1/no/such/route", "", false,
 		[numCreds]int{404, 404, 404, 404, 404, 404, 404, 404, 404, 404}},
@@ -197,6 +216,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 			t.Parallel()
 			for c := cred(0); c < numCreds; c++ {
 				w := newWorldOpts(t, apitest.Options{InMemory: true})
+				w.addDevices(t)
 				r := w.bodyReq(row.method, row.path, row.body)
 				w.apply(&r, c, row.basic)
 				resp := w.Do(r)
@@ -226,6 +246,9 @@ func normalizePattern(p string) string {
 	params := map[string]string{
 		"{p}": "{p}", "{pid}": "{p}", "no-such-product": "{p}", "{client}": "{client}", "{uclient}": "{client}",
 		"{cust}": "{email}", "{member}": "{username}", "{victim}": "{token}", "acme": "{org}",
+		authzDeviceID:    "{id}",
+		ownerDeviceID:    "{id}",
+		customerDeviceID: "{id}",
 	}
 	segs := strings.Split(p, "/")
 	for i, seg := range segs {

@@ -106,6 +106,16 @@ func (s *server) routes() []route {
 		{method: "GET", pattern: "/v1/products/{p}/customers", policy: team, scope: scopeCustomersList, handler: s.handleListCustomers},
 		{method: "PUT", pattern: "/v1/products/{p}/customers/{email}", policy: team, scope: scopeCustomersUpdate, handler: s.handleUpdateCustomer},
 		{method: "DELETE", pattern: "/v1/products/{p}/customers/{email}", policy: team, scope: scopeCustomersRemove, handler: s.handleDeleteCustomer},
+
+		// §7 devices of the caller (user or customer). {id} is a device ID
+		// or name (§1.5); later device routes extend /v1/devices/{id}/...
+		// and add literals such as /v1/devices/events, which win.
+		{method: "GET", pattern: "/v1/devices", policy: userOrCustomer, handler: s.handleListDevices},
+		{method: "GET", pattern: "/v1/devices/{id}", policy: userOrCustomer, handler: s.handleGetDevice},
+
+		// Device keys (device-protocol spec §1.4): users, team members and
+		// product tokens; the handler refuses customers.
+		{method: "POST", pattern: "/v1/provisioning/{id}", policy: anyToken, handler: s.handleProvision},
 	}
 }
 

@@ -53,6 +53,13 @@ type world struct {
 	victimToken                   string // an owner token anyone may revoke by value
 }
 
+// Devices of the world: one claimed by owner, one in product claimed by
+// customer. Neither has a key or has connected.
+const (
+	ownerDeviceID    = "0a0000000000000000000001"
+	customerDeviceID = "0a0000000000000000000002"
+)
+
 // newWorld builds a world over a fresh Env. The clock ends two hours past
 // apitest.Epoch, so expiredToken (one hour) has expired.
 func newWorld(t testing.TB, cfg api.Config) *world {
@@ -116,6 +123,24 @@ func newWorldOpts(t testing.TB, opts apitest.Options) *world {
 
 	e.Clock.Advance(2 * time.Hour)
 	return w
+}
+
+// addDevices stores ownerDeviceID (claimed by owner) and customerDeviceID
+// (in product, claimed by customer).
+func (w *world) addDevices(t testing.TB) {
+	t.Helper()
+	ctx := context.Background()
+	for _, d := range []struct {
+		id, user, customer string
+		product            int64
+	}{{ownerDeviceID, w.owner.ID, "", 0}, {customerDeviceID, "", w.customer.ID, w.product.ID}} {
+		if _, err := w.Store.ProvisionDevice(ctx, d.id, "", nil, d.product); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Store.ClaimDevice(ctx, d.id, d.user, d.customer); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // expand replaces the {placeholders} of a path or body with world values.

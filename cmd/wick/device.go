@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/wick-cloud/wick/internal/config"
+	"github.com/wick-cloud/wick/internal/server"
+)
+
+const deviceUsage = "Usage: wick device provision ID --key FILE [--product N] [--data DIR] [--db DSN]"
+
+// maxKeyFile bounds a key file read by `wick device provision`; public
+// keys are a few hundred bytes.
+const maxKeyFile = 64 << 10
+
+// deviceCommand runs `wick device provision ID --key FILE`: it stores a
+// device's public key (PEM "PUBLIC KEY" or "RSA PUBLIC KEY", DER, or base64
+// DER; RSA-1024/2048 or EC P-256) directly in the store, for devices
+// keyed by an operator rather than through `particle keys send`. --key -
+// reads the key from stdin.
+func deviceCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "provision" {
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+			fmt.Fprintln(stdout, deviceUsage)
+			return nil
+		}
+		fmt.Fprintln(stderr, deviceUsage)
+		return errUsage
+	}
+	cfg := config.Default()
+	fs := flag.NewFlagSet("wick device provision", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg.RegisterStorage(fs)
+	keyFile := fs.String("key", "", `the device's public key file: PEM or DER, RSA or EC P-256; "-" reads standard input (required)`)
+	product := fs.Int64("product", 0, "ID of the product to put the device in (0: keep its product)")
+	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn, error")
+	rest, err := config.Parse(fs, args[1:], nil)
+	if err != nil {
+		return usageErr(err)
+	}
+	if len(rest) != 1 || *keyFile == "" {
+		fmt.Fprintln(stderr, deviceUsage)
+		return errUsage
+	}
+	key, err := readKeyFile(*keyFile, stdin)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, *logLevel, "text")
+	if err != nil {
+		return err
+	}
+	d, err := server.ProvisionDevice(context.Background(), cfg, log, rest[0], key, *product)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "provisioned device %s (%s key", d.ID, d.KeyAlgorithm)
+	if d.ProductID != 0 {
+		fmt.Fprintf(stdout, ", product %d", d.ProductID)
+	}
+	fmt.Fprintln(stdout, ")")
+	return nil
+}
+
+// readKeyFile reads at most maxKeyFile bytes of a key from path, or from
+// stdin when path is "-".
+func readKeyFile(path string, stdin io.Reader) ([]byte, error) {
+	var r io.Reader = stdin
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("read key: %w", err)
+		}
+		defer f.Close()
+		r = f
+	}
+	b, err := io.ReadAll(io.LimitReader(r, maxKeyFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("read key: %w", err)
+	}
+	if len(b) > maxKeyFile {
+		return nil, fmt.Errorf("read key %s: larger than %d bytes: not a public key", path, maxKeyFile)
+	}
+	return b, nil
+}

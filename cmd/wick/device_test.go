@@ -1,0 +1,112 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/wick-cloud/wick/internal/store/sqlstore"
+)
+
+// TestDeviceCommand runs `wick device provision` with every key form and
+// the mistakes, then checks the store.
+func TestDeviceCommand(t *testing.T) {
+	dir := t.TempDir()
+	keys := filepath.Join("..", "..", "protocol", "testdata")
+	key := func(name string) string { return filepath.Join(keys, name) }
+	pem, err := os.ReadFile(key("device_key.pub.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := filepath.Join(dir, "big.pem")
+	if err := os.WriteFile(big, bytes.Repeat([]byte("x"), maxKeyFile+1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		args    []string
+		stdin   string
+		usage   bool   // want errUsage
+		wantErr string // want an error containing it
+		wantOut string
+	}{
+		{name: "no subcommand", usage: true},
+		{name: "unknown subcommand", args: []string{"remove"}, usage: true},
+		{name: "help", args: []string{"-h"}, wantOut: "wick device provision ID --key FILE"},
+		{name: "needs a key", args: []string{"provision", "ab0000000000000000000001", "--data", dir}, usage: true},
+		{name: "needs an ID", args: []string{"provision", "--key", key("device_key.pub.pem"), "--data", dir}, usage: true},
+		{name: "bad flag", args: []string{"provision", "--nope"}, usage: true},
+		{name: "SPKI PEM, upper-case ID", args: []string{"provision", "AB0000000000000000000001", "--key", key("device_key.pub.pem"), "--data", dir},
+			wantOut: "provisioned device ab0000000000000000000001 (rsa key)"},
+		{name: "SPKI DER", args: []string{"provision", "--data", dir, "--key", key("device_key.pub.der"), "ab0000000000000000000002"},
+			wantOut: "provisioned device ab0000000000000000000002 (rsa key)"},
+		{name: "PKCS#1 DER", args: []string{"provision", "ab0000000000000000000003", "--key", key("device_key.rsapub.der"), "--data", dir},
+			wantOut: "provisioned device ab0000000000000000000003 (rsa key)"},
+		{name: "EC DER", args: []string{"provision", "ab0000000000000000000004", "--key", key("device_ec_key.pub.der"), "--data", dir},
+			wantOut: "provisioned device ab0000000000000000000004 (ecc key)"},
+		{name: "stdin", args: []string{"provision", "ab0000000000000000000005", "--key", "-", "--data", dir}, stdin: string(pem),
+			wantOut: "provisioned device ab0000000000000000000005 (rsa key)"},
+		{name: "bad ID", args: []string{"provision", "nope", "--key", key("device_key.pub.pem"), "--data", dir},
+			wantErr: "not a device ID"},
+		{name: "private key", args: []string{"provision", "ab0000000000000000000006", "--key", key("device_key.pem"), "--data", dir},
+			wantErr: "that is a private key"},
+		{name: "missing file", args: []string{"provision", "ab0000000000000000000006", "--key", filepath.Join(dir, "none.pem"), "--data", dir},
+			wantErr: "read key"},
+		{name: "huge file", args: []string{"provision", "ab0000000000000000000006", "--key", big, "--data", dir},
+			wantErr: "larger than"},
+		{name: "unknown product", args: []string{"provision", "ab0000000000000000000006", "--key", key("device_key.pub.pem"),
+			"--product", "42", "--data", dir}, wantErr: "product 42 does not exist"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			err := deviceCommand(tt.args, strings.NewReader(tt.stdin), &out, &errb)
+			switch {
+			case tt.usage:
+				if !errors.Is(err, errUsage) {
+					t.Fatalf("err = %v; want errUsage", err)
+				}
+				if tt.name != "bad flag" && !strings.Contains(errb.String(), "Usage: wick device provision") {
+					t.Errorf("stderr %q lacks the usage", errb.String())
+				}
+			case tt.wantErr != "":
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v; want one containing %q", err, tt.wantErr)
+				}
+			default:
+				if err != nil {
+					t.Fatalf("err = %v; stderr %s", err, errb.String())
+				}
+			}
+			if !strings.Contains(out.String(), tt.wantOut) {
+				t.Errorf("stdout %q lacks %q", out.String(), tt.wantOut)
+			}
+		})
+	}
+
+	db, err := sqlstore.Open(context.Background(), "sqlite:"+filepath.Join(dir, "wick.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	spki, err := os.ReadFile(key("device_key.pub.der"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"ab0000000000000000000001", "ab0000000000000000000002", "ab0000000000000000000003", "ab0000000000000000000005"} {
+		d, err := db.DeviceByID(context.Background(), id)
+		if err != nil {
+			t.Fatalf("device %s: %v", id, err)
+		}
+		if d.KeyAlgorithm != "rsa" || !bytes.Equal(d.PublicKey, spki) {
+			t.Errorf("device %s holds %s %x; want the canonical SPKI of device_key", id, d.KeyAlgorithm, d.PublicKey)
+		}
+	}
+	if n, err := db.CountDevices(context.Background()); err != nil || n != 5 {
+		t.Errorf("CountDevices = %d, %v; want 5", n, err)
+	}
+}

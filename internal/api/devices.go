@@ -1,0 +1,298 @@
+package api
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/wick-cloud/wick/internal/store"
+	"github.com/wick-cloud/wick/protocol"
+)
+
+// deviceJSON is the device object of spec §7.1, the one shape of a device
+// in every device route: list and detail views, user and product routes.
+type deviceJSON struct {
+	ID              string  `json:"id"`
+	Name            *string `json:"name"`  // null when unnamed
+	Owner           *string `json:"owner"` // username, or customer e-mail; null when unclaimed
+	LastApp         *string `json:"last_app"`
+	LastIPAddress   *string `json:"last_ip_address"`
+	LastHeard       *string `json:"last_heard"`
+	LastHandshakeAt *string `json:"last_handshake_at"`
+	// ProductID is the product, or the platform for a device in none
+	// (particle-cli derives the platform name from it).
+	ProductID              int64             `json:"product_id"`
+	PlatformID             int               `json:"platform_id"`
+	Online                 bool              `json:"online"`
+	Connected              bool              `json:"connected"` // deprecated alias of Online that CLI-legacy reads
+	Cellular               bool              `json:"cellular"`
+	Notes                  *string           `json:"notes"`
+	Functions              []string          `json:"functions"` // [] when none
+	Variables              map[string]string `json:"variables"` // {} when none
+	Status                 string            `json:"status"`
+	SystemFirmwareVersion  string            `json:"system_firmware_version,omitempty"`
+	CurrentBuildTarget     string            `json:"current_build_target,omitempty"`
+	FirmwareUpdatesEnabled bool              `json:"firmware_updates_enabled"`
+	FirmwareUpdatesForced  bool              `json:"firmware_updates_forced"`
+	// The product-only fields, flattened in when the device is in a
+	// product.
+	*productDeviceJSON
+}
+
+// productDeviceJSON holds the fields of spec §7.1 that only devices in a
+// product have.
+type productDeviceJSON struct {
+	FirmwareProductID              int64    `json:"firmware_product_id"`
+	FirmwareVersion                *int     `json:"firmware_version"`         // null when the device reports none
+	DesiredFirmwareVersion         *int     `json:"desired_firmware_version"` // null: no firmware lock yet
+	TargetedFirmwareReleaseVersion *int     `json:"targeted_firmware_release_version"`
+	Groups                         []string `json:"groups"`
+	Development                    bool     `json:"development"`
+	Quarantined                    bool     `json:"quarantined"`
+	Denied                         bool     `json:"denied"`
+}
+
+// deviceView renders d as the device object, owner being the name shown
+// as its owner ("" for none). Timestamps are ISO-8601 with milliseconds;
+// system_firmware_version is the Device OS release the device described,
+// else the release of the system module version of its Hello (3302 is
+// 3.3.1, from Device OS's own table), else absent.
+func deviceView(d *store.Device, owner string) deviceJSON {
+	v := deviceJSON{
+		ID:                     d.ID,
+		Name:                   optString(d.Name),
+		Owner:                  optString(owner),
+		LastIPAddress:          optString(d.LastIP),
+		LastHeard:              isoTimePtr(d.LastHeard),
+		LastHandshakeAt:        isoTimePtr(d.LastHandshakeAt),
+		ProductID:              int64(d.PlatformID),
+		PlatformID:             d.PlatformID,
+		Online:                 d.Online,
+		Connected:              d.Online,
+		Notes:                  optString(d.Notes),
+		Functions:              d.Functions,
+		Variables:              d.Variables,
+		Status:                 d.Status,
+		SystemFirmwareVersion:  d.SystemVersion,
+		FirmwareUpdatesEnabled: d.FirmwareUpdatesEnabled,
+		FirmwareUpdatesForced:  d.FirmwareUpdatesForced,
+	}
+	if v.Functions == nil {
+		v.Functions = []string{}
+	}
+	if v.Variables == nil {
+		v.Variables = map[string]string{}
+	}
+	if v.Status == "" {
+		v.Status = store.DeviceStatusNormal
+	}
+	if v.SystemFirmwareVersion == "" {
+		v.SystemFirmwareVersion = deviceOSVersion(d.SystemModuleVersion)
+	}
+	v.CurrentBuildTarget = v.SystemFirmwareVersion
+	if d.ProductID != 0 {
+		v.ProductID = d.ProductID
+		pv := &productDeviceJSON{
+			FirmwareProductID: d.ProductID,
+			Groups:            []string{},
+			Development:       d.Development,
+			Quarantined:       d.Quarantined,
+			Denied:            d.Denied,
+		}
+		if d.ProductVersion != 0 {
+			fv := d.ProductVersion
+			pv.FirmwareVersion = &fv
+		}
+		v.productDeviceJSON = pv
+	}
+	return v
+}
+
+// optString returns nil (JSON null) for "" and &s otherwise.
+func optString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// deviceOwner returns the name shown as d's owner: its user's username or
+// its customer's e-mail, "" when unclaimed. owners caches names under
+// "u:"+user ID and "c:"+customer ID; an owner that vanished shows as "".
+func (s *server) deviceOwner(rq *request, d *store.Device, owners map[string]string) (string, error) {
+	var key string
+	switch {
+	case d.OwnerID != "":
+		key = "u:" + d.OwnerID
+	case d.CustomerID != "":
+		key = "c:" + d.CustomerID
+	default:
+		return "", nil
+	}
+	if name, found := owners[key]; found {
+		return name, nil
+	}
+	var name string
+	if d.OwnerID != "" {
+		u, err := s.store.UserByID(rq.ctx, d.OwnerID)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return "", err
+		}
+		if u != nil {
+			name = u.Username
+		}
+	} else {
+		c, err := s.store.CustomerByID(rq.ctx, d.CustomerID)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return "", err
+		}
+		if c != nil {
+			name = c.Email
+		}
+	}
+	owners[key] = name
+	return name, nil
+}
+
+// callerOwners returns an owner-name cache holding the caller itself, so
+// that rendering the caller's own devices reads no accounts.
+func callerOwners(rq *request) map[string]string {
+	p := rq.principal
+	owners := map[string]string{}
+	switch p.Kind {
+	case store.KindUser:
+		owners["u:"+p.UserID] = p.Username
+	case store.KindCustomer:
+		owners["c:"+p.CustomerID] = p.Username
+	}
+	return owners
+}
+
+// handleListDevices is GET /v1/devices (spec §7.2): a bare array of the
+// devices the token's user or customer owns, most recently connected
+// first, each the full device object with its functions and variables.
+func (s *server) handleListDevices(rq *request) error {
+	p := rq.principal
+	var (
+		list []store.Device
+		err  error
+	)
+	switch p.Kind {
+	case store.KindUser:
+		list, err = s.store.DevicesByOwner(rq.ctx, p.UserID)
+	case store.KindCustomer:
+		list, err = s.store.DevicesByCustomer(rq.ctx, p.CustomerID)
+	default:
+		return errForbidden
+	}
+	if err != nil {
+		return err
+	}
+	owners := callerOwners(rq)
+	out := make([]deviceJSON, 0, len(list))
+	for i := range list {
+		owner, err := s.deviceOwner(rq, &list[i], owners)
+		if err != nil {
+			return err
+		}
+		out = append(out, deviceView(&list[i], owner))
+	}
+	return writeJSON(rq.w, http.StatusOK, out)
+}
+
+// handleGetDevice is GET /v1/devices/{id} (spec §7.2): one of the
+// caller's devices, by ID or name.
+func (s *server) handleGetDevice(rq *request) error {
+	d, err := s.callerDevice(rq, rq.r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	owner, err := s.deviceOwner(rq, d, callerOwners(rq))
+	if err != nil {
+		return err
+	}
+	return writeJSON(rq.w, http.StatusOK, deviceView(d, owner))
+}
+
+// callerDevice resolves the {id} of a user-level device route (spec §1.5):
+// a device ID, in any case, of a device the caller owns, else the name,
+// ignoring case, of one of the caller's devices. Users own the devices
+// claimed to them, customers those claimed to them. Anything else, other
+// people's devices included, is the 403 "I didn't recognize that device
+// name or ID" error, so that a device's existence does not leak.
+func (s *server) callerDevice(rq *request, idOrName string) (*store.Device, error) {
+	p := rq.principal
+	owns := func(d *store.Device) bool {
+		switch p.Kind {
+		case store.KindUser:
+			return d.OwnerID != "" && d.OwnerID == p.UserID
+		case store.KindCustomer:
+			return d.CustomerID != "" && d.CustomerID == p.CustomerID
+		}
+		return false
+	}
+	if id, err := protocol.ParseDeviceID(idOrName); err == nil {
+		d, err := s.store.DeviceByID(rq.ctx, id.String())
+		switch {
+		case err == nil && owns(d):
+			return d, nil
+		case err != nil && !errors.Is(err, store.ErrNotFound):
+			return nil, err
+		}
+	}
+	var (
+		d   *store.Device
+		err error
+	)
+	switch p.Kind {
+	case store.KindUser:
+		d, err = s.store.DeviceByOwnerName(rq.ctx, p.UserID, idOrName)
+	case store.KindCustomer:
+		d, err = s.store.DeviceByCustomerName(rq.ctx, p.CustomerID, idOrName)
+	default:
+		err = store.ErrNotFound
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, s.errUnknownDevice(rq)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// errUnknownDevice is the 403 of spec §1.5 for a device the caller cannot
+// see, pointing at this API's device list.
+func (s *server) errUnknownDevice(rq *request) error {
+	return &Error{Status: http.StatusForbidden, Message: "Permission Denied",
+		Info: "I didn't recognize that device name or ID, try opening " + s.devicesURL(rq.r)}
+}
+
+// devicesURL is the absolute URL of GET /v1/devices: under
+// Config.PublicURL when that names a host, else under the request's Host
+// (https when the request came over TLS, or through a trusted proxy that
+// says so).
+func (s *server) devicesURL(r *http.Request) string {
+	base := strings.TrimRight(s.cfg.PublicURL, "/")
+	u, err := url.Parse(base)
+	if base == "" || err != nil || u.Host == "" || unspecifiedHost(u.Hostname()) {
+		scheme := "http"
+		if r.TLS != nil || (s.cfg.TrustProxy && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")) {
+			scheme = "https"
+		}
+		base = scheme + "://" + r.Host
+	}
+	return base + "/v1/devices"
+}
+
+// unspecifiedHost reports whether a listen-address host ("", 0.0.0.0,
+// ::) leaked into a URL, where no client can use it.
+func unspecifiedHost(h string) bool {
+	if h == "" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsUnspecified()
+}
