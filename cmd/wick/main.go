@@ -32,6 +32,8 @@ Usage:
   wick serve [flags]                          start the server (embedded defaults, no outside services)
   wick user create EMAIL --password-stdin     create a developer account
   wick device provision ID --key FILE         register a device's public key (PEM or DER)
+  wick sim --server HOST:PORT (--server-key FILE | --data DIR) [--count N] [--api URL --token T]
+                                              run virtual devices (demo and load test)
   wick keys server --host H [--port P] --out FILE
                                               write the server key blob a device stores
                                               (the file "particle keys server" flashes)
@@ -63,6 +65,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = keys(args[1:], stdout, stderr)
 	case "device":
 		err = deviceCommand(args[1:], stdin, stdout, stderr)
+	case "sim":
+		err = simCommand(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "wick", version)
 	case "help", "-h", "--help":

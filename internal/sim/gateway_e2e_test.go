@@ -1,0 +1,136 @@
+package sim
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/wick-cloud/wick/internal/bus"
+	"github.com/wick-cloud/wick/internal/bus/bustest"
+	"github.com/wick-cloud/wick/internal/gateway"
+	"github.com/wick-cloud/wick/internal/store/sqlstore"
+	"github.com/wick-cloud/wick/protocol"
+)
+
+// TestEndToEndGateway runs the simulator against Wick's real device
+// gateway (SQLite store, embedded bus): every device comes online with a
+// spark/status event, a function call and variable reads through the
+// gateway return the simulated values, and when the simulator stops every
+// device goes offline at once (Goodbye) with spark/status offline.
+func TestEndToEndGateway(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test skipped in -short mode")
+	}
+	const n = 50
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := sqlstore.Open(ctx, "sqlite:"+filepath.Join(dir, "wick.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	b := bustest.New(t, bus.Config{})
+	status := bustest.Subscribe(t, b, bus.Filter{NamePrefix: "spark/status"}, 4*n)
+	var gwLog *slog.Logger
+	if os.Getenv("WICK_TEST_LOG") != "" {
+		gwLog = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	g, err := gateway.New(gateway.Config{Node: "e2e", TrustOnFirstUse: true}, gateway.Deps{Store: st, Bus: b, ServerKey: serverKey(t)}, gwLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.Close() })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go g.Serve(ln)
+	pemKey, _ := protocol.MarshalPublicKeyPEM(&serverKey(t).PublicKey)
+	os.WriteFile(filepath.Join(dir, "server_key.pub.pem"), pemKey, 0o644)
+
+	cfg := Default()
+	cfg.Server, cfg.Data, cfg.Count, cfg.Concurrency = ln.Addr().String(), dir, n, 20
+	cfg.Progress = 0
+	cfg.Publish, cfg.Every = "sensorValueEvent", time.Second
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	done := make(chan Summary, 1)
+	go func() {
+		sum, err := Run(runCtx, cfg, gwLog, nil)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- sum
+	}()
+
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i], _ = DeviceID(cfg.IDPrefix, cfg.IDStart+i)
+	}
+	onlineEvents := map[string]bool{}
+	bustest.Until(t, status, 60*time.Second, func(e bus.Event) bool {
+		if e.Name == "spark/status" && e.Data == "online" {
+			onlineEvents[e.DeviceID] = true
+		}
+		return len(onlineEvents) == n
+	})
+	for _, id := range ids {
+		if !g.Online(id) || !onlineEvents[id] {
+			t.Fatalf("device %s: online %v, online event %v", id, g.Online(id), onlineEvents[id])
+		}
+	}
+
+	// A function call and variable reads through the gateway.
+	callCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	id := ids[n/2]
+	if ret, err := g.CallFunction(callCtx, id, "led", "on"); err != nil || ret != 1 {
+		t.Fatalf("led(on) = %d, %v", ret, err)
+	}
+	if ret, err := g.CallFunction(callCtx, id, "led", "dim"); err != nil || ret != -1 {
+		t.Fatalf("led(dim) = %d, %v", ret, err)
+	}
+	for _, v := range []struct {
+		name string
+		want any
+	}{{"on", true}, {"count", int32(2)}, {"label", "sim-26"}} {
+		got, err := g.GetVariable(callCtx, id, v.name)
+		if err != nil || got != v.want {
+			t.Errorf("%s = %#v, %v; want %#v", v.name, got, err, v.want)
+		}
+	}
+	if temp, err := g.GetVariable(callCtx, id, "temp"); err != nil {
+		t.Errorf("temp: %v", err)
+	} else if tf, ok := temp.(float64); !ok || tf < 16 || tf > 27 {
+		t.Errorf("temp = %#v", temp)
+	}
+	if v, err := g.GetVariable(callCtx, ids[0], "on"); err != nil || v != false {
+		t.Errorf("another device's on = %#v, %v", v, err)
+	}
+
+	// Stopping the simulator: every device says Goodbye and goes offline.
+	stopped := time.Now()
+	stop()
+	sum := <-done
+	if sum.Connected != n || sum.Failed != 0 || sum.Online != n || sum.Calls != 2 || sum.ConnectErrors != 0 {
+		t.Errorf("summary %+v", sum)
+	}
+	offline := map[string]bool{}
+	bustest.Until(t, status, 30*time.Second, func(e bus.Event) bool {
+		if e.Name == "spark/status" && e.Data == "offline" {
+			offline[e.DeviceID] = true
+		}
+		return len(offline) == n
+	})
+	for _, id := range ids {
+		if g.Online(id) {
+			t.Errorf("device %s still online", id)
+		}
+	}
+	t.Logf("%d devices online in %s (%.0f handshakes/s), offline %s after stopping",
+		n, sum.RampTime.Round(time.Millisecond), sum.HandshakesPerSecond(), time.Since(stopped).Round(time.Millisecond))
+}

@@ -1,0 +1,209 @@
+package device
+
+import (
+	"context"
+	"crypto/rsa"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"time"
+
+	"github.com/wick-cloud/wick/protocol"
+)
+
+// Platform IDs of the Gen 2 devices that use the TCP transport (spec §3.3).
+const (
+	PlatformCore     = 0
+	PlatformPhoton   = 6
+	PlatformP1       = 8
+	PlatformElectron = 10
+)
+
+// Defaults applied by New to zero Config fields.
+const (
+	DefaultSystemVersion    = 3302 // Device OS 3.3.1, the version the spec was verified against
+	DefaultKeepAlive        = 15 * time.Second
+	DefaultPingTimeout      = 10 * time.Second
+	DefaultHandshakeTimeout = 20 * time.Second
+	DefaultHelloTimeout     = 4 * time.Second
+	DefaultMaxMessageSize   = 1024
+)
+
+// Config configures a Device. ID, a private key, ServerAddr and ServerKey
+// are required; every other zero field has a working default.
+type Config struct {
+	// ID is the device ID, 24 hex characters (upper case accepted).
+	ID string
+	// PrivateKey is the device's RSA key (RSA-1024 on real hardware).
+	PrivateKey *rsa.PrivateKey
+	// PrivateKeyDER may be given instead of PrivateKey: the key in PKCS#1
+	// (or PKCS#8) DER. It is parsed at every connection, which keeps an idle
+	// Device about 3 KB smaller; simulators of many devices use it.
+	PrivateKeyDER []byte
+	// ServerAddr is the gateway's "host:port" (TCP, default port 5683).
+	ServerAddr string
+	// ServerKey is the pinned server public key (RSA-2048).
+	ServerKey *rsa.PublicKey
+
+	// PlatformID goes into the Hello and the system describe; the zero
+	// value is the Spark Core (PlatformCore), use PlatformPhoton for a Photon.
+	PlatformID uint16
+	// ProductID is the product the firmware was built for; zero means
+	// PlatformID, as firmware that is not a product build reports.
+	ProductID uint16
+	// ProductVersion is the product firmware version; zero is reported as
+	// 0xFFFF (undefined), as non-product firmware does.
+	ProductVersion uint16
+	// SystemVersion is the Device OS module version (3302 = 3.3.1);
+	// zero means DefaultSystemVersion.
+	SystemVersion uint16
+	// MaxMessageSize is the largest CoAP message the device accepts,
+	// announced in the Hello; zero means DefaultMaxMessageSize.
+	MaxMessageSize uint16
+
+	// DeviceDescribe makes the device post its system and application
+	// describes itself after connecting (Hello flag 0x20), as Device OS
+	// 1.x and later do. Without it the server must ask (GET d).
+	DeviceDescribe bool
+	// ClaimCode, when set, is published as spark/device/claim/code after
+	// every connection until the cloud sends an event named
+	// spark/device/claim/... (at most 63 characters).
+	ClaimCode string
+
+	// KeepAlive is the idle time (nothing received) after which the device
+	// pings the server; zero means DefaultKeepAlive (15 s, like firmware).
+	KeepAlive time.Duration
+	// PingTimeout is how long a ping may stay unanswered before the device
+	// reconnects; zero means DefaultPingTimeout.
+	PingTimeout time.Duration
+	// HandshakeTimeout bounds the dial and each handshake step; zero means
+	// DefaultHandshakeTimeout.
+	HandshakeTimeout time.Duration
+	// HelloTimeout is how long the device waits for the server's Hello;
+	// zero means DefaultHelloTimeout (4 s, like TCP firmware).
+	HelloTimeout time.Duration
+	// Backoff spaces reconnection attempts.
+	Backoff Backoff
+
+	// Dial opens the TCP connection; nil means a net.Dialer. Simulators
+	// use it to choose the local address.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// OnState, if set, is called on every state change with the error that
+	// ended a connection (nil otherwise). It runs on Run's goroutine and
+	// must not block.
+	OnState func(s State, err error)
+	// OnSignal, if set, is called when the cloud starts (true) or stops
+	// (false) signaling ("shouting rainbows"). It must not block.
+	OnSignal func(on bool)
+	// Logger receives connection diagnostics; nil discards them.
+	Logger *slog.Logger
+}
+
+// Backoff is the reconnection schedule: the n-th consecutive failed attempt
+// waits a random duration in [d/2, d] where d = min(Max, Min·2ⁿ⁻¹). The
+// count restarts once a connection has come online.
+type Backoff struct {
+	// Min is the first delay; zero means 1 s.
+	Min time.Duration
+	// Max caps the delay; zero means 60 s.
+	Max time.Duration
+}
+
+func (b Backoff) withDefaults() Backoff {
+	if b.Min <= 0 {
+		b.Min = time.Second
+	}
+	if b.Max <= 0 {
+		b.Max = time.Minute
+	}
+	if b.Max < b.Min {
+		b.Max = b.Min
+	}
+	return b
+}
+
+// Delay returns the wait before attempt n (n ≥ 1 failed attempts so far),
+// with jitter.
+func (b Backoff) Delay(n int) time.Duration {
+	b = b.withDefaults()
+	d := b.Min
+	for i := 1; i < n && d < b.Max; i++ {
+		d *= 2
+	}
+	d = min(d, b.Max)
+	half := d / 2
+	return half + rand.N(d-half+1)
+}
+
+// Config errors returned by New.
+var (
+	// ErrConfig means a Config without a required field or with an invalid one.
+	ErrConfig = errors.New("device: invalid config")
+)
+
+// normalize validates c and fills in its defaults.
+func (c Config) normalize() (Config, protocol.DeviceID, error) {
+	id, err := protocol.ParseDeviceID(c.ID)
+	if err != nil {
+		return c, id, fmt.Errorf("%w: ID %q: %w", ErrConfig, c.ID, err)
+	}
+	switch {
+	case c.PrivateKey == nil && len(c.PrivateKeyDER) == 0:
+		return c, id, fmt.Errorf("%w: PrivateKey or PrivateKeyDER is required", ErrConfig)
+	case c.ServerKey == nil:
+		return c, id, fmt.Errorf("%w: ServerKey is required", ErrConfig)
+	case c.ServerAddr == "":
+		return c, id, fmt.Errorf("%w: ServerAddr is required", ErrConfig)
+	case len(c.ClaimCode) > protocol.MaxClaimCodeLen:
+		return c, id, fmt.Errorf("%w: ClaimCode longer than %d", ErrConfig, protocol.MaxClaimCodeLen)
+	}
+	if c.PrivateKey == nil {
+		// Parse once to fail early; the parsed key is not kept.
+		if _, err := protocol.ParseRSAPrivateKey(c.PrivateKeyDER); err != nil {
+			return c, id, fmt.Errorf("%w: PrivateKeyDER: %w", ErrConfig, err)
+		}
+	}
+	if _, _, err := net.SplitHostPort(c.ServerAddr); err != nil {
+		c.ServerAddr = net.JoinHostPort(c.ServerAddr, fmt.Sprint(protocol.DefaultTCPPort))
+	}
+	if c.ProductID == 0 {
+		c.ProductID = c.PlatformID
+	}
+	if c.ProductVersion == 0 {
+		c.ProductVersion = 0xFFFF
+	}
+	if c.SystemVersion == 0 {
+		c.SystemVersion = DefaultSystemVersion
+	}
+	if c.MaxMessageSize == 0 {
+		c.MaxMessageSize = DefaultMaxMessageSize
+	}
+	for _, d := range []struct {
+		p   *time.Duration
+		def time.Duration
+	}{{&c.KeepAlive, DefaultKeepAlive}, {&c.PingTimeout, DefaultPingTimeout},
+		{&c.HandshakeTimeout, DefaultHandshakeTimeout}, {&c.HelloTimeout, DefaultHelloTimeout}} {
+		if *d.p <= 0 {
+			*d.p = d.def
+		}
+	}
+	c.Backoff = c.Backoff.withDefaults()
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c, id, nil
+}
+
+// privateKey returns the parsed private key.
+func (c *Config) privateKey() (*rsa.PrivateKey, error) {
+	if c.PrivateKey != nil {
+		return c.PrivateKey, nil
+	}
+	k, err := protocol.ParseRSAPrivateKey(c.PrivateKeyDER)
+	if err != nil {
+		return nil, fmt.Errorf("device: private key: %w", err)
+	}
+	return k, nil
+}

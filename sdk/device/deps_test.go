@@ -1,0 +1,120 @@
+package device
+
+import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// allowedImport reports whether a non-test file of the public SDK may
+// import p: the standard library, the protocol package and the SDK's own
+// packages — never internal/..., so the SDK stays usable outside Wick.
+func allowedImport(p string) bool {
+	const module = "github.com/wick-cloud/wick/"
+	switch {
+	case p == module+"protocol", strings.HasPrefix(p, module+"sdk/device"):
+		return true
+	case strings.HasPrefix(p, module):
+		return false
+	}
+	first, _, _ := strings.Cut(p, "/")
+	return !strings.Contains(first, ".")
+}
+
+// goFiles returns the non-test Go files of the SDK's packages.
+func goFiles(t *testing.T) []string {
+	t.Helper()
+	var files []string
+	err := filepath.WalkDir(".", func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && d.Name() == "testdata" {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() && strings.HasSuffix(path, ".go") && !strings.HasSuffix(path, "_test.go") {
+			files = append(files, path)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
+}
+
+func TestImportsOnlyProtocolAndStdlib(t *testing.T) {
+	for _, path := range goFiles(t) {
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.ImportsOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, imp := range f.Imports {
+			p, _ := strconv.Unquote(imp.Path.Value)
+			if !allowedImport(p) {
+				t.Errorf("%s imports %s: sdk/device may import only the standard library and protocol", path, p)
+			}
+		}
+	}
+	for _, tt := range []struct {
+		path string
+		want bool
+	}{
+		{"net", true}, {"crypto/rsa", true}, {"github.com/wick-cloud/wick/protocol", true},
+		{"github.com/wick-cloud/wick/internal/gateway", false}, {"golang.org/x/crypto/ssh", false},
+	} {
+		if got := allowedImport(tt.path); got != tt.want {
+			t.Errorf("allowedImport(%q) = %v; want %v", tt.path, got, tt.want)
+		}
+	}
+}
+
+func TestExportedNamesDocumented(t *testing.T) {
+	fset := token.NewFileSet()
+	for _, path := range goFiles(t) {
+		f, err := parser.ParseFile(fset, path, nil, parser.ParseComments)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Name.Name != "main" && filepath.Base(path) == "doc.go" && f.Doc == nil {
+			t.Errorf("%s: no package comment", path)
+		}
+		for _, decl := range f.Decls {
+			switch d := decl.(type) {
+			case *ast.FuncDecl:
+				if d.Name.IsExported() && (d.Recv == nil || receiverExported(d.Recv)) && d.Doc == nil {
+					t.Errorf("%s: %s has no doc comment", fset.Position(d.Pos()), d.Name.Name)
+				}
+			case *ast.GenDecl:
+				for _, spec := range d.Specs {
+					switch s := spec.(type) {
+					case *ast.TypeSpec:
+						if s.Name.IsExported() && d.Doc == nil && s.Doc == nil {
+							t.Errorf("%s: type %s has no doc comment", fset.Position(s.Pos()), s.Name.Name)
+						}
+					case *ast.ValueSpec:
+						for _, n := range s.Names {
+							if n.IsExported() && d.Doc == nil && s.Doc == nil && s.Comment == nil {
+								t.Errorf("%s: %s has no doc comment", fset.Position(n.Pos()), n.Name)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+func receiverExported(recv *ast.FieldList) bool {
+	typ := recv.List[0].Type
+	if star, ok := typ.(*ast.StarExpr); ok {
+		typ = star.X
+	}
+	id, ok := typ.(*ast.Ident)
+	return ok && id.IsExported()
+}

@@ -1,0 +1,50 @@
+// Package device is a Go client for the Particle device protocol: it
+// connects to a Wick (or Particle-compatible) device gateway over the Gen 2
+// TCP transport and behaves like Device OS firmware, so that a Go program can
+// stand in for a Photon and a test can use it as a conformance client.
+//
+// Its API is shaped like the firmware's:
+//
+//	d, _ := device.New(device.Config{ID: id, PrivateKey: key, ServerAddr: "cloud:5683", ServerKey: serverKey})
+//	d.Function("led", func(ctx context.Context, arg string) int32 { ... })  // Particle.function
+//	d.Variable("temp", func() float64 { return 21.5 })                      // Particle.variable
+//	d.Subscribe("alarm", func(name, data string) { ... })                   // Particle.subscribe
+//	go d.Run(ctx)                                                            // the system thread
+//	d.Publish(ctx, "sensor", "1234", device.PublishOptions{})               // Particle.publish
+//
+// # Protocol behaviour
+//
+// Run dials the server, performs the RSA handshake (protocol.DeviceHandshake),
+// sends the CoAP Hello and waits up to 4 s for the server's Hello, as TCP
+// firmware does. After that it posts the system describe (when
+// Config.DeviceDescribe is set, Hello flag 0x20), subscribes to the system
+// prefixes "spark" and "particle" and to the application's prefixes,
+// publishes the claim code (Config.ClaimCode) and the firmware-update flags,
+// asks for the time and posts the application describe. Describe requests
+// from the server are answered for system and application info separately or
+// merged; function calls, variable reads, signals, pings and events to the
+// device are answered as Device OS 3.x answers them (spec §3). Every ✔
+// detail of docs/device-protocol.md is followed: 1-byte tokens, message IDs
+// starting at LE16(salt)+1, separate NON responses over TCP, the piggy-backed
+// time reply.
+//
+// After 15 s without receiving anything the device sends a CoAP ping and
+// gives the connection 10 s more; a lost connection is re-established with
+// exponential backoff and jitter until Run's context is cancelled. On
+// cancellation the device sends a Goodbye (Hello flag 0x10) and closes the
+// connection.
+//
+// # Concurrency and memory
+//
+// A Device is safe for concurrent use. A connected Device uses one goroutine
+// (Run's, which reads the connection); writes happen on the caller's
+// goroutine under a lock. Function and subscription handlers run one at a
+// time, in arrival order, on a goroutine that exists only while there is
+// work, like the firmware's application thread; variable getters run on the
+// reading goroutine and must return quickly. An idle connected Device holds
+// a few kilobytes, so one process can simulate tens of thousands of them
+// (see Config.PrivateKeyDER).
+//
+// Only the standard library and the protocol package are imported; the
+// devicetest subpackage is a minimal in-process server for tests.
+package device
