@@ -34,8 +34,10 @@ type Serve struct {
 	// NATS is the URL of an external NATS server or cluster; empty runs an
 	// embedded in-process server with no listening port.
 	NATS string
-	// Node names this process on the bus (presence, device calls). Empty
-	// means the host name plus the process ID.
+	// Node names this process on the bus and in the store (which process
+	// holds which device). It must be stable across restarts (at start the
+	// process marks offline the devices it held before a crash) and unique
+	// per process. Empty means the host name.
 	Node string
 	// Signup opens POST /v1/users to anyone.
 	Signup bool
@@ -97,7 +99,7 @@ func (c *Serve) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.HTTP, "http", c.HTTP, "REST API listen address")
 	fs.StringVar(&c.DeviceTCP, "device-tcp", c.DeviceTCP, "device gateway TCP address (Gen 2 devices); empty disables it")
 	fs.StringVar(&c.NATS, "nats", c.NATS, "external NATS URL (default: embedded in-process NATS, no port)")
-	fs.StringVar(&c.Node, "node", c.Node, "name of this process on the bus (default host name and PID)")
+	fs.StringVar(&c.Node, "node", c.Node, "name of this process on the bus, stable across restarts and unique per process (default host name)")
 	fs.BoolVar(&c.Signup, "signup", c.Signup, "open POST /v1/users to anyone")
 	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "externally visible base URL (default http://<http>)")
 	fs.BoolVar(&c.TrustProxy, "trust-proxy", c.TrustProxy, "take client addresses from X-Forwarded-For")
@@ -127,8 +129,11 @@ func (c *Serve) Resolve() error {
 		c.SecretKeyFile = filepath.Join(c.Data, "secret.key")
 	}
 	if c.Node == "" {
-		host, _ := os.Hostname()
-		c.Node = fmt.Sprintf("%s-%d", host, os.Getpid())
+		host, err := os.Hostname()
+		if err != nil || host == "" {
+			host = "wick"
+		}
+		c.Node = host
 	}
 	if c.PublicURL == "" {
 		c.PublicURL = "http://" + c.HTTP

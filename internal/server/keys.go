@@ -46,14 +46,14 @@ func loadSecretKey(path string) ([]byte, error) {
 	return key, nil
 }
 
-// redactDSN hides a password in a database URL for logging.
+// redactDSN hides a password in a database or NATS URL for logging.
 func redactDSN(dsn string) string {
-	if !strings.HasPrefix(dsn, "postgres") {
+	if !strings.Contains(dsn, "://") {
 		return dsn
 	}
 	u, err := url.Parse(dsn)
 	if err != nil {
-		return "postgres://(unparsable)"
+		return "(unparsable URL)"
 	}
 	return u.Redacted()
 }

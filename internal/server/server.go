@@ -19,6 +19,7 @@ import (
 	"github.com/wick-cloud/wick/internal/auth"
 	"github.com/wick-cloud/wick/internal/bus"
 	"github.com/wick-cloud/wick/internal/config"
+	"github.com/wick-cloud/wick/internal/gateway"
 	"github.com/wick-cloud/wick/internal/store"
 	"github.com/wick-cloud/wick/internal/store/sqlstore"
 )
@@ -30,10 +31,12 @@ type Server struct {
 	store store.Store
 	auth  *auth.Service
 	bus   *bus.Bus
+	gw    *gateway.Gateway
 	http  *http.Server
 
 	mu       sync.Mutex
 	httpAddr net.Addr // guarded by mu; set once listening
+	devAddr  net.Addr // guarded by mu; the device TCP listener, nil when disabled
 	ready    chan struct{}
 }
 
@@ -56,6 +59,18 @@ func New(ctx context.Context, cfg config.Serve, log *slog.Logger) (*Server, erro
 		st.Close()
 		return nil, fmt.Errorf("server: open bus: %w", err)
 	}
+	keys, err := LoadServerKeys(cfg)
+	if err != nil {
+		b.Close()
+		st.Close()
+		return nil, err
+	}
+	gw, err := gateway.New(gateway.Config{Node: cfg.Node}, gateway.Deps{Store: st, Bus: b, ServerKey: keys.RSA}, log)
+	if err != nil {
+		b.Close()
+		st.Close()
+		return nil, fmt.Errorf("server: gateway: %w", err)
+	}
 	handler := api.New(api.Config{
 		Signup:        cfg.Signup,
 		MaxBodyBytes:  cfg.MaxBodyBytes,
@@ -75,6 +90,7 @@ func New(ctx context.Context, cfg config.Serve, log *slog.Logger) (*Server, erro
 		store: st,
 		auth:  au,
 		bus:   b,
+		gw:    gw,
 		ready: make(chan struct{}),
 		http: &http.Server{
 			Handler:           handler,
@@ -111,20 +127,43 @@ func (s *Server) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("server: listen http %s: %w", s.cfg.HTTP, err)
 	}
+	var devLn net.Listener
+	if s.cfg.DeviceTCP != "" {
+		devLn, err = net.Listen("tcp", s.cfg.DeviceTCP)
+		if err != nil {
+			ln.Close()
+			s.close()
+			return fmt.Errorf("server: listen device tcp %s: %w", s.cfg.DeviceTCP, err)
+		}
+	}
 	s.mu.Lock()
 	s.httpAddr = ln.Addr()
+	devAddr := "disabled"
+	if devLn != nil {
+		s.devAddr = devLn.Addr()
+		devAddr = devLn.Addr().String()
+	}
 	s.mu.Unlock()
-	s.log.Info("wick listening", "http", ln.Addr().String(), "db", redactDSN(s.cfg.DB), "data", s.cfg.Data)
+	s.log.Info("wick listening", "http", ln.Addr().String(), "device_tcp", devAddr, "node", s.cfg.Node,
+		"db", redactDSN(s.cfg.DB), "nats", natsLabel(s.cfg.NATS), "data", s.cfg.Data)
 	close(s.ready)
 
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- s.http.Serve(ln) }()
+	if devLn != nil {
+		go func() {
+			if err := s.gw.Serve(devLn); !errors.Is(err, gateway.ErrClosed) {
+				errc <- fmt.Errorf("device gateway: %w", err)
+			}
+		}()
+	}
 	go s.janitor(ctx)
 
 	select {
 	case err := <-errc:
+		s.http.Close()
 		s.close()
-		return fmt.Errorf("server: http: %w", err)
+		return fmt.Errorf("server: %w", err)
 	case <-ctx.Done():
 	}
 	s.log.Info("wick shutting down")
@@ -133,6 +172,9 @@ func (s *Server) Run(ctx context.Context) error {
 	err = s.http.Shutdown(shutdownCtx)
 	if errors.Is(err, context.DeadlineExceeded) {
 		s.http.Close()
+	}
+	if gerr := s.gw.Shutdown(shutdownCtx); gerr != nil && err == nil {
+		err = gerr
 	}
 	if cerr := s.close(); cerr != nil && err == nil {
 		err = cerr
@@ -144,10 +186,27 @@ func (s *Server) Run(ctx context.Context) error {
 	return nil
 }
 
-// close releases the bus and the store, in that order.
+// close releases the gateway, the bus and the store, in that order.
 func (s *Server) close() error {
+	s.gw.Close()
 	s.bus.Close()
 	return s.store.Close()
+}
+
+// DeviceTCPAddr is the device gateway's address, nil before Ready or when
+// the TCP gateway is disabled.
+func (s *Server) DeviceTCPAddr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.devAddr
+}
+
+// natsLabel describes the bus for the start-up log line.
+func natsLabel(url string) string {
+	if url == "" {
+		return "embedded"
+	}
+	return redactDSN(url)
 }
 
 // Ready is closed once Run is listening.

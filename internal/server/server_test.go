@@ -22,6 +22,7 @@ func testConfig(t *testing.T) config.Serve {
 	cfg := config.Default()
 	cfg.Data = filepath.Join(t.TempDir(), "data")
 	cfg.HTTP = "127.0.0.1:0"
+	cfg.DeviceTCP = "127.0.0.1:0"
 	return cfg
 }
 
@@ -128,6 +129,9 @@ func TestSecretKeyRejectsGarbage(t *testing.T) {
 
 func TestRedactDSN(t *testing.T) {
 	if got := redactDSN("postgres://u:secret@h/db"); strings.Contains(got, "secret") {
+		t.Errorf("redactDSN leaked: %q", got)
+	}
+	if got := redactDSN("nats://u:pw@h:4222"); strings.Contains(got, "pw") {
 		t.Errorf("redactDSN leaked: %q", got)
 	}
 	if got := redactDSN("sqlite:/x"); got != "sqlite:/x" {

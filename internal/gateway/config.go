@@ -1,0 +1,138 @@
+package gateway
+
+import (
+	"os"
+	"runtime"
+	"time"
+
+	"github.com/wick-cloud/wick/protocol"
+)
+
+// Defaults applied by New to zero Config fields.
+const (
+	DefaultHandshakeTimeout = 30 * time.Second
+	DefaultHelloTimeout     = 10 * time.Second
+	DefaultIdleTimeout      = 40 * time.Second
+	DefaultWriteTimeout     = 10 * time.Second
+	DefaultCallTimeout      = 20 * time.Second
+	DefaultEventRate        = 1.0
+	DefaultEventBurst       = 4
+	DefaultLastHeardFlush   = 30 * time.Second
+	DefaultDescribeWait     = 10 * time.Second
+	DefaultDeviceQueue      = 16
+	DefaultRouterBuffer     = 4096
+)
+
+// System events have their own, more generous bucket: the firmware sends a
+// handful right after each handshake and limits itself to 255 per ~65 s.
+const (
+	systemEventRate  = 4.0
+	systemEventBurst = 32
+)
+
+// Config configures a Gateway. The zero value is usable: New replaces each
+// zero field with the default named in its comment.
+type Config struct {
+	// Node names this gateway process in the store (Device.Node) and in
+	// presence messages. It must be stable across restarts and unique per
+	// process: at start New marks offline every device the store still
+	// shows as held by this node (crash recovery, store.ResetNode).
+	// Default: the host name, or the bus's node name if that fails.
+	Node string
+	// HandshakeTimeout bounds the whole handshake, from accept to the
+	// device's Hello; every read and write of it has this deadline.
+	// Default 30 s (the firmware gives up on each handshake read after 20 s).
+	HandshakeTimeout time.Duration
+	// HelloTimeout bounds the wait for the device's Hello after the session
+	// keys were sent (within HandshakeTimeout). Default 10 s.
+	HelloTimeout time.Duration
+	// IdleTimeout closes a session (device offline) after this long
+	// without any frame from the device. Devices ping after 15 s of
+	// silence and reconnect when the ping is not answered within 10 s, so
+	// a live device is never silent for more than about 25 s. Default 40 s.
+	IdleTimeout time.Duration
+	// WriteTimeout bounds every write to a device; a device that does not
+	// read is disconnected after it. Default 10 s.
+	WriteTimeout time.Duration
+	// MaxFrame is the largest frame (ciphertext bytes) accepted from a
+	// device. Default protocol.DefaultMaxFrameLen (4096).
+	MaxFrame int
+	// MaxHandshakes caps the RSA operations that run at once. The slot is
+	// held only for the CPU work (decrypting the device's hello, signing
+	// the session key), never while waiting for the network, so more
+	// slots than cores would add no throughput; waiting handshakes queue
+	// until their handshake deadline. Default runtime.GOMAXPROCS(0).
+	MaxHandshakes int
+	// CallTimeout bounds a function call, variable read, signal or ping
+	// when the caller's context has no earlier deadline, and each describe
+	// request. Default 20 s.
+	CallTimeout time.Duration
+	// EventRate is the sustained number of events per second a device may
+	// publish, and EventBurst the burst above it (a token bucket, like
+	// Particle's "1 per second on average, bursts of 4"). Excess events are
+	// dropped and counted; a confirmable one is answered with ACK 4.00
+	// (spec §3.7 "slow down"). A negative EventRate disables the limit.
+	// Defaults 1 and 4. System events (spark/..., particle/...) use a
+	// separate bucket of 4 per second with bursts of 32.
+	EventRate  float64
+	EventBurst int
+	// LastHeardFlush is how often the last-heard times of online devices
+	// are written to the store, in one batch. Default 30 s.
+	LastHeardFlush time.Duration
+	// DescribeWait is how long the gateway waits for a device that
+	// announces device-initiated describes (Hello flag 0x20) to post them
+	// before it asks with GET d itself. Default 10 s.
+	DescribeWait time.Duration
+	// DeviceQueue bounds the events waiting to be written to one device;
+	// beyond it events for that device are dropped and counted. Default 16.
+	DeviceQueue int
+	// RouterBuffer is the buffer of the gateway's one bus subscription that
+	// feeds device subscriptions. Default 4096.
+	RouterBuffer int
+	// TrustOnFirstUse stores the key a device offers in its handshake when
+	// the store has no key for it (unknown device ID, or a device known by
+	// ID only), instead of refusing it (spec §1.4). Default off.
+	TrustOnFirstUse bool
+}
+
+func (c *Config) setDefaults(busNode string) {
+	if c.Node == "" {
+		if h, err := os.Hostname(); err == nil && h != "" {
+			c.Node = h
+		} else {
+			c.Node = busNode
+		}
+	}
+	setDuration(&c.HandshakeTimeout, DefaultHandshakeTimeout)
+	setDuration(&c.HelloTimeout, DefaultHelloTimeout)
+	setDuration(&c.IdleTimeout, DefaultIdleTimeout)
+	setDuration(&c.WriteTimeout, DefaultWriteTimeout)
+	setDuration(&c.CallTimeout, DefaultCallTimeout)
+	setDuration(&c.LastHeardFlush, DefaultLastHeardFlush)
+	setDuration(&c.DescribeWait, DefaultDescribeWait)
+	if c.MaxFrame <= 0 {
+		c.MaxFrame = protocol.DefaultMaxFrameLen
+	}
+	c.MaxFrame = min(c.MaxFrame, protocol.MaxFrameLen)
+	if c.MaxHandshakes <= 0 {
+		c.MaxHandshakes = runtime.GOMAXPROCS(0)
+	}
+	if c.EventRate == 0 {
+		c.EventRate = DefaultEventRate
+	}
+	if c.EventBurst <= 0 {
+		c.EventBurst = DefaultEventBurst
+	}
+	if c.DeviceQueue <= 0 {
+		c.DeviceQueue = DefaultDeviceQueue
+	}
+	if c.RouterBuffer <= 0 {
+		c.RouterBuffer = DefaultRouterBuffer
+	}
+}
+
+func setDuration(d *time.Duration, def time.Duration) {
+	if *d <= 0 {
+		*d = def
+	}
+}

@@ -1,0 +1,400 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/wick-cloud/wick/internal/bus"
+	"github.com/wick-cloud/wick/protocol"
+)
+
+// A pending is a server request waiting for the device's answer (spec
+// §3.11): matched by message ID for ACKs and RSTs, by token for separate
+// responses.
+type pending struct {
+	id    uint16
+	token byte
+	// separate: an empty ACK only acknowledges receipt; the answer follows
+	// as a separate response with the token (function, variable, describe).
+	separate bool
+	ch       chan reply // buffered 1
+}
+
+// reply is how a pending request ends.
+type reply struct {
+	msg   protocol.Message // owns its memory
+	reset bool             // the device answered RST
+	gone  bool             // the session ended
+}
+
+func (p *pending) complete(r reply) {
+	select {
+	case p.ch <- r:
+	default:
+	}
+}
+
+// handleResponse completes the pending request an ACK, RST or response
+// answers, and ACKs a confirmable separate response (Device OS sends its
+// describe answer CON even over TCP).
+func (s *session) handleResponse(m *protocol.Message, kind protocol.Kind, plain []byte) {
+	var p *pending
+	s.mu.Lock()
+	switch {
+	case kind == protocol.KindEmptyACK:
+		if p = s.pendingBy(func(p *pending) bool { return p.id == m.ID }); p != nil && p.separate {
+			p = nil // received; the answer comes separately
+		}
+	case kind == protocol.KindReset, m.Type == protocol.Acknowledgement:
+		p = s.pendingBy(func(p *pending) bool { return p.id == m.ID })
+	default:
+		if tok, ok := m.Token1(); ok {
+			p = s.pendingBy(func(p *pending) bool { return p.token == tok })
+		}
+	}
+	if p != nil {
+		s.removePendingLocked(p)
+	}
+	s.mu.Unlock()
+	if kind == protocol.KindResponse && m.Type == protocol.Confirmable {
+		s.sendACK(m.ID)
+	}
+	if p == nil {
+		return
+	}
+	r := reply{reset: kind == protocol.KindReset}
+	if !r.reset {
+		b := append([]byte(nil), plain...)
+		if err := r.msg.Decode(b); err != nil {
+			return // decoded once already: cannot fail
+		}
+	}
+	p.complete(r)
+}
+
+// pendingBy returns the first pending request matching fn. Called with mu held.
+func (s *session) pendingBy(fn func(*pending) bool) *pending {
+	for _, p := range s.pending {
+		if fn(p) {
+			return p
+		}
+	}
+	return nil
+}
+
+// removePendingLocked forgets p and frees its token. Called with mu held.
+func (s *session) removePendingLocked(p *pending) {
+	for i, q := range s.pending {
+		if q == p {
+			s.pending = append(s.pending[:i], s.pending[i+1:]...)
+			break
+		}
+	}
+	if len(s.pending) == 0 {
+		s.pending = nil
+	}
+	s.tokens.Release(p.token)
+}
+
+// request sends a server request built with a fresh message ID and 1-byte
+// token and waits for its answer until ctx ends. The answer is the
+// piggy-backed ACK or the separate response; an RST or the end of the
+// session is an error.
+func (s *session) request(ctx context.Context, separate bool, build func(id uint16, token byte) (protocol.Message, error)) (protocol.Message, error) {
+	s.mu.Lock()
+	if s.closed || !s.online {
+		s.mu.Unlock()
+		return protocol.Message{}, s.offline()
+	}
+	tok, ok := s.tokens.Acquire()
+	if !ok {
+		s.mu.Unlock()
+		return protocol.Message{}, fmt.Errorf("gateway: device %s: too many requests in flight", s.id)
+	}
+	p := &pending{id: s.ids.Next(), token: tok, separate: separate, ch: make(chan reply, 1)}
+	s.pending = append(s.pending, p)
+	s.mu.Unlock()
+	forget := func() {
+		s.mu.Lock()
+		s.removePendingLocked(p)
+		s.mu.Unlock()
+	}
+	m, err := build(p.id, p.token)
+	if err != nil {
+		forget()
+		return protocol.Message{}, err
+	}
+	if err := s.send(&m); err != nil {
+		forget()
+		return protocol.Message{}, s.offline()
+	}
+	select {
+	case r := <-p.ch:
+		switch {
+		case r.gone:
+			return protocol.Message{}, s.offline()
+		case r.reset:
+			return protocol.Message{}, fmt.Errorf("gateway: device %s reset the request", s.id)
+		}
+		return r.msg, nil
+	case <-ctx.Done():
+		forget()
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return protocol.Message{}, fmt.Errorf("gateway: device %s: %w", s.id, bus.ErrTimeout)
+		}
+		return protocol.Message{}, fmt.Errorf("gateway: device %s: %w", s.id, ctx.Err())
+	}
+}
+
+// withCallTimeout bounds ctx by Config.CallTimeout.
+func (s *session) withCallTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.g.cfg.CallTimeout)
+}
+
+// countCall counts a call and its failure.
+func (s *session) countCall(err error) {
+	s.g.stats.calls.Add(1)
+	if err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrBadRequest) {
+		s.g.stats.callsFailed.Add(1)
+	}
+}
+
+// responseError maps a device's 4.xx/5.xx answer to an error.
+func (s *session) responseError(what string, c protocol.Code) error {
+	switch c {
+	case protocol.CodeNotFound:
+		return fmt.Errorf("gateway: device %s: %s: %w", s.id, what, ErrNotFound)
+	case protocol.CodeBadRequest:
+		return fmt.Errorf("gateway: device %s: %s: %w", s.id, what, ErrBadRequest)
+	}
+	return fmt.Errorf("gateway: device %s: %s answered %s", s.id, what, c)
+}
+
+// callFunction calls a device function (spec §3.5 ✔): CON POST f/<name>
+// ?<arg>, answered by an empty ACK and a separate 2.04 with an int32 BE.
+func (s *session) callFunction(ctx context.Context, name, arg string) (ret int32, err error) {
+	defer func() { s.countCall(err) }()
+	if name == "" || len(name) > protocol.MaxFunctionNameLen {
+		return 0, fmt.Errorf("gateway: function %q: %w", name, ErrNotFound)
+	}
+	if len(arg) > protocol.MaxFunctionArgLen {
+		return 0, fmt.Errorf("gateway: function argument of %d bytes, max %d: %w", len(arg), protocol.MaxFunctionArgLen, ErrBadRequest)
+	}
+	s.mu.Lock()
+	app := s.app
+	s.mu.Unlock()
+	if app != nil && !app.hasFunction(name) {
+		return 0, fmt.Errorf("gateway: device %s has no function %q: %w", s.id, name, ErrNotFound)
+	}
+	ctx, cancel := s.withCallTimeout(ctx)
+	defer cancel()
+	resp, err := s.request(ctx, true, func(id uint16, tok byte) (protocol.Message, error) {
+		return protocol.NewFunctionCall(id, tok, name, arg), nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	if resp.Code != protocol.CodeChanged {
+		return 0, s.responseError("function "+name, resp.Code)
+	}
+	v, err := protocol.ParseFunctionResult(&resp)
+	if err != nil {
+		return 0, fmt.Errorf("gateway: device %s: function %s: %w", s.id, name, err)
+	}
+	return v, nil
+}
+
+// readVariable reads a device variable (spec §3.6 ✔): CON GET v/<name>,
+// answered by an empty ACK and a separate 2.05 with the raw value. The type
+// comes from the application describe, fetched first if this session has
+// none and the variable is not known from an earlier one.
+func (s *session) readVariable(ctx context.Context, name string) (t protocol.VariableType, raw []byte, err error) {
+	defer func() { s.countCall(err) }()
+	if name == "" || len(name) > protocol.MaxVariableNameLen {
+		return 0, nil, fmt.Errorf("gateway: variable %q: %w", name, ErrNotFound)
+	}
+	ctx, cancel := s.withCallTimeout(ctx)
+	defer cancel()
+	t, known := s.variableType(name)
+	if !known {
+		s.mu.Lock()
+		fresh := s.gotParts&protocol.DescribeApplication != 0
+		s.mu.Unlock()
+		if !fresh {
+			if err := s.fetchDescribe(ctx, protocol.DescribeApplication); err != nil {
+				s.g.log.Info("gateway: describe for variable", "device", s.id, "err", err)
+			}
+			t, known = s.variableType(name)
+		}
+	}
+	if !known {
+		return 0, nil, fmt.Errorf("gateway: device %s has no variable %q: %w", s.id, name, ErrNotFound)
+	}
+	resp, err := s.request(ctx, true, func(id uint16, tok byte) (protocol.Message, error) {
+		return protocol.NewVariableRequest(id, tok, name), nil
+	})
+	if err != nil {
+		return 0, nil, err
+	}
+	if resp.Code != protocol.CodeContent {
+		return 0, nil, s.responseError("variable "+name, resp.Code)
+	}
+	if _, err := protocol.DecodeVariable(t, resp.Payload); err != nil {
+		return 0, nil, fmt.Errorf("gateway: device %s: variable %s: %w", s.id, name, err)
+	}
+	return t, resp.Payload, nil
+}
+
+func (s *session) variableType(name string) (protocol.VariableType, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.app == nil {
+		return 0, false
+	}
+	for _, v := range s.app.variables {
+		if v.Name == name {
+			return v.Type, true
+		}
+	}
+	return 0, false
+}
+
+// signal starts or stops the rainbow LED (spec §3.8 ✔): CON PUT s ?<0|1>,
+// answered by a piggy-backed ACK 2.04.
+func (s *session) signal(ctx context.Context, on bool) (err error) {
+	defer func() { s.countCall(err) }()
+	ctx, cancel := s.withCallTimeout(ctx)
+	defer cancel()
+	resp, err := s.request(ctx, false, func(id uint16, tok byte) (protocol.Message, error) {
+		return protocol.NewSignal(id, tok, on), nil
+	})
+	if err != nil {
+		return err
+	}
+	if resp.Code.Class() >= 4 {
+		return s.responseError("signal", resp.Code)
+	}
+	return nil
+}
+
+// ping sends a CoAP ping (CON 0.00, no token) and waits for the empty ACK.
+func (s *session) ping(ctx context.Context) (err error) {
+	defer func() { s.countCall(err) }()
+	ctx, cancel := s.withCallTimeout(ctx)
+	defer cancel()
+	_, err = s.request(ctx, false, func(id uint16, _ byte) (protocol.Message, error) {
+		return protocol.NewPing(id), nil
+	})
+	return err
+}
+
+// maxDescribeSize bounds a reassembled describe.
+const maxDescribeSize = 64 << 10
+
+// fetchDescribe asks the device for one describe part (spec §3.4 ✔): CON
+// GET d ?<flags> with a 1-byte token, answered by an empty ACK and a
+// separate 2.05. A description larger than one message comes in Block2
+// blocks, fetched one GET at a time and reassembled by ETag.
+func (s *session) fetchDescribe(ctx context.Context, flags protocol.DescribeFlags) error {
+	var (
+		body     []byte
+		etag     []byte
+		block    *protocol.Block
+		restarts int
+	)
+	for {
+		resp, err := s.request(ctx, true, func(id uint16, tok byte) (protocol.Message, error) {
+			return protocol.NewDescribeRequest(id, tok, flags, block)
+		})
+		if err != nil {
+			return err
+		}
+		if !resp.Code.IsSuccess() {
+			return s.responseError("describe", resp.Code)
+		}
+		d, err := protocol.ParseDescribeResponse(&resp)
+		if err != nil {
+			return fmt.Errorf("gateway: device %s: describe: %w", s.id, err)
+		}
+		if d.Block == nil {
+			if block != nil {
+				return fmt.Errorf("gateway: device %s: describe: block %d answered without Block2", s.id, block.Num)
+			}
+			body = d.Payload
+			break
+		}
+		switch {
+		case block == nil && d.Block.Num == 0:
+			etag = d.ETag
+		case block != nil && d.Block.Num == block.Num && bytes.Equal(d.ETag, etag):
+		default:
+			// The description changed (new ETag) or the device answered
+			// another block: start over, a few times at most.
+			if restarts++; restarts > 2 {
+				return fmt.Errorf("gateway: device %s: describe keeps changing", s.id)
+			}
+			body, etag, block = nil, nil, nil
+			continue
+		}
+		body = append(body, d.Payload...)
+		if len(body) > maxDescribeSize {
+			return fmt.Errorf("gateway: device %s: describe larger than %d bytes", s.id, maxDescribeSize)
+		}
+		if !d.Block.More {
+			break
+		}
+		block = &protocol.Block{Num: d.Block.Num + 1, Size: d.Block.Size}
+	}
+	return s.applyDescribe(flags, body)
+}
+
+// blockAssembly collects a device-initiated describe posted in Block1 blocks.
+type blockAssembly struct {
+	flags protocol.DescribeFlags
+	next  uint32
+	data  []byte
+}
+
+// handleDescribePost stores a describe the device posts itself (Hello flag
+// 0x20): CON POST d ?<flags>, possibly in Block1 blocks, each with its own
+// token, reassembled by flags and block number (spec §3.4). Every block is
+// acknowledged with an empty ACK; the firmware sends the next block on it.
+func (s *session) handleDescribePost(m *protocol.Message) {
+	body, err := protocol.ParseDescribePost(m)
+	if err != nil {
+		s.g.stats.messagesBad.Add(1)
+		s.refuse(m, protocol.CodeBadRequest)
+		return
+	}
+	if b := body.Block; b != nil {
+		if b.Num == 0 {
+			s.block = &blockAssembly{flags: body.Flags}
+		}
+		if s.block == nil || s.block.flags != body.Flags || s.block.next != b.Num {
+			s.block = nil
+			s.refuse(m, protocol.CodeRequestEntityIncomplete)
+			return
+		}
+		s.block.data = append(s.block.data, body.Payload...)
+		if len(s.block.data) > maxDescribeSize {
+			s.block = nil
+			s.refuse(m, protocol.CodeRequestEntityTooLarge)
+			return
+		}
+		s.block.next++
+		if b.More {
+			s.sendACK(m.ID)
+			return
+		}
+		body.Payload, s.block = s.block.data, nil
+	}
+	if m.Type == protocol.Confirmable {
+		s.sendACK(m.ID)
+	}
+	if err := s.applyDescribe(body.Flags, body.Payload); err != nil {
+		s.g.stats.messagesBad.Add(1)
+		s.g.log.Info("gateway: describe post", "device", s.id, "err", err)
+	}
+}

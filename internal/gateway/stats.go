@@ -1,0 +1,89 @@
+package gateway
+
+import "sync/atomic"
+
+// Stats are the gateway's counters since New. Online and Connections are
+// gauges; everything else counts up.
+type Stats struct {
+	// Online is the number of devices with an established session.
+	Online int64
+	// Connections is the number of open connections, handshaking or online.
+	Connections int64
+	// HandshakesOK and HandshakesFailed count completed and failed
+	// handshakes (refusals included in HandshakesFailed).
+	HandshakesOK     uint64
+	HandshakesFailed uint64
+	// RefusedUnknown counts handshakes refused because the device ID is
+	// unknown or has no key on file; RefusedKey because the offered key
+	// differs from the stored one or the stored key is unusable;
+	// RefusedDenied because the device is marked denied.
+	RefusedUnknown uint64
+	RefusedKey     uint64
+	RefusedDenied  uint64
+	// FramesBad counts sessions closed for a framing error (bad length,
+	// bad padding, truncated or oversized frame, or a first message that is
+	// not a Hello); MessagesBad counts frames that decrypted but held no
+	// valid CoAP message (ignored, spec §3.1).
+	FramesBad   uint64
+	MessagesBad uint64
+	// Replaced counts sessions closed by a newer connection of the same device.
+	Replaced uint64
+	// IdleTimeouts counts sessions closed for silence.
+	IdleTimeouts uint64
+	// EventsIn counts events published by devices and accepted;
+	// EventsLimited those dropped by the rate limit.
+	EventsIn      uint64
+	EventsLimited uint64
+	// EventsOut counts events written to devices; EventsDropped those lost
+	// to a full device queue, a full router buffer or a failed write.
+	EventsOut     uint64
+	EventsDropped uint64
+	// Calls counts function calls, variable reads, signals and pings sent
+	// to devices; CallsFailed those that ended in an error or timeout.
+	Calls       uint64
+	CallsFailed uint64
+	// ClaimsOK and ClaimsFailed count claim codes reported by devices.
+	ClaimsOK     uint64
+	ClaimsFailed uint64
+	// Panics counts panics recovered in a session or in the router.
+	Panics uint64
+}
+
+// counters is the atomic form of Stats.
+type counters struct {
+	online, connections                     atomic.Int64
+	handshakesOK, handshakesFailed          atomic.Uint64
+	refusedUnknown, refusedKey, refusedDeny atomic.Uint64
+	framesBad, messagesBad                  atomic.Uint64
+	replaced, idleTimeouts                  atomic.Uint64
+	eventsIn, eventsLimited                 atomic.Uint64
+	eventsOut, eventsDropped                atomic.Uint64
+	calls, callsFailed                      atomic.Uint64
+	claimsOK, claimsFailed                  atomic.Uint64
+	panics                                  atomic.Uint64
+}
+
+func (c *counters) snapshot() Stats {
+	return Stats{
+		Online:           c.online.Load(),
+		Connections:      c.connections.Load(),
+		HandshakesOK:     c.handshakesOK.Load(),
+		HandshakesFailed: c.handshakesFailed.Load(),
+		RefusedUnknown:   c.refusedUnknown.Load(),
+		RefusedKey:       c.refusedKey.Load(),
+		RefusedDenied:    c.refusedDeny.Load(),
+		FramesBad:        c.framesBad.Load(),
+		MessagesBad:      c.messagesBad.Load(),
+		Replaced:         c.replaced.Load(),
+		IdleTimeouts:     c.idleTimeouts.Load(),
+		EventsIn:         c.eventsIn.Load(),
+		EventsLimited:    c.eventsLimited.Load(),
+		EventsOut:        c.eventsOut.Load(),
+		EventsDropped:    c.eventsDropped.Load(),
+		Calls:            c.calls.Load(),
+		CallsFailed:      c.callsFailed.Load(),
+		ClaimsOK:         c.claimsOK.Load(),
+		ClaimsFailed:     c.claimsFailed.Load(),
+		Panics:           c.panics.Load(),
+	}
+}
