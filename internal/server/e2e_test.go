@@ -74,7 +74,9 @@ func TestEndToEndSim(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var tok struct{ AccessToken string `json:"access_token"` }
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
 	json.NewDecoder(resp.Body).Decode(&tok)
 	resp.Body.Close()
 	maker, err := srv.store.UserByUsername(ctx, "maker@example.com")
