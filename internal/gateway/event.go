@@ -126,7 +126,7 @@ func (s *session) handleSystemEvent(ev protocol.Event) {
 // its SHA-256 hex hash like every secret (auth.HashToken), is taken from
 // the store and the device is claimed to the user or customer who created
 // it (and moved into the code's product, if any). The device is then sent
-// spark/device/claim/done so that it forgets the code. A device owned by
+// ClaimDoneEventName (spark/device/claim/clear) so that it forgets the code. A device owned by
 // someone else is not taken over. Nothing is published: the code is a
 // secret.
 func (s *session) claim(ev protocol.Event) {

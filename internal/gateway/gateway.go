@@ -364,7 +364,9 @@ const (
 	eventAppHash       = "spark/device/app-hash"
 	statusOnline       = "online"
 	statusOffline      = "offline"
-	ClaimDoneEventName = "spark/device/claim/done"
+	// ClaimDoneEventName is sent to a device after its claim code was
+	// consumed; any event under spark/device/claim/ clears the device's code.
+	ClaimDoneEventName = protocol.ClaimClearEventName
 )
 
 // publishStatus publishes a spark/status event for a device.
