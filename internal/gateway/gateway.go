@@ -359,11 +359,11 @@ const storeTimeout = 10 * time.Second
 
 // System event names and data the gateway publishes (spec §5.1).
 const (
-	eventStatus        = "spark/status"
-	eventSafeMode      = "spark/status/safe-mode"
-	eventAppHash       = "spark/device/app-hash"
-	statusOnline       = "online"
-	statusOffline      = "offline"
+	eventStatus   = "spark/status"
+	eventSafeMode = "spark/status/safe-mode"
+	eventAppHash  = "spark/device/app-hash"
+	statusOnline  = "online"
+	statusOffline = "offline"
 	// ClaimDoneEventName is sent to a device after its claim code was
 	// consumed; any event under spark/device/claim/ clears the device's code.
 	ClaimDoneEventName = protocol.ClaimClearEventName
