@@ -1,11 +1,13 @@
 package api
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/wick-cloud/wick/internal/auth"
+	"github.com/wick-cloud/wick/internal/bus"
 	"github.com/wick-cloud/wick/internal/store"
 )
 
@@ -117,6 +119,30 @@ type Deps struct {
 	Store store.Store
 	// Auth authenticates tokens and runs the OAuth grants.
 	Auth *auth.Service
+	// Bus carries events (publish, SSE streams). Nil disables the event
+	// routes' delivery (tests of other areas may leave it nil).
+	Bus *bus.Bus
+	// Devices reaches connected devices, wherever in the cluster they are
+	// connected (the gateway routes to other processes over the bus).
+	Devices DeviceCaller
+}
+
+// DeviceCaller calls connected devices (spec §7.2). *gateway.Gateway
+// implements it. Its errors match, with errors.Is, bus.ErrDeviceOffline,
+// bus.ErrTimeout, bus.ErrNoSuchName (unknown function or variable) and
+// bus.ErrRefused (argument too long, or refused by the device).
+type DeviceCaller interface {
+	// CallFunction calls a function and returns its int32 result.
+	CallFunction(ctx context.Context, deviceID, name, arg string) (int32, error)
+	// GetVariable reads a variable as bool, int32, float64 or string.
+	GetVariable(ctx context.Context, deviceID, name string) (any, error)
+	// Signal starts or stops the device's rainbow LED.
+	Signal(ctx context.Context, deviceID string, on bool) error
+	// Ping checks that the device answers.
+	Ping(ctx context.Context, deviceID string) error
+	// Reload makes an online device re-read its owner and product after
+	// the API changed them.
+	Reload(ctx context.Context, deviceID string) error
 }
 
 // server is the http.Handler returned by New.

@@ -37,6 +37,13 @@ var (
 	ErrDeviceOffline = errors.New("bus: device offline")
 	// ErrTimeout means that the device did not answer a call in time.
 	ErrTimeout = errors.New("bus: device call timed out")
+	// ErrNoSuchName means the device has no such function or variable;
+	// call handlers (the gateway) wrap it so that callers anywhere can
+	// match it with errors.Is.
+	ErrNoSuchName = errors.New("bus: no such function or variable")
+	// ErrRefused means the request was refused before or by the device
+	// (name or argument too long, or the device answered 4.00).
+	ErrRefused = errors.New("bus: request refused")
 )
 
 // Config configures Open. The zero value runs an embedded in-process NATS

@@ -23,10 +23,12 @@ var (
 	ErrClosed = errors.New("gateway: closed")
 	// ErrNotFound means the device has no such function or variable
 	// (it is not in its describe, or the device answered 4.04).
-	ErrNotFound = errors.New("gateway: no such function or variable")
+	// It is bus.ErrNoSuchName, so that callers need not import the gateway.
+	ErrNotFound = bus.ErrNoSuchName
 	// ErrBadRequest means the request was refused before it reached the
 	// device (name or argument too long) or the device answered 4.00.
-	ErrBadRequest = errors.New("gateway: request refused")
+	// It is bus.ErrRefused.
+	ErrBadRequest = bus.ErrRefused
 )
 
 // KindReload is a bus call kind the gateway handles beside those of package
@@ -41,8 +43,10 @@ type Deps struct {
 	Store store.Store
 	// Bus carries events, presence and device calls.
 	Bus *bus.Bus
-	// ServerKey is the server's RSA-2048 key (spec §1.2).
-	ServerKey *rsa.PrivateKey
+	// ServerKey is the server's RSA-2048 key (spec §1.2): an
+	// *rsa.PrivateKey, or a faster implementation from package rsakey.
+	// Sessions use it concurrently.
+	ServerKey protocol.ServerKey
 }
 
 // Gateway accepts device connections on the Gen 2 TCP transport (spec §2)
@@ -51,7 +55,7 @@ type Gateway struct {
 	cfg   Config
 	store store.Store
 	bus   *bus.Bus
-	key   *rsa.PrivateKey
+	key   protocol.ServerKey
 	log   *slog.Logger
 
 	// hsSem holds one token per RSA operation in progress.
@@ -87,8 +91,15 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Gateway, error) {
 	if deps.Store == nil || deps.Bus == nil || deps.ServerKey == nil {
 		return nil, errors.New("gateway: Deps needs Store, Bus and ServerKey")
 	}
-	if deps.ServerKey.Size() != protocol.DeviceHelloSize {
-		return nil, fmt.Errorf("gateway: server key has %d bits, want 2048", deps.ServerKey.Size()*8)
+	if rk, ok := deps.ServerKey.(*rsa.PrivateKey); ok && rk == nil {
+		return nil, errors.New("gateway: Deps needs Store, Bus and ServerKey")
+	}
+	pub, ok := deps.ServerKey.Public().(*rsa.PublicKey)
+	if !ok || pub == nil {
+		return nil, fmt.Errorf("gateway: server key is %T, want RSA-2048", deps.ServerKey.Public())
+	}
+	if pub.Size() != protocol.DeviceHelloSize {
+		return nil, fmt.Errorf("gateway: server key has %d bits, want 2048", pub.Size()*8)
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -106,7 +117,9 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Gateway, error) {
 		byID:      make(map[string]*session),
 		router:    router{sets: make(map[routeKey]map[*session]struct{})},
 	}
-	g.key.Precompute()
+	if rk, ok := g.key.(*rsa.PrivateKey); ok {
+		rk.Precompute()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	reset, err := g.store.ResetNode(ctx, cfg.Node, time.Now())
 	cancel()

@@ -52,7 +52,7 @@ func (s *session) handshake() error {
 	if _, err := s.conn.Write(nonce[:]); err != nil {
 		return s.handshakeFailed("write nonce", err)
 	}
-	block := make([]byte, g.key.Size())
+	block := make([]byte, protocol.DeviceHelloSize) // New checked the key size
 	if _, err := io.ReadFull(s.conn, block); err != nil {
 		return s.handshakeFailed("read device hello", err)
 	}

@@ -83,7 +83,7 @@ func New(ctx context.Context, cfg config.Serve, log *slog.Logger) (*Server, erro
 		SensitiveRate: cfg.SensitiveRate,
 		TrustProxy:    cfg.TrustProxy,
 		PublicURL:     cfg.PublicURL,
-	}, api.Deps{Store: st, Auth: au}, log)
+	}, api.Deps{Store: st, Auth: au, Bus: b, Devices: gw}, log)
 	s := &Server{
 		cfg:   cfg,
 		log:   log,
