@@ -152,6 +152,9 @@ type server struct {
 	auth  *auth.Service
 	log   *slog.Logger
 	mux   *router
+	// devices reaches connected devices; nil means every device is
+	// unreachable (answered as offline).
+	devices DeviceCaller
 
 	global    *limiter // nil when disabled
 	token     *limiter
@@ -173,6 +176,7 @@ func New(cfg Config, deps Deps, log *slog.Logger) http.Handler {
 		cfg:       cfg,
 		store:     deps.Store,
 		auth:      deps.Auth,
+		devices:   deps.Devices,
 		log:       log,
 		global:    newLimiter(cfg.GlobalRate, cfg.GlobalWindow, cfg.RateLimitKeys),
 		token:     newLimiter(cfg.TokenRate, cfg.TokenWindow, cfg.RateLimitKeys),

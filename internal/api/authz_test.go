@@ -196,6 +196,45 @@ var authzRows = []authzRow{
 	{"GET", "/v1/devices/" + customerDeviceID, "", false,
 		[numCreds]int{400, 403, 403, 200, 403, 403, 400, 401, 401, 400}},
 
+	// §7.2 updates and calls on the user routes: the device's owner only,
+	// user or customer (apitest's fake DeviceCaller answers the calls).
+	{"PUT", "/v1/devices/" + ownerDeviceID, `{"name":"lamp"}`, false, ownerOnly},
+	{"PUT", "/v1/devices/" + customerDeviceID, `{"signal":"1"}`, false, customerOnly},
+	{"PUT", "/v1/devices/" + ownerDeviceID + "/ping", "", false, ownerOnly},
+	{"PUT", "/v1/devices/" + customerDeviceID + "/ping", "", false, customerOnly},
+	{"POST", "/v1/devices/" + ownerDeviceID + "/" + authzFunction, `{"args":"on"}`, false, ownerOnly},
+	{"POST", "/v1/devices/" + customerDeviceID + "/" + authzFunction, "arg=on", false, customerOnly},
+	{"GET", "/v1/devices/" + ownerDeviceID + "/" + authzVariable, "", false, ownerOnly},
+	{"GET", "/v1/devices/" + customerDeviceID + "/" + authzVariable, "", false, customerOnly},
+
+	// §6 claim codes (any user or customer; on a product: its team, its
+	// customers, its product token), claiming by ID, unclaiming.
+	{"POST", "/v1/device_claims", "", false,
+		[numCreds]int{400, 200, 200, 200, 200, 403, 400, 401, 401, 400}},
+	{"POST", "/v1/products/{p}/device_claims", "", false,
+		[numCreds]int{400, 200, 403, 200, 403, 200, 400, 401, 401, 400}},
+	{"POST", "/v1/devices", `{"id":"` + freeDeviceID + `"}`, false,
+		[numCreds]int{400, 200, 200, 403, 403, 403, 400, 401, 401, 400}},
+	{"POST", "/v1/devices", `{"id":"` + ownerDeviceID + `"}`, false, ownerOnly},
+	{"DELETE", "/v1/devices/" + ownerDeviceID, "", false, ownerOnly},
+	{"DELETE", "/v1/devices/" + customerDeviceID, "", false, customerOnly},
+
+	// §6.3, §6.4, §7.2 product devices: the team and the product token;
+	// the API user lacks the devices scopes. A device outside the product
+	// is not found there.
+	{"GET", "/v1/products/{p}/devices", "", false, teamOnly},
+	{"POST", "/v1/products/{p}/devices", `{"id":"` + freeDeviceID + `"}`, false, teamOnly},
+	{"GET", "/v1/products/{p}/devices/" + customerDeviceID, "", false, teamOnly},
+	{"GET", "/v1/products/{p}/devices/" + ownerDeviceID, "", false,
+		[numCreds]int{400, 404, 403, 403, 403, 404, 400, 401, 401, 400}},
+	{"PUT", "/v1/products/{p}/devices/" + customerDeviceID, `{"development":true}`, false, teamOnly},
+	{"PUT", "/v1/products/{p}/devices/" + customerDeviceID + "/ping", "", false, teamOnly},
+	{"POST", "/v1/products/{p}/devices/" + customerDeviceID + "/" + authzFunction, `{"args":"on"}`, false, teamOnly},
+	{"GET", "/v1/products/{p}/devices/" + customerDeviceID + "/" + authzVariable, "", false, teamOnly},
+	{"DELETE", "/v1/products/{p}/devices/" + customerDeviceID + "/owner", "", false, teamOnly},
+	{"DELETE", "/v1/products/{p}/devices/" + customerDeviceID, "", false,
+		[numCreds]int{400, 204, 403, 403, 403, 204, 400, 401, 401, 400}},
+
 	// Device keys (device-protocol §1.4): any user may key a new device,
 	// a product token into its own product; customers never.
 	{"POST", "/v1/provisioning/" + authzDeviceID, `{"publicKey":` + jsonString(devicePubPEM) + `}`, false,
@@ -207,6 +246,14 @@ var authzRows = []authzRow{
 	{"GET", "/v1/no/such/route", "", false,
 		[numCreds]int{404, 404, 404, 404, 404, 404, 404, 404, 404, 404}},
 }
+
+// Common rows of device routes: the device's owning user, its owning
+// customer, and product "widget"'s team with its product token.
+var (
+	ownerOnly    = [numCreds]int{400, 200, 403, 403, 403, 403, 400, 401, 401, 400}
+	customerOnly = [numCreds]int{400, 403, 403, 200, 403, 403, 400, 401, 401, 400}
+	teamOnly     = [numCreds]int{400, 200, 403, 403, 403, 200, 400, 401, 401, 400}
+)
 
 // TestAuthorizationMatrix sends every row under every credential, each
 // cell in a fresh world so that destructive cells cannot leak.
@@ -249,6 +296,9 @@ func normalizePattern(p string) string {
 		authzDeviceID:    "{id}",
 		ownerDeviceID:    "{id}",
 		customerDeviceID: "{id}",
+		freeDeviceID:     "{id}",
+		authzFunction:    "{name}",
+		authzVariable:    "{name}",
 	}
 	segs := strings.Split(p, "/")
 	for i, seg := range segs {

@@ -2,6 +2,8 @@ package api
 
 import (
 	"errors"
+	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -224,19 +226,10 @@ func (s *server) handleGetDevice(rq *request) error {
 // name or ID" error, so that a device's existence does not leak.
 func (s *server) callerDevice(rq *request, idOrName string) (*store.Device, error) {
 	p := rq.principal
-	owns := func(d *store.Device) bool {
-		switch p.Kind {
-		case store.KindUser:
-			return d.OwnerID != "" && d.OwnerID == p.UserID
-		case store.KindCustomer:
-			return d.CustomerID != "" && d.CustomerID == p.CustomerID
-		}
-		return false
-	}
 	if id, err := protocol.ParseDeviceID(idOrName); err == nil {
 		d, err := s.store.DeviceByID(rq.ctx, id.String())
 		switch {
-		case err == nil && owns(d):
+		case err == nil && ownsDevice(p, d):
 			return d, nil
 		case err != nil && !errors.Is(err, store.ErrNotFound):
 			return nil, err
@@ -295,4 +288,176 @@ func unspecifiedHost(h string) bool {
 	}
 	ip := net.ParseIP(h)
 	return ip != nil && ip.IsUnspecified()
+}
+
+// handleUnclaimDevice is DELETE /v1/devices/{id} (spec §6.3): the calling
+// user or customer gives up one of its devices, by ID or name. The device
+// keeps its name, notes and product. Answer {"ok":true}.
+func (s *server) handleUnclaimDevice(rq *request) error {
+	d, err := s.callerDevice(rq, rq.r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	if err := s.store.UnclaimDevice(rq.ctx, d.ID); err != nil {
+		return fmt.Errorf("api: unclaim device: %w", err)
+	}
+	s.reloadDevice(rq, d.ID)
+	s.log.LogAttrs(rq.ctx, slog.LevelInfo, "device unclaimed", slog.String("device", d.ID),
+		slog.String("by_user", rq.principal.UserID), slog.String("by_customer", rq.principal.CustomerID))
+	return writeJSON(rq.w, http.StatusOK, okBody)
+}
+
+// Device name and notes limits, and names that cannot be used.
+const (
+	maxDeviceNameLen  = 63
+	maxDeviceNotesLen = 10000
+)
+
+// Update failures (spec §7.2).
+var (
+	errFlashNotHere  = errorf(http.StatusBadRequest, "Flashing firmware over the API is not supported")
+	errFirmwareLock  = errorf(http.StatusBadRequest, "desired_firmware_version is not supported: Wick hosts no product firmware")
+	errGroups        = errorf(http.StatusBadRequest, "Device groups are not supported")
+	errNotesTooLong  = errorf(http.StatusBadRequest, "notes must be at most 10000 bytes")
+	errSignalValue   = errorf(http.StatusBadRequest, "signal must be 1 or 0")
+	errDeviceNameBad = errorf(http.StatusBadRequest,
+		"name must be 1 to 63 characters: letters, digits, underscores and hyphens")
+	errDeviceNameID       = errorf(http.StatusBadRequest, "name must not look like a device ID")
+	errDeviceNameReserved = errorf(http.StatusBadRequest, "name \"events\" is reserved: /v1/devices/events is the event stream")
+)
+
+// checkDeviceName validates a new device name: 1–63 ASCII letters,
+// digits, '_' or '-' (names travel unescaped in URL paths), not 24 hex
+// characters (it would read as an ID) and not "events" (GET
+// /v1/devices/events is the event stream, spec §1.6).
+func checkDeviceName(name string) error {
+	if name == "" || len(name) > maxDeviceNameLen {
+		return errDeviceNameBad
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return errDeviceNameBad
+		}
+	}
+	if _, err := protocol.ParseDeviceID(name); err == nil {
+		return errDeviceNameID
+	}
+	if strings.EqualFold(name, "events") {
+		return errDeviceNameReserved
+	}
+	return nil
+}
+
+// boolParam reads a boolean field of an update, 400 when it is not one.
+func boolParam(p params, key string) (bool, error) {
+	v, ok := p.boolean(key)
+	if !ok {
+		return false, errorf(http.StatusBadRequest, key+" must be true or false")
+	}
+	return v, nil
+}
+
+// handleUpdateDevice is PUT /v1/devices/{id} and PUT
+// /v1/products/{p}/devices/{id} (spec §7.2): it applies every key present
+// and merges their answers into one object.
+//
+//   - name → "name", "updated_at"; unique per owner, ignoring case (400
+//     when another device of the owner has it).
+//   - notes → "notes", "updated_at".
+//   - signal ("1"/"0", 1/0, true/false) → "connected":true, "signaling";
+//     the device must be online (400 "Device is offline").
+//   - firmware_updates_forced → "firmware_updates_forced".
+//   - product route only: development → "development", "updated_at";
+//     desired_firmware_version null → "desired_firmware_version":null (no
+//     lock to remove), a version → 400 (Wick hosts no product firmware);
+//     groups → 400 unless empty.
+//   - a firmware file or build_target_version (OTA flashing) → 400.
+//   - nothing recognised → 400 "Nothing to do?".
+//
+// Everything is validated first; the signal is sent before anything is
+// stored, so that an offline device leaves the request without effect.
+func (s *server) handleUpdateDevice(rq *request) error {
+	d, err := s.pathDevice(rq)
+	if err != nil {
+		return err
+	}
+	p := rq.params
+	if (rq.form != nil && len(rq.form.File) > 0) || p.has("file") || p.has("build_target_version") || p.has("file_type") {
+		return errFlashNotHere
+	}
+	onProduct := rq.product != nil
+	out := map[string]any{"id": d.ID}
+	var stamped, stored bool // a change that moves updated_at; any change to store
+	if p.has("name") {
+		name := strings.TrimSpace(p.str("name"))
+		if err := checkDeviceName(name); err != nil {
+			return err
+		}
+		d.Name, out["name"], stamped = name, name, true
+	}
+	if p.has("notes") {
+		notes := p.str("notes")
+		if len(notes) > maxDeviceNotesLen {
+			return errNotesTooLong
+		}
+		d.Notes, out["notes"], stamped = notes, notes, true
+	}
+	if p.has("firmware_updates_forced") {
+		v, err := boolParam(p, "firmware_updates_forced")
+		if err != nil {
+			return err
+		}
+		d.FirmwareUpdatesForced, out["firmware_updates_forced"], stored = v, v, true
+	}
+	if onProduct && p.has("development") {
+		v, err := boolParam(p, "development")
+		if err != nil {
+			return err
+		}
+		d.Development, out["development"], stamped = v, v, true
+	}
+	if onProduct && p.has("desired_firmware_version") {
+		if v := p["desired_firmware_version"]; v != nil && scalarString(v) != "" {
+			return errFirmwareLock
+		}
+		out["desired_firmware_version"] = nil
+	}
+	if onProduct && p.has("groups") && len(p.list("groups")) > 0 {
+		return errGroups
+	}
+	signal, hasSignal := false, p.has("signal")
+	if hasSignal {
+		var ok bool
+		if signal, ok = p.boolean("signal"); !ok {
+			return errSignalValue
+		}
+	}
+	if len(out) == 1 && !hasSignal && !(onProduct && p.has("groups")) {
+		return errNothingToDo
+	}
+
+	if hasSignal {
+		if !s.reachable(d) {
+			return errDeviceOffline
+		}
+		if err := s.devices.Signal(rq.ctx, d.ID, signal); err != nil {
+			return deviceCallError(err, errDeviceOffline, errorf(http.StatusBadRequest, "The device refused the signal"))
+		}
+		out["connected"], out["signaling"] = true, signal
+	}
+	if stamped || stored {
+		d.UpdatedAt = rq.now
+		err := s.store.UpdateDevice(rq.ctx, d)
+		if errors.Is(err, store.ErrConflict) {
+			return errorf(http.StatusBadRequest, "Another device of the same owner is already named "+d.Name)
+		}
+		if err != nil {
+			return fmt.Errorf("api: update device: %w", err)
+		}
+		if stamped {
+			out["updated_at"] = isoTime(rq.now)
+		}
+	}
+	return writeJSON(rq.w, http.StatusOK, out)
 }

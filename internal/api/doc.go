@@ -1,7 +1,7 @@
 // Package api is Wick's REST API: the Particle-compatible HTTP surface of
-// ../shared/spec/cloud-api.md (sections 1–5 so far: conventions, the OAuth
-// token endpoint and access tokens, users, OAuth clients, products, teams
-// and customers).
+// ../shared/spec/cloud-api.md (sections 1–7 so far: conventions, the OAuth
+// token endpoint and access tokens, users, OAuth clients, products, teams,
+// customers, claiming and devices).
 //
 // # Structure
 //
@@ -52,4 +52,47 @@
 //     DELETE /v1/user and password-reset routes share one "sensitive"
 //     window. A /oauth/token answer of mfa_required is neither a failure
 //     nor a success for the lockout count.
+//
+// # Devices and claiming (spec §6, §7)
+//
+//   - Device routes under /v1/devices/{id} take a device ID (any case) or
+//     a name (any case) among the caller's own devices; users own what is
+//     claimed to them, customers likewise. Product routes
+//     (/v1/products/{p}/devices/{id}) take IDs only, of devices in that
+//     product, for its team and its product token (404 "device not found"
+//     otherwise); customers use the /v1/devices routes. API users need the
+//     devices:* scopes on product routes and are refused on user routes.
+//   - Claim codes are 63 characters of the base64 alphabet, stored only as
+//     auth.HashToken(code), valid 24 hours. With iccid (or imei) the code is
+//     that value, and a newer request for the same SIM replaces the pending
+//     code. A code made on a product route moves the device into the
+//     product; a product token's code claims it to nobody.
+//   - Claiming by ID does not require the device to be online. A customer
+//     claims only unowned devices of its own product; a user claims an
+//     unowned product device only when on that product's team (otherwise
+//     "That belongs to someone else."). request_transfer answers a random
+//     transfer_id and records nothing but a log line.
+//   - Function calls and variable reads check the stored describe first
+//     (404 for an undescribed name, matched case-sensitively), then the
+//     argument limit of the device's Device OS release (63 bytes before
+//     0.8.0, 622 before 3.0, 864 on Gen 2, else 1024), then the stored
+//     online state (400 "Device is offline") before calling. A NaN or
+//     infinite double reads as null in JSON.
+//   - Device names are 1–63 characters of letters, digits, '_' and '-',
+//     never 24 hex characters and never "events"; unique per owner,
+//     ignoring case (400 on a clash).
+//   - PUT on a device validates every key before acting, sends the signal
+//     before storing, and merges the answers. Product firmware locks
+//     (desired_firmware_version other than null), groups and OTA flashing
+//     answer 400: Wick hosts no product firmware.
+//   - POST /v1/products/{p}/devices creates unknown device IDs (keyless,
+//     in the product), approves quarantined or denied ones, refuses devices
+//     of other products, of customers, or that reported another platform
+//     (invalidDeviceIds), and devices of users off the team
+//     (nonmemberDeviceIds). protectedDeviceIds is always empty.
+//   - Removing a device from a product unclaims it from a customer and
+//     clears its development flag; a user owner keeps it. {"deny":true}
+//     keeps it in the product, denied.
+//   - After any change of owner or product the device's session is asked
+//     to reload (DeviceCaller.Reload); a failure there is only logged.
 package api

@@ -43,6 +43,14 @@ const (
 	scopeTeamRemove      = "teams.users:remove"
 	scopeTeamUpdate      = "teams.users:update"
 	scopeOrganizationGet = "organization:get"
+	scopeDevicesList     = "devices:list"
+	scopeDevicesGet      = "devices:get"
+	scopeDevicesUpdate   = "devices:update"
+	scopeDevicesRemove   = "devices:remove"
+	scopeDevicesImport   = "devices:import"
+	scopeDevicesPing     = "devices:ping"
+	scopeFunctionCall    = "devices.function:call"
+	scopeVariableGet     = "devices.variable:get"
 )
 
 // routes is the table of every route the API serves: method, pattern,
@@ -112,6 +120,30 @@ func (s *server) routes() []route {
 		// and add literals such as /v1/devices/events, which win.
 		{method: "GET", pattern: "/v1/devices", policy: userOrCustomer, handler: s.handleListDevices},
 		{method: "GET", pattern: "/v1/devices/{id}", policy: userOrCustomer, handler: s.handleGetDevice},
+		{method: "PUT", pattern: "/v1/devices/{id}", policy: userOrCustomer, handler: s.handleUpdateDevice},
+		{method: "PUT", pattern: "/v1/devices/{id}/ping", policy: userOrCustomer, handler: s.handlePing},
+		{method: "POST", pattern: "/v1/devices/{id}/{name}", policy: userOrCustomer, handler: s.handleCallFunction},
+		{method: "GET", pattern: "/v1/devices/{id}/{name}", policy: userOrCustomer, handler: s.handleGetVariable},
+
+		// §6 claim codes, claiming by ID, unclaiming. The product claim
+		// route takes users of the team, the product's customers and its
+		// product token; the handler checks which.
+		{method: "POST", pattern: "/v1/device_claims", policy: userOrCustomer, handler: s.handleCreateClaimCode},
+		{method: "POST", pattern: "/v1/products/{p}/device_claims", policy: anyToken, handler: s.handleCreateClaimCode},
+		{method: "POST", pattern: "/v1/devices", policy: userOrCustomer, handler: s.handleClaimDevice},
+		{method: "DELETE", pattern: "/v1/devices/{id}", policy: userOrCustomer, handler: s.handleUnclaimDevice},
+
+		// §6.3, §6.4, §7.2 devices of a product (team and product tokens;
+		// device IDs only).
+		{method: "GET", pattern: "/v1/products/{p}/devices", policy: team, scope: scopeDevicesList, handler: s.handleListProductDevices},
+		{method: "POST", pattern: "/v1/products/{p}/devices", policy: team, scope: scopeDevicesImport, handler: s.handleImportProductDevices},
+		{method: "GET", pattern: "/v1/products/{p}/devices/{id}", policy: team, scope: scopeDevicesGet, handler: s.handleGetProductDevice},
+		{method: "PUT", pattern: "/v1/products/{p}/devices/{id}", policy: team, scope: scopeDevicesUpdate, handler: s.handleUpdateDevice},
+		{method: "DELETE", pattern: "/v1/products/{p}/devices/{id}", policy: team, scope: scopeDevicesRemove, handler: s.handleRemoveProductDevice},
+		{method: "DELETE", pattern: "/v1/products/{p}/devices/{id}/owner", policy: team, scope: scopeDevicesRemove, handler: s.handleRemoveProductDeviceOwner},
+		{method: "PUT", pattern: "/v1/products/{p}/devices/{id}/ping", policy: team, scope: scopeDevicesPing, handler: s.handlePing},
+		{method: "POST", pattern: "/v1/products/{p}/devices/{id}/{name}", policy: team, scope: scopeFunctionCall, handler: s.handleCallFunction},
+		{method: "GET", pattern: "/v1/products/{p}/devices/{id}/{name}", policy: team, scope: scopeVariableGet, handler: s.handleGetVariable},
 
 		// Device keys (device-protocol spec §1.4): users, team members and
 		// product tokens; the handler refuses customers.

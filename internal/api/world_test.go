@@ -54,10 +54,15 @@ type world struct {
 }
 
 // Devices of the world: one claimed by owner, one in product claimed by
-// customer. Neither has a key or has connected.
+// customer, both online with a function authzFunction and a variable
+// authzVariable (a double the fake DeviceCaller answers); and
+// freeDeviceID, unowned, in no product, never connected. None has a key.
 const (
 	ownerDeviceID    = "0a0000000000000000000001"
 	customerDeviceID = "0a0000000000000000000002"
+	freeDeviceID     = "0a0000000000000000000003"
+	authzFunction    = "authz_fn"
+	authzVariable    = "authz_var"
 )
 
 // newWorld builds a world over a fresh Env. The clock ends two hours past
@@ -125,8 +130,9 @@ func newWorldOpts(t testing.TB, opts apitest.Options) *world {
 	return w
 }
 
-// addDevices stores ownerDeviceID (claimed by owner) and customerDeviceID
-// (in product, claimed by customer).
+// addDevices stores ownerDeviceID (claimed by owner), customerDeviceID
+// (in product, claimed by customer), both online and described, and
+// freeDeviceID.
 func (w *world) addDevices(t testing.TB) {
 	t.Helper()
 	ctx := context.Background()
@@ -140,6 +146,20 @@ func (w *world) addDevices(t testing.TB) {
 		if _, err := w.Store.ClaimDevice(ctx, d.id, d.user, d.customer); err != nil {
 			t.Fatal(err)
 		}
+		if _, err := w.Store.SetDeviceOnline(ctx, d.id, store.DeviceSession{Node: "n1", SessionID: "s-" + d.id,
+			IP: "192.0.2.20", PlatformID: w.product.PlatformID}); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Store.SetDeviceDescribe(ctx, d.id, store.Describe{Parts: store.DescribeApplication,
+			Functions: []string{authzFunction}, Variables: map[string]string{authzVariable: "double"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if w.Devices != nil {
+		w.Devices.SetVariable(authzVariable, 1.5)
+	}
+	if _, err := w.Store.ProvisionDevice(ctx, freeDeviceID, "", nil, 0); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -125,9 +125,11 @@ func (s *session) handleSystemEvent(ev protocol.Event) {
 // claim handles spark/device/claim/code (spec §5.2): the code, stored by
 // its SHA-256 hex hash like every secret (auth.HashToken), is taken from
 // the store and the device is claimed to the user or customer who created
-// it (and moved into the code's product, if any). The device is then sent
-// ClaimDoneEventName (spark/device/claim/clear) so that it forgets the code. A device owned by
-// someone else is not taken over. Nothing is published: the code is a
+// it (and moved into the code's product, if any; a product team's code,
+// with neither user nor customer, only moves it into the product). The
+// device is then sent ClaimDoneEventName (spark/device/claim/clear) so
+// that it forgets the code. A device owned by someone else is not taken
+// over. Nothing is published: the code is a
 // secret.
 func (s *session) claim(ev protocol.Event) {
 	g := s.g
@@ -167,7 +169,12 @@ func (s *session) claim(ev protocol.Event) {
 			return
 		}
 	}
-	d, err = g.store.ClaimDevice(ctx, s.id, cc.UserID, cc.CustomerID)
+	if cc.UserID == "" && cc.CustomerID == "" {
+		// A product team's code: the device joins the product, unowned.
+		d, err = g.store.DeviceByID(ctx, s.id)
+	} else {
+		d, err = g.store.ClaimDevice(ctx, s.id, cc.UserID, cc.CustomerID)
+	}
 	if err != nil {
 		fail("claim", err)
 		return

@@ -213,6 +213,35 @@ func TestClaimCodeForCustomerProduct(t *testing.T) {
 	}
 }
 
+// TestClaimCodeForProductTeam: a code made with a product token names
+// neither user nor customer; the device joins the product unowned and is
+// still told to clear its code.
+func TestClaimCodeForProductTeam(t *testing.T) {
+	w := newWorld(t, testConfig())
+	ctx := context.Background()
+	prod := &store.Product{Slug: "fleet2", Name: "Fleet 2", PlatformID: 6, OwnerID: owner1}
+	if err := w.st.CreateProduct(ctx, prod, "owner@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte("TEAMCODE"))
+	if err := w.st.CreateClaimCode(ctx, &store.ClaimCode{Hash: hex.EncodeToString(sum[:]), ProductID: prod.ID,
+		ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	id := deviceID(37)
+	w.provision(id, testKey(t, "device_a"), "")
+	d := w.online(id, testKey(t, "device_a"), protocol.HelloDeviceDescribe)
+	d.publish(protocol.Event{Name: protocol.ClaimCodeEventName, Data: []byte("TEAMCODE"), Private: true, TTL: 60}, protocol.NonConfirmable)
+	d.expect("claim done", eventNamed(ClaimDoneEventName))
+	dev := w.device(id)
+	if dev.CustomerID != "" || dev.OwnerID != "" || dev.ProductID != prod.ID {
+		t.Errorf("device after claim: customer %q owner %q product %d", dev.CustomerID, dev.OwnerID, dev.ProductID)
+	}
+	if got := w.g.Stats(); got.ClaimsOK == 0 {
+		t.Errorf("claim not counted: %+v", got)
+	}
+}
+
 func TestClaimCodeRefusedForOwnedDevice(t *testing.T) {
 	w := newWorld(t, testConfig())
 	ctx := context.Background()

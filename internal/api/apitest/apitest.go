@@ -67,6 +67,12 @@ type Options struct {
 	// in a temporary directory: much faster (no fsync) for tests that
 	// build many Envs.
 	InMemory bool
+	// Devices reaches devices for the API; nil gives the Env a fresh
+	// FakeDevices (Env.Devices).
+	Devices api.DeviceCaller
+	// NoDevices leaves api.Deps.Devices nil, as a server without a
+	// gateway runs.
+	NoDevices bool
 }
 
 // Env is one API under test with its dependencies.
@@ -76,6 +82,7 @@ type Env struct {
 	DB      *sqlstore.DB
 	Auth    *auth.Service
 	Clock   *Clock
+	Devices *FakeDevices // the API's DeviceCaller; nil with Options.Devices or NoDevices
 	Handler http.Handler
 }
 
@@ -113,13 +120,20 @@ func New(tb testing.TB, opts Options) *Env {
 	if cfg.Now == nil {
 		cfg.Now = clock.Now
 	}
+	var fake *FakeDevices
+	devices := opts.Devices
+	if devices == nil && !opts.NoDevices {
+		fake = NewFakeDevices()
+		devices = fake
+	}
 	return &Env{
 		TB:      tb,
 		Store:   st,
 		DB:      db,
 		Auth:    svc,
 		Clock:   clock,
-		Handler: api.New(cfg, api.Deps{Store: st, Auth: svc}, opts.Log),
+		Devices: fake,
+		Handler: api.New(cfg, api.Deps{Store: st, Auth: svc, Devices: devices}, opts.Log),
 	}
 }
 
@@ -143,6 +157,8 @@ type Req struct {
 	Header               http.Header
 	// RemoteAddr defaults to 192.0.2.1:1234.
 	RemoteAddr string
+	// Raw admits a text/plain answer (?format=raw) besides JSON.
+	Raw bool
 }
 
 // Resp is a recorded response.
@@ -214,6 +230,9 @@ func (e *Env) Do(r Req) *Resp {
 	rec := httptest.NewRecorder()
 	e.Handler.ServeHTTP(rec, req)
 	resp := &Resp{Status: rec.Code, Header: rec.Header(), Body: rec.Body.Bytes()}
+	if r.Raw && resp.Status == http.StatusOK && strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
+		return resp
+	}
 	if resp.Status != http.StatusNoContent {
 		if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 			e.TB.Errorf("apitest: %s %s: status %d with Content-Type %q, want JSON", r.Method, r.Path, resp.Status, ct)
