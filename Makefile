@@ -2,13 +2,16 @@
 GO ?= go
 FUZZTIME ?= 20s
 
-.PHONY: help build test test-go test-compat check vet fuzz bench
+.PHONY: help build build-openssl test test-go test-compat check vet fuzz bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 build: ## build bin/wick
 	$(GO) build -o bin/wick ./cmd/wick
+
+build-openssl: ## build bin/wick with OpenSSL's RSA for device handshakes (cgo + libssl-dev)
+	$(GO) build -tags openssl -o bin/wick ./cmd/wick
 
 test: vet test-go test-compat ## every test: Go (race; SQLite, and PostgreSQL/NATS when configured) + client compatibility
 

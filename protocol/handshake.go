@@ -56,6 +56,32 @@ var (
 	ErrDeviceKeyMismatch = errors.New("protocol: handshake: device key differs from the key on file")
 )
 
+// ServerKey is the server's RSA-2048 private key as the handshake uses it:
+// Decrypt with nil opts is PKCS#1 v1.5 decryption (the device hello), Sign
+// with crypto.Hash(0) is a PKCS#1 v1.5 type-1 signature of the raw bytes
+// (no DigestInfo), and Public returns an *rsa.PublicKey. *rsa.PrivateKey
+// implements it; another implementation (an OpenSSL- or HSM-backed key) must
+// produce the same bytes and be safe for concurrent use if sessions share it.
+type ServerKey interface {
+	crypto.Signer
+	crypto.Decrypter
+}
+
+// serverKeySize returns the modulus size in bytes of an RSA ServerKey.
+func serverKeySize(k ServerKey) (int, error) {
+	if k == nil {
+		return 0, errors.New("protocol: handshake: no server key")
+	}
+	if rk, ok := k.(*rsa.PrivateKey); ok && rk == nil {
+		return 0, errors.New("protocol: handshake: no server key")
+	}
+	pub, ok := k.Public().(*rsa.PublicKey)
+	if !ok || pub == nil {
+		return 0, fmt.Errorf("protocol: handshake: server key is %T, want RSA", k.Public())
+	}
+	return pub.Size(), nil
+}
+
 // SessionKeys are the AES parameters both sides derive from cred.
 type SessionKeys struct {
 	Key  [SessionKeySize]byte
@@ -112,13 +138,17 @@ type DeviceHello struct {
 // OpenDeviceHello decrypts the device's 256-byte block with the server key and
 // checks it echoes nonce (step 3). It requires at least nonce ‖ id (52 bytes);
 // anything after the id is returned as the offered public key, unparsed.
-func OpenDeviceHello(serverKey *rsa.PrivateKey, nonce []byte, block []byte) (DeviceHello, error) {
+func OpenDeviceHello(serverKey ServerKey, nonce []byte, block []byte) (DeviceHello, error) {
 	var h DeviceHello
-	if len(block) != serverKey.Size() {
-		return h, fmt.Errorf("%w: device block of %d bytes, want %d", ErrHandshakeSize, len(block), serverKey.Size())
+	size, err := serverKeySize(serverKey)
+	if err != nil {
+		return h, err
 	}
-	//lint:ignore SA1019 PKCS#1 v1.5 encryption is what Particle firmware uses (spec §2.1).
-	plain, err := rsa.DecryptPKCS1v15(nil, serverKey, block)
+	if len(block) != size {
+		return h, fmt.Errorf("%w: device block of %d bytes, want %d", ErrHandshakeSize, len(block), size)
+	}
+	// nil opts: PKCS#1 v1.5, what Particle firmware uses (spec §2.1).
+	plain, err := serverKey.Decrypt(nil, block, nil)
 	if err != nil {
 		return h, ErrHandshakeDecrypt
 	}
@@ -156,7 +186,7 @@ func SealDeviceHello(serverKey *rsa.PublicKey, nonce []byte, id DeviceID, device
 // SealSessionKeys is the server side of step 4: it draws cred, encrypts it
 // with the device's public key and signs it, returning the keys and the
 // ct ‖ sig message (128 + 256 bytes for the standard key sizes).
-func SealSessionKeys(random io.Reader, serverKey *rsa.PrivateKey, deviceKey *rsa.PublicKey) (SessionKeys, []byte, error) {
+func SealSessionKeys(random io.Reader, serverKey ServerKey, deviceKey *rsa.PublicKey) (SessionKeys, []byte, error) {
 	if random == nil {
 		random = rand.Reader
 	}
@@ -186,8 +216,8 @@ func sessionHMAC(cred, ct []byte) []byte {
 
 // signSessionKeys signs the raw 20-byte HMAC with PKCS#1 v1.5 type 1 and no
 // DigestInfo prefix (crypto.Hash(0)); deterministic for a given key and input.
-func signSessionKeys(serverKey *rsa.PrivateKey, cred, ct []byte) ([]byte, error) {
-	sig, err := rsa.SignPKCS1v15(nil, serverKey, crypto.Hash(0), sessionHMAC(cred, ct))
+func signSessionKeys(serverKey ServerKey, cred, ct []byte) ([]byte, error) {
+	sig, err := serverKey.Sign(nil, sessionHMAC(cred, ct), crypto.Hash(0))
 	if err != nil {
 		return nil, fmt.Errorf("protocol: handshake: sign session key: %w", err)
 	}
@@ -218,8 +248,9 @@ func OpenSessionKeys(deviceKey *rsa.PrivateKey, serverKey *rsa.PublicKey, msg []
 
 // ServerHandshakeConfig configures ServerHandshake.
 type ServerHandshakeConfig struct {
-	// PrivateKey is the server's RSA-2048 key. Required.
-	PrivateKey *rsa.PrivateKey
+	// PrivateKey is the server's RSA-2048 key (an *rsa.PrivateKey or
+	// another ServerKey). Required.
+	PrivateKey ServerKey
 	// Random is the randomness for nonce and cred; nil means crypto/rand.
 	Random io.Reader
 	// DeviceKey returns the public key on file for id. offered is the SPKI
@@ -245,8 +276,9 @@ type HandshakeResult struct {
 // (NewFrameReader/NewFrameWriter with the returned keys).
 func ServerHandshake(rw io.ReadWriter, cfg ServerHandshakeConfig) (HandshakeResult, error) {
 	var res HandshakeResult
-	if cfg.PrivateKey == nil || cfg.DeviceKey == nil {
-		return res, errors.New("protocol: handshake: ServerHandshakeConfig needs PrivateKey and DeviceKey")
+	size, err := serverKeySize(cfg.PrivateKey)
+	if err != nil || cfg.DeviceKey == nil {
+		return res, errors.New("protocol: handshake: ServerHandshakeConfig needs an RSA PrivateKey and DeviceKey")
 	}
 	nonce, err := NewNonce(cfg.Random)
 	if err != nil {
@@ -255,7 +287,7 @@ func ServerHandshake(rw io.ReadWriter, cfg ServerHandshakeConfig) (HandshakeResu
 	if _, err := rw.Write(nonce[:]); err != nil {
 		return res, fmt.Errorf("protocol: handshake: write nonce: %w", err)
 	}
-	block := make([]byte, cfg.PrivateKey.Size())
+	block := make([]byte, size)
 	if _, err := io.ReadFull(rw, block); err != nil {
 		return res, fmt.Errorf("protocol: handshake: read device hello: %w", err)
 	}

@@ -2,6 +2,10 @@ package protocol
 
 import (
 	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/rsa"
 	"encoding/hex"
 	"errors"
@@ -133,6 +137,53 @@ func TestSessionSignatureMatchesOpenSSL(t *testing.T) {
 	}
 	if !bytes.Equal(sig, g.hex1(t, "session_sig")) {
 		t.Fatalf("signature differs from openssl's\n got  %x\n want %x", sig, g.hex1(t, "session_sig"))
+	}
+}
+
+// opaqueKey hides the concrete type of a ServerKey, as a non-crypto/rsa
+// implementation would.
+type opaqueKey struct{ ServerKey }
+
+// ecDecrypter is a ServerKey whose public key is not RSA.
+type ecDecrypter struct{ *ecdsa.PrivateKey }
+
+func (ecDecrypter) Decrypt(io.Reader, []byte, crypto.DecrypterOpts) ([]byte, error) {
+	return nil, errors.New("not RSA")
+}
+
+func TestServerKeyInterface(t *testing.T) {
+	// Through the interface alone, the server steps give the golden bytes.
+	k := loadTestKeys(t)
+	g := loadGolden(t, "handshake.golden")
+	key := opaqueKey{k.server}
+	h, err := OpenDeviceHello(key, g.hex1(t, "nonce"), g.hex1(t, "device_hello"))
+	if err != nil || h.ID != DeviceID(g.hex1(t, "device_id")) {
+		t.Fatalf("OpenDeviceHello = %+v, %v", h, err)
+	}
+	if _, err := OpenDeviceHello(key, g.hex1(t, "nonce"), g.hex1(t, "device_hello_wrong_server_key")); !errors.Is(err, ErrHandshakeDecrypt) {
+		t.Fatalf("wrong server key: %v, want ErrHandshakeDecrypt", err)
+	}
+	sig, err := signSessionKeys(key, g.hex1(t, "cred"), g.hex1(t, "session_ct"))
+	if err != nil || !bytes.Equal(sig, g.hex1(t, "session_sig")) {
+		t.Fatalf("signature %x, %v; want openssl's %x", sig, err, g.hex1(t, "session_sig"))
+	}
+
+	// Keys the handshake cannot use are refused, not dereferenced.
+	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		key  ServerKey
+	}{{"nil", nil}, {"nil_rsa", (*rsa.PrivateKey)(nil)}, {"ecdsa", ecDecrypter{ec}}} {
+		if _, err := OpenDeviceHello(tc.key, g.hex1(t, "nonce"), g.hex1(t, "device_hello")); err == nil {
+			t.Errorf("%s: OpenDeviceHello accepted the key", tc.name)
+		}
+		cfg := ServerHandshakeConfig{PrivateKey: tc.key, DeviceKey: fileKeyLookup(&k.device.PublicKey)}
+		if _, err := ServerHandshake(&bytes.Buffer{}, cfg); err == nil {
+			t.Errorf("%s: ServerHandshake accepted the key", tc.name)
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"io"
 	"net"
 	"testing"
 
@@ -72,6 +73,67 @@ func BenchmarkHandshakeParallel(b *testing.B) {
 			server.Close()
 		}
 	})
+}
+
+// BenchmarkHandshakeServerParallel is BenchmarkHandshakeParallel with a
+// light device that seals its hello (one RSA-2048 public-key encryption)
+// and reads the 384-byte answer without decrypting or verifying it, so that
+// nearly all the CPU goes to the server side. handshakes/s is the rate one
+// gateway process sustains when its devices run elsewhere; set it beside
+// `openssl speed -multi 2 rsa2048` (two private-key operations per
+// handshake). handshakes/cpu-s divides by the process's CPU time instead
+// of wall time, as `openssl speed` does. Run with -tags openssl for the
+// OpenSSL key (package rsakey).
+func BenchmarkHandshakeServerParallel(b *testing.B) {
+	w := newWorld(b, testConfig())
+	id := deviceID(1)
+	key := testKey(b, "device_a")
+	w.provision(id, key, owner1)
+	spki, err := protocol.MarshalPublicKeyDER(&key.PublicKey)
+	if err != nil {
+		b.Fatal(err)
+	}
+	serverPub := &testKey(b, "server").PublicKey
+	lightDevice := func(c net.Conn) error {
+		var nonce [protocol.NonceSize]byte
+		if _, err := io.ReadFull(c, nonce[:]); err != nil {
+			return err
+		}
+		block, err := protocol.SealDeviceHello(serverPub, nonce[:], id, spki)
+		if err != nil {
+			return err
+		}
+		if _, err := c.Write(block); err != nil {
+			return err
+		}
+		_, err = io.ReadFull(c, make([]byte, key.Size()+serverPub.Size()))
+		return err
+	}
+	b.ReportAllocs()
+	b.SetParallelism(4)
+	cpu0 := cpuTime()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			client, server := net.Pipe()
+			done := make(chan error, 1)
+			go func() { done <- lightDevice(client) }()
+			s := newSession(w.g, server)
+			if err := s.handshake(); err != nil {
+				b.Error(err)
+				return
+			}
+			if err := <-done; err != nil {
+				b.Error(err)
+				return
+			}
+			client.Close()
+			server.Close()
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "handshakes/s")
+	if cpu := cpuTime() - cpu0; cpu > 0 {
+		b.ReportMetric(float64(b.N)/cpu, "handshakes/cpu-s")
+	}
 }
 
 // BenchmarkFunctionCall measures a function call's round trip through an

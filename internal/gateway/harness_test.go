@@ -16,6 +16,7 @@ import (
 
 	"github.com/wick-cloud/wick/internal/bus"
 	"github.com/wick-cloud/wick/internal/bus/bustest"
+	"github.com/wick-cloud/wick/internal/rsakey"
 	"github.com/wick-cloud/wick/internal/store"
 	"github.com/wick-cloud/wick/internal/store/sqlstore"
 	"github.com/wick-cloud/wick/protocol"
@@ -30,7 +31,23 @@ const waitTime = 5 * time.Second
 var (
 	keysOnce sync.Once
 	keys     map[string]*rsa.PrivateKey
+
+	loadedKeyOnce sync.Once
+	loadedKey     protocol.ServerKey
+	loadedKeyErr  error
 )
+
+// testServerKey is the "server" test key as rsakey.Load gives it: crypto/rsa,
+// or OpenSSL in a build with -tags openssl.
+func testServerKey(t testing.TB) protocol.ServerKey {
+	t.Helper()
+	k := testKey(t, "server")
+	loadedKeyOnce.Do(func() { loadedKey, loadedKeyErr = rsakey.Load(k) })
+	if loadedKeyErr != nil {
+		t.Fatalf("rsakey.Load: %v", loadedKeyErr)
+	}
+	return loadedKey
+}
 
 // testKey loads a key of testdata/ (see gen.sh).
 func testKey(t testing.TB, name string) *rsa.PrivateKey {
@@ -98,7 +115,7 @@ func (w *world) newGateway(cfg Config) *Gateway {
 	if os.Getenv("WICK_TEST_LOG") != "" {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	g, err := New(cfg, Deps{Store: w.st, Bus: w.b, ServerKey: testKey(w.t, "server")}, log)
+	g, err := New(cfg, Deps{Store: w.st, Bus: w.b, ServerKey: testServerKey(w.t)}, log)
 	if err != nil {
 		w.t.Fatalf("gateway.New: %v", err)
 	}

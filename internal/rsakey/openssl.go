@@ -33,51 +33,51 @@ static EVP_PKEY *wick_load(const unsigned char *der, long len, char *errbuf, siz
 	return k;
 }
 
-// wick_decrypt does PKCS#1 v1.5 decryption with a context of its own and
-// returns the plaintext length, or -1. OpenSSL 3.2 and later answer a bad
-// padding with a synthetic plaintext ("implicit rejection"); it is turned
-// off so that a bad block fails here as it does in crypto/rsa.
-static int wick_decrypt(EVP_PKEY *pkey, const unsigned char *in, size_t inlen,
-                        unsigned char *out, size_t outcap) {
-	int ret = -1;
-	size_t outlen = outcap;
+// wick_ctx_new returns a context for decryption (sign == 0) or signing
+// (sign != 0) with PKCS#1 v1.5 padding and no digest, or NULL. OpenSSL 3.2
+// and later answer a bad decryption padding with a synthetic plaintext
+// ("implicit rejection"); it is turned off so that a bad block fails here
+// as it does in crypto/rsa.
+static EVP_PKEY_CTX *wick_ctx_new(EVP_PKEY *pkey, int sign) {
 	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(pkey, NULL);
-	if (ctx == NULL) goto done;
-	if (EVP_PKEY_decrypt_init(ctx) <= 0) goto done;
-	if (EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) <= 0) goto done;
+	if (ctx == NULL) goto fail;
+	if ((sign ? EVP_PKEY_sign_init(ctx) : EVP_PKEY_decrypt_init(ctx)) <= 0) goto fail;
+	if (EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) <= 0) goto fail;
 #if OPENSSL_VERSION_NUMBER >= 0x30000000L
-	{
+	if (!sign) {
 		unsigned int zero = 0;
 		OSSL_PARAM params[2];
 		params[0] = OSSL_PARAM_construct_uint("implicit-rejection", &zero);
 		params[1] = OSSL_PARAM_construct_end();
-		if (EVP_PKEY_CTX_set_params(ctx, params) <= 0) goto done;
+		if (EVP_PKEY_CTX_set_params(ctx, params) <= 0) goto fail;
 	}
 #endif
-	if (EVP_PKEY_decrypt(ctx, out, &outlen, in, inlen) <= 0) goto done;
-	ret = (int)outlen;
-done:
+	wick_errstr(NULL, 0);
+	return ctx;
+fail:
 	EVP_PKEY_CTX_free(ctx);
 	wick_errstr(NULL, 0);
-	return ret;
+	return NULL;
+}
+
+// wick_decrypt does PKCS#1 v1.5 decryption and returns the plaintext
+// length, or -1.
+static int wick_decrypt(EVP_PKEY_CTX *ctx, const unsigned char *in, size_t inlen,
+                        unsigned char *out, size_t outcap) {
+	size_t outlen = outcap;
+	int ok = EVP_PKEY_decrypt(ctx, out, &outlen, in, inlen) > 0;
+	wick_errstr(NULL, 0);
+	return ok ? (int)outlen : -1;
 }
 
 // wick_sign makes a PKCS#1 v1.5 type-1 signature of the raw input (no
 // digest, no DigestInfo) and returns its length, or -1.
-static int wick_sign(EVP_PKEY *pkey, const unsigned char *in, size_t inlen,
+static int wick_sign(EVP_PKEY_CTX *ctx, const unsigned char *in, size_t inlen,
                      unsigned char *out, size_t outcap, char *errbuf, size_t errlen) {
-	int ret = -1;
 	size_t outlen = outcap;
-	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(pkey, NULL);
-	if (ctx == NULL) goto done;
-	if (EVP_PKEY_sign_init(ctx) <= 0) goto done;
-	if (EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) <= 0) goto done;
-	if (EVP_PKEY_sign(ctx, out, &outlen, in, inlen) <= 0) goto done;
-	ret = (int)outlen;
-done:
-	EVP_PKEY_CTX_free(ctx);
+	int ok = EVP_PKEY_sign(ctx, out, &outlen, in, inlen) > 0;
 	wick_errstr(errbuf, errlen);
-	return ret;
+	return ok ? (int)outlen : -1;
 }
 */
 import "C"
@@ -85,12 +85,14 @@ import "C"
 import (
 	"bytes"
 	"crypto"
+	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"runtime"
+	"sync"
 	"unsafe"
 
 	"github.com/wick-cloud/wick/protocol"
@@ -99,16 +101,78 @@ import (
 // Implementation names what Load returns in this build.
 const Implementation = NameOpenSSL
 
-// errLen is the size of the buffers OpenSSL error strings are copied into.
-const errLen = 256
+const (
+	// errLen is the size of the buffers OpenSSL error strings are copied into.
+	errLen = 256
+	// maxIdleCtx bounds the idle contexts kept per operation.
+	maxIdleCtx = 64
+)
 
 // opensslKey is an RSA private key held by libcrypto. One EVP_PKEY is
-// shared; every operation makes its own EVP_PKEY_CTX, so the key is safe
-// for concurrent use.
+// shared; an operation borrows an EVP_PKEY_CTX that no other goroutine
+// uses meanwhile (made for it, or reused from an earlier operation: making
+// one costs about 8% of an RSA-2048 operation), so the key is safe for
+// concurrent use.
 type opensslKey struct {
-	pkey *C.EVP_PKEY
+	st   *opensslState
 	pub  *rsa.PublicKey
 	size int
+}
+
+// opensslState is the C memory of a key, freed by a cleanup once the key
+// is unreachable.
+type opensslState struct {
+	pkey         *C.EVP_PKEY
+	decrypt, sig ctxPool
+}
+
+// ctxPool keeps idle contexts of one operation.
+type ctxPool struct {
+	sign bool
+	mu   sync.Mutex
+	idle []*C.EVP_PKEY_CTX // guarded by mu
+}
+
+// get returns an idle context or a new one; nil if OpenSSL fails.
+func (p *ctxPool) get(pkey *C.EVP_PKEY) *C.EVP_PKEY_CTX {
+	p.mu.Lock()
+	if n := len(p.idle); n > 0 {
+		ctx := p.idle[n-1]
+		p.idle = p.idle[:n-1]
+		p.mu.Unlock()
+		return ctx
+	}
+	p.mu.Unlock()
+	sign := C.int(0)
+	if p.sign {
+		sign = 1
+	}
+	return C.wick_ctx_new(pkey, sign)
+}
+
+// put keeps ctx for reuse after a successful operation; after a failed
+// one, or with enough idle contexts, it frees it.
+func (p *ctxPool) put(ctx *C.EVP_PKEY_CTX, ok bool) {
+	if ok {
+		p.mu.Lock()
+		if len(p.idle) < maxIdleCtx {
+			p.idle = append(p.idle, ctx)
+			p.mu.Unlock()
+			return
+		}
+		p.mu.Unlock()
+	}
+	C.EVP_PKEY_CTX_free(ctx)
+}
+
+// free releases every idle context.
+func (p *ctxPool) free() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, ctx := range p.idle {
+		C.EVP_PKEY_CTX_free(ctx)
+	}
+	p.idle = nil
 }
 
 var _ protocol.ServerKey = (*opensslKey)(nil)
@@ -123,8 +187,13 @@ func load(priv *rsa.PrivateKey) (protocol.ServerKey, error) {
 		return nil, fmt.Errorf("rsakey: openssl: load key: %s", C.GoString(&errbuf[0]))
 	}
 	pub := priv.PublicKey
-	k := &opensslKey{pkey: pkey, pub: &pub, size: pub.Size()}
-	runtime.AddCleanup(k, func(p *C.EVP_PKEY) { C.EVP_PKEY_free(p) }, pkey)
+	st := &opensslState{pkey: pkey, sig: ctxPool{sign: true}}
+	k := &opensslKey{st: st, pub: &pub, size: pub.Size()}
+	runtime.AddCleanup(k, func(st *opensslState) {
+		st.decrypt.free()
+		st.sig.free()
+		C.EVP_PKEY_free(st.pkey)
+	}, st)
 	if err := k.selfTest(priv); err != nil {
 		return nil, err
 	}
@@ -147,7 +216,7 @@ func (k *opensslKey) selfTest(priv *rsa.PrivateKey) error {
 		return errors.New("rsakey: self-test: openssl signature differs from crypto/rsa's")
 	}
 	//lint:ignore SA1019 the handshake's PKCS#1 v1.5 encryption (spec §2.1).
-	ct, err := rsa.EncryptPKCS1v15(nil, &priv.PublicKey, msg)
+	ct, err := rsa.EncryptPKCS1v15(rand.Reader, &priv.PublicKey, msg)
 	if err != nil {
 		return fmt.Errorf("rsakey: self-test: crypto/rsa encrypt: %w", err)
 	}
@@ -181,9 +250,14 @@ func (k *opensslKey) Decrypt(_ io.Reader, msg []byte, opts crypto.DecrypterOpts)
 	if len(msg) != k.size {
 		return nil, rsa.ErrDecryption
 	}
+	ctx := k.st.decrypt.get(k.st.pkey)
+	if ctx == nil {
+		return nil, rsa.ErrDecryption
+	}
 	out := make([]byte, k.size)
-	n := C.wick_decrypt(k.pkey, (*C.uchar)(unsafe.Pointer(&msg[0])), C.size_t(len(msg)),
+	n := C.wick_decrypt(ctx, (*C.uchar)(unsafe.Pointer(&msg[0])), C.size_t(len(msg)),
 		(*C.uchar)(unsafe.Pointer(&out[0])), C.size_t(len(out)))
+	k.st.decrypt.put(ctx, n >= 0)
 	runtime.KeepAlive(k)
 	if n < 0 || int(n) > len(out) {
 		return nil, rsa.ErrDecryption
@@ -209,10 +283,15 @@ func (k *opensslKey) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([
 	if len(in) == 0 {
 		in = make([]byte, 1) // a valid pointer; the length passed stays 0
 	}
+	ctx := k.st.sig.get(k.st.pkey)
+	if ctx == nil {
+		return nil, errors.New("rsakey: openssl: sign: no context")
+	}
 	out := make([]byte, k.size)
 	var errbuf [errLen]C.char
-	n := C.wick_sign(k.pkey, (*C.uchar)(unsafe.Pointer(&in[0])), C.size_t(len(digest)),
+	n := C.wick_sign(ctx, (*C.uchar)(unsafe.Pointer(&in[0])), C.size_t(len(digest)),
 		(*C.uchar)(unsafe.Pointer(&out[0])), C.size_t(len(out)), &errbuf[0], errLen)
+	k.st.sig.put(ctx, n >= 0)
 	runtime.KeepAlive(k)
 	if n < 0 {
 		return nil, fmt.Errorf("rsakey: openssl: sign: %s", C.GoString(&errbuf[0]))

@@ -20,6 +20,7 @@ import (
 	"github.com/wick-cloud/wick/internal/bus"
 	"github.com/wick-cloud/wick/internal/config"
 	"github.com/wick-cloud/wick/internal/gateway"
+	"github.com/wick-cloud/wick/internal/rsakey"
 	"github.com/wick-cloud/wick/internal/store"
 	"github.com/wick-cloud/wick/internal/store/sqlstore"
 )
@@ -65,7 +66,16 @@ func New(ctx context.Context, cfg config.Serve, log *slog.Logger) (*Server, erro
 		st.Close()
 		return nil, err
 	}
-	gw, err := gateway.New(gateway.Config{Node: cfg.Node}, gateway.Deps{Store: st, Bus: b, ServerKey: keys.RSA}, log)
+	// The fastest RSA implementation of this build (go, or openssl when
+	// built with `make build-openssl`) does the handshake's private-key work.
+	serverKey, err := rsakey.Load(keys.RSA)
+	if err != nil {
+		b.Close()
+		st.Close()
+		return nil, fmt.Errorf("server: server key: %w", err)
+	}
+	log.Info("device handshake key loaded", "rsa", rsakey.Name(serverKey))
+	gw, err := gateway.New(gateway.Config{Node: cfg.Node}, gateway.Deps{Store: st, Bus: b, ServerKey: serverKey}, log)
 	if err != nil {
 		b.Close()
 		st.Close()
