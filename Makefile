@@ -2,7 +2,7 @@
 GO ?= go
 FUZZTIME ?= 20s
 
-.PHONY: help build build-openssl test test-go test-compat check vet fuzz bench
+.PHONY: help build build-openssl test test-go test-openssl test-compat check vet fuzz bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -13,7 +13,7 @@ build: ## build bin/wick
 build-openssl: ## build bin/wick with OpenSSL's RSA for device handshakes (cgo + libssl-dev)
 	$(GO) build -tags openssl -o bin/wick ./cmd/wick
 
-test: vet test-go test-compat ## every test: Go (race; SQLite, and PostgreSQL/NATS when configured) + client compatibility
+test: vet test-go test-openssl test-compat ## every test: Go (race; SQLite, and PostgreSQL/NATS when configured) + client compatibility
 
 vet: ## go vet and gofmt check
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -21,6 +21,11 @@ vet: ## go vet and gofmt check
 
 test-go: ## Go tests with the race detector
 	$(GO) test -race -count=1 ./...
+
+test-openssl: ## the OpenSSL handshake key (-tags openssl); skipped when libssl-dev is missing
+	@if [ -f /usr/include/openssl/evp.h ]; then \
+	  $(GO) test -race -count=1 -tags openssl ./protocol/... ./internal/rsakey/... ./internal/gateway/...; \
+	else echo "test-openssl: SKIPPED: /usr/include/openssl/evp.h missing (apt-get install libssl-dev)"; fi
 
 test-compat: ## particle-api-js and particle-cli against a real wick serve (needs node + npm)
 	./compat/run.sh
