@@ -24,6 +24,17 @@ const (
 	DefaultSensitiveRate     = 100
 	DefaultSensitiveWindow   = 5 * time.Minute
 	DefaultRateLimitKeys     = 100000
+
+	DefaultMaxEventData     = 1024
+	DefaultPublishBurst     = 4
+	DefaultPublishInterval  = time.Second
+	DefaultSSEOpenRate      = 100
+	DefaultSSEOpenWindow    = 5 * time.Minute
+	DefaultSSEMaxConnsPerIP = 100
+	DefaultSSEKeepAlive     = 9 * time.Second
+	DefaultSSEBuffer        = 256
+	DefaultSSEReplayMax     = 10000
+	DefaultSSEWriteTimeout  = 30 * time.Second
 )
 
 // APIUserDomain is the e-mail domain of the accounts created for API users
@@ -72,6 +83,42 @@ type Config struct {
 	// by default the connection's remote address is used.
 	TrustProxy bool
 
+	// MaxEventData bounds the data of an event published through the API
+	// (default 1024 bytes, Particle's limit for current Device OS); longer
+	// data is 400.
+	MaxEventData int
+	// PublishBurst and PublishInterval rate-limit API publishes per access
+	// token with a token bucket: a burst of PublishBurst events, refilled
+	// by one every PublishInterval (default 4 and 1 s, the rate Particle
+	// allows a device). A negative PublishBurst disables the limit.
+	PublishBurst    int
+	PublishInterval time.Duration
+
+	// SSEOpenRate event streams may be opened per SSEOpenWindow from one
+	// client IP (default 100 per 5 minutes), and at most SSEMaxConnsPerIP
+	// streams may be open at once from one IP (default 100); beyond either
+	// the open answers 429 before streaming. Negative disables a limit.
+	SSEOpenRate      int
+	SSEOpenWindow    time.Duration
+	SSEMaxConnsPerIP int
+	// SSEKeepAlive is the longest silence on an event stream before a
+	// ":" comment is sent (default 9 s; particle-api-js gives up after 13
+	// to 15 s of silence).
+	SSEKeepAlive time.Duration
+	// SSEBuffer is each stream's bus buffer in events (default 256); when
+	// a client reads too slowly to keep it from filling, further events
+	// are dropped for that client only, counted, and announced in the
+	// stream by a comment.
+	SSEBuffer int
+	// SSEReplayMax bounds how many missed events a stream reconnecting
+	// with Last-Event-ID replays: the newest SSEReplayMax of those still
+	// in the bus's replay window (default 10000).
+	SSEReplayMax int
+	// SSEWriteTimeout bounds each write to an event stream (default 30 s):
+	// a client that accepts no data for that long is disconnected. The
+	// http.Server's own WriteTimeout is cleared for streams.
+	SSEWriteTimeout time.Duration
+
 	// Now is the clock (default time.Now). Tests inject a fake clock.
 	Now func() time.Time
 	// PublicURL is the externally visible base URL of the API, such as
@@ -107,6 +154,16 @@ func (c Config) withDefaults() Config {
 	defDur(&c.TokenWindow, DefaultTokenWindow)
 	defDur(&c.TokenLockout, DefaultTokenLockout)
 	defDur(&c.SensitiveWindow, DefaultSensitiveWindow)
+	def(&c.MaxEventData, DefaultMaxEventData)
+	def(&c.PublishBurst, DefaultPublishBurst)
+	defDur(&c.PublishInterval, DefaultPublishInterval)
+	def(&c.SSEOpenRate, DefaultSSEOpenRate)
+	defDur(&c.SSEOpenWindow, DefaultSSEOpenWindow)
+	def(&c.SSEMaxConnsPerIP, DefaultSSEMaxConnsPerIP)
+	defDur(&c.SSEKeepAlive, DefaultSSEKeepAlive)
+	def(&c.SSEBuffer, DefaultSSEBuffer)
+	def(&c.SSEReplayMax, DefaultSSEReplayMax)
+	defDur(&c.SSEWriteTimeout, DefaultSSEWriteTimeout)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -120,7 +177,9 @@ type Deps struct {
 	// Auth authenticates tokens and runs the OAuth grants.
 	Auth *auth.Service
 	// Bus carries events (publish, SSE streams). Nil disables the event
-	// routes' delivery (tests of other areas may leave it nil).
+	// routes' delivery (tests of other areas may leave it nil): publishes
+	// are validated and answered but go nowhere, and streams carry only
+	// ":ok" and keep-alives.
 	Bus *bus.Bus
 	// Devices reaches connected devices, wherever in the cluster they are
 	// connected (the gateway routes to other processes over the bus).
@@ -160,6 +219,13 @@ type server struct {
 	token     *limiter
 	sensitive *limiter
 	lockout   *lockout
+
+	// bus carries events (events.go, sse.go); nil disables delivery.
+	bus *bus.Bus
+	// publish limits API publishes per token; nil when disabled.
+	publish *tokenBuckets
+	// streams admits and counts event streams (sse.go).
+	streams *streamGate
 }
 
 // New returns the API handler. log may be nil (nothing is logged). It
@@ -182,6 +248,9 @@ func New(cfg Config, deps Deps, log *slog.Logger) http.Handler {
 		token:     newLimiter(cfg.TokenRate, cfg.TokenWindow, cfg.RateLimitKeys),
 		sensitive: newLimiter(cfg.SensitiveRate, cfg.SensitiveWindow, cfg.RateLimitKeys),
 		lockout:   newLockout(cfg.TokenFailures, cfg.TokenLockout, cfg.RateLimitKeys),
+		bus:       deps.Bus,
+		publish:   newTokenBuckets(cfg.PublishBurst, cfg.PublishInterval, cfg.RateLimitKeys),
+		streams:   newStreamGate(cfg.SSEOpenRate, cfg.SSEOpenWindow, cfg.SSEMaxConnsPerIP, cfg.RateLimitKeys),
 	}
 	s.mux = newRouter(s.routes())
 	return s

@@ -242,6 +242,32 @@ var authzRows = []authzRow{
 	{"POST", "/v1/provisioning/" + authzDeviceID, `{"publicKey":` + jsonString(devicePubPEM) + `,"product_id":"{pid}"}`, false,
 		[numCreds]int{400, 200, 403, 403, 403, 200, 400, 401, 401, 400}},
 
+	// §8.1 publishing: users and customers on /v1/devices/events, the
+	// team and the product token on the product route (the API user lacks
+	// events:send).
+	{"POST", "/v1/devices/events", `{"name":"authz-event","data":"x"}`, false,
+		[numCreds]int{400, 200, 200, 200, 200, 403, 400, 401, 401, 400}},
+	{"POST", "/v1/products/{p}/events", "name=authz-event&data=x&private=true", false, teamOnly},
+
+	// §8.2 streams: the status is checked when the stream starts (":ok"
+	// flushed), then the client goes away. /v1/events needs a prefix; it
+	// takes every token kind. Device streams follow the device routes.
+	{"GET", "/v1/events", "", false,
+		[numCreds]int{400, 400, 400, 400, 400, 400, 400, 401, 401, 400}},
+	{"GET", "/v1/events/" + authzPrefix, "", false,
+		[numCreds]int{400, 200, 200, 200, 200, 200, 400, 401, 401, 400}},
+	{"GET", "/v1/devices/events", "", false,
+		[numCreds]int{400, 200, 200, 200, 200, 403, 400, 401, 401, 400}},
+	{"GET", "/v1/devices/events/" + authzPrefix, "", false,
+		[numCreds]int{400, 200, 200, 200, 200, 403, 400, 401, 401, 400}},
+	{"GET", "/v1/devices/" + ownerDeviceID + "/events", "", false, ownerOnly},
+	{"GET", "/v1/devices/" + customerDeviceID + "/events/" + authzPrefix, "", false, customerOnly},
+	{"GET", "/v1/products/{p}/events", "", false, teamOnly},
+	{"GET", "/v1/products/{p}/events/" + authzPrefix, "", false, teamOnly},
+	{"GET", "/v1/products/{p}/devices/" + customerDeviceID + "/events", "", false, teamOnly},
+	{"GET", "/v1/products/{p}/devices/" + ownerDeviceID + "/events/" + authzPrefix, "", false,
+		[numCreds]int{400, 404, 403, 403, 403, 404, 400, 401, 401, 400}},
+
 	// Unknown routes are 404 whoever asks.
 	{"GET", "/v1/no/such/route", "", false,
 		[numCreds]int{404, 404, 404, 404, 404, 404, 404, 404, 404, 404}},
@@ -299,6 +325,7 @@ func normalizePattern(p string) string {
 		freeDeviceID:     "{id}",
 		authzFunction:    "{name}",
 		authzVariable:    "{name}",
+		authzPrefix:      "{prefix...}",
 	}
 	segs := strings.Split(p, "/")
 	for i, seg := range segs {

@@ -1,7 +1,7 @@
 // Package api is Wick's REST API: the Particle-compatible HTTP surface of
-// ../shared/spec/cloud-api.md (sections 1–7 so far: conventions, the OAuth
+// ../shared/spec/cloud-api.md (sections 1–8 so far: conventions, the OAuth
 // token endpoint and access tokens, users, OAuth clients, products, teams,
-// customers, claiming and devices).
+// customers, claiming, devices, and events with their SSE streams).
 //
 // # Structure
 //
@@ -95,4 +95,50 @@
 //     keeps it in the product, denied.
 //   - After any change of owner or product the device's session is asked
 //     to reload (DeviceCaller.Reload); a failure there is only logged.
+//
+// # Events and streams (spec §8)
+//
+//   - POST /v1/devices/events (users, customers) and POST
+//     /v1/products/{p}/events (team, product token; API users need
+//     events:send) publish with coreid "api", PublishedAt the request time,
+//     and the caller as owner: a user's UserID; a customer's CustomerID
+//     and its ProductID (so its product team sees it); on the product
+//     route the product alone. name: 1–64 printable ASCII bytes, not
+//     starting with "spark" or "particle" in any case; data at most
+//     Config.MaxEventData (1024) bytes, a JSON object or array given as
+//     data is stored as its JSON text; private defaults to true, and
+//     private=false makes the event public (visible by prefix on
+//     /v1/events to everyone); ttl defaults to 60. Each access token may
+//     publish a burst of Config.PublishBurst (4), refilled one per
+//     Config.PublishInterval (1 s); beyond it 429 with Retry-After.
+//   - Streams (sse.go): /v1/events/{prefix...} (any token: the caller's
+//     own events plus everyone's public ones), /v1/devices/events (the
+//     user's or customer's), /v1/devices/{id}/events (one of the caller's
+//     devices by ID or name; the filter also keeps the caller as owner),
+//     /v1/products/{p}/events and /v1/products/{p}/devices/{id}/events
+//     (team and product token; API users need events:get; product streams
+//     add userid, version, public and productID to the data). The prefix
+//     is everything after /events/, percent-decoded, and may contain '/'.
+//   - A stream is admitted, subscribed and answered 200 with ":ok" flushed
+//     at once; failures before that are JSON (429 for the per-IP limits
+//     Config.SSEOpenRate per SSEOpenWindow and SSEMaxConnsPerIP, counted
+//     after authentication; Retry-After is the window's rest, or 10 s for
+//     too many open streams). Every event carries "id: <bus ID>". After
+//     Config.SSEKeepAlive (9 s) of silence a ":" comment is sent. Each
+//     write has its own deadline (Config.SSEWriteTimeout); the server's
+//     WriteTimeout is cleared. A stream ends when the client goes away,
+//     the bus closes, or CloseStreams is called (register it with
+//     http.Server.RegisterOnShutdown).
+//   - Last-Event-ID (header, else the lastEventId or last_event_id query
+//     parameter) replays the missed events of the bus's window (at most
+//     Config.SSEReplayMax, the newest) and continues live without gap or
+//     duplicate. When events after that ID may be missing (the replay hit
+//     SSEReplayMax, or, with JetStream, the ID is older than the window),
+//     the stream first says so in a comment, then replays what the window
+//     still holds. An ID that is not a number is ignored.
+//   - A slow client loses events only for itself: its bus buffer
+//     (Config.SSEBuffer, 256 events) drops when full; the stream then
+//     writes ": N events dropped: this stream is reading too slowly" before
+//     its next event and goes on. Drops are counted in StreamStats and
+//     logged once per stream.
 package api

@@ -148,6 +148,23 @@ func (s *server) routes() []route {
 		// Device keys (device-protocol spec §1.4): users, team members and
 		// product tokens; the handler refuses customers.
 		{method: "POST", pattern: "/v1/provisioning/{id}", policy: anyToken, handler: s.handleProvision},
+
+		// §8.1 publishing (events.go) and §8.2 event streams (sse.go). The
+		// {prefix...} catch-all is everything after /events/, decoded, and
+		// may contain '/' (§1.6); the literal "events" segments win over
+		// {id} and {name}.
+		{method: "POST", pattern: "/v1/devices/events", policy: userOrCustomer, handler: s.handlePublish},
+		{method: "POST", pattern: "/v1/products/{p}/events", policy: team, scope: scopeEventsSend, handler: s.handlePublish},
+		{method: "GET", pattern: "/v1/events", policy: anyToken, handler: s.handleEventsNoPrefix},
+		{method: "GET", pattern: "/v1/events/{prefix...}", policy: anyToken, handler: s.handlePublicEvents},
+		{method: "GET", pattern: "/v1/devices/events", policy: userOrCustomer, handler: s.handleMyEvents},
+		{method: "GET", pattern: "/v1/devices/events/{prefix...}", policy: userOrCustomer, handler: s.handleMyEvents},
+		{method: "GET", pattern: "/v1/devices/{id}/events", policy: userOrCustomer, handler: s.handleDeviceEvents},
+		{method: "GET", pattern: "/v1/devices/{id}/events/{prefix...}", policy: userOrCustomer, handler: s.handleDeviceEvents},
+		{method: "GET", pattern: "/v1/products/{p}/events", policy: team, scope: scopeEventsGet, handler: s.handleProductEvents},
+		{method: "GET", pattern: "/v1/products/{p}/events/{prefix...}", policy: team, scope: scopeEventsGet, handler: s.handleProductEvents},
+		{method: "GET", pattern: "/v1/products/{p}/devices/{id}/events", policy: team, scope: scopeEventsGet, handler: s.handleProductDeviceEvents},
+		{method: "GET", pattern: "/v1/products/{p}/devices/{id}/events/{prefix...}", policy: team, scope: scopeEventsGet, handler: s.handleProductDeviceEvents},
 	}
 }
 

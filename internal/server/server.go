@@ -94,6 +94,12 @@ func New(ctx context.Context, cfg config.Serve, log *slog.Logger) (*Server, erro
 		TrustProxy:    cfg.TrustProxy,
 		PublicURL:     cfg.PublicURL,
 	}, api.Deps{Store: st, Auth: au, Bus: b, Devices: gw}, log)
+	// Event streams never go idle: end them when shutdown starts, so that
+	// http.Server.Shutdown need not wait out its timeout.
+	var closeStreams func()
+	if c, ok := handler.(interface{ CloseStreams() }); ok {
+		closeStreams = c.CloseStreams
+	}
 	s := &Server{
 		cfg:   cfg,
 		log:   log,
@@ -108,6 +114,9 @@ func New(ctx context.Context, cfg config.Serve, log *slog.Logger) (*Server, erro
 			IdleTimeout:       120 * time.Second,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		},
+	}
+	if closeStreams != nil {
+		s.http.RegisterOnShutdown(closeStreams)
 	}
 	return s, nil
 }

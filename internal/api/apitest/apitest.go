@@ -23,6 +23,7 @@ import (
 
 	"github.com/wick-cloud/wick/internal/api"
 	"github.com/wick-cloud/wick/internal/auth"
+	"github.com/wick-cloud/wick/internal/bus"
 	"github.com/wick-cloud/wick/internal/store"
 	"github.com/wick-cloud/wick/internal/store/sqlstore"
 )
@@ -73,6 +74,10 @@ type Options struct {
 	// NoDevices leaves api.Deps.Devices nil, as a server without a
 	// gateway runs.
 	NoDevices bool
+	// Bus is the event bus handed to the API (api.Deps.Bus); nil leaves
+	// the event routes without delivery. bustest.New opens an embedded
+	// one.
+	Bus *bus.Bus
 }
 
 // Env is one API under test with its dependencies.
@@ -83,6 +88,7 @@ type Env struct {
 	Auth    *auth.Service
 	Clock   *Clock
 	Devices *FakeDevices // the API's DeviceCaller; nil with Options.Devices or NoDevices
+	Bus     *bus.Bus     // Options.Bus
 	Handler http.Handler
 }
 
@@ -133,7 +139,8 @@ func New(tb testing.TB, opts Options) *Env {
 		Auth:    svc,
 		Clock:   clock,
 		Devices: fake,
-		Handler: api.New(cfg, api.Deps{Store: st, Auth: svc, Devices: devices}, opts.Log),
+		Bus:     opts.Bus,
+		Handler: api.New(cfg, api.Deps{Store: st, Auth: svc, Devices: devices, Bus: opts.Bus}, opts.Log),
 	}
 }
 
@@ -186,8 +193,11 @@ func (r *Resp) String(tb testing.TB, key string) string {
 }
 
 // Do sends r through the handler and records the response. Every non-204
-// response must be JSON with a JSON Content-Type; Do fails the test
-// otherwise.
+// response must be JSON with a JSON Content-Type, or a 200 event stream;
+// Do fails the test otherwise. An event stream (text/event-stream) is cut
+// at its first flush, as by a client that goes away once it has the
+// headers and ":ok": Do cancels the request's context there and returns
+// when the handler has.
 func (e *Env) Do(r Req) *Resp {
 	e.TB.Helper()
 	var body []byte
@@ -228,9 +238,14 @@ func (e *Env) Do(r Req) *Resp {
 		req.RemoteAddr = r.RemoteAddr
 	}
 	rec := httptest.NewRecorder()
-	e.Handler.ServeHTTP(rec, req)
+	ctx, cancel := context.WithCancel(req.Context())
+	defer cancel()
+	e.Handler.ServeHTTP(streamCutter{rec, cancel}, req.WithContext(ctx))
 	resp := &Resp{Status: rec.Code, Header: rec.Header(), Body: rec.Body.Bytes()}
 	if r.Raw && resp.Status == http.StatusOK && strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
+		return resp
+	}
+	if resp.Status == http.StatusOK && isEventStream(resp.Header) {
 		return resp
 	}
 	if resp.Status != http.StatusNoContent {
@@ -244,6 +259,26 @@ func (e *Env) Do(r Req) *Resp {
 		e.TB.Errorf("apitest: %s %s: 204 with a body %q", r.Method, r.Path, resp.Body)
 	}
 	return resp
+}
+
+// streamCutter records a response and cancels the request at the first
+// flush of an event stream.
+type streamCutter struct {
+	*httptest.ResponseRecorder
+	cancel context.CancelFunc
+}
+
+// Flush records the flush and ends an event stream's request.
+func (w streamCutter) Flush() {
+	w.ResponseRecorder.Flush()
+	if isEventStream(w.Header()) {
+		w.cancel()
+	}
+}
+
+// isEventStream reports whether the response is Server-Sent Events.
+func isEventStream(h http.Header) bool {
+	return strings.HasPrefix(h.Get("Content-Type"), "text/event-stream")
 }
 
 // Scenario is one request and what must come back.
