@@ -116,7 +116,7 @@ async function startWick({ signup = true } = {}) {
 	const bin = wickBinary();
 	const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wick-compat-data-'));
 	const port = await freePort();
-	const args = ['serve', '--data', dataDir, '--http', `127.0.0.1:${port}`];
+	const args = ['serve', '--data', dataDir, '--http', `127.0.0.1:${port}`, '--device-tcp', '127.0.0.1:0'];
 	if (signup) {
 		args.push('--signup');
 	}
