@@ -1,7 +1,6 @@
 package protocol
 
 import (
-	"go/ast"
 	"go/parser"
 	"go/token"
 	"os"
@@ -9,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/wick-cloud/wick/internal/doccheck"
 )
 
 // TestImportsOnlyStandardLibrary keeps the wire package pure: it imports
@@ -54,46 +55,11 @@ func TestExportedNamesDocumented(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fset := token.NewFileSet()
+	var src []string
 	for _, name := range files {
-		if strings.HasSuffix(name, "_test.go") {
-			continue
-		}
-		f, err := parser.ParseFile(fset, name, nil, parser.ParseComments)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, decl := range f.Decls {
-			switch d := decl.(type) {
-			case *ast.FuncDecl:
-				if d.Name.IsExported() && (d.Recv == nil || receiverExported(d.Recv)) && d.Doc == nil {
-					t.Errorf("%s: %s has no doc comment", fset.Position(d.Pos()), d.Name.Name)
-				}
-			case *ast.GenDecl:
-				for _, spec := range d.Specs {
-					switch s := spec.(type) {
-					case *ast.TypeSpec:
-						if s.Name.IsExported() && d.Doc == nil && s.Doc == nil {
-							t.Errorf("%s: type %s has no doc comment", fset.Position(s.Pos()), s.Name.Name)
-						}
-					case *ast.ValueSpec:
-						for _, n := range s.Names {
-							if n.IsExported() && d.Doc == nil && s.Doc == nil && s.Comment == nil {
-								t.Errorf("%s: %s has no doc comment", fset.Position(n.Pos()), n.Name)
-							}
-						}
-					}
-				}
-			}
+		if !strings.HasSuffix(name, "_test.go") {
+			src = append(src, name)
 		}
 	}
-}
-
-func receiverExported(recv *ast.FieldList) bool {
-	typ := recv.List[0].Type
-	if star, ok := typ.(*ast.StarExpr); ok {
-		typ = star.X
-	}
-	id, ok := typ.(*ast.Ident)
-	return ok && id.IsExported()
+	doccheck.Exported(t, src)
 }

@@ -1,7 +1,6 @@
 package device
 
 import (
-	"go/ast"
 	"go/parser"
 	"go/token"
 	"os"
@@ -9,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/wick-cloud/wick/internal/doccheck"
 )
 
 // allowedImport reports whether a non-test file of the public SDK may
@@ -75,46 +76,5 @@ func TestImportsOnlyProtocolAndStdlib(t *testing.T) {
 }
 
 func TestExportedNamesDocumented(t *testing.T) {
-	fset := token.NewFileSet()
-	for _, path := range goFiles(t) {
-		f, err := parser.ParseFile(fset, path, nil, parser.ParseComments)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if f.Name.Name != "main" && filepath.Base(path) == "doc.go" && f.Doc == nil {
-			t.Errorf("%s: no package comment", path)
-		}
-		for _, decl := range f.Decls {
-			switch d := decl.(type) {
-			case *ast.FuncDecl:
-				if d.Name.IsExported() && (d.Recv == nil || receiverExported(d.Recv)) && d.Doc == nil {
-					t.Errorf("%s: %s has no doc comment", fset.Position(d.Pos()), d.Name.Name)
-				}
-			case *ast.GenDecl:
-				for _, spec := range d.Specs {
-					switch s := spec.(type) {
-					case *ast.TypeSpec:
-						if s.Name.IsExported() && d.Doc == nil && s.Doc == nil {
-							t.Errorf("%s: type %s has no doc comment", fset.Position(s.Pos()), s.Name.Name)
-						}
-					case *ast.ValueSpec:
-						for _, n := range s.Names {
-							if n.IsExported() && d.Doc == nil && s.Doc == nil && s.Comment == nil {
-								t.Errorf("%s: %s has no doc comment", fset.Position(n.Pos()), n.Name)
-							}
-						}
-					}
-				}
-			}
-		}
-	}
-}
-
-func receiverExported(recv *ast.FieldList) bool {
-	typ := recv.List[0].Type
-	if star, ok := typ.(*ast.StarExpr); ok {
-		typ = star.X
-	}
-	id, ok := typ.(*ast.Ident)
-	return ok && id.IsExported()
+	doccheck.Exported(t, goFiles(t))
 }
