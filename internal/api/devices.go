@@ -264,13 +264,14 @@ func (s *server) errUnknownDevice(rq *request) error {
 }
 
 // devicesURL is the absolute URL of GET /v1/devices: under
-// Config.PublicURL when that names a host, else under the request's Host
-// (https when the request came over TLS, or through a trusted proxy that
-// says so).
+// Config.PublicURL when that names a host and port, else under the
+// request's Host (https when the request came over TLS, or through a
+// trusted proxy that says so). Port 0 is a listen address too (the
+// default PublicURL of `--http 127.0.0.1:0` is http://127.0.0.1:0).
 func (s *server) devicesURL(r *http.Request) string {
 	base := strings.TrimRight(s.cfg.PublicURL, "/")
 	u, err := url.Parse(base)
-	if base == "" || err != nil || u.Host == "" || unspecifiedHost(u.Hostname()) {
+	if base == "" || err != nil || u.Host == "" || unspecifiedHost(u.Hostname()) || u.Port() == "0" {
 		scheme := "http"
 		if r.TLS != nil || (s.cfg.TrustProxy && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")) {
 			scheme = "https"

@@ -216,6 +216,7 @@ func TestDevicesURL(t *testing.T) {
 		{name: "public URL with a path", publicURL: "https://example.org/wick", want: "https://example.org/wick/v1/devices"},
 		{name: "listen address as public URL", publicURL: "http://0.0.0.0:8080", want: "http://api.test:8080/v1/devices"},
 		{name: "no host", publicURL: "http://:8080", want: "http://api.test:8080/v1/devices"},
+		{name: "ephemeral listen port as public URL", publicURL: "http://127.0.0.1:0", want: "http://api.test:8080/v1/devices"},
 		{name: "request host", want: "http://api.test:8080/v1/devices"},
 		{name: "trusted proxy says https", trustProxy: true, header: map[string]string{"X-Forwarded-Proto": "https"},
 			want: "https://api.test:8080/v1/devices"},
