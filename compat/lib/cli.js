@@ -40,9 +40,9 @@ class ParticleCLI {
 		}
 	}
 
-	/** Runs `particle ...args`; input (string) is written to stdin, which is then closed. Resolves {code, signal, stdout, stderr, output}. */
-	run(args, { input = '', timeoutMs = CLI_TIMEOUT_MS } = {}) {
-		const env = {
+	/** The environment every `particle` run gets: this HOME, no proxies, no colours, no update checks. */
+	env() {
+		return {
 			PATH: process.env.PATH,
 			HOME: this.home,
 			USERPROFILE: this.home,
@@ -57,12 +57,21 @@ class ParticleCLI {
 			LANG: 'C.UTF-8',
 			TZ: 'UTC',
 		};
+	}
+
+	/** Starts `particle ...args` and returns the child process (stdio piped), for commands that run until killed. */
+	spawn(args) {
+		return spawn(process.execPath, [particleEntry(), ...args], {
+			env: this.env(),
+			cwd: this.home,
+			stdio: ['pipe', 'pipe', 'pipe'],
+		});
+	}
+
+	/** Runs `particle ...args`; input (string) is written to stdin, which is then closed. Resolves {code, signal, stdout, stderr, output}. */
+	run(args, { input = '', timeoutMs = CLI_TIMEOUT_MS } = {}) {
 		return new Promise((resolve, reject) => {
-			const child = spawn(process.execPath, [particleEntry(), ...args], {
-				env,
-				cwd: this.home,
-				stdio: ['pipe', 'pipe', 'pipe'],
-			});
+			const child = this.spawn(args);
 			let stdout = '';
 			let stderr = '';
 			let timedOut = false;
