@@ -8,6 +8,7 @@ import (
 
 	"github.com/wick-cloud/wick/internal/auth"
 	"github.com/wick-cloud/wick/internal/bus"
+	"github.com/wick-cloud/wick/internal/netguard"
 	"github.com/wick-cloud/wick/internal/store"
 )
 
@@ -35,6 +36,8 @@ const (
 	DefaultSSEBuffer        = 256
 	DefaultSSEReplayMax     = 10000
 	DefaultSSEWriteTimeout  = 30 * time.Second
+
+	DefaultMaxWebhooks = 100
 )
 
 // APIUserDomain is the e-mail domain of the accounts created for API users
@@ -119,6 +122,15 @@ type Config struct {
 	// http.Server's own WriteTimeout is cleared for streams.
 	SSEWriteTimeout time.Duration
 
+	// WebhookAllowPrivate lets webhook URLs name loopback and private
+	// addresses (netguard.Policy.AllowPrivate; the --webhook-allow-private
+	// flag). Link-local and cloud-metadata destinations are refused
+	// always. The delivery engine enforces the same policy at connect time.
+	WebhookAllowPrivate bool
+	// MaxWebhooks bounds the webhooks and integrations of one owner: a
+	// user's sandbox, or one product (default 100).
+	MaxWebhooks int
+
 	// Now is the clock (default time.Now). Tests inject a fake clock.
 	Now func() time.Time
 	// PublicURL is the externally visible base URL of the API, such as
@@ -164,6 +176,7 @@ func (c Config) withDefaults() Config {
 	def(&c.SSEBuffer, DefaultSSEBuffer)
 	def(&c.SSEReplayMax, DefaultSSEReplayMax)
 	defDur(&c.SSEWriteTimeout, DefaultSSEWriteTimeout)
+	def(&c.MaxWebhooks, DefaultMaxWebhooks)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -184,6 +197,9 @@ type Deps struct {
 	// Devices reaches connected devices, wherever in the cluster they are
 	// connected (the gateway routes to other processes over the bus).
 	Devices DeviceCaller
+	// Webhooks is the webhook delivery engine. Nil is allowed: hooks are
+	// still stored, changes notify no one, and POST .../test answers 503.
+	Webhooks WebhookRunner
 }
 
 // DeviceCaller calls connected devices (spec §7.2). *gateway.Gateway
@@ -226,6 +242,13 @@ type server struct {
 	publish *tokenBuckets
 	// streams admits and counts event streams (sse.go).
 	streams *streamGate
+
+	// webhooks runs webhook deliveries (webhooks.go); nil when absent.
+	webhooks WebhookRunner
+	// urlPolicy checks webhook URLs at creation.
+	urlPolicy netguard.Policy
+	// hookIDs numbers new webhooks.
+	hookIDs *hookIDs
 }
 
 // New returns the API handler. log may be nil (nothing is logged). It
@@ -251,6 +274,9 @@ func New(cfg Config, deps Deps, log *slog.Logger) http.Handler {
 		bus:       deps.Bus,
 		publish:   newTokenBuckets(cfg.PublishBurst, cfg.PublishInterval, cfg.RateLimitKeys),
 		streams:   newStreamGate(cfg.SSEOpenRate, cfg.SSEOpenWindow, cfg.SSEMaxConnsPerIP, cfg.RateLimitKeys),
+		webhooks:  deps.Webhooks,
+		urlPolicy: netguard.Policy{AllowPrivate: cfg.WebhookAllowPrivate},
+		hookIDs:   newHookIDs(),
 	}
 	s.mux = newRouter(s.routes())
 	return s

@@ -268,6 +268,54 @@ var authzRows = []authzRow{
 	{"GET", "/v1/products/{p}/devices/" + ownerDeviceID + "/events/" + authzPrefix, "", false,
 		[numCreds]int{400, 404, 403, 403, 403, 404, 400, 401, 401, 400}},
 
+	// §9.1 webhooks and §9.2 integrations: the user's own (sandbox) hooks,
+	// and product "widget"'s hooks for its team and product token. Another
+	// user's hook is not found; customers are refused; the API user lacks
+	// the integrations scopes. Without a delivery engine the test route
+	// answers 503.
+	{"POST", "/v1/webhooks", `{"event":"authz","url":"https://example.com/in"}`, false,
+		[numCreds]int{400, 201, 201, 403, 403, 403, 400, 401, 401, 400}},
+	{"GET", "/v1/webhooks", "", false,
+		[numCreds]int{400, 200, 200, 403, 403, 403, 400, 401, 401, 400}},
+	{"GET", "/v1/webhooks/" + ownerHookID, "", false, hookOwnerOnly},
+	{"GET", "/v1/webhooks/" + productHookID, "", false,
+		[numCreds]int{400, 404, 404, 403, 403, 403, 400, 401, 401, 400}},
+	{"DELETE", "/v1/webhooks/" + ownerHookID, "", false, hookOwnerOnly},
+	{"GET", "/v1/webhooks/" + ownerHookID + "/deliveries", "", false, hookOwnerOnly},
+	{"POST", "/v1/products/{p}/webhooks", `{"event":"authz","url":"https://example.com/in"}`, false,
+		[numCreds]int{400, 201, 403, 403, 403, 201, 400, 401, 401, 400}},
+	{"GET", "/v1/products/{p}/webhooks", "", false, teamOnly},
+	{"GET", "/v1/products/{p}/webhooks/" + productHookID, "", false, teamOnly},
+	{"GET", "/v1/products/{p}/webhooks/" + ownerHookID, "", false,
+		[numCreds]int{400, 404, 403, 403, 403, 404, 400, 401, 401, 400}},
+	{"DELETE", "/v1/products/{p}/webhooks/" + productHookID, "", false, teamOnly},
+	{"GET", "/v1/products/{p}/webhooks/" + productHookID + "/deliveries", "", false, teamOnly},
+	{"POST", "/v1/integrations", `{"integration_type":"Webhook","event":"authz","url":"https://example.com/in"}`, false,
+		[numCreds]int{400, 201, 201, 403, 403, 403, 400, 401, 401, 400}},
+	{"GET", "/v1/integrations", "", false,
+		[numCreds]int{400, 200, 200, 403, 403, 403, 400, 401, 401, 400}},
+	{"GET", "/v1/integrations/" + ownerHookID, "", false, hookOwnerOnly},
+	{"PUT", "/v1/integrations/" + ownerHookID, `{"event":"authz","url":"https://example.com/b"}`, false, hookOwnerOnly},
+	{"DELETE", "/v1/integrations/" + ownerHookID, "", false,
+		[numCreds]int{400, 204, 404, 403, 403, 403, 400, 401, 401, 400}},
+	{"POST", "/v1/integrations/" + ownerHookID + "/test", "", false,
+		[numCreds]int{400, 503, 404, 403, 403, 403, 400, 401, 401, 400}},
+	{"GET", "/v1/integrations/" + ownerHookID + "/deliveries", "", false, hookOwnerOnly},
+	{"POST", "/v1/products/{p}/integrations", `{"event":"authz","url":"https://example.com/in"}`, false,
+		[numCreds]int{400, 201, 403, 403, 403, 201, 400, 401, 401, 400}},
+	{"GET", "/v1/products/{p}/integrations", "", false, teamOnly},
+	{"GET", "/v1/products/{p}/integrations/" + productHookID, "", false, teamOnly},
+	{"PUT", "/v1/products/{p}/integrations/" + productHookID, `{"event":"authz","url":"https://example.com/b"}`, false, teamOnly},
+	{"DELETE", "/v1/products/{p}/integrations/" + productHookID, "", false,
+		[numCreds]int{400, 204, 403, 403, 403, 204, 400, 401, 401, 400}},
+	{"POST", "/v1/products/{p}/integrations/" + productHookID + "/test", "", false,
+		[numCreds]int{400, 503, 403, 403, 403, 503, 400, 401, 401, 400}},
+	{"GET", "/v1/products/{p}/integrations/" + productHookID + "/deliveries", "", false, teamOnly},
+	{"GET", "/v1/orgs/acme/integrations", "", false,
+		[numCreds]int{400, 404, 404, 403, 403, 403, 400, 401, 401, 400}},
+	{"POST", "/v1/orgs/acme/integrations", `{"event":"authz","url":"https://example.com/in"}`, false,
+		[numCreds]int{400, 404, 404, 403, 403, 403, 400, 401, 401, 400}},
+
 	// Unknown routes are 404 whoever asks.
 	{"GET", "/v1/no/such/route", "", false,
 		[numCreds]int{404, 404, 404, 404, 404, 404, 404, 404, 404, 404}},
@@ -279,6 +327,8 @@ var (
 	ownerOnly    = [numCreds]int{400, 200, 403, 403, 403, 403, 400, 401, 401, 400}
 	customerOnly = [numCreds]int{400, 403, 403, 200, 403, 403, 400, 401, 401, 400}
 	teamOnly     = [numCreds]int{400, 200, 403, 403, 403, 200, 400, 401, 401, 400}
+	// hookOwnerOnly is a route of owner's sandbox webhook ownerHookID.
+	hookOwnerOnly = [numCreds]int{400, 200, 404, 403, 403, 403, 400, 401, 401, 400}
 )
 
 // TestAuthorizationMatrix sends every row under every credential, each
@@ -290,6 +340,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 			for c := cred(0); c < numCreds; c++ {
 				w := newWorldOpts(t, apitest.Options{InMemory: true})
 				w.addDevices(t)
+				w.addWebhooks(t)
 				r := w.bodyReq(row.method, row.path, row.body)
 				w.apply(&r, c, row.basic)
 				resp := w.Do(r)
@@ -326,6 +377,8 @@ func normalizePattern(p string) string {
 		authzFunction:    "{name}",
 		authzVariable:    "{name}",
 		authzPrefix:      "{prefix...}",
+		ownerHookID:      "{hook}",
+		productHookID:    "{hook}",
 	}
 	segs := strings.Split(p, "/")
 	for i, seg := range segs {

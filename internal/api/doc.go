@@ -1,7 +1,8 @@
 // Package api is Wick's REST API: the Particle-compatible HTTP surface of
-// ../shared/spec/cloud-api.md (sections 1–8 so far: conventions, the OAuth
+// ../shared/spec/cloud-api.md (sections 1–9 so far: conventions, the OAuth
 // token endpoint and access tokens, users, OAuth clients, products, teams,
-// customers, claiming, devices, and events with their SSE streams).
+// customers, claiming, devices, events with their SSE streams, and
+// webhooks and integrations).
 //
 // # Structure
 //
@@ -141,4 +142,31 @@
 //     writes ": N events dropped: this stream is reading too slowly" before
 //     its next event and goes on. Drops are counted in StreamStats and
 //     logged once per stream.
+//
+// # Webhooks and integrations (spec §9)
+//
+//   - /v1/webhooks and /v1/integrations (a user's own hooks) and their
+//     /v1/products/{p}/... variants (the team and the product token) are
+//     one store (webhooks.go, integrations.go); the legacy routes see only
+//     integration_type "Webhook". Customers are refused; API users need
+//     the integrations:list, :get, :create, :update, :remove or :test
+//     scope. Another owner's hook is 404 ("Webhook not found" or
+//     "Integration not found").
+//   - Legacy DELETE answers 200 {"ok":true} (particle-cli waits for ok),
+//     the integrations DELETE 204. PUT replaces the configuration, but an
+//     absent event, integration_type or signingSecret keeps its value.
+//   - Validation: event 1–64 bytes; url required, at most 2 KiB, checked
+//     by netguard (Config.WebhookAllowPrivate); requestType GET, POST, PUT
+//     or DELETE (default POST); form, json and body mutually exclusive;
+//     templates at most 16 KiB together; at most 50 headers; at most
+//     Config.MaxWebhooks (100) hooks per user sandbox or product. A device
+//     filter is an ID, or a user's own device name (stored as its ID).
+//     Other integration types keep their fields opaquely in Settings.Extra
+//     and are never delivered.
+//   - signingSecret (16–256 bytes, a Wick extension) is sealed with
+//     auth.Service.SealSecret for auth.PurposeWebhookSigning + the hook ID
+//     and never shown: hooks show "signed". .../deliveries (a Wick
+//     extension) shows the newest delivery-log entries.
+//   - Changes are reported to Deps.Webhooks (WebhookRunner), which also
+//     runs POST .../test; without one the test route answers 503.
 package api

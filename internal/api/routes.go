@@ -51,6 +51,14 @@ const (
 	scopeDevicesPing     = "devices:ping"
 	scopeFunctionCall    = "devices.function:call"
 	scopeVariableGet     = "devices.variable:get"
+
+	// Webhooks and integrations (§9): one set of scopes for both APIs.
+	scopeIntegrationsList   = "integrations:list"
+	scopeIntegrationsGet    = "integrations:get"
+	scopeIntegrationsCreate = "integrations:create"
+	scopeIntegrationsUpdate = "integrations:update"
+	scopeIntegrationsRemove = "integrations:remove"
+	scopeIntegrationsTest   = "integrations:test"
 )
 
 // routes is the table of every route the API serves: method, pattern,
@@ -165,6 +173,37 @@ func (s *server) routes() []route {
 		{method: "GET", pattern: "/v1/products/{p}/events/{prefix...}", policy: team, scope: scopeEventsGet, handler: s.handleProductEvents},
 		{method: "GET", pattern: "/v1/products/{p}/devices/{id}/events", policy: team, scope: scopeEventsGet, handler: s.handleProductDeviceEvents},
 		{method: "GET", pattern: "/v1/products/{p}/devices/{id}/events/{prefix...}", policy: team, scope: scopeEventsGet, handler: s.handleProductDeviceEvents},
+
+		// §9.1 legacy webhooks and §9.2 integrations (webhooks.go,
+		// integrations.go), of a user (sandbox) and of a product team;
+		// .../deliveries is Wick's delivery log. Customers never reach them.
+		{method: "POST", pattern: "/v1/webhooks", policy: userOnly, scope: scopeIntegrationsCreate, handler: s.handleCreateWebhook},
+		{method: "GET", pattern: "/v1/webhooks", policy: userOnly, scope: scopeIntegrationsList, handler: s.handleListWebhooks},
+		{method: "GET", pattern: "/v1/webhooks/{hook}", policy: userOnly, scope: scopeIntegrationsGet, handler: s.handleGetWebhook},
+		{method: "DELETE", pattern: "/v1/webhooks/{hook}", policy: userOnly, scope: scopeIntegrationsRemove, handler: s.handleDeleteWebhook},
+		{method: "GET", pattern: "/v1/webhooks/{hook}/deliveries", policy: userOnly, scope: scopeIntegrationsGet, handler: s.handleWebhookDeliveries},
+		{method: "POST", pattern: "/v1/products/{p}/webhooks", policy: team, scope: scopeIntegrationsCreate, handler: s.handleCreateWebhook},
+		{method: "GET", pattern: "/v1/products/{p}/webhooks", policy: team, scope: scopeIntegrationsList, handler: s.handleListWebhooks},
+		{method: "GET", pattern: "/v1/products/{p}/webhooks/{hook}", policy: team, scope: scopeIntegrationsGet, handler: s.handleGetWebhook},
+		{method: "DELETE", pattern: "/v1/products/{p}/webhooks/{hook}", policy: team, scope: scopeIntegrationsRemove, handler: s.handleDeleteWebhook},
+		{method: "GET", pattern: "/v1/products/{p}/webhooks/{hook}/deliveries", policy: team, scope: scopeIntegrationsGet, handler: s.handleWebhookDeliveries},
+		{method: "POST", pattern: "/v1/integrations", policy: userOnly, scope: scopeIntegrationsCreate, handler: s.handleCreateIntegration},
+		{method: "GET", pattern: "/v1/integrations", policy: userOnly, scope: scopeIntegrationsList, handler: s.handleListIntegrations},
+		{method: "GET", pattern: "/v1/integrations/{hook}", policy: userOnly, scope: scopeIntegrationsGet, handler: s.handleGetIntegration},
+		{method: "PUT", pattern: "/v1/integrations/{hook}", policy: userOnly, scope: scopeIntegrationsUpdate, handler: s.handleUpdateIntegration},
+		{method: "DELETE", pattern: "/v1/integrations/{hook}", policy: userOnly, scope: scopeIntegrationsRemove, handler: s.handleDeleteIntegration},
+		{method: "POST", pattern: "/v1/integrations/{hook}/test", policy: userOnly, scope: scopeIntegrationsTest, handler: s.handleTestIntegration},
+		{method: "GET", pattern: "/v1/integrations/{hook}/deliveries", policy: userOnly, scope: scopeIntegrationsGet, handler: s.handleIntegrationDeliveries},
+		{method: "POST", pattern: "/v1/products/{p}/integrations", policy: team, scope: scopeIntegrationsCreate, handler: s.handleCreateIntegration},
+		{method: "GET", pattern: "/v1/products/{p}/integrations", policy: team, scope: scopeIntegrationsList, handler: s.handleListIntegrations},
+		{method: "GET", pattern: "/v1/products/{p}/integrations/{hook}", policy: team, scope: scopeIntegrationsGet, handler: s.handleGetIntegration},
+		{method: "PUT", pattern: "/v1/products/{p}/integrations/{hook}", policy: team, scope: scopeIntegrationsUpdate, handler: s.handleUpdateIntegration},
+		{method: "DELETE", pattern: "/v1/products/{p}/integrations/{hook}", policy: team, scope: scopeIntegrationsRemove, handler: s.handleDeleteIntegration},
+		{method: "POST", pattern: "/v1/products/{p}/integrations/{hook}/test", policy: team, scope: scopeIntegrationsTest, handler: s.handleTestIntegration},
+		{method: "GET", pattern: "/v1/products/{p}/integrations/{hook}/deliveries", policy: team, scope: scopeIntegrationsGet, handler: s.handleIntegrationDeliveries},
+		// Organizations do not exist in Wick (as for /v1/orgs/{org}/products).
+		{method: "GET", pattern: "/v1/orgs/{org}/integrations", policy: userOnly, scope: scopeIntegrationsList, handler: s.handleOrgNotFound},
+		{method: "POST", pattern: "/v1/orgs/{org}/integrations", policy: userOnly, scope: scopeIntegrationsCreate, handler: s.handleOrgNotFound},
 	}
 }
 

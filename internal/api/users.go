@@ -230,8 +230,15 @@ func (s *server) handleDeleteUser(rq *request) error {
 	if err := s.auth.RevokeUser(rq.ctx, u.ID); err != nil {
 		return err
 	}
+	hooks, err := s.store.WebhooksByUser(rq.ctx, u.ID) // deleted with the user
+	if err != nil {
+		return err
+	}
 	if err := s.store.DeleteUser(rq.ctx, u.ID); err != nil {
 		return err
+	}
+	for _, h := range hooks {
+		s.hooksChanged(rq, h.ID)
 	}
 	s.log.LogAttrs(rq.ctx, slog.LevelInfo, "api: user deleted", slog.String("username", u.Username))
 	return writeJSON(rq.w, http.StatusOK, map[string]any{"ok": true, "message": "User's account has been deleted."})

@@ -39,6 +39,7 @@ type Store interface {
 	Challenges
 	Devices
 	ClaimCodes
+	Webhooks
 	// Close releases the database connections.
 	Close() error
 }
@@ -89,9 +90,10 @@ type Users interface {
 	// It fails with ErrConflict on a username clash and ErrNotFound if absent.
 	UpdateUser(ctx context.Context, u *User) error
 	// DeleteUser removes the user, its OAuth clients, its tokens, its
-	// challenges, its claim codes and its team memberships, and unclaims its
-	// devices (they keep name, notes and product), in one transaction. It
-	// fails with ErrNotFound if absent.
+	// challenges, its claim codes, its team memberships and its sandbox
+	// webhooks (ProductID 0) with their delivery logs, and unclaims its
+	// devices (they keep name, notes and product), in one transaction.
+	// Product webhooks it created stay. It fails with ErrNotFound if absent.
 	DeleteUser(ctx context.Context, id string) error
 	// CountUsers returns how many users exist.
 	CountUsers(ctx context.Context) (int, error)

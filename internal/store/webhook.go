@@ -33,7 +33,7 @@ type Webhook struct {
 	// Disabled hooks never fire.
 	Disabled bool
 	// Settings is the outgoing request's configuration.
-	Settings WebhookSettings
+	Settings  WebhookSettings
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }
@@ -102,8 +102,9 @@ type WebhookDelivery struct {
 
 // Webhooks holds webhooks and integrations, and their delivery logs.
 type Webhooks interface {
-	// CreateWebhook inserts w, setting CreatedAt and UpdatedAt when zero.
-	// It fails with ErrConflict if the ID exists.
+	// CreateWebhook inserts w, assigning w.ID (24 hex) when empty and
+	// CreatedAt and UpdatedAt when zero. It fails with ErrConflict if the
+	// ID exists.
 	CreateWebhook(ctx context.Context, w *Webhook) error
 	// WebhookByID returns the webhook or ErrNotFound.
 	WebhookByID(ctx context.Context, id string) (*Webhook, error)
@@ -121,10 +122,11 @@ type Webhooks interface {
 	DeleteWebhook(ctx context.Context, id string) error
 	// AddWebhookDeliveries appends attempts to the delivery logs in one
 	// transaction, setting their IDs, and keeps only the newest keep
-	// entries of each webhook touched. Entries of deleted webhooks are
-	// dropped silently.
+	// entries of each webhook touched (keep ≤ 0 keeps all). Entries of
+	// deleted webhooks are dropped silently and keep ID 0. Invalid UTF-8
+	// and NUL bytes in text fields are stored as U+FFFD.
 	AddWebhookDeliveries(ctx context.Context, ds []*WebhookDelivery, keep int) error
 	// WebhookDeliveries returns up to limit newest entries of a webhook's
-	// log, newest first.
+	// log, newest first (limit ≤ 0: all).
 	WebhookDeliveries(ctx context.Context, webhookID string, limit int) ([]WebhookDelivery, error)
 }

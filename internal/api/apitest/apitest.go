@@ -78,6 +78,9 @@ type Options struct {
 	// the event routes without delivery. bustest.New opens an embedded
 	// one.
 	Bus *bus.Bus
+	// Webhooks is the webhook delivery engine handed to the API
+	// (api.Deps.Webhooks); nil leaves the API without one.
+	Webhooks api.WebhookRunner
 }
 
 // Env is one API under test with its dependencies.
@@ -140,7 +143,7 @@ func New(tb testing.TB, opts Options) *Env {
 		Clock:   clock,
 		Devices: fake,
 		Bus:     opts.Bus,
-		Handler: api.New(cfg, api.Deps{Store: st, Auth: svc, Devices: devices, Bus: opts.Bus}, opts.Log),
+		Handler: api.New(cfg, api.Deps{Store: st, Auth: svc, Devices: devices, Bus: opts.Bus, Webhooks: opts.Webhooks}, opts.Log),
 	}
 }
 

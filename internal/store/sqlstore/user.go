@@ -71,9 +71,10 @@ func (db *DB) UpdateUser(ctx context.Context, u *store.User) error {
 }
 
 // DeleteUser removes the user with its OAuth clients, access and refresh
-// tokens, challenges, claim codes and team memberships, and unclaims its
-// devices (they keep their names and products), in one transaction. It
-// fails with store.ErrNotFound if absent.
+// tokens, challenges, claim codes, team memberships and sandbox webhooks
+// (with their delivery logs), and unclaims its devices (they keep their
+// names and products), in one transaction. Product webhooks the user
+// created stay. It fails with store.ErrNotFound if absent.
 func (db *DB) DeleteUser(ctx context.Context, id string) error {
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		var username string
@@ -92,6 +93,9 @@ func (db *DB) DeleteUser(ctx context.Context, id string) error {
 			{`DELETE FROM claim_codes WHERE user_id = ?`, []any{id}},
 			{`UPDATE devices SET owner_id = '', updated_at = ? WHERE owner_id = ?`, []any{toMS(now()), id}},
 			{`DELETE FROM team_members WHERE username = ?`, []any{username}},
+			{`DELETE FROM webhook_deliveries WHERE webhook_id IN (
+				SELECT id FROM webhooks WHERE user_id = ? AND product_id = 0)`, []any{id}},
+			{`DELETE FROM webhooks WHERE user_id = ? AND product_id = 0`, []any{id}},
 		} {
 			if _, err := db.exec(ctx, tx, q.query, q.args...); err != nil {
 				return err

@@ -7,7 +7,8 @@
 // tokens and claim codes under concurrency, expiry, the session rule of
 // device connection state, per-owner device names, and the round trip of
 // every field (times in UTC at millisecond precision, nil times, MFA
-// secrets, JSON settings, device keys and descriptions).
+// secrets, JSON settings, device keys and descriptions), and webhooks with
+// their batched, pruned delivery logs.
 package storetest
 
 import (
@@ -37,6 +38,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Challenges", challengeTests},
 		{"Devices", deviceTests},
 		{"ClaimCodes", claimCodeTests},
+		{"Webhooks", webhookTests},
 	}
 	for _, suite := range suites {
 		t.Run(suite.name, func(t *testing.T) {
