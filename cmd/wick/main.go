@@ -34,6 +34,8 @@ Usage:
   wick device provision ID --key FILE         register a device's public key (PEM or DER)
   wick sim --server HOST:PORT (--server-key FILE | --data DIR) [--count N] [--api URL --token T]
                                               run virtual devices (demo and load test)
+  wick bench events|calls|list [--devices N] [--duration D]
+                                              measure throughput and latency end to end
   wick keys server --host H [--port P] --out FILE
                                               write the server key blob a device stores
                                               (the file "particle keys server" flashes)
@@ -67,6 +69,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = deviceCommand(args[1:], stdin, stdout, stderr)
 	case "sim":
 		err = simCommand(args[1:], stdout, stderr)
+	case "bench":
+		err = benchCommand(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "wick", version)
 	case "help", "-h", "--help":

@@ -42,6 +42,11 @@ type Config struct {
 	Publish string
 	// Every is the publishing period (required with Publish).
 	Every time.Duration
+	// PublishTime makes the data of each published event its publish time
+	// in Unix nanoseconds instead of a sensor reading, so that a subscriber
+	// sharing the clock can measure publish-to-delivery latency (`wick
+	// bench events` does).
+	PublishTime bool
 	// ServerKey is the file holding the server's public key: PEM, DER or
 	// the blob `wick keys server` writes. Empty means
 	// Data/server_key.pub.pem.
@@ -73,6 +78,12 @@ type Config struct {
 	Progress time.Duration
 	// LogLevel is debug, info, warn or error.
 	LogLevel string
+	// Ready, if set, is called once from Run when the ramp-up is over:
+	// every device has come online or failed its first attempt, and the
+	// claims started by then have finished. stats returns the summary so
+	// far; it may be called from any goroutine until Run returns. Ready
+	// must not block. It has no flag.
+	Ready func(stats func() Summary)
 }
 
 // Default returns the defaults: 10 devices on 127.0.0.1:5683 with IDs
@@ -123,6 +134,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.ClaimCode, "claim-code", c.ClaimCode, "claim code every device reports; without it devices are claimed to the --token owner (POST /v1/devices)")
 	fs.StringVar(&c.Publish, "publish", c.Publish, "event name each device publishes every --every (a sensor value 0-4095)")
 	fs.DurationVar(&c.Every, "every", c.Every, "publishing period of --publish")
+	fs.BoolVar(&c.PublishTime, "publish-time", c.PublishTime, "publish the send time in Unix nanoseconds as the data of --publish (for latency measurements)")
 	fs.StringVar(&c.ServerKey, "server-key", c.ServerKey, "server public key file: PEM, DER or the `wick keys server` blob (default <data>/server_key.pub.pem)")
 	fs.StringVar(&c.Data, "data", c.Data, "wick serve data directory to read server_key.pub.pem from")
 	fs.StringVar(&c.KeysDir, "keys-dir", c.KeysDir, "directory to keep device keys in (<id>.pem), reused by later runs")
@@ -158,6 +170,8 @@ func (c *Config) Validate() error {
 		return bad("--publish needs --every")
 	case c.Publish == "" && c.Every > 0:
 		return bad("--every needs --publish")
+	case c.Publish == "" && c.PublishTime:
+		return bad("--publish-time needs --publish")
 	case len(c.Publish) > protocol.MaxEventNameLen:
 		return bad("--publish name longer than %d bytes", protocol.MaxEventNameLen)
 	case len(c.ClaimCode) > protocol.MaxClaimCodeLen:

@@ -30,6 +30,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -88,6 +89,7 @@ type counters struct {
 	connected, failing, online, calls                 atomic.Int64
 	handshakes, connectErrors, disconnects            atomic.Int64
 	published, publishFailed, claimed, claimFailed    atomic.Int64
+	claiming                                          atomic.Int64 // claim calls in flight
 	lastFirstOnline                                   atomic.Int64 // unix nanos
 }
 
@@ -183,8 +185,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, progress io.Writer) 
 	if ctx.Err() == nil {
 		s.setPhase("connect")
 		s.connectAll(ctx)
+		s.waitClaims(ctx)
 	}
 	s.setPhase("run")
+	if cfg.Ready != nil && ctx.Err() == nil {
+		cfg.Ready(s.summary)
+	}
 	<-ctx.Done()
 	s.setPhase("stop")
 	stopProgress()
@@ -360,6 +366,7 @@ func (s *sim) onState(ctx context.Context, d *simDevice, st device.State, err er
 				s.c.failing.Add(-1)
 			}
 			if s.api != nil && s.cfg.ClaimCode == "" {
+				s.c.claiming.Add(1)
 				go s.claim(ctx, d)
 			}
 		}
@@ -394,6 +401,7 @@ func (s *sim) firstResult(d *simDevice) {
 // §6.2). A refusal (e.g. 404 while the endpoint does not exist) is counted
 // and logged; the device keeps running.
 func (s *sim) claim(ctx context.Context, d *simDevice) {
+	defer s.c.claiming.Add(-1)
 	select {
 	case s.claims <- struct{}{}:
 	case <-ctx.Done():
@@ -410,8 +418,18 @@ func (s *sim) claim(ctx context.Context, d *simDevice) {
 	s.c.claimed.Add(1)
 }
 
-// publish sends one sensor reading when online and schedules the next,
-// until ctx ends.
+// waitClaims waits until no claim call is in flight, or ctx ends.
+func (s *sim) waitClaims(ctx context.Context) {
+	for s.c.claiming.Load() > 0 && ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// publish sends one sensor reading (or, with PublishTime, the time of
+// sending) when online and schedules the next, until ctx ends.
 func (s *sim) publish(ctx context.Context, d *simDevice) {
 	s.publishing.Add(1)
 	defer s.publishing.Add(-1)
@@ -419,8 +437,11 @@ func (s *sim) publish(ctx context.Context, d *simDevice) {
 		return
 	}
 	if d.dev.State() == device.Online {
-		v := d.app.Step()
-		err := d.dev.Publish(ctx, s.cfg.Publish, SensorData(v), device.PublishOptions{})
+		data := SensorData(d.app.Step())
+		if s.cfg.PublishTime {
+			data = strconv.FormatInt(time.Now().UnixNano(), 10)
+		}
+		err := d.dev.Publish(ctx, s.cfg.Publish, data, device.PublishOptions{})
 		switch {
 		case err == nil:
 			s.c.published.Add(1)

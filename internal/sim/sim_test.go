@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -161,6 +162,9 @@ func TestFlags(t *testing.T) {
 			check: func(c Config) bool { return c.Count == 7 && c.Token == "envtok" && c.API == "https://x" }},
 		{name: "flag beats environment", args: []string{key, "--count", "3"}, env: map[string]string{"WICK_COUNT": "7"},
 			check: func(c Config) bool { return c.Count == 3 }},
+		{name: "publish time", args: []string{key, "--publish", "bench", "--every", "1s", "--publish-time"},
+			check: func(c Config) bool { return c.PublishTime && c.Publish == "bench" }},
+		{name: "publish time without publish", args: []string{key, "--publish-time"}, wantErr: "--publish-time"},
 		{name: "no server key", args: nil, wantErr: "--server-key"},
 		{name: "api without token", args: []string{key, "--api", "http://h"}, wantErr: "--token"},
 		{name: "api not a URL", args: []string{key, "--api", "h:8080", "--token", "t"}, wantErr: "http(s) URL"},
@@ -521,6 +525,49 @@ func TestRunFiveDevices(t *testing.T) {
 	<-c.Done()
 	if _, ok := c.Goodbye(); !ok {
 		t.Error("no Goodbye from a device at the end of the run")
+	}
+}
+
+// TestRunReadyPublishTime checks the hooks `wick bench` uses: Ready comes
+// once, after every device is online and claimed, with live counters, and
+// PublishTime makes the event data the send time in Unix nanoseconds.
+func TestRunReadyPublishTime(t *testing.T) {
+	h := newHarness(t, 3)
+	h.cfg.Publish, h.cfg.Every, h.cfg.PublishTime = "bench", 20*time.Millisecond, true
+	ready := make(chan func() Summary, 2)
+	h.cfg.Ready = func(stats func() Summary) { ready <- stats }
+	before := time.Now().UnixNano()
+	stop := h.run(t)
+	ctx := testContext(t)
+	var stats func() Summary
+	select {
+	case stats = <-ready:
+	case <-ctx.Done():
+		t.Fatal("Ready not called")
+	}
+	if sum := stats(); sum.Connected != 3 || sum.Claimed != 3 || sum.Failed != 0 {
+		t.Fatalf("summary at Ready %+v; want 3 connected and claimed", sum)
+	}
+	h.waitOnline(t, 3)
+	for _, c := range h.srv.Conns() {
+		e, err := c.WaitEvent(ctx, "bench")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ns, err := strconv.ParseInt(string(e.Data), 10, 64)
+		if now := time.Now().UnixNano(); err != nil || ns < before || ns > now {
+			t.Errorf("%s published %q; want a Unix time in ns between %d and %d", c.ID, e.Data, before, now)
+		}
+	}
+	for deadline := time.Now().Add(5 * time.Second); stats().Published < 6; {
+		if time.Now().After(deadline) {
+			t.Fatalf("published %d after Ready; the counters are not live", stats().Published)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	stop()
+	if len(ready) != 0 {
+		t.Error("Ready called more than once")
 	}
 }
 

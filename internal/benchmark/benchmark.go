@@ -1,0 +1,329 @@
+// Package benchmark measures Wick end to end, the engine of `wick bench`
+// and of this package's Go benchmarks. A run has three parts:
+//
+//  1. an environment (Env): by default an in-process server (`wick serve`
+//     with embedded defaults on a temporary data directory, HTTP and the
+//     device gateway on 127.0.0.1:0), a user and a token, and Config.Devices
+//     simulated devices (package sim) provisioned through the API and
+//     connected over real TCP; or, with Config.URL, a running server;
+//  2. a load through real HTTP clients on loopback: SSE readers (events),
+//     function calls (calls) or device lists (list);
+//  3. a measurement: after Config.Warmup, for Config.Duration (or a number
+//     of operations, for `go test -bench`), throughput, latency quantiles,
+//     errors and memory, with a progress line every second.
+//
+// Latency of events is publish to delivery: the simulated devices publish
+// their send time (sim.Config.PublishTime) and the SSE readers, in the
+// same process, subtract it from the time they parse the event.
+package benchmark
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"strings"
+	"time"
+
+	"github.com/wick-cloud/wick/internal/sim"
+)
+
+// Scenario names, the first argument of `wick bench`.
+const (
+	// Events fans device events out to SSE streams.
+	Events = "events"
+	// Calls calls a device function through POST /v1/devices/:id/:fn.
+	Calls = "calls"
+	// List reads GET /v1/devices.
+	List = "list"
+)
+
+// Default concurrency of the request scenarios.
+const (
+	DefaultCallConcurrency = 64
+	DefaultListConcurrency = 8
+)
+
+// EventName is the event the simulated devices publish in the events
+// scenario; the streams subscribe to it.
+const EventName = "wick-bench"
+
+// Config configures a benchmark run. Start from Default; the flag names
+// of Register are a contract (docs use them).
+type Config struct {
+	// Scenario is Events, Calls or List.
+	Scenario string
+	// Devices is the number of simulated devices.
+	Devices int
+	// Streams is the number of SSE streams (events).
+	Streams int
+	// Concurrency is the number of concurrent HTTP clients (calls, list);
+	// zero means DefaultCallConcurrency or DefaultListConcurrency.
+	Concurrency int
+	// RPS paces calls and list at this many requests per second (open
+	// loop, latency from each request's scheduled time); zero sends as
+	// fast as the clients go.
+	RPS float64
+	// Duration is how long the measurement lasts.
+	Duration time.Duration
+	// Warmup is how long the load runs before the measurement starts.
+	Warmup time.Duration
+	// Every is each device's publishing period (events): 1,000 devices
+	// every second publish 1,000 events per second, which 100 streams
+	// receive as 100,000 deliveries per second.
+	Every time.Duration
+
+	// URL targets a running server's API instead of starting one in
+	// process; Token, DeviceServer and ServerKey are then required.
+	URL string
+	// Token is an access token of the user the devices are given to.
+	Token string
+	// DeviceServer is the running server's device gateway, host:port.
+	DeviceServer string
+	// ServerKey is the running server's public key file (PEM, DER or the
+	// `wick keys server` blob), for the devices' handshakes.
+	ServerKey string
+
+	// IDPrefix is the hex start of the simulated device IDs.
+	IDPrefix string
+	// KeysDir caches the device keys (and the in-process server's key)
+	// between runs; empty means <user cache dir>/wick/bench-keys.
+	KeysDir string
+	// Bind lists local IP addresses the HTTP clients connect from, round
+	// robin, to stay under the server's per-IP limits. Empty means the
+	// default address, except that an in-process run on Linux spreads SSE
+	// streams over 127.0.0.x, 50 per address.
+	Bind []string
+	// Progress is the interval of the progress lines (0: none).
+	Progress time.Duration
+	// CPUProfile, when set, receives a CPU profile of the measurement
+	// (the whole process: in process, server and clients).
+	CPUProfile string
+	// LogLevel is the level of the server's and devices' logs.
+	LogLevel string
+}
+
+// Default returns the defaults: the issue's sizes (1,000 devices, 100
+// streams, 64 concurrent calls) for 10 s after a 2 s warm-up; every device
+// publishes once a second, the rate the gateway allows a device.
+func Default() Config {
+	return Config{
+		Devices:  1000,
+		Streams:  100,
+		Duration: 10 * time.Second,
+		Warmup:   2 * time.Second,
+		Every:    time.Second,
+		IDPrefix: "be",
+		Progress: time.Second,
+		LogLevel: "warn",
+	}
+}
+
+// listFlag is a flag.Value collecting comma-separated or repeated values.
+type listFlag struct{ p *[]string }
+
+func (l listFlag) String() string {
+	if l.p == nil {
+		return ""
+	}
+	return strings.Join(*l.p, ",")
+}
+
+func (l listFlag) Set(s string) error {
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			*l.p = append(*l.p, v)
+		}
+	}
+	return nil
+}
+
+// Register binds the flags of `wick bench` to c.
+func (c *Config) Register(fs *flag.FlagSet) {
+	fs.IntVar(&c.Devices, "devices", c.Devices, "simulated devices")
+	fs.IntVar(&c.Streams, "streams", c.Streams, "SSE streams reading the events (events)")
+	fs.IntVar(&c.Concurrency, "concurrency", c.Concurrency, "concurrent HTTP clients (calls: default 64, list: default 8)")
+	fs.Float64Var(&c.RPS, "rps", c.RPS, "pace calls or lists at this many requests per second, latency from the scheduled time (0: as fast as the clients go)")
+	fs.DurationVar(&c.Duration, "duration", c.Duration, "length of the measurement")
+	fs.DurationVar(&c.Warmup, "warmup", c.Warmup, "load before the measurement starts, not counted")
+	fs.DurationVar(&c.Every, "every", c.Every, "publishing period of each device (events)")
+	fs.StringVar(&c.URL, "url", c.URL, "API base URL of a running server (default: start one in process)")
+	fs.StringVar(&c.Token, "token", c.Token, "access token for --url; the devices become its user's")
+	fs.StringVar(&c.DeviceServer, "device-server", c.DeviceServer, "device gateway HOST:PORT of the --url server")
+	fs.StringVar(&c.ServerKey, "server-key", c.ServerKey, "server public key file of the --url server (PEM, DER or the blob of wick keys server)")
+	fs.StringVar(&c.IDPrefix, "id-prefix", c.IDPrefix, "hex prefix of the simulated device IDs")
+	fs.StringVar(&c.KeysDir, "keys-dir", c.KeysDir, "cache of device keys between runs (default <user cache dir>/wick/bench-keys)")
+	fs.Var(listFlag{&c.Bind}, "bind", "local IP addresses for the HTTP clients, comma-separated (e.g. 127.0.0.2,127.0.0.3)")
+	fs.DurationVar(&c.Progress, "progress", c.Progress, "interval of the progress lines on stderr (0: none)")
+	fs.StringVar(&c.CPUProfile, "cpuprofile", c.CPUProfile, "write a CPU profile of the measurement to this file")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level of the server and devices: debug, info, warn, error")
+}
+
+// ErrConfig marks an invalid benchmark configuration.
+var ErrConfig = errors.New("benchmark: invalid configuration")
+
+// Validate checks c and fills the scenario's default concurrency and the
+// keys directory.
+func (c *Config) Validate() error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(format, a...))
+	}
+	switch c.Scenario {
+	case Events, Calls, List:
+	case "":
+		return bad("a scenario is required: events, calls or list")
+	default:
+		return bad("unknown scenario %q: want events, calls or list", c.Scenario)
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = DefaultCallConcurrency
+		if c.Scenario == List {
+			c.Concurrency = DefaultListConcurrency
+		}
+	}
+	switch {
+	case c.Devices < 1:
+		return bad("--devices must be at least 1")
+	case c.Scenario == Events && c.Streams < 1:
+		return bad("--streams must be at least 1")
+	case c.Concurrency < 1:
+		return bad("--concurrency must be at least 1")
+	case c.RPS < 0:
+		return bad("--rps must not be negative")
+	case c.RPS > 0 && c.Scenario == Events:
+		return bad("--rps paces calls and list; the events load is --devices / --every")
+	case c.Duration <= 0:
+		return bad("--duration must be positive")
+	case c.Warmup < 0 || c.Progress < 0:
+		return bad("durations must not be negative")
+	case c.Scenario == Events && c.Every <= 0:
+		return bad("--every must be positive")
+	}
+	if _, err := sim.DeviceID(c.IDPrefix, c.Devices); err != nil {
+		return bad("%d devices: %v", c.Devices, err)
+	}
+	for _, b := range c.Bind {
+		if net.ParseIP(b) == nil {
+			return bad("--bind %q is not an IP address", b)
+		}
+	}
+	if c.URL != "" {
+		u, err := url.Parse(c.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return bad("--url %q: want an http(s) URL", c.URL)
+		}
+		c.URL = strings.TrimRight(c.URL, "/")
+		switch {
+		case c.Token == "":
+			return bad("--url needs --token")
+		case c.DeviceServer == "":
+			return bad("--url needs --device-server HOST:PORT")
+		case c.ServerKey == "":
+			return bad("--url needs --server-key FILE")
+		}
+	} else if c.Token != "" || c.DeviceServer != "" || c.ServerKey != "" {
+		return bad("--token, --device-server and --server-key go with --url")
+	}
+	switch strings.ToLower(c.LogLevel) {
+	case "debug", "info", "warn", "error":
+	default:
+		return bad("--log-level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	if c.KeysDir == "" {
+		c.KeysDir = DefaultKeysDir()
+	}
+	return nil
+}
+
+// DefaultKeysDir is where device keys are cached between runs:
+// <user cache dir>/wick/bench-keys (~/.cache/wick/bench-keys on Linux).
+func DefaultKeysDir() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		dir = os.TempDir()
+	}
+	return filepath.Join(dir, "wick", "bench-keys")
+}
+
+// Bench is one configured benchmark run.
+type Bench struct {
+	cfg Config
+	log *slog.Logger
+}
+
+// New validates cfg and returns the run. log receives the server's and
+// the devices' logs (nil: discarded).
+func New(cfg Config, log *slog.Logger) (*Bench, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Bench{cfg: cfg, log: log}, nil
+}
+
+// Config returns the validated configuration.
+func (b *Bench) Config() Config { return b.cfg }
+
+// Run sets up the environment, runs the scenario and tears everything
+// down. Progress lines go to progress (nil: none).
+func (b *Bench) Run(ctx context.Context, progress io.Writer) (*Result, error) {
+	c := b.cfg
+	ec := EnvConfig{
+		Devices: c.Devices, URL: c.URL, Token: c.Token, DeviceServer: c.DeviceServer, ServerKey: c.ServerKey,
+		IDPrefix: c.IDPrefix, KeysDir: c.KeysDir, Bind: c.Bind, Progress: c.Progress,
+	}
+	if c.Scenario == Events {
+		ec.Every = c.Every
+		ec.Streams = c.Streams
+	}
+	env, err := StartEnv(ctx, ec, b.log, progress)
+	if err != nil {
+		return nil, err
+	}
+	defer env.Close()
+	m := Measure{Warmup: c.Warmup, Duration: c.Duration, RPS: c.RPS}
+	if progress != nil && c.Progress > 0 {
+		m.Interval = c.Progress
+		m.Progress = func(t Tick) { fmt.Fprintln(progress, t.String()) }
+	}
+	if c.CPUProfile != "" {
+		f, err := os.Create(c.CPUProfile)
+		if err != nil {
+			return nil, fmt.Errorf("benchmark: cpu profile: %w", err)
+		}
+		defer f.Close()
+		m.OnStart = func() {
+			if err := pprof.StartCPUProfile(f); err != nil {
+				b.log.Warn("benchmark: cpu profile", "err", err)
+			}
+		}
+		m.OnStop = pprof.StopCPUProfile
+	}
+	var res *Result
+	switch c.Scenario {
+	case Events:
+		var st *Streams
+		if st, err = env.OpenStreams(ctx, c.Streams); err != nil {
+			return nil, err
+		}
+		defer st.Close()
+		res, err = st.Measure(ctx, m)
+	case Calls:
+		res, err = env.Calls(ctx, c.Concurrency, m)
+	case List:
+		res, err = env.List(ctx, c.Concurrency, m)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}

@@ -1,0 +1,409 @@
+package benchmark
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/wick-cloud/wick/internal/config"
+	"github.com/wick-cloud/wick/internal/server"
+	"github.com/wick-cloud/wick/internal/sim"
+)
+
+// benchUser is the account an in-process environment creates.
+const benchUser = "bench@wick.local"
+
+// serverKeyFiles are the in-process server's RSA key and its public half,
+// kept in the keys directory between runs (generating RSA-2048 takes a
+// noticeable while).
+var serverKeyFiles = []string{"server_key.pem", "server_key.pub.pem"}
+
+// streamsPerAddress is how many SSE streams an in-process run on Linux
+// opens from one loopback address: below the server's default limits of
+// 100 open streams and 100 opens per 5 minutes per client IP.
+const streamsPerAddress = 50
+
+// readyTimeout bounds the wait for the devices to show online, with their
+// functions, in GET /v1/devices.
+const readyTimeout = 3 * time.Minute
+
+// EnvConfig configures an Env.
+type EnvConfig struct {
+	// Devices is the number of simulated devices.
+	Devices int
+	// Every is each device's publishing period of EventName, with the
+	// send time as data; zero publishes nothing.
+	Every time.Duration
+	// Streams is the number of SSE streams that will be opened, used to
+	// spread them over loopback addresses (in process, on Linux).
+	Streams int
+	// URL, Token, DeviceServer and ServerKey target a running server; with
+	// URL empty an in-process server is started.
+	URL, Token, DeviceServer, ServerKey string
+	// IDPrefix is the hex start of the device IDs (default "be").
+	IDPrefix string
+	// KeysDir caches device keys and the in-process server key; empty
+	// generates them every time.
+	KeysDir string
+	// Bind lists local addresses for the HTTP clients, round robin.
+	Bind []string
+	// Progress is the interval of the devices' progress lines (0: none).
+	Progress time.Duration
+}
+
+// Env is a Wick server with simulated devices connected to it, ready for
+// a scenario. Close it.
+type Env struct {
+	// URL is the API base URL, without a trailing slash.
+	URL string
+	// Token is the access token of the devices' owner.
+	Token string
+	// DeviceIDs are the simulated devices, all online.
+	DeviceIDs []string
+	// InProcess reports that the server runs in this process.
+	InProcess bool
+	// Setup is the time from StartEnv to all devices being ready.
+	Setup time.Duration
+	// KeysGenerated is how many device keys had to be generated.
+	KeysGenerated int
+
+	client    *http.Client
+	transport *http.Transport
+	bind      []string // local addresses, round robin; nil: default
+	nextBind  atomic.Uint64
+	simStats  func() sim.Summary
+	stopSim   context.CancelFunc
+	simDone   chan simResult
+	stopSrv   context.CancelFunc
+	srvDone   chan error
+	dataDir   string // in process: removed by Close
+}
+
+type simResult struct {
+	sum sim.Summary
+	err error
+}
+
+// StartEnv starts the server (unless cfg.URL is set), provisions and
+// connects cfg.Devices simulated devices and waits until the API lists
+// them online with their functions. Setup progress goes to progress.
+func StartEnv(ctx context.Context, cfg EnvConfig, log *slog.Logger, progress io.Writer) (env *Env, err error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.IDPrefix == "" {
+		cfg.IDPrefix = "be"
+	}
+	start := time.Now()
+	e := &Env{URL: cfg.URL, Token: cfg.Token, bind: cfg.Bind}
+	defer func() {
+		if err != nil {
+			e.Close()
+		}
+	}()
+	e.transport = &http.Transport{
+		DialContext:         e.dial,
+		MaxIdleConnsPerHost: 1024,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+	}
+	e.client = &http.Client{Transport: e.transport}
+	deviceServer, serverKey := cfg.DeviceServer, cfg.ServerKey
+	if cfg.URL == "" {
+		if deviceServer, serverKey, err = e.startServer(ctx, cfg, log); err != nil {
+			return nil, err
+		}
+		if len(e.bind) == 0 && runtime.GOOS == "linux" && cfg.Streams > streamsPerAddress {
+			for i := range (cfg.Streams + streamsPerAddress - 1) / streamsPerAddress {
+				e.bind = append(e.bind, fmt.Sprintf("127.0.0.%d", 1+i%250))
+			}
+		}
+	}
+	if err := e.startDevices(ctx, cfg, deviceServer, serverKey, log, progress); err != nil {
+		return nil, err
+	}
+	if err := e.waitReady(ctx, progress, cfg.Progress); err != nil {
+		return nil, err
+	}
+	e.Setup = time.Since(start)
+	return e, nil
+}
+
+// dial connects from the next local address of e.bind.
+func (e *Env) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	if len(e.bind) > 0 {
+		ip := e.bind[int(e.nextBind.Add(1)-1)%len(e.bind)]
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(ip)}
+	}
+	return d.DialContext(ctx, network, addr)
+}
+
+// startServer runs an in-process server on a temporary data directory and
+// logs a new user in; it returns the device gateway's address and the
+// server's public key file.
+func (e *Env) startServer(ctx context.Context, cfg EnvConfig, log *slog.Logger) (deviceServer, serverKey string, err error) {
+	dir, err := os.MkdirTemp("", "wick-bench-")
+	if err != nil {
+		return "", "", fmt.Errorf("benchmark: data directory: %w", err)
+	}
+	e.dataDir = dir
+	e.InProcess = true
+	sc := config.Default()
+	sc.Data = dir
+	sc.HTTP = "127.0.0.1:0"
+	sc.DeviceTCP = "127.0.0.1:0"
+	sc.Node = "bench"
+	sc.Rate = 1 << 30 // the global per-IP limit would stop the load after 10,000 requests
+	sc.ShutdownTimeout = 5 * time.Second
+	if cfg.KeysDir != "" {
+		if err := copyFiles(cfg.KeysDir, dir, serverKeyFiles); err != nil {
+			return "", "", fmt.Errorf("benchmark: server key: %w", err)
+		}
+	}
+	pw := make([]byte, 16)
+	rand.Read(pw)
+	password := hex.EncodeToString(pw)
+	if _, err := server.CreateUser(ctx, sc, log, benchUser, password); err != nil {
+		return "", "", fmt.Errorf("benchmark: %w", err)
+	}
+	srv, err := server.New(ctx, sc, log)
+	if err != nil {
+		return "", "", fmt.Errorf("benchmark: %w", err)
+	}
+	srvCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	e.stopSrv = stop
+	e.srvDone = make(chan error, 1)
+	go func() { e.srvDone <- srv.Run(srvCtx) }()
+	select {
+	case <-srv.Ready():
+	case err := <-e.srvDone:
+		e.srvDone <- err
+		return "", "", fmt.Errorf("benchmark: server: %w", err)
+	}
+	e.URL = "http://" + srv.HTTPAddr().String()
+	if cfg.KeysDir != "" { // keep the server key for the next run
+		if err := os.MkdirAll(cfg.KeysDir, 0o700); err == nil {
+			copyFiles(dir, cfg.KeysDir, serverKeyFiles)
+		}
+	}
+	if e.Token, err = e.login(ctx, benchUser, password); err != nil {
+		return "", "", err
+	}
+	return srv.DeviceTCPAddr().String(), filepath.Join(dir, "server_key.pub.pem"), nil
+}
+
+// copyFiles copies the named files from one directory to another (mode
+// 0600) when all of them exist in the first, and does nothing otherwise.
+func copyFiles(from, to string, names []string) error {
+	data := make([][]byte, len(names))
+	for i, name := range names {
+		b, err := os.ReadFile(filepath.Join(from, name))
+		if err != nil {
+			return nil
+		}
+		data[i] = b
+	}
+	for i, name := range names {
+		if err := os.WriteFile(filepath.Join(to, name), data[i], 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// login gets an access token with the password grant.
+func (e *Env) login(ctx context.Context, user, password string) (string, error) {
+	form := url.Values{"grant_type": {"password"}, "username": {user}, "password": {password}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.URL+"/oauth/token", strings.NewReader(form.Encode()))
+	if err != nil {
+		return "", fmt.Errorf("benchmark: login: %w", err)
+	}
+	req.SetBasicAuth("particle", "particle")
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := e.client.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("benchmark: login: %w", err)
+	}
+	defer resp.Body.Close()
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil || resp.StatusCode != http.StatusOK || tok.AccessToken == "" {
+		return "", fmt.Errorf("benchmark: login: HTTP %d (%v)", resp.StatusCode, err)
+	}
+	return tok.AccessToken, nil
+}
+
+// startDevices runs the simulator until Close and waits until its ramp-up
+// is over.
+func (e *Env) startDevices(ctx context.Context, cfg EnvConfig, deviceServer, serverKey string, log *slog.Logger, progress io.Writer) error {
+	sc := sim.Default()
+	sc.Server, sc.ServerKey = deviceServer, serverKey
+	sc.API, sc.Token = e.URL, e.Token
+	sc.Count, sc.IDPrefix, sc.IDStart = cfg.Devices, cfg.IDPrefix, 1
+	sc.KeysDir = cfg.KeysDir
+	sc.Progress = cfg.Progress
+	sc.ConnectTimeout = time.Minute
+	if cfg.Every > 0 {
+		sc.Publish, sc.Every, sc.PublishTime = EventName, cfg.Every, true
+	}
+	ready := make(chan func() sim.Summary, 1)
+	sc.Ready = func(stats func() sim.Summary) { ready <- stats }
+	if err := sc.Validate(); err != nil {
+		return fmt.Errorf("benchmark: devices: %w", err)
+	}
+	e.DeviceIDs = make([]string, cfg.Devices)
+	for i := range e.DeviceIDs {
+		e.DeviceIDs[i], _ = sim.DeviceID(sc.IDPrefix, sc.IDStart+i) // Validate checked the range
+	}
+	simCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	e.stopSim = stop
+	e.simDone = make(chan simResult, 1)
+	go func() {
+		sum, err := sim.Run(simCtx, sc, log, progress)
+		e.simDone <- simResult{sum, err}
+	}()
+	select {
+	case e.simStats = <-ready:
+	case r := <-e.simDone:
+		e.simDone <- r
+		if r.err != nil {
+			return fmt.Errorf("benchmark: devices: %w", r.err)
+		}
+		return errors.New("benchmark: the simulator stopped before its devices were ready")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	// Devices whose first attempt failed keep trying; waitReady waits for
+	// them. A refused key never connects.
+	sum := e.simStats()
+	e.KeysGenerated = sum.KeysGenerated
+	if sum.ProvisionFailed > 0 {
+		return fmt.Errorf("benchmark: the server refused %d of %d device keys (another user's devices with --id-prefix %q?)",
+			sum.ProvisionFailed, sum.Devices, cfg.IDPrefix)
+	}
+	return nil
+}
+
+// waitReady polls GET /v1/devices until every simulated device is listed
+// online with the function led (its describe stored), so that calls do
+// not race the describe.
+func (e *Env) waitReady(ctx context.Context, progress io.Writer, every time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	defer cancel()
+	want := make(map[string]bool, len(e.DeviceIDs))
+	for _, id := range e.DeviceIDs {
+		want[id] = true
+	}
+	lastLine := time.Now()
+	for {
+		devices, err := e.listDevices(ctx)
+		if err != nil {
+			return err
+		}
+		ready := 0
+		for _, d := range devices {
+			if want[d.ID] && d.Online && slices.Contains(d.Functions, "led") {
+				ready++
+			}
+		}
+		if ready == len(want) {
+			return nil
+		}
+		if progress != nil && every > 0 && time.Since(lastLine) >= every {
+			fmt.Fprintf(progress, "bench: %d/%d devices online with their functions\n", ready, len(want))
+			lastLine = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("benchmark: only %d of %d devices ready: %w", ready, len(want), ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// listedDevice is the part of a device object the readiness check reads.
+type listedDevice struct {
+	ID        string   `json:"id"`
+	Online    bool     `json:"online"`
+	Functions []string `json:"functions"`
+}
+
+// listDevices reads GET /v1/devices.
+func (e *Env) listDevices(ctx context.Context) ([]listedDevice, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.URL+"/v1/devices", nil)
+	if err != nil {
+		return nil, fmt.Errorf("benchmark: list devices: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+e.Token)
+	resp, err := e.client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("benchmark: list devices: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return nil, fmt.Errorf("benchmark: list devices: HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(body)))
+	}
+	var list []listedDevice
+	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
+		return nil, fmt.Errorf("benchmark: list devices: %w", err)
+	}
+	return list, nil
+}
+
+// published returns the events the devices have published so far.
+func (e *Env) published() int64 {
+	if e.simStats == nil {
+		return 0
+	}
+	return e.simStats().Published
+}
+
+// Close disconnects the devices, stops an in-process server and removes
+// its data directory. It returns the first error of the simulator or the
+// server.
+func (e *Env) Close() error {
+	var err error
+	if e.stopSim != nil {
+		e.stopSim()
+		if r := <-e.simDone; r.err != nil {
+			err = r.err
+		}
+		e.stopSim = nil
+	}
+	if e.transport != nil {
+		e.transport.CloseIdleConnections()
+	}
+	if e.stopSrv != nil {
+		e.stopSrv()
+		if serr := <-e.srvDone; serr != nil && err == nil {
+			err = serr
+		}
+		e.stopSrv = nil
+	}
+	if e.dataDir != "" {
+		os.RemoveAll(e.dataDir)
+		e.dataDir = ""
+	}
+	if err != nil {
+		return fmt.Errorf("benchmark: close: %w", err)
+	}
+	return nil
+}
