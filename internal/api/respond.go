@@ -84,6 +84,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 // okBody is the body {"ok":true}.
 var okBody = map[string]bool{"ok": true}
 
+// statusClientClosed is the status logged for a request whose client went
+// away before the answer (nginx's 499); nobody receives it.
+const statusClientClosed = 499
+
 // writeError renders err as the one JSON error body the client sees, and
 // logs what the client must not see.
 func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
@@ -132,6 +136,12 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		_ = writeJSON(w, http.StatusNotFound, map[string]any{"ok": false, "error": "Not Found"})
 	case errors.Is(err, store.ErrConflict):
 		_ = writeJSON(w, http.StatusConflict, map[string]any{"ok": false, "error": "Already exists"})
+	case r.Context().Err() != nil && errors.Is(err, r.Context().Err()):
+		// The client went away (or the server is shutting down): nobody
+		// reads the answer, and it is not a server fault.
+		s.log.LogAttrs(r.Context(), slog.LevelDebug, "api: request canceled",
+			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("err", err))
+		_ = writeJSON(w, statusClientClosed, map[string]any{"ok": false, "error": "Request canceled"})
 	default:
 		s.log.LogAttrs(r.Context(), slog.LevelError, "api: internal error",
 			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("err", err))
