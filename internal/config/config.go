@@ -46,6 +46,14 @@ type Serve struct {
 	PublicURL string
 	// TrustProxy takes the client address from X-Forwarded-For.
 	TrustProxy bool
+	// Metrics is the listen address of the operator endpoints, GET
+	// /metrics (Prometheus) and GET /healthz, kept off the API listener;
+	// empty disables them.
+	Metrics string
+	// StatsInterval is how often the server checks its drop counters and
+	// logs a warning when events were dropped for slow subscribers; 0
+	// disables the check. It has no flag.
+	StatsInterval time.Duration
 	// LogLevel is debug, info, warn or error.
 	LogLevel string
 	// LogFormat is text or json.
@@ -62,6 +70,12 @@ type Serve struct {
 	TokenLockout    time.Duration // lockout length
 	SensitiveRate   int           // DELETE /v1/user and password resets per RateWindow
 	ShutdownTimeout time.Duration
+
+	// Webhook delivery (docs/webhooks.md).
+	WebhookAllowPrivate bool          // webhook URLs may reach loopback and private addresses
+	WebhookTimeout      time.Duration // one webhook request, end to end
+	WebhookRetries      int           // retries after a failed delivery (0: none)
+	WebhookWorkers      int           // requests in flight per webhook
 }
 
 // Default returns the embedded defaults: everything in ./wick-data, HTTP on
@@ -82,6 +96,10 @@ func Default() Serve {
 		TokenLockout:    30 * time.Minute,
 		SensitiveRate:   100,
 		ShutdownTimeout: 10 * time.Second,
+		StatsInterval:   time.Minute,
+		WebhookTimeout:  20 * time.Second,
+		WebhookRetries:  6,
+		WebhookWorkers:  8,
 	}
 }
 
@@ -103,6 +121,7 @@ func (c *Serve) Register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.Signup, "signup", c.Signup, "open POST /v1/users to anyone")
 	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "externally visible base URL (default http://<http>)")
 	fs.BoolVar(&c.TrustProxy, "trust-proxy", c.TrustProxy, "take client addresses from X-Forwarded-For")
+	fs.StringVar(&c.Metrics, "metrics", c.Metrics, "listen address of GET /metrics (Prometheus) and GET /healthz; keep it private (default: off)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn, error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: text or json")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body", c.MaxBodyBytes, "largest accepted request body in bytes")
@@ -114,6 +133,10 @@ func (c *Serve) Register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.TokenLockout, "token-lockout", c.TokenLockout, "how long a locked-out IP is refused")
 	fs.IntVar(&c.SensitiveRate, "sensitive-rate", c.SensitiveRate, "DELETE /v1/user and password resets per --rate-window per IP")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "grace period for open requests on shutdown")
+	fs.BoolVar(&c.WebhookAllowPrivate, "webhook-allow-private", c.WebhookAllowPrivate, "let webhooks reach loopback and private addresses (never link-local or cloud metadata)")
+	fs.DurationVar(&c.WebhookTimeout, "webhook-timeout", c.WebhookTimeout, "timeout of one webhook request")
+	fs.IntVar(&c.WebhookRetries, "webhook-retries", c.WebhookRetries, "retries of a failed webhook delivery, with exponential backoff (0: none)")
+	fs.IntVar(&c.WebhookWorkers, "webhook-workers", c.WebhookWorkers, "webhook requests in flight per webhook")
 }
 
 // Resolve fills the derived defaults (DB, SecretKeyFile, PublicURL) and
@@ -147,7 +170,19 @@ func (c *Serve) Resolve() error {
 			return fmt.Errorf("config: --%s must be positive", name)
 		}
 	}
-	for name, v := range map[string]time.Duration{"rate-window": c.RateWindow, "token-window": c.TokenWindow, "token-lockout": c.TokenLockout} {
+	if c.Metrics != "" && c.Metrics == c.HTTP && !strings.HasSuffix(c.HTTP, ":0") {
+		return fmt.Errorf("config: --metrics must differ from --http: metrics stay off the API listener")
+	}
+	if c.StatsInterval < 0 {
+		return fmt.Errorf("config: StatsInterval must not be negative")
+	}
+	if c.WebhookRetries < 0 {
+		return fmt.Errorf("config: --webhook-retries must not be negative")
+	}
+	if c.WebhookWorkers <= 0 {
+		return fmt.Errorf("config: --webhook-workers must be positive")
+	}
+	for name, v := range map[string]time.Duration{"rate-window": c.RateWindow, "token-window": c.TokenWindow, "token-lockout": c.TokenLockout, "webhook-timeout": c.WebhookTimeout} {
 		if v <= 0 {
 			return fmt.Errorf("config: --%s must be positive", name)
 		}

@@ -71,3 +71,90 @@ func TestResolve(t *testing.T) {
 		t.Errorf("EnvName = %q", got)
 	}
 }
+
+// TestWebhookFlags: the webhook flags (--webhook-allow-private is a
+// contract the tests and docs rely on), their environment variables and
+// their checks.
+func TestWebhookFlags(t *testing.T) {
+	c := Default()
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	c.Register(fs)
+	if c.WebhookTimeout != 20*time.Second || c.WebhookRetries != 6 || c.WebhookWorkers != 8 || c.WebhookAllowPrivate {
+		t.Errorf("defaults = %v %d %d %v", c.WebhookTimeout, c.WebhookRetries, c.WebhookWorkers, c.WebhookAllowPrivate)
+	}
+	env := map[string]string{"WICK_WEBHOOK_TIMEOUT": "5s"}
+	if _, err := Parse(fs, []string{"--webhook-allow-private", "--webhook-retries", "0", "--webhook-workers=3"},
+		func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	if !c.WebhookAllowPrivate || c.WebhookTimeout != 5*time.Second || c.WebhookRetries != 0 || c.WebhookWorkers != 3 {
+		t.Errorf("parsed = %v %v %d %d", c.WebhookAllowPrivate, c.WebhookTimeout, c.WebhookRetries, c.WebhookWorkers)
+	}
+	c.Data = "/tmp/w"
+	if err := c.Resolve(); err != nil {
+		t.Errorf("resolve: %v", err)
+	}
+	for _, bad := range []func(*Serve){
+		func(c *Serve) { c.WebhookTimeout = 0 },
+		func(c *Serve) { c.WebhookRetries = -1 },
+		func(c *Serve) { c.WebhookWorkers = 0 },
+	} {
+		c := Default()
+		c.Data = "/tmp/w"
+		bad(&c)
+		if err := c.Resolve(); err == nil {
+			t.Errorf("resolve accepted %+v", c)
+		}
+	}
+}
+
+// TestMetricsFlag: --metrics is off by default, reads WICK_METRICS, loses
+// to the command line, and may not share the API's address; the stats
+// interval defaults to a minute and may be 0 (off) but not negative.
+func TestMetricsFlag(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		want    string
+		wantErr bool // from Resolve
+	}{
+		{name: "default off", want: ""},
+		{name: "environment", env: map[string]string{"WICK_METRICS": "127.0.0.1:9090"}, want: "127.0.0.1:9090"},
+		{name: "flag wins", args: []string{"--metrics", ":9100"}, env: map[string]string{"WICK_METRICS": "127.0.0.1:9090"}, want: ":9100"},
+		{name: "same as http", args: []string{"--http", "127.0.0.1:8080", "--metrics", "127.0.0.1:8080"}, want: "127.0.0.1:8080", wantErr: true},
+		{name: "both ephemeral", args: []string{"--http", "127.0.0.1:0", "--metrics", "127.0.0.1:0"}, want: "127.0.0.1:0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Default()
+			fs := flag.NewFlagSet("t", flag.ContinueOnError)
+			fs.SetOutput(io.Discard)
+			c.Register(fs)
+			if _, err := Parse(fs, tt.args, func(k string) string { return tt.env[k] }); err != nil {
+				t.Fatal(err)
+			}
+			if c.Metrics != tt.want {
+				t.Errorf("Metrics = %q; want %q", c.Metrics, tt.want)
+			}
+			c.Data = "/tmp/w"
+			if err := c.Resolve(); (err != nil) != tt.wantErr {
+				t.Errorf("Resolve = %v; want error %v", err, tt.wantErr)
+			}
+		})
+	}
+	c := Default()
+	c.Data = "/tmp/w"
+	if c.StatsInterval != time.Minute {
+		t.Errorf("StatsInterval default = %v", c.StatsInterval)
+	}
+	c.StatsInterval = 0
+	if err := c.Resolve(); err != nil {
+		t.Errorf("StatsInterval 0: %v", err)
+	}
+	c.StatsInterval = -time.Second
+	if err := c.Resolve(); err == nil {
+		t.Error("negative StatsInterval accepted")
+	}
+}

@@ -20,9 +20,11 @@ import (
 	"github.com/wick-cloud/wick/internal/bus"
 	"github.com/wick-cloud/wick/internal/config"
 	"github.com/wick-cloud/wick/internal/gateway"
+	"github.com/wick-cloud/wick/internal/netguard"
 	"github.com/wick-cloud/wick/internal/rsakey"
 	"github.com/wick-cloud/wick/internal/store"
 	"github.com/wick-cloud/wick/internal/store/sqlstore"
+	"github.com/wick-cloud/wick/internal/webhook"
 )
 
 // Server is a running Wick instance. Build it with New, start it with Run.
@@ -33,7 +35,9 @@ type Server struct {
 	auth  *auth.Service
 	bus   *bus.Bus
 	gw    *gateway.Gateway
+	hooks *webhook.Engine
 	http  *http.Server
+	obs   *observer // metrics listener and stats log
 
 	mu       sync.Mutex
 	httpAddr net.Addr // guarded by mu; set once listening
@@ -81,6 +85,27 @@ func New(ctx context.Context, cfg config.Serve, log *slog.Logger) (*Server, erro
 		st.Close()
 		return nil, fmt.Errorf("server: gateway: %w", err)
 	}
+	retries := cfg.WebhookRetries
+	if retries == 0 {
+		retries = -1 // the engine's "none"; its zero means the default
+	}
+	hooks, err := webhook.New(webhook.Config{
+		Timeout: cfg.WebhookTimeout,
+		Retries: retries,
+		Workers: cfg.WebhookWorkers,
+	}, webhook.Deps{
+		Store:    st,
+		Bus:      b,
+		Outbound: netguard.Policy{AllowPrivate: cfg.WebhookAllowPrivate},
+		OpenSecret: func(hookID string, sealed []byte) ([]byte, error) {
+			return au.OpenSecret(sealed, auth.PurposeWebhookSigning+hookID)
+		},
+	}, log)
+	if err != nil {
+		b.Close()
+		st.Close()
+		return nil, fmt.Errorf("server: webhooks: %w", err)
+	}
 	handler := api.New(api.Config{
 		Signup:        cfg.Signup,
 		MaxBodyBytes:  cfg.MaxBodyBytes,
@@ -93,7 +118,9 @@ func New(ctx context.Context, cfg config.Serve, log *slog.Logger) (*Server, erro
 		SensitiveRate: cfg.SensitiveRate,
 		TrustProxy:    cfg.TrustProxy,
 		PublicURL:     cfg.PublicURL,
-	}, api.Deps{Store: st, Auth: au, Bus: b, Devices: gw}, log)
+
+		WebhookAllowPrivate: cfg.WebhookAllowPrivate,
+	}, api.Deps{Store: st, Auth: au, Bus: b, Devices: gw, Webhooks: hooks}, log)
 	// Event streams never go idle: end them when shutdown starts, so that
 	// http.Server.Shutdown need not wait out its timeout.
 	var closeStreams func()
@@ -107,6 +134,7 @@ func New(ctx context.Context, cfg config.Serve, log *slog.Logger) (*Server, erro
 		auth:  au,
 		bus:   b,
 		gw:    gw,
+		hooks: hooks,
 		ready: make(chan struct{}),
 		http: &http.Server{
 			Handler:           handler,
@@ -118,6 +146,7 @@ func New(ctx context.Context, cfg config.Serve, log *slog.Logger) (*Server, erro
 	if closeStreams != nil {
 		s.http.RegisterOnShutdown(closeStreams)
 	}
+	s.obs = s.newObserver(handler)
 	return s, nil
 }
 
@@ -142,8 +171,13 @@ func openCore(ctx context.Context, cfg config.Serve, log *slog.Logger) (store.St
 // Run listens on the configured addresses and serves until ctx ends, then
 // shuts down gracefully. It returns nil after a clean shutdown.
 func (s *Server) Run(ctx context.Context) error {
+	if err := s.hooks.Start(ctx); err != nil {
+		s.close()
+		return fmt.Errorf("server: start webhooks: %w", err)
+	}
 	ln, err := net.Listen("tcp", s.cfg.HTTP)
 	if err != nil {
+		s.close()
 		return fmt.Errorf("server: listen http %s: %w", s.cfg.HTTP, err)
 	}
 	var devLn net.Listener
@@ -154,6 +188,15 @@ func (s *Server) Run(ctx context.Context) error {
 			s.close()
 			return fmt.Errorf("server: listen device tcp %s: %w", s.cfg.DeviceTCP, err)
 		}
+	}
+	metricsLn, err := s.obs.listen(s.cfg.Metrics)
+	if err != nil {
+		ln.Close()
+		if devLn != nil {
+			devLn.Close()
+		}
+		s.close()
+		return err
 	}
 	s.mu.Lock()
 	s.httpAddr = ln.Addr()
@@ -167,8 +210,9 @@ func (s *Server) Run(ctx context.Context) error {
 		"db", redactDSN(s.cfg.DB), "nats", natsLabel(s.cfg.NATS), "data", s.cfg.Data)
 	close(s.ready)
 
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() { errc <- s.http.Serve(ln) }()
+	s.obs.start(metricsLn, errc)
 	if devLn != nil {
 		go func() {
 			if err := s.gw.Serve(devLn); !errors.Is(err, gateway.ErrClosed) {
@@ -181,6 +225,7 @@ func (s *Server) Run(ctx context.Context) error {
 	select {
 	case err := <-errc:
 		s.http.Close()
+		s.obs.stop()
 		s.close()
 		return fmt.Errorf("server: %w", err)
 	case <-ctx.Done():
@@ -195,6 +240,14 @@ func (s *Server) Run(ctx context.Context) error {
 	if gerr := s.gw.Shutdown(shutdownCtx); gerr != nil && err == nil {
 		err = gerr
 	}
+	// Deliveries in flight get the rest of the grace period; the durable
+	// queue sends the others after the next start.
+	if werr := s.hooks.Stop(shutdownCtx); werr != nil && err == nil {
+		err = werr
+	}
+	// The metrics stay up until here, so that a scrape during shutdown
+	// still answers; the stats log reports the last interval.
+	s.obs.stop()
 	if cerr := s.close(); cerr != nil && err == nil {
 		err = cerr
 	}
@@ -205,9 +258,13 @@ func (s *Server) Run(ctx context.Context) error {
 	return nil
 }
 
-// close releases the gateway, the bus and the store, in that order.
+// close releases the gateway, the webhook engine, the bus and the store,
+// in that order.
 func (s *Server) close() error {
 	s.gw.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	s.hooks.Stop(ctx) // a no-op after the graceful Stop in Run
+	cancel()
 	s.bus.Close()
 	return s.store.Close()
 }
