@@ -77,6 +77,11 @@ const encodingVersion = 1
 // fields without breaking older readers.
 const flagPublic = 1
 
+// AppendEvent appends the encoding of e, with its ID, to b: the payload
+// DecodeEvent reads. Other packages embed events in their own records
+// with it (the webhook queue's jobs).
+func AppendEvent(b []byte, e *Event) []byte { return appendEvent(b, e, e.ID) }
+
 // appendEvent appends the encoding of e (with the given id) to b.
 func appendEvent(b []byte, e *Event, id uint64) []byte {
 	var flags uint64

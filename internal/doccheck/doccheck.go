@@ -10,6 +10,8 @@ import (
 	"go/parser"
 	"go/token"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -62,4 +64,41 @@ func receiverExported(recv *ast.FieldList) bool {
 	}
 	id, ok := typ.(*ast.Ident)
 	return ok && id.IsExported()
+}
+
+// Sources lists the non-test Go files of the package in the current
+// directory (a test's working directory is its package's).
+func Sources(t testing.TB) []string {
+	t.Helper()
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var src []string
+	for _, f := range files {
+		if !strings.HasSuffix(f, "_test.go") {
+			src = append(src, f)
+		}
+	}
+	return src
+}
+
+// StandardLibraryOnly reports, through t, every import in files from
+// outside the standard library (a path whose first element has a dot),
+// for the packages kept free of dependencies.
+func StandardLibraryOnly(t testing.TB, files []string) {
+	t.Helper()
+	fset := token.NewFileSet()
+	for _, path := range files {
+		f, err := parser.ParseFile(fset, path, nil, parser.ImportsOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, imp := range f.Imports {
+			p, _ := strconv.Unquote(imp.Path.Value)
+			if first, _, _ := strings.Cut(p, "/"); strings.Contains(first, ".") {
+				t.Errorf("%s imports %s: this package uses only the standard library", path, p)
+			}
+		}
+	}
 }

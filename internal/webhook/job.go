@@ -30,8 +30,8 @@ type job struct {
 // jobVersion is the first byte of every encoded job.
 const jobVersion = 1
 
-// Job payload, version 1. Integers are Go varints, strings a uvarint length
-// and the bytes; times are Unix nanoseconds (0 for the zero time):
+// Job payload, version 1. Integers are Go varints, byte strings a uvarint
+// length and the bytes; times are Unix nanoseconds (0 for the zero time):
 //
 //	byte    version (1)
 //	string  hook_id
@@ -39,16 +39,9 @@ const jobVersion = 1
 //	uvarint skips
 //	varint  enqueued
 //	varint  due
-//	uvarint event_id
-//	uvarint event_flags (bit 0: public)
-//	varint  published_at
-//	varint  ttl
-//	varint  product_id
-//	varint  product_version
-//	string  name, data, device_id, user_id, customer_id
+//	string  event, in the bus's own encoding (bus.AppendEvent, docs/bus.md)
 //
 // Bytes after the last field are ignored, so later versions may append.
-const jobFlagPublic = 1
 
 func unixNano(t time.Time) int64 {
 	if t.IsZero() {
@@ -66,32 +59,22 @@ func fromUnixNano(ns int64) time.Time {
 
 // appendJob appends the encoding of j to b.
 func appendJob(b []byte, j *job) []byte {
-	e := &j.Event
-	var flags uint64
-	if e.Public {
-		flags |= jobFlagPublic
-	}
 	b = append(b, jobVersion)
-	b = appendString(b, j.HookID)
+	b = binary.AppendUvarint(b, uint64(len(j.HookID)))
+	b = append(b, j.HookID...)
 	b = binary.AppendUvarint(b, uint64(max(j.Attempt, 0)))
 	b = binary.AppendUvarint(b, uint64(max(j.Skips, 0)))
 	b = binary.AppendVarint(b, unixNano(j.Enqueued))
 	b = binary.AppendVarint(b, unixNano(j.Due))
-	b = binary.AppendUvarint(b, e.ID)
-	b = binary.AppendUvarint(b, flags)
-	b = binary.AppendVarint(b, unixNano(e.PublishedAt))
-	b = binary.AppendVarint(b, int64(e.TTL))
-	b = binary.AppendVarint(b, e.ProductID)
-	b = binary.AppendVarint(b, int64(e.ProductVersion))
-	for _, s := range [...]string{e.Name, e.Data, e.DeviceID, e.UserID, e.CustomerID} {
-		b = appendString(b, s)
-	}
-	return b
-}
-
-func appendString(b []byte, s string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...)
+	// The event's length is not known before it is encoded: reserve the
+	// longest uvarint, encode, then move the event behind the real length.
+	at := len(b)
+	b = append(b, make([]byte, binary.MaxVarintLen64)...)
+	b = bus.AppendEvent(b, &j.Event)
+	n := len(b) - at - binary.MaxVarintLen64
+	w := binary.PutUvarint(b[at:], uint64(n))
+	copy(b[at+w:], b[at+binary.MaxVarintLen64:])
+	return b[:at+w+n]
 }
 
 var errShortJob = errors.New("webhook: truncated job")
@@ -108,93 +91,74 @@ func decodeJob(data []byte) (job, error) {
 	if data[0] != jobVersion {
 		return j, fmt.Errorf("webhook: unknown job version %d", data[0])
 	}
-	d := jobDecoder{s: string(data), i: 1} // one allocation; the fields share it
-	j.HookID = d.str()
-	attempt := d.uvarint()
-	skips := d.uvarint()
-	enq := d.varint()
-	due := d.varint()
-	e := &j.Event
-	e.ID = d.uvarint()
-	flags := d.uvarint()
-	pub := d.varint()
-	ttl := d.varint()
-	e.ProductID = d.varint()
-	ver := d.varint()
-	e.Name = d.str()
-	e.Data = d.str()
-	e.DeviceID = d.str()
-	e.UserID = d.str()
-	e.CustomerID = d.str()
-	if d.err != nil {
-		return job{}, d.err
+	r := jobReader{b: data[1:]}
+	hook := r.bytes()
+	attempt := r.uvarint()
+	skips := r.uvarint()
+	enq := r.varint()
+	due := r.varint()
+	ev := r.bytes()
+	if r.err != nil {
+		return job{}, r.err
 	}
-	if attempt > maxCount || skips > maxCount || ttl < -1<<31 || ttl > 1<<31-1 || ver < -1<<31 || ver > 1<<31-1 {
+	if attempt > maxCount || skips > maxCount {
 		return job{}, errors.New("webhook: job integer out of range")
 	}
-	if j.HookID == "" {
+	if len(hook) == 0 {
 		return job{}, errors.New("webhook: job without hook")
 	}
+	e, err := bus.DecodeEvent(ev)
+	if err != nil {
+		return job{}, fmt.Errorf("webhook: job event: %w", err)
+	}
+	j.HookID, j.Event = string(hook), e
 	j.Attempt, j.Skips = int(attempt), int(skips)
 	j.Enqueued, j.Due = fromUnixNano(enq), fromUnixNano(due)
-	e.Public = flags&jobFlagPublic != 0
-	e.PublishedAt = fromUnixNano(pub)
-	e.TTL, e.ProductVersion = int(ttl), int(ver)
 	return j, nil
 }
 
-// jobDecoder reads varints and strings from s, remembering the first error.
-type jobDecoder struct {
-	s   string
-	i   int
+// jobReader reads a job's header fields with encoding/binary,
+// remembering the first error.
+type jobReader struct {
+	b   []byte
 	err error
 }
 
-func (d *jobDecoder) uvarint() uint64 {
-	if d.err != nil {
+func (r *jobReader) uvarint() uint64 {
+	if r.err != nil {
 		return 0
 	}
-	var x uint64
-	var shift uint
-	for n := 0; n < binary.MaxVarintLen64; n++ {
-		if d.i >= len(d.s) {
-			d.err = errShortJob
-			return 0
-		}
-		c := d.s[d.i]
-		d.i++
-		if c < 0x80 {
-			if n == binary.MaxVarintLen64-1 && c > 1 {
-				break
-			}
-			return x | uint64(c)<<shift
-		}
-		x |= uint64(c&0x7f) << shift
-		shift += 7
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.err = errShortJob
+		return 0
 	}
-	d.err = errors.New("webhook: job varint overflows 64 bits")
-	return 0
+	r.b = r.b[n:]
+	return v
 }
 
-func (d *jobDecoder) varint() int64 {
-	ux := d.uvarint()
-	x := int64(ux >> 1)
-	if ux&1 != 0 {
-		x = ^x
+func (r *jobReader) varint() int64 {
+	if r.err != nil {
+		return 0
 	}
-	return x
+	v, n := binary.Varint(r.b)
+	if n <= 0 {
+		r.err = errShortJob
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
 }
 
-func (d *jobDecoder) str() string {
-	n := d.uvarint()
-	if d.err != nil {
-		return ""
+func (r *jobReader) bytes() []byte {
+	n := r.uvarint()
+	if r.err == nil && n > uint64(len(r.b)) {
+		r.err = errShortJob
 	}
-	if n > uint64(len(d.s)-d.i) {
-		d.err = errShortJob
-		return ""
+	if r.err != nil {
+		return nil
 	}
-	s := d.s[d.i : d.i+int(n)]
-	d.i += int(n)
-	return s
+	v := r.b[:n]
+	r.b = r.b[n:]
+	return v
 }

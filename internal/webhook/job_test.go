@@ -11,13 +11,13 @@ import (
 // jobCases are shared by the round-trip test, the fuzz seeds and the
 // benchmark.
 var jobCases = []job{
-	{HookID: "a"},
+	{HookID: "a", Event: bus.Event{PublishedAt: time.Unix(0, 0).UTC()}},
 	{HookID: "0123456789abcdef01234567", Attempt: 3, Skips: 2,
 		Enqueued: time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC), Due: time.Date(2026, 1, 2, 3, 5, 0, 0, time.UTC),
 		Event: bus.Event{ID: 1 << 40, Name: "env/temp", Data: "{\"t\":21.5}\x00\xff", TTL: 60, Public: true,
 			PublishedAt: time.Date(2026, 1, 2, 3, 4, 5, 7, time.UTC), DeviceID: "3f002b000000000000000000",
 			UserID: "u1", CustomerID: "c1", ProductID: 10000, ProductVersion: -3}},
-	{HookID: "h", Event: bus.Event{Name: "x", TTL: -1, ProductID: -5}},
+	{HookID: "h", Event: bus.Event{Name: "x", TTL: -1, ProductID: -5, PublishedAt: time.Unix(1, 2).UTC()}},
 }
 
 func TestJobRoundTrip(t *testing.T) {
@@ -44,6 +44,8 @@ func TestDecodeJobErrors(t *testing.T) {
 		{"no hook", appendJob(nil, &job{})},
 		{"overlong varint", []byte{1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}},
 		{"string past end", []byte{1, 0x7f, 'a'}},
+		{"event past end", good[:len(good)-3]},
+		{"bad event", append(appendJob(nil, &jobCases[0])[:len(appendJob(nil, &jobCases[0]))-1], 0xff)},
 	} {
 		if _, err := decodeJob(c.data); err == nil {
 			t.Errorf("%s: decoded without error", c.name)
