@@ -32,6 +32,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wick-cloud/wick/internal/config"
 	"github.com/wick-cloud/wick/internal/sim"
 )
 
@@ -126,25 +127,6 @@ func Default() Config {
 	}
 }
 
-// listFlag is a flag.Value collecting comma-separated or repeated values.
-type listFlag struct{ p *[]string }
-
-func (l listFlag) String() string {
-	if l.p == nil {
-		return ""
-	}
-	return strings.Join(*l.p, ",")
-}
-
-func (l listFlag) Set(s string) error {
-	for _, v := range strings.Split(s, ",") {
-		if v = strings.TrimSpace(v); v != "" {
-			*l.p = append(*l.p, v)
-		}
-	}
-	return nil
-}
-
 // Register binds the flags of `wick bench` to c.
 func (c *Config) Register(fs *flag.FlagSet) {
 	fs.IntVar(&c.Devices, "devices", c.Devices, "simulated devices")
@@ -160,7 +142,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.ServerKey, "server-key", c.ServerKey, "server public key file of the --url server (PEM, DER or the blob of wick keys server)")
 	fs.StringVar(&c.IDPrefix, "id-prefix", c.IDPrefix, "hex prefix of the simulated device IDs")
 	fs.StringVar(&c.KeysDir, "keys-dir", c.KeysDir, "cache of device keys between runs (default <user cache dir>/wick/bench-keys)")
-	fs.Var(listFlag{&c.Bind}, "bind", "local IP addresses for the HTTP clients, comma-separated (e.g. 127.0.0.2,127.0.0.3)")
+	fs.Var(config.List{P: &c.Bind}, "bind", "local IP addresses for the HTTP clients, comma-separated (e.g. 127.0.0.2,127.0.0.3)")
 	fs.DurationVar(&c.Progress, "progress", c.Progress, "interval of the progress lines on stderr (0: none)")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", c.CPUProfile, "write a CPU profile of the measurement to this file")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level of the server and devices: debug, info, warn, error")

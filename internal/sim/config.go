@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wick-cloud/wick/internal/config"
 	"github.com/wick-cloud/wick/protocol"
 	"github.com/wick-cloud/wick/sdk/device"
 )
@@ -104,25 +105,6 @@ func Default() Config {
 	}
 }
 
-// listFlag is a flag.Value collecting comma-separated or repeated values.
-type listFlag struct{ p *[]string }
-
-func (l listFlag) String() string {
-	if l.p == nil {
-		return ""
-	}
-	return strings.Join(*l.p, ",")
-}
-
-func (l listFlag) Set(s string) error {
-	for _, v := range strings.Split(s, ",") {
-		if v = strings.TrimSpace(v); v != "" {
-			*l.p = append(*l.p, v)
-		}
-	}
-	return nil
-}
-
 // Register binds the flags of `wick sim` to c.
 func (c *Config) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.Server, "server", c.Server, "device gateway HOST:PORT")
@@ -140,7 +122,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.KeysDir, "keys-dir", c.KeysDir, "directory to keep device keys in (<id>.pem), reused by later runs")
 	fs.IntVar(&c.Concurrency, "concurrency", c.Concurrency, "devices connecting at once during the ramp-up")
 	fs.DurationVar(&c.Duration, "duration", c.Duration, "stop after this long (default: run until interrupted)")
-	fs.Var(listFlag{&c.Bind}, "bind", "local IP addresses to spread connections over, comma-separated (e.g. 127.0.0.2,127.0.0.3)")
+	fs.Var(config.List{P: &c.Bind}, "bind", "local IP addresses to spread connections over, comma-separated (e.g. 127.0.0.2,127.0.0.3)")
 	fs.IntVar(&c.Platform, "platform", c.Platform, "platform ID reported by the devices (0 Core, 6 Photon, 8 P1, 10 Electron)")
 	fs.BoolVar(&c.DeviceDescribe, "device-describe", c.DeviceDescribe, "devices post their describes after connecting (Hello flag 0x20)")
 	fs.DurationVar(&c.KeepAlive, "keepalive", c.KeepAlive, "idle time before a device pings the server")
