@@ -14,15 +14,8 @@ import (
 // never delivered by Wick). 201 with the integration, "ok":true and its
 // URL as "hookUrl" and "integrationUrl".
 func (s *server) handleCreateIntegration(rq *request) error {
-	in, err := parseHookInput(rq.params, true, store.IntegrationWebhook)
+	h, err := s.saveNewHook(rq, true)
 	if err != nil {
-		return err
-	}
-	h, err := s.buildHook(rq, in, nil)
-	if err != nil {
-		return err
-	}
-	if err := s.createHook(rq, h); err != nil {
 		return err
 	}
 	out := hookJSON(h)

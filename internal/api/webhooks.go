@@ -729,18 +729,28 @@ func deliveriesJSON(log []store.WebhookDelivery) []deliveryJSON {
 	return out
 }
 
-// handleCreateWebhook is POST /v1/webhooks and /v1/products/{p}/webhooks
-// (spec §9.1): 201 {"ok":true,"id","url","event","name","created_at","hookUrl"}.
-func (s *server) handleCreateWebhook(rq *request) error {
-	in, err := parseHookInput(rq.params, false, store.IntegrationWebhook)
+// saveNewHook parses a new hook from the request (integration: the §9.2
+// fields, else the legacy §9.1 ones), checks it and stores it.
+func (s *server) saveNewHook(rq *request, integration bool) (*store.Webhook, error) {
+	in, err := parseHookInput(rq.params, integration, store.IntegrationWebhook)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	h, err := s.buildHook(rq, in, nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := s.createHook(rq, h); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// handleCreateWebhook is POST /v1/webhooks and /v1/products/{p}/webhooks
+// (spec §9.1): 201 {"ok":true,"id","url","event","name","created_at","hookUrl"}.
+func (s *server) handleCreateWebhook(rq *request) error {
+	h, err := s.saveNewHook(rq, false)
+	if err != nil {
 		return err
 	}
 	out := map[string]any{
