@@ -152,6 +152,9 @@ type Bus struct {
 	delivered atomic.Uint64
 	dropped   atomic.Uint64
 	malformed atomic.Uint64
+	// slowClosed sums the NATS slow-consumer drops of closed groups, so
+	// that Stats.SlowConsumer never goes down; written under mu.
+	slowClosed atomic.Uint64
 
 	closeOnce sync.Once
 	closeErr  error
@@ -405,8 +408,8 @@ type Stats struct {
 	// Malformed counts undecodable messages received on bus subjects.
 	Malformed uint64
 	// SlowConsumer counts events NATS dropped before the bus saw them,
-	// because the process fell behind (CPU starvation), for the open
-	// subscriptions.
+	// because the process fell behind (CPU starvation); it includes closed
+	// subscriptions and never goes down.
 	SlowConsumer uint64
 	// Subscriptions is the number of open event subscriptions.
 	Subscriptions int
@@ -425,24 +428,15 @@ func (b *Bus) Stats() Stats {
 		Malformed: b.malformed.Load(),
 		Devices:   b.calls.count(),
 	}
+	// Under mu, so that a group closing meanwhile is counted exactly once:
+	// here, or in slowClosed (leave).
 	b.mu.Lock()
 	st.Groups = len(b.groups)
-	groups := make([]*group, 0, len(b.groups))
+	st.SlowConsumer = b.slowClosed.Load()
 	for _, g := range b.groups {
 		st.Subscriptions += len(g.load())
-		groups = append(groups, g)
+		st.SlowConsumer += g.slowDropped()
 	}
 	b.mu.Unlock()
-	for _, g := range groups {
-		select {
-		case <-g.ready:
-			if g.ns != nil && g.err == nil {
-				if n, err := g.ns.Dropped(); err == nil {
-					st.SlowConsumer += uint64(n)
-				}
-			}
-		default:
-		}
-	}
 	return st
 }

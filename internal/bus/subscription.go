@@ -225,6 +225,24 @@ type group struct {
 	subs    atomic.Pointer[[]*Subscription] // copy-on-write; written under b.mu
 }
 
+// slowDropped is how many messages NATS dropped for the group's
+// subscription because the process read too slowly; 0 before it is ready.
+func (g *group) slowDropped() uint64 {
+	select {
+	case <-g.ready:
+	default:
+		return 0
+	}
+	if g.ns == nil || g.err != nil {
+		return 0
+	}
+	n, err := g.ns.Dropped()
+	if err != nil || n < 0 {
+		return 0
+	}
+	return uint64(n)
+}
+
 func (g *group) load() []*Subscription {
 	if p := g.subs.Load(); p != nil {
 		return *p
@@ -296,6 +314,7 @@ func (b *Bus) leave(s *Subscription) {
 	last := len(subs) == 0 && b.groups[g.subject] == g
 	if last {
 		delete(b.groups, g.subject)
+		b.slowClosed.Add(g.slowDropped())
 	}
 	b.mu.Unlock()
 	if last {
