@@ -17,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wick-cloud/wick/internal/sim"
 )
 
 // The tests of this file follow Particle's two authentication flows for
@@ -234,15 +236,18 @@ func (e *flowEnv) startSim(prefix string, count int, token, claimCode, event str
 	})
 	ids := make([]string, count)
 	for i := range ids {
-		// The simulator's IDs: the prefix, then the counter (from 1) in
-		// hex, zero-filled to 24 characters.
-		n := strconv.FormatInt(int64(i+1), 16)
-		ids[i] = prefix + strings.Repeat("0", 24-len(prefix)-len(n)) + n
+		// The simulator numbers its devices from 1.
+		id, err := sim.DeviceID(prefix, i+1)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		ids[i] = id
 	}
 	return ids
 }
 
-// lockedBuffer collects a subprocess's output for the log.
+// lockedBuffer is a goroutine-safe output buffer (a subprocess's output,
+// a server's log).
 type lockedBuffer struct {
 	mu sync.Mutex
 	b  strings.Builder

@@ -13,7 +13,6 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -53,24 +52,6 @@ func scrape(t *testing.T, addr net.Addr) map[string]float64 {
 	return out
 }
 
-// lockedLog is a goroutine-safe log buffer.
-type lockedLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestMetricsEndpoint runs a server with --metrics, opens an event stream,
 // publishes an event, and reads the effect in the scraped metrics; it
 // checks /healthz, that the API listener serves no metrics, and that the
@@ -79,7 +60,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.Metrics = "127.0.0.1:0"
 	cfg.StatsInterval = 20 * time.Millisecond
-	logs := &lockedLog{}
+	logs := &lockedBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
