@@ -223,6 +223,9 @@ func TestSilentPeer(t *testing.T) {
 	if w.g.Online(id.String()) || w.device(id).Online {
 		t.Error("device without Hello online")
 	}
+	// The client sees the close before the server's session has counted
+	// its connection gone.
+	waitFor(t, "connection count back to 0", func() bool { return w.g.Stats().Connections == 0 })
 	if st := w.g.Stats(); st.HandshakesFailed != 1 || st.HandshakesOK != 1 || st.Connections != 0 {
 		t.Errorf("stats %+v", st)
 	}
