@@ -6,7 +6,8 @@ import (
 )
 
 // Block option value (RFC 7959 §2.2), used as Block1 for device-posted
-// describes and Block2 for server-fetched ones (spec §3.4):
+// describes and Block2 for server-fetched ones
+// (docs/particle-protocol.md#describe):
 //
 //	 0 1 2 3 4 5 6 7   (1, 2 or 3 bytes; uint encoding)
 //	+-+-+-+-+-+-+-+-+

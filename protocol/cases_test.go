@@ -12,7 +12,7 @@ import (
 
 // This file is the shared table of raw CoAP messages used by the unit tests,
 // the fuzz seeds and the benchmarks. Every wire form is assembled by hand
-// from docs/device-protocol.md (spec §3) and RFC 7252 — never produced by
+// from docs/particle-protocol.md and RFC 7252 — never produced by
 // the encoder under test. The transcript in testdata/frames.golden (built by
 // testdata/gen.sh with openssl) repeats many of them inside encrypted frames.
 
@@ -53,7 +53,8 @@ func ok(m Message) (Message, error) { return m, nil }
 
 var longEventName = strings.Repeat("n", 300) // needs the 2-byte length extension (≥ 269)
 
-// helloObserved is the Hello of Device OS 3.3.1 gcc seen on the wire (spec §3.3 ✔).
+// helloObserved is the Hello of Device OS 3.3.1 gcc seen on the wire
+// (docs/particle-protocol.md#hello ✔).
 var helloObserved = Hello{ProductID: 3, ProductVersion: 0xFFFF, Flags: 0x36, PlatformID: 3,
 	SystemVersion: 3302, MaxMessageSize: 960, MaxBinarySize: 0x19000, OTAChunkSize: 512}
 
@@ -246,7 +247,8 @@ var coapCases = []coapCase{
 		},
 	},
 	{
-		// 21.5 as little-endian IEEE-754 (spec §3.6 ✔).
+		// 21.5 as little-endian IEEE-754
+		// (docs/particle-protocol.md#variables ✔).
 		name: "variable_double",
 		wire: hexb("5145 9c43 02 | ff 0000000000803540"),
 		want: Message{Type: NonConfirmable, Code: CodeContent, ID: 0x9c43, Token: []byte{2}, Payload: hexb("0000000000803540")},
@@ -310,7 +312,8 @@ var coapCases = []coapCase{
 		build: func() (Message, error) { return ok(NewResponse(NonConfirmable, 0x9c47, 6, CodeNotFound, nil)) },
 	},
 	{
-		// Name of 31 bytes: length nibble 13, extension 31-13 = 0x12 (spec §3.7 ✔).
+		// Name of 31 bytes: length nibble 13, extension 31-13 = 0x12
+		// (docs/particle-protocol.md#events ✔).
 		name: "event_private",
 		wire: hexb("5002 9c3f | b1 45 | 0d 12" + asc("particle/device/updates/enabled") + "| ff" + asc("true")),
 		want: Message{Type: NonConfirmable, Code: CodePOST, ID: 0x9c3f,
@@ -477,7 +480,8 @@ var coapCases = []coapCase{
 		build: func() (Message, error) { return ok(NewTimeRequest(0x9c3e, 0x7c)) },
 	},
 	{
-		// The fixed layout the firmware reads at offsets 6..9 (spec §3.8 ✔).
+		// The fixed layout the firmware reads at offsets 6..9
+		// (docs/particle-protocol.md#time ✔).
 		name:  "time_response",
 		wire:  hexb("61 45 9c3e 7c ff 6553f100"),
 		want:  Message{Type: Acknowledgement, Code: CodeContent, ID: 0x9c3e, Token: []byte{0x7c}, Payload: hexb("6553f100")},

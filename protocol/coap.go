@@ -7,7 +7,8 @@ import (
 )
 
 // CoAP message layout (RFC 7252 §3), used unchanged over both transports,
-// including TCP (this is not RFC 8323 CoAP-over-TCP; spec §3.1):
+// including TCP (this is not RFC 8323 CoAP-over-TCP;
+// docs/particle-protocol.md#coap-encoding):
 //
 //	 0                   1                   2                   3
 //	 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
@@ -92,7 +93,8 @@ func (t Type) String() string {
 // Code is a CoAP method or response code, class<<5 | detail.
 type Code uint8
 
-// CoAP codes used by the Particle protocol (spec §3.1).
+// CoAP codes used by the Particle protocol
+// (docs/particle-protocol.md#coap-encoding).
 const (
 	CodeEmpty                   Code = 0x00 // 0.00
 	CodeGET                     Code = 0x01 // 0.01
@@ -142,7 +144,8 @@ func (c Code) String() string { return fmt.Sprintf("%d.%02d", c.Class(), c.Detai
 // OptionNumber identifies a CoAP option.
 type OptionNumber uint16
 
-// Options used by the Particle protocol (spec §3.1).
+// Options used by the Particle protocol
+// (docs/particle-protocol.md#coap-encoding).
 const (
 	OptionETag          OptionNumber = 4   // opaque, Block2 describe reassembly
 	OptionURIPath       OptionNumber = 11  // string; first one is the message kind letter
@@ -157,7 +160,8 @@ const (
 // ContentFormat is a CoAP Content-Format registry number.
 type ContentFormat uint16
 
-// Content formats seen on Particle devices (spec §3.4, §3.7).
+// Content formats seen on Particle devices (docs/particle-protocol.md#describe,
+// docs/particle-protocol.md#events).
 const (
 	ContentFormatText        ContentFormat = 0  // text/plain; the default when absent
 	ContentFormatOctetStream ContentFormat = 42 // application/octet-stream
@@ -184,8 +188,8 @@ type Message struct {
 
 // Decode parses b into m, reusing m.Options' capacity so that a Message
 // decoded in a loop does not allocate. It accepts a payload marker followed
-// by an empty payload (Device OS sends one for events with empty data, spec
-// §3.7), which RFC 7252 would reject.
+// by an empty payload (Device OS sends one for events with empty data,
+// docs/particle-protocol.md#events), which RFC 7252 would reject.
 func (m *Message) Decode(b []byte) error {
 	if len(b) < coapHeaderLen {
 		return ErrMessageTooShort
@@ -368,7 +372,8 @@ func (m *Message) UintOption(n OptionNumber) (uint32, bool, error) {
 	return u, true, err
 }
 
-// Token1 returns the token when it is exactly one byte long (spec §2.3).
+// Token1 returns the token when it is exactly one byte long
+// (docs/particle-protocol.md#message-ids-and-tokens).
 func (m *Message) Token1() (byte, bool) {
 	if len(m.Token) != 1 {
 		return 0, false
@@ -377,7 +382,8 @@ func (m *Message) Token1() (byte, bool) {
 }
 
 // PathKind returns the first byte of the first Uri-Path option, the letter
-// that selects the message kind (spec §3.1), or 0 when there is none.
+// that selects the message kind (docs/particle-protocol.md#coap-encoding), or 0
+// when there is none.
 func (m *Message) PathKind() byte {
 	for _, o := range m.Options {
 		if o.Number == OptionURIPath {
@@ -394,10 +400,10 @@ func (m *Message) PathKind() byte {
 }
 
 // PathName returns the resource name carried after the kind letter (spec
-// §3.1): the further Uri-Path options joined with "/". It is lenient: a
-// first option of the form "e/name" (particle-collider) yields "name". ok is
-// false when there is no Uri-Path or the first option is not a single letter
-// (optionally followed by "/...").
+// docs/particle-protocol.md#coap-encoding): the further Uri-Path options joined
+// with "/". It is lenient: a first option of the form "e/name"
+// (particle-collider) yields "name". ok is false when there is no Uri-Path or
+// the first option is not a single letter (optionally followed by "/...").
 func (m *Message) PathName() (name string, ok bool) {
 	var buf []byte
 	first := true

@@ -6,9 +6,9 @@ import (
 	"fmt"
 )
 
-// Time (spec §3.8 ✔). The device asks with CON GET t and a 1-byte token; the
-// answer must be piggy-backed in the ACK with exactly this layout, because
-// the device reads the time at offsets 6..9:
+// Time (docs/particle-protocol.md#time ✔). The device asks with CON GET t and a
+// 1-byte token; the answer must be piggy-backed in the ACK with exactly this
+// layout, because the device reads the time at offsets 6..9:
 //
 //	+------+------+-------+-------+-------+------+---------------------+
 //	| 0x61 | 0x45 | msgid (2)     | token | 0xFF | unix seconds (u32)  |
@@ -44,13 +44,15 @@ func ParseTimeResponse(m *Message) (uint32, error) {
 }
 
 // IsKeepAlive reports whether b is the 1-byte 0x00 keep-alive old Electron
-// firmware sends instead of a CoAP ping (PING_AS_EMPTY_MESSAGE, spec §3.8);
-// it is not a CoAP message and should be ignored.
+// firmware sends instead of a CoAP ping (PING_AS_EMPTY_MESSAGE,
+// docs/particle-protocol.md#ping); it is not a CoAP message and should be
+// ignored.
 func IsKeepAlive(b []byte) bool { return len(b) == 1 && b[0] == 0 }
 
-// Signal (spec §3.8 ✔): S→D CON PUT s with a 1-byte token and a 1-byte
-// Uri-Query (0x01 start the rainbow LED, 0x00 stop); the device answers with
-// a piggy-backed ACK 2.04 (NewACK). The firmware reads the query at offset 8.
+// Signal (docs/particle-protocol.md#signal ✔): S→D CON PUT s with a 1-byte
+// token and a 1-byte Uri-Query (0x01 start the rainbow LED, 0x00 stop); the
+// device answers with a piggy-backed ACK 2.04 (NewACK). The firmware reads the
+// query at offset 8.
 //
 //	0x41 0x03 msgid(2) token | 0xB1 's' | 0x41 0x01|0x00
 
@@ -77,8 +79,9 @@ func ParseSignal(m *Message) (bool, error) {
 	return v[0] != 0, nil
 }
 
-// KeyChange (spec §3.8): S→D CON PUT k ?<byte>; 0x01 makes a DTLS device
-// discard its saved session. The device answers with an empty ACK.
+// KeyChange (docs/particle-protocol.md#key-change): S→D CON PUT k ?<byte>; 0x01
+// makes a DTLS device discard its saved session. The device answers with an
+// empty ACK.
 
 // KeyChangeDiscardSession is the KeyChange query that drops a saved DTLS session.
 const KeyChangeDiscardSession = 0x01
@@ -101,7 +104,8 @@ func ParseKeyChange(m *Message) (byte, error) {
 	return 0, nil
 }
 
-// Goodbye (spec §3.10), D→S before an intentional disconnect:
+// Goodbye (docs/particle-protocol.md#goodbye), D→S before an intentional
+// disconnect:
 //
 //	POST 0xB1 'x' [0xD0 0xEA: No-Response (258), only when NON] 0xFF
 //	     varint flags, then one varint per set flag in flag order:
@@ -191,10 +195,11 @@ func ParseGoodbye(m *Message) (Goodbye, error) {
 	return g, nil
 }
 
-// Claim codes (spec §5.2): after a full handshake a device that holds a claim
-// code publishes it as the event "spark/device/claim/code"; the cloud claims
-// the device for the code's creator and then sends any event whose name
-// starts with "spark/device/claim/" so the device clears its stored code.
+// Claim codes (docs/particle-protocol.md#events-devices-publish): after a full
+// handshake a device that holds a claim code publishes it as the event
+// "spark/device/claim/code"; the cloud claims the device for the code's creator
+// and then sends any event whose name starts with "spark/device/claim/" so the
+// device clears its stored code.
 const (
 	ClaimCodeEventName  = "spark/device/claim/code"
 	ClaimClearEventName = "spark/device/claim/clear"

@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-// Describe messages (spec §3.4 ✔):
+// Describe messages (docs/particle-protocol.md#describe ✔):
 //
 //	S→D request   CON GET  d ?<flags:1 byte> [Block2]           token
 //	D→S response  2.05 d-less separate response, same token, [Block2, ETag], payload
@@ -111,7 +111,8 @@ type DescribeBody struct {
 }
 
 // NewDescribePost returns the device-initiated CON POST d ?flags carrying
-// body (spec §3.4). Each block of a Block1 transfer has its own token.
+// body (docs/particle-protocol.md#describe). Each block of a Block1 transfer
+// has its own token.
 func NewDescribePost(id uint16, token byte, body DescribeBody) (Message, error) {
 	m := request(Confirmable, CodePOST, id, token1(token), PathDescribe)
 	if body.HasContentFormat {

@@ -11,7 +11,7 @@ import (
 	"strings"
 )
 
-// Describe payloads (spec §3.4 ✔):
+// Describe payloads (docs/particle-protocol.md#describe ✔):
 //
 //	application  {"f":["fn1","fn2"],"v":{"var1":2,"var2":9}}
 //	system ≤3.x  {"p":6,"m":[{"s":262144,"l":"m","vc":30,"vv":30,"u":"<sha256 hex>",
@@ -151,7 +151,8 @@ type FirmwareModule struct {
 	Store   string `json:"l"`
 	Checked uint32 `json:"vc"`
 	Passed  uint32 `json:"vv"`
-	// Hash is the module's SHA-256, lowercase hex (user module: the app hash, spec §5.1).
+	// Hash is the module's SHA-256, lowercase hex (user module: the app hash,
+	// docs/particle-protocol.md#events-the-cloud-emits).
 	Hash string `json:"u,omitempty"`
 	// Function: b bootloader, s system part, u user part, m monolithic,
 	// r resource, c NCP, a radio stack (other protobuf types: the decimal number).

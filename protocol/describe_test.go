@@ -62,7 +62,8 @@ var describeCases = []struct {
 		Description{App: &AppDescribe{Variables: []VariableDecl{{"x", VariableDouble}, {"y", VariableBool}}}}},
 	{"system_json", DescribeSystem, []byte(sysJSONFull), Description{System: &sysFull}},
 	{"system_protobuf", DescribeSystem, sysProtobuf, Description{System: &sysFromProtobuf}},
-	// Device OS 3.3.1 answering flags 3: the two bodies run together without a comma (spec §3.4 ✔).
+	// Device OS 3.3.1 answering flags 3: the two bodies run together without a comma
+	// (docs/particle-protocol.md#describe ✔).
 	{"flags3_concatenated", DescribeSystem | DescribeApplication, []byte(`{"p":3,"m":[]"f":["led"],"v":{"on":1}}`),
 		Description{System: &SystemDescribe{Platform: 3, Modules: []FirmwareModule{}},
 			App: &AppDescribe{Functions: []string{"led"}, Variables: []VariableDecl{{"on", VariableBool}}}}},

@@ -3,30 +3,32 @@
 // It opens no sockets, starts no goroutines and imports nothing from Wick;
 // the gateway (server side) and sdk/device (device side) own the connections.
 //
-// Section numbers (§) refer to docs/device-protocol.md, the implementation
-// spec; details marked ✔ there were observed against real firmware and are
-// followed byte for byte.
+// The wire format is described in docs/particle-protocol.md; comments cite
+// its headings (docs/particle-protocol.md#describe and so on), and the labels
+// on the right of the flow below are those headings. Details marked ✔ there
+// were observed against real firmware and are followed byte for byte. What
+// Wick chose where the protocol leaves room is in docs/device-protocol.md.
 //
 // # Protocol flow (Gen 2, TCP 5683)
 //
 //	device                                              server
-//	  | <------------------------------- nonce (40 B, clear)  |  §2.1 step 1
+//	  | <------------------------------- nonce (40 B, clear)  |  TCP handshake, step 1
 //	  | RSA-2048(server key)[nonce ‖ id ‖ device SPKI] ---->  |  256 B, step 2
 //	  |                                                       |  OpenDeviceHello, key lookup
 //	  | <---- RSA-1024(device key)[cred] ‖ sig(HMAC(cred,ct)) |  384 B, step 4
 //	  |                                                       |
 //	  |   cred = key(16) ‖ iv(16) ‖ salt(8); from here on every message is one
-//	  |   AES-128-CBC frame len(2) ‖ ct, IV chained per direction (§2.2)
+//	  |   AES-128-CBC frame len(2) ‖ ct, IV chained per direction (Frames)
 //	  |                                                       |
-//	  | POST h  Hello (NON, id LE16(salt)+1) -------------->  |  §3.3
+//	  | POST h  Hello (NON, id LE16(salt)+1) -------------->  |  Hello
 //	  | <----------------------------------- POST h  Hello    |  within 4 s or the device drops
-//	  | POST d?1 / d?2 describes (flag 0x20) -------------->  |  §3.4, ACKed
+//	  | POST d?1 / d?2 describes (flag 0x20) -------------->  |  Describe, ACKed
 //	  | GET t -------------------------------------------->  |
-//	  | <------------------------ ACK 2.05 <u32 unix time>    |  piggy-backed, §3.8
-//	  | POST E/e events, GET e subscriptions -------------->  |  §3.7
+//	  | <------------------------ ACK 2.05 <u32 unix time>    |  piggy-backed, Time
+//	  | POST E/e events, GET e subscriptions -------------->  |  Events, Subscriptions
 //	  | <---------------- GET d?N, POST f/name?arg, GET v/name, PUT s?1, POST E/name
-//	  | ACK, then separate 2.05/2.04 with the same token --->  |  §3.5, §3.6
-//	  | CON ping (after 15 s idle) <---------------------->  ACK  §2.4
+//	  | ACK, then separate 2.05/2.04 with the same token --->  |  Functions, Variables
+//	  | CON ping (after 15 s idle) <---------------------->  ACK  Keep-alive
 //
 // # Layers
 //
@@ -38,14 +40,16 @@
 //
 // Framing (frame.go): FrameSealer/FrameOpener hold one direction's IV chain;
 // FrameReader/FrameWriter wrap them around a stream. This is the only
-// TCP-specific layer; the DTLS transport of §4 will deliver the same CoAP
+// TCP-specific layer; the DTLS transport of
+// docs/particle-protocol.md#the-dtls-transport will deliver the same CoAP
 // messages as datagrams.
 //
 // CoAP (coap.go): Message with Decode (zero allocations when the Message is
 // reused; results alias the input) and AppendBinary. Messages of the
-// catalogue (§3.2) have New* constructors and Parse* parsers; Classify maps a
-// decoded message to its Kind for dispatch. Parsed results own their memory
-// (names, data and payloads are copied), so they outlive the frame buffer.
+// catalogue (docs/particle-protocol.md#message-catalogue) have New*
+// constructors and Parse* parsers; Classify maps a decoded message to its Kind
+// for dispatch. Parsed results own their memory (names, data and payloads are
+// copied), so they outlive the frame buffer.
 //
 // # Conventions
 //

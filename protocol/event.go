@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-// Events (spec §3.7 ✔), both directions:
+// Events (docs/particle-protocol.md#events ✔), both directions:
 //
 //	POST  0xB1 'E'|'e'            private | public ('e' also from 3.3.1 for PUBLIC)
 //	      0x0N / 0x0D n-13 name   one option, may contain '/'
@@ -21,7 +21,7 @@ import (
 //	GET   0xB1 'e' | prefix | [Uri-Query 'u' (my devices) / 'b' (binary) / 'c' (CBOR)]
 //	      [0xFF 24-char device id: only that device's events (old firmware)]
 
-// Event limits (spec §3.7).
+// Event limits (docs/particle-protocol.md#events).
 const (
 	DefaultEventTTL = 60        // seconds; the Max-Age option is omitted for it
 	MaxEventTTL     = 1<<24 - 1 // Max-Age is sent as 3 bytes
@@ -99,7 +99,8 @@ func ParseEvent(m *Message) (Event, error) {
 	return e, nil
 }
 
-// IsSystemEventName reports whether name is a system event (spec §3.7, §5):
+// IsSystemEventName reports whether name is a system event
+// (docs/particle-protocol.md#events, docs/particle-protocol.md#system-events):
 // it starts with "spark/" or "particle/".
 func IsSystemEventName(name string) bool {
 	return strings.HasPrefix(name, "spark/") || strings.HasPrefix(name, "particle/")

@@ -9,7 +9,8 @@ import (
 	"io"
 )
 
-// Gen 2 frame (spec §2.2 ✔), one per CoAP message after the handshake:
+// Gen 2 frame (docs/particle-protocol.md#frames ✔), one per CoAP message after
+// the handshake:
 //
 //	+--------+--------+----------------------------------------------+
 //	| len (u16, BE)   | AES-128-CBC(key, iv_dir, coap ‖ PKCS#7 pad)  |

@@ -286,8 +286,9 @@ func TestFramesDecryptWithOpenSSL(t *testing.T) {
 }
 
 func TestTranscriptMessageSequence(t *testing.T) {
-	// The device→server transcript follows spec §6: Hello first, message ids
-	// counting up from LE16(salt[0:2]) + 1 for the device's own requests.
+	// The device→server transcript follows
+	// docs/particle-protocol.md#a-minimal-server-session: Hello first, message
+	// ids counting up from LE16(salt[0:2]) + 1 for the device's own requests.
 	g := loadGolden(t, "handshake.golden")
 	keys, err := SessionKeysFromCred(g.hex1(t, "cred"))
 	if err != nil {

@@ -6,7 +6,7 @@ import (
 	"fmt"
 )
 
-// Function calls (spec §3.5 ✔):
+// Function calls (docs/particle-protocol.md#functions ✔):
 //
 //	S→D  CON POST f/<name> ?<argument>, 1-byte token
 //	     options: 0xB1 'f' | 0x0N name | 0x4N argument (Uri-Query, possibly empty)

@@ -12,7 +12,7 @@ import (
 	"io"
 )
 
-// Gen 2 TCP handshake (spec §2.1 ✔):
+// Gen 2 TCP handshake (docs/particle-protocol.md#tcp-handshake ✔):
 //
 //	server                                              device
 //	  | -- nonce (40 random bytes, clear) ------------------> |
@@ -34,7 +34,7 @@ const (
 	CredSize        = 40                // session credentials: key ‖ iv ‖ salt
 	SessionKeySize  = 16                // AES-128 key
 	SessionIVSize   = 16                // initial CBC IV of both directions
-	SaltSize        = 8                 // seeds the device's message IDs (spec §2.3)
+	SaltSize        = 8                 // seeds the device's message IDs (docs/particle-protocol.md#message-ids-and-tokens)
 	DeviceHelloSize = ServerKeyBits / 8 // 256: device's RSA block, for a 2048-bit server key
 	minDeviceHello  = NonceSize + DeviceIDSize
 	sessionHMACSize = sha1.Size
@@ -110,7 +110,8 @@ func (k SessionKeys) Cred() []byte {
 }
 
 // DeviceMessageIDs returns the message-ID counter a device starts with
-// (first ID = LE16(salt[0:2]) + 1, spec §2.3 ✔).
+// (first ID = LE16(salt[0:2]) + 1,
+// docs/particle-protocol.md#message-ids-and-tokens ✔).
 func (k SessionKeys) DeviceMessageIDs() MessageIDs {
 	return NewMessageIDs(DeviceMessageIDSeed(k.Salt))
 }
@@ -147,7 +148,8 @@ func OpenDeviceHello(serverKey ServerKey, nonce []byte, block []byte) (DeviceHel
 	if len(block) != size {
 		return h, fmt.Errorf("%w: device block of %d bytes, want %d", ErrHandshakeSize, len(block), size)
 	}
-	// nil opts: PKCS#1 v1.5, what Particle firmware uses (spec §2.1).
+	// nil opts: PKCS#1 v1.5, what Particle firmware uses
+	// (docs/particle-protocol.md#tcp-handshake).
 	plain, err := serverKey.Decrypt(nil, block, nil)
 	if err != nil {
 		return h, ErrHandshakeDecrypt
@@ -175,7 +177,7 @@ func SealDeviceHello(serverKey *rsa.PublicKey, nonce []byte, id DeviceID, device
 	plain = append(plain, nonce...)
 	plain = append(plain, id[:]...)
 	plain = append(plain, devicePublicKeyDER...)
-	//lint:ignore SA1019 protocol-mandated PKCS#1 v1.5 (spec §2.1).
+	//lint:ignore SA1019 protocol-mandated PKCS#1 v1.5 (docs/particle-protocol.md#tcp-handshake).
 	ct, err := rsa.EncryptPKCS1v15(rand.Reader, serverKey, plain)
 	if err != nil {
 		return nil, fmt.Errorf("protocol: handshake: encrypt device hello: %w", err)
@@ -195,7 +197,7 @@ func SealSessionKeys(random io.Reader, serverKey ServerKey, deviceKey *rsa.Publi
 		return SessionKeys{}, nil, fmt.Errorf("protocol: handshake: read cred randomness: %w", err)
 	}
 	keys, _ := SessionKeysFromCred(cred)
-	//lint:ignore SA1019 protocol-mandated PKCS#1 v1.5 (spec §2.1).
+	//lint:ignore SA1019 protocol-mandated PKCS#1 v1.5 (docs/particle-protocol.md#tcp-handshake).
 	ct, err := rsa.EncryptPKCS1v15(rand.Reader, deviceKey, cred)
 	if err != nil {
 		return SessionKeys{}, nil, fmt.Errorf("protocol: handshake: encrypt cred: %w", err)
@@ -232,7 +234,7 @@ func OpenSessionKeys(deviceKey *rsa.PrivateKey, serverKey *rsa.PublicKey, msg []
 		return SessionKeys{}, fmt.Errorf("%w: session message of %d bytes, want %d", ErrHandshakeSize, len(msg), ctLen+sigLen)
 	}
 	ct, sig := msg[:ctLen], msg[ctLen:]
-	//lint:ignore SA1019 protocol-mandated PKCS#1 v1.5 (spec §2.1).
+	//lint:ignore SA1019 protocol-mandated PKCS#1 v1.5 (docs/particle-protocol.md#tcp-handshake).
 	cred, err := rsa.DecryptPKCS1v15(nil, deviceKey, ct)
 	if err != nil {
 		return SessionKeys{}, ErrHandshakeDecrypt
@@ -255,7 +257,8 @@ type ServerHandshakeConfig struct {
 	Random io.Reader
 	// DeviceKey returns the public key on file for id. offered is the SPKI
 	// DER the device sent (nil for old Core firmware); the callback decides
-	// about unknown devices (e.g. trust on first use, spec §1.4). Use
+	// about unknown devices (e.g. trust on first use,
+	// docs/particle-protocol.md#how-the-cloud-learns-a-device-key). Use
 	// CheckOfferedKey to require the offered key to match. Required.
 	DeviceKey func(id DeviceID, offered []byte) (*rsa.PublicKey, error)
 }

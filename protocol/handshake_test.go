@@ -312,7 +312,8 @@ func TestHandshakeOverPipe(t *testing.T) {
 		t.Fatalf("offered key %x (%d bytes)", res.OfferedKeyDER, len(res.OfferedKeyDER))
 	}
 
-	// The device's first frame is its Hello, with the salt-derived id (§2.3).
+	// The device's first frame is its Hello, with the salt-derived id
+	// (docs/particle-protocol.md#message-ids-and-tokens).
 	ids := dkeys.DeviceMessageIDs()
 	go func() {
 		hello := NewHello(NonConfirmable, ids.Next(), helloObserved)

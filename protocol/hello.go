@@ -6,8 +6,9 @@ import (
 	"fmt"
 )
 
-// Hello payload (spec §3.3 ✔), sent by the device as POST h right after the
-// handshake. Trailing fields were added over time; all after the id are optional.
+// Hello payload (docs/particle-protocol.md#hello ✔), sent by the device as POST
+// h right after the handshake. Trailing fields were added over time; all after
+// the id are optional.
 //
 //	 0      2      4      6      8  9  10       10+N   +2     +4         +8
 //	+------+------+------+------+--+--+---------+------+------+----------+------+
@@ -22,7 +23,8 @@ const (
 	helloTrailingLen = 10 // system version .. OTA chunk size
 )
 
-// HelloFlags are the capability bits in the Hello (spec §3.3).
+// HelloFlags are the capability bits in the Hello
+// (docs/particle-protocol.md#hello).
 type HelloFlags uint16
 
 // Hello flags.
@@ -43,7 +45,8 @@ type Hello struct {
 	ProductVersion uint16 // 0xFFFF = undefined
 	Flags          HelloFlags
 	PlatformID     uint16
-	// DeviceID is empty over TCP and the 12-byte id over DTLS (spec §4.5).
+	// DeviceID is empty over TCP and the 12-byte id over DTLS
+	// (docs/particle-protocol.md#coap-over-dtls).
 	DeviceID []byte
 	// The trailing fields are zero when the device did not send them.
 	SystemVersion  uint16 // system module version, e.g. 3302 for 3.3.1
@@ -111,7 +114,8 @@ func NewHello(typ Type, id uint16, h Hello) Message {
 }
 
 // NewServerHello returns the server's Hello: POST h, no token, no payload.
-// TCP firmware waits 4 s for it after its own Hello (spec §2.1 step 7).
+// TCP firmware waits 4 s for it after its own Hello
+// (docs/particle-protocol.md#tcp-handshake step 7).
 func NewServerHello(typ Type, id uint16) Message {
 	return request(typ, CodePOST, id, nil, PathHello)
 }

@@ -7,15 +7,17 @@ import "math/bits"
 // not otherwise depend on the transport.
 type Transport uint8
 
-// Transports (spec §1.2).
+// Transports (docs/particle-protocol.md#key-types).
 const (
 	// TransportTCP is the Gen 2 transport: TCP 5683, RSA handshake, AES-128-CBC frames.
 	TransportTCP Transport = iota
-	// TransportUDP is the Gen 3 transport: UDP 5684, DTLS 1.2 (spec §4, not implemented here).
+	// TransportUDP is the Gen 3 transport: UDP 5684, DTLS 1.2
+	// (docs/particle-protocol.md#the-dtls-transport, not implemented here).
 	TransportUDP
 )
 
-// Default ports of the two transports (spec §1.3).
+// Default ports of the two transports
+// (docs/particle-protocol.md#the-server-key-file).
 const (
 	DefaultTCPPort = 5683
 	DefaultUDPPort = 5684
@@ -30,8 +32,8 @@ func (t Transport) String() string {
 }
 
 // DefaultType is the type used for messages whose type depends on the
-// transport (Hello, events, separate responses; spec §3.2): NON over TCP,
-// CON over UDP.
+// transport (Hello, events, separate responses;
+// docs/particle-protocol.md#message-catalogue): NON over TCP, CON over UDP.
 func (t Transport) DefaultType() Type {
 	if t == TransportUDP {
 		return Confirmable
@@ -56,17 +58,19 @@ func (g *MessageIDs) Next() uint16 {
 }
 
 // DeviceMessageIDSeed returns the seed a Gen 2 device uses for its message
-// IDs: salt[0:2] read as a little-endian u16 (spec §2.3 ✔), so the device's
-// first message (Hello) carries DeviceMessageIDSeed(salt)+1. Servers must not
+// IDs: salt[0:2] read as a little-endian u16
+// (docs/particle-protocol.md#message-ids-and-tokens ✔), so the device's first
+// message (Hello) carries DeviceMessageIDSeed(salt)+1. Servers must not
 // validate device message IDs; this exists for the device SDK and tests.
 func DeviceMessageIDSeed(salt [SaltSize]byte) uint16 {
 	return uint16(salt[0]) | uint16(salt[1])<<8
 }
 
 // Tokens allocates the 1-byte tokens that requests to the device must carry
-// (spec §2.3). It hands out tokens in increasing order (wrapping at 256) and
-// skips tokens still outstanding, so separate responses can be matched by
-// token. It is not safe for concurrent use; the zero value starts at 0.
+// (docs/particle-protocol.md#message-ids-and-tokens). It hands out tokens in
+// increasing order (wrapping at 256) and skips tokens still outstanding, so
+// separate responses can be matched by token. It is not safe for concurrent
+// use; the zero value starts at 0.
 type Tokens struct {
 	next  byte
 	n     int
@@ -74,8 +78,8 @@ type Tokens struct {
 }
 
 // MaxOutstandingTokens is the most tokens Acquire hands out before Release.
-// The spec suggests staying below ~200 (§3.11) so wrapped tokens are not
-// confused with late responses.
+// Staying below ~200 keeps wrapped tokens from being confused with late
+// responses (docs/particle-protocol.md#confirmable-messages-and-retransmission).
 const MaxOutstandingTokens = 200
 
 // NewTokens returns an allocator whose first token is start (devices pick a

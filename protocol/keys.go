@@ -14,7 +14,8 @@ import (
 	"strings"
 )
 
-// DeviceIDSize is the length of a raw device ID (spec §1.1).
+// DeviceIDSize is the length of a raw device ID
+// (docs/particle-protocol.md#device-ids).
 const DeviceIDSize = 12
 
 // DeviceID is the 12-byte device identifier; its text form is 24 lowercase hex characters.
@@ -41,7 +42,7 @@ func ParseDeviceID(s string) (DeviceID, error) {
 	return id, nil
 }
 
-// Key sizes of the Gen 2 TCP transport (spec §1.2).
+// Key sizes of the Gen 2 TCP transport (docs/particle-protocol.md#key-types).
 const (
 	DeviceKeyBits        = 1024 // RSA device key
 	ServerKeyBits        = 2048 // RSA server key
@@ -59,9 +60,10 @@ var (
 )
 
 // ParsePublicKey parses a public key given as PEM ("PUBLIC KEY" = PKIX/SPKI,
-// "RSA PUBLIC KEY" = PKCS#1) or as DER of either form (spec §1.4). It
-// returns *rsa.PublicKey or *ecdsa.PublicKey. Text before the PEM block is
-// ignored; a private key is refused.
+// "RSA PUBLIC KEY" = PKCS#1) or as DER of either form
+// (docs/particle-protocol.md#how-the-cloud-learns-a-device-key). It returns
+// *rsa.PublicKey or *ecdsa.PublicKey. Text before the PEM block is ignored; a
+// private key is refused.
 func ParsePublicKey(data []byte) (crypto.PublicKey, error) {
 	if der, typ, ok := findPEM(data, "PUBLIC KEY", "RSA PUBLIC KEY"); ok {
 		if typ == "RSA PUBLIC KEY" {
@@ -181,7 +183,8 @@ func ParseRSAPrivateKey(data []byte) (*rsa.PrivateKey, error) {
 }
 
 // CanonicalPublicKeyDER parses a public key in any accepted form and returns
-// its canonical SPKI DER, the form to store and compare (spec §1.4).
+// its canonical SPKI DER, the form to store and compare
+// (docs/particle-protocol.md#how-the-cloud-learns-a-device-key).
 func CanonicalPublicKeyDER(data []byte) ([]byte, error) {
 	k, err := ParsePublicKey(data)
 	if err != nil {

@@ -5,8 +5,9 @@ import (
 	"fmt"
 )
 
-// Kind names a message of the catalogue (spec §3.2), derived from the code,
-// the type and the first Uri-Path letter.
+// Kind names a message of the catalogue
+// (docs/particle-protocol.md#message-catalogue), derived from the code, the
+// type and the first Uri-Path letter.
 type Kind uint8
 
 // Message kinds. Direction is noted as D→S (device to server) or S→D.
@@ -57,7 +58,9 @@ func (k Kind) String() string {
 	return fmt.Sprintf("Kind(%d)", uint8(k))
 }
 
-// Path letters: the first Uri-Path option of a request (spec §3.1, §3.2).
+// Path letters: the first Uri-Path option of a request
+// (docs/particle-protocol.md#coap-encoding,
+// docs/particle-protocol.md#message-catalogue).
 const (
 	PathHello        = 'h'
 	PathDescribe     = 'd'
@@ -171,7 +174,8 @@ func NewEmptyACK(id uint16) Message { return Message{Type: Acknowledgement, Code
 // NewReset returns the RST refusing message id.
 func NewReset(id uint16) Message { return Message{Type: Reset, Code: CodeEmpty, ID: id} }
 
-// NewPing returns a CON 0.00 without token (spec §3.8); the peer answers with NewEmptyACK.
+// NewPing returns a CON 0.00 without token (docs/particle-protocol.md#ping); the peer
+// answers with NewEmptyACK.
 func NewPing(id uint16) Message { return Message{Type: Confirmable, Code: CodeEmpty, ID: id} }
 
 // NewACK returns a piggy-backed response: an ACK for message id carrying
@@ -180,8 +184,9 @@ func NewACK(id uint16, token []byte, code Code, payload []byte) Message {
 	return Message{Type: Acknowledgement, Code: code, ID: id, Token: token, Payload: payload}
 }
 
-// NewResponse returns a separate response (spec §3.2 "sep"): a new message of
-// type typ (NON over TCP, CON over UDP) carrying the request's 1-byte token.
+// NewResponse returns a separate response
+// (docs/particle-protocol.md#message-catalogue "sep"): a new message of type
+// typ (NON over TCP, CON over UDP) carrying the request's 1-byte token.
 func NewResponse(typ Type, id uint16, token byte, code Code, payload []byte) Message {
 	return Message{Type: typ, Code: code, ID: id, Token: token1(token), Payload: payload}
 }

@@ -6,8 +6,8 @@ import (
 	"fmt"
 )
 
-// OTA v1 (spec §3.9; from source, not wire-verified). spark-protocol's
-// Flasher.js is the reference:
+// OTA v1 (docs/particle-protocol.md#ota-updates; from source, not
+// wire-verified). spark-protocol's Flasher.js is the reference:
 //
 //	S→D UpdateBegin  CON POST u, payload (optional, 12 bytes):
 //	                 | flags(1) | chunkSize(2) | fileSize(4) | destination(1) | destAddr(4) |

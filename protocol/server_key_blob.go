@@ -8,7 +8,8 @@ import (
 )
 
 // Server key blob, the file `particle keys server` flashes into the device
-// (spec §1.3). Offsets are fixed because the blob overlays adjacent DCT fields:
+// (docs/particle-protocol.md#the-server-key-file). Offsets are fixed because
+// the blob overlays adjacent DCT fields:
 //
 //	TCP (512 bytes)                          UDP (320 bytes)
 //	0    key SPKI DER (RSA-2048, 294 B)      0    key SPKI DER (P-256, 91 B)

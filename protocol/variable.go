@@ -8,7 +8,7 @@ import (
 	"strings"
 )
 
-// Variables (spec §3.6 ✔):
+// Variables (docs/particle-protocol.md#variables ✔):
 //
 //	S→D  CON GET v/<name>, 1-byte token
 //	D→S  empty ACK, then separate 2.05 with the token (4.04 for an unknown name)
@@ -23,7 +23,7 @@ import (
 // VariableType is the type code of a cloud variable.
 type VariableType uint8
 
-// Variable types (spec §3.4).
+// Variable types (docs/particle-protocol.md#describe).
 const (
 	VariableBool   VariableType = 1
 	VariableInt32  VariableType = 2
@@ -31,7 +31,8 @@ const (
 	VariableDouble VariableType = 9
 )
 
-// MaxVariableNameLen and MaxStringValueLen are current firmware limits (spec §3.5, §3.6).
+// MaxVariableNameLen and MaxStringValueLen are current firmware limits
+// (docs/particle-protocol.md#functions, docs/particle-protocol.md#variables).
 const (
 	MaxVariableNameLen = 64
 	MaxStringValueLen  = 1024

@@ -4,10 +4,10 @@
 # Wick's server and Wick's device SDK cannot hide in the goldens.
 #
 # Keys are created once and then kept (delete them to rotate). The CoAP
-# plaintexts below are assembled by hand from docs/device-protocol.md
-# (spec §3); every frame is encrypted by `openssl enc -aes-128-cbc` with the
-# IV chained as spec §2.2 says: next IV = first ciphertext block of the
-# previous frame in the same direction.
+# plaintexts below are assembled by hand from docs/particle-protocol.md (the
+# CoAP message layer); every frame is encrypted by `openssl enc -aes-128-cbc`
+# with the IV chained as docs/particle-protocol.md#frames says: next IV = first
+# ciphertext block of the previous frame in the same direction.
 #
 # Usage: cd protocol/testdata && ./gen.sh
 set -euo pipefail
@@ -19,7 +19,7 @@ asc() { printf '%s' "$1" | hex; }
 # ff N: N bytes of 0xFF fill (refuses a negative count instead of streaming forever).
 ff() { [ "$1" -ge 0 ] || { echo "gen.sh: negative fill $1" >&2; exit 1; }; head -c "$1" /dev/zero | tr '\0' '\377'; }
 
-# ---------------------------------------------------------------- keys (spec §1.2)
+# ----------------------------------------------------- keys (docs/particle-protocol.md#key-types)
 [ -f server_key.pem ] || openssl genrsa -traditional -out server_key.pem 2048 2>/dev/null
 [ -f server2_key.pem ] || openssl genrsa -traditional -out server2_key.pem 2048 2>/dev/null
 [ -f device_key.pem ] || openssl genrsa -traditional -out device_key.pem 1024 2>/dev/null
@@ -42,7 +42,7 @@ openssl ec -in device_ec_key.pem -pubout -outform DER -out device_ec_key.pub.der
 cp device_key.der device_key.slot
 ff $((612 - $(stat -c %s device_key.der))) >> device_key.slot
 
-# ---------------------------------------------------------------- server key blob (spec §1.3)
+# -------------------------------- server key blob (docs/particle-protocol.md#the-server-key-file)
 # TCP blob: key DER at 0, 0xFF fill, address TLV at 384, port at 450, 512 bytes.
 {
   cat server_key.pub.der
@@ -69,7 +69,7 @@ ff $((612 - $(stat -c %s device_key.der))) >> device_key.slot
   ff $((320 - 260))
 } > server_key_blob_udp.bin
 
-# ---------------------------------------------------------------- handshake (spec §2.1)
+# -------------------------------------------- handshake (docs/particle-protocol.md#tcp-handshake)
 NONCE=a1f3c9e2b4d6087f19e2d3c4b5a69788796a5b4c3d2e1f00112233445566778899aabbccddeeff0a
 BADNONCE=00f3c9e2b4d6087f19e2d3c4b5a69788796a5b4c3d2e1f00112233445566778899aabbccddeeff0a
 DEVID=0123456789abcdef01234567
@@ -125,7 +125,7 @@ printf '%s' "$SIG" | unhex | openssl pkeyutl -verifyrecover -pubin -inkey server
   echo "session_reply_wrong_device $SESSION_CT_WRONGDEV$SIG_WRONGDEV"
 } > handshake.golden
 
-# ---------------------------------------------------------------- frames (spec §2.2, §3)
+# ---------------------------------------------------- frames (docs/particle-protocol.md#frames)
 # aes_frame IVHEX PLAINHEX -> frame hex: len(2, BE) || AES-128-CBC(PKCS#7)
 aes_frame() {
   local ct
@@ -143,7 +143,8 @@ APP_JSON='{"f":["led"],"v":{"temp":9,"count":2,"label":4,"on":1}}'
 NAME_UPD=particle/device/updates/enabled   # 31 bytes -> 0d 12
 NAME_DEV=spark/device/name                 # 17 bytes -> 0d 04
 
-# Device -> server. Message ids start at LE16(salt[0:2]) + 1 = 0x9c3a + 1 (spec §2.3).
+# Device -> server. Message ids start at LE16(salt[0:2]) + 1 = 0x9c3a + 1
+# (docs/particle-protocol.md#message-ids-and-tokens).
 D2S=(
   "hello                5002 9c3b b168 ff 0003 ffff 0036 0003 00 00 0ce6 03c0 00019000 0200"
   "describe_post_system_full 4102 9c3c 7a b164 4101 ff $(asc "$SYS_JSON")"
