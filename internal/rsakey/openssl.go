@@ -215,7 +215,7 @@ func (k *opensslKey) selfTest(priv *rsa.PrivateKey) error {
 	if !bytes.Equal(got, want) {
 		return errors.New("rsakey: self-test: openssl signature differs from crypto/rsa's")
 	}
-	//lint:ignore SA1019 the handshake's PKCS#1 v1.5 encryption (spec §2.1).
+	//lint:ignore SA1019 the handshake's PKCS#1 v1.5 encryption (docs/particle-protocol.md#tcp-handshake).
 	ct, err := rsa.EncryptPKCS1v15(rand.Reader, &priv.PublicKey, msg)
 	if err != nil {
 		return fmt.Errorf("rsakey: self-test: crypto/rsa encrypt: %w", err)

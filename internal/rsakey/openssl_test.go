@@ -16,7 +16,7 @@ func TestOpenSSLOptions(t *testing.T) {
 	if _, ok := k.(*rsa.PrivateKey); ok || Name(k) != NameOpenSSL {
 		t.Fatalf("Load in the openssl build gave %T (%s)", k, Name(k))
 	}
-	//lint:ignore SA1019 the handshake's PKCS#1 v1.5 encryption (spec §2.1).
+	//lint:ignore SA1019 the handshake's PKCS#1 v1.5 encryption (docs/particle-protocol.md#tcp-handshake).
 	ct, err := rsa.EncryptPKCS1v15(rand.Reader, &priv.PublicKey, hmac20(1))
 	if err != nil {
 		t.Fatal(err)

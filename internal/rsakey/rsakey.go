@@ -1,5 +1,6 @@
 // Package rsakey provides the server's RSA private-key operations for the
-// device handshake (spec §2.1) in the fastest implementation the build has.
+// device handshake (docs/particle-protocol.md#tcp-handshake) in the fastest
+// implementation the build has.
 //
 // The Gen 2 TCP handshake costs the server two RSA-2048 private-key
 // operations per device connection: PKCS#1 v1.5 decryption of the device

@@ -33,7 +33,7 @@ func reportRate(b *testing.B, name string, cpu0 float64) {
 // BenchmarkDecrypt is one RSA-2048 PKCS#1 v1.5 decryption (the device hello).
 func BenchmarkDecrypt(b *testing.B) {
 	priv := testKey(b, "server")
-	//lint:ignore SA1019 the handshake's PKCS#1 v1.5 encryption (spec §2.1).
+	//lint:ignore SA1019 the handshake's PKCS#1 v1.5 encryption (docs/particle-protocol.md#tcp-handshake).
 	ct, err := rsa.EncryptPKCS1v15(rand.Reader, &priv.PublicKey, make([]byte, 214))
 	if err != nil {
 		b.Fatal(err)

@@ -180,7 +180,7 @@ func TestDecryptRoundTrip(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			//lint:ignore SA1019 the handshake's PKCS#1 v1.5 encryption (spec §2.1).
+			//lint:ignore SA1019 the handshake's PKCS#1 v1.5 encryption (docs/particle-protocol.md#tcp-handshake).
 			ct, err := rsa.EncryptPKCS1v15(rand.Reader, &priv.PublicKey, tc.plain)
 			if err != nil {
 				t.Fatal(err)
@@ -308,7 +308,7 @@ func TestConcurrent(t *testing.T) {
 		if want[i], err = rsa.SignPKCS1v15(nil, priv, crypto.Hash(0), hmac20(byte(i))); err != nil {
 			t.Fatal(err)
 		}
-		//lint:ignore SA1019 the handshake's PKCS#1 v1.5 encryption (spec §2.1).
+		//lint:ignore SA1019 the handshake's PKCS#1 v1.5 encryption (docs/particle-protocol.md#tcp-handshake).
 		if cts[i], err = rsa.EncryptPKCS1v15(rand.Reader, &priv.PublicKey, hmac20(byte(i))); err != nil {
 			t.Fatal(err)
 		}
@@ -341,7 +341,7 @@ func TestConcurrent(t *testing.T) {
 func FuzzDecrypt(f *testing.F) {
 	priv, k := loaded(f)
 	for _, n := range []int{0, 20, 214, 245} {
-		//lint:ignore SA1019 the handshake's PKCS#1 v1.5 encryption (spec §2.1).
+		//lint:ignore SA1019 the handshake's PKCS#1 v1.5 encryption (docs/particle-protocol.md#tcp-handshake).
 		ct, err := rsa.EncryptPKCS1v15(rand.Reader, &priv.PublicKey, bytes.Repeat([]byte{byte(n)}, n))
 		if err != nil {
 			f.Fatal(err)

@@ -13,7 +13,8 @@ import (
 	"github.com/wick-cloud/wick/protocol"
 )
 
-// Platform IDs of the Gen 2 devices that use the TCP transport (spec §3.3).
+// Platform IDs of the Gen 2 devices that use the TCP transport
+// (docs/particle-protocol.md#hello).
 const (
 	PlatformCore     = 0
 	PlatformPhoton   = 6

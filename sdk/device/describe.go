@@ -11,7 +11,7 @@ import (
 )
 
 // appDescribe returns the application describe: {"f":[...],"v":{...}}
-// with the numeric variable type codes (spec §3.4 ✔).
+// with the numeric variable type codes (docs/particle-protocol.md#describe ✔).
 func (d *Device) appDescribe() protocol.AppDescribe {
 	d.mu.Lock()
 	defer d.mu.Unlock()

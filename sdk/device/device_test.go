@@ -149,7 +149,8 @@ func TestConnectHello(t *testing.T) {
 	if fmt.Sprint(h) != fmt.Sprint(want) {
 		t.Errorf("hello %+v; want %+v", h, want)
 	}
-	// Spec §2.3 ✔: the first message ID is LE16(salt[0:2]) + 1.
+	// docs/particle-protocol.md#message-ids-and-tokens ✔: the first message ID
+	// is LE16(salt[0:2]) + 1.
 	if got, want := c.HelloMessageID(), protocol.DeviceMessageIDSeed(c.Keys.Salt)+1; got != want {
 		t.Errorf("hello message id %#04x; want %#04x", got, want)
 	}
@@ -367,7 +368,7 @@ func TestFunctionCall(t *testing.T) {
 	if e, err := c.WaitEvent(ctx, "echo"); err != nil || string(e.Data) != "hello" {
 		t.Errorf("echo event %+v, %v", e, err)
 	}
-	// Over-long argument: ACK 4.00 (spec §3.5).
+	// Over-long argument: ACK 4.00 (docs/particle-protocol.md#functions).
 	_, err := c.Call(ctx, "led", strings.Repeat("x", protocol.MaxFunctionArgLen+1))
 	var re *devicetest.ResponseError
 	if !errors.As(err, &re) || re.Code != protocol.CodeBadRequest {
@@ -415,7 +416,8 @@ func TestVariables(t *testing.T) {
 			t.Errorf("%s = %#v; want %#v", v.name, got, v.want)
 		}
 	}
-	// Spec §3.6 ✔: a double is little-endian, 21.5 = 00 00 00 00 00 80 35 40.
+	// docs/particle-protocol.md#variables ✔: a double is little-endian, 21.5 =
+	// 00 00 00 00 00 80 35 40.
 	raw, err := c.Variable(ctx, "temp")
 	if err != nil || fmt.Sprintf("% x", raw) != "00 00 00 00 00 80 35 40" {
 		t.Errorf("temp raw % x, %v", raw, err)

@@ -23,10 +23,10 @@
 // asks for the time and posts the application describe. Describe requests
 // from the server are answered for system and application info separately or
 // merged; function calls, variable reads, signals, pings and events to the
-// device are answered as Device OS 3.x answers them (spec §3). Every ✔
-// detail of docs/device-protocol.md is followed: 1-byte tokens, message IDs
-// starting at LE16(salt)+1, separate NON responses over TCP, the piggy-backed
-// time reply.
+// device are answered as Device OS 3.x answers them
+// (docs/particle-protocol.md#the-coap-message-layer). Every ✔ detail there
+// is followed: 1-byte tokens, message IDs starting at
+// LE16(salt)+1, separate NON responses over TCP, the piggy-backed time reply.
 //
 // After 15 s without receiving anything the device sends a CoAP ping and
 // gives the connection 10 s more; a lost connection is re-established with

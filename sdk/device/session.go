@@ -30,7 +30,8 @@ const (
 	writeTimeout   = 20 * time.Second
 	goodbyeTimeout = time.Second
 	// describeBlockSize is the Block1/Block2 size for describes that do not
-	// fit one message (spec §3.4: 512 or 1024, the largest that fits).
+	// fit one message (docs/particle-protocol.md#describe: 512 or 1024, the
+	// largest that fits).
 	describeBlockSize = 512
 	// maxPending bounds the requests awaiting an answer; the oldest is
 	// failed when a server never answers.
@@ -38,7 +39,8 @@ const (
 	// cloudDisconnectUser is CLOUD_DISCONNECT_REASON_USER of Device OS,
 	// sent in the Goodbye when Run's context ends.
 	cloudDisconnectUser = 2
-	// Firmware update flags published after every handshake (spec §5.2).
+	// Firmware update flags published after every handshake
+	// (docs/particle-protocol.md#events-devices-publish).
 	eventUpdatesEnabled = "particle/device/updates/enabled"
 	eventUpdatesForced  = "particle/device/updates/forced"
 )
@@ -53,7 +55,7 @@ type session struct {
 	wmu     sync.Mutex // serialises writes; guards sealer and ids
 	sealer  *protocol.FrameSealer
 	ids     protocol.MessageIDs
-	tokens  atomic.Uint32 // next 1-byte token, incremented (spec §2.3)
+	tokens  atomic.Uint32 // next 1-byte token, incremented (docs/particle-protocol.md#message-ids-and-tokens)
 	closed  atomic.Bool
 	leaving atomic.Bool // Goodbye sent: no more writes
 
@@ -91,7 +93,8 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// dial connects and runs the handshake (spec §2.1).
+// dial connects and runs the handshake
+// (docs/particle-protocol.md#tcp-handshake).
 func dial(ctx context.Context, d *Device) (*session, error) {
 	cfg := &d.cfg
 	dctx, cancel := context.WithTimeout(ctx, cfg.HandshakeTimeout)
@@ -264,7 +267,7 @@ func (s *session) request(ctx context.Context, m *protocol.Message) error {
 	}
 }
 
-// hello is the device's Hello (spec §3.3).
+// hello is the device's Hello (docs/particle-protocol.md#hello).
 func (s *session) hello() protocol.Message {
 	cfg := &s.d.cfg
 	flags := protocol.HelloGoodbye
@@ -389,9 +392,9 @@ func (s *session) leave() {
 	s.closeConn()
 }
 
-// goodbye tells the server the disconnect is intentional (spec §3.10) and
-// reports whether it was written. It gives up rather than wait behind a
-// blocked writer.
+// goodbye tells the server the disconnect is intentional
+// (docs/particle-protocol.md#goodbye) and reports whether it was written. It
+// gives up rather than wait behind a blocked writer.
 func (s *session) goodbye() bool {
 	if !s.online.Load() {
 		return false
@@ -421,8 +424,10 @@ func (s *session) goodbye() bool {
 	return true
 }
 
-// handle dispatches one message from the server (spec §3.2, §6 from the
-// device's side). Errors end the session.
+// handle dispatches one message from the server
+// (docs/particle-protocol.md#message-catalogue,
+// docs/particle-protocol.md#a-minimal-server-session from the device's side).
+// Errors end the session.
 func (s *session) handle(ctx context.Context, m *protocol.Message) error {
 	switch protocol.Classify(m) {
 	case protocol.KindPing:
@@ -549,7 +554,8 @@ func (s *session) afterOnline(ctx context.Context) {
 	}
 }
 
-// receiveTime records the piggy-backed time reply (spec §3.8 ✔).
+// receiveTime records the piggy-backed time reply
+// (docs/particle-protocol.md#time ✔).
 func (s *session) receiveTime(a *protocol.Message, sent time.Time) {
 	if a == nil {
 		return
@@ -567,7 +573,8 @@ func (s *session) receiveTime(a *protocol.Message, sent time.Time) {
 	s.d.mu.Unlock()
 }
 
-// subscribe sends GET e/prefix with the "my devices" scope (spec §3.7).
+// subscribe sends GET e/prefix with the "my devices" scope
+// (docs/particle-protocol.md#subscriptions).
 func (s *session) subscribe(prefix string) error {
 	m := protocol.NewSubscribe(protocol.Confirmable, 0, protocol.Subscription{Prefix: prefix, MyDevices: true})
 	return s.send(&m, true, nil)
@@ -589,10 +596,10 @@ func (s *session) publish(ctx context.Context, e protocol.Event, withAck bool) e
 	return s.send(&m, true, nil)
 }
 
-// postDescribe sends a device-initiated describe (Hello flag 0x20, spec
-// §3.4): one CON POST d?flags, or Block1 blocks of 512 bytes, each with its
-// own token, the next sent once the previous is ACKed. Must not run on the
-// reading goroutine.
+// postDescribe sends a device-initiated describe (Hello flag 0x20,
+// docs/particle-protocol.md#describe): one CON POST d?flags, or Block1 blocks of
+// 512 bytes, each with its own token, the next sent once the previous is ACKed.
+// Must not run on the reading goroutine.
 func (s *session) postDescribe(flags protocol.DescribeFlags) error {
 	payload, err := s.d.describePayload(flags)
 	if err != nil {
@@ -664,10 +671,11 @@ func (s *session) answerDescribe(m *protocol.Message) error {
 	return s.send(&r, true, nil)
 }
 
-// answerFunction handles POST f/name?arg (spec §3.5 ✔): empty ACK (4.00
-// for an over-long argument), then the handler runs on the application
-// queue and its result goes back as a separate NON 2.04. Like Device OS,
-// an unknown function gets the ACK but no result; the cloud times out.
+// answerFunction handles POST f/name?arg
+// (docs/particle-protocol.md#functions ✔): empty ACK (4.00 for an over-long
+// argument), then the handler runs on the application queue and its result goes
+// back as a separate NON 2.04. Like Device OS, an unknown function gets the ACK
+// but no result; the cloud times out.
 func (s *session) answerFunction(ctx context.Context, m *protocol.Message) error {
 	call, err := protocol.ParseFunctionCall(m)
 	tok, ok := m.Token1()
@@ -700,8 +708,9 @@ func (s *session) answerFunction(ctx context.Context, m *protocol.Message) error
 	return nil
 }
 
-// answerVariable handles GET v/name (spec §3.6 ✔): empty ACK, then a
-// separate NON 2.05 with the value, or 4.04 for an unknown name.
+// answerVariable handles GET v/name (docs/particle-protocol.md#variables ✔):
+// empty ACK, then a separate NON 2.05 with the value, or 4.04 for an unknown
+// name.
 func (s *session) answerVariable(m *protocol.Message) error {
 	name, err := protocol.ParseVariableRequest(m)
 	tok, ok := m.Token1()
@@ -730,7 +739,8 @@ func (s *session) answerVariable(m *protocol.Message) error {
 	return s.send(&r, true, nil)
 }
 
-// encodeVariable calls the getter and encodes its value (spec §3.6).
+// encodeVariable calls the getter and encodes its value
+// (docs/particle-protocol.md#variables).
 func encodeVariable(v variable) []byte {
 	var val any
 	switch g := v.get.(type) {
@@ -753,7 +763,8 @@ func encodeVariable(v variable) []byte {
 	return b
 }
 
-// answerSignal handles PUT s?on: piggy-backed ACK 2.04 (spec §3.8 ✔).
+// answerSignal handles PUT s?on: piggy-backed ACK 2.04
+// (docs/particle-protocol.md#signal ✔).
 func (s *session) answerSignal(m *protocol.Message) error {
 	on, err := protocol.ParseSignal(m)
 	if err != nil {
@@ -772,9 +783,10 @@ func (s *session) answerSignal(m *protocol.Message) error {
 	return nil
 }
 
-// receiveEvent handles an event published to the device (spec §3.7): ACK
-// it when confirmable, forget the claim code on spark/device/claim/...,
-// and queue the handlers of every matching subscription.
+// receiveEvent handles an event published to the device
+// (docs/particle-protocol.md#events): ACK it when confirmable, forget the claim
+// code on spark/device/claim/..., and queue the handlers of every matching
+// subscription.
 func (s *session) receiveEvent(m *protocol.Message) error {
 	if err := s.ackIfConfirmable(m); err != nil {
 		return err

@@ -14,7 +14,7 @@ import (
 )
 
 // TestWireTranscript checks the device's messages byte for byte against
-// the layouts of the spec (§3.3-§3.8, ✔ details), over net.Pipe with a raw
+// the layouts of docs/particle-protocol.md (✔ details), over net.Pipe with a raw
 // server built from protocol.ServerHandshake. The expected bytes are written
 // out by hand from the spec, not produced by the protocol encoder.
 func TestWireTranscript(t *testing.T) {
@@ -68,7 +68,7 @@ func TestWireTranscript(t *testing.T) {
 	}
 	fr := protocol.NewFrameReader(srvEnd, res.Keys, 0)
 	fw := protocol.NewFrameWriter(srvEnd, res.Keys, 0)
-	id := binary.LittleEndian.Uint16(res.Keys.Salt[:2]) // spec §2.3 ✔: first ID = LE16(salt)+1
+	id := binary.LittleEndian.Uint16(res.Keys.Salt[:2]) // docs/particle-protocol.md#message-ids-and-tokens ✔: first ID = LE16(salt)+1
 
 	// next reads one frame and compares it with want, in which "ID" stands
 	// for the next device message ID and "TK" for any token byte (returned).
@@ -111,27 +111,32 @@ func TestWireTranscript(t *testing.T) {
 	}
 	hexs := func(s string) string { return hex.EncodeToString([]byte(s)) }
 
-	// Hello (§3.3): NON POST h, product 6, version ffff, flags 0x10
-	// (goodbye), platform 6, id length 0, system 3302, max message 1024,
-	// max binary 131072, OTA chunk 512.
+	// Hello (docs/particle-protocol.md#hello): NON POST h, product 6, version
+	// ffff, flags 0x10 (goodbye), platform 6, id length 0, system 3302, max
+	// message 1024, max binary 131072, OTA chunk 512.
 	next("hello", "50 02 ID b1 68 ff 0006 ffff 0010 0006 0000 0ce6 0400 00020000 0200")
 	write("server hello", "50 02 1000 b1 68")
-	// Subscriptions (§3.7): CON GET e/<prefix> ?u, no token.
+	// Subscriptions (docs/particle-protocol.md#subscriptions): CON GET
+	// e/<prefix> ?u, no token.
 	next("subscribe spark", "40 01 ID b1 65 05"+hexs("spark")+"41 75")
 	next("subscribe particle", "40 01 ID b1 65 08"+hexs("particle")+"41 75")
-	// System events (§5.2): NON POST E/<name>, TTL 60 so no Max-Age.
+	// System events (docs/particle-protocol.md#events-devices-publish): NON
+	// POST E/<name>, TTL 60 so no Max-Age.
 	next("updates enabled", "50 02 ID b1 45 0d 12"+hexs("particle/device/updates/enabled")+"ff"+hexs("true"))
 	next("updates forced", "50 02 ID b1 45 0d 11"+hexs("particle/device/updates/forced")+"ff"+hexs("false"))
-	// Time request (§3.8): CON GET t with a 1-byte token.
+	// Time request (docs/particle-protocol.md#time): CON GET t with a 1-byte
+	// token.
 	tok := next("time request", "41 01 ID TK b1 74")
 	timeID := id
 	write("time reply", "61 45"+hex.EncodeToString([]byte{byte(timeID >> 8), byte(timeID), tok})+"ff 0000007b")
 
-	// Function call (§3.5 ✔): empty ACK, then NON 2.04 with the token and int32 BE.
+	// Function call (docs/particle-protocol.md#functions ✔): empty ACK, then NON
+	// 2.04 with the token and int32 BE.
 	write("call led(on)", "41 02 2000 07 b1 66 03"+hexs("led")+"42"+hexs("on"))
 	expect("call ack", "60 00 2000")
 	next("call result", "51 44 ID 07 ff 00000001")
-	// Variable (§3.6 ✔): empty ACK, then NON 2.05 with the double little-endian.
+	// Variable (docs/particle-protocol.md#variables ✔): empty ACK, then NON 2.05
+	// with the double little-endian.
 	write("get temp", "41 01 2001 08 b1 76 04"+hexs("temp"))
 	expect("get ack", "60 00 2001")
 	next("get value", "51 45 ID 08 ff 0000000000803540")
@@ -139,13 +144,15 @@ func TestWireTranscript(t *testing.T) {
 	write("get nope", "41 01 2002 09 b1 76 04"+hexs("nope"))
 	expect("get nope ack", "60 00 2002")
 	next("get nope result", "51 84 ID 09")
-	// Signal (§3.8 ✔): piggy-backed ACK 2.04 with the token.
+	// Signal (docs/particle-protocol.md#signal ✔): piggy-backed ACK 2.04 with
+	// the token.
 	write("signal", "41 03 2003 0a b1 73 41 01")
 	expect("signal ack", "61 44 2003 0a")
 	// Server ping: empty ACK with the same ID.
 	write("ping", "40 00 2004")
 	expect("ping ack", "60 00 2004")
-	// Describe (§3.4): empty ACK, then CON 2.05 with the token.
+	// Describe (docs/particle-protocol.md#describe): empty ACK, then CON 2.05
+	// with the token.
 	write("describe app", "41 01 2005 0b b1 64 41 02")
 	expect("describe ack", "60 00 2005")
 	next("describe response", "41 45 ID 0b ff"+hexs(`{"f":["led"],"v":{"temp":9}}`))

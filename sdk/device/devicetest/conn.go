@@ -68,7 +68,8 @@ func (c *Conn) Hello() protocol.Hello {
 }
 
 // HelloMessageID returns the CoAP message ID of the device's Hello, the
-// first message after the handshake (spec §2.3: LE16(salt)+1).
+// first message after the handshake
+// (docs/particle-protocol.md#message-ids-and-tokens: LE16(salt)+1).
 func (c *Conn) HelloMessageID() uint16 {
 	c.srv.mu.Lock()
 	defer c.srv.mu.Unlock()
@@ -221,7 +222,8 @@ func (c *Conn) send(m *protocol.Message, newID bool) error {
 // Send writes m with the next server message ID.
 func (c *Conn) Send(m protocol.Message) error { return c.send(&m, true) }
 
-// SendEvent publishes a private event to the device (NON POST E, spec §3.7).
+// SendEvent publishes a private event to the device (NON POST E,
+// docs/particle-protocol.md#events).
 func (c *Conn) SendEvent(name, data string) error {
 	m, err := protocol.NewEvent(protocol.NonConfirmable, 0, protocol.Event{
 		Name: name, Data: []byte(data), Private: true, TTL: protocol.DefaultEventTTL})
