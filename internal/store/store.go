@@ -40,6 +40,7 @@ type Store interface {
 	Devices
 	ClaimCodes
 	Webhooks
+	Invites
 	// Close releases the database connections.
 	Close() error
 }
@@ -285,8 +286,9 @@ type Tokens interface {
 	// TakeRefreshToken atomically deletes and returns the refresh token, so
 	// that two concurrent uses cannot both succeed. ErrNotFound if absent.
 	TakeRefreshToken(ctx context.Context, hash string) (*RefreshToken, error)
-	// DeleteExpired removes access tokens, refresh tokens, challenges and
-	// claim codes that expired before now, and returns how many rows went.
+	// DeleteExpired removes access tokens, refresh tokens, challenges,
+	// claim codes and team invitations that expired before now, and
+	// returns how many rows went.
 	DeleteExpired(ctx context.Context, now time.Time) (int, error)
 }
 

@@ -144,7 +144,7 @@ func (db *DB) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 	cutoff := toMS(now)
 	var total int64
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		for _, table := range []string{"access_tokens", "refresh_tokens", "challenges", "claim_codes"} {
+		for _, table := range []string{"access_tokens", "refresh_tokens", "challenges", "claim_codes", "team_invites"} {
 			res, err := db.exec(ctx, tx, `DELETE FROM `+table+` WHERE expires_at < ?`, cutoff)
 			if err != nil {
 				return err

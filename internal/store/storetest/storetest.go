@@ -39,6 +39,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Devices", deviceTests},
 		{"ClaimCodes", claimCodeTests},
 		{"Webhooks", webhookTests},
+		{"Invites", inviteTests},
 	}
 	for _, suite := range suites {
 		t.Run(suite.name, func(t *testing.T) {

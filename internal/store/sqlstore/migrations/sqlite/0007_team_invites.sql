@@ -1,0 +1,15 @@
+-- 0007_team_invites: pending team invitations. An invitation grants
+-- nothing until the invited address accepts it (docs/api.md, Team
+-- invitations); its secret is kept as a SHA-256 hex hash.
+CREATE TABLE team_invites (
+	product_id INTEGER NOT NULL,
+	username   TEXT    NOT NULL,
+	role       TEXT    NOT NULL,
+	invited_by TEXT    NOT NULL DEFAULT '',
+	token_hash TEXT    NOT NULL,
+	expires_at INTEGER NOT NULL,
+	created_at INTEGER NOT NULL,
+	PRIMARY KEY (product_id, username)
+) STRICT, WITHOUT ROWID;
+CREATE UNIQUE INDEX team_invites_token_hash ON team_invites (token_hash);
+CREATE INDEX team_invites_username ON team_invites (username);
