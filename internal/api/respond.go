@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/wick-cloud/wick/internal/auth"
@@ -118,7 +119,7 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.As(err, &e):
 		if e.Cause != nil {
 			s.log.LogAttrs(r.Context(), slog.LevelWarn, "api: request failed",
-				slog.String("path", r.URL.Path), slog.Int("status", e.Status), slog.Any("err", e.Cause))
+				logPath(r), slog.Int("status", e.Status), slog.Any("err", e.Cause))
 		}
 		if e.List != nil {
 			_ = writeJSON(w, e.Status, struct {
@@ -140,11 +141,11 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		// The client went away (or the server is shutting down): nobody
 		// reads the answer, and it is not a server fault.
 		s.log.LogAttrs(r.Context(), slog.LevelDebug, "api: request canceled",
-			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("err", err))
+			slog.String("method", r.Method), logPath(r), slog.Any("err", err))
 		_ = writeJSON(w, statusClientClosed, map[string]any{"ok": false, "error": "Request canceled"})
 	default:
 		s.log.LogAttrs(r.Context(), slog.LevelError, "api: internal error",
-			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("err", err))
+			slog.String("method", r.Method), logPath(r), slog.Any("err", err))
 		_ = writeJSON(w, http.StatusInternalServerError, map[string]any{"ok": false, "error": "Internal server error"})
 	}
 }
@@ -161,4 +162,18 @@ func isoTimePtr(t *time.Time) *string {
 	}
 	s := isoTime(*t)
 	return &s
+}
+
+// tokenPathPrefix starts the one route whose path carries a credential:
+// DELETE /v1/access_tokens/{token}.
+const tokenPathPrefix = "/v1/access_tokens/"
+
+// logPath is the request path as logs may show it: an access token in the
+// path is replaced by "<redacted>" (docs/security.md, Logs).
+func logPath(r *http.Request) slog.Attr {
+	p := r.URL.Path
+	if rest, ok := strings.CutPrefix(p, tokenPathPrefix); ok && rest != "" && rest != "current" {
+		p = tokenPathPrefix + "<redacted>"
+	}
+	return slog.String("path", p)
 }

@@ -83,23 +83,29 @@ func (s *server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 				panic(v)
 			}
 			s.log.LogAttrs(r.Context(), slog.LevelError, "api: panic",
-				slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("panic", v))
+				slog.String("method", r.Method), logPath(r), slog.Any("panic", v))
 			if w.status == 0 {
 				s.writeError(w, r, fmt.Errorf("api: panic: %v", v))
 			}
 		}
 		if s.log.Enabled(r.Context(), slog.LevelDebug) {
 			s.log.LogAttrs(r.Context(), slog.LevelDebug, "http request",
-				slog.String("method", r.Method), slog.String("path", r.URL.Path),
+				slog.String("method", r.Method), logPath(r),
 				slog.Int("status", w.status), slog.Duration("duration", time.Since(start)))
 		}
 	}()
-	w.Header().Set("Access-Control-Allow-Origin", "*")
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", "*")
+	// Answers carry tokens and account data: no cache may keep them, and
+	// no browser may guess a type other than the one declared. Event
+	// streams replace Cache-Control with no-cache (sse.go).
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
 	if err := s.serve(w, r); err != nil {
 		if w.status != 0 {
 			// The response is under way (a stream): too late to answer.
 			s.log.LogAttrs(r.Context(), slog.LevelWarn, "api: error after the response started",
-				slog.String("path", r.URL.Path), slog.Any("err", err))
+				logPath(r), slog.Any("err", err))
 			return
 		}
 		s.writeError(w, r, err)

@@ -350,7 +350,7 @@ func (s *server) stream(rq *request, sp streamSpec) error {
 				g.dropped.Add(d - seenDrops)
 				if seenDrops == 0 {
 					s.log.LogAttrs(ctx, slog.LevelWarn, "api: event stream too slow, dropping events",
-						slog.String("path", rq.r.URL.Path), slog.String("ip", rq.ip), slog.Uint64("dropped", d))
+						logPath(rq.r), slog.String("ip", rq.ip), slog.Uint64("dropped", d))
 				}
 				seenDrops = d
 			}

@@ -10,11 +10,11 @@ import (
 	"github.com/wick-cloud/wick/protocol"
 )
 
-// BenchmarkHandshake measures the server side of the handshake (spec §2.1)
-// per op: nonce, reading the device's RSA block, decrypting it (RSA-2048
-// private), the store key lookup, encrypting and signing the session key
-// (RSA-2048 private) and writing it. The device side runs in another
-// goroutine over net.Pipe.
+// BenchmarkHandshake measures the server side of the handshake
+// (docs/particle-protocol.md#tcp-handshake) per op: nonce, reading the device's
+// RSA block, decrypting it (RSA-2048 private), the store key lookup, encrypting
+// and signing the session key (RSA-2048 private) and writing it. The device
+// side runs in another goroutine over net.Pipe.
 func BenchmarkHandshake(b *testing.B) {
 	w := newWorld(b, testConfig())
 	id := deviceID(1)

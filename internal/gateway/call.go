@@ -23,7 +23,8 @@ import (
 // "string", "bool"); DecodeVariable turns them into a Go value.
 
 // CallFunction calls a function of the device with arg and returns its
-// int32 result (spec §3.5). It waits until ctx ends or Config.CallTimeout.
+// int32 result (docs/particle-protocol.md#functions). It waits until ctx ends
+// or Config.CallTimeout.
 func (g *Gateway) CallFunction(ctx context.Context, deviceID, name, arg string) (int32, error) {
 	if s := g.lookup(deviceID); s != nil {
 		return s.callFunction(ctx, name, arg)
@@ -36,7 +37,8 @@ func (g *Gateway) CallFunction(ctx context.Context, deviceID, name, arg string) 
 }
 
 // GetVariable reads a variable of the device and returns it as bool, int32,
-// float64 or string according to its declared type (spec §3.6).
+// float64 or string according to its declared type
+// (docs/particle-protocol.md#variables).
 func (g *Gateway) GetVariable(ctx context.Context, deviceID, name string) (any, error) {
 	var (
 		t   protocol.VariableType
@@ -56,7 +58,8 @@ func (g *Gateway) GetVariable(ctx context.Context, deviceID, name string) (any, 
 	return DecodeVariable(r.Type, r.Result)
 }
 
-// Signal starts (on) or stops the device's rainbow LED (spec §3.8).
+// Signal starts (on) or stops the device's rainbow LED
+// (docs/particle-protocol.md#signal).
 func (g *Gateway) Signal(ctx context.Context, deviceID string, on bool) error {
 	if s := g.lookup(deviceID); s != nil {
 		return s.signal(ctx, on)
@@ -79,8 +82,10 @@ func (g *Gateway) Ping(ctx context.Context, deviceID string) error {
 }
 
 // SendEvent sends one event to the device, whatever its subscriptions
-// (spec §3.7, §5.3: e.g. spark/device/reset or particle/device/updates/
-// forced). It returns once the event is queued for the device.
+// (docs/particle-protocol.md#events,
+// docs/particle-protocol.md#events-the-cloud-sends-to-devices: e.g.
+// spark/device/reset or particle/device/updates/forced). It returns once the
+// event is queued for the device.
 func (g *Gateway) SendEvent(ctx context.Context, deviceID, name string, data []byte) error {
 	if name == "" || len(name) > protocol.MaxEventNameLen || len(data) > protocol.MaxEventDataLen {
 		return fmt.Errorf("gateway: event %q with %d bytes: %w", name, len(data), ErrBadRequest)

@@ -61,7 +61,8 @@ func TestFunctionCall(t *testing.T) {
 			t.Errorf("led(%q) = %d, %v; want %d", tc.arg, got, err, tc.want)
 		}
 	}
-	// CON POST f/led ?on with a 1-byte token (spec §3.5 ✔).
+	// CON POST f/led ?on with a 1-byte token
+	// (docs/particle-protocol.md#functions ✔).
 	calls := d.logged(protocol.KindFunctionCall)
 	if len(calls) != 4 {
 		t.Fatalf("%d calls reached the device", len(calls))
@@ -157,7 +158,7 @@ func TestVariables(t *testing.T) {
 		typ  string
 		raw  []byte
 	}{
-		{"temp", 21.5, "double", []byte{0, 0, 0, 0, 0, 0x80, 0x35, 0x40}}, // little-endian (spec §3.6 ✔)
+		{"temp", 21.5, "double", []byte{0, 0, 0, 0, 0, 0x80, 0x35, 0x40}}, // little-endian (docs/particle-protocol.md#variables ✔)
 		{"count", int32(-42), "int32", []byte{0xff, 0xff, 0xff, 0xd6}},    // big-endian
 		{"label", "kitchen", "string", []byte("kitchen")},
 		{"on", true, "bool", []byte{1}},

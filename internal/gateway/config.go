@@ -71,9 +71,9 @@ type Config struct {
 	// publish, and EventBurst the burst above it (a token bucket, like
 	// Particle's "1 per second on average, bursts of 4"). Excess events are
 	// dropped and counted; a confirmable one is answered with ACK 4.00
-	// (spec §3.7 "slow down"). A negative EventRate disables the limit.
-	// Defaults 1 and 4. System events (spark/..., particle/...) use a
-	// separate bucket of 4 per second with bursts of 32.
+	// (docs/particle-protocol.md#events "slow down"). A negative EventRate
+	// disables the limit. Defaults 1 and 4. System events (spark/...,
+	// particle/...) use a separate bucket of 4 per second with bursts of 32.
 	EventRate  float64
 	EventBurst int
 	// LastHeardFlush is how often the last-heard times of online devices
@@ -91,7 +91,9 @@ type Config struct {
 	RouterBuffer int
 	// TrustOnFirstUse stores the key a device offers in its handshake when
 	// the store has no key for it (unknown device ID, or a device known by
-	// ID only), instead of refusing it (spec §1.4). Default off.
+	// ID only), instead of refusing it
+	// (docs/particle-protocol.md#how-the-cloud-learns-a-device-key). Default
+	// off.
 	TrustOnFirstUse bool
 }
 

@@ -13,7 +13,8 @@ import (
 // applyDescribe parses a describe payload and stores the parts it holds:
 // the application part (functions and typed variables) is also kept in the
 // session for function calls and variable decoding; the system part sets
-// the device's status and yields the app hash (spec §5.1).
+// the device's status and yields the app hash
+// (docs/particle-protocol.md#events-the-cloud-emits).
 func (s *session) applyDescribe(flags protocol.DescribeFlags, payload []byte) error {
 	desc, err := protocol.ParseDescription(flags, payload)
 	if err != nil {

@@ -17,9 +17,10 @@ const (
 	subscriptionsDelay = 500 * time.Millisecond
 )
 
-// dispatch handles one message from the device (spec §6 step 3). m is
-// decoded in place and aliases the frame buffer; handlers copy what they
-// keep. Undecodable messages are ignored (spec §3.1).
+// dispatch handles one message from the device
+// (docs/particle-protocol.md#a-minimal-server-session step 3). m is decoded in
+// place and aliases the frame buffer; handlers copy what they keep. Undecodable
+// messages are ignored (docs/particle-protocol.md#coap-encoding).
 func (s *session) dispatch(m *protocol.Message, plain []byte) {
 	if protocol.IsKeepAlive(plain) {
 		return
@@ -57,7 +58,8 @@ func (s *session) dispatch(m *protocol.Message, plain []byte) {
 		s.handleResponse(m, kind, plain)
 	default:
 		// Anything else (OTA messages, requests only servers send): an
-		// empty ACK for a CON so the device does not wait (spec §6).
+		// empty ACK for a CON so the device does not wait
+		// (docs/particle-protocol.md#a-minimal-server-session).
 		if m.Type == protocol.Confirmable {
 			s.sendACK(m.ID)
 		}
@@ -65,7 +67,8 @@ func (s *session) dispatch(m *protocol.Message, plain []byte) {
 }
 
 // handleTime answers GET t with the piggy-backed 2.05 the firmware parses at
-// fixed offsets (spec §3.8 ✔): 61 45 <id> <token> FF <u32 unix seconds>.
+// fixed offsets (docs/particle-protocol.md#time ✔): 61 45 <id> <token> FF <u32
+// unix seconds>.
 func (s *session) handleTime(m *protocol.Message) {
 	now := uint32(time.Now().Unix())
 	tok, ok := m.Token1()
@@ -87,11 +90,12 @@ func (s *session) refuse(m *protocol.Message, code protocol.Code) {
 	s.send(&r)
 }
 
-// handleSubscribe records a device subscription (spec §3.7): GET e/<prefix>
-// with the scope in a Uri-Query ('u': my devices) or the payload (a device
-// ID). A device re-sends all its subscriptions after each full handshake,
-// so the first one of a session replaces the stored list; the list is
-// written to the store once the burst is over.
+// handleSubscribe records a device subscription
+// (docs/particle-protocol.md#subscriptions): GET e/<prefix> with the scope in a
+// Uri-Query ('u': my devices) or the payload (a device ID). A device re-sends
+// all its subscriptions after each full handshake, so the first one of a
+// session replaces the stored list; the list is written to the store once the
+// burst is over.
 func (s *session) handleSubscribe(m *protocol.Message) {
 	sub, err := protocol.ParseSubscribe(m)
 	if err != nil || len(sub.Prefix) > maxSubscriptionLen {
@@ -160,7 +164,8 @@ func (s *session) writeSubscriptions(ctx context.Context, subs []store.Subscript
 	}
 }
 
-// handleGoodbye ends the session at the device's request (spec §3.10).
+// handleGoodbye ends the session at the device's request
+// (docs/particle-protocol.md#goodbye).
 func (s *session) handleGoodbye(m *protocol.Message) {
 	g, err := protocol.ParseGoodbye(m)
 	if m.Type == protocol.Confirmable {

@@ -1,10 +1,12 @@
 // Package gateway is Wick's device gateway: it accepts Particle devices on
-// the Gen 2 TCP transport (spec §2, port 5683) and runs one session per
-// device on top of package protocol, the pure wire layer. docs/device-
-// protocol.md lists what is implemented and every choice the spec leaves
-// open.
+// the Gen 2 TCP transport (port 5683, docs/particle-protocol.md#the-tcp-transport)
+// and runs one session per device on top of package protocol, the pure wire
+// layer. docs/device-protocol.md lists what is implemented and every choice
+// Wick made where the protocol leaves room.
 //
-// # Session (spec §6)
+// # Session
+//
+// The session follows docs/particle-protocol.md#a-minimal-server-session:
 //
 //	accept ─► handshake ─► Hello ─► online ─► read loop ─► offline
 //	          nonce, RSA    server   store,    ping, time,    store,

@@ -13,7 +13,8 @@ import (
 )
 
 // System events a device publishes that the gateway forwards to the bus
-// as they are (spec §5.1, "forwarded device system events").
+// as they are (docs/particle-protocol.md#events-the-cloud-emits, "forwarded
+// device system events").
 var forwardedSystemEvents = map[string]bool{
 	"spark/device/last_reset":         true,
 	"spark/device/safemode":           true,
@@ -24,7 +25,7 @@ var forwardedSystemEvents = map[string]bool{
 }
 
 // Requests a device makes by publishing an event, answered with an event of
-// the same name (spec §5.2).
+// the same name (docs/particle-protocol.md#events-devices-publish).
 const (
 	eventDeviceName   = "spark/device/name"
 	eventDeviceRandom = "spark/device/random"
@@ -33,11 +34,11 @@ const (
 	eventUpdatesOn    = "particle/device/updates/enabled"
 )
 
-// handleEvent takes a device's publish (spec §3.7 ✔): POST E|e/<name>
-// [Max-Age]. A confirmable publish is ACKed, or answered 4.00 when over the
-// rate limit or malformed; a non-confirmable one over the limit is dropped.
-// User events go to the bus with the device's owner; system events are
-// handled by name (handleSystemEvent).
+// handleEvent takes a device's publish (docs/particle-protocol.md#events ✔):
+// POST E|e/<name> [Max-Age]. A confirmable publish is ACKed, or answered 4.00
+// when over the rate limit or malformed; a non-confirmable one over the limit
+// is dropped. User events go to the bus with the device's owner; system events
+// are handled by name (handleSystemEvent).
 func (s *session) handleEvent(m *protocol.Message) {
 	g := s.g
 	ev, err := protocol.ParseEvent(m)
@@ -82,10 +83,11 @@ func (s *session) publish(ev protocol.Event) {
 		Public: !ev.Private}, o, prodVer)
 }
 
-// handleSystemEvent handles the spark/ and particle/ events of spec §5.2:
-// the claim code claims the device and is never published; name, random
-// and ip requests are answered with an event of the same name; a few are
-// forwarded to the bus; the rest are swallowed.
+// handleSystemEvent handles the spark/ and particle/ events of
+// docs/particle-protocol.md#events-devices-publish: the claim code claims the
+// device and is never published; name, random and ip requests are answered with
+// an event of the same name; a few are forwarded to the bus; the rest are
+// swallowed.
 func (s *session) handleSystemEvent(ev protocol.Event) {
 	g := s.g
 	switch name := ev.Name; {
@@ -122,15 +124,15 @@ func (s *session) handleSystemEvent(ev protocol.Event) {
 	}
 }
 
-// claim handles spark/device/claim/code (spec §5.2): the code, stored by
-// its SHA-256 hex hash like every secret (auth.HashToken), is taken from
-// the store and the device is claimed to the user or customer who created
-// it (and moved into the code's product, if any; a product team's code,
-// with neither user nor customer, only moves it into the product). The
-// device is then sent ClaimDoneEventName (spark/device/claim/clear) so
-// that it forgets the code. A device owned by someone else is not taken
-// over. Nothing is published: the code is a
-// secret.
+// claim handles spark/device/claim/code
+// (docs/particle-protocol.md#events-devices-publish): the code, stored by its
+// SHA-256 hex hash like every secret (auth.HashToken), is taken from the store
+// and the device is claimed to the user or customer who created it (and moved
+// into the code's product, if any; a product team's code, with neither user nor
+// customer, only moves it into the product). The device is then sent
+// ClaimDoneEventName (spark/device/claim/clear) so that it forgets the code. A
+// device owned by someone else is not taken over. Nothing is published: the
+// code is a secret.
 func (s *session) claim(ev protocol.Event) {
 	g := s.g
 	code, _, err := protocol.ClaimCode(ev)
@@ -205,9 +207,9 @@ func (s *session) reload(ctx context.Context) error {
 	return nil
 }
 
-// sendEvent queues a cloud→device event (spec §3.7): POST E/<name>, NON,
-// with no option but the name and, for a TTL other than 60, Max-Age. It
-// reports false if the event was dropped.
+// sendEvent queues a cloud→device event (docs/particle-protocol.md#events):
+// POST E/<name>, NON, with no option but the name and, for a TTL other than 60,
+// Max-Age. It reports false if the event was dropped.
 func (s *session) sendEvent(name string, data []byte) bool {
 	return s.enqueue(outEvent{name: name, data: string(data), ttl: protocol.DefaultEventTTL, private: true})
 }

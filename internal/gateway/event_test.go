@@ -61,7 +61,8 @@ func TestEventsToDevice(t *testing.T) {
 	c := w.online(idC, testKey(t, "device_b"), protocol.HelloDeviceDescribe)
 
 	// A device of the same owner publishes: delivered as POST E/<name>,
-	// NON, no token, with only the name and Max-Age options (spec §3.7 ✔).
+	// NON, no token, with only the name and Max-Age options
+	// (docs/particle-protocol.md#events ✔).
 	b.publish(protocol.Event{Name: "temp/kitchen", Data: []byte("21"), Private: true, TTL: 300}, protocol.NonConfirmable)
 	got := a.expect("event", eventNamed("temp/kitchen"))
 	name := []byte("temp/kitchen")

@@ -43,14 +43,15 @@ type Deps struct {
 	Store store.Store
 	// Bus carries events, presence and device calls.
 	Bus *bus.Bus
-	// ServerKey is the server's RSA-2048 key (spec §1.2): an
-	// *rsa.PrivateKey, or a faster implementation from package rsakey.
-	// Sessions use it concurrently.
+	// ServerKey is the server's RSA-2048 key
+	// (docs/particle-protocol.md#key-types): an *rsa.PrivateKey, or a faster
+	// implementation from package rsakey. Sessions use it concurrently.
 	ServerKey protocol.ServerKey
 }
 
-// Gateway accepts device connections on the Gen 2 TCP transport (spec §2)
-// and runs one session per device. All methods are safe for concurrent use.
+// Gateway accepts device connections on the Gen 2 TCP transport
+// (docs/particle-protocol.md#the-tcp-transport) and runs one session per
+// device. All methods are safe for concurrent use.
 type Gateway struct {
 	cfg   Config
 	store store.Store
@@ -370,7 +371,8 @@ func (g *Gateway) announceReset(ids []string) {
 // own behalf (not on a caller's).
 const storeTimeout = 10 * time.Second
 
-// System event names and data the gateway publishes (spec §5.1).
+// System event names and data the gateway publishes
+// (docs/particle-protocol.md#events-the-cloud-emits).
 const (
 	eventStatus   = "spark/status"
 	eventSafeMode = "spark/status/safe-mode"

@@ -11,7 +11,7 @@ import (
 	"github.com/wick-cloud/wick/protocol"
 )
 
-// Event delivery to devices (spec §3.7).
+// Event delivery to devices (docs/particle-protocol.md#events).
 //
 // The gateway has one bus subscription for every event (New). Its single
 // goroutine, route, finds the sessions that may see an event through an

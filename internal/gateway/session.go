@@ -33,9 +33,10 @@ const (
 	reasonStore        = "store error"
 )
 
-// A session is one device connection (spec §6). Its only goroutine while
-// the device is idle is the read loop in serve; requests, event delivery and
-// describe fetches run in short-lived goroutines of their own. Memory per
+// A session is one device connection
+// (docs/particle-protocol.md#a-minimal-server-session). Its only goroutine
+// while the device is idle is the read loop in serve; requests, event delivery
+// and describe fetches run in short-lived goroutines of their own. Memory per
 // idle session is the goroutine stack, this struct, two AES states, the
 // connection and a few map entries: buffers are pooled per frame.
 type session struct {
@@ -150,9 +151,10 @@ func (s *session) close(reason string) {
 	})
 }
 
-// awaitHello reads the device's Hello (the first frame, spec §2.1 step 6)
-// and answers with the server Hello at once: TCP firmware drops the
-// connection unless it arrives within 4 s.
+// awaitHello reads the device's Hello (the first frame,
+// docs/particle-protocol.md#tcp-handshake step 6) and answers with the server
+// Hello at once: TCP firmware drops the connection unless it arrives within
+// 4 s.
 func (s *session) awaitHello() error {
 	g := s.g
 	s.conn.SetDeadline(minTime(s.deadline, time.Now().Add(g.cfg.HelloTimeout)))
@@ -241,7 +243,7 @@ func (s *session) goOnline() error {
 // helloProduct returns the product the Hello names, if the device should be
 // moved into it: it names an existing product and the device is in no
 // other product. The Hello's product ID is the platform ID (or 0xFFFF) when
-// the firmware is not a product build (spec §3.3).
+// the firmware is not a product build (docs/particle-protocol.md#hello).
 func (s *session) helloProduct(ctx context.Context) int64 {
 	h := s.hello
 	pid := int64(h.ProductID)
@@ -263,9 +265,10 @@ func (s *session) helloProduct(ctx context.Context) int64 {
 	return pid
 }
 
-// startDescribe asks for the describes now (GET d?1, then GET d?2, spec
-// §3.4), or, for a device that posts them itself (Hello flag 0x20), only for
-// the parts it has not posted after Config.DescribeWait.
+// startDescribe asks for the describes now (GET d?1, then GET d?2,
+// docs/particle-protocol.md#describe), or, for a device that posts them itself
+// (Hello flag 0x20), only for the parts it has not posted after
+// Config.DescribeWait.
 func (s *session) startDescribe() {
 	if s.hello.Flags&protocol.HelloDeviceDescribe == 0 {
 		go s.fetchMissingDescribes()

@@ -23,7 +23,8 @@ func TestOnline(t *testing.T) {
 	d := w.dial(id, testKey(t, "device_a"))
 	sh := d.hello(helloPayload(protocol.HelloDeviceDescribe))
 
-	// Server Hello (spec §2.1 step 7): NON POST h, no token, no payload.
+	// Server Hello (docs/particle-protocol.md#tcp-handshake step 7): NON POST
+	// h, no token, no payload.
 	if want := append(append([]byte{0x50, 0x02}, be16(sh.m.ID)...), 0xB1, 'h'); !bytes.Equal(sh.raw, want) {
 		t.Errorf("server hello = % x, want % x", sh.raw, want)
 	}
@@ -77,7 +78,7 @@ func TestDescribeRequestedSeparately(t *testing.T) {
 	}
 
 	// Two GET d requests, system then application, each with the 1-byte
-	// flags query and a 1-byte token (spec §3.4 ✔).
+	// flags query and a 1-byte token (docs/particle-protocol.md#describe ✔).
 	gets := d.logged(protocol.KindDescribeRequest)
 	if len(gets) != 2 {
 		t.Fatalf("got %d describe requests, want 2", len(gets))
@@ -103,7 +104,8 @@ func TestDescribePostBlockwise(t *testing.T) {
 	d.hello(helloPayload(protocol.HelloDeviceDescribe))
 
 	// The application describe in Block1 blocks of 16 bytes, each CON with
-	// a new token, each ACKed before the next (spec §3.4).
+	// a new token, each ACKed before the next
+	// (docs/particle-protocol.md#describe).
 	app := []byte(`{"f":["led"],"v":{"temp":9,"count":2}}`)
 	for num := 0; num*16 < len(app); num++ {
 		end := min((num+1)*16, len(app))
@@ -156,7 +158,7 @@ func TestTimeReply(t *testing.T) {
 	d.send(protocol.NewTimeRequest(msgID, 0x42))
 	r := d.expect("time reply", ackOf(msgID))
 	after := uint32(time.Now().Unix())
-	// 61 45 <id> <token> FF <u32>, exactly (spec §3.8 ✔).
+	// 61 45 <id> <token> FF <u32>, exactly (docs/particle-protocol.md#time ✔).
 	if len(r.raw) != 10 || !bytes.Equal(r.raw[:6], append(append([]byte{0x61, 0x45}, be16(msgID)...), 0x42, 0xFF)) {
 		t.Fatalf("time reply = % x", r.raw)
 	}
@@ -215,7 +217,8 @@ func TestPingAndSignalFromServer(t *testing.T) {
 	if len(sigs) != 2 {
 		t.Fatalf("got %d signals", len(sigs))
 	}
-	// CON PUT s ?<01|00> with a 1-byte token (spec §3.8 ✔).
+	// CON PUT s ?<01|00> with a 1-byte token
+	// (docs/particle-protocol.md#signal ✔).
 	for i, v := range []byte{1, 0} {
 		s := sigs[i]
 		if len(s) != 9 || s[0] != 0x41 || s[1] != 0x03 || !bytes.Equal(s[5:], []byte{0xB1, 's', 0x41, v}) {

@@ -23,7 +23,7 @@ type Stats struct {
 	// FramesBad counts sessions closed for a framing error (bad length,
 	// bad padding, truncated or oversized frame, or a first message that is
 	// not a Hello); MessagesBad counts frames that decrypted but held no
-	// valid CoAP message (ignored, spec §3.1).
+	// valid CoAP message (ignored, docs/particle-protocol.md#coap-encoding).
 	FramesBad   uint64
 	MessagesBad uint64
 	// Replaced counts sessions closed by a newer connection of the same device.

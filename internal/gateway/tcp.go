@@ -1,8 +1,9 @@
 package gateway
 
-// The TCP transport (spec §2): the RSA handshake and the AES-128-CBC frames.
-// This file and the session fields opener, sealer and hdr are all that is
-// TCP-specific; the DTLS transport of spec §4 will supply its own handshake
+// The TCP transport (docs/particle-protocol.md#the-tcp-transport): the RSA
+// handshake and the AES-128-CBC frames. This file and the session fields
+// opener, sealer and hdr are all that is TCP-specific; the DTLS transport of
+// docs/particle-protocol.md#the-dtls-transport will supply its own handshake
 // and readFrame/writeFrame (one CoAP message per DTLS record) and reuse the
 // session, dispatch and everything above them unchanged.
 
@@ -19,8 +20,9 @@ import (
 	"github.com/wick-cloud/wick/protocol"
 )
 
-// Handshake refusals (spec §1.4). They are logged at Info with the device ID
-// and counted in Stats.
+// Handshake refusals
+// (docs/particle-protocol.md#how-the-cloud-learns-a-device-key). They are
+// logged at Info with the device ID and counted in Stats.
 var (
 	errUnknownDevice = errors.New("gateway: unknown device or no key on file")
 	errKeyMismatch   = errors.New("gateway: device key differs from the key on file")
@@ -29,7 +31,8 @@ var (
 	errHandshakeBusy = errors.New("gateway: no handshake slot before the deadline")
 )
 
-// handshake runs steps 1-5 of spec §2.1 on the session's connection:
+// handshake runs steps 1-5 of docs/particle-protocol.md#tcp-handshake on the
+// session's connection:
 //
 //	nonce (40 B) → device block (256 B) → [RSA decrypt] → key lookup →
 //	[RSA encrypt + sign] → ct ‖ sig (384 B)
@@ -114,9 +117,10 @@ func (g *Gateway) withHandshakeSlot(deadline time.Time, fn func() error) error {
 }
 
 // deviceKey returns the key the session is encrypted to: the stored key of
-// the device, which the offered key must equal (spec §1.4). With
-// Config.TrustOnFirstUse, a device without a stored key (unknown ID, or
-// known by ID only) has its offered key stored instead.
+// the device, which the offered key must equal
+// (docs/particle-protocol.md#how-the-cloud-learns-a-device-key). With
+// Config.TrustOnFirstUse, a device without a stored key (unknown ID, or known
+// by ID only) has its offered key stored instead.
 func (s *session) deviceKey(deadline time.Time, id protocol.DeviceID, offered []byte) (*rsa.PublicKey, error) {
 	g := s.g
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
