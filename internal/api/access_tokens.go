@@ -93,8 +93,9 @@ func (s *server) handleDeleteCurrentToken(rq *request) error {
 }
 
 // handleDeleteToken is DELETE /v1/access_tokens/{token}. Possession of the
-// token is the proof: particle-cli sends no credentials (spec §2.2). Basic
-// credentials, when sent anyway, must be right (401 "Bad password" if not).
+// token is the proof: particle-cli sends no credentials
+// (docs/particle-api.md#managing-access-tokens). Basic credentials, when sent
+// anyway, must be right (401 "Bad password" if not).
 func (s *server) handleDeleteToken(rq *request) error {
 	if _, _, ok := rq.r.BasicAuth(); ok {
 		if err := s.authorizeBasicUser(rq); err != nil {

@@ -10,7 +10,7 @@ import (
 	"github.com/wick-cloud/wick/internal/auth"
 )
 
-// TestAccessTokens covers spec §2.2.
+// TestAccessTokens covers docs/particle-api.md#managing-access-tokens.
 func TestAccessTokens(t *testing.T) {
 	w := newWorld(t, api.Config{})
 	session := w.login(ownerName, ownerPass, "user", "client_secret_here")

@@ -76,15 +76,16 @@ type authzRow struct {
 // customer, other-customer, product-token, create-client, expired,
 // revoked, api-user. Later sections of the spec append rows here.
 var authzRows = []authzRow{
-	// §2.1: Bearer headers are ignored; Basic client creds replace the
-	// form's client (a customers:create product client logs in customers
-	// only, and the owner is not one).
+	// The token endpoint (docs/particle-api.md#the-token-endpoint): Bearer
+	// headers are ignored; Basic client creds replace the form's client (a
+	// customers:create product client logs in customers only, and the owner
+	// is not one).
 	{"POST", "/oauth/token", "grant_type=password&username={owner}&password={ownerpass}&client_id=particle&client_secret=particle", false,
 		[numCreds]int{200, 200, 200, 200, 200, 200, 400, 200, 200, 200}},
 	{"POST", "/oauth/token", "grant_type=client_credentials", false,
 		[numCreds]int{400, 400, 400, 400, 400, 400, 400, 400, 400, 400}},
 
-	// §2.2 access tokens.
+	// Access tokens (docs/particle-api.md#managing-access-tokens).
 	{"GET", "/v1/access_tokens", "", true,
 		[numCreds]int{401, 200, 200, 401, 401, 401, 401, 401, 401, 401}},
 	{"DELETE", "/v1/access_tokens", "", false,
@@ -99,7 +100,7 @@ var authzRows = []authzRow{
 	{"DELETE", "/v1/access_tokens/{victim}", "", false,
 		[numCreds]int{200, 200, 200, 200, 200, 200, 401, 200, 200, 200}},
 
-	// §2.3 MFA.
+	// MFA (docs/particle-api.md#mfa-enrolment).
 	{"GET", "/v1/user/mfa-enable", "", false,
 		[numCreds]int{400, 200, 200, 403, 403, 403, 400, 401, 401, 400}},
 	{"POST", "/v1/user/mfa-enable", `{"mfa_token":"0000000000000000000000000000000000000000","otp":"123456"}`, false,
@@ -107,7 +108,7 @@ var authzRows = []authzRow{
 	{"PUT", "/v1/user/mfa-disable", `{"current_password":"{ownerpass}"}`, false,
 		[numCreds]int{400, 400, 400, 403, 403, 403, 400, 401, 401, 400}},
 
-	// §3 users. Sign-up is closed by default.
+	// Users (docs/particle-api.md#users). Sign-up is closed by default.
 	{"POST", "/v1/users", `{"username":"new@example.com","password":"new-password"}`, false,
 		[numCreds]int{403, 403, 403, 403, 403, 403, 403, 403, 403, 403}},
 	{"GET", "/v1/user", "", false,
@@ -127,7 +128,8 @@ var authzRows = []authzRow{
 	{"GET", "/v1/orgs", "", false,
 		[numCreds]int{400, 200, 200, 403, 403, 403, 400, 401, 401, 400}},
 
-	// §4 user clients. Another user's client is not found.
+	// User clients (docs/particle-api.md#oauth-clients). Another user's client
+	// is not found.
 	{"GET", "/v1/clients", "", false,
 		[numCreds]int{400, 200, 200, 403, 403, 403, 400, 401, 401, 200}},
 	{"POST", "/v1/clients", `{"name":"My App"}`, false,
@@ -137,7 +139,7 @@ var authzRows = []authzRow{
 	{"DELETE", "/v1/clients/{uclient}", "", false,
 		[numCreds]int{400, 204, 404, 403, 403, 403, 400, 401, 401, 400}},
 
-	// §5.1 products.
+	// Products (docs/particle-api.md#products).
 	{"GET", "/v1/user/products", "", false,
 		[numCreds]int{400, 200, 200, 403, 403, 403, 400, 401, 401, 400}},
 	{"GET", "/v1/products", "", false,
@@ -155,7 +157,7 @@ var authzRows = []authzRow{
 	{"GET", "/v1/products/no-such-product", "", false,
 		[numCreds]int{400, 404, 404, 403, 403, 404, 400, 401, 401, 404}},
 
-	// §4 product clients.
+	// Product clients (docs/particle-api.md#oauth-clients).
 	{"GET", "/v1/products/{p}/clients", "", false,
 		[numCreds]int{400, 200, 403, 403, 403, 200, 400, 401, 401, 200}},
 	{"POST", "/v1/products/{p}/clients", `{"name":"Phone App","scope":"customers:create"}`, false,
@@ -165,7 +167,7 @@ var authzRows = []authzRow{
 	{"DELETE", "/v1/products/{p}/clients/{client}", "", false,
 		[numCreds]int{400, 204, 403, 403, 403, 204, 400, 401, 401, 400}},
 
-	// §5.2 team.
+	// Team (docs/particle-api.md#teams).
 	{"GET", "/v1/products/{p}/team", "", false,
 		[numCreds]int{400, 200, 403, 403, 403, 200, 400, 401, 401, 400}},
 	{"POST", "/v1/products/{p}/team", `{"username":"new@example.com"}`, false,
@@ -173,8 +175,8 @@ var authzRows = []authzRow{
 	{"DELETE", "/v1/products/{p}/team/{member}", "", false,
 		[numCreds]int{400, 200, 403, 403, 403, 200, 400, 401, 401, 400}},
 
-	// §5.3 customers: client credentials, team tokens and product tokens
-	// create; customers and outsiders do not.
+	// Customers (docs/particle-api.md#customers): client credentials, team
+	// tokens and product tokens create; customers and outsiders do not.
 	{"POST", "/v1/products/{p}/customers", "email=new@example.com&password=new-password", false,
 		[numCreds]int{400, 201, 403, 403, 403, 201, 201, 401, 401, 400}},
 	{"GET", "/v1/products/{p}/customers", "", false,
@@ -184,9 +186,9 @@ var authzRows = []authzRow{
 	{"DELETE", "/v1/products/{p}/customers/{cust}", "", false,
 		[numCreds]int{400, 200, 403, 403, 403, 200, 400, 401, 401, 400}},
 
-	// §7 devices. The world holds one device claimed by owner and one
-	// product device claimed by customer; a device is visible only to its
-	// owner (user or customer) on these user-level routes.
+	// Devices (docs/particle-api.md#devices). The world holds one device
+	// claimed by owner and one product device claimed by customer; a device is
+	// visible only to its owner (user or customer) on these user-level routes.
 	{"GET", "/v1/devices", "", false,
 		[numCreds]int{400, 200, 200, 200, 200, 403, 400, 401, 401, 400}},
 	{"GET", "/v1/devices/" + authzDeviceID, "", false,
@@ -196,8 +198,9 @@ var authzRows = []authzRow{
 	{"GET", "/v1/devices/" + customerDeviceID, "", false,
 		[numCreds]int{400, 403, 403, 200, 403, 403, 400, 401, 401, 400}},
 
-	// §7.2 updates and calls on the user routes: the device's owner only,
-	// user or customer (apitest's fake DeviceCaller answers the calls).
+	// Updates and calls on the user routes
+	// (docs/particle-api.md#device-endpoints): the device's owner only, user or
+	// customer (apitest's fake DeviceCaller answers the calls).
 	{"PUT", "/v1/devices/" + ownerDeviceID, `{"name":"lamp"}`, false, ownerOnly},
 	{"PUT", "/v1/devices/" + customerDeviceID, `{"signal":"1"}`, false, customerOnly},
 	{"PUT", "/v1/devices/" + ownerDeviceID + "/ping", "", false, ownerOnly},
@@ -207,8 +210,9 @@ var authzRows = []authzRow{
 	{"GET", "/v1/devices/" + ownerDeviceID + "/" + authzVariable, "", false, ownerOnly},
 	{"GET", "/v1/devices/" + customerDeviceID + "/" + authzVariable, "", false, customerOnly},
 
-	// §6 claim codes (any user or customer; on a product: its team, its
-	// customers, its product token), claiming by ID, unclaiming.
+	// Claim codes (docs/particle-api.md#claiming; any user or customer; on a
+	// product: its team, its customers, its product token), claiming by ID,
+	// unclaiming.
 	{"POST", "/v1/device_claims", "", false,
 		[numCreds]int{400, 200, 200, 200, 200, 403, 400, 401, 401, 400}},
 	{"POST", "/v1/products/{p}/device_claims", "", false,
@@ -219,9 +223,9 @@ var authzRows = []authzRow{
 	{"DELETE", "/v1/devices/" + ownerDeviceID, "", false, ownerOnly},
 	{"DELETE", "/v1/devices/" + customerDeviceID, "", false, customerOnly},
 
-	// §6.3, §6.4, §7.2 product devices: the team and the product token;
-	// the API user lacks the devices scopes. A device outside the product
-	// is not found there.
+	// Product devices (docs/particle-api.md#devices): the team and the product
+	// token; the API user lacks the devices scopes. A device outside the
+	// product is not found there.
 	{"GET", "/v1/products/{p}/devices", "", false, teamOnly},
 	{"POST", "/v1/products/{p}/devices", `{"id":"` + freeDeviceID + `"}`, false, teamOnly},
 	{"GET", "/v1/products/{p}/devices/" + customerDeviceID, "", false, teamOnly},
@@ -235,23 +239,26 @@ var authzRows = []authzRow{
 	{"DELETE", "/v1/products/{p}/devices/" + customerDeviceID, "", false,
 		[numCreds]int{400, 204, 403, 403, 403, 204, 400, 401, 401, 400}},
 
-	// Device keys (device-protocol §1.4): any user may key a new device,
-	// a product token into its own product; customers never.
+	// Device keys
+	// (docs/particle-protocol.md#how-the-cloud-learns-a-device-key): any user
+	// may key a new device, a product token into its own product; customers
+	// never.
 	{"POST", "/v1/provisioning/" + authzDeviceID, `{"publicKey":` + jsonString(devicePubPEM) + `}`, false,
 		[numCreds]int{400, 200, 200, 403, 403, 200, 400, 401, 401, 400}},
 	{"POST", "/v1/provisioning/" + authzDeviceID, `{"publicKey":` + jsonString(devicePubPEM) + `,"product_id":"{pid}"}`, false,
 		[numCreds]int{400, 200, 403, 403, 403, 200, 400, 401, 401, 400}},
 
-	// §8.1 publishing: users and customers on /v1/devices/events, the
-	// team and the product token on the product route (the API user lacks
-	// events:send).
+	// Publishing (docs/particle-api.md#publishing-events): users and customers
+	// on /v1/devices/events, the team and the product token on the product
+	// route (the API user lacks events:send).
 	{"POST", "/v1/devices/events", `{"name":"authz-event","data":"x"}`, false,
 		[numCreds]int{400, 200, 200, 200, 200, 403, 400, 401, 401, 400}},
 	{"POST", "/v1/products/{p}/events", "name=authz-event&data=x&private=true", false, teamOnly},
 
-	// §8.2 streams: the status is checked when the stream starts (":ok"
-	// flushed), then the client goes away. /v1/events needs a prefix; it
-	// takes every token kind. Device streams follow the device routes.
+	// Streams (docs/particle-api.md#event-streams): the status is checked when
+	// the stream starts (":ok" flushed), then the client goes away. /v1/events
+	// needs a prefix; it takes every token kind. Device streams follow the
+	// device routes.
 	{"GET", "/v1/events", "", false,
 		[numCreds]int{400, 400, 400, 400, 400, 400, 400, 401, 401, 400}},
 	{"GET", "/v1/events/" + authzPrefix, "", false,
@@ -268,10 +275,11 @@ var authzRows = []authzRow{
 	{"GET", "/v1/products/{p}/devices/" + ownerDeviceID + "/events/" + authzPrefix, "", false,
 		[numCreds]int{400, 404, 403, 403, 403, 404, 400, 401, 401, 400}},
 
-	// §9.1 webhooks and §9.2 integrations: the user's own (sandbox) hooks,
-	// and product "widget"'s hooks for its team and product token. Another
-	// user's hook is not found; customers are refused; the API user lacks
-	// the integrations scopes. Without a delivery engine the test route
+	// Webhooks (docs/particle-api.md#the-legacy-webhook-api) and integrations
+	// (docs/particle-api.md#the-integrations-api): the user's own (sandbox)
+	// hooks, and product "widget"'s hooks for its team and product token.
+	// Another user's hook is not found; customers are refused; the API user
+	// lacks the integrations scopes. Without a delivery engine the test route
 	// answers 503.
 	{"POST", "/v1/webhooks", `{"event":"authz","url":"https://example.com/in"}`, false,
 		[numCreds]int{400, 201, 201, 403, 403, 403, 400, 401, 401, 400}},

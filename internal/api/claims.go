@@ -16,7 +16,7 @@ import (
 	"github.com/wick-cloud/wick/protocol"
 )
 
-// Claim codes (spec §6.1).
+// Claim codes (docs/particle-api.md#claim-codes).
 const (
 	// claimCodeLifetime is how long a claim code waits for its device.
 	claimCodeLifetime = 24 * time.Hour
@@ -72,13 +72,13 @@ func cellularCode(p params) (string, error) {
 }
 
 // handleCreateClaimCode is POST /v1/device_claims and POST
-// /v1/products/{p}/device_claims (spec §6.1). The code claims the device
-// that reports it to the caller: a user, or a customer (whose devices live
-// in its product). On the product route a user must be on the team (the
-// device also joins the product), a customer must belong to the product,
-// and a product token of the product creates a code that puts the device
-// in the product without an owner. Only the code's hash is stored, with a
-// 24-hour expiry; the gateway takes it when a device reports the code.
+// /v1/products/{p}/device_claims (docs/particle-api.md#claim-codes). The code
+// claims the device that reports it to the caller: a user, or a customer (whose
+// devices live in its product). On the product route a user must be on the team
+// (the device also joins the product), a customer must belong to the product,
+// and a product token of the product creates a code that puts the device in the
+// product without an owner. Only the code's hash is stored, with a 24-hour
+// expiry; the gateway takes it when a device reports the code.
 //
 // The body may carry iccid (or imei): a cellular device reports its ICCID
 // as its claim code, so that value is the code. activation_code is
@@ -185,7 +185,8 @@ func ownsDevice(p *auth.Principal, d *store.Device) bool {
 }
 
 // handleClaimDevice is POST /v1/devices {id, request_transfer} (spec
-// §6.2): claim a device by ID for the calling user or customer.
+// docs/particle-api.md#claiming-a-device-by-id): claim a device by ID for the
+// calling user or customer.
 //
 //   - A device that is already the caller's answers as a fresh claim.
 //   - A device with another owner, or in a product whose team the calling

@@ -30,8 +30,8 @@ func takeCode(t *testing.T, w *world, code string, at time.Time) *store.ClaimCod
 }
 
 // TestClaimCodes covers POST /v1/device_claims and POST
-// /v1/products/{p}/device_claims (spec §6.1): who may create codes, what
-// is stored, and the answer.
+// /v1/products/{p}/device_claims (docs/particle-api.md#claim-codes): who may
+// create codes, what is stored, and the answer.
 func TestClaimCodes(t *testing.T) {
 	w := controlWorld(t)
 	now := w.Clock.Now()
@@ -166,7 +166,8 @@ func TestClaimCodes(t *testing.T) {
 // for "That belongs to someone else."
 const belongsElsewhere = `{"ok":false,"errors":["That belongs to someone else. To request a transfer add ?request_transfer=true to the URL."]}`
 
-// TestClaimDevice covers POST /v1/devices (spec §6.2).
+// TestClaimDevice covers POST /v1/devices
+// (docs/particle-api.md#claiming-a-device-by-id).
 func TestClaimDevice(t *testing.T) {
 	w := controlWorld(t)
 	const (

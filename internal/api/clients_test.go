@@ -10,7 +10,8 @@ import (
 
 var clientIDPattern = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*-\d{4}$`)
 
-// TestClients covers /v1/clients and /v1/products/{p}/clients (spec §4).
+// TestClients covers /v1/clients and /v1/products/{p}/clients
+// (docs/particle-api.md#oauth-clients).
 func TestClients(t *testing.T) {
 	w := newWorld(t, api.Config{})
 	var created map[string]any

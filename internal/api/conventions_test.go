@@ -12,8 +12,8 @@ import (
 	"github.com/wick-cloud/wick/internal/store"
 )
 
-// TestConventions covers spec §1: routing answers, encodings, token
-// extraction and the error shapes.
+// TestConventions covers docs/particle-api.md#conventions: routing answers,
+// encodings, token extraction and the error shapes.
 func TestConventions(t *testing.T) {
 	w := newWorld(t, api.Config{MaxBodyBytes: 256})
 	big := strings.Repeat("x", 300)

@@ -28,7 +28,7 @@ var (
 	errCustomerNotFound = errorf(http.StatusNotFound, "Customer not found")
 )
 
-// Pagination defaults (spec §1.7).
+// Pagination defaults (docs/particle-api.md#pagination).
 const (
 	defaultPerPage = 25
 	maxPerPage     = 100
@@ -101,9 +101,9 @@ func (s *server) createCustomer(rq *request, prod *store.Product, in customerInp
 }
 
 // handleCreateCustomer is POST /v1/products/{p}/customers in its three
-// modes (spec §5.3): product client credentials (Basic or client_secret),
-// a team member's or product token, or the implicit browser flow
-// (client_id of a web client and response_type=token).
+// modes (docs/particle-api.md#customers): product client credentials (Basic or
+// client_secret), a team member's or product token, or the implicit browser
+// flow (client_id of a web client and response_type=token).
 func (s *server) handleCreateCustomer(rq *request) error {
 	prod, err := s.productFromPath(rq)
 	if err != nil {

@@ -14,7 +14,7 @@ import (
 const tokenBody = `{"token_type":"bearer","access_token":"<hex40>","expires_in":7776000,"refresh_token":"<hex40>"}`
 
 // TestCreateCustomer covers the three modes of POST
-// /v1/products/{p}/customers and their errors (spec §5.3).
+// /v1/products/{p}/customers and their errors (docs/particle-api.md#customers).
 func TestCreateCustomer(t *testing.T) {
 	w := newWorld(t, api.Config{})
 	path := "/v1/products/widget/customers"

@@ -15,7 +15,7 @@ import (
 	"github.com/wick-cloud/wick/protocol"
 )
 
-// Device call failures (spec §7.2).
+// Device call failures (docs/particle-api.md#function-and-variable-errors).
 var (
 	errDeviceOffline   = errorf(http.StatusBadRequest, "Device is offline")
 	errDeviceTimeout   = errorf(http.StatusRequestTimeout, "Timed out.")
@@ -23,8 +23,9 @@ var (
 	errVariableRefused = errorf(http.StatusBadRequest, "The device refused to read the variable")
 )
 
-// Function argument limits of older Device OS releases (spec §7.2 table);
-// current firmware takes protocol.MaxFunctionArgLen (1024) bytes.
+// Function argument limits of older Device OS releases
+// (docs/particle-api.md#function-and-variable-limits); current firmware
+// takes protocol.MaxFunctionArgLen (1024) bytes.
 const (
 	argLimitPre080 = 63  // before 0.8.0
 	argLimitPre300 = 622 // 0.8.0 to 2.x
@@ -82,7 +83,8 @@ func (s *server) pathDevice(rq *request) (*store.Device, error) {
 
 // productDevice returns the device with that ID if it is in the route's
 // product, else 404 {"ok":false,"error":"device not found"}. Product routes
-// take IDs only (spec §1.5): names are unique per owner, not per product.
+// take IDs only (docs/particle-api.md#device-id-or-name): names are unique per
+// owner, not per product.
 func (s *server) productDevice(rq *request, idParam string) (*store.Device, error) {
 	id, err := protocol.ParseDeviceID(idParam)
 	if err != nil {
@@ -98,8 +100,9 @@ func (s *server) productDevice(rq *request, idParam string) (*store.Device, erro
 	return d, nil
 }
 
-// deviceCallError maps a DeviceCaller failure to the answer of spec §7.2:
-// offline 400, timeout 408, unknown name the given 404, refused the given
+// deviceCallError maps a DeviceCaller failure to the answer of
+// docs/particle-api.md#function-and-variable-errors: offline 400, timeout 408,
+// unknown name the given 404, refused the given
 // 400. Anything else stays an internal error.
 func deviceCallError(err, notFound, refused error) error {
 	switch {
@@ -142,11 +145,11 @@ func writeRaw(w http.ResponseWriter, body string) error {
 }
 
 // handleCallFunction is POST /v1/devices/{id}/{name} and POST
-// /v1/products/{p}/devices/{id}/{name} (spec §7.2). The argument is arg
-// (docs, CLI-legacy) or args (particle-api-js), "" when neither is sent.
-// Checks come before the call: a function the device did not describe is
-// 404, an argument longer than the device's Device OS accepts is 400, an
-// offline device is 400. The answer is {"id","name","connected":true,
+// /v1/products/{p}/devices/{id}/{name} (docs/particle-api.md#device-endpoints).
+// The argument is arg (docs, CLI-legacy) or args (particle-api-js), "" when
+// neither is sent. Checks come before the call: a function the device did not
+// describe is 404, an argument longer than the device's Device OS accepts is
+// 400, an offline device is 400. The answer is {"id","name","connected":true,
 // "return_value"}, or with format=raw the bare number as text/plain.
 func (s *server) handleCallFunction(rq *request) error {
 	d, err := s.pathDevice(rq)
@@ -192,11 +195,11 @@ type variableCoreInfo struct {
 }
 
 // handleGetVariable is GET /v1/devices/{id}/{name} and GET
-// /v1/products/{p}/devices/{id}/{name} (spec §7.2): {"name","result",
-// "coreInfo"} with result typed by the variable's type, or with
-// format=raw the bare value as text/plain. A variable the device did not
-// describe is 404 "Unknown Variable: <name>"; an offline device is 400.
-// A double that is not a number (NaN, ±Inf) is null in JSON.
+// /v1/products/{p}/devices/{id}/{name} (docs/particle-api.md#device-endpoints):
+// {"name","result","coreInfo"} with result typed by the variable's type, or
+// with format=raw the bare value as text/plain. A variable the device did not
+// describe is 404 "Unknown Variable: <name>"; an offline device is 400. A
+// double that is not a number (NaN, ±Inf) is null in JSON.
 func (s *server) handleGetVariable(rq *request) error {
 	d, err := s.pathDevice(rq)
 	if err != nil {

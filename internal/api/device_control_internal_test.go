@@ -14,9 +14,9 @@ import (
 
 // TestDeviceRoutesLiteralsWin checks, on the real route table, that the
 // {id}/{name} function and variable routes shadow none of the literal
-// device routes (spec §1.6), the event streams included: if those are not
-// in the table yet, they are added after the device routes, as a later
-// section would, and must still win.
+// device routes (docs/particle-api.md#route-matching), the event streams
+// included: if those are not in the table yet, they are added after the device
+// routes, as a later section would, and must still win.
 func TestDeviceRoutesLiteralsWin(t *testing.T) {
 	table := (&server{}).routes()
 	has := func(method, prefix string) bool {
@@ -77,7 +77,8 @@ func TestDeviceRoutesLiteralsWin(t *testing.T) {
 	}
 }
 
-// TestFunctionArgLimit checks the argument limits of spec §7.2's table.
+// TestFunctionArgLimit checks the argument limits of
+// the table in docs/particle-api.md#function-and-variable-limits.
 func TestFunctionArgLimit(t *testing.T) {
 	tests := []struct {
 		version  string

@@ -107,7 +107,8 @@ func runControl(t *testing.T, w *world, cases []ctlCase) {
 }
 
 // TestCallFunction covers POST /v1/devices/{id}/{fn} and its product
-// variant (spec §7.2): the argument fields, raw format and every error.
+// variant (docs/particle-api.md#function-and-variable-errors): the argument
+// fields, raw format and every error.
 func TestCallFunction(t *testing.T) {
 	w := controlWorld(t)
 	call := func(token, path string, body string) apitest.Req {
@@ -211,7 +212,8 @@ func TestCallFunction(t *testing.T) {
 }
 
 // TestGetVariable covers GET /v1/devices/{id}/{var} and its product
-// variant (spec §7.2): typed results, raw format, coreInfo and errors.
+// variant (docs/particle-api.md#function-and-variable-errors): typed results,
+// raw format, coreInfo and errors.
 func TestGetVariable(t *testing.T) {
 	w := controlWorld(t)
 	get := func(token, path string) apitest.Req {
@@ -322,7 +324,7 @@ func TestDeviceCallsWithoutGateway(t *testing.T) {
 }
 
 // TestUpdateDevice covers PUT /v1/devices/{id} and PUT
-// /v1/products/{p}/devices/{id} (spec §7.2).
+// /v1/products/{p}/devices/{id} (docs/particle-api.md#device-endpoints).
 func TestUpdateDevice(t *testing.T) {
 	w := controlWorld(t)
 	put := func(token, path, body string) apitest.Req {
@@ -439,7 +441,8 @@ func TestUpdateDevice(t *testing.T) {
 	}
 }
 
-// TestUnclaimDevice covers DELETE /v1/devices/{id} (spec §6.3).
+// TestUnclaimDevice covers DELETE /v1/devices/{id}
+// (docs/particle-api.md#unclaiming-and-removing-devices).
 func TestUnclaimDevice(t *testing.T) {
 	w := controlWorld(t)
 	del := func(token, path string) apitest.Req { return apitest.Req{Method: "DELETE", Path: path, Token: token} }

@@ -13,8 +13,9 @@ import (
 	"github.com/wick-cloud/wick/protocol"
 )
 
-// deviceJSON is the device object of spec §7.1, the one shape of a device
-// in every device route: list and detail views, user and product routes.
+// deviceJSON is the device object of docs/particle-api.md#the-device-object,
+// the one shape of a device in every device route: list and detail views, user
+// and product routes.
 type deviceJSON struct {
 	ID              string  `json:"id"`
 	Name            *string `json:"name"`  // null when unnamed
@@ -43,8 +44,8 @@ type deviceJSON struct {
 	*productDeviceJSON
 }
 
-// productDeviceJSON holds the fields of spec §7.1 that only devices in a
-// product have.
+// productDeviceJSON holds the fields of docs/particle-api.md#the-device-object
+// that only devices in a product have.
 type productDeviceJSON struct {
 	FirmwareProductID              int64    `json:"firmware_product_id"`
 	FirmwareVersion                *int     `json:"firmware_version"`         // null when the device reports none
@@ -172,9 +173,10 @@ func callerOwners(rq *request) map[string]string {
 	return owners
 }
 
-// handleListDevices is GET /v1/devices (spec §7.2): a bare array of the
-// devices the token's user or customer owns, most recently connected
-// first, each the full device object with its functions and variables.
+// handleListDevices is GET /v1/devices (docs/particle-api.md#device-endpoints):
+// a bare array of the devices the token's user or customer owns, most recently
+// connected first, each the full device object with its functions and
+// variables.
 func (s *server) handleListDevices(rq *request) error {
 	p := rq.principal
 	var (
@@ -204,8 +206,9 @@ func (s *server) handleListDevices(rq *request) error {
 	return writeJSON(rq.w, http.StatusOK, out)
 }
 
-// handleGetDevice is GET /v1/devices/{id} (spec §7.2): one of the
-// caller's devices, by ID or name.
+// handleGetDevice is GET /v1/devices/{id}
+// (docs/particle-api.md#device-endpoints): one of the caller's devices, by ID
+// or name.
 func (s *server) handleGetDevice(rq *request) error {
 	d, err := s.callerDevice(rq, rq.r.PathValue("id"))
 	if err != nil {
@@ -218,12 +221,13 @@ func (s *server) handleGetDevice(rq *request) error {
 	return writeJSON(rq.w, http.StatusOK, deviceView(d, owner))
 }
 
-// callerDevice resolves the {id} of a user-level device route (spec §1.5):
-// a device ID, in any case, of a device the caller owns, else the name,
-// ignoring case, of one of the caller's devices. Users own the devices
-// claimed to them, customers those claimed to them. Anything else, other
-// people's devices included, is the 403 "I didn't recognize that device
-// name or ID" error, so that a device's existence does not leak.
+// callerDevice resolves the {id} of a user-level device route
+// (docs/particle-api.md#device-id-or-name): a device ID, in any case, of a
+// device the caller owns, else the name, ignoring case, of one of the caller's
+// devices. Users own the devices claimed to them, customers those claimed to
+// them. Anything else, other people's devices included, is the 403 "I didn't
+// recognize that device name or ID" error, so that a device's existence does
+// not leak.
 func (s *server) callerDevice(rq *request, idOrName string) (*store.Device, error) {
 	p := rq.principal
 	if id, err := protocol.ParseDeviceID(idOrName); err == nil {
@@ -256,8 +260,8 @@ func (s *server) callerDevice(rq *request, idOrName string) (*store.Device, erro
 	return d, nil
 }
 
-// errUnknownDevice is the 403 of spec §1.5 for a device the caller cannot
-// see, pointing at this API's device list.
+// errUnknownDevice is the 403 of docs/particle-api.md#device-id-or-name for a
+// device the caller cannot see, pointing at this API's device list.
 func (s *server) errUnknownDevice(rq *request) error {
 	return &Error{Status: http.StatusForbidden, Message: "Permission Denied",
 		Info: "I didn't recognize that device name or ID, try opening " + s.devicesURL(rq.r)}
@@ -291,9 +295,10 @@ func unspecifiedHost(h string) bool {
 	return ip != nil && ip.IsUnspecified()
 }
 
-// handleUnclaimDevice is DELETE /v1/devices/{id} (spec §6.3): the calling
-// user or customer gives up one of its devices, by ID or name. The device
-// keeps its name, notes and product. Answer {"ok":true}.
+// handleUnclaimDevice is DELETE /v1/devices/{id}
+// (docs/particle-api.md#unclaiming-and-removing-devices): the calling user or
+// customer gives up one of its devices, by ID or name. The device keeps its
+// name, notes and product. Answer {"ok":true}.
 func (s *server) handleUnclaimDevice(rq *request) error {
 	d, err := s.callerDevice(rq, rq.r.PathValue("id"))
 	if err != nil {
@@ -314,7 +319,7 @@ const (
 	maxDeviceNotesLen = 10000
 )
 
-// Update failures (spec §7.2).
+// Update failures (docs/particle-api.md#device-endpoints).
 var (
 	errFlashNotHere  = errorf(http.StatusBadRequest, "Flashing firmware over the API is not supported")
 	errFirmwareLock  = errorf(http.StatusBadRequest, "desired_firmware_version is not supported: Wick hosts no product firmware")
@@ -330,7 +335,7 @@ var (
 // checkDeviceName validates a new device name: 1–63 ASCII letters,
 // digits, '_' or '-' (names travel unescaped in URL paths), not 24 hex
 // characters (it would read as an ID) and not "events" (GET
-// /v1/devices/events is the event stream, spec §1.6).
+// /v1/devices/events is the event stream, docs/particle-api.md#route-matching).
 func checkDeviceName(name string) error {
 	if name == "" || len(name) > maxDeviceNameLen {
 		return errDeviceNameBad
@@ -360,8 +365,8 @@ func boolParam(p params, key string) (bool, error) {
 }
 
 // handleUpdateDevice is PUT /v1/devices/{id} and PUT
-// /v1/products/{p}/devices/{id} (spec §7.2): it applies every key present
-// and merges their answers into one object.
+// /v1/products/{p}/devices/{id} (docs/particle-api.md#device-endpoints): it
+// applies every key present and merges their answers into one object.
 //
 //   - name → "name", "updated_at"; unique per owner, ignoring case (400
 //     when another device of the owner has it).

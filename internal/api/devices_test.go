@@ -143,12 +143,15 @@ func porchJSON(productID int64) string {
 		"targeted_firmware_release_version":null,"groups":[],"development":true,"quarantined":false,"denied":false}`
 }
 
-// unknownDevice is the 403 of spec §1.5 as the tests' requests see it.
+// unknownDevice is the 403 of docs/particle-api.md#device-id-or-name as the
+// tests' requests see it.
 const unknownDevice = `{"ok":false,"error":"Permission Denied",
 	"info":"I didn't recognize that device name or ID, try opening http://example.com/v1/devices"}`
 
-// TestDevices covers GET /v1/devices and GET /v1/devices/{id} (spec §7.1,
-// §7.2, §1.5) for every kind of caller.
+// TestDevices covers GET /v1/devices and GET /v1/devices/{id}
+// (docs/particle-api.md#the-device-object,
+// docs/particle-api.md#device-endpoints,
+// docs/particle-api.md#device-id-or-name) for every kind of caller.
 func TestDevices(t *testing.T) {
 	w := deviceWorld(t, api.Config{})
 	get := func(token, path string) apitest.Req { return apitest.Req{Method: "GET", Path: path, Token: token} }

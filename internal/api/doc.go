@@ -1,8 +1,9 @@
-// Package api is Wick's REST API: the Particle-compatible HTTP surface of
-// ../shared/spec/cloud-api.md (sections 1–9 so far: conventions, the OAuth
-// token endpoint and access tokens, users, OAuth clients, products, teams,
-// customers, claiming, devices, events with their SSE streams, and
-// webhooks and integrations).
+// Package api is Wick's REST API: the Particle-compatible HTTP surface
+// described in docs/particle-api.md (conventions, the OAuth token endpoint
+// and access tokens, users, OAuth clients, products, teams, customers,
+// claiming, devices, events with their SSE streams, and webhooks and
+// integrations). docs/api.md records what Wick decided where Particle's
+// behaviour is open; the list below repeats it next to the code.
 //
 // # Structure
 //
@@ -21,7 +22,7 @@
 // 404, store.ErrConflict as 409, and anything else as a 500 whose cause is
 // logged and never sent. Every non-204 response is JSON.
 //
-// # Decisions the spec left open
+// # Decisions Particle leaves open
 //
 //   - Sign-up (POST /v1/users) is closed unless Config.Signup is set; when
 //     closed it answers 403 {"ok":false,"error":"Sign-up is disabled"}.
@@ -46,7 +47,8 @@
 //   - A product bearer token manages its own product only; user routes
 //     answer it 403.
 //   - A user token with a scope (an API user) may call only routes whose
-//     scope it holds; others answer 400 "unauthorized" as in spec §1.3.
+//     scope it holds; others answer 400 "unauthorized" as
+//     docs/particle-api.md#credentials says.
 //   - API users are created as accounts named
 //     "<slug of friendly_name>+<8 hex>@" + APIUserDomain.
 //   - Rate limits use fixed windows per client IP (IPv6 per /64). The
@@ -54,7 +56,9 @@
 //     window. A /oauth/token answer of mfa_required is neither a failure
 //     nor a success for the lockout count.
 //
-// # Devices and claiming (spec §6, §7)
+// # Devices and claiming
+//
+// See docs/particle-api.md#claiming and docs/particle-api.md#devices.
 //
 //   - Device routes under /v1/devices/{id} take a device ID (any case) or
 //     a name (any case) among the caller's own devices; users own what is
@@ -97,7 +101,9 @@
 //   - After any change of owner or product the device's session is asked
 //     to reload (DeviceCaller.Reload); a failure there is only logged.
 //
-// # Events and streams (spec §8)
+// # Events and streams
+//
+// See docs/particle-api.md#events.
 //
 //   - POST /v1/devices/events (users, customers) and POST
 //     /v1/products/{p}/events (team, product token; API users need
@@ -143,7 +149,9 @@
 //     its next event and goes on. Drops are counted in StreamStats and
 //     logged once per stream.
 //
-// # Webhooks and integrations (spec §9)
+// # Webhooks and integrations
+//
+// See docs/particle-api.md#webhooks and docs/webhooks.md.
 //
 //   - /v1/webhooks and /v1/integrations (a user's own hooks) and their
 //     /v1/products/{p}/... variants (the team and the product token) are

@@ -19,10 +19,12 @@ const (
 	scopeEventsSend = "events:send"
 )
 
-// maxEventNameLen is Particle's limit on event names (spec §8.1).
+// maxEventNameLen is Particle's limit on event names
+// (docs/particle-api.md#publishing-events).
 const maxEventNameLen = 64
 
-// Publish failures (spec §8.1; the texts are our choice).
+// Publish failures (docs/particle-api.md#publishing-events; the texts are our
+// choice).
 var (
 	errEventNameMissing = errorf(http.StatusBadRequest, "Event name is required")
 	errEventNameBad     = errorf(http.StatusBadRequest,
@@ -85,11 +87,11 @@ func eventData(p params) (string, error) {
 }
 
 // handlePublish is POST /v1/devices/events and POST
-// /v1/products/{p}/events (spec §8.1). Fields: name (required), data
-// (at most Config.MaxEventData bytes), private (default true; false makes
-// the event public) and ttl (seconds, default 60). The event is published
-// with coreid "api" and the caller as its owner: the user, the customer
-// (and its product), or on the product route the product alone. Answer
+// /v1/products/{p}/events (docs/particle-api.md#publishing-events). Fields:
+// name (required), data (at most Config.MaxEventData bytes), private (default
+// true; false makes the event public) and ttl (seconds, default 60). The event
+// is published with coreid "api" and the caller as its owner: the user, the
+// customer (and its product), or on the product route the product alone. Answer
 // {"ok":true}.
 func (s *server) handlePublish(rq *request) error {
 	p := rq.params

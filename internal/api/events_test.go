@@ -26,8 +26,8 @@ func newBusWorld(t testing.TB, cfg api.Config) *world {
 }
 
 // TestPublish covers POST /v1/devices/events and POST
-// /v1/products/:p/events (spec §8.1): validation, and the event each
-// accepted request puts on the bus.
+// /v1/products/:p/events (docs/particle-api.md#publishing-events): validation,
+// and the event each accepted request puts on the bus.
 func TestPublish(t *testing.T) {
 	w := newBusWorld(t, api.Config{PublishBurst: -1})
 	all := bustest.Subscribe(t, w.Bus, bus.Filter{}, 256)

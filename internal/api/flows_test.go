@@ -26,8 +26,8 @@ func setUpProduct(t *testing.T, w *world, clientBody map[string]any) (slug, id, 
 	return slug, c["id"].(string), c["secret"].(string)
 }
 
-// TestTwoLeggedFlow follows the seeds' two-legged authentication up to
-// devices: a server-side client makes a shadow customer, mints customer
+// TestTwoLeggedFlow follows two-legged authentication (the README's
+// walk-through, docs/particle-api.md#customers) up to devices: a server-side client makes a shadow customer, mints customer
 // tokens, refreshes and revokes them.
 func TestTwoLeggedFlow(t *testing.T) {
 	w := newWorld(t, api.Config{})
@@ -62,7 +62,7 @@ func TestTwoLeggedFlow(t *testing.T) {
 			Status: 400, Want: `{"error":"invalid_grant","error_description":"Customer not found"}`},
 	})
 
-	// Refresh, as the seeds' curl does; the old refresh token is spent.
+	// Refresh, as the README's curl does; the old refresh token is spent.
 	r = w.Do(apitest.Req{Method: "POST", Path: "/oauth/token", BasicUser: id, BasicPass: secret,
 		Form: form("grant_type", "refresh_token", "refresh_token", refresh)})
 	if r.Status != 200 {
@@ -91,7 +91,8 @@ func TestTwoLeggedFlow(t *testing.T) {
 	}
 }
 
-// TestSimpleAuthFlow follows the seeds' simple authentication: an app
+// TestSimpleAuthFlow follows simple authentication
+// (docs/particle-api.md#customers): an app
 // holding a customers:create client signs customers up and logs them in,
 // and can do nothing else with the client.
 func TestSimpleAuthFlow(t *testing.T) {

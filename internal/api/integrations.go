@@ -9,10 +9,10 @@ import (
 )
 
 // handleCreateIntegration is POST /v1/integrations and
-// /v1/products/{p}/integrations (spec §9.2): the fields of a webhook plus
-// integration_type (default "Webhook"; other types are stored opaquely and
-// never delivered by Wick). 201 with the integration, "ok":true and its
-// URL as "hookUrl" and "integrationUrl".
+// /v1/products/{p}/integrations (docs/particle-api.md#the-integrations-api):
+// the fields of a webhook plus integration_type (default "Webhook"; other types
+// are stored opaquely and never delivered by Wick). 201 with the integration,
+// "ok":true and its URL as "hookUrl" and "integrationUrl".
 func (s *server) handleCreateIntegration(rq *request) error {
 	h, err := s.saveNewHook(rq, true)
 	if err != nil {

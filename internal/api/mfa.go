@@ -13,7 +13,8 @@ var (
 	errNeedPassword = errorf(http.StatusBadRequest, "current_password is required")
 )
 
-// handleBeginMFA is GET /v1/user/mfa-enable (spec §2.3).
+// handleBeginMFA is GET /v1/user/mfa-enable
+// (docs/particle-api.md#mfa-enrolment).
 func (s *server) handleBeginMFA(rq *request) error {
 	u, err := s.currentUser(rq)
 	if err != nil {

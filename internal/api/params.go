@@ -15,11 +15,12 @@ import (
 	"strings"
 )
 
-// params is the parameter set of a request (spec §1.2): the query string
-// overlaid by the body's fields. Values are string, bool, json.Number, nil
-// (JSON null), []any or map[string]any. Form keys in bracket notation nest:
-// a[b]=x gives {"a":{"b":"x"}} and g[]=1&g[]=2 gives {"g":["1","2"]}; a
-// plain key given several times becomes a list.
+// params is the parameter set of a request
+// (docs/particle-api.md#request-encodings): the query string overlaid by the
+// body's fields. Values are string, bool, json.Number, nil (JSON null), []any
+// or map[string]any. Form keys in bracket notation nest: a[b]=x gives
+// {"a":{"b":"x"}} and g[]=1&g[]=2 gives {"g":["1","2"]}; a plain key given
+// several times becomes a list.
 type params map[string]any
 
 // maxBracketDepth bounds nesting in bracket notation; deeper keys keep

@@ -31,13 +31,13 @@ type productCustomerJSON struct {
 	Username string `json:"username"`
 }
 
-// handleListProductDevices is GET /v1/products/{p}/devices (spec §7.2): one
-// page of the product's devices, with the customers who own devices on
-// that page. Filters: deviceId and deviceName (partial, any case),
-// quarantined; sortAttr deviceId|firmwareVersion|lastConnection (default
-// lastConnection), sortDir asc|desc (default desc); page and per_page (or
-// perPage). Wick keeps no serial numbers and no groups, so a serialNumber
-// or groups filter matches nothing.
+// handleListProductDevices is GET /v1/products/{p}/devices
+// (docs/particle-api.md#device-endpoints): one page of the product's devices,
+// with the customers who own devices on that page. Filters: deviceId and
+// deviceName (partial, any case), quarantined; sortAttr
+// deviceId|firmwareVersion|lastConnection (default lastConnection), sortDir
+// asc|desc (default desc); page and per_page (or perPage). Wick keeps no serial
+// numbers and no groups, so a serialNumber or groups filter matches nothing.
 func (s *server) handleListProductDevices(rq *request) error {
 	p := rq.params
 	f := store.DeviceFilter{
@@ -132,7 +132,8 @@ func (s *server) handleGetProductDevice(rq *request) error {
 	return writeJSON(rq.w, http.StatusOK, deviceView(d, owner))
 }
 
-// importResult is the answer of POST /v1/products/{p}/devices (spec §6.4).
+// importResult is the answer of POST /v1/products/{p}/devices
+// (docs/particle-api.md#adding-devices-to-a-product).
 type importResult struct {
 	Updated            int      `json:"updated"`
 	UpdatedDeviceIDs   []string `json:"updatedDeviceIds"`
@@ -193,9 +194,10 @@ func appendIdentifiers(ids []string, text string) []string {
 	return ids
 }
 
-// handleImportProductDevices is POST /v1/products/{p}/devices (spec §6.4):
-// add devices to the product by ID, from JSON/form "id" or a multipart
-// "file" of one identifier per line. Each identifier lands in one list:
+// handleImportProductDevices is POST /v1/products/{p}/devices
+// (docs/particle-api.md#adding-devices-to-a-product): add devices to the
+// product by ID, from JSON/form "id" or a multipart "file" of one identifier
+// per line. Each identifier lands in one list:
 //
 //   - updatedDeviceIds: added (a device Wick does not know yet is created
 //     without a key, to be provisioned later), or approved out of
@@ -323,10 +325,10 @@ func (s *server) importOne(rq *request, d *store.Device, members map[string]bool
 }
 
 // handleRemoveProductDevice is DELETE /v1/products/{p}/devices/{id} (spec
-// §6.3): the device leaves the product, and a customer's device loses its
-// owner (customers belong to the product); a user who owns it keeps it.
-// With {"deny":true} the device instead stays in the product, denied (no
-// longer quarantined). Answer 204.
+// docs/particle-api.md#unclaiming-and-removing-devices): the device leaves the
+// product, and a customer's device loses its owner (customers belong to the
+// product); a user who owns it keeps it. With {"deny":true} the device instead
+// stays in the product, denied (no longer quarantined). Answer 204.
 //
 // A device whose firmware names the product joins it again when it next
 // connects; denying it is how to keep it out.
@@ -353,7 +355,8 @@ func (s *server) handleRemoveProductDevice(rq *request) error {
 }
 
 // handleRemoveProductDeviceOwner is DELETE
-// /v1/products/{p}/devices/{id}/owner (spec §6.3): the device loses its
+// /v1/products/{p}/devices/{id}/owner
+// (docs/particle-api.md#unclaiming-and-removing-devices): the device loses its
 // owner, user or customer, and stays in the product. Answer {"ok":true}.
 func (s *server) handleRemoveProductDeviceOwner(rq *request) error {
 	d, err := s.pathDevice(rq)

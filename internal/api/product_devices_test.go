@@ -69,7 +69,8 @@ func listIDs(tb testing.TB, r *apitest.Resp) []string {
 	return ids
 }
 
-// TestListProductDevices covers GET /v1/products/{p}/devices (spec §7.2).
+// TestListProductDevices covers GET /v1/products/{p}/devices
+// (docs/particle-api.md#device-endpoints).
 func TestListProductDevices(t *testing.T) {
 	w := productWorld(t)
 	list := func(token, query string) apitest.Req {
@@ -187,7 +188,7 @@ func multipartFile(t *testing.T, content string) (body, contentType string) {
 }
 
 // TestImportProductDevices covers POST /v1/products/{p}/devices (spec
-// §6.4).
+// docs/particle-api.md#adding-devices-to-a-product).
 func TestImportProductDevices(t *testing.T) {
 	w := productWorld(t)
 	const (
@@ -270,7 +271,8 @@ func TestImportProductDevices(t *testing.T) {
 }
 
 // TestRemoveProductDevice covers DELETE /v1/products/{p}/devices/{id} and
-// DELETE /v1/products/{p}/devices/{id}/owner (spec §6.3).
+// DELETE /v1/products/{p}/devices/{id}/owner
+// (docs/particle-api.md#unclaiming-and-removing-devices).
 func TestRemoveProductDevice(t *testing.T) {
 	w := productWorld(t)
 	del := func(token, path, body string) apitest.Req {

@@ -17,7 +17,7 @@ var (
 	errProductSettings = errorf(http.StatusBadRequest, "settings must be an object")
 )
 
-// productJSON is the product object of spec §5.1.
+// productJSON is the product object of docs/particle-api.md#products.
 type productJSON struct {
 	ID                      int64           `json:"id"`
 	PlatformID              int             `json:"platform_id"`

@@ -8,14 +8,15 @@ import (
 	"github.com/wick-cloud/wick/internal/api/apitest"
 )
 
-// productObject is the expected product object of spec §5.1.
+// productObject is the expected product object of
+// docs/particle-api.md#products.
 func productObject(id int64, name, slug, owner string, platform int) string {
 	return `{"id":` + itoa(id) + `,"platform_id":` + itoa(int64(platform)) + `,"name":"` + name + `","slug":"` + slug +
 		`","description":"","subscription_id":null,"mb_limit":null,"user":"` + owner + `","org":null,"groups":[],` +
 		`"settings":{"location":{},"known_application":{"opt_in":true},"quarantine":false},"requires_activation_codes":false}`
 }
 
-// TestProducts covers spec §5.1.
+// TestProducts covers docs/particle-api.md#products.
 func TestProducts(t *testing.T) {
 	w := newWorld(t, api.Config{})
 	post := func(body map[string]any) apitest.Req {
@@ -77,7 +78,7 @@ func TestProducts(t *testing.T) {
 	})
 }
 
-// TestTeam covers spec §5.2, API users included.
+// TestTeam covers docs/particle-api.md#teams, API users included.
 func TestTeam(t *testing.T) {
 	w := newWorld(t, api.Config{})
 	team := func(token string) apitest.Req {

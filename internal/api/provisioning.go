@@ -33,11 +33,11 @@ func (e *DeviceKeyError) Error() string { return "api: invalid device public key
 
 // ParseDeviceKey parses a device public key in any form that
 // `particle keys send` and `wick device provision` supply (device-protocol
-// spec §1.4): PEM "PUBLIC KEY" (SPKI) or "RSA PUBLIC KEY" (PKCS#1), DER of
-// either form, or that DER in base64. It accepts RSA keys of 1024 bits
-// (Gen 2 devices) or 2048 bits and EC P-256 keys (Gen 3 devices), and
-// returns the algorithm (store.KeyRSA or store.KeyECC) and the canonical
-// SPKI DER to store. Errors are *DeviceKeyError.
+// docs/particle-api.md#responses-and-errors): PEM "PUBLIC KEY" (SPKI) or "RSA
+// PUBLIC KEY" (PKCS#1), DER of either form, or that DER in base64. It accepts
+// RSA keys of 1024 bits (Gen 2 devices) or 2048 bits and EC P-256 keys (Gen 3
+// devices), and returns the algorithm (store.KeyRSA or store.KeyECC) and the
+// canonical SPKI DER to store. Errors are *DeviceKeyError.
 func ParseDeviceKey(data []byte) (alg string, der []byte, err error) {
 	if bytes.Contains(data, []byte("PRIVATE KEY-----")) {
 		return "", nil, &DeviceKeyError{"that is a private key: send the public key only"}
@@ -97,12 +97,13 @@ func parseDeviceID(s string) (string, error) {
 }
 
 // handleProvision is POST /v1/provisioning/{id}, what `particle keys send`
-// and `keys doctor` call (device-protocol spec §1.4). Fields: publicKey
-// (required), algorithm (rsa|ecc; checked, but the key's own type
-// decides), product_id (optional, ID or slug); filename, order and the
-// deviceID the CLI repeats in the body are ignored: the path names the
-// device. The answer is {"ok":true,"id":ID,"device_id":ID}: particle-cli
-// only checks that the body has no "error".
+// and `keys doctor` call
+// (docs/particle-protocol.md#how-the-cloud-learns-a-device-key). Fields:
+// publicKey (required), algorithm (rsa|ecc; checked, but the key's own type
+// decides), product_id (optional, ID or slug); filename, order and the deviceID
+// the CLI repeats in the body are ignored: the path names the device. The
+// answer is {"ok":true,"id":ID,"device_id":ID}: particle-cli only checks that
+// the body has no "error".
 //
 // Who may provision (the spec leaves it open):
 //   - Customers never (403): their devices are keyed by the product team.

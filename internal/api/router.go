@@ -11,7 +11,7 @@ import (
 // trie. Patterns are slash-separated segments; a segment is a literal, a
 // parameter "{name}" matching one non-empty segment, or a final catch-all
 // "{name...}" matching one or more remaining segments (the prefix of an
-// event stream may contain slashes, spec §1.6).
+// event stream may contain slashes, docs/particle-api.md#route-matching).
 //
 // Literal segments win over parameters and parameters over catch-alls, with
 // backtracking: "/v1/access_tokens/current" beats "/v1/access_tokens/{token}",

@@ -6,7 +6,8 @@ import (
 )
 
 // TestRouter checks literal-first matching with backtracking, catch-alls
-// and 405s, on the route shapes later sections of the spec add (§1.6).
+// and 405s, on the route shapes later sections of the spec add
+// (docs/particle-api.md#route-matching).
 func TestRouter(t *testing.T) {
 	rt := func(method, pattern string) route { return route{method: method, pattern: pattern} }
 	r := newRouter([]route{

@@ -26,7 +26,7 @@ type route struct {
 	handler handlerFunc
 }
 
-// API-user scope names (Particle's names, spec §5.2).
+// API-user scope names (Particle's names, docs/particle-api.md#teams).
 const (
 	scopeClientsList     = "clients:list"
 	scopeClientsCreate   = "clients:create"
@@ -52,7 +52,8 @@ const (
 	scopeFunctionCall    = "devices.function:call"
 	scopeVariableGet     = "devices.variable:get"
 
-	// Webhooks and integrations (§9): one set of scopes for both APIs.
+	// Webhooks and integrations (docs/particle-api.md#webhooks): one set of
+	// scopes for both APIs.
 	scopeIntegrationsList   = "integrations:list"
 	scopeIntegrationsGet    = "integrations:get"
 	scopeIntegrationsCreate = "integrations:create"
@@ -66,22 +67,23 @@ const (
 // the spec append here.
 func (s *server) routes() []route {
 	return []route{
-		// §2.1 token endpoint; it ignores Bearer headers.
+		// The token endpoint (docs/particle-api.md#the-token-endpoint); it
+		// ignores Bearer headers.
 		{method: "POST", pattern: "/oauth/token", policy: public, limit: limitToken, handler: s.handleToken},
 
-		// §2.2 access tokens.
+		// Access tokens (docs/particle-api.md#managing-access-tokens).
 		{method: "GET", pattern: "/v1/access_tokens", policy: basicUser, handler: s.handleListTokens},
 		{method: "DELETE", pattern: "/v1/access_tokens", policy: userOrCustomer, handler: s.handleDeleteAllTokens},
 		{method: "GET", pattern: "/v1/access_tokens/current", policy: anyToken, scope: scopeAny, handler: s.handleCurrentToken},
 		{method: "DELETE", pattern: "/v1/access_tokens/current", policy: anyToken, scope: scopeAny, handler: s.handleDeleteCurrentToken},
 		{method: "DELETE", pattern: "/v1/access_tokens/{token}", policy: public, handler: s.handleDeleteToken},
 
-		// §2.3 MFA enrolment.
+		// MFA enrolment (docs/particle-api.md#mfa-enrolment).
 		{method: "GET", pattern: "/v1/user/mfa-enable", policy: userOnly, handler: s.handleBeginMFA},
 		{method: "POST", pattern: "/v1/user/mfa-enable", policy: userOnly, handler: s.handleConfirmMFA},
 		{method: "PUT", pattern: "/v1/user/mfa-disable", policy: userOnly, handler: s.handleDisableMFA},
 
-		// §3 users.
+		// Users (docs/particle-api.md#users).
 		{method: "POST", pattern: "/v1/users", policy: public, handler: s.handleSignup},
 		{method: "GET", pattern: "/v1/user", policy: userOrCustomer, handler: s.handleGetUser},
 		{method: "PUT", pattern: "/v1/user", policy: userOnly, handler: s.handleUpdateUser},
@@ -92,13 +94,13 @@ func (s *server) routes() []route {
 		{method: "GET", pattern: "/v1/user/identify", policy: userOnly, handler: s.handleIdentify},
 		{method: "GET", pattern: "/v1/orgs", policy: userOnly, scope: scopeOrganizationGet, handler: s.handleListOrgs},
 
-		// §4 OAuth clients of a user.
+		// OAuth clients of a user (docs/particle-api.md#oauth-clients).
 		{method: "GET", pattern: "/v1/clients", policy: userOnly, scope: scopeClientsList, handler: s.handleListClients},
 		{method: "POST", pattern: "/v1/clients", policy: userOnly, scope: scopeClientsCreate, handler: s.handleCreateClient},
 		{method: "PUT", pattern: "/v1/clients/{client}", policy: userOnly, scope: scopeClientsUpdate, handler: s.handleUpdateClient},
 		{method: "DELETE", pattern: "/v1/clients/{client}", policy: userOnly, scope: scopeClientsRemove, handler: s.handleDeleteClient},
 
-		// §5.1 products.
+		// Products (docs/particle-api.md#products).
 		{method: "GET", pattern: "/v1/user/products", policy: userOnly, scope: scopeProductsList, handler: s.handleListProducts},
 		{method: "GET", pattern: "/v1/products", policy: userOnly, scope: scopeProductsList, handler: s.handleListProducts},
 		{method: "POST", pattern: "/v1/user/products", policy: userOnly, handler: s.handleCreateProduct},
@@ -106,26 +108,28 @@ func (s *server) routes() []route {
 		{method: "POST", pattern: "/v1/orgs/{org}/products", policy: userOnly, handler: s.handleOrgNotFound},
 		{method: "GET", pattern: "/v1/products/{p}", policy: team, scope: scopeProductsGet, handler: s.handleGetProduct},
 
-		// §4 OAuth clients of a product.
+		// OAuth clients of a product (docs/particle-api.md#oauth-clients).
 		{method: "GET", pattern: "/v1/products/{p}/clients", policy: team, scope: scopeClientsList, handler: s.handleListClients},
 		{method: "POST", pattern: "/v1/products/{p}/clients", policy: team, scope: scopeClientsCreate, handler: s.handleCreateClient},
 		{method: "PUT", pattern: "/v1/products/{p}/clients/{client}", policy: team, scope: scopeClientsUpdate, handler: s.handleUpdateClient},
 		{method: "DELETE", pattern: "/v1/products/{p}/clients/{client}", policy: team, scope: scopeClientsRemove, handler: s.handleDeleteClient},
 
-		// §5.2 team.
+		// Team (docs/particle-api.md#teams).
 		{method: "GET", pattern: "/v1/products/{p}/team", policy: team, scope: scopeTeamList, handler: s.handleListTeam},
 		{method: "POST", pattern: "/v1/products/{p}/team", policy: team, scope: scopeTeamInvite, handler: s.handleInviteTeam},
 		{method: "DELETE", pattern: "/v1/products/{p}/team/{username}", policy: team, scope: scopeTeamRemove, handler: s.handleRemoveTeam},
 
-		// §5.3 customers.
+		// Customers (docs/particle-api.md#customers).
 		{method: "POST", pattern: "/v1/products/{p}/customers", policy: customerCreate, scope: scopeCustomersCreate, handler: s.handleCreateCustomer},
 		{method: "GET", pattern: "/v1/products/{p}/customers", policy: team, scope: scopeCustomersList, handler: s.handleListCustomers},
 		{method: "PUT", pattern: "/v1/products/{p}/customers/{email}", policy: team, scope: scopeCustomersUpdate, handler: s.handleUpdateCustomer},
 		{method: "DELETE", pattern: "/v1/products/{p}/customers/{email}", policy: team, scope: scopeCustomersRemove, handler: s.handleDeleteCustomer},
 
-		// §7 devices of the caller (user or customer). {id} is a device ID
-		// or name (§1.5); later device routes extend /v1/devices/{id}/...
-		// and add literals such as /v1/devices/events, which win.
+		// Devices of the caller, user or customer
+		// (docs/particle-api.md#devices). {id} is a device ID or name
+		// (docs/particle-api.md#device-id-or-name); later device routes extend
+		// /v1/devices/{id}/... and add literals such as /v1/devices/events,
+		// which win.
 		{method: "GET", pattern: "/v1/devices", policy: userOrCustomer, handler: s.handleListDevices},
 		{method: "GET", pattern: "/v1/devices/{id}", policy: userOrCustomer, handler: s.handleGetDevice},
 		{method: "PUT", pattern: "/v1/devices/{id}", policy: userOrCustomer, handler: s.handleUpdateDevice},
@@ -133,16 +137,17 @@ func (s *server) routes() []route {
 		{method: "POST", pattern: "/v1/devices/{id}/{name}", policy: userOrCustomer, handler: s.handleCallFunction},
 		{method: "GET", pattern: "/v1/devices/{id}/{name}", policy: userOrCustomer, handler: s.handleGetVariable},
 
-		// §6 claim codes, claiming by ID, unclaiming. The product claim
-		// route takes users of the team, the product's customers and its
-		// product token; the handler checks which.
+		// Claim codes, claiming by ID, unclaiming
+		// (docs/particle-api.md#claiming). The product claim route takes users
+		// of the team, the product's customers and its product token; the
+		// handler checks which.
 		{method: "POST", pattern: "/v1/device_claims", policy: userOrCustomer, handler: s.handleCreateClaimCode},
 		{method: "POST", pattern: "/v1/products/{p}/device_claims", policy: anyToken, handler: s.handleCreateClaimCode},
 		{method: "POST", pattern: "/v1/devices", policy: userOrCustomer, handler: s.handleClaimDevice},
 		{method: "DELETE", pattern: "/v1/devices/{id}", policy: userOrCustomer, handler: s.handleUnclaimDevice},
 
-		// §6.3, §6.4, §7.2 devices of a product (team and product tokens;
-		// device IDs only).
+		// Devices of a product (docs/particle-api.md#devices; team and product
+		// tokens; device IDs only).
 		{method: "GET", pattern: "/v1/products/{p}/devices", policy: team, scope: scopeDevicesList, handler: s.handleListProductDevices},
 		{method: "POST", pattern: "/v1/products/{p}/devices", policy: team, scope: scopeDevicesImport, handler: s.handleImportProductDevices},
 		{method: "GET", pattern: "/v1/products/{p}/devices/{id}", policy: team, scope: scopeDevicesGet, handler: s.handleGetProductDevice},
@@ -153,14 +158,16 @@ func (s *server) routes() []route {
 		{method: "POST", pattern: "/v1/products/{p}/devices/{id}/{name}", policy: team, scope: scopeFunctionCall, handler: s.handleCallFunction},
 		{method: "GET", pattern: "/v1/products/{p}/devices/{id}/{name}", policy: team, scope: scopeVariableGet, handler: s.handleGetVariable},
 
-		// Device keys (device-protocol spec §1.4): users, team members and
-		// product tokens; the handler refuses customers.
+		// Device keys
+		// (docs/particle-protocol.md#how-the-cloud-learns-a-device-key): users,
+		// team members and product tokens; the handler refuses customers.
 		{method: "POST", pattern: "/v1/provisioning/{id}", policy: anyToken, handler: s.handleProvision},
 
-		// §8.1 publishing (events.go) and §8.2 event streams (sse.go). The
-		// {prefix...} catch-all is everything after /events/, decoded, and
-		// may contain '/' (§1.6); the literal "events" segments win over
-		// {id} and {name}.
+		// Publishing (events.go, docs/particle-api.md#publishing-events) and
+		// event streams (sse.go, docs/particle-api.md#event-streams). The
+		// {prefix...} catch-all is everything after /events/, decoded, and may
+		// contain '/' (docs/particle-api.md#route-matching); the literal
+		// "events" segments win over {id} and {name}.
 		{method: "POST", pattern: "/v1/devices/events", policy: userOrCustomer, handler: s.handlePublish},
 		{method: "POST", pattern: "/v1/products/{p}/events", policy: team, scope: scopeEventsSend, handler: s.handlePublish},
 		{method: "GET", pattern: "/v1/events", policy: anyToken, handler: s.handleEventsNoPrefix},
@@ -174,7 +181,8 @@ func (s *server) routes() []route {
 		{method: "GET", pattern: "/v1/products/{p}/devices/{id}/events", policy: team, scope: scopeEventsGet, handler: s.handleProductDeviceEvents},
 		{method: "GET", pattern: "/v1/products/{p}/devices/{id}/events/{prefix...}", policy: team, scope: scopeEventsGet, handler: s.handleProductDeviceEvents},
 
-		// §9.1 legacy webhooks and §9.2 integrations (webhooks.go,
+		// Legacy webhooks (docs/particle-api.md#the-legacy-webhook-api) and
+		// integrations (docs/particle-api.md#the-integrations-api; webhooks.go,
 		// integrations.go), of a user (sandbox) and of a product team;
 		// .../deliveries is Wick's delivery log. Customers never reach them.
 		{method: "POST", pattern: "/v1/webhooks", policy: userOnly, scope: scopeIntegrationsCreate, handler: s.handleCreateWebhook},

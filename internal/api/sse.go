@@ -16,7 +16,8 @@ import (
 	"github.com/wick-cloud/wick/internal/store"
 )
 
-// errPrefixRequired answers GET /v1/events without a prefix (spec §8.2).
+// errPrefixRequired answers GET /v1/events without a prefix
+// (docs/particle-api.md#event-streams).
 var errPrefixRequired = errorf(http.StatusBadRequest, "event prefix filter is required")
 
 // streamRetryAfter is the Retry-After of a stream refused because its IP
@@ -69,8 +70,8 @@ func (s *server) CloseStreams() {
 	s.streams.closeOnce.Do(func() { close(s.streams.done) })
 }
 
-// streamGate admits event streams under the per-IP limits of spec §1.8
-// and counts them.
+// streamGate admits event streams under the per-IP limits of
+// docs/particle-api.md#rate-limits and counts them.
 type streamGate struct {
 	opens   *limiter // opens per IP per window; nil: unlimited
 	maxConn int      // simultaneous streams per IP; < 0: unlimited
@@ -136,7 +137,7 @@ func (g *streamGate) admit(ip string, now time.Time) (release func(), err error)
 type streamSpec struct {
 	filter bus.Filter
 	// product streams add userid, version, public and productID to each
-	// event's data (spec §8.2).
+	// event's data (docs/particle-api.md#event-streams).
 	product bool
 }
 
@@ -192,9 +193,10 @@ func ownerFilter(rq *request) (bus.Filter, error) {
 }
 
 // handleDeviceEvents is GET /v1/devices/{id}/events[/{prefix...}]: the
-// events of one of the caller's devices, by ID or name (spec §1.5). The
-// filter keeps the caller as owner too, so that a replay never shows what
-// the device published for a previous owner.
+// events of one of the caller's devices, by ID or name
+// (docs/particle-api.md#device-id-or-name). The filter keeps the caller as
+// owner too, so that a replay never shows what the device published for a
+// previous owner.
 func (s *server) handleDeviceEvents(rq *request) error {
 	d, err := s.callerDevice(rq, rq.r.PathValue("id"))
 	if err != nil {
@@ -247,11 +249,12 @@ func lastEventID(rq *request) (uint64, bool) {
 	return id, true
 }
 
-// stream serves one event stream (spec §8.2): it admits it under the
-// per-IP limits, subscribes (replaying after Last-Event-ID), answers 200
-// with ":ok" at once, then writes events as they come and a keep-alive
-// comment after SSEKeepAlive of silence, until the client goes away, the
-// bus closes or CloseStreams is called. Errors before the 200 are JSON.
+// stream serves one event stream (docs/particle-api.md#event-streams): it
+// admits it under the per-IP limits, subscribes (replaying after
+// Last-Event-ID), answers 200 with ":ok" at once, then writes events as they
+// come and a keep-alive comment after SSEKeepAlive of silence, until the client
+// goes away, the bus closes or CloseStreams is called. Errors before the 200
+// are JSON.
 func (s *server) stream(rq *request, sp streamSpec) error {
 	g := s.streams
 	release, err := g.admit(rq.ip, rq.now)
@@ -418,7 +421,8 @@ func (s *server) beforeWindow(ctx context.Context, lastID uint64) bool {
 	return lastID+1 < info.State.FirstSeq
 }
 
-// appendSSEEvent appends one event in the wire format of spec §8.2:
+// appendSSEEvent appends one event in the wire format of
+// docs/particle-api.md#event-streams:
 //
 //	id: <ID>
 //	event: <name>

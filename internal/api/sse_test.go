@@ -304,10 +304,10 @@ func TestStreamFiltering(t *testing.T) {
 	}
 }
 
-// TestStreamWireFormat checks the exact bytes of a stream (spec §8.2):
-// status and headers, ":ok" first, then each event as id, event and data
-// lines with the data JSON on one line, product streams with their extra
-// fields.
+// TestStreamWireFormat checks the exact bytes of a stream
+// (docs/particle-api.md#event-streams): status and headers, ":ok" first, then
+// each event as id, event and data lines with the data JSON on one line,
+// product streams with their extra fields.
 func TestStreamWireFormat(t *testing.T) {
 	w := newBusWorld(t, api.Config{})
 	srv := sseServer(t, w)
@@ -539,9 +539,9 @@ func TestStreamResumeGap(t *testing.T) {
 	}
 }
 
-// TestStreamLimits checks the per-IP limits of spec §1.8: opens per
-// window and simultaneous streams, answered 429 before streaming, and
-// counted per client IP.
+// TestStreamLimits checks the per-IP limits of
+// docs/particle-api.md#rate-limits: opens per window and simultaneous streams,
+// answered 429 before streaming, and counted per client IP.
 func TestStreamLimits(t *testing.T) {
 	w := newBusWorld(t, api.Config{SSEOpenRate: 4, SSEMaxConnsPerIP: 2, TrustProxy: true})
 	srv := sseServer(t, w)

@@ -20,7 +20,8 @@ func form(kv ...string) url.Values {
 	return v
 }
 
-// TestTokenEndpoint covers POST /oauth/token (spec §2.1).
+// TestTokenEndpoint covers POST /oauth/token
+// (docs/particle-api.md#the-token-endpoint).
 func TestTokenEndpoint(t *testing.T) {
 	w := newWorld(t, api.Config{})
 	noStore := func(tb testing.TB, r *apitest.Resp) {
@@ -136,8 +137,8 @@ func enableMFA(t *testing.T, w *world, token string) (secret string, codes []any
 	return secret, codes
 }
 
-// TestMFA covers enrolment (§2.3), the mfa_required login and the OTP
-// grant, Basic+otp listing, and disabling.
+// TestMFA covers enrolment (docs/particle-api.md#mfa-enrolment), the
+// mfa_required login and the OTP grant, Basic+otp listing, and disabling.
 func TestMFA(t *testing.T) {
 	w := newWorld(t, api.Config{})
 	secret, _ := enableMFA(t, w, w.ownerToken)

@@ -45,7 +45,8 @@ const (
 	integrationLogs      = 10   // entries in GET /v1/integrations/:id
 )
 
-// Webhook errors (spec §9.1; the others are our wording).
+// Webhook errors (docs/particle-api.md#the-legacy-webhook-api; the others are
+// our wording).
 var (
 	errWebhookNotFound     = errorf(http.StatusNotFound, "Webhook not found")
 	errIntegrationNotFound = errorf(http.StatusNotFound, "Integration not found")
@@ -94,9 +95,10 @@ var hookMetaFields = map[string]bool{
 }
 
 // parseHookInput reads a webhook or integration from the request
-// parameters (spec §9.1, §9.2). Only integrations take integration_type,
-// defaulting to defType; the legacy routes always make webhooks. The URL
-// is checked later, by checkHookURL.
+// parameters (docs/particle-api.md#the-legacy-webhook-api,
+// docs/particle-api.md#the-integrations-api). Only integrations take
+// integration_type, defaulting to defType; the legacy routes always make
+// webhooks. The URL is checked later, by checkHookURL.
 func parseHookInput(p params, integration bool, defType string) (*hookInput, error) {
 	in := &hookInput{}
 	h := &in.hook
@@ -729,8 +731,9 @@ func deliveriesJSON(log []store.WebhookDelivery) []deliveryJSON {
 	return out
 }
 
-// saveNewHook parses a new hook from the request (integration: the §9.2
-// fields, else the legacy §9.1 ones), checks it and stores it.
+// saveNewHook parses a new hook from the request (integration: the
+// docs/particle-api.md#the-integrations-api fields, else the legacy
+// docs/particle-api.md#the-legacy-webhook-api ones), checks it and stores it.
 func (s *server) saveNewHook(rq *request, integration bool) (*store.Webhook, error) {
 	in, err := parseHookInput(rq.params, integration, store.IntegrationWebhook)
 	if err != nil {
@@ -747,7 +750,8 @@ func (s *server) saveNewHook(rq *request, integration bool) (*store.Webhook, err
 }
 
 // handleCreateWebhook is POST /v1/webhooks and /v1/products/{p}/webhooks
-// (spec §9.1): 201 {"ok":true,"id","url","event","name","created_at","hookUrl"}.
+// (docs/particle-api.md#the-legacy-webhook-api): 201
+// {"ok":true,"id","url","event","name","created_at","hookUrl"}.
 func (s *server) handleCreateWebhook(rq *request) error {
 	h, err := s.saveNewHook(rq, false)
 	if err != nil {
@@ -790,7 +794,8 @@ func (s *server) handleGetWebhook(rq *request) error {
 }
 
 // handleDeleteWebhook is DELETE /v1/webhooks/{hook} and the product
-// variant: 200 {"ok":true} (spec §9.1, §11: particle-cli waits for ok).
+// variant: 200 {"ok":true} (docs/particle-api.md#the-legacy-webhook-api,
+// docs/particle-api.md#open-questions: particle-cli waits for ok).
 func (s *server) handleDeleteWebhook(rq *request) error {
 	if err := s.deleteHook(rq, true, errWebhookNotFound); err != nil {
 		return err
