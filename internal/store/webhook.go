@@ -12,7 +12,7 @@ const IntegrationWebhook = "Webhook"
 
 // Webhook is one integration: a user's (sandbox) hook when ProductID is 0,
 // or a product team's hook otherwise. IDs are 24 lower-case hex
-// characters. See spec §9 (../shared/spec/cloud-api.md).
+// characters. See docs/particle-api.md#webhooks and docs/webhooks.md.
 type Webhook struct {
 	ID string
 	// UserID is the owning user for a sandbox hook, or the user who
@@ -46,7 +46,8 @@ type BasicAuth struct {
 
 // WebhookSettings is what a webhook sends and how it treats the answer.
 // It is stored as one JSON document, so new fields need no migration.
-// Every string may hold mustache templates (spec §9.3).
+// Every string may hold mustache templates
+// (docs/particle-api.md#the-outgoing-request).
 type WebhookSettings struct {
 	URL         string `json:"url"`
 	RequestType string `json:"requestType"` // GET, POST, PUT or DELETE

@@ -70,17 +70,17 @@ func (e *RequestError) Error() string { return "webhook: " + e.Field + ": " + e.
 // Unwrap returns the cause.
 func (e *RequestError) Unwrap() error { return e.Err }
 
-// BuildRequest renders h's request for event e (spec §9.3): the method
-// (requestType, default POST), the URL with its query, the body (json,
-// form, body, or the default form), and the headers (User-Agent, content
-// type, basic auth, the hook's own headers last, overriding the others).
-// Unless noDefaults is set, the default data — event, data, published_at,
-// coreid — goes into the query of a GET or DELETE, is merged under the
-// hook's json object or form of a POST or PUT, or is the form body of a
-// POST or PUT that has no body of its own. A non-empty signingKey adds the
-// X-Wick-Timestamp and X-Wick-Signature headers (docs/webhooks.md), for
-// the current time: build a new request for every attempt. The request
-// carries ctx. Errors are *RequestError.
+// BuildRequest renders h's request for event e
+// (docs/particle-api.md#the-outgoing-request): the method (requestType, default
+// POST), the URL with its query, the body (json, form, body, or the default
+// form), and the headers (User-Agent, content type, basic auth, the hook's own
+// headers last, overriding the others). Unless noDefaults is set, the default
+// data — event, data, published_at, coreid — goes into the query of a GET or
+// DELETE, is merged under the hook's json object or form of a POST or PUT, or
+// is the form body of a POST or PUT that has no body of its own. A non-empty
+// signingKey adds the X-Wick-Timestamp and X-Wick-Signature headers
+// (docs/webhooks.md), for the current time: build a new request for every
+// attempt. The request carries ctx. Errors are *RequestError.
 func BuildRequest(ctx context.Context, h *store.Webhook, e bus.Event, signingKey []byte) (*http.Request, error) {
 	s := &h.Settings
 	method := strings.ToUpper(strings.TrimSpace(s.RequestType))

@@ -174,7 +174,7 @@ func TestBuildRequestGolden(t *testing.T) {
 }
 
 // TestBuildRequestSpecExample checks the default form body against the
-// example of spec §9.3 byte for byte.
+// example of docs/particle-api.md#the-outgoing-request byte for byte.
 func TestBuildRequestSpecExample(t *testing.T) {
 	h := &store.Webhook{UserID: "u", Event: "demo", Settings: store.WebhookSettings{URL: "https://example.com/"}}
 	e := bus.Event{Name: "demo", Data: "mydata", DeviceID: "3f002b000000000000000000", UserID: "u",

@@ -15,7 +15,7 @@ import (
 	"github.com/wick-cloud/wick/protocol"
 )
 
-// Published-back events (spec §9.4).
+// Published-back events (docs/particle-api.md#events-published-back).
 const (
 	// ChunkSize is the data size of every hook-response and hook-error
 	// event but the last of a response.
@@ -61,18 +61,17 @@ func SentEvent(h *store.Webhook, e bus.Event) bus.Event {
 }
 
 // ResponseEvents are the events published back for a 2xx answer to h's
-// request for e (spec §9.4). The data is the body; with
-// dataUrlResponseEvent, "data:<contentType>;base64,<body>"; with a
-// responseTemplate and a JSON body, the template rendered with the parsed
-// body over the event's variables (a body that is not JSON is published
-// as is). At most MaxResponseBytes are kept. The data is cut into
-// ChunkSize-byte events named <topic>/0, <topic>/1, ...: the rendered
-// responseTopic, or hook-response/<event name> for a sandbox hook and
-// <device ID>/hook-response/<event name> for a product hook. With
-// unchunked, one event <topic>/0 carries everything, or nothing is
-// published when the data exceeds a device's 1024-byte limit. Empty data
-// publishes nothing. The error reports a malformed responseTemplate or
-// responseTopic.
+// request for e (docs/particle-api.md#events-published-back). The data is the
+// body; with dataUrlResponseEvent, "data:<contentType>;base64,<body>"; with a
+// responseTemplate and a JSON body, the template rendered with the parsed body
+// over the event's variables (a body that is not JSON is published as is). At
+// most MaxResponseBytes are kept. The data is cut into ChunkSize-byte events
+// named <topic>/0, <topic>/1, ...: the rendered responseTopic, or
+// hook-response/<event name> for a sandbox hook and
+// <device ID>/hook-response/<event name> for a product hook. With unchunked,
+// one event <topic>/0 carries everything, or nothing is published when the data exceeds a
+// device's 1024-byte limit. Empty data publishes nothing. The error reports a
+// malformed responseTemplate or responseTopic.
 func ResponseEvents(h *store.Webhook, e bus.Event, contentType string, body []byte) ([]bus.Event, error) {
 	if len(body) == 0 {
 		return nil, nil
@@ -132,14 +131,13 @@ func ResponseEvents(h *store.Webhook, e bus.Event, contentType string, body []by
 }
 
 // ErrorEvents are the events published back when h's request for e
-// failed (spec §9.4): the data is message — e.g. "error status 404 from
-// example.com" — followed, when body is not empty, by a newline and the
-// body; at most MaxResponseBytes. It is cut into ChunkSize-byte events
-// <topic>/0, <topic>/1, ..., where topic is the rendered
-// errorResponseTopic or hook-error/<event name> (also when the topic
-// template is malformed). With unchunked, one event <topic>/0 carries the
-// data cut to a device's 1024-byte limit. There is always at least one
-// event.
+// failed (docs/particle-api.md#events-published-back): the data is message —
+// e.g. "error status 404 from example.com" — followed, when body is not empty,
+// by a newline and the body; at most MaxResponseBytes. It is cut into
+// ChunkSize-byte events <topic>/0, <topic>/1, ..., where topic is the rendered
+// errorResponseTopic or hook-error/<event name> (also when the topic template
+// is malformed). With unchunked, one event <topic>/0 carries the data cut to a
+// device's 1024-byte limit. There is always at least one event.
 func ErrorEvents(h *store.Webhook, e bus.Event, message string, body []byte) []bus.Event {
 	s := &h.Settings
 	data := message

@@ -6,11 +6,12 @@ import (
 )
 
 // SleepingMessage is the hook-error data published when an attempt is
-// skipped because its target host is sleeping (spec §9.5).
+// skipped because its target host is sleeping
+// (docs/particle-api.md#retries-and-throttling).
 const SleepingMessage = "Sleeping, too many errors, please wait and try again"
 
-// ThrottleConfig tunes the per-host throttle (spec §9.5). Zero fields take
-// the defaults.
+// ThrottleConfig tunes the per-host throttle
+// (docs/particle-api.md#retries-and-throttling). Zero fields take the defaults.
 type ThrottleConfig struct {
 	// Window is the span over which a host's successes and errors are
 	// counted: two buckets of Window/2, so the count covers the last

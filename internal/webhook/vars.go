@@ -14,8 +14,9 @@ import (
 // published_at field: ISO 8601 in UTC with milliseconds, as Particle does.
 const publishedAtLayout = "2006-01-02T15:04:05.000Z"
 
-// Template variables (spec §9.3). Every value is a string; variables that
-// do not apply (PRODUCT_* of a sandbox hook) are empty.
+// Template variables (docs/particle-api.md#the-outgoing-request). Every value
+// is a string; variables that do not apply (PRODUCT_* of a sandbox hook) are
+// empty.
 //
 //	PARTICLE_DEVICE_ID     the publisher's device ID ("api" for API publishes); alias SPARK_CORE_ID
 //	PARTICLE_EVENT_NAME    the event name; alias SPARK_EVENT_NAME
@@ -66,8 +67,8 @@ func eventVars(h *store.Webhook, e *bus.Event) map[string]any {
 	}
 }
 
-// defaultFields are the default data of a request (spec §9.3), in the
-// order they are sent.
+// defaultFields are the default data of a request
+// (docs/particle-api.md#the-outgoing-request), in the order they are sent.
 func defaultFields(e *bus.Event, published string) [4][2]string {
 	return [4][2]string{
 		{"event", e.Name},

@@ -1,5 +1,5 @@
-// Package template renders the mustache templates of webhooks (spec §9.3,
-// ../shared/spec/cloud-api.md): `{{x}}` writes a value HTML-escaped
+// Package template renders the mustache templates of webhooks
+// (docs/webhooks.md#templates): `{{x}}` writes a value HTML-escaped
 // (& < > " '), `{{{x}}}` and `{{&x}}` write it raw; names are looked up in
 // a stack of contexts and may be dotted paths with array indices
 // (`{{a.b}}`, `{{c.0.d}}`, `{{.}}`); `{{#x}}..{{/x}}` renders its body for a
