@@ -69,9 +69,9 @@ func SentEvent(h *store.Webhook, e bus.Event) bus.Event {
 // named <topic>/0, <topic>/1, ...: the rendered responseTopic, or
 // hook-response/<event name> for a sandbox hook and
 // <device ID>/hook-response/<event name> for a product hook. With unchunked,
-// one event <topic>/0 carries everything, or nothing is published when the data exceeds a
-// device's 1024-byte limit. Empty data publishes nothing. The error reports a
-// malformed responseTemplate or responseTopic.
+// one event <topic>/0 carries everything, or nothing is published when the
+// data exceeds a device's 1024-byte limit. Empty data publishes nothing. The
+// error reports a malformed responseTemplate or responseTopic.
 func ResponseEvents(h *store.Webhook, e bus.Event, contentType string, body []byte) ([]bus.Event, error) {
 	if len(body) == 0 {
 		return nil, nil
