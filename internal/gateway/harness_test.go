@@ -225,6 +225,9 @@ type testDevice struct {
 	noLog     bool     // benchmarks: do not keep the log
 	lossy     bool     // drop messages when the inbox is full
 	auto      bool     // answer describes, functions, variables, signals and pings
+	// firmwareIDs answers pings and signals as Device OS over TCP does:
+	// with the device's own next message ID instead of the request's.
+	firmwareIDs bool
 	functions map[string]func(arg string) int32
 	variables map[string]variable
 	silent    map[string]bool // function names never answered
@@ -364,9 +367,16 @@ func answerable(k protocol.Kind) bool {
 func (d *testDevice) answer(msg devMsg) bool {
 	m := &msg.m
 	tok, _ := m.Token1()
+	d.mu.Lock()
+	firmwareIDs := d.firmwareIDs
+	d.mu.Unlock()
+	replyID := m.ID
+	if firmwareIDs && (msg.kind() == protocol.KindPing || msg.kind() == protocol.KindSignal) {
+		replyID = d.nextID()
+	}
 	switch msg.kind() {
 	case protocol.KindPing:
-		d.send(protocol.NewEmptyACK(m.ID))
+		d.send(protocol.NewEmptyACK(replyID))
 	case protocol.KindDescribeRequest:
 		req, err := protocol.ParseDescribeRequest(m)
 		if err != nil {
@@ -411,7 +421,7 @@ func (d *testDevice) answer(msg devMsg) bool {
 		}
 		d.send(protocol.NewVariableValue(protocol.NonConfirmable, d.nextID(), tok, val))
 	case protocol.KindSignal:
-		d.send(protocol.NewACK(m.ID, m.Token, protocol.CodeChanged, nil))
+		d.send(protocol.NewACK(replyID, m.Token, protocol.CodeChanged, nil))
 	default:
 		return false
 	}

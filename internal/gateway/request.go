@@ -10,17 +10,33 @@ import (
 	"github.com/wick-cloud/wick/protocol"
 )
 
-// A pending is a server request waiting for the device's answer (spec
-// §3.11): matched by message ID for ACKs and RSTs, by token for separate
-// responses.
+// A pending is a server request waiting for the device's answer. How
+// answers find their request is written down in docs/device-protocol.md,
+// "Acknowledgement matching".
 type pending struct {
 	id    uint16
 	token byte
-	// separate: an empty ACK only acknowledges receipt; the answer follows
-	// as a separate response with the token (function, variable, describe).
-	separate bool
-	ch       chan reply // buffered 1
+	kind  answerKind
+	// acked: the empty ACK of a separate request arrived; the answer is
+	// still to come. Guarded by the session's mu.
+	acked bool
+	ch    chan reply // buffered 1
 }
+
+// answerKind is how the device answers a request.
+type answerKind uint8
+
+const (
+	// answerPiggyBacked: an ACK carrying the response code and the token
+	// (signal).
+	answerPiggyBacked answerKind = iota
+	// answerSeparate: an empty ACK only acknowledges receipt; the answer
+	// follows as a separate response with the token (function, variable,
+	// describe).
+	answerSeparate
+	// answerPing: an empty ACK (CoAP ping; the request has no token).
+	answerPing
+)
 
 // reply is how a pending request ends.
 type reply struct {
@@ -39,21 +55,16 @@ func (p *pending) complete(r reply) {
 // handleResponse completes the pending request an ACK, RST or response
 // answers, and ACKs a confirmable separate response (Device OS sends its
 // describe answer CON even over TCP).
+//
+// Device OS over TCP answers a ping and a signal in the buffer of the
+// request, and its channel then stamps the reply with the device's own
+// next message ID: the ACK of a signal carries the right token and a
+// message ID the server never used, the ACK of a ping a foreign ID and no
+// token. So an ACK that matches no request by ID is matched by token (ACK
+// with a code) or taken as the answer of the oldest ping (empty ACK).
 func (s *session) handleResponse(m *protocol.Message, kind protocol.Kind, plain []byte) {
-	var p *pending
 	s.mu.Lock()
-	switch {
-	case kind == protocol.KindEmptyACK:
-		if p = s.pendingBy(func(p *pending) bool { return p.id == m.ID }); p != nil && p.separate {
-			p = nil // received; the answer comes separately
-		}
-	case kind == protocol.KindReset, m.Type == protocol.Acknowledgement:
-		p = s.pendingBy(func(p *pending) bool { return p.id == m.ID })
-	default:
-		if tok, ok := m.Token1(); ok {
-			p = s.pendingBy(func(p *pending) bool { return p.token == tok })
-		}
-	}
+	p := s.matchLocked(m, kind)
 	if p != nil {
 		s.removePendingLocked(p)
 	}
@@ -74,10 +85,63 @@ func (s *session) handleResponse(m *protocol.Message, kind protocol.Kind, plain 
 	p.complete(r)
 }
 
-// pendingBy returns the first pending request matching fn. Called with mu held.
-func (s *session) pendingBy(fn func(*pending) bool) *pending {
+// matchLocked returns the pending request m answers, or nil when m
+// completes none (an empty ACK of a separate request, a stale or unknown
+// answer). Called with mu held.
+func (s *session) matchLocked(m *protocol.Message, kind protocol.Kind) *pending {
+	tok, hasTok := m.Token1()
+	switch {
+	case kind == protocol.KindEmptyACK:
+		if p := s.pendingByID(m.ID); p != nil && !(p.kind == answerSeparate && p.acked) {
+			if p.kind != answerSeparate {
+				return p
+			}
+			p.acked = true // received; the answer comes separately
+			return nil
+		}
+		// A foreign ID (the firmware's own counter) or a repeated ACK. An
+		// empty ACK proves only that the device is alive, which is all a
+		// ping asks: it answers the oldest ping, never any other request.
+		for _, p := range s.pending {
+			if p.kind == answerPing {
+				return p
+			}
+		}
+		return nil
+	case kind == protocol.KindReset:
+		return s.pendingByID(m.ID)
+	case m.Type == protocol.Acknowledgement:
+		// A piggy-backed response: by ID if the token agrees, else by
+		// token. A ping is never answered with a code.
+		if p := s.pendingByID(m.ID); p != nil && p.kind != answerPing && (!hasTok || p.token == tok) {
+			return p
+		}
+		if hasTok {
+			return s.pendingByToken(tok)
+		}
+		return nil
+	case hasTok:
+		return s.pendingByToken(tok)
+	}
+	return nil
+}
+
+// pendingByID returns the pending request with message ID id. Called with
+// mu held.
+func (s *session) pendingByID(id uint16) *pending {
 	for _, p := range s.pending {
-		if fn(p) {
+		if p.id == id {
+			return p
+		}
+	}
+	return nil
+}
+
+// pendingByToken returns the pending request (not a ping: pings carry no
+// token) with token tok. Called with mu held.
+func (s *session) pendingByToken(tok byte) *pending {
+	for _, p := range s.pending {
+		if p.token == tok && p.kind != answerPing {
 			return p
 		}
 	}
@@ -102,7 +166,7 @@ func (s *session) removePendingLocked(p *pending) {
 // token and waits for its answer until ctx ends. The answer is the
 // piggy-backed ACK or the separate response; an RST or the end of the
 // session is an error.
-func (s *session) request(ctx context.Context, separate bool, build func(id uint16, token byte) (protocol.Message, error)) (protocol.Message, error) {
+func (s *session) request(ctx context.Context, kind answerKind, build func(id uint16, token byte) (protocol.Message, error)) (protocol.Message, error) {
 	s.mu.Lock()
 	if s.closed || !s.online {
 		s.mu.Unlock()
@@ -113,7 +177,7 @@ func (s *session) request(ctx context.Context, separate bool, build func(id uint
 		s.mu.Unlock()
 		return protocol.Message{}, fmt.Errorf("gateway: device %s: too many requests in flight", s.id)
 	}
-	p := &pending{id: s.ids.Next(), token: tok, separate: separate, ch: make(chan reply, 1)}
+	p := &pending{id: s.ids.Next(), token: tok, kind: kind, ch: make(chan reply, 1)}
 	s.pending = append(s.pending, p)
 	s.mu.Unlock()
 	forget := func() {
@@ -190,7 +254,7 @@ func (s *session) callFunction(ctx context.Context, name, arg string) (ret int32
 	}
 	ctx, cancel := s.withCallTimeout(ctx)
 	defer cancel()
-	resp, err := s.request(ctx, true, func(id uint16, tok byte) (protocol.Message, error) {
+	resp, err := s.request(ctx, answerSeparate, func(id uint16, tok byte) (protocol.Message, error) {
 		return protocol.NewFunctionCall(id, tok, name, arg), nil
 	})
 	if err != nil {
@@ -232,7 +296,7 @@ func (s *session) readVariable(ctx context.Context, name string) (t protocol.Var
 	if !known {
 		return 0, nil, fmt.Errorf("gateway: device %s has no variable %q: %w", s.id, name, ErrNotFound)
 	}
-	resp, err := s.request(ctx, true, func(id uint16, tok byte) (protocol.Message, error) {
+	resp, err := s.request(ctx, answerSeparate, func(id uint16, tok byte) (protocol.Message, error) {
 		return protocol.NewVariableRequest(id, tok, name), nil
 	})
 	if err != nil {
@@ -267,7 +331,7 @@ func (s *session) signal(ctx context.Context, on bool) (err error) {
 	defer func() { s.countCall(err) }()
 	ctx, cancel := s.withCallTimeout(ctx)
 	defer cancel()
-	resp, err := s.request(ctx, false, func(id uint16, tok byte) (protocol.Message, error) {
+	resp, err := s.request(ctx, answerPiggyBacked, func(id uint16, tok byte) (protocol.Message, error) {
 		return protocol.NewSignal(id, tok, on), nil
 	})
 	if err != nil {
@@ -284,7 +348,7 @@ func (s *session) ping(ctx context.Context) (err error) {
 	defer func() { s.countCall(err) }()
 	ctx, cancel := s.withCallTimeout(ctx)
 	defer cancel()
-	_, err = s.request(ctx, false, func(id uint16, _ byte) (protocol.Message, error) {
+	_, err = s.request(ctx, answerPing, func(id uint16, _ byte) (protocol.Message, error) {
 		return protocol.NewPing(id), nil
 	})
 	return err
@@ -305,7 +369,7 @@ func (s *session) fetchDescribe(ctx context.Context, flags protocol.DescribeFlag
 		restarts int
 	)
 	for {
-		resp, err := s.request(ctx, true, func(id uint16, tok byte) (protocol.Message, error) {
+		resp, err := s.request(ctx, answerSeparate, func(id uint16, tok byte) (protocol.Message, error) {
 			return protocol.NewDescribeRequest(id, tok, flags, block)
 		})
 		if err != nil {
