@@ -210,8 +210,8 @@ func (s *Service) clientForGrant(ctx context.Context, req *TokenRequest) (*store
 	if err != nil || c == nil {
 		return nil, err
 	}
-	if !s.verifyClientSecret(c, req.ClientSecret) {
-		return nil, ErrBadClient
+	if err := s.verifyClientSecret(ctx, c, req.ClientSecret); err != nil {
+		return nil, err
 	}
 	return c, nil
 }

@@ -13,12 +13,13 @@ import (
 // grantMFAOTP finishes a password grant interrupted by mfa_required with the
 // user's current TOTP code. The token gets the client id and lifetime of the
 // interrupted request. A wrong code leaves the mfa_token usable (up to
-// maxOTPAttempts times); a right one consumes it.
+// Limits.OTPAttempts times); a right one consumes it. A code is accepted
+// once: its time step is recorded (CheckOTP).
 func (s *Service) grantMFAOTP(ctx context.Context, req *TokenRequest, now time.Time) (*TokenResponse, error) {
 	if req.MFAToken == "" || req.OTP == "" {
 		return nil, ErrInvalidReqOTP
 	}
-	check := func(u *store.User) bool { return s.CheckOTP(u, req.OTP) }
+	check := func(u *store.User) (bool, error) { return s.spendOTP(ctx, u, req.OTP) }
 	return s.finishMFA(ctx, req, now, ErrInvalidOTP, check, nil)
 }
 
@@ -31,9 +32,9 @@ func (s *Service) grantRecoveryCode(ctx context.Context, req *TokenRequest, now 
 	s.recoveryMu.Lock()
 	defer s.recoveryMu.Unlock()
 	hash := hashRecoveryCode(req.RecoveryCode)
-	check := func(u *store.User) bool {
+	check := func(u *store.User) (bool, error) {
 		_, ok := takeRecoveryHash(u.MFARecoveryHashes, hash)
-		return ok && u.MFAEnabled
+		return ok && u.MFAEnabled, nil
 	}
 	spend := func(u *store.User) error {
 		u.MFARecoveryHashes, _ = takeRecoveryHash(u.MFARecoveryHashes, hash)
@@ -50,9 +51,11 @@ func (s *Service) grantRecoveryCode(ctx context.Context, req *TokenRequest, now 
 // finishMFA checks the request's client, loads the mfa-login challenge and
 // its user, runs check (which reports whether the second factor is right),
 // consumes the challenge, runs spend (if any) and mints the user token.
-// Unknown, expired or used mfa_tokens and wrong codes are bad.
+// Unknown, expired or used mfa_tokens and wrong codes are bad. Wrong codes
+// count against the client address and the account (a *LimitError once
+// locked out); a right one resets the account's count.
 func (s *Service) finishMFA(ctx context.Context, req *TokenRequest, now time.Time, bad *Error,
-	check func(*store.User) bool, spend func(*store.User) error) (*TokenResponse, error) {
+	check func(*store.User) (bool, error), spend func(*store.User) error) (*TokenResponse, error) {
 	if _, err := s.clientForGrant(ctx, req); err != nil {
 		return nil, err
 	}
@@ -80,7 +83,16 @@ func (s *Service) finishMFA(ctx context.Context, req *TokenRequest, now time.Tim
 	}
 	// Consume the challenge only after a right answer, but before acting
 	// on it, so that a racing second use fails.
-	if !check(u) {
+	acct := userAccount(u.Username)
+	if err := s.guard.check(ctx, acct); err != nil {
+		return nil, err
+	}
+	ok, err := check(u)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		s.guard.fail(ctx, acct)
 		s.wrongCode(ctx, ch.Hash)
 		return nil, bad
 	}
@@ -95,6 +107,7 @@ func (s *Service) finishMFA(ctx context.Context, req *TokenRequest, now time.Tim
 			return nil, err
 		}
 	}
+	s.guard.succeed(ctx, acct)
 	sub := subject{kind: store.KindUser, userID: u.ID, clientID: data.ClientID}
 	return s.mint(ctx, req.GrantType, sub, now, expiry, true)
 }

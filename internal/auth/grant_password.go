@@ -54,23 +54,31 @@ func (s *Service) grantPassword(ctx context.Context, req *TokenRequest, now time
 
 // checkCustomerPassword returns the product's customer whose e-mail and
 // password match, or ErrBadUserCreds. Shadow customers (no password) cannot
-// log in. Like CheckUserPassword it always costs one hash.
+// log in. Like CheckUserPassword it always costs one hash and counts
+// failures against the client address and the customer.
 func (s *Service) checkCustomerPassword(ctx context.Context, productID int64, email, password string) (*store.Customer, error) {
-	cu, err := s.store.CustomerByEmail(ctx, productID, email)
-	if errors.Is(err, store.ErrNotFound) {
-		s.spendHash(password)
-		return nil, ErrBadUserCreds
+	acct := customerAccount(productID, email)
+	if err := s.guard.check(ctx, acct); err != nil {
+		return nil, err
 	}
-	if err != nil {
+	cu, err := s.store.CustomerByEmail(ctx, productID, email)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("auth: customer login: %w", err)
 	}
-	if cu.PasswordHash == "" {
-		s.spendHash(password)
+	var ok bool
+	if err != nil || cu.PasswordHash == "" {
+		err = s.spendHash(ctx, password)
+	} else {
+		ok, err = s.verify(ctx, cu.PasswordHash, password)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		s.guard.fail(ctx, acct)
 		return nil, ErrBadUserCreds
 	}
-	if !VerifyPassword(cu.PasswordHash, password) {
-		return nil, ErrBadUserCreds
-	}
+	s.guard.succeed(ctx, acct)
 	return cu, nil
 }
 

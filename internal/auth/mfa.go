@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/pquerna/otp"
@@ -30,8 +29,6 @@ const (
 	mfaEnrollLifetime  = 15 * time.Minute // time to scan the QR code and type a code
 	recoveryCodeCount  = 10
 	recoveryCodeChars  = 10 // 50 bits each, shown as two groups of five
-	maxOTPAttempts     = 5  // wrong codes per mfa_token before it is destroyed
-	maxTrackedAttempts = 10000
 )
 
 // recoveryEncoding spells recovery codes in lower-case letters and digits
@@ -123,7 +120,8 @@ func (s *Service) ConfirmMFA(ctx context.Context, u *store.User, mfaToken, otp s
 	if err != nil {
 		return nil, fmt.Errorf("auth: mfa enrol: %w", err)
 	}
-	if !validTOTP(otp, string(secret), now) {
+	step, ok := matchStep(otp, string(secret), now)
+	if !ok {
 		s.wrongCode(ctx, ch.Hash)
 		return nil, ErrInvalidOTP
 	}
@@ -151,20 +149,24 @@ func (s *Service) ConfirmMFA(ctx context.Context, u *store.User, mfaToken, otp s
 	if err := s.store.UpdateUser(ctx, fresh); err != nil {
 		return nil, fmt.Errorf("auth: mfa enrol: %w", err)
 	}
+	// The enrolment code must not log in again (RFC 6238, section 5.2).
+	if err := s.store.UseMFAStep(ctx, fresh.ID, step); err != nil && !errors.Is(err, store.ErrConflict) {
+		return nil, fmt.Errorf("auth: mfa enrol: %w", err)
+	}
 	*u = *fresh
 	s.log.InfoContext(ctx, "auth: mfa enabled", "user_id", u.ID)
 	return codes, nil
 }
 
-// DisableMFA turns MFA off after checking the user's current password.
-// A wrong password is ErrBadUserCreds.
+// DisableMFA turns MFA off after checking the user's current password
+// (VerifyUserPassword). A wrong password is ErrBadUserCreds.
 func (s *Service) DisableMFA(ctx context.Context, u *store.User, password string) error {
 	fresh, err := s.store.UserByID(ctx, u.ID)
 	if err != nil {
 		return fmt.Errorf("auth: mfa disable: %w", err)
 	}
-	if !VerifyPassword(fresh.PasswordHash, password) {
-		return ErrBadUserCreds
+	if err := s.VerifyUserPassword(ctx, fresh, password); err != nil {
+		return err
 	}
 	fresh.MFAEnabled = false
 	fresh.MFASecret = nil
@@ -178,23 +180,71 @@ func (s *Service) DisableMFA(ctx context.Context, u *store.User, password string
 	return nil
 }
 
-// CheckOTP reports whether otp is the user's current TOTP code.
-func (s *Service) CheckOTP(u *store.User, otp string) bool {
+// CheckOTP checks a user's TOTP code as a second factor: nil when it is
+// right and its time step newer than any the user spent before (a code
+// works once, RFC 6238 section 5.2), ErrInvalidOTP when not. A wrong or
+// replayed code counts against the client address and the account; a
+// locked-out one is a *LimitError.
+func (s *Service) CheckOTP(ctx context.Context, u *store.User, otp string) error {
+	acct := userAccount(u.Username)
+	if err := s.guard.check(ctx, acct); err != nil {
+		return err
+	}
+	ok, err := s.spendOTP(ctx, u, otp)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		s.guard.fail(ctx, acct)
+		return ErrInvalidOTP
+	}
+	s.guard.succeed(ctx, acct)
+	return nil
+}
+
+// spendOTP reports whether otp is a current code of the user whose time
+// step was never used, and records the step as used.
+func (s *Service) spendOTP(ctx context.Context, u *store.User, otp string) (bool, error) {
 	if !u.MFAEnabled || len(u.MFASecret) == 0 || len(s.cfg.SecretKey) != sealKeyLen {
-		return false
+		return false, nil
 	}
 	secret, err := Open(s.cfg.SecretKey, u.MFASecret, []byte(u.ID))
 	if err != nil {
 		s.log.Warn("auth: cannot open the TOTP secret", "user_id", u.ID, "err", err)
-		return false
+		return false, nil
 	}
-	return validTOTP(otp, string(secret), s.now())
+	step, ok := matchStep(otp, string(secret), s.now())
+	if !ok {
+		return false, nil
+	}
+	err = s.store.UseMFAStep(ctx, u.ID, step)
+	if errors.Is(err, store.ErrConflict) {
+		s.log.InfoContext(ctx, "auth: a used TOTP code was replayed", "user_id", u.ID)
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("auth: otp: %w", err)
+	}
+	return true, nil
 }
 
-// validTOTP checks a code against a base32 secret at t.
-func validTOTP(code, secret string, t time.Time) bool {
-	ok, err := totp.ValidateCustom(strings.TrimSpace(code), secret, t, totpOpts)
-	return err == nil && ok
+// matchStep finds the time step (Unix time / period) whose code is code,
+// among the current one and totpOpts.Skew on either side, comparing every
+// candidate in constant time.
+func matchStep(code, secret string, t time.Time) (step int64, ok bool) {
+	code = strings.TrimSpace(code)
+	if len(code) != int(totpOpts.Digits) {
+		return 0, false
+	}
+	period := int64(totpOpts.Period)
+	now := t.Unix() / period
+	for d := -int64(totpOpts.Skew); d <= int64(totpOpts.Skew); d++ {
+		want, err := totp.GenerateCodeCustom(secret, time.Unix((now+d)*period, 0).UTC(), totpOpts)
+		if err == nil && subtle.ConstantTimeCompare([]byte(want), []byte(code)) == 1 {
+			step, ok = now+d, true
+		}
+	}
+	return step, ok
 }
 
 // newRecoveryCodes returns fresh recovery codes and their hashes.
@@ -263,37 +313,13 @@ func (s *Service) liveChallenge(ctx context.Context, token, purpose string, now 
 }
 
 // wrongCode counts a wrong code against a challenge and destroys the
-// challenge after maxOTPAttempts, bounding guesses per mfa_token.
+// challenge after Limits.OTPAttempts, bounding guesses per mfa_token.
 func (s *Service) wrongCode(ctx context.Context, hash string) {
-	if s.otpFails.add(hash) < maxOTPAttempts {
+	if !s.otpFails.Fail(hash, s.now()) {
 		return
 	}
 	if err := s.consumeChallenge(ctx, hash); err != nil && !errors.Is(err, store.ErrNotFound) {
 		s.log.WarnContext(ctx, "auth: cannot delete a challenge", "err", err)
 	}
 	s.log.InfoContext(ctx, "auth: too many wrong codes; mfa token destroyed")
-}
-
-// attemptCounter counts wrong codes per challenge hash in memory.
-type attemptCounter struct {
-	mu     sync.Mutex
-	counts map[string]int // guarded by mu
-}
-
-// add counts one more failure and returns the total.
-func (a *attemptCounter) add(hash string) int {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if len(a.counts) >= maxTrackedAttempts {
-		clear(a.counts)
-	}
-	a.counts[hash]++
-	return a.counts[hash]
-}
-
-// forget drops the count of a consumed challenge.
-func (a *attemptCounter) forget(hash string) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	delete(a.counts, hash)
 }

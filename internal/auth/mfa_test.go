@@ -56,13 +56,17 @@ func (f *fixture) enrol(t testing.TB) (string, []string) {
 	if err != nil {
 		t.Fatalf("ConfirmMFA: %v", err)
 	}
+	f.clock.Advance(2 * time.Minute) // the enrolment code's step is spent
 	return en.Secret, codes
 }
 
 // mfaLogin runs a password grant expected to stop at mfa_required and
-// returns the mfa_token.
+// returns the mfa_token. It first moves the clock on two minutes, so that
+// the codes of the new login's steps were never spent (each TOTP step works
+// once).
 func (f *fixture) mfaLogin(t testing.TB, req TokenRequest) string {
 	t.Helper()
+	f.clock.Advance(2 * time.Minute)
 	_, err := f.svc.Token(f.ctx, req)
 	var e *Error
 	if !errors.As(err, &e) || e.Status != http.StatusForbidden || e.Code != "mfa_required" ||
@@ -179,7 +183,7 @@ func TestMFAEndToEnd(t *testing.T) {
 
 	// Too many wrong codes destroy the mfa_token.
 	mfaToken = f.mfaLogin(t, login)
-	for range maxOTPAttempts {
+	for range DefaultOTPAttempts {
 		_, err = f.svc.Token(f.ctx, otpReq("CLI2", mfaToken, wrongCodeAt(t, en.Secret, f.clock.Now())))
 		wantError(t, err, ErrInvalidOTP)
 	}
@@ -221,28 +225,36 @@ func TestCheckOTP(t *testing.T) {
 	secret, _ := f.enrol(t)
 	u, _ := f.st.UserByID(f.ctx, f.user.ID)
 	now := f.clock.Now()
+	// The cases run in order: each accepted code spends its time step, so
+	// that step and every older one are refused afterwards.
 	tests := []struct {
 		name string
 		u    *store.User
 		code string
 		want bool
 	}{
-		{"current", u, codeAt(t, secret, now), true},
-		{"previous step", u, codeAt(t, secret, now.Add(-30*time.Second)), true},
-		{"next step", u, codeAt(t, secret, now.Add(30*time.Second)), true},
-		{"two steps old", u, codeAt(t, secret, now.Add(-90*time.Second)), codeAt(t, secret, now.Add(-90*time.Second)) == codeAt(t, secret, now)},
 		{"wrong", u, wrongCodeAt(t, secret, now), false},
 		{"empty", u, "", false},
 		{"letters", u, "abcdef", false},
+		{"two steps old", u, codeAt(t, secret, now.Add(-90*time.Second)), codeAt(t, secret, now.Add(-90*time.Second)) == codeAt(t, secret, now)},
 		{"other user's seal", &store.User{ID: "someone-else", MFAEnabled: true, MFASecret: u.MFASecret}, codeAt(t, secret, now), false},
 		{"mfa off", &store.User{ID: u.ID, MFASecret: u.MFASecret}, codeAt(t, secret, now), false},
+		{"previous step", u, codeAt(t, secret, now.Add(-30*time.Second)), true},
+		{"previous step replayed", u, codeAt(t, secret, now.Add(-30*time.Second)), false},
+		{"current", u, codeAt(t, secret, now), true},
+		{"current replayed", u, codeAt(t, secret, now), false},
+		{"previous after current", u, codeAt(t, secret, now.Add(-30*time.Second)), false},
+		{"next step", u, codeAt(t, secret, now.Add(30*time.Second)), true},
+		{"next step replayed", u, codeAt(t, secret, now.Add(30*time.Second)), false},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := f.svc.CheckOTP(tt.u, tt.code); got != tt.want {
-				t.Errorf("CheckOTP(%q) = %v; want %v", tt.code, got, tt.want)
-			}
-		})
+		err := f.svc.CheckOTP(f.ctx, tt.u, tt.code)
+		if got := err == nil; got != tt.want {
+			t.Errorf("%s: CheckOTP(%q) = %v; want ok %v", tt.name, tt.code, err, tt.want)
+		}
+		if err != nil && err != ErrInvalidOTP {
+			t.Errorf("%s: CheckOTP error %v; want ErrInvalidOTP", tt.name, err)
+		}
 	}
 }
 

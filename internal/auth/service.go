@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wick-cloud/wick/internal/ratelimit"
 	"github.com/wick-cloud/wick/internal/store"
 )
 
@@ -32,6 +33,9 @@ type Config struct {
 	CacheSize int
 	// MFATokenLifetime is the life of an mfa_token (default 5 minutes).
 	MFATokenLifetime time.Duration
+	// Limits bounds failed credential checks and concurrent hashing
+	// (zero fields: defaults).
+	Limits Limits
 }
 
 // Defaults applied by New to zero Config fields.
@@ -60,7 +64,9 @@ type Service struct {
 	dummyOnce sync.Once
 	dummyHash string // a hash of a random password, for unknown users
 
-	otpFails attemptCounter // wrong codes per mfa_token
+	guard    *guard             // wrong credentials per address and account
+	gate     *hashGate          // argon2id hashes at once
+	otpFails *ratelimit.Lockout // wrong codes per mfa_token
 
 	// recoveryMu serialises recovery-code use within this process, so that
 	// one code cannot be spent twice by concurrent requests.
@@ -90,7 +96,16 @@ func New(cfg Config, st store.Store, log *slog.Logger) *Service {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Service{cfg: cfg, store: st, log: log, otpFails: attemptCounter{counts: map[string]int{}}}
+	cfg.Limits = cfg.Limits.withDefaults()
+	lim := cfg.Limits
+	s := &Service{
+		cfg:      cfg,
+		store:    st,
+		log:      log,
+		guard:    newGuard(lim, cfg.Now),
+		gate:     newHashGate(lim.HashConcurrency, lim.HashQueue, lim.HashWait),
+		otpFails: ratelimit.NewLockout(max(lim.OTPAttempts, 1), cfg.MFATokenLifetime, lim.Keys),
+	}
 	if cfg.CacheTTL > 0 {
 		s.cache = newTokenCache(cfg.CacheTTL, cfg.CacheSize)
 		s.secrets = newSecretCache(secretCacheTTL, secretCacheSize)
@@ -281,25 +296,77 @@ func (s *Service) dropCached(hashes ...string) {
 
 // CheckUserPassword returns the user whose username and password match, or
 // ErrBadUserCreds. It costs one password hash even for unknown users, so
-// timing does not reveal which usernames exist.
+// timing does not reveal which usernames exist. A wrong password counts
+// against the client address (WithClientAddr) and the account; either
+// being locked out is a *LimitError before any hash, as is a full hash
+// queue (ErrBusy). A right one resets the account's count, unless the user
+// has MFA on: then only the second factor completes the login.
 func (s *Service) CheckUserPassword(ctx context.Context, username, password string) (*store.User, error) {
+	acct := userAccount(username)
+	if err := s.guard.check(ctx, acct); err != nil {
+		return nil, err
+	}
 	u, err := s.store.UserByUsername(ctx, normalizeUsername(username))
 	if errors.Is(err, store.ErrNotFound) {
-		s.spendHash(password)
+		if err := s.spendHash(ctx, password); err != nil {
+			return nil, err
+		}
+		s.guard.fail(ctx, acct)
 		return nil, ErrBadUserCreds
 	}
 	if err != nil {
 		return nil, fmt.Errorf("auth: check password: %w", err)
 	}
-	if !VerifyPassword(u.PasswordHash, password) {
+	ok, err := s.verify(ctx, u.PasswordHash, password)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		s.guard.fail(ctx, acct)
 		return nil, ErrBadUserCreds
+	}
+	if !u.MFAEnabled {
+		s.guard.succeed(ctx, acct)
 	}
 	return u, nil
 }
 
+// VerifyUserPassword checks the current password of a signed-in user (a
+// password change, account deletion) under the same limits as a login:
+// ErrBadUserCreds when wrong, a *LimitError when locked out or busy.
+func (s *Service) VerifyUserPassword(ctx context.Context, u *store.User, password string) error {
+	acct := userAccount(u.Username)
+	if err := s.guard.check(ctx, acct); err != nil {
+		return err
+	}
+	ok, err := s.verify(ctx, u.PasswordHash, password)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		s.guard.fail(ctx, acct)
+		return ErrBadUserCreds
+	}
+	return nil
+}
+
+// verify checks password against a stored hash: a fast secret hash
+// directly, an argon2id hash through the hash gate. It fails only with
+// ErrBusy or the context's error.
+func (s *Service) verify(ctx context.Context, encoded, password string) (bool, error) {
+	if isSecretHash(encoded) {
+		return verifySecretHash(encoded, password), nil
+	}
+	if err := s.gate.acquire(ctx); err != nil {
+		return false, err
+	}
+	defer s.gate.release()
+	return VerifyPassword(encoded, password), nil
+}
+
 // spendHash verifies password against a dummy hash made with the configured
 // parameters, so a lookup that failed costs as much as one that succeeded.
-func (s *Service) spendHash(password string) {
+func (s *Service) spendHash(ctx context.Context, password string) error {
 	s.dummyOnce.Do(func() {
 		t, err := NewToken()
 		if err == nil {
@@ -309,22 +376,30 @@ func (s *Service) spendHash(password string) {
 			s.log.Warn("auth: dummy hash failed", "err", err)
 		}
 	})
-	VerifyPassword(s.dummyHash, password)
+	_, err := s.verify(ctx, s.dummyHash, password)
+	return err
 }
 
+// HashStats reports the argon2id hashes running, waiting and refused.
+func (s *Service) HashStats() HashStats { return s.gate.snapshot() }
+
 // CheckClient returns the registered client whose id and secret match, or
-// ErrBadClient.
+// ErrBadClient. A wrong secret or unknown id counts against the client
+// address.
 func (s *Service) CheckClient(ctx context.Context, id, secret string) (*store.Client, error) {
+	if err := s.guard.check(ctx, ""); err != nil {
+		return nil, err
+	}
 	c, err := s.lookupClient(ctx, id)
 	if err != nil {
 		return nil, err
 	}
 	if c == nil {
-		s.spendHash(secret)
+		s.guard.fail(ctx, "")
 		return nil, ErrBadClient
 	}
-	if !s.verifyClientSecret(c, secret) {
-		return nil, ErrBadClient
+	if err := s.verifyClientSecret(ctx, c, secret); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
@@ -346,43 +421,57 @@ func (s *Service) lookupClient(ctx context.Context, id string) (*store.Client, e
 }
 
 // verifyClientSecret checks secret against the client's hash in constant
-// time, remembering successes for a while.
-func (s *Service) verifyClientSecret(c *store.Client, secret string) bool {
+// time, remembering successes for a while. A wrong secret is ErrBadClient
+// and counts against the client address. Secrets hashed with argon2id by
+// earlier versions still verify (through the hash gate).
+func (s *Service) verifyClientSecret(ctx context.Context, c *store.Client, secret string) error {
 	now := s.now()
 	if s.secrets != nil && s.secrets.ok(c.ID, secret, c.SecretHash, now) {
-		return true
+		return nil
 	}
-	if !VerifyPassword(c.SecretHash, secret) {
-		return false
+	if err := s.guard.check(ctx, ""); err != nil {
+		return err
+	}
+	ok, err := s.verify(ctx, c.SecretHash, secret)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		s.guard.fail(ctx, "")
+		return ErrBadClient
 	}
 	if s.secrets != nil {
 		s.secrets.add(c.ID, secret, c.SecretHash, now)
 	}
-	return true
+	return nil
 }
 
-// HashPassword hashes a password (or client secret) with the configured
-// Hasher.
+// HashPassword hashes a password with the configured Hasher, through the
+// hash gate (ErrBusy when it stays full).
 func (s *Service) HashPassword(password string) (string, error) {
+	if err := s.gate.acquire(context.Background()); err != nil {
+		return "", err
+	}
+	defer s.gate.release()
 	return s.cfg.Hasher.Hash(password)
 }
 
 // CheckPassword reports, in constant time, whether password matches hash.
+// It waits for the hash gate like every check and reports false when the
+// gate stays full. Prefer VerifyUserPassword, which is rate limited.
 func (s *Service) CheckPassword(hash, password string) bool {
-	return VerifyPassword(hash, password)
+	ok, err := s.verify(context.Background(), hash, password)
+	return err == nil && ok
 }
 
-// NewClientSecret returns a fresh 40-hex client secret and its hash.
+// NewClientSecret returns a fresh 40-hex client secret and its fast hash
+// (HashSecret).
 func (s *Service) NewClientSecret() (secret, hash string, err error) {
 	secret, err = NewToken()
 	if err != nil {
 		return "", "", err
 	}
-	hash, err = s.HashPassword(secret)
-	if err != nil {
-		return "", "", err
-	}
-	return secret, hash, nil
+	return secret, HashSecret(secret), nil
 }
 
 // passwordResetLifetime is how long a password-reset token is valid.
@@ -473,6 +562,6 @@ func (s *Service) FinishPasswordReset(ctx context.Context, token, password strin
 // consumeChallenge deletes a challenge; store.ErrNotFound means someone else
 // consumed it first.
 func (s *Service) consumeChallenge(ctx context.Context, hash string) error {
-	s.otpFails.forget(hash)
+	s.otpFails.Reset(hash)
 	return s.store.DeleteChallenge(ctx, hash)
 }

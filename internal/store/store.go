@@ -98,6 +98,11 @@ type Users interface {
 	DeleteUser(ctx context.Context, id string) error
 	// CountUsers returns how many users exist.
 	CountUsers(ctx context.Context) (int, error)
+	// UseMFAStep records that the user spent the TOTP code of time step
+	// step, atomically: it fails with ErrConflict when that step or a
+	// later one was recorded before (a replayed code), and ErrNotFound if
+	// the user is absent. UpdateUser never changes the record.
+	UseMFAStep(ctx context.Context, userID string, step int64) error
 }
 
 // Product is a fleet of devices owned by a user, with its own team,

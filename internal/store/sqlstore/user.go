@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/wick-cloud/wick/internal/store"
@@ -157,4 +158,18 @@ func decodeStrings(v sql.NullString) ([]string, error) {
 		return nil, fmt.Errorf("decode string list: %w", err)
 	}
 	return list, nil
+}
+
+// UseMFAStep records the user's newest spent TOTP step; an older or equal
+// step is store.ErrConflict, an absent user store.ErrNotFound.
+func (db *DB) UseMFAStep(ctx context.Context, userID string, step int64) error {
+	err := db.execOne(ctx, db.w, `UPDATE users SET mfa_last_step = ? WHERE id = ? AND mfa_last_step < ?`,
+		step, userID, step)
+	if errors.Is(err, store.ErrNotFound) {
+		var one int
+		if qerr := db.w.QueryRowContext(ctx, db.rebind(`SELECT 1 FROM users WHERE id = ?`), userID).Scan(&one); qerr == nil {
+			err = store.ErrConflict
+		}
+	}
+	return wrap(err, "use mfa step of %q", userID)
 }

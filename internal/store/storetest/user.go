@@ -246,4 +246,51 @@ var userTests = []test{
 			t.Errorf("CountUsers = %d; want %d", got, n)
 		}
 	}},
+	{"UseMFAStep", func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		u := addUser(t, s, "steps@example.com")
+		// Steps are spent in order; an equal or older one is a replay,
+		// and UpdateUser never rolls the record back.
+		steps := []struct {
+			step int64
+			want error
+		}{
+			{59000000, nil},
+			{59000000, store.ErrConflict},
+			{58999999, store.ErrConflict},
+			{59000001, nil},
+			{59000003, nil},
+			{59000002, store.ErrConflict},
+		}
+		for _, st := range steps {
+			wantErr(t, "UseMFAStep", s.UseMFAStep(ctx, u.ID, st.step), st.want)
+			if st.step == 59000001 {
+				got, err := s.UserByID(ctx, u.ID)
+				must(t, err)
+				must(t, s.UpdateUser(ctx, got))
+			}
+		}
+		wantErr(t, "UseMFAStep(missing user)", s.UseMFAStep(ctx, "ffffffffffffffffffffffff", 1), store.ErrNotFound)
+		// Concurrent spends of one step: exactly one wins.
+		var (
+			wg   sync.WaitGroup
+			mu   sync.Mutex
+			wins int
+		)
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if s.UseMFAStep(ctx, u.ID, 59000010) == nil {
+					mu.Lock()
+					wins++
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		if wins != 1 {
+			t.Errorf("%d concurrent spends of one step succeeded; want 1", wins)
+		}
+	}},
 }
