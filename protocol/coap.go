@@ -399,8 +399,8 @@ func (m *Message) PathKind() byte {
 	return 0
 }
 
-// PathName returns the resource name carried after the kind letter (spec
-// docs/particle-protocol.md#coap-encoding): the further Uri-Path options joined
+// PathName returns the resource name carried after the kind letter
+// (docs/particle-protocol.md#coap-encoding): the further Uri-Path options joined
 // with "/". It is lenient: a first option of the form "e/name"
 // (particle-collider) yields "name". ok is false when there is no Uri-Path or
 // the first option is not a single letter (optionally followed by "/...").

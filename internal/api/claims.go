@@ -184,8 +184,8 @@ func ownsDevice(p *auth.Principal, d *store.Device) bool {
 	return false
 }
 
-// handleClaimDevice is POST /v1/devices {id, request_transfer} (spec
-// docs/particle-api.md#claiming-a-device-by-id): claim a device by ID for the
+// handleClaimDevice is POST /v1/devices {id, request_transfer}
+// (docs/particle-api.md#claiming-a-device-by-id): claim a device by ID for the
 // calling user or customer.
 //
 //   - A device that is already the caller's answers as a fresh claim.

@@ -324,8 +324,8 @@ func (s *server) importOne(rq *request, d *store.Device, members map[string]bool
 	return importUpdated, nil
 }
 
-// handleRemoveProductDevice is DELETE /v1/products/{p}/devices/{id} (spec
-// docs/particle-api.md#unclaiming-and-removing-devices): the device leaves the
+// handleRemoveProductDevice is DELETE /v1/products/{p}/devices/{id}
+// (docs/particle-api.md#unclaiming-and-removing-devices): the device leaves the
 // product, and a customer's device loses its owner (customers belong to the
 // product); a user who owns it keeps it. With {"deny":true} the device instead
 // stays in the product, denied (no longer quarantined). Answer 204.

@@ -187,8 +187,8 @@ func multipartFile(t *testing.T, content string) (body, contentType string) {
 	return buf.String(), mw.FormDataContentType()
 }
 
-// TestImportProductDevices covers POST /v1/products/{p}/devices (spec
-// docs/particle-api.md#adding-devices-to-a-product).
+// TestImportProductDevices covers POST /v1/products/{p}/devices
+// (docs/particle-api.md#adding-devices-to-a-product).
 func TestImportProductDevices(t *testing.T) {
 	w := productWorld(t)
 	const (

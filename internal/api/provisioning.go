@@ -32,9 +32,10 @@ type DeviceKeyError struct {
 func (e *DeviceKeyError) Error() string { return "api: invalid device public key: " + e.Reason }
 
 // ParseDeviceKey parses a device public key in any form that
-// `particle keys send` and `wick device provision` supply (device-protocol
-// docs/particle-api.md#responses-and-errors): PEM "PUBLIC KEY" (SPKI) or "RSA
-// PUBLIC KEY" (PKCS#1), DER of either form, or that DER in base64. It accepts
+// `particle keys send` and `wick device provision` supply
+// (docs/particle-protocol.md#how-the-cloud-learns-a-device-key): PEM
+// "PUBLIC KEY" (SPKI) or "RSA PUBLIC KEY" (PKCS#1), DER of either form, or
+// that DER in base64. It accepts
 // RSA keys of 1024 bits (Gen 2 devices) or 2048 bits and EC P-256 keys (Gen 3
 // devices), and returns the algorithm (store.KeyRSA or store.KeyECC) and the
 // canonical SPKI DER to store. Errors are *DeviceKeyError.

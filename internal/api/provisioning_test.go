@@ -91,9 +91,9 @@ const (
 	provG = "1a1a1a1a1a1a1a1a1a1a1a1a" // known to Wick with neither key, owner nor product
 )
 
-// TestProvisioning covers POST /v1/provisioning/{id} (device-protocol
-// docs/particle-api.md#responses-and-errors): key formats, device IDs, and who
-// may key which device.
+// TestProvisioning covers POST /v1/provisioning/{id}
+// (docs/particle-protocol.md#how-the-cloud-learns-a-device-key): key formats,
+// device IDs, and who may key which device.
 func TestProvisioning(t *testing.T) {
 	w := newWorld(t, api.Config{})
 	ctx := context.Background()

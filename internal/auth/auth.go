@@ -9,8 +9,8 @@
 // that an authenticated request does not touch the database; revoking a token
 // through this package drops it from the cache.
 //
-// The wire contract is ../shared/spec/cloud-api.md §2 (Particle's
-// node-oauth2-server fork: error codes and texts are kept verbatim).
+// The wire contract is docs/particle-api.md#tokens (the OAuth library
+// Particle uses: error codes and texts are kept verbatim).
 package auth
 
 import (

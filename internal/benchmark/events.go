@@ -159,8 +159,9 @@ func (s *Streams) Close() {
 	s.wg.Wait()
 }
 
-// dataPrefix starts the data line of an event (spec §8.2), followed by
-// the event's data as a JSON string.
+// dataPrefix starts the data line of an event
+// (docs/particle-api.md#event-streams), followed by the event's data as a JSON
+// string.
 var dataPrefix = []byte(`data: {"data":"`)
 
 // parseStamp returns the publish time, in Unix nanoseconds, of an SSE data

@@ -122,9 +122,10 @@ func loadOrCreateKey(path string, generate func() (crypto.Signer, error)) (crypt
 	return k, nil
 }
 
-// ServerKeyBlob returns the blob a device stores to reach this server (spec
-// §1.3; what `particle keys server` flashes): the server's public key for
-// the transport ("tcp" or "udp") followed by host and port.
+// ServerKeyBlob returns the blob a device stores to reach this server
+// (docs/particle-protocol.md#the-server-key-file; what `particle keys server`
+// flashes): the server's public key for the transport ("tcp" or "udp") followed
+// by host and port.
 func ServerKeyBlob(cfg config.Serve, transport, host string, port uint16) ([]byte, error) {
 	keys, err := LoadServerKeys(cfg)
 	if err != nil {

@@ -22,9 +22,10 @@ import (
 )
 
 // The tests of this file follow Particle's two authentication flows for
-// products (cloud-api spec §2.1, §5.3, §6) from end to end: a real server,
-// a real `wick sim` device in another process, and nothing but HTTP
-// between the test and Wick.
+// products (docs/particle-api.md#the-token-endpoint,
+// docs/particle-api.md#customers, docs/particle-api.md#claiming) from end to
+// end: a real server, a real `wick sim` device in another process, and nothing
+// but HTTP between the test and Wick.
 
 // flowTimeout bounds each wait of a flow test for the device.
 const flowTimeout = 20 * time.Second
@@ -533,8 +534,9 @@ func TestFlowTwoLegged(t *testing.T) {
 	if r := e.do(flowReq{method: "GET", path: "/v1/devices", token: otherToken}).want(200); string(r.body) != "[]" {
 		t.Errorf("other customer's devices: %s; want []", r.body)
 	}
-	// A foreign device is answered like an unknown one (spec §1.5), the
-	// hint pointing at this server's device list.
+	// A foreign device is answered like an unknown one
+	// (docs/particle-api.md#device-id-or-name), the hint pointing at this
+	// server's device list.
 	unknown := `{"ok":false,"error":"Permission Denied","info":"I didn't recognize that device name or ID, try opening ` +
 		e.api + `/v1/devices"}`
 	const (
@@ -665,9 +667,9 @@ func TestFlowTwoLegged(t *testing.T) {
 		t.Errorf("refresh after logout = %d %s; want 400 invalid_grant", r.status, r.body)
 	}
 
-	// The other revocation routes (spec §2.2) revoke exactly what they
-	// name: all of one customer's tokens, or one token by value (no
-	// credentials, as particle-cli sends it).
+	// The other revocation routes (docs/particle-api.md#managing-access-tokens)
+	// revoke exactly what they name: all of one customer's tokens, or one token
+	// by value (no credentials, as particle-cli sends it).
 	t1, _ := customerToken(email)
 	t2, _ := customerToken(email)
 	e.do(flowReq{method: "DELETE", path: "/v1/access_tokens", token: t1}).want(200)
@@ -757,7 +759,8 @@ func TestFlowSimpleAuth(t *testing.T) {
 		byID = ids[1]
 	}
 	// The other one, once online in the product, unowned: claimed by ID
-	// (spec §6.2), JSON as particle-api-js sends it.
+	// (docs/particle-api.md#claiming-a-device-by-id), JSON as particle-api-js
+	// sends it.
 	for deadline := time.Now().Add(flowTimeout); ; {
 		var d struct {
 			Online bool    `json:"online"`

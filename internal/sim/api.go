@@ -68,7 +68,7 @@ func (c *apiClient) postForm(ctx context.Context, op, path string, form url.Valu
 
 // provision registers a device's public key (PEM) as `particle keys send`
 // does: POST /v1/provisioning/{id} with publicKey and algorithm=rsa
-// (device-protocol spec §1.4).
+// (docs/particle-protocol.md#how-the-cloud-learns-a-device-key).
 func (c *apiClient) provision(ctx context.Context, id string, publicKeyPEM []byte) error {
 	return c.postForm(ctx, "provision "+id, "/v1/provisioning/"+id, url.Values{
 		"publicKey": {string(publicKeyPEM)},
@@ -78,7 +78,7 @@ func (c *apiClient) provision(ctx context.Context, id string, publicKeyPEM []byt
 }
 
 // claim claims an online device to the token's owner: POST /v1/devices
-// with id (cloud-api spec §6.2).
+// with id (docs/particle-api.md#claiming-a-device-by-id).
 func (c *apiClient) claim(ctx context.Context, id string) error {
 	return c.postForm(ctx, "claim "+id, "/v1/devices", url.Values{"id": {id}})
 }
