@@ -26,9 +26,9 @@ var totpOpts = totp.ValidateOpts{Period: 30, Skew: 1, Digits: otp.DigitsSix, Alg
 
 // Enrolment and recovery-code parameters.
 const (
-	mfaEnrollLifetime  = 15 * time.Minute // time to scan the QR code and type a code
-	recoveryCodeCount  = 10
-	recoveryCodeChars  = 10 // 50 bits each, shown as two groups of five
+	mfaEnrollLifetime = 15 * time.Minute // time to scan the QR code and type a code
+	recoveryCodeCount = 10
+	recoveryCodeChars = 10 // 50 bits each, shown as two groups of five
 )
 
 // recoveryEncoding spells recovery codes in lower-case letters and digits
