@@ -225,9 +225,6 @@ type testDevice struct {
 	noLog     bool     // benchmarks: do not keep the log
 	lossy     bool     // drop messages when the inbox is full
 	auto      bool     // answer describes, functions, variables, signals and pings
-	// firmwareIDs answers pings and signals as Device OS over TCP does:
-	// with the device's own next message ID instead of the request's.
-	firmwareIDs bool
 	functions map[string]func(arg string) int32
 	variables map[string]variable
 	silent    map[string]bool // function names never answered
@@ -235,6 +232,10 @@ type testDevice struct {
 	appJSON   string
 	readErr   error
 	paused    chan struct{} // reading stops while non-nil
+
+	// firmwareIDs answers pings and signals as Device OS over TCP does:
+	// with the device's own next message ID instead of the request's.
+	firmwareIDs bool
 }
 
 // pauseReading stops the device reading (after the frame in progress), so
