@@ -1,7 +1,7 @@
 'use strict';
 // particle-cli 3 device and event commands against a real `wick serve` with simulated
 // devices (`wick sim`): list, call, get, device rename/add/remove, nyan, function list,
-// variable list, publish, subscribe and keys send (spec §6, §7, §8, §10).
+// variable list, publish, subscribe and keys send (docs/particle-api.md#which-client-calls-what).
 
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');

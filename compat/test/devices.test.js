@@ -1,7 +1,7 @@
 'use strict';
 // particle-api-js 12 device methods against a real `wick serve` with simulated devices
 // (`wick sim`): listing, claiming, renaming, signalling, functions, variables, claim codes,
-// removal, and the product variants (spec §6, §7).
+// removal, and the product variants (docs/particle-api.md#claiming, #devices).
 
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
@@ -33,7 +33,7 @@ async function signupAndLogin(email) {
 	return (await rest.passwordToken(server.url, email, PASSWORD)).access_token;
 }
 
-/** Asserts the 403 "Permission Denied" answer for a device the caller cannot see (spec §1.5). */
+/** Asserts the 403 "Permission Denied" answer for a device the caller cannot see (docs/particle-api.md#device-id-or-name). */
 function assertUnknownDevice(err, what) {
 	assert.equal(err.statusCode, 403, `${what}: ${showErr(err)}`);
 	assert.equal(err.body.error, 'Permission Denied', `${what}: ${showErr(err)}`);

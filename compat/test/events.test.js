@@ -1,7 +1,7 @@
 'use strict';
 // particle-api-js 12 events against a real `wick serve` with simulated devices: publishEvent,
 // getEventStream on every route it builds (mine, one device, /v1/events/:prefix, product,
-// product device), and the EventStream's own reconnection after the server restarts (spec §8).
+// product device), and the EventStream's own reconnection after the server restarts (docs/particle-api.md#events).
 
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
