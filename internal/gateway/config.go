@@ -95,6 +95,11 @@ type Config struct {
 	// (docs/particle-protocol.md#how-the-cloud-learns-a-device-key). Default
 	// off.
 	TrustOnFirstUse bool
+	// DisableQuickACK turns off the prompt TCP acknowledgement of every
+	// frame a device sends (TCP_QUICKACK on Linux; docs/device-protocol.md,
+	// "Quick acknowledgements"). Calls to real firmware then take 40 ms
+	// longer; it exists to measure that. Default off.
+	DisableQuickACK bool
 }
 
 func (c *Config) setDefaults(busNode string) {

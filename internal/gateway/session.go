@@ -59,6 +59,7 @@ type session struct {
 	block     *blockAssembly // a Block1 describe post in progress
 	userBurst bucket
 	sysBurst  bucket
+	quick     quickACK // acknowledges the device's segments at once
 
 	wmu    sync.Mutex
 	sealer *protocol.FrameSealer // guarded by wmu
@@ -317,6 +318,9 @@ func (s *session) recoverBackground() {
 // readLoop dispatches the device's messages until the connection ends.
 func (s *session) readLoop() {
 	idle := s.g.cfg.IdleTimeout
+	if !s.g.cfg.DisableQuickACK {
+		s.quick = newQuickACK(s.conn)
+	}
 	for {
 		s.conn.SetReadDeadline(time.Now().Add(idle))
 		fb, plain, err := s.readFrame()
@@ -324,6 +328,7 @@ func (s *session) readLoop() {
 			s.readFailed(err)
 			return
 		}
+		s.quick.arm()
 		s.lastHeard.Store(time.Now().UnixNano())
 		s.dispatch(&fb.m, plain)
 		putFrameBuf(fb)
