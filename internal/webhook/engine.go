@@ -315,7 +315,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	}
 	var q queue
 	if e.durable {
-		jq, err := newJSQueue(ctx, e.js, e.prefix, &e.cfg, e.log)
+		jq, err := newJSQueue(ctx, e.js, e.bus.Conn(), e.prefix, e.origin, &e.cfg, e.log)
 		if err != nil {
 			return err
 		}

@@ -28,7 +28,7 @@ func TestMemQueue(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var got []*delivery
-	stop, _ := q.consume(ctx, "h", func(d *delivery) {
+	stop, _, _ := q.consume(ctx, "h", func(d *delivery) {
 		mu.Lock()
 		got = append(got, d)
 		mu.Unlock()

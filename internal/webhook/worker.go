@@ -55,21 +55,28 @@ func (w *worker) idle(now time.Time, d time.Duration) bool {
 	return w.c.inFlight.Load() == 0 && now.Sub(time.Unix(0, w.last.Load())) >= d
 }
 
-// run consumes the hook's queues until stop.
+// run consumes the hook's queues until stop. While another process
+// holds the hook (errLeased), it tries again with a growing pause.
 func (w *worker) run() {
 	defer close(w.done)
 	wait := time.Second
 	for {
-		stop, err := w.e.currentQueue().consume(w.ctx, w.id, w.handle)
+		stop, done, err := w.e.currentQueue().consume(w.ctx, w.id, w.handle)
 		if err == nil {
-			<-w.ctx.Done()
-			stop()
+			select {
+			case <-w.ctx.Done():
+				stop()
+				return
+			case <-done:
+				stop() // the lease was lost: try to take it back later
+			}
+		} else if w.ctx.Err() != nil {
 			return
+		} else if errors.Is(err, errLeased) {
+			w.e.log.Debug("webhook: hook delivered by another process", "hook", w.id)
+		} else {
+			w.e.log.Warn("webhook: start worker", "hook", w.id, "err", err)
 		}
-		if w.ctx.Err() != nil {
-			return
-		}
-		w.e.log.Warn("webhook: start worker", "hook", w.id, "err", err)
 		select {
 		case <-w.ctx.Done():
 			return
@@ -98,7 +105,7 @@ func (w *worker) handle(d *delivery) {
 		}
 	}
 	e.inflight.Add(1)
-	if !w.acquire(d) {
+	if !w.acquire() {
 		d.later(0) // stopping: the next start takes it at once
 		e.inflight.Add(-1)
 		return
@@ -115,24 +122,13 @@ func (w *worker) handle(d *delivery) {
 	}()
 }
 
-// acquire waits for a sending slot, keeping the job's ack deadline alive.
-func (w *worker) acquire(d *delivery) bool {
+// acquire waits for a sending slot.
+func (w *worker) acquire() bool {
 	select {
 	case w.sem <- struct{}{}:
 		return true
-	default:
-	}
-	t := time.NewTicker(10 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case w.sem <- struct{}{}:
-			return true
-		case <-t.C:
-			d.progress()
-		case <-w.e.runCtx.Done():
-			return false
-		}
+	case <-w.e.runCtx.Done():
+		return false
 	}
 }
 
@@ -174,9 +170,6 @@ func (e *Engine) process(d *delivery, c *hookCounters) {
 		// once (after a crash it comes back after the ack wait instead).
 		d.later(0)
 		return
-	}
-	if res.latency > time.Second {
-		d.progress() // a fresh ack deadline for publishing and queueing
 	}
 	entry := res.entry(j)
 	if res.forbidden {

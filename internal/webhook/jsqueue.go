@@ -1,0 +1,619 @@
+package webhook
+
+import (
+	"container/heap"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/wick-cloud/wick/internal/bus"
+)
+
+// errLeased means another Wick process delivers the hook's jobs now.
+var errLeased = errors.New("webhook: hook leased by another process")
+
+// jsQueue is the durable queue: the stream <P>_HOOKS with the subjects
+// P.hook.<hook> (fresh jobs) and P.hook.<hook>.retry. No JetStream
+// consumer reads it: the process that holds a hook's lease (a key in the
+// memory-stored bucket <P>_hook_leases) reads the hook's jobs by sequence
+// with direct gets and deletes each job when it is done. So the number of
+// hooks costs the NATS server nothing but subjects, and no tenant can use
+// up a per-stream consumer limit. See docs/webhooks.md, Delivery.
+type jsQueue struct {
+	js     jetstream.JetStream
+	stream jetstream.Stream
+	leases jetstream.KeyValue
+	log    *slog.Logger
+	base   string // "P.hook."
+	wakes  string // P.hookwake: hooks with new jobs, for the other processes
+	origin string // this process in lease values
+
+	limit      int           // jobs outstanding per hook (Config.Workers)
+	retryAhead int           // retry jobs read ahead per hook, waiting for their time
+	leaseTTL   time.Duration // a lease not renewed for this long lapses
+	poll       time.Duration // a reader looks for jobs at least this often
+	dedup      time.Duration
+	now        func() time.Time
+
+	mu      sync.Mutex
+	readers map[string]*jsReader // guarded by mu
+	wakeSub *nats.Subscription
+}
+
+// Queue tuning (see docs/webhooks.md, Delivery).
+const (
+	// retryAhead bounds the retry jobs a hook's reader holds in memory
+	// waiting for their due time; later ones wait in the stream.
+	retryAhead = 1024
+	// leaseTTL is how long a dead process's hooks wait before another
+	// process takes them over (external NATS; the embedded server loses
+	// its leases when the process ends).
+	leaseTTL = 30 * time.Second
+	// readerPoll is the safety-net interval at which an idle reader looks
+	// for jobs it was not told about.
+	readerPoll = 5 * time.Second
+)
+
+// hooksStreamName derives the queue stream's name from the subject prefix
+// the way the bus names its event stream.
+func hooksStreamName(prefix string) string {
+	return strings.ToUpper(strings.ReplaceAll(prefix, ".", "_")) + "_HOOKS"
+}
+
+// leaseBucketName is the key-value bucket of the hook leases.
+func leaseBucketName(prefix string) string {
+	return strings.ReplaceAll(prefix, ".", "_") + "_hook_leases"
+}
+
+// legacyConsumerPrefix starts the names of the per-hook consumers of
+// earlier versions, which newJSQueue deletes.
+const legacyConsumerPrefix = "hook-"
+
+// newJSQueue creates or updates the queue stream and the lease bucket,
+// and removes consumers left by earlier versions.
+func newJSQueue(ctx context.Context, js jetstream.JetStream, nc *nats.Conn, prefix, origin string, cfg *Config, log *slog.Logger) (*jsQueue, error) {
+	q := &jsQueue{
+		js:         js,
+		log:        log,
+		base:       prefix + ".hook.",
+		wakes:      prefix + ".hookwake",
+		origin:     origin,
+		limit:      cfg.Workers,
+		retryAhead: retryAhead,
+		leaseTTL:   leaseTTL,
+		poll:       readerPoll,
+		dedup:      cfg.DedupWindow,
+		now:        cfg.Now,
+		readers:    make(map[string]*jsReader),
+	}
+	st, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:                 hooksStreamName(prefix),
+		Description:          "Wick webhook deliveries: a job queue per hook (see docs/webhooks.md)",
+		Subjects:             []string{q.base + ">"},
+		Retention:            jetstream.WorkQueuePolicy,
+		Storage:              jetstream.FileStorage,
+		Discard:              jetstream.DiscardNew,
+		DiscardNewPerSubject: true,
+		MaxMsgsPerSubject:    cfg.MaxQueuePerHook,
+		MaxAge:               cfg.MaxAge + time.Hour,
+		Duplicates:           cfg.DedupWindow,
+		Replicas:             1,
+		AllowDirect:          true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("webhook: create queue stream: %w", err)
+	}
+	q.stream = st
+	if err := q.dropLegacyConsumers(ctx); err != nil {
+		return nil, err
+	}
+	q.leases, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      leaseBucketName(prefix),
+		Description: "Wick webhook leases: which process delivers a hook's jobs (see docs/webhooks.md)",
+		TTL:         q.leaseTTL,
+		History:     1,
+		Storage:     jetstream.MemoryStorage,
+		Replicas:    1,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("webhook: create lease bucket: %w", err)
+	}
+	q.wakeSub, err = nc.Subscribe(q.wakes, func(m *nats.Msg) {
+		if m.Header.Get(originHeader) == q.origin {
+			return
+		}
+		for id := range strings.SplitSeq(string(m.Data), "\n") {
+			q.wake(id)
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("webhook: subscribe %s: %w", q.wakes, err)
+	}
+	return q, nil
+}
+
+// dropLegacyConsumers deletes the per-hook consumers that earlier versions
+// created on the queue stream (two per active hook); their jobs stay and
+// are read the new way.
+func (q *jsQueue) dropLegacyConsumers(ctx context.Context) error {
+	names := q.stream.ConsumerNames(ctx)
+	var legacy []string
+	for name := range names.Name() {
+		if strings.HasPrefix(name, legacyConsumerPrefix) {
+			legacy = append(legacy, name)
+		}
+	}
+	if err := names.Err(); err != nil {
+		return fmt.Errorf("webhook: list queue consumers: %w", err)
+	}
+	for _, name := range legacy {
+		if err := q.stream.DeleteConsumer(ctx, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return fmt.Errorf("webhook: delete legacy consumer %s: %w", name, err)
+		}
+	}
+	if len(legacy) > 0 {
+		q.log.Info("webhook: deleted the per-hook consumers of an earlier version", "consumers", len(legacy))
+	}
+	return nil
+}
+
+func (q *jsQueue) durable() bool { return true }
+
+func (q *jsQueue) close() {
+	if q.wakeSub != nil {
+		_ = q.wakeSub.Unsubscribe()
+	}
+}
+
+// tailSubject holds the ballast message (see keepTail). "~tail" is no
+// escaped hook ID, so depth ignores it.
+func (q *jsQueue) tailSubject() string { return q.base + "~tail" }
+
+// keepTail publishes a tiny ballast message every interval and deletes
+// the previous one, until ctx ends, so that the stream's last block
+// always holds a live message. Without it, in a stream that also holds
+// long-lived jobs (a failing hook's retries, a slow hook's backlog), every
+// deletion that empties the last block makes the server start a new
+// block, which it cannot delete while the old jobs remain (it carries a
+// tombstone) and which keeps a 256 KiB buffer for 10 s: a healthy hook at
+// 100 deliveries/s would cost some 250 MiB. (nats-server 2.15 filestore;
+// measured in docs/webhooks.md.)
+func (q *jsQueue) keepTail(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if _, err := q.js.Publish(ctx, q.tailSubject(), nil); err == nil {
+			_ = q.stream.Purge(ctx, jetstream.WithPurgeSubject(q.tailSubject()), jetstream.WithPurgeKeep(1))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (q *jsQueue) freshSubject(hookID string) string { return q.base + bus.EscapeToken(hookID) }
+func (q *jsQueue) retrySubject(hookID string) string {
+	return q.base + bus.EscapeToken(hookID) + ".retry"
+}
+
+func (q *jsQueue) enqueue(ctx context.Context, jobs []job) []error {
+	errs := make([]error, len(jobs))
+	futs := make([]jetstream.PubAckFuture, len(jobs))
+	for i := range jobs {
+		j := &jobs[i]
+		m := &nats.Msg{Subject: q.freshSubject(j.HookID), Data: appendJob(nil, j)}
+		var opts []jetstream.PublishOpt
+		if q.dedup > 0 && j.Event.ID != 0 {
+			// A batch matched again after a crash or a failed publish is
+			// stored once (within the window).
+			opts = append(opts, jetstream.WithMsgID(j.HookID+":"+strconv.FormatUint(j.Event.ID, 10)))
+		}
+		futs[i], errs[i] = q.js.PublishMsgAsync(m, opts...)
+	}
+	var woken []string
+	seen := make(map[string]bool)
+	for i, f := range futs {
+		if f == nil {
+			continue
+		}
+		select {
+		case <-f.Ok():
+			if id := jobs[i].HookID; !seen[id] {
+				seen[id] = true
+				woken = append(woken, id)
+			}
+		case err := <-f.Err():
+			errs[i] = classifyPublish(err)
+		case <-ctx.Done():
+			errs[i] = ctx.Err()
+		}
+	}
+	q.announce(woken)
+	return errs
+}
+
+// announce wakes the readers of hooks with new jobs, here and (with one
+// message) in the other processes.
+func (q *jsQueue) announce(ids []string) {
+	if len(ids) == 0 {
+		return
+	}
+	for _, id := range ids {
+		q.wake(id)
+	}
+	msg := &nats.Msg{Subject: q.wakes, Data: []byte(strings.Join(ids, "\n")), Header: nats.Header{}}
+	msg.Header.Set(originHeader, q.origin)
+	_ = q.js.Conn().PublishMsg(msg)
+}
+
+// wake tells hook id's reader in this process, if any, to look for jobs.
+func (q *jsQueue) wake(id string) {
+	q.mu.Lock()
+	r := q.readers[id]
+	q.mu.Unlock()
+	if r != nil {
+		r.signal()
+	}
+}
+
+// classifyPublish maps the stream's per-subject limit to errQueueFull.
+func classifyPublish(err error) error {
+	if err != nil && strings.Contains(err.Error(), "maximum messages per subject exceeded") {
+		return fmt.Errorf("%w: %v", errQueueFull, err)
+	}
+	return err
+}
+
+func (q *jsQueue) requeue(ctx context.Context, j *job) error {
+	_, err := q.js.PublishMsg(ctx, &nats.Msg{Subject: q.retrySubject(j.HookID), Data: appendJob(nil, j)})
+	if err != nil {
+		return fmt.Errorf("webhook: requeue: %w", classifyPublish(err))
+	}
+	q.wake(j.HookID)
+	return nil
+}
+
+// leaseKey is hook id's key in the lease bucket.
+func leaseKey(id string) string { return "h." + bus.EscapeToken(id) }
+
+func (q *jsQueue) consume(ctx context.Context, hookID string, handle func(*delivery)) (func(), <-chan struct{}, error) {
+	key := leaseKey(hookID)
+	rev, err := q.leases.Create(ctx, key, []byte(q.origin))
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		return nil, nil, fmt.Errorf("%w: %s", errLeased, hookID)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("webhook: lease hook %s: %w", hookID, err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	r := &jsReader{
+		q: q, id: hookID, handle: handle, key: key, rev: rev,
+		fresh: q.freshSubject(hookID), retry: q.retrySubject(hookID),
+		wakeCh: make(chan struct{}, 1), done: make(chan struct{}),
+		freshNext: 1, retryNext: 1,
+	}
+	q.mu.Lock()
+	q.readers[hookID] = r
+	q.mu.Unlock()
+	go r.run(rctx)
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			<-r.done
+			q.mu.Lock()
+			if q.readers[hookID] == r {
+				delete(q.readers, hookID)
+			}
+			q.mu.Unlock()
+			dctx, dcancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer dcancel()
+			_ = q.leases.Delete(dctx, key, jetstream.LastRevision(r.revision()))
+		})
+	}
+	return stop, r.done, nil
+}
+
+func (q *jsQueue) depth(ctx context.Context) (map[string]int64, error) {
+	info, err := q.stream.Info(ctx, jetstream.WithSubjectFilter(q.base+">"))
+	if err != nil {
+		return nil, fmt.Errorf("webhook: queue depth: %w", err)
+	}
+	out := make(map[string]int64, len(info.State.Subjects))
+	for subj, n := range info.State.Subjects {
+		tok, _ := strings.CutSuffix(strings.TrimPrefix(subj, q.base), ".retry")
+		id, ok := bus.UnescapeToken(tok)
+		if !ok || n == 0 {
+			continue
+		}
+		out[id] += int64(n)
+	}
+	return out, nil
+}
+
+func (q *jsQueue) purge(ctx context.Context, hookID string) error {
+	var errs []error
+	for _, subj := range []string{q.freshSubject(hookID), q.retrySubject(hookID)} {
+		if err := q.stream.Purge(ctx, jetstream.WithPurgeSubject(subj)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("webhook: purge hook %s: %w", hookID, err)
+	}
+	return nil
+}
+
+// jsReader hands one hook's jobs to its worker while this process holds
+// the hook's lease: fresh jobs in stream order, and retry jobs (read ahead
+// into a heap) when due, at most jsQueue.limit outstanding. Each job is
+// deleted from the stream when its delivery is acknowledged; a job handed
+// out but never acknowledged (a crash, a stop mid-request) stays and is
+// read again by the next holder of the lease.
+type jsReader struct {
+	q      *jsQueue
+	id     string
+	handle func(*delivery)
+	key    string
+	fresh  string
+	retry  string
+	wakeCh chan struct{} // capacity 1
+	done   chan struct{} // closed when run returns
+
+	freshNext, retryNext uint64 // the next sequence to look at
+
+	mu      sync.Mutex
+	rev     uint64  // the lease's revision; guarded by mu
+	out     int     // handed out, not yet ended; guarded by mu
+	waiting seqHeap // read, not handed out yet (retries not due, jobs handed back); guarded by mu
+	held    int     // retry jobs read and not yet deleted or handed back; guarded by mu
+	drained [2]bool // fresh, retry: nothing more to read until woken; guarded by mu
+}
+
+// seqJob is a job read from the stream, with its sequence.
+type seqJob struct {
+	job
+	seq   uint64
+	retry bool
+}
+
+// seqHeap orders read jobs by due time.
+type seqHeap []seqJob
+
+func (h seqHeap) Len() int           { return len(h) }
+func (h seqHeap) Less(i, j int) bool { return h[i].Due.Before(h[j].Due) }
+func (h seqHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *seqHeap) Push(x any)        { *h = append(*h, x.(seqJob)) }
+func (h *seqHeap) Pop() any {
+	old := *h
+	n := len(old)
+	x := old[n-1]
+	old[n-1] = seqJob{}
+	*h = old[:n-1]
+	return x
+}
+
+func (r *jsReader) signal() {
+	r.mu.Lock()
+	r.drained = [2]bool{}
+	r.mu.Unlock()
+	select {
+	case r.wakeCh <- struct{}{}:
+	default:
+	}
+}
+
+func (r *jsReader) revision() uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.rev
+}
+
+// run reads and hands out jobs and renews the lease until ctx ends or the
+// lease is lost.
+func (r *jsReader) run(ctx context.Context) {
+	defer close(r.done)
+	renew := time.NewTicker(r.q.leaseTTL / 3)
+	defer renew.Stop()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		wait := r.step(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.wakeCh:
+		case <-timer.C:
+			r.mu.Lock()
+			r.drained = [2]bool{}
+			r.mu.Unlock()
+		case <-renew.C:
+			if !r.renew(ctx) {
+				return
+			}
+		}
+	}
+}
+
+// renew extends the lease; false when it was lost.
+func (r *jsReader) renew(ctx context.Context) bool {
+	rctx, cancel := context.WithTimeout(ctx, r.q.leaseTTL/3)
+	defer cancel()
+	rev, err := r.q.leases.Update(rctx, r.key, []byte(r.q.origin), r.revision())
+	if err == nil {
+		r.mu.Lock()
+		r.rev = rev
+		r.mu.Unlock()
+		return true
+	}
+	if ctx.Err() != nil {
+		return false
+	}
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence {
+		r.q.log.Warn("webhook: lost a hook's lease to another process", "hook", r.id)
+		return false
+	}
+	r.q.log.Warn("webhook: renew hook lease", "hook", r.id, "err", err)
+	return true // try again at the next tick; a lapsed lease fails then
+}
+
+// step hands out what it can and returns how long to wait at most before
+// the next step.
+func (r *jsReader) step(ctx context.Context) time.Duration {
+	r.fill(ctx, true)
+	for ctx.Err() == nil {
+		now := r.q.now()
+		r.mu.Lock()
+		if r.out >= r.q.limit {
+			r.mu.Unlock()
+			return r.q.poll
+		}
+		if len(r.waiting) > 0 && !r.waiting[0].Due.After(now) {
+			sj := heap.Pop(&r.waiting).(seqJob)
+			r.out++
+			r.mu.Unlock()
+			r.hand(sj)
+			continue
+		}
+		freshDrained := r.drained[0]
+		r.mu.Unlock()
+		if freshDrained {
+			break
+		}
+		sj, ok := r.read(ctx, r.fresh, &r.freshNext, false)
+		if !ok {
+			r.mu.Lock()
+			r.drained[0] = true
+			r.mu.Unlock()
+			break
+		}
+		r.mu.Lock()
+		r.out++
+		r.mu.Unlock()
+		r.hand(sj)
+	}
+	r.fill(ctx, false)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	wait := r.q.poll
+	if len(r.waiting) > 0 {
+		wait = min(wait, max(r.waiting[0].Due.Sub(r.q.now()), time.Millisecond))
+	}
+	return wait
+}
+
+// fill reads retry jobs ahead into the heap while it has room. With
+// quick set it stops after one batch's worth, so that fresh jobs are not
+// held up by a long retry backlog.
+func (r *jsReader) fill(ctx context.Context, quick bool) {
+	n := 0
+	for ctx.Err() == nil {
+		r.mu.Lock()
+		full := r.held >= r.q.retryAhead || r.drained[1]
+		r.mu.Unlock()
+		if full || quick && n >= 64 {
+			return
+		}
+		sj, ok := r.read(ctx, r.retry, &r.retryNext, true)
+		if !ok {
+			r.mu.Lock()
+			r.drained[1] = true
+			r.mu.Unlock()
+			return
+		}
+		n++
+		r.mu.Lock()
+		r.held++
+		heap.Push(&r.waiting, sj)
+		r.mu.Unlock()
+	}
+}
+
+// read returns the next job on subject at or after *next and advances
+// *next past it; false when there is none (or the read failed). An
+// undecodable job is deleted and skipped.
+func (r *jsReader) read(ctx context.Context, subject string, next *uint64, retry bool) (seqJob, bool) {
+	for {
+		gctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		m, err := r.q.stream.GetMsg(gctx, *next, jetstream.WithGetMsgSubject(subject))
+		cancel()
+		if err != nil {
+			if !errors.Is(err, jetstream.ErrMsgNotFound) && ctx.Err() == nil {
+				r.q.log.Warn("webhook: read hook queue", "hook", r.id, "err", err)
+			}
+			return seqJob{}, false
+		}
+		*next = m.Sequence + 1
+		j, err := decodeJob(m.Data)
+		if err != nil {
+			r.q.log.Warn("webhook: dropping undecodable job", "subject", m.Subject, "err", err)
+			r.q.deleteJob(m.Sequence)
+			continue
+		}
+		return seqJob{job: j, seq: m.Sequence, retry: retry}, true
+	}
+}
+
+// hand gives one job to the worker.
+func (r *jsReader) hand(sj seqJob) {
+	var once sync.Once
+	end := func(back *seqJob) {
+		once.Do(func() {
+			r.mu.Lock()
+			r.out--
+			if back != nil {
+				heap.Push(&r.waiting, *back)
+			} else if sj.retry {
+				r.held--
+			}
+			r.mu.Unlock()
+			select {
+			case r.wakeCh <- struct{}{}:
+			default:
+			}
+		})
+	}
+	r.handle(&delivery{
+		job:   sj.job,
+		retry: sj.retry,
+		ack: func() {
+			r.q.deleteJob(sj.seq)
+			end(nil)
+		},
+		later: func(d time.Duration) {
+			b := sj
+			b.Due = r.q.now().Add(d)
+			end(&b)
+		},
+	})
+}
+
+// deleteJob removes a finished job from the stream.
+func (q *jsQueue) deleteJob(seq uint64) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := q.stream.DeleteMsg(ctx, seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+		q.log.Warn("webhook: delete finished job", "seq", seq, "err", err)
+	}
+}
