@@ -1,5 +1,5 @@
--- 0003_webhooks: webhooks and integrations (spec §9), and their per-hook
--- delivery logs.
+-- 0003_webhooks: webhooks and integrations (docs/particle-api.md#webhooks), and
+-- their per-hook delivery logs.
 --
 -- settings is the JSON text of store.WebhookSettings, so new request
 -- options need no migration. product_id is 0 for a user's (sandbox) hook.
