@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -9,9 +10,10 @@ import (
 
 	"github.com/wick-cloud/wick/internal/config"
 	"github.com/wick-cloud/wick/internal/server"
+	"github.com/wick-cloud/wick/protocol"
 )
 
-const deviceUsage = "Usage: wick device provision ID --key FILE [--product N] [--data DIR] [--db DSN]"
+const deviceUsage = "Usage: wick device provision ID --key FILE [--product N] [--data DIR] [--db DSN] [--init]"
 
 // maxKeyFile bounds a key file read by `wick device provision`; public
 // keys are a few hundred bytes.
@@ -21,7 +23,9 @@ const maxKeyFile = 64 << 10
 // device's public key (PEM "PUBLIC KEY" or "RSA PUBLIC KEY", DER, or base64
 // DER; RSA-1024/2048 or EC P-256) directly in the store, for devices
 // keyed by an operator rather than through `particle keys send`. --key -
-// reads the key from stdin.
+// reads the key from stdin. Given the device's private key file (what
+// `openssl genrsa` or `particle keys save` write), it stores the public
+// half; the private key never leaves this process.
 func deviceCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "provision" {
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
@@ -34,8 +38,10 @@ func deviceCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) err
 	cfg := config.Default()
 	fs := flag.NewFlagSet("wick device provision", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	setUsage(fs, deviceUsage)
 	cfg.RegisterStorage(fs)
-	keyFile := fs.String("key", "", `the device's public key file: PEM or DER, RSA or EC P-256; "-" reads standard input (required)`)
+	initData := registerInit(fs)
+	keyFile := fs.String("key", "", `the device's key file: public or private (the public half is derived), PEM or DER, RSA or EC P-256; "-" reads standard input (required)`)
 	product := fs.Int64("product", 0, "ID of the product to put the device in (0: keep its product)")
 	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn, error")
 	rest, err := config.Parse(fs, args[1:], nil)
@@ -50,8 +56,15 @@ func deviceCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	key, derived, err := publicHalf(key)
+	if err != nil {
+		return err
+	}
 	log, err := newLogger(stderr, *logLevel, "text")
 	if err != nil {
+		return err
+	}
+	if err := checkData(cfg, *initData, stderr); err != nil {
 		return err
 	}
 	d, err := server.ProvisionDevice(context.Background(), cfg, log, rest[0], key, *product)
@@ -59,6 +72,9 @@ func deviceCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) err
 		return err
 	}
 	fmt.Fprintf(stdout, "provisioned device %s (%s key", d.ID, d.KeyAlgorithm)
+	if derived {
+		fmt.Fprint(stdout, ", public half of the private key file")
+	}
 	if d.ProductID != 0 {
 		fmt.Fprintf(stdout, ", product %d", d.ProductID)
 	}
@@ -86,4 +102,23 @@ func readKeyFile(path string, stdin io.Reader) ([]byte, error) {
 		return nil, fmt.Errorf("read key %s: larger than %d bytes: not a public key", path, maxKeyFile)
 	}
 	return b, nil
+}
+
+// publicHalf returns key unchanged when it is not a private key, and the
+// DER public key of a private key (PEM or DER: PKCS#1, PKCS#8, SEC 1)
+// with derived set. Only the public key is stored, as `particle keys send`
+// would send it.
+func publicHalf(key []byte) (pub []byte, derived bool, err error) {
+	priv, perr := protocol.ParsePrivateKey(key)
+	if perr != nil {
+		if bytes.Contains(key, []byte("PRIVATE KEY-----")) {
+			return nil, false, fmt.Errorf("read key: unreadable private key: %w", perr)
+		}
+		return key, false, nil
+	}
+	der, err := protocol.MarshalPublicKeyDER(priv.Public())
+	if err != nil {
+		return nil, false, fmt.Errorf("read key: %w", err)
+	}
+	return der, true, nil
 }

@@ -40,7 +40,9 @@ func TestDeviceCommand(t *testing.T) {
 		{name: "needs a key", args: []string{"provision", "ab0000000000000000000001", "--data", dir}, usage: true},
 		{name: "needs an ID", args: []string{"provision", "--key", key("device_key.pub.pem"), "--data", dir}, usage: true},
 		{name: "bad flag", args: []string{"provision", "--nope"}, usage: true},
-		{name: "SPKI PEM, upper-case ID", args: []string{"provision", "AB0000000000000000000001", "--key", key("device_key.pub.pem"), "--data", dir},
+		{name: "refuses a new data directory", args: []string{"provision", "AB0000000000000000000001", "--key", key("device_key.pub.pem"), "--data", dir},
+			wantErr: "does not exist. Pass the --data DIR"},
+		{name: "SPKI PEM, upper-case ID", args: []string{"provision", "AB0000000000000000000001", "--key", key("device_key.pub.pem"), "--data", dir, "--init"},
 			wantOut: "provisioned device ab0000000000000000000001 (rsa key)"},
 		{name: "SPKI DER", args: []string{"provision", "--data", dir, "--key", key("device_key.pub.der"), "ab0000000000000000000002"},
 			wantOut: "provisioned device ab0000000000000000000002 (rsa key)"},
@@ -52,8 +54,12 @@ func TestDeviceCommand(t *testing.T) {
 			wantOut: "provisioned device ab0000000000000000000005 (rsa key)"},
 		{name: "bad ID", args: []string{"provision", "nope", "--key", key("device_key.pub.pem"), "--data", dir},
 			wantErr: "not a device ID"},
-		{name: "private key", args: []string{"provision", "ab0000000000000000000006", "--key", key("device_key.pem"), "--data", dir},
-			wantErr: "that is a private key"},
+		{name: "private key PEM", args: []string{"provision", "ab0000000000000000000006", "--key", key("device_key.pem"), "--data", dir},
+			wantOut: "provisioned device ab0000000000000000000006 (rsa key, public half of the private key file)"},
+		{name: "private key DER", args: []string{"provision", "ab0000000000000000000007", "--key", key("device_key.der"), "--data", dir},
+			wantOut: "provisioned device ab0000000000000000000007 (rsa key, public half of the private key file)"},
+		{name: "broken private key", args: []string{"provision", "ab0000000000000000000008", "--key", "-", "--data", dir},
+			stdin: "-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n", wantErr: "unreadable private key"},
 		{name: "missing file", args: []string{"provision", "ab0000000000000000000006", "--key", filepath.Join(dir, "none.pem"), "--data", dir},
 			wantErr: "read key"},
 		{name: "huge file", args: []string{"provision", "ab0000000000000000000006", "--key", big, "--data", dir},
@@ -97,7 +103,8 @@ func TestDeviceCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, id := range []string{"ab0000000000000000000001", "ab0000000000000000000002", "ab0000000000000000000003", "ab0000000000000000000005"} {
+	for _, id := range []string{"ab0000000000000000000001", "ab0000000000000000000002", "ab0000000000000000000003", "ab0000000000000000000005",
+		"ab0000000000000000000006", "ab0000000000000000000007"} {
 		d, err := db.DeviceByID(context.Background(), id)
 		if err != nil {
 			t.Fatalf("device %s: %v", id, err)
@@ -106,7 +113,7 @@ func TestDeviceCommand(t *testing.T) {
 			t.Errorf("device %s holds %s %x; want the canonical SPKI of device_key", id, d.KeyAlgorithm, d.PublicKey)
 		}
 	}
-	if n, err := db.CountDevices(context.Background()); err != nil || n != 5 {
-		t.Errorf("CountDevices = %d, %v; want 5", n, err)
+	if n, err := db.CountDevices(context.Background()); err != nil || n != 7 {
+		t.Errorf("CountDevices = %d, %v; want 7", n, err)
 	}
 }

@@ -39,7 +39,7 @@ Usage:
   wick keys server --host H [--port P] --out FILE
                                               write the server key blob a device stores
                                               (the file "particle keys server" flashes)
-  wick version                                print the version
+  wick version                                print the version, commit and Go release
   wick help [COMMAND]                         show help
 
 Every flag also reads an environment variable: --http reads WICK_HTTP,
@@ -72,7 +72,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case "bench":
 		err = benchCommand(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
-		fmt.Fprintln(stdout, "wick", version)
+		fmt.Fprint(stdout, versionLine(version, buildInfo()))
 	case "help", "-h", "--help":
 		if len(args) > 1 {
 			return run([]string{args[1], "-h"}, stdin, stdout, stderr)
@@ -102,6 +102,7 @@ func serve(args []string, stderr io.Writer) error {
 	cfg := config.Default()
 	fs := flag.NewFlagSet("wick serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	setUsage(fs, serveUsage)
 	cfg.Register(fs)
 	rest, err := config.Parse(fs, args, nil)
 	if err != nil {
@@ -127,16 +128,18 @@ func serve(args []string, stderr io.Writer) error {
 func user(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "create" {
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			fmt.Fprintln(stdout, "Usage: wick user create EMAIL --password-stdin [--data DIR] [--db DSN]")
+			fmt.Fprintln(stdout, userUsage)
 			return nil
 		}
-		fmt.Fprintln(stderr, "Usage: wick user create EMAIL --password-stdin [--data DIR] [--db DSN]")
+		fmt.Fprintln(stderr, userUsage)
 		return errUsage
 	}
 	cfg := config.Default()
 	fs := flag.NewFlagSet("wick user create", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	setUsage(fs, userUsage)
 	cfg.RegisterStorage(fs)
+	initData := registerInit(fs)
 	passwordStdin := fs.Bool("password-stdin", false, "read the password from standard input (required)")
 	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn, error")
 	rest, err := config.Parse(fs, args[1:], nil)
@@ -144,7 +147,7 @@ func user(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return usageErr(err)
 	}
 	if len(rest) != 1 {
-		fmt.Fprintln(stderr, "Usage: wick user create EMAIL --password-stdin [--data DIR] [--db DSN]")
+		fmt.Fprintln(stderr, userUsage)
 		return errUsage
 	}
 	if !*passwordStdin {
@@ -160,6 +163,9 @@ func user(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := checkData(cfg, *initData, stderr); err != nil {
+		return err
+	}
 	u, err := server.CreateUser(context.Background(), cfg, log, rest[0], password)
 	if err != nil {
 		return err
@@ -168,7 +174,15 @@ func user(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	return nil
 }
 
-const keysUsage = "Usage: wick keys server --host HOST [--port PORT] [--protocol tcp|udp] --out FILE [--data DIR]"
+const userUsage = "Usage: wick user create EMAIL --password-stdin [--data DIR] [--db DSN] [--init]"
+
+const serveUsage = `Usage: wick serve [flags]
+
+Serves the REST API (--http) and the device gateway (--device-tcp), both on
+loopback by default, with the data in --data (created on first start and
+locked while the server runs).`
+
+const keysUsage = "Usage: wick keys server --host HOST [--port PORT] [--protocol tcp|udp] --out FILE [--data DIR] [--init]"
 
 func keys(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "server" {
@@ -182,7 +196,9 @@ func keys(args []string, stdout, stderr io.Writer) error {
 	cfg := config.Default()
 	fs := flag.NewFlagSet("wick keys server", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	setUsage(fs, keysUsage)
 	cfg.RegisterStorage(fs)
+	initData := registerInit(fs)
 	host := fs.String("host", "", "the server's IPv4 address or domain name, as devices reach it (required)")
 	port := fs.Uint("port", 0, "the server's device port (0: the transport's default, 5683 TCP / 5684 UDP)")
 	proto := fs.String("protocol", "tcp", "transport: tcp (Gen 2, RSA key) or udp (Gen 3, EC key)")
@@ -195,6 +211,9 @@ func keys(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, keysUsage)
 		return errUsage
 	}
+	if err := checkData(cfg, *initData, stderr); err != nil {
+		return err
+	}
 	blob, err := server.ServerKeyBlob(cfg, *proto, *host, uint16(*port))
 	if err != nil {
 		return err
@@ -204,6 +223,35 @@ func keys(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "wrote %s (%d bytes, %s, %s:%d)\n", *out, len(blob), *proto, *host, *port)
 	return nil
+}
+
+// setUsage makes fs print usage and then its flags on -h and on a flag
+// mistake.
+func setUsage(fs *flag.FlagSet, usage string) {
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "%s\n\nFlags:\n", usage)
+		fs.PrintDefaults()
+	}
+}
+
+// registerInit binds --init, with which an admin command may create a new
+// data directory and database.
+func registerInit(fs *flag.FlagSet) *bool {
+	return fs.Bool("init", false, "create the data directory and database if they do not exist (default: refuse, so that a wrong --data is noticed)")
+}
+
+// checkData tells the user which data an admin command works on and,
+// unless initData, refuses to create a new installation.
+func checkData(cfg config.Serve, initData bool, stderr io.Writer) error {
+	w, err := server.Locate(cfg)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "wick: using %s\n", w)
+	if initData {
+		return nil
+	}
+	return server.RequireExisting(cfg)
 }
 
 // usageErr turns a flag parsing error (already printed by the FlagSet) into

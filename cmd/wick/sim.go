@@ -28,9 +28,12 @@ take ~10 ms of CPU each to generate: keep them with --keys-dir to rerun fast.
 Beyond ~28,000 devices, spread the connections over local addresses with
 --bind 127.0.0.2,127.0.0.3,...
 
-Progress goes to stderr every --progress; the summary goes to stdout. The
-exit status is 0 when every device came online at least once, 1 when some
-never did (or on an error), 2 for a usage error.
+Progress goes to stderr every --progress; the summary goes to stdout. When
+no device has come online by the end of the ramp-up, the run stops there
+and says why (nothing listening, not a device port, a key the server does
+not know, the wrong server key). The exit status is 0 when every device
+came online at least once, 1 when some never did (or on an error), 2 for a
+usage error.
 
 Flags:
 `
@@ -68,12 +71,20 @@ func simCommand(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	sum, err := sim.Run(ctx, cfg, log, stderr)
+	if errors.Is(err, sim.ErrNoDeviceOnline) {
+		sum.Write(stdout)
+		return err
+	}
 	if err != nil {
 		return err
 	}
 	sum.Write(stdout)
 	if sum.Failed > 0 {
-		return fmt.Errorf("sim: %d of %d devices never came online", sum.Failed, sum.Devices)
+		err := fmt.Errorf("sim: %d of %d devices never came online", sum.Failed, sum.Devices)
+		if sum.Why != "" {
+			err = fmt.Errorf("%w: %s", err, sum.Why)
+		}
+		return err
 	}
 	return nil
 }

@@ -44,8 +44,9 @@ func TestSimCommand(t *testing.T) {
 			"--duration", "500ms", "--keys-dir", filepath.Join(dir, "keys")},
 			stdout: "connected     2", stderr: "sim: connected 2/2"},
 		{name: "nothing listens", args: []string{"--server", "127.0.0.1:1", "--data", dir, "--count", "1",
-			"--duration", "200ms", "--keys-dir", filepath.Join(dir, "keys")},
-			errText: "1 of 1 devices never came online", stdout: "failed        1"},
+			"--keys-dir", filepath.Join(dir, "keys")},
+			errText: "sim: no device came online: 1 device(s): nothing listens at 127.0.0.1:1: is wick serve running",
+			stdout:  "never online  1: refused"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -70,5 +71,23 @@ func TestSimCommand(t *testing.T) {
 				t.Errorf("stderr %q lacks %q", stderr.String(), tt.stderr)
 			}
 		})
+	}
+}
+
+// TestSimExitCode: a run in which no device can come online ends on its
+// own (no --duration) with exit status 1 and the reason on stderr.
+func TestSimExitCode(t *testing.T) {
+	dir := t.TempDir()
+	key, err := protocol.GenerateServerKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := protocol.MarshalPublicKeyPEM(&key.PublicKey)
+	os.WriteFile(filepath.Join(dir, "server_key.pub.pem"), pub, 0o644)
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"sim", "--server", "127.0.0.1:1", "--data", dir, "--count", "2", "--keys-dir", filepath.Join(dir, "keys")},
+		strings.NewReader(""), &stdout, &stderr)
+	if code != 1 || !strings.Contains(stderr.String(), "wick: sim: no device came online: 2 device(s): nothing listens at 127.0.0.1:1") {
+		t.Errorf("exit %d; want 1 with the reason\nstdout: %s\nstderr: %s", code, stdout.String(), stderr.String())
 	}
 }

@@ -9,6 +9,7 @@ package config
 import (
 	"flag"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,7 +30,8 @@ type Serve struct {
 	// (hex). Empty means <Data>/secret.key, created on first start.
 	SecretKeyFile string
 	// DeviceTCP is the device gateway's TCP listen address (Gen 2 devices).
-	// Empty disables the TCP gateway.
+	// Empty disables the TCP gateway. Like HTTP it defaults to loopback:
+	// serving a network is an explicit choice (":5683").
 	DeviceTCP string
 	// NATS is the URL of an external NATS server or cluster; empty runs an
 	// embedded in-process server with no listening port.
@@ -44,8 +46,13 @@ type Serve struct {
 	// PublicURL is the externally visible base URL of the API, used in
 	// links the API returns. Empty means http://<HTTP>.
 	PublicURL string
-	// TrustProxy takes the client address from X-Forwarded-For.
+	// TrustProxy takes the client address from X-Forwarded-For added by
+	// trusted proxies: TrustedProxies, or loopback and private addresses
+	// when that is empty (docs/security.md, Behind a proxy).
 	TrustProxy bool
+	// TrustedProxies are the addresses or CIDR ranges of the proxies in
+	// front of Wick; setting them implies TrustProxy.
+	TrustedProxies []string
 	// Metrics is the listen address of the operator endpoints, GET
 	// /metrics (Prometheus) and GET /healthz, kept off the API listener;
 	// empty disables them.
@@ -71,6 +78,27 @@ type Serve struct {
 	SensitiveRate   int           // DELETE /v1/user and password resets per RateWindow
 	ShutdownTimeout time.Duration
 
+	// Credential limits (docs/security.md, Limits). TokenFailures and
+	// TokenLockout count wrong credentials per client IP on every route
+	// that checks them; these count them per account.
+	AccountFailures int           // wrong passwords or codes for one account within AccountLockout
+	AccountLockout  time.Duration // how long such an account refuses new addresses
+	OTPAttempts     int           // wrong codes before an mfa_token is destroyed
+	HashConcurrency int           // argon2id hashes at once (0: one per CPU)
+	HashQueue       int           // password checks waiting for a hash slot
+	RateLimitKeys   int           // addresses, accounts or tokens each limit tracks
+	SSEOpenRate     int           // event streams opened per SSEOpenWindow per IP
+	SSEOpenWindow   time.Duration
+	SSEMaxPerIP     int // event streams open at once per IP
+
+	// PublishBurst and PublishInterval limit POST /v1/devices/events (and
+	// the product route) per access token: a burst of PublishBurst events,
+	// then one per PublishInterval. 0 turns the per-token limit off, as
+	// Particle documents none for the API; Rate still applies (docs/api.md,
+	// Publishing events).
+	PublishBurst    int
+	PublishInterval time.Duration
+
 	// Webhook delivery (docs/webhooks.md).
 	WebhookAllowPrivate bool          // webhook URLs may reach loopback and private addresses
 	WebhookTimeout      time.Duration // one webhook request, end to end
@@ -79,12 +107,13 @@ type Serve struct {
 }
 
 // Default returns the embedded defaults: everything in ./wick-data, HTTP on
-// 127.0.0.1:8080, Particle's production rate limits.
+// 127.0.0.1:8080 and the device gateway on 127.0.0.1:5683 (both loopback),
+// Particle's production rate limits.
 func Default() Serve {
 	return Serve{
 		Data:            "./wick-data",
 		HTTP:            "127.0.0.1:8080",
-		DeviceTCP:       ":5683",
+		DeviceTCP:       "127.0.0.1:5683",
 		LogLevel:        "info",
 		LogFormat:       "text",
 		MaxBodyBytes:    1 << 20,
@@ -95,7 +124,16 @@ func Default() Serve {
 		TokenFailures:   10,
 		TokenLockout:    30 * time.Minute,
 		SensitiveRate:   100,
+		PublishInterval: time.Second,
 		ShutdownTimeout: 10 * time.Second,
+		AccountFailures: 20,
+		AccountLockout:  15 * time.Minute,
+		OTPAttempts:     5,
+		HashQueue:       16,
+		RateLimitKeys:   100000,
+		SSEOpenRate:     100,
+		SSEOpenWindow:   5 * time.Minute,
+		SSEMaxPerIP:     100,
 		StatsInterval:   time.Minute,
 		WebhookTimeout:  20 * time.Second,
 		WebhookRetries:  6,
@@ -106,7 +144,7 @@ func Default() Serve {
 // RegisterStorage binds the flags that locate the data (--data, --db,
 // --secret-key-file); the admin subcommands use only these.
 func (c *Serve) RegisterStorage(fs *flag.FlagSet) {
-	fs.StringVar(&c.Data, "data", c.Data, "data directory (created if missing)")
+	fs.StringVar(&c.Data, "data", c.Data, "data directory: database, keys, event store (wick serve creates it)")
 	fs.StringVar(&c.DB, "db", c.DB, "database: sqlite:PATH or postgres://... (default sqlite:<data>/wick.db)")
 	fs.StringVar(&c.SecretKeyFile, "secret-key-file", c.SecretKeyFile, "file with the hex key sealing secrets at rest (default <data>/secret.key)")
 }
@@ -120,7 +158,8 @@ func (c *Serve) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.Node, "node", c.Node, "name of this process on the bus, stable across restarts and unique per process (default host name)")
 	fs.BoolVar(&c.Signup, "signup", c.Signup, "open POST /v1/users to anyone")
 	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "externally visible base URL (default http://<http>)")
-	fs.BoolVar(&c.TrustProxy, "trust-proxy", c.TrustProxy, "take client addresses from X-Forwarded-For")
+	fs.BoolVar(&c.TrustProxy, "trust-proxy", c.TrustProxy, "take client addresses from X-Forwarded-For added by trusted proxies (default: loopback and private addresses)")
+	fs.Var(List{&c.TrustedProxies}, "trusted-proxies", "addresses or CIDR ranges of the proxies in front of wick, comma-separated (implies --trust-proxy)")
 	fs.StringVar(&c.Metrics, "metrics", c.Metrics, "listen address of GET /metrics (Prometheus) and GET /healthz; keep it private (default: off)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn, error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: text or json")
@@ -129,9 +168,20 @@ func (c *Serve) Register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.RateWindow, "rate-window", c.RateWindow, "window of --rate and --sensitive-rate")
 	fs.IntVar(&c.TokenRate, "token-rate", c.TokenRate, "POST /oauth/token requests per --token-window per IP")
 	fs.DurationVar(&c.TokenWindow, "token-window", c.TokenWindow, "window of --token-rate")
-	fs.IntVar(&c.TokenFailures, "token-failures", c.TokenFailures, "consecutive failed token requests before an IP is locked out")
-	fs.DurationVar(&c.TokenLockout, "token-lockout", c.TokenLockout, "how long a locked-out IP is refused")
+	fs.IntVar(&c.TokenFailures, "token-failures", c.TokenFailures, "wrong passwords, client secrets or codes from one IP within --token-lockout before it is locked out")
+	fs.DurationVar(&c.TokenLockout, "token-lockout", c.TokenLockout, "how long a locked-out IP is refused (and the window of --token-failures)")
+	fs.IntVar(&c.AccountFailures, "account-failures", c.AccountFailures, "wrong passwords or codes for one account, from any IPs, within --account-lockout before it refuses new IPs")
+	fs.DurationVar(&c.AccountLockout, "account-lockout", c.AccountLockout, "how long a locked account refuses IPs it was not logged into from (and the window of --account-failures)")
+	fs.IntVar(&c.OTPAttempts, "otp-attempts", c.OTPAttempts, "wrong codes before an mfa_token is destroyed")
+	fs.IntVar(&c.HashConcurrency, "hash-concurrency", c.HashConcurrency, "password hashes computed at once (0: one per CPU)")
+	fs.IntVar(&c.HashQueue, "hash-queue", c.HashQueue, "password checks that may wait for a hash; more are answered 503")
+	fs.IntVar(&c.RateLimitKeys, "rate-limit-keys", c.RateLimitKeys, "IPs, accounts or tokens each limit tracks (least recently seen forgotten first)")
+	fs.IntVar(&c.SSEOpenRate, "sse-open-rate", c.SSEOpenRate, "event streams opened per --sse-open-window per IP")
+	fs.DurationVar(&c.SSEOpenWindow, "sse-open-window", c.SSEOpenWindow, "window of --sse-open-rate")
+	fs.IntVar(&c.SSEMaxPerIP, "sse-max-per-ip", c.SSEMaxPerIP, "event streams open at once per IP")
 	fs.IntVar(&c.SensitiveRate, "sensitive-rate", c.SensitiveRate, "DELETE /v1/user and password resets per --rate-window per IP")
+	fs.IntVar(&c.PublishBurst, "publish-burst", c.PublishBurst, "events one access token may publish through the API at once, then one per --publish-interval (0: no per-token limit; --rate applies)")
+	fs.DurationVar(&c.PublishInterval, "publish-interval", c.PublishInterval, "refill interval of --publish-burst")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "grace period for open requests on shutdown")
 	fs.BoolVar(&c.WebhookAllowPrivate, "webhook-allow-private", c.WebhookAllowPrivate, "let webhooks reach loopback and private addresses (never link-local or cloud metadata)")
 	fs.DurationVar(&c.WebhookTimeout, "webhook-timeout", c.WebhookTimeout, "timeout of one webhook request")
@@ -146,7 +196,7 @@ func (c *Serve) Resolve() error {
 		return fmt.Errorf("config: --data must not be empty")
 	}
 	if c.DB == "" {
-		c.DB = "sqlite:" + filepath.Join(c.Data, "wick.db")
+		c.DB = DefaultDB(c.Data)
 	}
 	if c.SecretKeyFile == "" {
 		c.SecretKeyFile = filepath.Join(c.Data, "secret.key")
@@ -165,6 +215,25 @@ func (c *Serve) Resolve() error {
 	if c.MaxBodyBytes <= 0 {
 		return fmt.Errorf("config: --max-body must be positive")
 	}
+	if _, err := c.TrustedProxyPrefixes(); err != nil {
+		return err
+	}
+	for name, v := range map[string]int{"account-failures": c.AccountFailures, "otp-attempts": c.OTPAttempts,
+		"rate-limit-keys": c.RateLimitKeys, "sse-open-rate": c.SSEOpenRate, "sse-max-per-ip": c.SSEMaxPerIP} {
+		if v <= 0 {
+			return fmt.Errorf("config: --%s must be positive", name)
+		}
+	}
+	for name, v := range map[string]int{"hash-concurrency": c.HashConcurrency, "hash-queue": c.HashQueue} {
+		if v < 0 {
+			return fmt.Errorf("config: --%s must not be negative", name)
+		}
+	}
+	for name, v := range map[string]time.Duration{"account-lockout": c.AccountLockout, "sse-open-window": c.SSEOpenWindow} {
+		if v <= 0 {
+			return fmt.Errorf("config: --%s must be positive", name)
+		}
+	}
 	for name, v := range map[string]int{"rate": c.Rate, "token-rate": c.TokenRate, "token-failures": c.TokenFailures, "sensitive-rate": c.SensitiveRate} {
 		if v <= 0 {
 			return fmt.Errorf("config: --%s must be positive", name)
@@ -182,12 +251,43 @@ func (c *Serve) Resolve() error {
 	if c.WebhookWorkers <= 0 {
 		return fmt.Errorf("config: --webhook-workers must be positive")
 	}
+	if c.PublishBurst < 0 {
+		return fmt.Errorf("config: --publish-burst must not be negative (0 turns the limit off)")
+	}
+	if c.PublishBurst > 0 && c.PublishInterval <= 0 {
+		return fmt.Errorf("config: --publish-interval must be positive")
+	}
 	for name, v := range map[string]time.Duration{"rate-window": c.RateWindow, "token-window": c.TokenWindow, "token-lockout": c.TokenLockout, "webhook-timeout": c.WebhookTimeout} {
 		if v <= 0 {
 			return fmt.Errorf("config: --%s must be positive", name)
 		}
 	}
 	return nil
+}
+
+// DefaultDB is the database of data directory data when --db is not
+// given: SQLite in <data>/wick.db.
+func DefaultDB(data string) string {
+	return "sqlite:" + filepath.Join(data, "wick.db")
+}
+
+// TrustedProxyPrefixes parses TrustedProxies: CIDR ranges, or single
+// addresses (a /32 or /128).
+func (c *Serve) TrustedProxyPrefixes() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, v := range c.TrustedProxies {
+		if p, err := netip.ParsePrefix(v); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(v)
+		if err != nil {
+			return nil, fmt.Errorf("config: --trusted-proxies: %q is neither an address nor a CIDR range", v)
+		}
+		a = a.Unmap()
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
 }
 
 // EnvName returns the environment variable read by the flag name:

@@ -158,3 +158,40 @@ func TestMetricsFlag(t *testing.T) {
 		t.Error("negative StatsInterval accepted")
 	}
 }
+
+// TestPublishAndListenerDefaults: the API publish limit is off by default
+// (Particle documents none) and settable per flag and environment; both
+// listeners default to loopback.
+func TestPublishAndListenerDefaults(t *testing.T) {
+	c := Default()
+	if c.PublishBurst != 0 || c.PublishInterval != time.Second {
+		t.Errorf("publish defaults = %d per %v; want 0 (off) and 1s", c.PublishBurst, c.PublishInterval)
+	}
+	if c.HTTP != "127.0.0.1:8080" || c.DeviceTCP != "127.0.0.1:5683" {
+		t.Errorf("listeners = %q, %q; want both on loopback", c.HTTP, c.DeviceTCP)
+	}
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	c.Register(fs)
+	env := map[string]string{"WICK_PUBLISH_INTERVAL": "100ms"}
+	if _, err := Parse(fs, []string{"--publish-burst", "50"}, func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	if c.PublishBurst != 50 || c.PublishInterval != 100*time.Millisecond {
+		t.Errorf("parsed %d per %v", c.PublishBurst, c.PublishInterval)
+	}
+	for _, tt := range []struct {
+		burst    int
+		interval time.Duration
+		ok       bool
+	}{{0, 0, true}, {10, time.Second, true}, {-1, time.Second, false}, {10, 0, false}} {
+		c := Default()
+		c.PublishBurst, c.PublishInterval = tt.burst, tt.interval
+		if err := c.Resolve(); (err == nil) != tt.ok {
+			t.Errorf("burst %d interval %v: Resolve = %v; want ok %v", tt.burst, tt.interval, err, tt.ok)
+		}
+	}
+	if got := DefaultDB("/srv/wick"); got != "sqlite:/srv/wick/wick.db" {
+		t.Errorf("DefaultDB = %q", got)
+	}
+}

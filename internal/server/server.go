@@ -4,6 +4,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -38,6 +39,7 @@ type Server struct {
 	hooks *webhook.Engine
 	http  *http.Server
 	obs   *observer // metrics listener and stats log
+	lock  *dataLock // the data directory's lock, held until close
 
 	mu       sync.Mutex
 	httpAddr net.Addr // guarded by mu; set once listening
@@ -51,6 +53,24 @@ func New(ctx context.Context, cfg config.Serve, log *slog.Logger) (*Server, erro
 	if err := cfg.Resolve(); err != nil {
 		return nil, err
 	}
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+		return nil, fmt.Errorf("server: create data directory: %w", err)
+	}
+	lock, err := lockData(cfg.Data)
+	if err != nil {
+		return nil, err
+	}
+	s, err := build(ctx, cfg, log)
+	if err != nil {
+		lock.release()
+		return nil, err
+	}
+	s.lock = lock
+	return s, nil
+}
+
+// build opens the store and builds every service of New.
+func build(ctx context.Context, cfg config.Serve, log *slog.Logger) (*Server, error) {
 	st, au, err := openCore(ctx, cfg, log)
 	if err != nil {
 		return nil, err
@@ -120,6 +140,10 @@ func New(ctx context.Context, cfg config.Serve, log *slog.Logger) (*Server, erro
 		PublicURL:     cfg.PublicURL,
 
 		WebhookAllowPrivate: cfg.WebhookAllowPrivate,
+
+		// The API's zero means its default; the config's zero means off.
+		PublishBurst:    cmp.Or(cfg.PublishBurst, -1),
+		PublishInterval: cfg.PublishInterval,
 	}, api.Deps{Store: st, Auth: au, Bus: b, Devices: gw, Webhooks: hooks}, log)
 	// Event streams never go idle: end them when shutdown starts, so that
 	// http.Server.Shutdown need not wait out its timeout.
@@ -206,8 +230,11 @@ func (s *Server) Run(ctx context.Context) error {
 		devAddr = devLn.Addr().String()
 	}
 	s.mu.Unlock()
+	where, _ := Locate(s.cfg) // cfg was resolved by New
 	s.log.Info("wick listening", "http", ln.Addr().String(), "device_tcp", devAddr, "node", s.cfg.Node,
-		"db", redactDSN(s.cfg.DB), "nats", natsLabel(s.cfg.NATS), "data", s.cfg.Data)
+		"db", where.DB, "nats", natsLabel(s.cfg.NATS), "data", where.Data)
+	s.lock.describe("http " + ln.Addr().String() + ", devices " + devAddr)
+	s.logNextSteps(ctx, ln.Addr(), s.devAddr, where)
 	close(s.ready)
 
 	errc := make(chan error, 3)
@@ -266,7 +293,9 @@ func (s *Server) close() error {
 	s.hooks.Stop(ctx) // a no-op after the graceful Stop in Run
 	cancel()
 	s.bus.Close()
-	return s.store.Close()
+	err := s.store.Close()
+	s.lock.release() // last: nothing of this process touches the directory now
+	return err
 }
 
 // DeviceTCPAddr is the device gateway's address, nil before Ready or when

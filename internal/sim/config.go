@@ -117,7 +117,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.Publish, "publish", c.Publish, "event name each device publishes every --every (a sensor value 0-4095)")
 	fs.DurationVar(&c.Every, "every", c.Every, "publishing period of --publish")
 	fs.BoolVar(&c.PublishTime, "publish-time", c.PublishTime, "publish the send time in Unix nanoseconds as the data of --publish (for latency measurements)")
-	fs.StringVar(&c.ServerKey, "server-key", c.ServerKey, "server public key file: PEM, DER or the `wick keys server` blob (default <data>/server_key.pub.pem)")
+	fs.StringVar(&c.ServerKey, "server-key", c.ServerKey, "server public key file: PEM, DER, or the blob that wick keys server writes (default <data>/server_key.pub.pem)")
 	fs.StringVar(&c.Data, "data", c.Data, "wick serve data directory to read server_key.pub.pem from")
 	fs.StringVar(&c.KeysDir, "keys-dir", c.KeysDir, "directory to keep device keys in (<id>.pem), reused by later runs")
 	fs.IntVar(&c.Concurrency, "concurrency", c.Concurrency, "devices connecting at once during the ramp-up")

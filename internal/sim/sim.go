@@ -57,6 +57,10 @@ type Summary struct {
 	ClaimFailed     int64
 	Calls           int64 // calls of the function led
 	Elapsed         time.Duration
+	// Failures says why the devices that never came online failed, by
+	// kind, and Why in sentences with what to do (empty when none failed).
+	Failures []Failure
+	Why      string
 }
 
 // HandshakesPerSecond is the ramp-up rate: devices connected per second.
@@ -81,6 +85,9 @@ func (s Summary) Write(w io.Writer) {
 	}
 	fmt.Fprintf(w, "calls         %d of led\n", s.Calls)
 	fmt.Fprintf(w, "elapsed       %s\n", s.Elapsed.Round(time.Millisecond))
+	for _, f := range s.Failures {
+		fmt.Fprintf(w, "never online  %d: %s: %s\n", f.Devices, f.Kind, f.Example)
+	}
 }
 
 // counters are updated by devices concurrently.
@@ -105,6 +112,7 @@ type simDevice struct {
 	everOnline atomic.Bool
 	failing    atomic.Bool
 	onlineNow  atomic.Bool
+	firstErr   atomic.Pointer[error] // the first failed attempt's error while never online
 }
 
 // sim is one run.
@@ -187,6 +195,18 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, progress io.Writer) 
 		s.connectAll(ctx)
 		s.waitClaims(ctx)
 	}
+	if ctx.Err() == nil && s.c.connected.Load() == 0 {
+		// Nothing can work: stop now and say why rather than retry
+		// forever (docs/operations.md, wick sim).
+		s.setPhase("stop")
+		stopProgress()
+		sum := s.summary()
+		stopDevices()
+		s.stop()
+		sum.Elapsed = time.Since(s.start)
+		s.explain(&sum)
+		return sum, fmt.Errorf("%w: %s", ErrNoDeviceOnline, s.noDeviceReason(sum))
+	}
 	s.setPhase("run")
 	if cfg.Ready != nil && ctx.Err() == nil {
 		cfg.Ready(s.summary)
@@ -199,7 +219,28 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, progress io.Writer) 
 	s.stop()
 	sum.Elapsed = time.Since(s.start)
 	sum.Handshakes, sum.Published, sum.Calls = s.c.handshakes.Load(), s.c.published.Load(), s.c.calls.Load()
+	s.explain(&sum)
 	return sum, nil
+}
+
+// explain fills the summary's Failures and Why.
+func (s *sim) explain(sum *Summary) {
+	sum.Failures = s.failures()
+	sum.Why = explain(s.cfg, sum.Failures, s.api != nil && s.c.provisioned.Load() > 0)
+}
+
+// noDeviceReason says why no device came online: the failures, or the
+// setup step that left no device to start.
+func (s *sim) noDeviceReason(sum Summary) string {
+	switch {
+	case sum.Why != "":
+		return sum.Why
+	case s.c.keys.Load() == 0:
+		return "no device key could be read or generated (see the warnings above)"
+	case s.api != nil && s.c.provisioned.Load() == 0:
+		return fmt.Sprintf("the API at %s refused every device key (see the warnings above)", s.cfg.API)
+	}
+	return fmt.Sprintf("no device connected within --connect-timeout %s", s.cfg.ConnectTimeout)
 }
 
 // setPhase switches the progress line to phase and prints the previous
@@ -383,9 +424,13 @@ func (s *sim) onState(ctx context.Context, d *simDevice, st device.State, err er
 			return
 		}
 		s.c.connectErrors.Add(1)
+		if !d.everOnline.Load() {
+			d.firstErr.CompareAndSwap(nil, &err)
+		}
 		if !d.everOnline.Load() && d.failing.CompareAndSwap(false, true) {
 			s.c.failing.Add(1)
-			s.warn("connect", "sim: connection failed", "device", d.id, "err", err)
+			s.warn("connect", "sim: connection failed", "device", d.id, "err", err,
+				"why", hint(s.cfg, classify(err), s.api != nil))
 		}
 		s.firstResult(d)
 	}

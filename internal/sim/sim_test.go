@@ -647,10 +647,10 @@ func TestRunFailures(t *testing.T) {
 	t.Run("unknown keys", func(t *testing.T) {
 		h := newHarness(t, 2)
 		h.cfg.API, h.cfg.Token = "", "" // nothing provisions the keys: the server refuses
-		h.cfg.Duration = 300 * time.Millisecond
+		h.cfg.Duration = time.Minute    // no device can come online: Run stops after the ramp-up
 		sum, err := Run(context.Background(), h.cfg, nil, nil)
-		if err != nil {
-			t.Fatal(err)
+		if !errors.Is(err, ErrNoDeviceOnline) || !strings.Contains(err.Error(), "no key on file for the device") {
+			t.Fatalf("Run = %v; want ErrNoDeviceOnline explaining the unknown keys", err)
 		}
 		if sum.Connected != 0 || sum.Failed != 2 || sum.ConnectErrors < 2 || h.srv.Refused() < 2 {
 			t.Errorf("summary %+v, %d refused", sum, h.srv.Refused())
