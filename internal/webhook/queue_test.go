@@ -10,7 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/wick-cloud/wick/internal/bus"
+	"github.com/wick-cloud/wick/internal/netguard"
 )
 
 // TestMemQueue: fresh jobs in order, at most limit outstanding, retries
@@ -123,5 +126,76 @@ func TestQueueTailBlocks(t *testing.T) {
 	waitFor(t, 10*time.Second, "the live deliveries", func() bool { return h.hookStats(live.ID).Delivered == 2500+n })
 	if after := blocks(); before == 0 || after-before > 30 {
 		t.Errorf("%d block files before %d spaced deliveries, %d after; want a handful more, not one per delivery", before, n, after)
+	}
+}
+
+// TestTwoEnginesShareHooks: two processes on one bus deliver every event
+// once; the hook's lease decides which one sends, and when that engine
+// stops the other takes the hook over.
+func TestTwoEnginesShareHooks(t *testing.T) {
+	cfg := testConfig()
+	h := newHarness(t, cfg, harnessOpts{})
+	other, err := New(cfg, Deps{Store: h.st, Bus: h.bus, Outbound: netguard.Policy{AllowPrivate: true}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			other.Stop(context.Background())
+		}
+	}()
+	rc := newReceiver(t, nil)
+	hook := h.addHook("two", rc.URL, nil)
+	waitFor(t, 5*time.Second, "the other engine to load the hook", func() bool { return other.idx.get(hook.ID) != nil })
+	const n = 200
+	publishParallel(t, h.bus, h.user, "two", n, 4, func(i int) string { return fmt.Sprint(i) })
+	waitFor(t, 20*time.Second, "every event delivered", func() bool { return rc.count() >= n })
+	seen := map[string]int{}
+	for _, r := range rc.requests() {
+		seen[r.body]++
+	}
+	for body, c := range seen {
+		if c > 1 {
+			t.Errorf("%q delivered %d times", body, c)
+		}
+	}
+	if len(seen) != n {
+		t.Errorf("%d distinct events delivered; want %d", len(seen), n)
+	}
+	stopped = true
+	other.Stop(context.Background())
+	publishParallel(t, h.bus, h.user, "two", n, 4, func(i int) string { return fmt.Sprint("b", i) })
+	waitFor(t, 20*time.Second, "every event delivered after one engine stopped", func() bool { return rc.count() >= 2*n })
+}
+
+// TestLegacyConsumersRemoved: the per-hook consumers of the earlier
+// design are deleted when the engine starts.
+func TestLegacyConsumersRemoved(t *testing.T) {
+	h := newHarness(t, testConfig(), harnessOpts{noStart: true})
+	js := h.bus.JetStream()
+	st, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: hooksStreamName(h.eng.prefix),
+		Subjects: []string{h.eng.prefix + ".hook.>"}, Retention: jetstream.WorkQueuePolicy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"hook-abc", "hook-abc-retry"} {
+		if _, err := st.CreateConsumer(context.Background(), jetstream.ConsumerConfig{Durable: name,
+			FilterSubject: h.eng.prefix + ".hook." + name, AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := h.eng.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Consumers != 0 {
+		t.Errorf("%d consumers left on the queue stream", info.State.Consumers)
 	}
 }
