@@ -17,6 +17,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/wick-cloud/wick/internal/auth"
+	"github.com/wick-cloud/wick/internal/netguard"
 	"github.com/wick-cloud/wick/internal/store"
 	"github.com/wick-cloud/wick/protocol"
 )
@@ -440,7 +441,12 @@ func (s *server) checkHookURL(raw string) error {
 		return errHookURLLong
 	}
 	if err := s.urlPolicy.CheckURL(raw); err != nil {
-		return errorf(http.StatusBadRequest, "url is not allowed: "+strings.TrimPrefix(err.Error(), "netguard: "))
+		msg := "url is not allowed: " + strings.TrimPrefix(err.Error(), "netguard: ")
+		if !s.urlPolicy.AllowPrivate && (netguard.Policy{AllowPrivate: true}).CheckURL(raw) == nil {
+			// Say how the operator lifts this refusal (docs/webhooks.md).
+			msg += "; the server allows loopback and private addresses only when started with --webhook-allow-private"
+		}
+		return errorf(http.StatusBadRequest, msg)
 	}
 	return nil
 }

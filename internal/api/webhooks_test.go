@@ -281,7 +281,7 @@ func TestWebhookValidation(t *testing.T) {
 		{"long url", `{"event":"e","url":"https://example.com/` + long + `"}`, "url must be at most 2048 bytes"},
 		{"ftp url", `{"event":"e","url":"ftp://example.com/"}`, `url is not allowed: scheme "ftp" is not http or https`},
 		{"user info", `{"event":"e","url":"https://u:p@example.com/"}`, "url is not allowed: URL has user info; use the webhook's auth field"},
-		{"loopback", `{"event":"e","url":"http://127.0.0.1:9000/"}`, "url is not allowed: address 127.0.0.1 is loopback"},
+		{"loopback", `{"event":"e","url":"http://127.0.0.1:9000/"}`, "url is not allowed: address 127.0.0.1 is loopback; the server allows loopback and private addresses only when started with --webhook-allow-private"},
 		{"metadata", `{"event":"e","url":"http://169.254.169.254/latest"}`, "url is not allowed: address 169.254.169.254 is a cloud metadata service"},
 		{"bad method", `{"event":"e","url":"https://example.com/","requestType":"PATCH"}`, "requestType must be GET, POST, PUT or DELETE"},
 		{"json and form", `{"event":"e","url":"https://example.com/","json":{},"form":{"a":"b"}}`, "Only one of form, json and body may be set"},
