@@ -74,7 +74,7 @@ type authzRow struct {
 
 // authzRows lists every endpoint. Columns: none, owner, other-user,
 // customer, other-customer, product-token, create-client, expired,
-// revoked, api-user. Later sections of the spec append rows here.
+// revoked, api-user. New routes append rows here.
 var authzRows = []authzRow{
 	// The token endpoint (docs/particle-api.md#the-token-endpoint): Bearer
 	// headers are ignored; Basic client creds replace the form's client (a

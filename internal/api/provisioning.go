@@ -106,7 +106,7 @@ func parseDeviceID(s string) (string, error) {
 // answer is {"ok":true,"id":ID,"device_id":ID}: particle-cli only checks that
 // the body has no "error".
 //
-// Who may provision (the spec leaves it open):
+// Who may provision (Particle does not say):
 //   - Customers never (403): their devices are keyed by the product team.
 //   - A user may key a device ID that Wick does not know, one that has
 //     neither owner nor product, or one the user owns. Keying a device

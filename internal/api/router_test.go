@@ -6,7 +6,7 @@ import (
 )
 
 // TestRouter checks literal-first matching with backtracking, catch-alls
-// and 405s, on the route shapes later sections of the spec add
+// and 405s, on the route shapes of docs/particle-api.md
 // (docs/particle-api.md#route-matching).
 func TestRouter(t *testing.T) {
 	rt := func(method, pattern string) route { return route{method: method, pattern: pattern} }

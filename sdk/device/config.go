@@ -24,7 +24,7 @@ const (
 
 // Defaults applied by New to zero Config fields.
 const (
-	DefaultSystemVersion    = 3302 // Device OS 3.3.1, the version the spec was verified against
+	DefaultSystemVersion    = 3302 // Device OS 3.3.1, the version docs/particle-protocol.md was verified against
 	DefaultKeepAlive        = 15 * time.Second
 	DefaultPingTimeout      = 10 * time.Second
 	DefaultHandshakeTimeout = 20 * time.Second

@@ -16,7 +16,8 @@ import (
 // TestWireTranscript checks the device's messages byte for byte against
 // the layouts of docs/particle-protocol.md (✔ details), over net.Pipe with a raw
 // server built from protocol.ServerHandshake. The expected bytes are written
-// out by hand from the spec, not produced by the protocol encoder.
+// out by hand from docs/particle-protocol.md, not produced by the protocol
+// encoder.
 func TestWireTranscript(t *testing.T) {
 	serverKey, err := protocol.GenerateServerKey(nil)
 	if err != nil {
