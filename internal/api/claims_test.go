@@ -241,6 +241,29 @@ func TestClaimDevice(t *testing.T) {
 	}
 	assertReloads(t, w, free, fleetOff, ctlFleet, gadget)
 
+	// Claiming named the devices that had no name (docs/api.md, Device
+	// names); a named one kept its name. The name then works as the ID.
+	generated := regexp.MustCompile(`^[a-z]+_[a-z]+$`)
+	for _, id := range []string{free, fleetOff, ctlFleet, gadget} {
+		d, err := w.Store.DeviceByID(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !generated.MatchString(d.Name) {
+			t.Errorf("claimed device %s: name %q; want a generated name", id, d.Name)
+		}
+		if id != free {
+			continue
+		}
+		r := w.Do(apitest.Req{Method: "GET", Path: "/v1/devices/" + d.Name, Token: w.ownerToken})
+		if got, _ := r.Map(t)["name"].(string); r.Status != 200 || got != d.Name || r.Map(t)["id"] != free {
+			t.Errorf("GET by generated name %q: %d %s", d.Name, r.Status, r.Body)
+		}
+	}
+	if d, err := w.Store.DeviceByID(ctx, ctlLamp); err != nil || d.Name != "Lamp" {
+		t.Errorf("named device after a claim: %v, %v; want the name Lamp kept", d, err)
+	}
+
 	// The claimed device is listed, and claim codes report it.
 	r := w.Do(apitest.Req{Method: "GET", Path: "/v1/devices/" + free, Token: w.ownerToken})
 	if r.Status != 200 {

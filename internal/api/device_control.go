@@ -189,7 +189,7 @@ type variableCoreInfo struct {
 	DeviceID        string  `json:"deviceID"`
 	Connected       bool    `json:"connected"`
 	LastHandshakeAt *string `json:"last_handshake_at"`
-	LastApp         string  `json:"last_app"`
+	LastApp         *string `json:"last_app"` // null, as in the device object: Wick builds no apps
 	LastHeard       *string `json:"last_heard"`
 	ProductID       int64   `json:"product_id"`
 }

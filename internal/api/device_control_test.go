@@ -227,7 +227,7 @@ func TestGetVariable(t *testing.T) {
 			n = `"` + name + `"`
 		}
 		return `"coreInfo":{"name":` + n + `,"deviceID":"` + id + `","connected":true,
-			"last_handshake_at":"2025-03-01T13:00:00.000Z","last_app":"","last_heard":"2025-03-01T13:00:00.000Z",
+			"last_handshake_at":"2025-03-01T13:00:00.000Z","last_app":null,"last_heard":"2025-03-01T13:00:00.000Z",
 			"product_id":` + itoa(productID) + `}`
 	}
 	lampInfo := coreInfo(ctlLamp, "Lamp", 12)

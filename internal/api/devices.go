@@ -15,7 +15,8 @@ import (
 
 // deviceJSON is the device object of docs/particle-api.md#the-device-object,
 // the one shape of a device in every device route: list and detail views, user
-// and product routes.
+// and product routes. last_app is always null: Wick builds no apps (a
+// variable's coreInfo says the same).
 type deviceJSON struct {
 	ID              string  `json:"id"`
 	Name            *string `json:"name"`  // null when unnamed

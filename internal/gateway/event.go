@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/wick-cloud/wick/internal/auth"
@@ -124,15 +125,18 @@ func (s *session) handleSystemEvent(ev protocol.Event) {
 	}
 }
 
-// claim handles spark/device/claim/code
-// (docs/particle-protocol.md#events-devices-publish): the code, stored by its
-// SHA-256 hex hash like every secret (auth.HashToken), is taken from the store
-// and the device is claimed to the user or customer who created it (and moved
-// into the code's product, if any; a product team's code, with neither user nor
-// customer, only moves it into the product). The device is then sent
-// ClaimDoneEventName (spark/device/claim/clear) so that it forgets the code. A
-// device owned by someone else is not taken over. Nothing is published: the
-// code is a secret.
+// claim handles spark/device/claim/code (docs/device-protocol.md, Claim
+// codes): the code, stored by its SHA-256 hex hash like every secret
+// (auth.HashToken), claims the device to the user or customer who created
+// it (and moves it into the code's product, if any; a product team's code,
+// with neither user nor customer, only moves it into the product). The
+// device is then sent ClaimDoneEventName (spark/device/claim/clear) so
+// that it forgets the code. Nothing is published: the code is a secret.
+//
+// A code claims one device. It is looked up first and taken only once the
+// claim is allowed: a refused claim (the device has another owner) leaves
+// the code for the device it was meant for, and a code taken for a claim
+// that then fails in the store is put back.
 func (s *session) claim(ev protocol.Event) {
 	g := s.g
 	code, _, err := protocol.ClaimCode(ev)
@@ -147,9 +151,10 @@ func (s *session) claim(ev protocol.Event) {
 		g.stats.claimsFailed.Add(1)
 		g.log.Info("gateway: claim code refused", "device", s.id, "reason", msg, "err", err)
 	}
-	cc, err := g.store.TakeClaimCode(ctx, auth.HashToken(code), time.Now())
+	hash, now := auth.HashToken(code), time.Now()
+	cc, err := g.store.ClaimCodeByHash(ctx, hash, now)
 	if errors.Is(err, store.ErrNotFound) {
-		fail("unknown or expired claim code", nil)
+		fail("unknown, used or expired claim code", nil)
 		return
 	}
 	if err != nil {
@@ -162,30 +167,42 @@ func (s *session) claim(ev protocol.Event) {
 		return
 	}
 	if (d.OwnerID != "" && d.OwnerID != cc.UserID) || (d.CustomerID != "" && d.CustomerID != cc.CustomerID) {
-		fail("device has another owner", nil)
+		fail("device has another owner; the code stays valid", nil)
 		return
 	}
-	if cc.ProductID != 0 && d.ProductID != cc.ProductID {
-		if _, err := g.store.ProvisionDevice(ctx, s.id, "", nil, cc.ProductID); err != nil {
-			fail("move into product", err)
-			return
+	if cc, err = g.store.TakeClaimCode(ctx, hash, now); err != nil {
+		fail("claim code taken meanwhile", err)
+		return
+	}
+	if d, err = s.claimWith(ctx, cc, d); err != nil {
+		if perr := g.store.CreateClaimCode(ctx, cc); perr != nil {
+			err = errors.Join(err, fmt.Errorf("gateway: put claim code back: %w", perr))
 		}
-	}
-	if cc.UserID == "" && cc.CustomerID == "" {
-		// A product team's code: the device joins the product, unowned.
-		d, err = g.store.DeviceByID(ctx, s.id)
-	} else {
-		d, err = g.store.ClaimDevice(ctx, s.id, cc.UserID, cc.CustomerID)
-	}
-	if err != nil {
 		fail("claim", err)
 		return
 	}
 	s.setDevice(d)
 	g.stats.claimsOK.Add(1)
 	g.log.Info("gateway: device claimed with a claim code", "device", s.id, "user", cc.UserID,
-		"customer", cc.CustomerID, "product", d.ProductID)
+		"customer", cc.CustomerID, "product", d.ProductID, "name", d.Name)
 	s.sendEvent(ClaimDoneEventName, nil)
+}
+
+// claimWith applies claim code cc to the device d: it moves the device
+// into the code's product, then claims it to the code's owner (which names
+// it, if it has no name), and returns the device as stored.
+func (s *session) claimWith(ctx context.Context, cc *store.ClaimCode, d *store.Device) (*store.Device, error) {
+	st := s.g.store
+	if cc.ProductID != 0 && d.ProductID != cc.ProductID {
+		if _, err := st.ProvisionDevice(ctx, s.id, "", nil, cc.ProductID); err != nil {
+			return nil, fmt.Errorf("gateway: move device into product %d: %w", cc.ProductID, err)
+		}
+	}
+	if cc.UserID == "" && cc.CustomerID == "" {
+		// A product team's code: the device joins the product, unowned.
+		return st.DeviceByID(ctx, s.id)
+	}
+	return st.ClaimDevice(ctx, s.id, cc.UserID, cc.CustomerID)
 }
 
 // setDevice takes the ownership of a freshly read device and re-indexes

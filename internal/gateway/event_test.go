@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"testing"
 	"time"
 
@@ -145,8 +146,8 @@ func TestClaimCode(t *testing.T) {
 	if !protocol.IsClaimClearEvent(string(done.m.Options[1].Value)) {
 		t.Errorf("claim answer %q does not clear the code", done.m.Options[1].Value)
 	}
-	if dev := w.device(id); dev.OwnerID != owner1 {
-		t.Errorf("owner = %q", dev.OwnerID)
+	if dev := w.device(id); dev.OwnerID != owner1 || dev.Name == "" {
+		t.Errorf("owner = %q, name = %q; want %q and a generated name", dev.OwnerID, dev.Name, owner1)
 	}
 	st := w.g.Stats()
 	if st.ClaimsOK != 1 || st.ClaimsFailed != 1 {
@@ -256,6 +257,25 @@ func TestClaimCodeRefusedForOwnedDevice(t *testing.T) {
 	if dev := w.device(id); dev.OwnerID != owner2 {
 		t.Errorf("owner = %q", dev.OwnerID)
 	}
+	// The refusal did not use the code up: the device it was meant for,
+	// unowned, still gets claimed with it, and named.
+	if _, err := w.st.ClaimCodeByHash(ctx, hex.EncodeToString(sum[:]), time.Now()); err != nil {
+		t.Fatalf("claim code after a refused claim: %v", err)
+	}
+	free := deviceID(38)
+	w.provision(free, testKey(t, "device_b"), "")
+	d2 := w.online(free, testKey(t, "device_b"), protocol.HelloDeviceDescribe)
+	d2.publish(protocol.Event{Name: protocol.ClaimCodeEventName, Data: []byte("STEAL"), Private: true, TTL: 60}, protocol.NonConfirmable)
+	d2.expect("claim done", eventNamed(ClaimDoneEventName))
+	if dev := w.device(free); dev.OwnerID != owner1 || dev.Name == "" {
+		t.Errorf("device claimed after the refusal: owner %q name %q; want %q and a name", dev.OwnerID, dev.Name, owner1)
+	}
+	if _, err := w.st.ClaimCodeByHash(ctx, hex.EncodeToString(sum[:]), time.Now()); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("claim code after claiming a device: %v; want it used up", err)
+	}
+	// Used up, it claims no further device.
+	d.publish(protocol.Event{Name: protocol.ClaimCodeEventName, Data: []byte("STEAL"), Private: true, TTL: 60}, protocol.NonConfirmable)
+	waitFor(t, "second claim refused", func() bool { return w.g.Stats().ClaimsFailed == 2 })
 }
 
 func TestSystemEvents(t *testing.T) {

@@ -43,7 +43,8 @@ type Subscription struct {
 // A device is owned by a user (OwnerID), by a customer of a product
 // (CustomerID), or by no one; never by both. A non-empty Name is unique,
 // ignoring case, among the devices of one user and among the devices of one
-// customer; unclaimed devices may share names.
+// customer; unclaimed devices may share names. Claiming gives a device
+// without a name a generated one (Devices.ClaimDevice).
 //
 // Lists (Functions, Variables, Subscriptions) are nil when empty. UpdatedAt
 // follows the fields an owner or the API edits (name, notes, ownership,
@@ -208,9 +209,16 @@ type Devices interface {
 	UpdateDevice(ctx context.Context, d *Device) error
 	// ClaimDevice makes the user ownerUserID, or the customer customerID
 	// (one of them is empty), the device's only owner and returns the
-	// device. When the new owner already has a device of the same name,
-	// the claimed device loses its name instead of failing.
+	// device. A device without a name gets a generated one (DeviceNames),
+	// unique among the new owner's devices; so does a device whose name
+	// the new owner already gives another device. Otherwise the device
+	// keeps its name (docs/api.md, Device names). It fails with
+	// ErrConflict only when NameAttempts candidates were all taken.
 	ClaimDevice(ctx context.Context, id, ownerUserID, customerID string) (*Device, error)
+	// NameOwnedDevices gives a generated name to every device that has an
+	// owner, user or customer, but no name (devices claimed before Wick
+	// named them), and returns how many it named.
+	NameOwnedDevices(ctx context.Context) (int, error)
 	// UnclaimDevice removes the device's owner, user or customer. The
 	// device keeps its name, notes and product.
 	UnclaimDevice(ctx context.Context, id string) error
@@ -265,6 +273,10 @@ type ClaimCodes interface {
 	// CreateClaimCode inserts c, setting CreatedAt when zero. It fails with
 	// ErrConflict if the hash exists.
 	CreateClaimCode(ctx context.Context, c *ClaimCode) error
+	// ClaimCodeByHash returns the claim code without using it up, so that
+	// a claim can be checked before the code is taken. It fails with
+	// ErrNotFound if absent or expired before now.
+	ClaimCodeByHash(ctx context.Context, hash string, now time.Time) (*ClaimCode, error)
 	// TakeClaimCode atomically deletes and returns the claim code, so that
 	// it claims at most one device. It fails with ErrNotFound if absent or
 	// expired before now (an expired code is deleted too).

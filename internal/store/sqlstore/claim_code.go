@@ -19,6 +19,23 @@ func (db *DB) CreateClaimCode(ctx context.Context, c *store.ClaimCode) error {
 	return wrap(err, "create claim code")
 }
 
+// ClaimCodeByHash returns the claim code without deleting it, or
+// store.ErrNotFound when it is absent or expired before now (compared in
+// whole milliseconds, as TakeClaimCode does).
+func (db *DB) ClaimCodeByHash(ctx context.Context, hash string, now time.Time) (*store.ClaimCode, error) {
+	var (
+		c                store.ClaimCode
+		expires, created int64
+	)
+	err := db.queryRow(ctx, `SELECT `+claimCodeColumns+` FROM claim_codes WHERE hash = ? AND expires_at >= ?`,
+		hash, toMS(now)).Scan(&c.Hash, &c.UserID, &c.CustomerID, &c.ProductID, &expires, &created)
+	if err != nil {
+		return nil, wrap(err, "claim code")
+	}
+	c.ExpiresAt, c.CreatedAt = fromMS(expires), fromMS(created)
+	return &c, nil
+}
+
 // TakeClaimCode deletes and returns the claim code in one statement, so
 // that of concurrent callers at most one gets it. A code that expired
 // before now (compared in whole milliseconds, as DeleteExpired does) is

@@ -75,14 +75,26 @@ type DB struct {
 	// caches prepared statements itself). Queries are constants, so the
 	// cache is bounded by the code.
 	stmts sync.Map // string -> *sql.Stmt
+	// names proposes the names of devices claimed without one.
+	names *store.DeviceNames
+}
+
+// Option changes how Open sets up a DB.
+type Option func(*DB)
+
+// WithDeviceNames makes the DB name claimed devices from n instead of a
+// generator seeded from crypto/rand; tests pass a seeded one.
+func WithDeviceNames(n *store.DeviceNames) Option {
+	return func(db *DB) { db.names = n }
 }
 
 var _ store.Store = (*DB)(nil)
 
 // Open connects to the database named by dsn, applies the per-connection
-// settings and brings the schema up to date. log receives migration notices;
-// nil discards them.
-func Open(ctx context.Context, dsn string, log *slog.Logger) (*DB, error) {
+// settings and brings the schema up to date; then it names the owned
+// devices that have no name (store.Devices.NameOwnedDevices). log receives
+// migration notices; nil discards them.
+func Open(ctx context.Context, dsn string, log *slog.Logger, opts ...Option) (*DB, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -104,9 +116,21 @@ func Open(ctx context.Context, dsn string, log *slog.Logger) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("sqlstore: connect to %s: %w", db.dialect, err)
 	}
+	db.names = store.NewRandomDeviceNames()
+	for _, o := range opts {
+		o(db)
+	}
 	if err := db.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
+	}
+	n, err := db.NameOwnedDevices(ctx)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	if n > 0 {
+		db.log.Info("sqlstore: named devices claimed without a name", "devices", n)
 	}
 	return db, nil
 }

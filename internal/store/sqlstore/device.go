@@ -237,27 +237,81 @@ func (db *DB) UpdateDevice(ctx context.Context, d *store.Device) error {
 }
 
 // ClaimDevice sets the device's owner to the user ownerUserID or the
-// customer customerID, clearing the other, and returns the device. When the
-// new owner already has a device of the same name, the claimed device
-// loses its name: the first statement fails on the unique index and
-// changes nothing, and the second clears the name with the owner.
+// customer customerID, clearing the other, and returns the device. A
+// device without a name gets a generated one in the same statement. When
+// the name, kept or generated, is one the new owner already uses, the
+// statement fails on the unique index and changes nothing, and the next
+// one sets a fresh candidate, up to store.NameAttempts statements.
 func (db *DB) ClaimDevice(ctx context.Context, id, ownerUserID, customerID string) (*store.Device, error) {
 	if (ownerUserID == "") == (customerID == "") {
 		return nil, fmt.Errorf("sqlstore: claim device %q: want exactly one of a user and a customer", id)
 	}
 	t := toMS(now())
-	d, err := scanDevice(db.w.QueryRowContext(ctx, db.rebind(`UPDATE devices
-		SET owner_id = ?, customer_id = ?, updated_at = ? WHERE id = ? RETURNING `+deviceColumns),
-		ownerUserID, customerID, t, id))
-	if isUniqueViolation(err) {
-		d, err = scanDevice(db.w.QueryRowContext(ctx, db.rebind(`UPDATE devices
-			SET owner_id = ?, customer_id = ?, name = '', name_key = '', updated_at = ? WHERE id = ? RETURNING `+deviceColumns),
-			ownerUserID, customerID, t, id))
+	for attempt := range store.NameAttempts {
+		name := db.names.Name(attempt)
+		query := `UPDATE devices SET owner_id = ?, customer_id = ?, name = ?, name_key = ?, updated_at = ?
+			WHERE id = ? RETURNING ` + deviceColumns
+		if attempt == 0 {
+			// Keep the name the device has; name it if it has none.
+			query = `UPDATE devices SET owner_id = ?, customer_id = ?,
+				name = CASE WHEN name_key = '' THEN ? ELSE name END,
+				name_key = CASE WHEN name_key = '' THEN ? ELSE name_key END, updated_at = ?
+				WHERE id = ? RETURNING ` + deviceColumns
+		}
+		d, err := scanDevice(db.w.QueryRowContext(ctx, db.rebind(query),
+			ownerUserID, customerID, name, nameKey(name), t, id))
+		if isUniqueViolation(err) {
+			continue
+		}
+		if err != nil {
+			return nil, wrap(err, "claim device %q", id)
+		}
+		return d, nil
 	}
+	return nil, fmt.Errorf("sqlstore: claim device %q: %d names taken: %w", id, store.NameAttempts, store.ErrConflict)
+}
+
+// NameOwnedDevices names the owned devices without a name, one statement
+// each; the partial index devices_unnamed (migration 0004) finds them
+// without a scan. A device whose owner or name changed meanwhile is left
+// as the other writer made it.
+func (db *DB) NameOwnedDevices(ctx context.Context) (int, error) {
+	type owned struct{ id, owner, customer string }
+	var list []owned
+	err := db.queryRows(ctx, db.w, func(rows *sql.Rows) error {
+		var o owned
+		if err := rows.Scan(&o.id, &o.owner, &o.customer); err != nil {
+			return err
+		}
+		list = append(list, o)
+		return nil
+	}, `SELECT id, owner_id, customer_id FROM devices
+		WHERE name_key = '' AND (owner_id <> '' OR customer_id <> '') ORDER BY id`)
 	if err != nil {
-		return nil, wrap(err, "claim device %q", id)
+		return 0, wrap(err, "unnamed devices")
 	}
-	return d, nil
+	named := 0
+	for _, o := range list {
+		t := toMS(now())
+	attempts:
+		for attempt := range store.NameAttempts {
+			name := db.names.Name(attempt)
+			res, err := db.exec(ctx, db.w, `UPDATE devices SET name = ?, name_key = ?, updated_at = ?
+				WHERE id = ? AND name_key = '' AND owner_id = ? AND customer_id = ?`,
+				name, nameKey(name), t, o.id, o.owner, o.customer)
+			switch {
+			case isUniqueViolation(err):
+				continue
+			case err != nil:
+				return named, wrap(err, "name device %q", o.id)
+			}
+			if n, err := res.RowsAffected(); err == nil && n > 0 {
+				named++
+			}
+			break attempts
+		}
+	}
+	return named, nil
 }
 
 // UnclaimDevice clears the device's owner, user or customer, and sets

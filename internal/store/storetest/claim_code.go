@@ -19,16 +19,11 @@ func addClaimCode(t *testing.T, s store.Store, hash string, proto store.ClaimCod
 }
 
 // claimCodeExists reports whether the claim code exists and is live at
-// base. It takes the code and puts it back, since ClaimCodes has no
-// read-only lookup.
+// base, without using it up.
 func claimCodeExists(t *testing.T, s store.Store, hash string) bool {
 	t.Helper()
-	c, err := s.TakeClaimCode(t.Context(), hash, base)
-	if !exists(t, "TakeClaimCode("+hash+")", err) {
-		return false
-	}
-	must(t, s.CreateClaimCode(t.Context(), c))
-	return true
+	_, err := s.ClaimCodeByHash(t.Context(), hash, base)
+	return exists(t, "ClaimCodeByHash("+hash+")", err)
 }
 
 var claimCodeTests = []test{
@@ -56,6 +51,41 @@ var claimCodeTests = []test{
 		got, err := s.TakeClaimCode(ctx, "now", time.Now())
 		must(t, err)
 		checkStamped(t, "CreatedAt", got.CreatedAt, before, time.Now())
+	}},
+	{"LookUpWithoutUsingUp", func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		want := store.ClaimCode{Hash: "peek", CustomerID: "abcdefabcdefabcdefabcdef", ProductID: 10001,
+			ExpiresAt: at(time.Hour), CreatedAt: at(time.Second)}
+		c := want
+		c.ExpiresAt, c.CreatedAt = base.Add(time.Hour), base.Add(time.Second)
+		must(t, s.CreateClaimCode(ctx, &c))
+		for _, tc := range []struct {
+			name string
+			hash string
+			now  time.Time
+			want error
+		}{
+			{"live", "peek", base, nil},
+			{"again: a look-up does not use the code up", "peek", base.Add(time.Minute), nil},
+			{"at its expiry instant", "peek", base.Add(time.Hour), nil},
+			{"after its expiry", "peek", at(time.Hour).Add(time.Millisecond), store.ErrNotFound},
+			{"unknown", "nope", base, store.ErrNotFound},
+		} {
+			got, err := s.ClaimCodeByHash(ctx, tc.hash, tc.now)
+			if tc.want != nil {
+				wantErr(t, "ClaimCodeByHash("+tc.name+")", err, tc.want)
+				continue
+			}
+			must(t, err)
+			checkEqual(t, "ClaimCodeByHash("+tc.name+")", got, &want)
+		}
+		// An expired look-up deletes nothing: the take still sees it live
+		// before its expiry.
+		got, err := s.TakeClaimCode(ctx, "peek", base)
+		must(t, err)
+		checkEqual(t, "TakeClaimCode(after look-ups)", got, &want)
+		_, err = s.ClaimCodeByHash(ctx, "peek", base)
+		wantErr(t, "ClaimCodeByHash(taken)", err, store.ErrNotFound)
 	}},
 	{"ConflictAndNotFound", func(t *testing.T, s store.Store) {
 		ctx := t.Context()
