@@ -7,6 +7,11 @@ import "fmt"
 // sealed key copied onto another hook does not open.
 const PurposeWebhookSigning = "webhook-signing:"
 
+// PurposeWebhookCredentials is the purpose prefix of a webhook's sealed
+// basic-auth credentials and headers (store.WebhookSettings.SealedCredentials),
+// sealed for PurposeWebhookCredentials + the webhook's ID.
+const PurposeWebhookCredentials = "webhook-credentials:"
+
 // sealPurposePrefix separates the additional data of SealSecret from that
 // of other sealed secrets (TOTP secrets are bound to the bare user ID), so
 // no purpose string can open a secret sealed for another use.

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -72,8 +73,61 @@ type WebhookSettings struct {
 	// SigningSecret is the HMAC-SHA256 key of the optional signature
 	// header (a Wick extension), sealed with the server key; nil for none.
 	SigningSecret []byte `json:"signingSecret,omitempty"`
+	// SealedCredentials holds Auth and Headers sealed with the server key
+	// (see SealCredentials); while it is set, Auth and Headers are empty
+	// in storage. Hooks saved before sealing existed have plaintext Auth
+	// and Headers and no SealedCredentials; both forms are read.
+	SealedCredentials []byte `json:"sealedCredentials,omitempty"`
 	// Extra keeps the fields of other integration types opaquely.
 	Extra map[string]json.RawMessage `json:"extra,omitempty"`
+}
+
+// WebhookCredentials are the settings of a webhook that hold a third
+// party's secrets: its basic-auth credentials and its custom headers
+// (API keys, bearer tokens). They are stored sealed.
+type WebhookCredentials struct {
+	Auth    *BasicAuth        `json:"auth,omitempty"`
+	Headers map[string]string `json:"headers,omitempty"`
+}
+
+// SealCredentials moves Auth and Headers into SealedCredentials, encrypted
+// by seal, and clears them. With neither set nothing is sealed and
+// SealedCredentials is cleared.
+func (s *WebhookSettings) SealCredentials(seal func(plain []byte) ([]byte, error)) error {
+	s.SealedCredentials = nil
+	if s.Auth == nil && len(s.Headers) == 0 {
+		return nil
+	}
+	plain, err := json.Marshal(WebhookCredentials{Auth: s.Auth, Headers: s.Headers})
+	if err != nil {
+		return fmt.Errorf("store: encode webhook credentials: %w", err)
+	}
+	sealed, err := seal(plain)
+	if err != nil {
+		return err
+	}
+	s.SealedCredentials, s.Auth, s.Headers = sealed, nil, nil
+	return nil
+}
+
+// OpenCredentials restores Auth and Headers from SealedCredentials,
+// decrypted by open, and clears SealedCredentials. Settings without
+// SealedCredentials (saved in plaintext by an earlier version) are left
+// as they are.
+func (s *WebhookSettings) OpenCredentials(open func(sealed []byte) ([]byte, error)) error {
+	if len(s.SealedCredentials) == 0 {
+		return nil
+	}
+	plain, err := open(s.SealedCredentials)
+	if err != nil {
+		return err
+	}
+	var c WebhookCredentials
+	if err := json.Unmarshal(plain, &c); err != nil {
+		return fmt.Errorf("store: decode webhook credentials: %w", err)
+	}
+	s.Auth, s.Headers, s.SealedCredentials = c.Auth, c.Headers, nil
+	return nil
 }
 
 // WebhookDelivery is one attempt to deliver an event to a webhook, as the
