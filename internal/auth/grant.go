@@ -62,7 +62,8 @@ func (sub subject) logAttrs() []any {
 	return a
 }
 
-// Token runs one grant of POST /oauth/token (spec §2.1). Failures are *Error.
+// Token runs one grant of POST /oauth/token
+// (docs/particle-api.md#the-token-endpoint). Failures are *Error.
 func (s *Service) Token(ctx context.Context, req TokenRequest) (*TokenResponse, error) {
 	var grant func(context.Context, *TokenRequest, time.Time) (*TokenResponse, error)
 	switch req.GrantType {

@@ -68,7 +68,8 @@ type Serve struct {
 	// MaxBodyBytes caps request bodies.
 	MaxBodyBytes int64
 
-	// Rate limits of the Particle API (cloud-api.md §1.8), per client IP.
+	// Rate limits of the Particle API (docs/particle-api.md#rate-limits), per
+	// client IP.
 	Rate            int           // requests per RateWindow on every route
 	RateWindow      time.Duration // window of Rate
 	TokenRate       int           // POST /oauth/token requests per TokenWindow

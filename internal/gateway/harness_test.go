@@ -364,7 +364,8 @@ func answerable(k protocol.Kind) bool {
 	return false
 }
 
-// answer plays the firmware's part for server requests (spec §3.4-§3.8).
+// answer plays the firmware's part for server requests
+// (docs/particle-protocol.md#message-catalogue).
 func (d *testDevice) answer(msg devMsg) bool {
 	m := &msg.m
 	tok, _ := m.Token1()
@@ -620,7 +621,8 @@ func (w *world) online(id protocol.DeviceID, key *rsa.PrivateKey, flags protocol
 }
 
 // sendBadPadding sends one frame whose plaintext ends in invalid PKCS#7
-// padding, encrypted in the device's IV chain (spec §2.2).
+// padding, encrypted in the device's IV chain
+// (docs/particle-protocol.md#frames).
 func (d *testDevice) sendBadPadding() error {
 	d.wmu.Lock()
 	defer d.wmu.Unlock()

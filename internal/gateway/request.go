@@ -236,8 +236,9 @@ func (s *session) responseError(what string, c protocol.Code) error {
 	return fmt.Errorf("gateway: device %s: %s answered %s", s.id, what, c)
 }
 
-// callFunction calls a device function (spec §3.5 ✔): CON POST f/<name>
-// ?<arg>, answered by an empty ACK and a separate 2.04 with an int32 BE.
+// callFunction calls a device function (docs/particle-protocol.md#functions ✔):
+// CON POST f/<name> ?<arg>, answered by an empty ACK and a separate 2.04 with
+// an int32 BE.
 func (s *session) callFunction(ctx context.Context, name, arg string) (ret int32, err error) {
 	defer func() { s.countCall(err) }()
 	if name == "" || len(name) > protocol.MaxFunctionNameLen {
@@ -270,10 +271,10 @@ func (s *session) callFunction(ctx context.Context, name, arg string) (ret int32
 	return v, nil
 }
 
-// readVariable reads a device variable (spec §3.6 ✔): CON GET v/<name>,
-// answered by an empty ACK and a separate 2.05 with the raw value. The type
-// comes from the application describe, fetched first if this session has
-// none and the variable is not known from an earlier one.
+// readVariable reads a device variable (docs/particle-protocol.md#variables ✔):
+// CON GET v/<name>, answered by an empty ACK and a separate 2.05 with the raw
+// value. The type comes from the application describe, fetched first if this
+// session has none and the variable is not known from an earlier one.
 func (s *session) readVariable(ctx context.Context, name string) (t protocol.VariableType, raw []byte, err error) {
 	defer func() { s.countCall(err) }()
 	if name == "" || len(name) > protocol.MaxVariableNameLen {
@@ -325,8 +326,8 @@ func (s *session) variableType(name string) (protocol.VariableType, bool) {
 	return 0, false
 }
 
-// signal starts or stops the rainbow LED (spec §3.8 ✔): CON PUT s ?<0|1>,
-// answered by a piggy-backed ACK 2.04.
+// signal starts or stops the rainbow LED (docs/particle-protocol.md#signal ✔):
+// CON PUT s ?<0|1>, answered by a piggy-backed ACK 2.04.
 func (s *session) signal(ctx context.Context, on bool) (err error) {
 	defer func() { s.countCall(err) }()
 	ctx, cancel := s.withCallTimeout(ctx)
@@ -357,10 +358,11 @@ func (s *session) ping(ctx context.Context) (err error) {
 // maxDescribeSize bounds a reassembled describe.
 const maxDescribeSize = 64 << 10
 
-// fetchDescribe asks the device for one describe part (spec §3.4 ✔): CON
-// GET d ?<flags> with a 1-byte token, answered by an empty ACK and a
-// separate 2.05. A description larger than one message comes in Block2
-// blocks, fetched one GET at a time and reassembled by ETag.
+// fetchDescribe asks the device for one describe part
+// (docs/particle-protocol.md#describe ✔): CON GET d ?<flags> with a 1-byte
+// token, answered by an empty ACK and a separate 2.05. A description larger
+// than one message comes in Block2 blocks, fetched one GET at a time and
+// reassembled by ETag.
 func (s *session) fetchDescribe(ctx context.Context, flags protocol.DescribeFlags) error {
 	var (
 		body     []byte
@@ -423,8 +425,9 @@ type blockAssembly struct {
 
 // handleDescribePost stores a describe the device posts itself (Hello flag
 // 0x20): CON POST d ?<flags>, possibly in Block1 blocks, each with its own
-// token, reassembled by flags and block number (spec §3.4). Every block is
-// acknowledged with an empty ACK; the firmware sends the next block on it.
+// token, reassembled by flags and block number
+// (docs/particle-protocol.md#describe). Every block is acknowledged with an
+// empty ACK; the firmware sends the next block on it.
 func (s *session) handleDescribePost(m *protocol.Message) {
 	body, err := protocol.ParseDescribePost(m)
 	if err != nil {

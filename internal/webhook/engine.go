@@ -38,7 +38,8 @@ const (
 // Config configures the delivery engine. Zero fields take the defaults.
 type Config struct {
 	// Timeout bounds one request, from dialing to the end of the response
-	// body (spec §9.3: 20 s). Default DefaultTimeout.
+	// body (docs/particle-api.md#the-outgoing-request: 20 s). Default
+	// DefaultTimeout.
 	Timeout time.Duration
 	// Retries is the retry budget: how many times a failed delivery is
 	// sent again (so at most Retries+1 requests per event and hook).
@@ -54,7 +55,8 @@ type Config struct {
 	// duration in [d/2, d] with d = min(BackoffMax, BackoffBase·2^(n-1)).
 	// Defaults 5 s and 5 min.
 	BackoffBase, BackoffMax time.Duration
-	// Throttle tunes the per-host throttle (spec §9.5).
+	// Throttle tunes the per-host throttle
+	// (docs/particle-api.md#retries-and-throttling).
 	Throttle ThrottleConfig
 	// MaxQueuePerHook bounds the jobs queued for one hook (fresh and retry
 	// queues each); beyond it new jobs are dropped. Default 1,000,000
