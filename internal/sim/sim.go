@@ -442,9 +442,9 @@ func (s *sim) firstResult(d *simDevice) {
 	}
 }
 
-// claim claims a device to the token's owner once it is online (cloud-api
-// §6.2). A refusal (e.g. 404 while the endpoint does not exist) is counted
-// and logged; the device keeps running.
+// claim claims a device to the token's owner once it is online
+// (docs/particle-api.md#claiming-a-device-by-id). A refusal (e.g. 404 while the
+// endpoint does not exist) is counted and logged; the device keeps running.
 func (s *sim) claim(ctx context.Context, d *simDevice) {
 	defer s.c.claiming.Add(-1)
 	select {
