@@ -202,10 +202,10 @@ type Deps struct {
 	Webhooks WebhookRunner
 }
 
-// DeviceCaller calls connected devices (spec §7.2). *gateway.Gateway
-// implements it. Its errors match, with errors.Is, bus.ErrDeviceOffline,
-// bus.ErrTimeout, bus.ErrNoSuchName (unknown function or variable) and
-// bus.ErrRefused (argument too long, or refused by the device).
+// DeviceCaller calls connected devices (docs/particle-api.md#device-endpoints).
+// *gateway.Gateway implements it. Its errors match, with errors.Is,
+// bus.ErrDeviceOffline, bus.ErrTimeout, bus.ErrNoSuchName (unknown function or
+// variable) and bus.ErrRefused (argument too long, or refused by the device).
 type DeviceCaller interface {
 	// CallFunction calls a function and returns its int32 result.
 	CallFunction(ctx context.Context, deviceID, name, arg string) (int32, error)
