@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/wick-cloud/wick/internal/auth"
@@ -20,8 +21,6 @@ const (
 	DefaultGlobalWindow      = 5 * time.Minute
 	DefaultTokenRate         = 100
 	DefaultTokenWindow       = 5 * time.Minute
-	DefaultTokenFailures     = 10
-	DefaultTokenLockout      = 30 * time.Minute
 	DefaultSensitiveRate     = 100
 	DefaultSensitiveWindow   = 5 * time.Minute
 	DefaultRateLimitKeys     = 100000
@@ -67,11 +66,6 @@ type Config struct {
 	// POST /oauth/token (default 100 per 5 minutes).
 	TokenRate   int
 	TokenWindow time.Duration
-	// TokenFailures consecutive failed POST /oauth/token requests from one
-	// IP lock that IP out of the endpoint for TokenLockout (default 10
-	// failures, 30 minutes). A success resets the count.
-	TokenFailures int
-	TokenLockout  time.Duration
 	// SensitiveRate requests per SensitiveWindow are allowed from one
 	// client IP on DELETE /v1/user and POST/PUT /v1/user/password-reset
 	// together (default 100 per 5 minutes).
@@ -81,10 +75,16 @@ type Config struct {
 	// (default 100000); beyond it, expired entries are swept and then
 	// arbitrary ones evicted.
 	RateLimitKeys int
-	// TrustProxy takes the client IP from the first address of
-	// X-Forwarded-For. Set it only behind a proxy that sets that header;
-	// by default the connection's remote address is used.
+	// TrustProxy takes the client IP from X-Forwarded-For when the
+	// connection comes from a trusted proxy: one of TrustedProxies, or of
+	// DefaultTrustedProxies (loopback and private ranges) when that is
+	// empty. The client is the rightmost address not of a trusted proxy.
+	// By default the connection's remote address is used. Failed
+	// credential checks are limited by auth.Limits, not here.
 	TrustProxy bool
+	// TrustedProxies are the addresses or ranges of the proxies in front
+	// of Wick; a non-empty list implies TrustProxy.
+	TrustedProxies []netip.Prefix
 
 	// MaxEventData bounds the data of an event published through the API
 	// (default 1024 bytes, Particle's limit for current Device OS); longer
@@ -159,12 +159,10 @@ func (c Config) withDefaults() Config {
 	}
 	def(&c.GlobalRate, DefaultGlobalRate)
 	def(&c.TokenRate, DefaultTokenRate)
-	def(&c.TokenFailures, DefaultTokenFailures)
 	def(&c.SensitiveRate, DefaultSensitiveRate)
 	def(&c.RateLimitKeys, DefaultRateLimitKeys)
 	defDur(&c.GlobalWindow, DefaultGlobalWindow)
 	defDur(&c.TokenWindow, DefaultTokenWindow)
-	defDur(&c.TokenLockout, DefaultTokenLockout)
 	defDur(&c.SensitiveWindow, DefaultSensitiveWindow)
 	def(&c.MaxEventData, DefaultMaxEventData)
 	def(&c.PublishBurst, DefaultPublishBurst)
@@ -234,7 +232,8 @@ type server struct {
 	global    *limiter // nil when disabled
 	token     *limiter
 	sensitive *limiter
-	lockout   *lockout
+	// proxies are the trusted proxies of clientIP; empty: none.
+	proxies proxySet
 
 	// bus carries events (events.go, sse.go); nil disables delivery.
 	bus *bus.Bus
@@ -270,13 +269,18 @@ func New(cfg Config, deps Deps, log *slog.Logger) http.Handler {
 		global:    newLimiter(cfg.GlobalRate, cfg.GlobalWindow, cfg.RateLimitKeys),
 		token:     newLimiter(cfg.TokenRate, cfg.TokenWindow, cfg.RateLimitKeys),
 		sensitive: newLimiter(cfg.SensitiveRate, cfg.SensitiveWindow, cfg.RateLimitKeys),
-		lockout:   newLockout(cfg.TokenFailures, cfg.TokenLockout, cfg.RateLimitKeys),
 		bus:       deps.Bus,
 		publish:   newTokenBuckets(cfg.PublishBurst, cfg.PublishInterval, cfg.RateLimitKeys),
 		streams:   newStreamGate(cfg.SSEOpenRate, cfg.SSEOpenWindow, cfg.SSEMaxConnsPerIP, cfg.RateLimitKeys),
 		webhooks:  deps.Webhooks,
 		urlPolicy: netguard.Policy{AllowPrivate: cfg.WebhookAllowPrivate},
 		hookIDs:   newHookIDs(),
+	}
+	switch {
+	case len(cfg.TrustedProxies) > 0:
+		s.proxies = proxySet(cfg.TrustedProxies)
+	case cfg.TrustProxy:
+		s.proxies = proxySet(DefaultTrustedProxies)
 	}
 	s.mux = newRouter(s.routes())
 	return s

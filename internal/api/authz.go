@@ -10,7 +10,8 @@ import (
 	"github.com/wick-cloud/wick/internal/store"
 )
 
-// policy is who may call a route (spec §1.3, §5.3).
+// policy is who may call a route (docs/particle-api.md#credentials,
+// docs/particle-api.md#customers).
 type policy uint8
 
 const (
@@ -37,9 +38,9 @@ const (
 // whatever their scopes.
 const scopeAny = "*"
 
-// bearerToken extracts an access token (spec §1.3): the Authorization
-// Bearer header wins, then the access_token query parameter, then the
-// access_token body field.
+// bearerToken extracts an access token (docs/particle-api.md#credentials): the
+// Authorization Bearer header wins, then the access_token query parameter, then
+// the access_token body field.
 func bearerToken(r *http.Request, p params) string {
 	if h := r.Header.Get("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
 		if t := strings.TrimSpace(h[7:]); t != "" {
@@ -238,7 +239,9 @@ var (
 )
 
 // authorizeBasicUser checks HTTP Basic user credentials (and the otp
-// parameter for MFA users).
+// parameter for MFA users) under the same failure limits as
+// POST /oauth/token (auth.Limits): a locked-out address or account gets
+// 429 before any password is hashed.
 func (s *server) authorizeBasicUser(rq *request) error {
 	name, password, ok := rq.r.BasicAuth()
 	if !ok || name == "" {
@@ -258,8 +261,12 @@ func (s *server) authorizeBasicUser(rq *request) error {
 		if otp == "" {
 			return errBasicMFA
 		}
-		if !s.auth.CheckOTP(u, otp) {
-			return errBasicOTP
+		if err := s.auth.CheckOTP(rq.ctx, u, otp); err != nil {
+			var ae *auth.Error
+			if errors.As(err, &ae) {
+				return errBasicOTP
+			}
+			return err
 		}
 	}
 	rq.user = u

@@ -5,36 +5,23 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/wick-cloud/wick/internal/ratelimit"
 )
 
-// limiter allows limit events per fixed window per key. Memory is bounded
-// by maxKeys: expired windows are swept once per window, and when the map
-// is still full an arbitrary key is evicted (which only ever lets that key
-// start afresh). A nil *limiter allows everything.
-type limiter struct {
-	limit   int
-	window  time.Duration
-	maxKeys int
-
-	mu        sync.Mutex
-	buckets   map[string]bucket // guarded by mu
-	nextSweep time.Time         // guarded by mu
-}
-
-// bucket is one key's current window.
-type bucket struct {
-	start time.Time
-	n     int
-}
+// limiter allows limit events per fixed window per key (ratelimit.Window:
+// sharded, memory bounded by maxKeys, a new key evicts the least recently
+// used one in constant time). A nil *limiter allows everything.
+type limiter struct{ w *ratelimit.Window }
 
 // newLimiter returns a limiter, or nil (no limit) when limit is negative.
 func newLimiter(limit int, window time.Duration, maxKeys int) *limiter {
-	if limit < 0 {
+	w := ratelimit.NewWindow(limit, window, maxKeys)
+	if w == nil {
 		return nil
 	}
-	return &limiter{limit: limit, window: window, maxKeys: maxKeys, buckets: map[string]bucket{}}
+	return &limiter{w: w}
 }
 
 // allow counts one event for key at now and reports whether it is within
@@ -43,165 +30,94 @@ func (l *limiter) allow(key string, now time.Time) (ok bool, retry time.Duration
 	if l == nil {
 		return true, 0
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.sweep(now)
-	b, found := l.buckets[key]
-	if !found || now.Sub(b.start) >= l.window || now.Before(b.start) {
-		if !found && len(l.buckets) >= l.maxKeys {
-			l.evictOne()
-		}
-		b = bucket{start: now}
-	}
-	b.n++
-	l.buckets[key] = b
-	if b.n > l.limit {
-		return false, b.start.Add(l.window).Sub(now)
-	}
-	return true, 0
-}
-
-// sweep drops expired windows, at most once per window. Called with mu held.
-func (l *limiter) sweep(now time.Time) {
-	if now.Before(l.nextSweep) && len(l.buckets) < l.maxKeys {
-		return
-	}
-	for k, b := range l.buckets {
-		if now.Sub(b.start) >= l.window {
-			delete(l.buckets, k)
-		}
-	}
-	l.nextSweep = now.Add(l.window)
-}
-
-// evictOne removes an arbitrary key. Called with mu held.
-func (l *limiter) evictOne() {
-	for k := range l.buckets {
-		delete(l.buckets, k)
-		return
-	}
+	return l.w.Allow(key, now)
 }
 
 // size reports how many keys are tracked (for tests).
 func (l *limiter) size() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.buckets)
-}
-
-// lockout locks a key out for a duration after max consecutive failures.
-// A nil *lockout never locks.
-type lockout struct {
-	max     int
-	dur     time.Duration
-	maxKeys int
-
-	mu      sync.Mutex
-	strikes map[string]strike // guarded by mu
-}
-
-// strike is one key's failure record.
-type strike struct {
-	fails int
-	last  time.Time // last failure
-	until time.Time // locked out until
-}
-
-// newLockout returns a lockout, or nil when max is negative.
-func newLockout(max int, dur time.Duration, maxKeys int) *lockout {
-	if max < 0 {
-		return nil
-	}
-	return &lockout{max: max, dur: dur, maxKeys: maxKeys, strikes: map[string]strike{}}
-}
-
-// locked reports whether key is locked out at now, and for how long.
-func (l *lockout) locked(key string, now time.Time) (bool, time.Duration) {
 	if l == nil {
-		return false, 0
+		return 0
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	s, found := l.strikes[key]
-	if found && now.Before(s.until) {
-		return true, s.until.Sub(now)
-	}
-	return false, 0
+	return l.w.Len()
 }
 
-// fail records a failure of key at now.
-func (l *lockout) fail(key string, now time.Time) {
-	if l == nil {
-		return
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	s, found := l.strikes[key]
-	if !found && len(l.strikes) >= l.maxKeys {
-		l.sweep(now)
-	}
-	// Failures older than the lockout period are forgotten.
-	if found && now.Sub(s.last) >= l.dur {
-		s.fails = 0
-	}
-	s.fails++
-	s.last = now
-	if s.fails >= l.max {
-		s.fails, s.until = 0, now.Add(l.dur)
-	}
-	l.strikes[key] = s
+// DefaultTrustedProxies are the proxy addresses trusted when
+// Config.TrustProxy is set without Config.TrustedProxies: loopback and
+// private (RFC 1918, RFC 4193) ranges.
+var DefaultTrustedProxies = []netip.Prefix{
+	netip.MustParsePrefix("127.0.0.0/8"),
+	netip.MustParsePrefix("10.0.0.0/8"),
+	netip.MustParsePrefix("172.16.0.0/12"),
+	netip.MustParsePrefix("192.168.0.0/16"),
+	netip.MustParsePrefix("::1/128"),
+	netip.MustParsePrefix("fc00::/7"),
 }
 
-// succeed clears key's failures (but not a running lockout).
-func (l *lockout) succeed(key string, now time.Time) {
-	if l == nil {
-		return
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if s, found := l.strikes[key]; found && !now.Before(s.until) {
-		delete(l.strikes, key)
-	}
-}
+// proxySet is the set of proxy addresses whose X-Forwarded-For additions
+// are believed. An empty set trusts nothing.
+type proxySet []netip.Prefix
 
-// sweep drops records that neither lock nor count any more, then evicts
-// arbitrary ones while full. Called with mu held.
-func (l *lockout) sweep(now time.Time) {
-	for k, s := range l.strikes {
-		if !now.Before(s.until) && now.Sub(s.last) >= l.dur {
-			delete(l.strikes, k)
+// contains reports whether addr is a trusted proxy.
+func (ps proxySet) contains(addr netip.Addr) bool {
+	for _, p := range ps {
+		if p.Contains(addr) {
+			return true
 		}
 	}
-	for k := range l.strikes {
-		if len(l.strikes) < l.maxKeys {
-			break
-		}
-		delete(l.strikes, k)
-	}
+	return false
 }
 
 // clientIP returns the rate-limit key of a request's client: its IP
-// address, IPv6 addresses reduced to their /64. With trustProxy the first
-// X-Forwarded-For address is used when it parses.
-func clientIP(r *http.Request, trustProxy bool) string {
-	if trustProxy {
-		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
-			first, _, _ := strings.Cut(xff, ",")
-			if addr, err := netip.ParseAddr(strings.TrimSpace(first)); err == nil {
-				return ipKey(addr)
-			}
-		}
-	}
+// address, IPv6 addresses reduced to their /64.
+//
+// The connection's peer is the client unless it is a trusted proxy. Then
+// X-Forwarded-For (every such header, in order) is read from the right,
+// skipping addresses of trusted proxies: the first untrusted address is
+// the client, because only the hops our own proxies appended can be
+// believed; anything to its left was written by the client. When every
+// hop is trusted the leftmost is used; a malformed hop ends the walk at
+// the last good address (docs/security.md, Behind a proxy).
+func clientIP(r *http.Request, proxies proxySet) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
 	}
-	if addr, err := netip.ParseAddr(host); err == nil {
-		return ipKey(addr)
+	peer, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
 	}
-	return host
+	peer = peer.Unmap().WithZone("")
+	client := peer
+	if len(proxies) > 0 && proxies.contains(peer) {
+		hops := forwardedHops(r.Header.Values("X-Forwarded-For"))
+		for i := len(hops) - 1; i >= 0; i-- {
+			addr, err := netip.ParseAddr(hops[i])
+			if err != nil {
+				break
+			}
+			client = addr.Unmap().WithZone("")
+			if !proxies.contains(client) {
+				break
+			}
+		}
+	}
+	return ipKey(client)
 }
 
+// forwardedHops splits X-Forwarded-For header values into trimmed hops,
+// leftmost first.
+func forwardedHops(values []string) []string {
+	var hops []string
+	for _, v := range values {
+		for h := range strings.SplitSeq(v, ",") {
+			hops = append(hops, strings.TrimSpace(h))
+		}
+	}
+	return hops
+}
+
+// ipKey is the limiter key of an address: IPv4 as is, IPv6 by its /64 (one
+// subscriber usually holds a whole /64).
 func ipKey(addr netip.Addr) string {
 	addr = addr.Unmap().WithZone("")
 	if addr.Is6() {

@@ -2,7 +2,9 @@ package api
 
 import (
 	"fmt"
+	"net"
 	"net/http"
+	"net/netip"
 	"testing"
 	"time"
 )
@@ -39,79 +41,80 @@ func TestLimiterWindow(t *testing.T) {
 
 func TestLimiterBoundedMemory(t *testing.T) {
 	t0 := time.Unix(1000, 0)
-	l := newLimiter(5, time.Minute, 100)
+	l := newLimiter(5, time.Minute, 128) // 64 shards of 2 keys
 	for i := 0; i < 1000; i++ {
 		l.allow(fmt.Sprint("key", i), t0)
-		if n := l.size(); n > 100 {
-			t.Fatalf("%d keys tracked, limit 100", n)
+		if n := l.size(); n > 128 {
+			t.Fatalf("%d keys tracked, limit 128", n)
 		}
-	}
-	// Once the window passes, old keys are swept.
-	l.allow("late", t0.Add(2*time.Minute))
-	if n := l.size(); n != 1 {
-		t.Errorf("%d keys after the sweep, want 1", n)
-	}
-}
-
-func TestLockout(t *testing.T) {
-	t0 := time.Unix(1000, 0)
-	l := newLockout(3, 10*time.Minute, 100)
-	l.fail("ip", t0)
-	l.fail("ip", t0)
-	if locked, _ := l.locked("ip", t0); locked {
-		t.Fatal("locked after 2 failures")
-	}
-	l.fail("ip", t0)
-	if locked, retry := l.locked("ip", t0.Add(time.Minute)); !locked || retry != 9*time.Minute {
-		t.Fatalf("locked = %v, %v; want true, 9m", locked, retry)
-	}
-	// A success during the lockout does not lift it.
-	l.succeed("ip", t0.Add(time.Minute))
-	if locked, _ := l.locked("ip", t0.Add(2*time.Minute)); !locked {
-		t.Error("success lifted the lockout")
-	}
-	if locked, _ := l.locked("ip", t0.Add(10*time.Minute)); locked {
-		t.Error("still locked after the lockout")
-	}
-	// Old failures are forgotten.
-	l.fail("slow", t0)
-	l.fail("slow", t0.Add(time.Minute))
-	l.fail("slow", t0.Add(20*time.Minute))
-	if locked, _ := l.locked("slow", t0.Add(20*time.Minute)); locked {
-		t.Error("failures spread over the lockout period locked the key")
-	}
-	// Memory stays bounded.
-	for i := 0; i < 1000; i++ {
-		l.fail(fmt.Sprint("k", i), t0)
-	}
-	if n := len(l.strikes); n > 100 {
-		t.Errorf("%d keys tracked, limit 100", n)
 	}
 }
 
 func TestClientIP(t *testing.T) {
+	private := proxySet(DefaultTrustedProxies)
+	explicit := proxySet{netip.MustParsePrefix("198.51.100.0/24"), netip.MustParsePrefix("2001:db8:ffff::/48")}
 	tests := []struct {
-		remote, xff string
-		trust       bool
-		want        string
+		remote  string
+		xff     []string
+		proxies proxySet
+		want    string
 	}{
-		{"192.0.2.1:1234", "", false, "192.0.2.1"},
-		{"192.0.2.1:1234", "203.0.113.9", false, "192.0.2.1"},
-		{"192.0.2.1:1234", "203.0.113.9, 10.0.0.1", true, "203.0.113.9"},
-		{"192.0.2.1:1234", " 203.0.113.9 ", true, "203.0.113.9"},
-		{"192.0.2.1:1234", "garbage", true, "192.0.2.1"},
-		{"[2001:db8:1:2:3:4:5:6]:443", "", false, "2001:db8:1:2::/64"},
-		{"[::ffff:192.0.2.5]:80", "", false, "192.0.2.5"},
-		{"[fe80::1%eth0]:80", "", false, "fe80::/64"},
-		{"pipe", "", false, "pipe"},
+		{"192.0.2.1:1234", nil, nil, "192.0.2.1"},
+		{"192.0.2.1:1234", []string{"203.0.113.9"}, nil, "192.0.2.1"},
+		// An untrusted peer's header is ignored.
+		{"192.0.2.1:1234", []string{"203.0.113.9"}, private, "192.0.2.1"},
+		// The rightmost address not of a trusted proxy is the client.
+		{"10.0.0.1:1234", []string{"203.0.113.9"}, private, "203.0.113.9"},
+		{"10.0.0.1:1234", []string{"6.6.6.6, 203.0.113.9"}, private, "203.0.113.9"},
+		{"10.0.0.1:1234", []string{"6.6.6.6, 203.0.113.9, 10.0.0.2"}, private, "203.0.113.9"},
+		{"10.0.0.1:1234", []string{"6.6.6.6", "203.0.113.9, 10.0.0.2"}, private, "203.0.113.9"},
+		{"10.0.0.1:1234", []string{" 203.0.113.9 "}, private, "203.0.113.9"},
+		// Every hop trusted: the leftmost.
+		{"10.0.0.1:1234", []string{"10.0.0.3, 10.0.0.2"}, private, "10.0.0.3"},
+		// A malformed hop ends the walk at the last good address.
+		{"10.0.0.1:1234", []string{"garbage"}, private, "10.0.0.1"},
+		{"10.0.0.1:1234", []string{"203.0.113.9, garbage, 10.0.0.2"}, private, "10.0.0.2"},
+		{"10.0.0.1:1234", []string{"203.0.113.9, garbage"}, private, "10.0.0.1"},
+		{"[::1]:80", []string{"2001:db8:1:2::7"}, private, "2001:db8:1:2::/64"},
+		// Explicit proxies only.
+		{"10.0.0.1:1234", []string{"203.0.113.9"}, explicit, "10.0.0.1"},
+		{"198.51.100.4:1", []string{"203.0.113.9, 10.0.0.1"}, explicit, "10.0.0.1"},
+		{"[2001:db8:ffff::1]:1", []string{"[::ffff:203.0.113.9]", "::ffff:203.0.113.9"}, explicit, "203.0.113.9"},
+		{"[2001:db8:1:2:3:4:5:6]:443", nil, nil, "2001:db8:1:2::/64"},
+		{"[::ffff:192.0.2.5]:80", nil, nil, "192.0.2.5"},
+		{"[fe80::1%eth0]:80", nil, nil, "fe80::/64"},
+		{"pipe", nil, private, "pipe"},
 	}
 	for _, tt := range tests {
 		r := &http.Request{RemoteAddr: tt.remote, Header: http.Header{}}
-		if tt.xff != "" {
-			r.Header.Set("X-Forwarded-For", tt.xff)
+		for _, v := range tt.xff {
+			r.Header.Add("X-Forwarded-For", v)
 		}
-		if got := clientIP(r, tt.trust); got != tt.want {
-			t.Errorf("clientIP(%q, %q, %v) = %q, want %q", tt.remote, tt.xff, tt.trust, got, tt.want)
+		if got := clientIP(r, tt.proxies); got != tt.want {
+			t.Errorf("clientIP(%q, %q) = %q, want %q", tt.remote, tt.xff, got, tt.want)
 		}
 	}
+}
+
+// FuzzClientIP: any header and peer give a key without panicking, and an
+// untrusted peer's key never depends on the header.
+func FuzzClientIP(f *testing.F) {
+	f.Add("10.0.0.1:1", "203.0.113.9, 10.0.0.2")
+	f.Add("[::1]:1", "::1, ::1, garbage,,")
+	f.Add("192.0.2.1:1", "1.2.3.4")
+	f.Fuzz(func(t *testing.T, remote, xff string) {
+		r := &http.Request{RemoteAddr: remote, Header: http.Header{"X-Forwarded-For": {xff}}}
+		got := clientIP(r, proxySet(DefaultTrustedProxies))
+		if got == "" && remote != "" {
+			t.Errorf("empty key for %q", remote)
+		}
+		bare := &http.Request{RemoteAddr: remote, Header: http.Header{}}
+		if host, _, err := net.SplitHostPort(remote); err == nil {
+			if a, err := netip.ParseAddr(host); err == nil && !proxySet(DefaultTrustedProxies).contains(a.Unmap().WithZone("")) {
+				if want := clientIP(bare, nil); got != want {
+					t.Errorf("untrusted peer %q: key %q depends on the header (want %q)", remote, got, want)
+				}
+			}
+		}
+	})
 }

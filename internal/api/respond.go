@@ -96,8 +96,16 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		ae *auth.Error
 		e  *Error
 		rl *rateLimitError
+		le *auth.LimitError
 	)
 	switch {
+	case errors.As(err, &le) && le.Status == http.StatusServiceUnavailable:
+		// Too many password checks at once (auth.Limits.HashQueue).
+		w.Header().Set("Retry-After", strconv.FormatInt(max(int64(le.RetryAfter/time.Second), 1), 10))
+		_ = writeJSON(w, http.StatusServiceUnavailable, map[string]string{
+			"error": "server_busy", "error_description": "Too many requests in progress, retry shortly"})
+	case errors.As(err, &le):
+		s.writeError(w, r, &rateLimitError{le.RetryAfter})
 	case errors.As(err, &rl):
 		secs := int64((rl.retryAfter + time.Second - 1) / time.Second)
 		if secs < 1 {
@@ -150,7 +158,8 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 }
 
-// isoTime formats t as spec §1.4 wants: ISO-8601 UTC with milliseconds.
+// isoTime formats t as docs/particle-api.md#responses-and-errors wants:
+// ISO-8601 UTC with milliseconds.
 func isoTime(t time.Time) string {
 	return t.UTC().Format("2006-01-02T15:04:05.000Z")
 }

@@ -115,7 +115,7 @@ func (s *server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 // serve routes, limits, decodes, authenticates and calls the handler.
 func (s *server) serve(w http.ResponseWriter, r *http.Request) error {
 	now := s.cfg.Now()
-	ip := clientIP(r, s.cfg.TrustProxy)
+	ip := clientIP(r, s.proxies)
 	if ok, retry := s.global.allow(ip, now); !ok {
 		return &rateLimitError{retry}
 	}
@@ -140,9 +140,6 @@ func (s *server) serve(w http.ResponseWriter, r *http.Request) error {
 	}
 	switch rt.limit {
 	case limitToken:
-		if locked, retry := s.lockout.locked(ip, now); locked {
-			return &rateLimitError{retry}
-		}
 		if ok, retry := s.token.allow(ip, now); !ok {
 			return &rateLimitError{retry}
 		}
@@ -162,7 +159,7 @@ func (s *server) serve(w http.ResponseWriter, r *http.Request) error {
 	if form != nil {
 		defer form.RemoveAll()
 	}
-	rq := &request{w: w, r: r, ctx: r.Context(), route: rt, params: p, form: form, ip: ip, now: now}
+	rq := &request{w: w, r: r, ctx: auth.WithClientAddr(r.Context(), ip), route: rt, params: p, form: form, ip: ip, now: now}
 	if err := s.authorize(rq); err != nil {
 		return err
 	}

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -17,9 +16,9 @@ var (
 		Description: `Invalid "expires_at" parameter`}
 )
 
-// handleToken is POST /oauth/token (spec §2.1). Bearer headers are
-// ignored. A failure counts toward the client IP's lockout, a success
-// clears it; mfa_required does neither.
+// handleToken is POST /oauth/token (docs/api.md). Bearer headers are
+// ignored. Wrong credentials are counted by auth's limits (auth.Limits),
+// against the client address set on the request's context.
 func (s *server) handleToken(rq *request) error {
 	h := rq.w.Header()
 	h.Set("Cache-Control", "no-store")
@@ -39,18 +38,12 @@ func (s *server) handleToken(rq *request) error {
 	req.ClientID, req.ClientSecret, req.ClientSecretSet = clientCredentials(rq)
 	var err error
 	if req.ExpiresIn, req.ExpiresAt, err = lifetimeParams(p); err != nil {
-		s.lockout.fail(rq.ip, rq.now)
 		return err
 	}
 	resp, err := s.auth.Token(rq.ctx, req)
 	if err != nil {
-		var ae *auth.Error
-		if !errors.As(err, &ae) || ae.Code != "mfa_required" {
-			s.lockout.fail(rq.ip, rq.now)
-		}
 		return err
 	}
-	s.lockout.succeed(rq.ip, rq.now)
 	return writeJSON(rq.w, http.StatusOK, resp)
 }
 

@@ -161,7 +161,13 @@ func TestMFA(t *testing.T) {
 	r = w.Do(apitest.Req{Method: "POST", Path: "/oauth/token", Form: form("grant_type", "urn:custom:mfa-otp",
 		"mfa_token", mfaToken, "client_id", "particle", "client_secret", "particle")})
 	apitest.MatchJSON(t, r.Body, `{"error":"invalid_request","error_description":"You must provide otp and mfa token."}`)
+	// The enrolment code was spent: it does not log in again.
 	code, _ := totp.GenerateCode(secret, w.Clock.Now())
+	r = w.Do(apitest.Req{Method: "POST", Path: "/oauth/token", Form: form("grant_type", "urn:custom:mfa-otp",
+		"mfa_token", mfaToken, "otp", code, "client_id", "particle", "client_secret", "particle")})
+	apitest.MatchJSON(t, r.Body, `{"error":"invalid_grant","error_description":"Invalid OTP code"}`)
+	w.Clock.Advance(time.Minute)
+	code, _ = totp.GenerateCode(secret, w.Clock.Now())
 	r = w.Do(apitest.Req{Method: "POST", Path: "/oauth/token", Form: form("grant_type", "urn:custom:mfa-otp",
 		"mfa_token", mfaToken, "otp", code, "client_id", "particle", "client_secret", "particle")})
 	if r.Status != 200 {
@@ -178,8 +184,17 @@ func TestMFA(t *testing.T) {
 		t.Errorf("list with wrong otp: %d %s", r.Status, r.Body)
 	}
 	list.Path = "/v1/access_tokens?otp=" + code
+	if r := w.Do(list); r.Status != 401 {
+		t.Errorf("list with the otp the grant spent: %d %s", r.Status, r.Body)
+	}
+	w.Clock.Advance(time.Minute)
+	code, _ = totp.GenerateCode(secret, w.Clock.Now())
+	list.Path = "/v1/access_tokens?otp=" + code
 	if r := w.Do(list); r.Status != 200 {
 		t.Errorf("list with otp: %d %s", r.Status, r.Body)
+	}
+	if r := w.Do(list); r.Status != 401 {
+		t.Errorf("list with the same otp again (replay): %d %s", r.Status, r.Body)
 	}
 
 	w.Run(t, []apitest.Scenario{

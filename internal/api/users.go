@@ -185,8 +185,11 @@ func (s *server) handleUpdateUser(rq *request) error {
 		if cur == "" {
 			return errNeedPassword
 		}
-		if !s.auth.CheckPassword(u.PasswordHash, cur) {
-			return errBadCurrentPass
+		if err := s.auth.VerifyUserPassword(rq.ctx, u, cur); err != nil {
+			if errors.Is(err, auth.ErrBadUserCreds) {
+				return errBadCurrentPass
+			}
+			return err
 		}
 	}
 	if newPassword != "" {
@@ -224,8 +227,11 @@ func (s *server) handleDeleteUser(rq *request) error {
 	if pw == "" {
 		return errorf(http.StatusBadRequest, "password is required")
 	}
-	if !s.auth.CheckPassword(u.PasswordHash, pw) {
-		return errBadPasswordParam
+	if err := s.auth.VerifyUserPassword(rq.ctx, u, pw); err != nil {
+		if errors.Is(err, auth.ErrBadUserCreds) {
+			return errBadPasswordParam
+		}
+		return err
 	}
 	if err := s.auth.RevokeUser(rq.ctx, u.ID); err != nil {
 		return err

@@ -126,6 +126,7 @@ func build(ctx context.Context, cfg config.Serve, log *slog.Logger) (*Server, er
 		st.Close()
 		return nil, fmt.Errorf("server: webhooks: %w", err)
 	}
+	proxies, _ := cfg.TrustedProxyPrefixes() // checked by Resolve
 	handler := api.New(api.Config{
 		Signup:        cfg.Signup,
 		MaxBodyBytes:  cfg.MaxBodyBytes,
@@ -133,11 +134,16 @@ func build(ctx context.Context, cfg config.Serve, log *slog.Logger) (*Server, er
 		GlobalWindow:  cfg.RateWindow,
 		TokenRate:     cfg.TokenRate,
 		TokenWindow:   cfg.TokenWindow,
-		TokenFailures: cfg.TokenFailures,
-		TokenLockout:  cfg.TokenLockout,
 		SensitiveRate: cfg.SensitiveRate,
 		TrustProxy:    cfg.TrustProxy,
 		PublicURL:     cfg.PublicURL,
+
+		SensitiveWindow:  cfg.RateWindow,
+		RateLimitKeys:    cfg.RateLimitKeys,
+		TrustedProxies:   proxies,
+		SSEOpenRate:      cfg.SSEOpenRate,
+		SSEOpenWindow:    cfg.SSEOpenWindow,
+		SSEMaxConnsPerIP: cfg.SSEMaxPerIP,
 
 		WebhookAllowPrivate: cfg.WebhookAllowPrivate,
 
@@ -188,7 +194,7 @@ func openCore(ctx context.Context, cfg config.Serve, log *slog.Logger) (store.St
 	if err != nil {
 		return nil, nil, fmt.Errorf("server: open store: %w", err)
 	}
-	au := auth.New(auth.Config{SecretKey: key, Issuer: "Wick"}, st, log)
+	au := auth.New(auth.Config{SecretKey: key, Issuer: "Wick", Limits: authLimits(cfg)}, st, log)
 	return st, au, nil
 }
 
@@ -340,5 +346,24 @@ func (s *Server) janitor(ctx context.Context) {
 				s.log.Debug("janitor: deleted expired rows", "count", n)
 			}
 		}
+	}
+}
+
+// authLimits maps the credential-limit flags onto auth.Limits
+// (docs/security.md, Limits).
+func authLimits(cfg config.Serve) auth.Limits {
+	queue := cfg.HashQueue
+	if queue == 0 {
+		queue = -1 // auth's "no queue"; its zero means the default
+	}
+	return auth.Limits{
+		IPFailures:      cfg.TokenFailures,
+		IPLockout:       cfg.TokenLockout,
+		AccountFailures: cfg.AccountFailures,
+		AccountLockout:  cfg.AccountLockout,
+		OTPAttempts:     cfg.OTPAttempts,
+		HashConcurrency: cfg.HashConcurrency,
+		HashQueue:       queue,
+		Keys:            cfg.RateLimitKeys,
 	}
 }

@@ -175,6 +175,12 @@ type Deps struct {
 	// auth.PurposeWebhookSigning+hookID). Nil: hooks with a signing secret
 	// fail to send; they are never sent unsigned.
 	OpenSecret func(hookID string, sealed []byte) ([]byte, error)
+	// OpenCredentials opens hook hookID's sealed basic-auth credentials
+	// and headers (store.WebhookSettings.SealedCredentials; the server
+	// wires auth.Service.OpenSecret with auth.PurposeWebhookCredentials+
+	// hookID). Nil: hooks with sealed credentials fail to send; they are
+	// never sent without them.
+	OpenCredentials func(hookID string, sealed []byte) ([]byte, error)
 }
 
 // Engine delivers events to webhooks: it matches bus events against the
@@ -188,6 +194,7 @@ type Engine struct {
 	bus     *bus.Bus
 	out     Outbound
 	open    func(string, []byte) ([]byte, error)
+	creds   func(string, []byte) ([]byte, error)
 	prefix  string              // the bus's subject prefix
 	clients [2]*http.Client     // [0] verifies TLS, [1] skips verification
 	idx     *index              // the hooks
@@ -250,6 +257,7 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Engine, error) {
 		bus:      deps.Bus,
 		out:      deps.Outbound,
 		open:     deps.OpenSecret,
+		creds:    deps.OpenCredentials,
 		prefix:   prefix,
 		idx:      newIndex(),
 		thr:      newThrottle(cfg.Throttle),
@@ -459,9 +467,21 @@ func (e *Engine) refresh(ctx context.Context, id string) {
 	}
 }
 
-// entry builds an index entry, opening the signing key.
+// entry builds an index entry, opening the signing key and the sealed
+// credentials.
 func (e *Engine) entry(h *store.Webhook) *hookEntry {
 	he := &hookEntry{h: *h}
+	if len(h.Settings.SealedCredentials) > 0 {
+		if e.creds == nil {
+			he.keyErr = errors.New("webhook: no way to open the hook's credentials")
+			return he
+		}
+		err := he.h.Settings.OpenCredentials(func(sealed []byte) ([]byte, error) { return e.creds(h.ID, sealed) })
+		if err != nil {
+			he.keyErr = fmt.Errorf("webhook: open the hook's credentials: %w", err)
+			return he
+		}
+	}
 	if len(h.Settings.SigningSecret) > 0 {
 		if e.open == nil {
 			he.keyErr = errors.New("webhook: no way to open the signing secret")

@@ -615,3 +615,34 @@ func TestPolicyRefusesPrivate(t *testing.T) {
 		t.Errorf("stats %+v, %d requests; want no retry, no request", hs, rc.count())
 	}
 }
+
+// TestSealedCredentials: a hook's sealed auth and headers are opened for
+// the request; a hook whose credentials cannot be opened is never sent
+// (without them).
+func TestSealedCredentials(t *testing.T) {
+	h := newHarness(t, testConfig(), harnessOpts{})
+	rc := newReceiver(t, nil)
+	seal := func(w *store.Webhook, prefix string) {
+		w.Settings.Auth = &store.BasicAuth{Username: "user", Password: "pass"}
+		w.Settings.Headers = map[string]string{"X-Api-Key": "k3y"}
+		if err := w.Settings.SealCredentials(func(p []byte) ([]byte, error) { return append([]byte(prefix), p...), nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	good := h.addHook("sealed", rc.URL+"/good", func(w *store.Webhook) { seal(w, "sealed:") })
+	bad := h.addHook("sealed", rc.URL+"/bad", func(w *store.Webhook) { seal(w, "other:") })
+	h.publish("sealed", "x")
+	waitFor(t, 5*time.Second, "the delivery and the drop", func() bool {
+		return h.hookStats(good.ID).Delivered == 1 && h.hookStats(bad.ID).Dropped == 1
+	})
+	reqs := rc.requests()
+	if len(reqs) != 1 || reqs[0].path != "/good" {
+		t.Fatalf("requests: %+v", reqs)
+	}
+	if u, p, ok := (&http.Request{Header: reqs[0].header}).BasicAuth(); !ok || u != "user" || p != "pass" {
+		t.Errorf("basic auth %q %q %v", u, p, ok)
+	}
+	if got := reqs[0].header.Get("X-Api-Key"); got != "k3y" {
+		t.Errorf("X-Api-Key = %q", got)
+	}
+}

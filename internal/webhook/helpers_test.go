@@ -1,9 +1,11 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -193,7 +195,14 @@ func newHarness(t testing.TB, cfg Config, o harnessOpts) *harness {
 		st = newMemStore()
 	}
 	eng, err := New(cfg, Deps{Store: st, Bus: b, Outbound: netguard.Policy{AllowPrivate: !o.strict},
-		OpenSecret: func(_ string, sealed []byte) ([]byte, error) { return append([]byte("opened:"), sealed...), nil }}, nil)
+		OpenSecret: func(_ string, sealed []byte) ([]byte, error) { return append([]byte("opened:"), sealed...), nil },
+		OpenCredentials: func(_ string, sealed []byte) ([]byte, error) {
+			plain, ok := bytes.CutPrefix(sealed, []byte("sealed:"))
+			if !ok {
+				return nil, errors.New("not sealed by the test")
+			}
+			return plain, nil
+		}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -59,6 +59,9 @@ type Options struct {
 	// Config is passed to api.New; its Now is replaced by the Env clock
 	// when nil.
 	Config api.Config
+	// Limits tunes the auth service's failure and hashing limits (zero:
+	// auth's defaults).
+	Limits auth.Limits
 	// WrapStore, when set, wraps the store handed to the API and to auth
 	// (to count or fail calls).
 	WrapStore func(store.Store) store.Store
@@ -124,7 +127,7 @@ func New(tb testing.TB, opts Options) *Env {
 	if _, err := rand.Read(key); err != nil {
 		tb.Fatal(err)
 	}
-	svc := auth.New(auth.Config{Hasher: auth.TestHasher(), SecretKey: key, Now: clock.Now}, st, opts.Log)
+	svc := auth.New(auth.Config{Hasher: auth.TestHasher(), SecretKey: key, Now: clock.Now, Limits: opts.Limits}, st, opts.Log)
 	cfg := opts.Config
 	if cfg.Now == nil {
 		cfg.Now = clock.Now
