@@ -38,6 +38,10 @@ var (
 		Info: "A customer can claim only devices of its own product"}
 	errCellularCode = errorf(http.StatusBadRequest,
 		"iccid and imei must be 1 to 63 printable characters without spaces")
+	// errNoFreeName: every generated name tried was taken (docs/api.md,
+	// Device names); it takes thousands of devices of one owner.
+	errNoFreeName = errorf(http.StatusConflict,
+		"No free name for the device among your devices: rename some of them and claim again")
 )
 
 // newClaimCode returns a random Wi-Fi claim code: 63 characters of the
@@ -237,6 +241,9 @@ func (s *server) handleClaimDevice(rq *request) error {
 			userID, customerID = "", p.CustomerID
 		}
 		if d, err = s.store.ClaimDevice(rq.ctx, d.ID, userID, customerID); err != nil {
+			if errors.Is(err, store.ErrConflict) {
+				return errNoFreeName
+			}
 			return fmt.Errorf("api: claim device: %w", err)
 		}
 		s.reloadDevice(rq, d.ID)

@@ -35,10 +35,17 @@ type Config struct {
 	// IDStart is the counter of the first device (to run several
 	// simulators without overlapping IDs).
 	IDStart int
-	// ClaimCode, when set, is reported by every device after connecting.
-	// Without it and with API, each device is claimed to the token's owner
+	// ClaimCode, when set, is reported by every device after connecting;
+	// a code claims one device, the first to report it (docs/api.md,
+	// Claim codes). With API, provisioning then leaves every device
+	// without an owner, so that the code decides who owns it. Without
+	// it and with API, each device is claimed to the token's owner
 	// through POST {API}/v1/devices once it is online.
 	ClaimCode string
+	// Product, an ID or slug, makes provisioning put every device in that
+	// product (product_id of POST {API}/v1/provisioning/{id}); the
+	// token's owner must be on its team. It needs API.
+	Product string
 	// Publish names the sensor event every device publishes each Every.
 	Publish string
 	// Every is the publishing period (required with Publish).
@@ -113,7 +120,8 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.IntVar(&c.Count, "count", c.Count, "number of devices")
 	fs.StringVar(&c.IDPrefix, "id-prefix", c.IDPrefix, "hex prefix of the device IDs; a counter fills them to 24 characters")
 	fs.IntVar(&c.IDStart, "id-start", c.IDStart, "counter of the first device ID")
-	fs.StringVar(&c.ClaimCode, "claim-code", c.ClaimCode, "claim code every device reports; without it devices are claimed to the --token owner (POST /v1/devices)")
+	fs.StringVar(&c.ClaimCode, "claim-code", c.ClaimCode, "claim code every device reports (it claims the first device that does) and provisioning leaves devices unowned; without it devices are claimed to the --token owner (POST /v1/devices)")
+	fs.StringVar(&c.Product, "product", c.Product, "product ID or slug to provision the devices into (needs --api; the --token owner must be on its team)")
 	fs.StringVar(&c.Publish, "publish", c.Publish, "event name each device publishes every --every (a sensor value 0-4095)")
 	fs.DurationVar(&c.Every, "every", c.Every, "publishing period of --publish")
 	fs.BoolVar(&c.PublishTime, "publish-time", c.PublishTime, "publish the send time in Unix nanoseconds as the data of --publish (for latency measurements)")
@@ -148,6 +156,8 @@ func (c *Config) Validate() error {
 		return bad("--server is required")
 	case c.API != "" && c.Token == "":
 		return bad("--api needs --token")
+	case c.Product != "" && c.API == "":
+		return bad("--product needs --api (devices join a product when they are provisioned)")
 	case c.Publish != "" && c.Every <= 0:
 		return bad("--publish needs --every")
 	case c.Publish == "" && c.Every > 0:

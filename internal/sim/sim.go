@@ -7,7 +7,9 @@
 //  1. keys: every device gets an RSA-1024 key, read from Config.KeysDir or
 //     generated on all cores (≈10 ms of CPU each) and saved there;
 //  2. provisioning (with Config.API): each public key is registered through
-//     POST /v1/provisioning/{id}, Config.Concurrency at a time;
+//     POST /v1/provisioning/{id}, Config.Concurrency at a time, into
+//     Config.Product if set; with Config.ClaimCode the device is left
+//     without an owner, for the code to claim;
 //  3. ramp-up: devices connect, Config.Concurrency handshakes at a time; a
 //     device counts as connected once the server answered its Hello, as
 //     failed if its first attempt fails (it keeps retrying with backoff
@@ -320,7 +322,7 @@ func (s *sim) provisionAll(ctx context.Context) {
 		if err == nil {
 			var pemKey []byte
 			if pemKey, err = protocol.MarshalPublicKeyPEM(&k.PublicKey); err == nil {
-				err = s.api.provision(ctx, d.id, pemKey)
+				err = s.api.provision(ctx, d.id, pemKey, s.cfg.Product, s.cfg.ClaimCode != "")
 			}
 		}
 		if err != nil {

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -167,6 +168,9 @@ func TestFlags(t *testing.T) {
 		{name: "publish time without publish", args: []string{key, "--publish-time"}, wantErr: "--publish-time"},
 		{name: "no server key", args: nil, wantErr: "--server-key"},
 		{name: "api without token", args: []string{key, "--api", "http://h"}, wantErr: "--token"},
+		{name: "product", args: []string{key, "--api", "http://h", "--token", "t", "--product", "widget"},
+			check: func(c Config) bool { return c.Product == "widget" }},
+		{name: "product without api", args: []string{key, "--product", "widget"}, wantErr: "--product needs --api"},
 		{name: "api not a URL", args: []string{key, "--api", "h:8080", "--token", "t"}, wantErr: "http(s) URL"},
 		{name: "publish without every", args: []string{key, "--publish", "x"}, wantErr: "--every"},
 		{name: "every without publish", args: []string{key, "--every", "1s"}, wantErr: "--publish"},
@@ -274,10 +278,15 @@ type fakeAPI struct {
 	srv         *devicetest.Server
 	claimStatus int
 	refuse      string // device ID whose provisioning is refused
-	mu          sync.Mutex
-	provisioned []string
-	claims      []string
-	tokens      []string
+	// releaseStatus answers DELETE /v1/devices/{id}: 200, or 403 for a
+	// device that is not the token owner's.
+	releaseStatus int
+	mu            sync.Mutex
+	provisioned   []string
+	products      []string // product_id of each provisioning, "" for none
+	released      []string
+	claims        []string
+	tokens        []string
 }
 
 func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -297,6 +306,7 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.srv.AddDevice(id, k)
 		f.mu.Lock()
 		f.provisioned = append(f.provisioned, id)
+		f.products = append(f.products, r.FormValue("product_id"))
 		f.mu.Unlock()
 		json.NewEncoder(w).Encode(map[string]any{"ok": true, "id": id})
 	case r.Method == "POST" && r.URL.Path == "/v1/devices":
@@ -309,6 +319,17 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		fmt.Fprintf(w, `{"ok":true,"id":%q}`, r.FormValue("id"))
+	case r.Method == "DELETE" && strings.HasPrefix(r.URL.Path, "/v1/devices/"):
+		f.mu.Lock()
+		f.released = append(f.released, strings.TrimPrefix(r.URL.Path, "/v1/devices/"))
+		status := f.releaseStatus
+		f.mu.Unlock()
+		if status != http.StatusOK {
+			w.WriteHeader(status)
+			fmt.Fprint(w, `{"ok":false,"error":"Permission Denied","info":"I didn't recognize that device name or ID"}`)
+			return
+		}
+		fmt.Fprint(w, `{"ok":true}`)
 	default:
 		w.WriteHeader(http.StatusNotFound)
 		fmt.Fprint(w, `{"ok":false,"error":"Not Found"}`)
@@ -329,7 +350,7 @@ func newHarness(t *testing.T, n int) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Close)
-	api := &fakeAPI{srv: srv, claimStatus: http.StatusOK}
+	api := &fakeAPI{srv: srv, claimStatus: http.StatusOK, releaseStatus: http.StatusOK}
 	hs := httptest.NewServer(api)
 	t.Cleanup(hs.Close)
 	dir := t.TempDir()
@@ -594,6 +615,15 @@ func TestRunClaimCodeAndRerun(t *testing.T) {
 	if sum.Connected != 3 || sum.Claimed+sum.ClaimFailed != 0 {
 		t.Errorf("summary %+v; want 3 connected and no claim calls", sum)
 	}
+	// Provisioning through the token claimed them to its owner: each was
+	// released again, so that the code decides the owner.
+	h.api.mu.Lock()
+	released := slices.Sorted(slices.Values(h.api.released))
+	provisioned := slices.Sorted(slices.Values(h.api.provisioned))
+	h.api.mu.Unlock()
+	if !slices.Equal(released, provisioned) || len(released) != 3 {
+		t.Errorf("released %v; want every provisioned device %v", released, provisioned)
+	}
 	// A rerun with the same keys directory generates no key.
 	for len(h.srv.Conns()) > 0 {
 		if ctx.Err() != nil {
@@ -606,6 +636,57 @@ func TestRunClaimCodeAndRerun(t *testing.T) {
 	sum, _ = stop()
 	if sum.Connected != 3 || sum.KeysGenerated != 0 {
 		t.Errorf("rerun summary %+v; want 3 connected, 0 keys generated", sum)
+	}
+}
+
+// TestRunProduct: --product sends product_id with every provisioning.
+// Without a claim code the devices are claimed to the token's owner and
+// nothing is released; with one, each is released, and a device that was
+// not the owner's (403) is no failure.
+func TestRunProduct(t *testing.T) {
+	tests := []struct {
+		name          string
+		claimCode     string
+		releaseStatus int
+		wantClaims    int
+		wantReleases  int
+	}{
+		{"no claim code", "", http.StatusOK, 2, 0},
+		{"claim code, devices unowned in the product", "code", http.StatusForbidden, 0, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, 2)
+			h.cfg.Product, h.cfg.ClaimCode = "widget", tt.claimCode
+			h.api.releaseStatus = tt.releaseStatus
+			stop := h.run(t)
+			h.waitOnline(t, 2)
+			ctx := testContext(t)
+			for {
+				h.api.mu.Lock()
+				n := len(h.api.claims)
+				h.api.mu.Unlock()
+				if n >= tt.wantClaims {
+					break
+				}
+				if ctx.Err() != nil {
+					t.Fatalf("%d claims; want %d", n, tt.wantClaims)
+				}
+				time.Sleep(time.Millisecond)
+			}
+			sum, _ := stop()
+			h.api.mu.Lock()
+			defer h.api.mu.Unlock()
+			if len(h.api.products) != 2 || h.api.products[0] != "widget" || h.api.products[1] != "widget" {
+				t.Errorf("product_id of the provisionings %q; want widget twice", h.api.products)
+			}
+			if len(h.api.released) != tt.wantReleases || len(h.api.claims) != tt.wantClaims {
+				t.Errorf("released %v, claims %v; want %d and %d", h.api.released, h.api.claims, tt.wantReleases, tt.wantClaims)
+			}
+			if sum.ProvisionFailed != 0 || sum.Connected != 2 {
+				t.Errorf("summary %+v; want 2 connected, none refused", sum)
+			}
+		})
 	}
 }
 
