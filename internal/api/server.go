@@ -67,7 +67,7 @@ func (w *statusWriter) Flush() {
 // Unwrap lets http.ResponseController reach the connection.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// CORS values of spec §1.9.
+// CORS values of docs/particle-api.md#cors.
 const (
 	corsMethods = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
 	corsHeaders = "Authorization, Content-Type, Accept, X-Requested-With, X-Particle-Tool, X-Particle-Project"
