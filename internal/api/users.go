@@ -21,8 +21,8 @@ var (
 	errBadResetToken    = errorf(http.StatusBadRequest, "Invalid or expired password reset token")
 )
 
-// userJSON is the user object of spec §3. Customers get the same shape
-// with their e-mail as username.
+// userJSON is the user object of docs/particle-api.md#users. Customers get the
+// same shape with their e-mail as username.
 type userJSON struct {
 	Username            string            `json:"username"`
 	SubscriptionIDs     []string          `json:"subscription_ids"`
