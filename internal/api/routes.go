@@ -63,8 +63,8 @@ const (
 )
 
 // routes is the table of every route the API serves: method, pattern,
-// access policy, API-user scope, rate limit and handler. Later sections of
-// the spec append here.
+// access policy, API-user scope, rate limit and handler. New routes are
+// appended here.
 func (s *server) routes() []route {
 	return []route{
 		// The token endpoint (docs/particle-api.md#the-token-endpoint); it
