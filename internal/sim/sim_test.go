@@ -476,7 +476,8 @@ func TestRunFiveDevices(t *testing.T) {
 	if tf, ok := temp.(float64); err != nil || !ok || tf < 16 || tf > 27 {
 		t.Errorf("temp = %v, %v", temp, err)
 	}
-	// The describe lists exactly the application of the spec.
+	// The describe lists exactly the simulator's application (the README's
+	// Devices section: function led, variables temp, count, label, on).
 	app, err := c.WaitDescribePost(ctx, protocol.DescribeApplication)
 	if err != nil {
 		t.Fatal(err)
