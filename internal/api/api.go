@@ -36,7 +36,8 @@ const (
 	DefaultSSEReplayMax     = 10000
 	DefaultSSEWriteTimeout  = 30 * time.Second
 
-	DefaultMaxWebhooks = 100
+	DefaultMaxWebhooks        = 100
+	DefaultMaxProductsPerUser = 20
 )
 
 // APIUserDomain is the e-mail domain of the accounts created for API users
@@ -130,6 +131,10 @@ type Config struct {
 	// MaxWebhooks bounds the webhooks and integrations of one owner: a
 	// user's sandbox, or one product (default 100).
 	MaxWebhooks int
+	// MaxProductsPerUser bounds the products one user owns (default 20);
+	// with MaxWebhooks it bounds the hooks of one account
+	// (docs/webhooks.md, Limits).
+	MaxProductsPerUser int
 
 	// Now is the clock (default time.Now). Tests inject a fake clock.
 	Now func() time.Time
@@ -175,6 +180,7 @@ func (c Config) withDefaults() Config {
 	def(&c.SSEReplayMax, DefaultSSEReplayMax)
 	defDur(&c.SSEWriteTimeout, DefaultSSEWriteTimeout)
 	def(&c.MaxWebhooks, DefaultMaxWebhooks)
+	def(&c.MaxProductsPerUser, DefaultMaxProductsPerUser)
 	if c.Now == nil {
 		c.Now = time.Now
 	}

@@ -174,6 +174,16 @@ var authzRows = []authzRow{
 		[numCreds]int{400, 200, 403, 403, 403, 200, 400, 401, 401, 400}},
 	{"DELETE", "/v1/products/{p}/team/{member}", "", false,
 		[numCreds]int{400, 200, 403, 403, 403, 200, 400, 401, 401, 400}},
+	{"GET", "/v1/products/{p}/team/invites", "", false,
+		[numCreds]int{400, 200, 403, 403, 403, 200, 400, 401, 401, 400}},
+	// Invitations addressed to the caller (docs/api.md, Team invitations):
+	// users only, API users refused.
+	{"GET", "/v1/user/team-invites", "", false,
+		[numCreds]int{400, 200, 200, 403, 403, 403, 400, 401, 401, 400}},
+	{"POST", "/v1/user/team-invites/accept", `{"token":"0000000000000000000000000000000000000000"}`, false,
+		[numCreds]int{400, 400, 400, 403, 403, 403, 400, 401, 401, 400}},
+	{"DELETE", "/v1/user/team-invites/{p}", "", false,
+		[numCreds]int{400, 404, 404, 403, 403, 403, 400, 401, 401, 400}},
 
 	// Customers (docs/particle-api.md#customers): client credentials, team
 	// tokens and product tokens create; customers and outsiders do not.

@@ -18,10 +18,14 @@ func (s *server) handleCreateIntegration(rq *request) error {
 	if err != nil {
 		return err
 	}
-	out := hookJSON(h)
+	out, err := s.hookView(h)
+	if err != nil {
+		return err
+	}
 	out["ok"] = true
 	u := s.hookURL(rq, "integrations", h.ID)
 	out["hookUrl"], out["integrationUrl"] = u, u
+	noStore(rq.w)
 	return writeJSON(rq.w, http.StatusCreated, out)
 }
 
@@ -34,8 +38,11 @@ func (s *server) handleListIntegrations(rq *request) error {
 	}
 	out := make([]map[string]any, len(hooks))
 	for i := range hooks {
-		out[i] = hookJSON(&hooks[i])
+		if out[i], err = s.hookView(&hooks[i]); err != nil {
+			return err
+		}
 	}
+	noStore(rq.w)
 	return writeJSON(rq.w, http.StatusOK, out)
 }
 
@@ -50,8 +57,12 @@ func (s *server) handleGetIntegration(rq *request) error {
 	if err != nil {
 		return err
 	}
-	out := hookJSON(h)
+	out, err := s.hookView(h)
+	if err != nil {
+		return err
+	}
 	out["logs"] = deliveriesJSON(log)
+	noStore(rq.w)
 	return writeJSON(rq.w, http.StatusOK, map[string]any{"integration": out})
 }
 
@@ -78,7 +89,12 @@ func (s *server) handleUpdateIntegration(rq *request) error {
 		return fmt.Errorf("api: update webhook: %w", err)
 	}
 	s.hooksChanged(rq, h.ID)
-	return writeJSON(rq.w, http.StatusOK, map[string]any{"integration": hookJSON(h)})
+	out, err := s.hookView(h)
+	if err != nil {
+		return err
+	}
+	noStore(rq.w)
+	return writeJSON(rq.w, http.StatusOK, map[string]any{"integration": out})
 }
 
 // handleDeleteIntegration is DELETE /v1/integrations/{hook} and the

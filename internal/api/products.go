@@ -138,6 +138,9 @@ func (s *server) handleCreateProduct(rq *request) error {
 			return errProductSettings
 		}
 	}
+	if err := s.checkProductLimit(rq, u); err != nil {
+		return err
+	}
 	prod := &store.Product{
 		Name:        name,
 		Description: p.str("description"),
@@ -170,4 +173,24 @@ func (s *server) handleCreateProduct(rq *request) error {
 		return err
 	}
 	return writeJSON(rq.w, http.StatusOK, map[string]any{"product": v})
+}
+
+// checkProductLimit refuses a new product when u already owns
+// Config.MaxProductsPerUser of them (docs/webhooks.md, Limits): each
+// product brings its own webhooks, so this bounds one account's hooks.
+func (s *server) checkProductLimit(rq *request, u *store.User) error {
+	list, err := s.store.ProductsForMember(rq.ctx, u.Username)
+	if err != nil {
+		return err
+	}
+	owned := 0
+	for i := range list {
+		if list[i].OwnerID == u.ID {
+			owned++
+		}
+	}
+	if owned >= s.cfg.MaxProductsPerUser {
+		return errorf(http.StatusBadRequest, fmt.Sprintf("Too many products: the limit is %d per user", s.cfg.MaxProductsPerUser))
+	}
+	return nil
 }

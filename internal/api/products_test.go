@@ -87,14 +87,20 @@ func TestTeam(t *testing.T) {
 	invite := func(body map[string]any) apitest.Req {
 		return apitest.Req{Method: "POST", Path: "/v1/products/widget/team", Token: w.ownerToken, JSON: body}
 	}
-	var botName, botToken string
+	var botName, botToken, inviteToken string
 	w.Run(t, []apitest.Scenario{
 		{Name: "list", Req: team(w.ownerToken), Status: 200, Want: `{"ok":true,"team":[
 			{"_id":"` + w.owner.ID + `","username":"owner@example.com","role":{"id":"owner","name":"Owner"}},
 			{"_id":"dev@example.com","username":"dev@example.com","role":{"id":"developer","name":"Developer"}},
 			{"_id":"<hex24>","username":"` + w.apiUserName + `","role":{"id":"developer","name":"Developer"},"is_programmatic":true}]}`},
 		{Name: "invite", Req: invite(map[string]any{"username": "Other@Example.com"}),
-			Status: 200, Want: `{"ok":true,"invited":{"username":"other@example.com"}}`},
+			Status: 200, Want: `{"ok":true,"invited":{"username":"other@example.com","role":{"id":"administrator","name":"Administrator"},
+				"pending":true,"expires_at":"<iso>"},"invite_token":"<hex40>"}`,
+			Check: func(tb testing.TB, r *apitest.Resp) { inviteToken = r.String(tb, "invite_token") }},
+		{Name: "pending invitee is not a member", Req: apitest.Req{Method: "GET", Path: "/v1/products/widget", Token: w.otherToken},
+			Status: 403},
+		{Name: "accept", Req: apitest.Req{Method: "POST", Path: "/v1/user/team-invites/accept", Token: w.otherToken,
+			JSON: map[string]any{"token": &inviteToken}}, Status: 200},
 		{Name: "invited member manages the product", Req: apitest.Req{Method: "GET", Path: "/v1/products/widget", Token: w.otherToken},
 			Status: 200},
 		{Name: "invite twice", Req: invite(map[string]any{"username": "other@example.com"}),

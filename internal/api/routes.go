@@ -94,6 +94,12 @@ func (s *server) routes() []route {
 		{method: "GET", pattern: "/v1/user/identify", policy: userOnly, handler: s.handleIdentify},
 		{method: "GET", pattern: "/v1/orgs", policy: userOnly, scope: scopeOrganizationGet, handler: s.handleListOrgs},
 
+		// Team invitations addressed to the caller (invites.go; Wick's own
+		// routes, docs/api.md, Team invitations).
+		{method: "GET", pattern: "/v1/user/team-invites", policy: userOnly, handler: s.handleMyInvites},
+		{method: "POST", pattern: "/v1/user/team-invites/accept", policy: userOnly, handler: s.handleAcceptInvite},
+		{method: "DELETE", pattern: "/v1/user/team-invites/{p}", policy: userOnly, handler: s.handleDeclineInvite},
+
 		// OAuth clients of a user (docs/particle-api.md#oauth-clients).
 		{method: "GET", pattern: "/v1/clients", policy: userOnly, scope: scopeClientsList, handler: s.handleListClients},
 		{method: "POST", pattern: "/v1/clients", policy: userOnly, scope: scopeClientsCreate, handler: s.handleCreateClient},
@@ -116,6 +122,7 @@ func (s *server) routes() []route {
 
 		// Team (docs/particle-api.md#teams).
 		{method: "GET", pattern: "/v1/products/{p}/team", policy: team, scope: scopeTeamList, handler: s.handleListTeam},
+		{method: "GET", pattern: "/v1/products/{p}/team/invites", policy: team, scope: scopeTeamList, handler: s.handleListInvites},
 		{method: "POST", pattern: "/v1/products/{p}/team", policy: team, scope: scopeTeamInvite, handler: s.handleInviteTeam},
 		{method: "DELETE", pattern: "/v1/products/{p}/team/{username}", policy: team, scope: scopeTeamRemove, handler: s.handleRemoveTeam},
 

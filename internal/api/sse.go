@@ -45,6 +45,9 @@ type StreamStats struct {
 	Replayed uint64
 	// Gaps counts resumed streams told that events may be missing.
 	Gaps uint64
+	// Revoked counts streams closed because their access ended: token
+	// revoked or expired, or the holder left the product's team.
+	Revoked uint64
 }
 
 // StreamStats returns the counters of the event streams. The handler
@@ -58,6 +61,7 @@ func (s *server) StreamStats() StreamStats {
 		Dropped:  g.dropped.Load(),
 		Replayed: g.replayed.Load(),
 		Gaps:     g.gaps.Load(),
+		Revoked:  g.revoked.Load(),
 	}
 }
 
@@ -84,7 +88,7 @@ type streamGate struct {
 
 	open                                atomic.Int64
 	opened, rejected, dropped, replayed atomic.Uint64
-	gaps                                atomic.Uint64
+	gaps, revoked                       atomic.Uint64
 }
 
 func newStreamGate(openRate int, openWindow time.Duration, maxConn, maxKeys int) *streamGate {
@@ -262,6 +266,9 @@ func (s *server) stream(rq *request, sp streamSpec) error {
 		return err
 	}
 	defer release()
+	access := s.newStreamAccess(rq)
+	s.watch.add(access)
+	defer s.watch.remove(access)
 
 	lastID, resume := lastEventID(rq)
 	var (
@@ -335,12 +342,24 @@ func (s *server) stream(rq *request, sp streamSpec) error {
 	ctx := rq.ctx
 	keepAlive := time.NewTimer(s.cfg.SSEKeepAlive)
 	defer keepAlive.Stop()
+	checks := s.newAccessTicker()
+	defer checks.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-g.done:
 			return nil
+		case <-checks.C:
+			if s.accessEnded(rq, access, checks.tick(), write) {
+				return nil
+			}
+			continue
+		case <-access.recheck:
+			if s.accessEnded(rq, access, true, write) {
+				return nil
+			}
+			continue
 		case <-keepAlive.C:
 			buf = append(buf[:0], ":\n\n"...)
 		case ev, ok := <-events:
@@ -385,6 +404,24 @@ func (s *server) stream(rq *request, sp streamSpec) error {
 			buf = make([]byte, 0, 1024) // do not keep a huge replay's buffer
 		}
 	}
+}
+
+// accessEnded re-checks a stream's access (streamwatch.go) and reports
+// whether the stream must end, after telling the client why in a comment.
+func (s *server) accessEnded(rq *request, a *streamAccess, full bool, write func([]byte) error) bool {
+	err := s.streamAllowed(rq.ctx, a, full)
+	if err == nil {
+		return false
+	}
+	if !errors.Is(err, errAccessEnded) {
+		s.log.LogAttrs(rq.ctx, slog.LevelDebug, "api: stream access check failed; will retry",
+			logPath(rq.r), slog.Any("err", err))
+		return false
+	}
+	s.streams.revoked.Add(1)
+	s.log.LogAttrs(rq.ctx, slog.LevelDebug, "api: stream closed: access ended", logPath(rq.r), slog.String("ip", rq.ip))
+	_ = write([]byte(": access ended: the token was revoked or expired, or its holder lost access\n\n"))
+	return true
 }
 
 // dropComment appends the comment telling a client that n events were

@@ -68,8 +68,9 @@ func (s *server) handleListTeam(rq *request) error {
 }
 
 // handleInviteTeam is POST /v1/products/{p}/team: {username[, role]}
-// adds a member (default role Administrator); {friendly_name, scopes}
-// creates an API user.
+// invites an address (default role Administrator); {friendly_name,
+// scopes} creates an API user. An invitation grants nothing until the
+// address's owner accepts it (invites.go).
 func (s *server) handleInviteTeam(rq *request) error {
 	p := rq.params
 	if p.has("friendly_name") || p.has("scopes") {
@@ -91,14 +92,7 @@ func (s *server) handleInviteTeam(rq *request) error {
 			return errTeamRole
 		}
 	}
-	err := s.store.AddTeamMember(rq.ctx, &store.TeamMember{ProductID: rq.product.ID, Username: name, Role: role})
-	if errors.Is(err, store.ErrConflict) {
-		return errTeamExists
-	}
-	if err != nil {
-		return err
-	}
-	return writeJSON(rq.w, http.StatusOK, map[string]any{"ok": true, "invited": map[string]string{"username": name}})
+	return s.invite(rq, name, role)
 }
 
 // createAPIUser makes a programmatic team member with a never-expiring
@@ -178,13 +172,20 @@ func (s *server) addAPIUser(rq *request, u *store.User, scopes []string) (string
 	return resp.AccessToken, nil
 }
 
-// handleRemoveTeam is DELETE /v1/products/{p}/team/{username}. Removing
-// an API user from its last product also deletes its account and tokens.
+// handleRemoveTeam is DELETE /v1/products/{p}/team/{username}: it
+// removes a member, or withdraws a pending invitation. Removing an API
+// user from its last product also deletes its account and tokens.
 func (s *server) handleRemoveTeam(rq *request) error {
 	name := normalizeEmail(rq.r.PathValue("username"))
 	m, err := s.store.TeamMember(rq.ctx, rq.product.ID, name)
 	if errors.Is(err, store.ErrNotFound) {
-		return errTeamNotMember
+		// Not a member: withdraw a pending invitation, if any.
+		if err := s.store.DeleteInvite(rq.ctx, rq.product.ID, name); errors.Is(err, store.ErrNotFound) {
+			return errTeamNotMember
+		} else if err != nil {
+			return err
+		}
+		return writeJSON(rq.w, http.StatusOK, okBody)
 	}
 	if err != nil {
 		return err
@@ -195,6 +196,8 @@ func (s *server) handleRemoveTeam(rq *request) error {
 	if err := s.store.RemoveTeamMember(rq.ctx, rq.product.ID, name); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
+	// Its open product streams end now, here and on other processes.
+	s.accessChanged(rq.ctx, accessNotice{ProductID: rq.product.ID, Username: name})
 	if m.Programmatic {
 		if err := s.deleteOrphanAPIUser(rq, name); err != nil {
 			return err

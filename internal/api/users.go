@@ -213,6 +213,11 @@ func (s *server) handleUpdateUser(rq *request) error {
 			return err
 		}
 	}
+	if p.isTrue("invalidate_tokens") || next.Username != u.Username {
+		// Streams re-check their tokens, and team streams the membership
+		// under the new name.
+		s.accessChanged(rq.ctx, accessNotice{UserID: u.ID})
+	}
 	return writeJSON(rq.w, http.StatusOK, map[string]any{"ok": true, "message": message})
 }
 
@@ -246,13 +251,15 @@ func (s *server) handleDeleteUser(rq *request) error {
 	for _, h := range hooks {
 		s.hooksChanged(rq, h.ID)
 	}
+	s.accessChanged(rq.ctx, accessNotice{UserID: u.ID})
 	s.log.LogAttrs(rq.ctx, slog.LevelInfo, "api: user deleted", slog.String("username", u.Username))
 	return writeJSON(rq.w, http.StatusOK, map[string]any{"ok": true, "message": "User's account has been deleted."})
 }
 
-// handleBeginPasswordReset is POST /v1/user/password-reset. No e-mail is
-// sent: the token is logged for the operator. The answer is the same for
-// unknown users.
+// handleBeginPasswordReset is POST /v1/user/password-reset. With e-mail
+// configured the token is mailed to the address; without, nobody gets it
+// and the operator sets passwords with `wick user password` (docs/api.md,
+// Password reset). The answer is the same for unknown users.
 func (s *server) handleBeginPasswordReset(rq *request) error {
 	username := normalizeEmail(rq.params.str("username"))
 	if username == "" {
@@ -263,8 +270,9 @@ func (s *server) handleBeginPasswordReset(rq *request) error {
 		return err
 	}
 	if tok != "" {
-		s.log.LogAttrs(rq.ctx, slog.LevelInfo, "password reset requested",
-			slog.String("username", username), slog.String("reset_token", tok))
+		// The token is a credential: it goes to the mailbox, never to the
+		// log (docs/security.md, Logs).
+		s.sendResetMail(rq, username, tok)
 	}
 	return writeJSON(rq.w, http.StatusOK, map[string]any{"ok": true, "message": "Password reset email sent."})
 }

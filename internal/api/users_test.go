@@ -1,17 +1,20 @@
 package api_test
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"log/slog"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/wick-cloud/wick/internal/api"
 	"github.com/wick-cloud/wick/internal/api/apitest"
+	"github.com/wick-cloud/wick/internal/mail"
+	"github.com/wick-cloud/wick/internal/mail/mailtest"
 )
 
 // userObject is the expected GET /v1/user body of an account without
@@ -163,21 +166,24 @@ func (s *syncBuffer) String() string {
 }
 
 // TestPasswordReset covers POST and PUT /v1/user/password-reset: the
-// token reaches the operator through the log.
+// token reaches the account's mailbox (an SMTP server on 127.0.0.1), and
+// never the log, at any level.
 func TestPasswordReset(t *testing.T) {
 	var logs syncBuffer
-	log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	w := newWorldOpts(t, apitest.Options{Log: log})
+	log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	relay := mailtest.New(t, mailtest.Options{})
+	sender, err := mail.New(mail.Config{Addr: relay.Addr(), From: "wick@example.com", TLS: mail.TLSNone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newWorldOpts(t, apitest.Options{Log: log, Mail: sender})
 	resetToken := func() string {
-		var tok string
-		sc := bufio.NewScanner(strings.NewReader(logs.String()))
-		for sc.Scan() {
-			var rec map[string]any
-			if json.Unmarshal(sc.Bytes(), &rec) == nil && rec["msg"] == "password reset requested" {
-				tok, _ = rec["reset_token"].(string)
-			}
+		msgs := relay.Wait(t, 1, 10*time.Second)
+		m := msgs[len(msgs)-1]
+		if m.To != ownerName || m.Header.Get("Subject") != "Reset your password" {
+			t.Fatalf("mail to %q: %v", m.To, m.Header)
 		}
-		return tok
+		return regexp.MustCompile(`token=([0-9a-f]{40})`).FindStringSubmatch(m.Body)[1]
 	}
 	w.Run(t, []apitest.Scenario{
 		{Name: "unknown user looks the same", Req: apitest.Req{Method: "POST", Path: "/v1/user/password-reset",
@@ -212,5 +218,11 @@ func TestPasswordReset(t *testing.T) {
 	})
 	if r := w.login(ownerName, "reset-password", "particle", "particle"); r.Status != 200 {
 		t.Errorf("login with the new password: %d %s", r.Status, r.Body)
+	}
+	if n := len(relay.Messages()); n != 1 {
+		t.Errorf("%d e-mails; want 1 (none for the unknown address)", n)
+	}
+	if strings.Contains(logs.String(), tok) {
+		t.Errorf("the reset token is in the log:\n%s", logs.String())
 	}
 }

@@ -494,6 +494,9 @@ func (s *server) buildHook(rq *request, in *hookInput, prev *store.Webhook) (*st
 		}
 		h.Settings.SigningSecret = sealed
 	}
+	if err := s.sealHookCredentials(&h); err != nil {
+		return nil, err
+	}
 	return &h, nil
 }
 
@@ -784,9 +787,14 @@ func (s *server) handleListWebhooks(rq *request) error {
 	out := make([]map[string]any, 0, len(hooks))
 	for i := range hooks {
 		if hooks[i].IntegrationType == store.IntegrationWebhook {
-			out = append(out, hookJSON(&hooks[i]))
+			v, err := s.hookView(&hooks[i])
+			if err != nil {
+				return err
+			}
+			out = append(out, v)
 		}
 	}
+	noStore(rq.w)
 	return writeJSON(rq.w, http.StatusOK, out)
 }
 
@@ -796,7 +804,12 @@ func (s *server) handleGetWebhook(rq *request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(rq.w, http.StatusOK, hookJSON(h))
+	out, err := s.hookView(h)
+	if err != nil {
+		return err
+	}
+	noStore(rq.w)
+	return writeJSON(rq.w, http.StatusOK, out)
 }
 
 // handleDeleteWebhook is DELETE /v1/webhooks/{hook} and the product

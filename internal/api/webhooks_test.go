@@ -106,6 +106,24 @@ func storedHook(tb testing.TB, w *world, id string) *store.Webhook {
 	return h
 }
 
+// openedHook returns the hook the store holds with its sealed
+// credentials opened, after checking that the stored settings hold no
+// auth or headers in plaintext.
+func openedHook(tb testing.TB, w *world, id string) *store.Webhook {
+	tb.Helper()
+	h := storedHook(tb, w, id)
+	if h.Settings.Auth != nil || h.Settings.Headers != nil {
+		tb.Errorf("hook %s stored auth %+v and headers %v in plaintext", id, h.Settings.Auth, h.Settings.Headers)
+	}
+	err := h.Settings.OpenCredentials(func(sealed []byte) ([]byte, error) {
+		return w.Auth.OpenSecret(sealed, auth.PurposeWebhookCredentials+id)
+	})
+	if err != nil {
+		tb.Fatalf("open credentials of %s: %v", id, err)
+	}
+	return h
+}
+
 // TestWebhookClientRequests sends each official client's exact request
 // shapes and checks the answer and what is stored.
 func TestWebhookClientRequests(t *testing.T) {
@@ -246,7 +264,7 @@ func TestWebhookClientRequests(t *testing.T) {
 			if got := r.String(t, "hookUrl"); got != prefix+id {
 				t.Errorf("hookUrl = %q; want %q", got, prefix+id)
 			}
-			got := storedHook(t, w, id)
+			got := openedHook(t, w, id)
 			want := tc.hook
 			want.ID, want.UserID, want.CreatedAt, want.UpdatedAt = id, w.owner.ID, got.CreatedAt, got.UpdatedAt
 			if want.IntegrationType == "" {

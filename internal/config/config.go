@@ -105,6 +105,10 @@ type Serve struct {
 	WebhookTimeout      time.Duration // one webhook request, end to end
 	WebhookRetries      int           // retries after a failed delivery (0: none)
 	WebhookWorkers      int           // requests in flight per webhook
+
+	// Per-account limits (docs/webhooks.md, Limits).
+	MaxProductsPerUser  int // products one user may own
+	MaxWebhooksPerOwner int // webhooks and integrations of one user sandbox or one product
 }
 
 // Default returns the embedded defaults: everything in ./wick-data, HTTP on
@@ -139,6 +143,9 @@ func Default() Serve {
 		WebhookTimeout:  20 * time.Second,
 		WebhookRetries:  6,
 		WebhookWorkers:  8,
+
+		MaxProductsPerUser:  20,
+		MaxWebhooksPerOwner: 100,
 	}
 }
 
@@ -188,6 +195,8 @@ func (c *Serve) Register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.WebhookTimeout, "webhook-timeout", c.WebhookTimeout, "timeout of one webhook request")
 	fs.IntVar(&c.WebhookRetries, "webhook-retries", c.WebhookRetries, "retries of a failed webhook delivery, with exponential backoff (0: none)")
 	fs.IntVar(&c.WebhookWorkers, "webhook-workers", c.WebhookWorkers, "webhook requests in flight per webhook")
+	fs.IntVar(&c.MaxProductsPerUser, "max-products-per-user", c.MaxProductsPerUser, "products one user may own")
+	fs.IntVar(&c.MaxWebhooksPerOwner, "max-webhooks-per-owner", c.MaxWebhooksPerOwner, "webhooks and integrations of one user sandbox or one product")
 }
 
 // Resolve fills the derived defaults (DB, SecretKeyFile, PublicURL) and
@@ -251,6 +260,9 @@ func (c *Serve) Resolve() error {
 	}
 	if c.WebhookWorkers <= 0 {
 		return fmt.Errorf("config: --webhook-workers must be positive")
+	}
+	if c.MaxProductsPerUser <= 0 || c.MaxWebhooksPerOwner <= 0 {
+		return fmt.Errorf("config: --max-products-per-user and --max-webhooks-per-owner must be positive")
 	}
 	if c.PublishBurst < 0 {
 		return fmt.Errorf("config: --publish-burst must not be negative (0 turns the limit off)")

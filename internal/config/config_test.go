@@ -195,3 +195,33 @@ func TestPublishAndListenerDefaults(t *testing.T) {
 		t.Errorf("DefaultDB = %q", got)
 	}
 }
+
+// TestAccountLimitFlags: --max-products-per-user and
+// --max-webhooks-per-owner default to 20 and 100, read their WICK_
+// variables, and must be positive.
+func TestAccountLimitFlags(t *testing.T) {
+	c := Default()
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	c.Register(fs)
+	if c.MaxProductsPerUser != 20 || c.MaxWebhooksPerOwner != 100 {
+		t.Errorf("defaults = %d %d", c.MaxProductsPerUser, c.MaxWebhooksPerOwner)
+	}
+	env := map[string]string{"WICK_MAX_PRODUCTS_PER_USER": "3"}
+	if _, err := Parse(fs, []string{"--max-webhooks-per-owner=7"}, func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	if c.MaxProductsPerUser != 3 || c.MaxWebhooksPerOwner != 7 {
+		t.Errorf("parsed = %d %d", c.MaxProductsPerUser, c.MaxWebhooksPerOwner)
+	}
+	for _, bad := range []func(*Serve){
+		func(c *Serve) { c.MaxProductsPerUser = 0 },
+		func(c *Serve) { c.MaxWebhooksPerOwner = -1 },
+	} {
+		c := Default()
+		c.Data = "/tmp/w"
+		bad(&c)
+		if err := c.Resolve(); err == nil {
+			t.Errorf("resolve accepted %+v", c)
+		}
+	}
+}

@@ -120,6 +120,9 @@ func build(ctx context.Context, cfg config.Serve, log *slog.Logger) (*Server, er
 		OpenSecret: func(hookID string, sealed []byte) ([]byte, error) {
 			return au.OpenSecret(sealed, auth.PurposeWebhookSigning+hookID)
 		},
+		OpenCredentials: func(hookID string, sealed []byte) ([]byte, error) {
+			return au.OpenSecret(sealed, auth.PurposeWebhookCredentials+hookID)
+		},
 	}, log)
 	if err != nil {
 		b.Close()
@@ -146,6 +149,8 @@ func build(ctx context.Context, cfg config.Serve, log *slog.Logger) (*Server, er
 		SSEMaxConnsPerIP: cfg.SSEMaxPerIP,
 
 		WebhookAllowPrivate: cfg.WebhookAllowPrivate,
+		MaxWebhooks:         cfg.MaxWebhooksPerOwner,
+		MaxProductsPerUser:  cfg.MaxProductsPerUser,
 
 		// The API's zero means its default; the config's zero means off.
 		PublishBurst:    cmp.Or(cfg.PublishBurst, -1),

@@ -84,6 +84,8 @@ type Options struct {
 	// Webhooks is the webhook delivery engine handed to the API
 	// (api.Deps.Webhooks); nil leaves the API without one.
 	Webhooks api.WebhookRunner
+	// Mail sends the API's e-mail (api.Deps.Mail); nil sends none.
+	Mail api.Mailer
 }
 
 // Env is one API under test with its dependencies.
@@ -146,7 +148,7 @@ func New(tb testing.TB, opts Options) *Env {
 		Clock:   clock,
 		Devices: fake,
 		Bus:     opts.Bus,
-		Handler: api.New(cfg, api.Deps{Store: st, Auth: svc, Devices: devices, Bus: opts.Bus, Webhooks: opts.Webhooks}, opts.Log),
+		Handler: api.New(cfg, api.Deps{Store: st, Auth: svc, Devices: devices, Bus: opts.Bus, Webhooks: opts.Webhooks, Mail: opts.Mail}, opts.Log),
 	}
 }
 

@@ -1,0 +1,236 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/wick-cloud/wick/internal/auth"
+	"github.com/wick-cloud/wick/internal/store"
+)
+
+// An open event stream keeps the access it was opened with only while
+// that access lasts (docs/security.md, Streams end with access). Each
+// stream re-checks it on a ticker of Config.StreamAuthCheck: the token's
+// expiry and auth.Service.Authenticate, which answers from the token
+// cache, so that a token revoked in this process (the revocation drops
+// it from the cache) or expired ends its streams within one tick. Every
+// StreamAuthRecheck, and at once when an access notice concerns it, a
+// stream checks against the store itself: the token row, and for a team
+// route its user's membership. Notices are sent by the API when it
+// removes a team member, deletes an account or revokes a user's tokens,
+// and travel over the bus to every process (bus.PublishNotice), so a
+// change made on one process reaches streams held by another promptly;
+// the store check bounds the delay for changes that send no notice
+// (another process's token revocation, a command-line tool).
+
+// accessTopic is the bus notice topic of access changes.
+const accessTopic = "access"
+
+// accessNotice says whose access changed. Every field is optional; a
+// stream is concerned when any field matches it.
+type accessNotice struct {
+	// Node is the sending process (bus node), so that it skips its own
+	// notice when the bus echoes it.
+	Node string `json:"node,omitempty"`
+	// TokenHashes are access tokens revoked.
+	TokenHashes []string `json:"token_hashes,omitempty"`
+	// UserID is a user whose tokens, account or name changed.
+	UserID string `json:"user_id,omitempty"`
+	// CustomerID is a customer whose tokens or account changed.
+	CustomerID string `json:"customer_id,omitempty"`
+	// ProductID and Username: Username left the team of ProductID.
+	ProductID int64  `json:"product_id,omitempty"`
+	Username  string `json:"username,omitempty"`
+}
+
+// streamAccess is the access one open stream was admitted with.
+type streamAccess struct {
+	token string         // the access token, "" when it came in a body
+	p     auth.Principal // the principal at admission
+	// team is the product of a team route opened by a user: membership
+	// is part of the access. 0 otherwise.
+	team int64
+	// recheck is signalled (never blocking) when a notice concerns the
+	// stream.
+	recheck chan struct{}
+}
+
+// concerns reports whether n may have changed a's access.
+func (a *streamAccess) concerns(n *accessNotice) bool {
+	p := &a.p
+	switch {
+	case slices.Contains(n.TokenHashes, p.TokenHash):
+	case n.UserID != "" && p.Kind == store.KindUser && n.UserID == p.UserID:
+	case n.CustomerID != "" && p.Kind == store.KindCustomer && n.CustomerID == p.CustomerID:
+	case n.ProductID != 0 && a.team == n.ProductID && (n.Username == "" || n.Username == p.Username):
+	default:
+		return false
+	}
+	return true
+}
+
+// streamWatch knows every open stream's access, to route notices.
+type streamWatch struct {
+	mu      sync.Mutex
+	streams map[*streamAccess]struct{} // guarded by mu
+}
+
+func newStreamWatch() *streamWatch {
+	return &streamWatch{streams: map[*streamAccess]struct{}{}}
+}
+
+func (w *streamWatch) add(a *streamAccess) {
+	w.mu.Lock()
+	w.streams[a] = struct{}{}
+	w.mu.Unlock()
+}
+
+func (w *streamWatch) remove(a *streamAccess) {
+	w.mu.Lock()
+	delete(w.streams, a)
+	w.mu.Unlock()
+}
+
+// notify asks every stream n concerns to re-check its access now.
+func (w *streamWatch) notify(n *accessNotice) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for a := range w.streams {
+		if a.concerns(n) {
+			select {
+			case a.recheck <- struct{}{}:
+			default: // a re-check is already due
+			}
+		}
+	}
+}
+
+// subscribeAccessNotices makes notices from other processes reach this
+// process's streams.
+func (s *server) subscribeAccessNotices() {
+	if s.bus == nil {
+		return
+	}
+	node := s.bus.Node()
+	_, err := s.bus.SubscribeNotices(accessTopic, func(data []byte) {
+		var n accessNotice
+		if err := json.Unmarshal(data, &n); err != nil {
+			s.log.Warn("api: malformed access notice", "err", err)
+			return
+		}
+		if n.Node != node {
+			s.watch.notify(&n)
+		}
+	})
+	if err != nil {
+		s.log.Warn("api: access notices unavailable; streams rely on their periodic check", "err", err)
+	}
+}
+
+// accessChanged tells the streams of this process and, over the bus, of
+// every other that n's subjects lost some access.
+func (s *server) accessChanged(ctx context.Context, n accessNotice) {
+	s.watch.notify(&n)
+	if s.bus == nil {
+		return
+	}
+	n.Node = s.bus.Node()
+	data, err := json.Marshal(n)
+	if err == nil {
+		err = s.bus.PublishNotice(accessTopic, data)
+	}
+	if err != nil {
+		s.log.LogAttrs(ctx, slog.LevelWarn, "api: access notice not sent; other processes' streams rely on their periodic check",
+			slog.Any("err", err))
+	}
+}
+
+// newStreamAccess records the access of the stream rq opens. The caller
+// registers it with s.watch.
+func (s *server) newStreamAccess(rq *request) *streamAccess {
+	a := &streamAccess{token: bearerToken(rq.r, rq.params), recheck: make(chan struct{}, 1)}
+	if rq.principal != nil {
+		a.p = *rq.principal
+	}
+	if rq.route.policy == team && a.p.Kind == store.KindUser && rq.product != nil {
+		a.team = rq.product.ID
+	}
+	return a
+}
+
+// errAccessEnded reports that a stream's access is gone.
+var errAccessEnded = errors.New("api: stream access ended")
+
+// streamAllowed re-checks a stream's access: cheaply (expiry and the
+// token cache), or with full set against the store. It returns
+// errAccessEnded when the access is gone; other errors (a store that
+// cannot answer) leave the stream open, to be checked again.
+func (s *server) streamAllowed(ctx context.Context, a *streamAccess, full bool) error {
+	p := &a.p
+	if p.ExpiresAt != nil && !s.cfg.Now().Before(*p.ExpiresAt) {
+		return errAccessEnded
+	}
+	if a.token == "" {
+		full = true
+	} else if _, err := s.auth.Authenticate(ctx, a.token); err != nil {
+		var ae *auth.Error
+		if errors.As(err, &ae) {
+			return errAccessEnded
+		}
+		return err
+	}
+	if !full {
+		return nil
+	}
+	t, err := s.store.TokenByHash(ctx, p.TokenHash)
+	if errors.Is(err, store.ErrNotFound) {
+		return errAccessEnded
+	}
+	if err != nil {
+		return err
+	}
+	if t.ExpiresAt != nil && !s.cfg.Now().Before(*t.ExpiresAt) {
+		return errAccessEnded
+	}
+	if a.team == 0 {
+		return nil
+	}
+	u, err := s.store.UserByID(ctx, p.UserID)
+	if errors.Is(err, store.ErrNotFound) {
+		return errAccessEnded
+	}
+	if err != nil {
+		return err
+	}
+	_, err = s.store.TeamMember(ctx, a.team, u.Username)
+	if errors.Is(err, store.ErrNotFound) {
+		return errAccessEnded
+	}
+	return err
+}
+
+// accessTicker drives one stream's re-checks: C ticks every
+// StreamAuthCheck, and full says whether this tick also checks the store
+// (one tick in StreamAuthRecheck/StreamAuthCheck, at a random phase so
+// that streams opened together do not check together).
+type accessTicker struct {
+	*time.Ticker
+	n, every int
+}
+
+func (s *server) newAccessTicker() *accessTicker {
+	every := max(int(s.cfg.StreamAuthRecheck/s.cfg.StreamAuthCheck), 1)
+	return &accessTicker{Ticker: time.NewTicker(s.cfg.StreamAuthCheck), n: rand.IntN(every), every: every}
+}
+
+// tick counts one tick and reports whether it is a full check.
+func (t *accessTicker) tick() (full bool) {
+	t.n++
+	return t.n%t.every == 0
+}
