@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -214,15 +215,16 @@ func (e *flowEnv) productToken(id, secret string) string {
 
 // startSim runs `wick sim` with count devices whose keys token provisions
 // (a product token puts them in its product), each reporting claimCode
-// and publishing event every second. The process is killed at cleanup.
-// It returns the device IDs.
-func (e *flowEnv) startSim(prefix string, count int, token, claimCode, event string) []string {
+// and publishing event every second, with any extra flags. The process is
+// killed at cleanup. It returns the device IDs.
+func (e *flowEnv) startSim(prefix string, count int, token, claimCode, event string, extra ...string) []string {
 	e.t.Helper()
-	cmd := exec.Command(e.bin, "sim", "--server", e.deviceAddr, "--data", e.data,
+	args := []string{"sim", "--server", e.deviceAddr, "--data", e.data,
 		"--api", e.api, "--token", token, "--claim-code", claimCode,
 		"--count", strconv.Itoa(count), "--id-prefix", prefix,
 		"--publish", event, "--every", "1s",
-		"--keys-dir", filepath.Join(e.dir, "keys"), "--log-level", "warn", "--progress", "0")
+		"--keys-dir", filepath.Join(e.dir, "keys"), "--log-level", "warn", "--progress", "0"}
+	cmd := exec.Command(e.bin, append(args, extra...)...)
 	out := &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -870,4 +872,107 @@ func TestFlowSimpleAuth(t *testing.T) {
 	r = e.do(flowReq{method: "POST", path: "/oauth/token", form: url.Values{"grant_type": {"password"},
 		"username": {email}, "password": {password}, "client_id": {appID}, "client_secret": {appSecret}}}).want(200)
 	e.waitDevices(r.str("access_token"), ids...)
+}
+
+// TestFlowDeveloperProvisionsCustomerClaims is the product flow of
+// docs/api.md, Claim codes: the developer provisions a device into the
+// product with their own token (`wick sim --product`), a customer creates
+// a claim code, the device reports it, and the customer owns the device,
+// which now has a generated name. Then the same without --product: the
+// developer's token would claim the device to the developer, so the
+// simulator releases it and the customer's code still decides the owner.
+func TestFlowDeveloperProvisionsCustomerClaims(t *testing.T) {
+	e := newFlowEnv(t)
+	clientID, secret := e.createClient("Lamp Server", "")
+	const email = "abu@agrabahmonkeys.com"
+	token := e.do(flowReq{method: "POST", path: "/v1/products/" + e.product + "/customers", basicID: clientID, basicPW: secret,
+		form: url.Values{"email": {email}, "no_password": {"true"}}}).want(201).str("access_token")
+	generated := regexp.MustCompile(`^[a-z]+_[a-z]+$`)
+
+	type device struct {
+		ID        string  `json:"id"`
+		Name      *string `json:"name"`
+		Owner     string  `json:"owner"`
+		ProductID int     `json:"product_id"`
+		LastApp   *string `json:"last_app"`
+	}
+	for _, c := range []struct {
+		name, prefix string
+		codePath     string   // where the customer asks for the code
+		extra        []string // further wick sim flags
+	}{
+		{"developer provisions into the product", "f4", "/v1/products/" + e.product + "/device_claims", []string{"--product", e.product}},
+		{"developer provisions, no product", "f5", "/v1/device_claims", nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e.t = t
+			code := e.do(flowReq{method: "POST", path: c.codePath, token: token}).want(200).str("claim_code")
+			id := e.startSim(c.prefix, 1, e.ownerToken, code, "sensorValueEvent", c.extra...)[0]
+
+			// The customer owns the device, in the product, named.
+			e.waitDevicesAtLeast(token, id)
+			var d device
+			e.do(flowReq{method: "GET", path: "/v1/devices/" + id, token: token}).want(200).decode(&d)
+			if d.Name == nil || !generated.MatchString(*d.Name) || d.Owner != email || d.ProductID != e.productID || d.LastApp != nil {
+				t.Errorf("customer's device %+v (name %v); want a generated name, owner %s, product %d, last_app null",
+					d, d.Name, email, e.productID)
+			}
+			// The name works as the ID, and coreInfo carries it.
+			var v struct {
+				Result   any `json:"result"`
+				CoreInfo struct {
+					Name    string  `json:"name"`
+					LastApp *string `json:"last_app"`
+				} `json:"coreInfo"`
+			}
+			if d.Name != nil {
+				e.do(flowReq{method: "GET", path: "/v1/devices/" + *d.Name + "/on", token: token}).want(200).decode(&v)
+				if v.CoreInfo.Name != *d.Name || v.CoreInfo.LastApp != nil {
+					t.Errorf("variable by name: coreInfo %+v; want name %s and last_app null", v.CoreInfo, *d.Name)
+				}
+			}
+			// The developer does not own it; the product lists it with its
+			// customer.
+			var mine []device
+			e.do(flowReq{method: "GET", path: "/v1/devices", token: e.ownerToken}).want(200).decode(&mine)
+			for _, m := range mine {
+				if m.ID == id {
+					t.Errorf("the developer owns %s; want the customer to", id)
+				}
+			}
+			var list struct {
+				Devices []device `json:"devices"`
+			}
+			e.do(flowReq{method: "GET", path: "/v1/products/" + e.product + "/devices", token: e.ownerToken,
+				form: url.Values{"deviceId": {id}}}).want(200).decode(&list)
+			if len(list.Devices) != 1 || list.Devices[0].Owner != email || list.Devices[0].Name == nil || *list.Devices[0].Name != *d.Name {
+				t.Errorf("product list %+v; want %s owned by %s", list.Devices, id, email)
+			}
+		})
+	}
+}
+
+// waitDevicesAtLeast polls GET /v1/devices with token until it lists ids
+// (among others) online and described, and returns the whole list.
+func (e *flowEnv) waitDevicesAtLeast(token string, ids ...string) []flowDevice {
+	e.t.Helper()
+	deadline := time.Now().Add(flowTimeout)
+	for {
+		r := e.do(flowReq{method: "GET", path: "/v1/devices", token: token}).want(200)
+		var devs []flowDevice
+		r.decode(&devs)
+		ready := 0
+		for _, d := range devs {
+			if slices.Contains(ids, d.ID) && d.Online && slices.Contains(d.Functions, "led") {
+				ready++
+			}
+		}
+		if ready == len(ids) {
+			return devs
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("GET /v1/devices = %s; want %v online and described", r.body, ids)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
