@@ -36,6 +36,10 @@ const (
 	DefaultSSEReplayMax     = 10000
 	DefaultSSEWriteTimeout  = 30 * time.Second
 
+	DefaultStreamAuthCheck   = 2 * time.Second
+	DefaultStreamAuthRecheck = 30 * time.Second
+	DefaultInviteLifetime    = 7 * 24 * time.Hour
+
 	DefaultMaxWebhooks        = 100
 	DefaultMaxProductsPerUser = 20
 )
@@ -122,6 +126,18 @@ type Config struct {
 	// a client that accepts no data for that long is disconnected. The
 	// http.Server's own WriteTimeout is cleared for streams.
 	SSEWriteTimeout time.Duration
+	// StreamAuthCheck is how often an open event stream re-checks that its
+	// token is still valid (default 2 s): a revoked or expired token ends
+	// the stream within about this long. StreamAuthRecheck is how often
+	// it re-reads its token and team membership from the store (default
+	// 30 s), the bound for changes made where no notice reaches this
+	// process. See streamwatch.go.
+	StreamAuthCheck   time.Duration
+	StreamAuthRecheck time.Duration
+
+	// InviteLifetime is how long a team invitation can be accepted
+	// (default 7 days).
+	InviteLifetime time.Duration
 
 	// WebhookAllowPrivate lets webhook URLs name loopback and private
 	// addresses (netguard.Policy.AllowPrivate; the --webhook-allow-private
@@ -179,6 +195,9 @@ func (c Config) withDefaults() Config {
 	def(&c.SSEBuffer, DefaultSSEBuffer)
 	def(&c.SSEReplayMax, DefaultSSEReplayMax)
 	defDur(&c.SSEWriteTimeout, DefaultSSEWriteTimeout)
+	defDur(&c.StreamAuthCheck, DefaultStreamAuthCheck)
+	defDur(&c.StreamAuthRecheck, DefaultStreamAuthRecheck)
+	defDur(&c.InviteLifetime, DefaultInviteLifetime)
 	def(&c.MaxWebhooks, DefaultMaxWebhooks)
 	def(&c.MaxProductsPerUser, DefaultMaxProductsPerUser)
 	if c.Now == nil {
@@ -204,6 +223,9 @@ type Deps struct {
 	// Webhooks is the webhook delivery engine. Nil is allowed: hooks are
 	// still stored, changes notify no one, and POST .../test answers 503.
 	Webhooks WebhookRunner
+	// Mail sends team invitations and password-reset tokens by e-mail.
+	// Nil: nothing is mailed (docs/api.md, E-mail).
+	Mail Mailer
 }
 
 // DeviceCaller calls connected devices (docs/particle-api.md#device-endpoints).
@@ -247,6 +269,12 @@ type server struct {
 	publish *tokenBuckets
 	// streams admits and counts event streams (sse.go).
 	streams *streamGate
+	// watch routes access notices to open streams (streamwatch.go).
+	watch *streamWatch
+	// mail sends e-mail (mail.go); nil when not configured.
+	mail Mailer
+	// mailSlots bounds the e-mails being sent at once.
+	mailSlots chan struct{}
 
 	// webhooks runs webhook deliveries (webhooks.go); nil when absent.
 	webhooks WebhookRunner
@@ -281,6 +309,9 @@ func New(cfg Config, deps Deps, log *slog.Logger) http.Handler {
 		webhooks:  deps.Webhooks,
 		urlPolicy: netguard.Policy{AllowPrivate: cfg.WebhookAllowPrivate},
 		hookIDs:   newHookIDs(),
+		watch:     newStreamWatch(),
+		mail:      deps.Mail,
+		mailSlots: make(chan struct{}, maxMailsInFlight),
 	}
 	switch {
 	case len(cfg.TrustedProxies) > 0:
@@ -289,5 +320,6 @@ func New(cfg Config, deps Deps, log *slog.Logger) http.Handler {
 		s.proxies = proxySet(DefaultTrustedProxies)
 	}
 	s.mux = newRouter(s.routes())
+	s.subscribeAccessNotices()
 	return s
 }
