@@ -109,6 +109,21 @@ type Serve struct {
 	// Per-account limits (docs/webhooks.md, Limits).
 	MaxProductsPerUser  int // products one user may own
 	MaxWebhooksPerOwner int // webhooks and integrations of one user sandbox or one product
+
+	// E-mail (docs/operations.md, E-mail): team invitations and password
+	// reset tokens go through this SMTP relay. An empty SMTPAddr sends
+	// nothing.
+	SMTPAddr         string // relay host:port
+	SMTPFrom         string // sender address
+	SMTPUsername     string // AUTH PLAIN user; empty: no authentication
+	SMTPPassword     string // prefer WICK_SMTP_PASSWORD or SMTPPasswordFile to the flag
+	SMTPPasswordFile string // file holding the password (first line)
+	SMTPTLS          string // starttls, tls or none
+
+	// Access (docs/security.md, Streams end with access).
+	StreamAuthCheck   time.Duration // how often an open stream re-checks its token
+	StreamAuthRecheck time.Duration // how often it re-reads token and membership from the store
+	InviteLifetime    time.Duration // how long a team invitation can be accepted
 }
 
 // Default returns the embedded defaults: everything in ./wick-data, HTTP on
@@ -146,6 +161,11 @@ func Default() Serve {
 
 		MaxProductsPerUser:  20,
 		MaxWebhooksPerOwner: 100,
+
+		SMTPTLS:           "starttls",
+		StreamAuthCheck:   2 * time.Second,
+		StreamAuthRecheck: 30 * time.Second,
+		InviteLifetime:    7 * 24 * time.Hour,
 	}
 }
 
@@ -197,6 +217,15 @@ func (c *Serve) Register(fs *flag.FlagSet) {
 	fs.IntVar(&c.WebhookWorkers, "webhook-workers", c.WebhookWorkers, "webhook requests in flight per webhook")
 	fs.IntVar(&c.MaxProductsPerUser, "max-products-per-user", c.MaxProductsPerUser, "products one user may own")
 	fs.IntVar(&c.MaxWebhooksPerOwner, "max-webhooks-per-owner", c.MaxWebhooksPerOwner, "webhooks and integrations of one user sandbox or one product")
+	fs.StringVar(&c.SMTPAddr, "smtp-addr", c.SMTPAddr, "SMTP relay host:port for team invitations and password resets (default: no e-mail)")
+	fs.StringVar(&c.SMTPFrom, "smtp-from", c.SMTPFrom, "sender address of e-mail (required with --smtp-addr)")
+	fs.StringVar(&c.SMTPUsername, "smtp-username", c.SMTPUsername, "SMTP AUTH PLAIN user name (default: no authentication)")
+	fs.StringVar(&c.SMTPPassword, "smtp-password", c.SMTPPassword, "SMTP password; prefer the WICK_SMTP_PASSWORD variable or --smtp-password-file")
+	fs.StringVar(&c.SMTPPasswordFile, "smtp-password-file", c.SMTPPasswordFile, "file whose first line is the SMTP password")
+	fs.StringVar(&c.SMTPTLS, "smtp-tls", c.SMTPTLS, "SMTP TLS: starttls (required), tls (from the first byte, port 465) or none (clear text)")
+	fs.DurationVar(&c.StreamAuthCheck, "stream-auth-check", c.StreamAuthCheck, "how often an open event stream re-checks its access token")
+	fs.DurationVar(&c.StreamAuthRecheck, "stream-auth-recheck", c.StreamAuthRecheck, "how often an open event stream re-reads its token and team membership from the database")
+	fs.DurationVar(&c.InviteLifetime, "invite-lifetime", c.InviteLifetime, "how long a team invitation can be accepted")
 }
 
 // Resolve fills the derived defaults (DB, SecretKeyFile, PublicURL) and
@@ -227,6 +256,14 @@ func (c *Serve) Resolve() error {
 	}
 	if _, err := c.TrustedProxyPrefixes(); err != nil {
 		return err
+	}
+	if c.SMTPAddr != "" && c.SMTPFrom == "" {
+		return fmt.Errorf("config: --smtp-from is required with --smtp-addr")
+	}
+	switch c.SMTPTLS {
+	case "starttls", "tls", "none":
+	default:
+		return fmt.Errorf("config: --smtp-tls must be starttls, tls or none, not %q", c.SMTPTLS)
 	}
 	for name, v := range map[string]int{"account-failures": c.AccountFailures, "otp-attempts": c.OTPAttempts,
 		"rate-limit-keys": c.RateLimitKeys, "sse-open-rate": c.SSEOpenRate, "sse-max-per-ip": c.SSEMaxPerIP} {

@@ -71,6 +71,10 @@ func New(ctx context.Context, cfg config.Serve, log *slog.Logger) (*Server, erro
 
 // build opens the store and builds every service of New.
 func build(ctx context.Context, cfg config.Serve, log *slog.Logger) (*Server, error) {
+	mailer, err := newMailer(cfg)
+	if err != nil {
+		return nil, err
+	}
 	st, au, err := openCore(ctx, cfg, log)
 	if err != nil {
 		return nil, err
@@ -155,7 +159,11 @@ func build(ctx context.Context, cfg config.Serve, log *slog.Logger) (*Server, er
 		// The API's zero means its default; the config's zero means off.
 		PublishBurst:    cmp.Or(cfg.PublishBurst, -1),
 		PublishInterval: cfg.PublishInterval,
-	}, api.Deps{Store: st, Auth: au, Bus: b, Devices: gw, Webhooks: hooks}, log)
+
+		StreamAuthCheck:   cfg.StreamAuthCheck,
+		StreamAuthRecheck: cfg.StreamAuthRecheck,
+		InviteLifetime:    cfg.InviteLifetime,
+	}, api.Deps{Store: st, Auth: au, Bus: b, Devices: gw, Webhooks: hooks, Mail: mailer}, log)
 	// Event streams never go idle: end them when shutdown starts, so that
 	// http.Server.Shutdown need not wait out its timeout.
 	var closeStreams func()
