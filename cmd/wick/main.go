@@ -31,6 +31,8 @@ const usage = `wick — a self-hosted, Particle-compatible device cloud
 Usage:
   wick serve [flags]                          start the server (embedded defaults, no outside services)
   wick user create EMAIL --password-stdin     create a developer account
+  wick user password EMAIL --password-stdin   set a user's password (no e-mail needed)
+  wick team invites|accept ...                team invitations without e-mail
   wick device provision ID --key FILE         register a device's public key (PEM or DER)
   wick sim --server HOST:PORT (--server-key FILE | --data DIR) [--count N] [--api URL --token T]
                                               run virtual devices (demo and load test)
@@ -63,6 +65,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = serve(args[1:], stderr)
 	case "user":
 		err = user(args[1:], stdin, stdout, stderr)
+	case "team":
+		err = teamCommand(args[1:], stdout, stderr)
 	case "keys":
 		err = keys(args[1:], stdout, stderr)
 	case "device":
@@ -126,6 +130,9 @@ func serve(args []string, stderr io.Writer) error {
 }
 
 func user(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "password" {
+		return userPassword(args[1:], stdin, stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "create" {
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
 			fmt.Fprintln(stdout, userUsage)
@@ -174,7 +181,8 @@ func user(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	return nil
 }
 
-const userUsage = "Usage: wick user create EMAIL --password-stdin [--data DIR] [--db DSN] [--init]"
+const userUsage = "Usage: wick user create EMAIL --password-stdin [--data DIR] [--db DSN] [--init]\n" +
+	"       wick user password EMAIL --password-stdin [--data DIR] [--db DSN]"
 
 const serveUsage = `Usage: wick serve [flags]
 
