@@ -74,7 +74,9 @@ func New(tb testing.TB, opts Options) *Server {
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
 // ClientTLS returns a TLS configuration that trusts the server.
-func (s *Server) ClientTLS() *tls.Config { return &tls.Config{RootCAs: s.pool, MinVersion: tls.VersionTLS12} }
+func (s *Server) ClientTLS() *tls.Config {
+	return &tls.Config{RootCAs: s.pool, MinVersion: tls.VersionTLS12}
+}
 
 // Messages returns the messages received so far.
 func (s *Server) Messages() []Received {
