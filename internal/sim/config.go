@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/url"
 	"os"
@@ -212,6 +213,10 @@ func (c *Config) Validate() error {
 // or PKCS#1), or the 512-byte TCP blob `wick keys server` writes.
 func LoadServerKey(path string) (*rsa.PublicKey, error) {
 	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("sim: no server key at %s: pass --data with the data directory of the wick serve "+
+			"the devices connect to (it writes server_key.pub.pem there on first start), or --server-key FILE: %w", path, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("sim: server key: %w", err)
 	}
