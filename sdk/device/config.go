@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/wick-cloud/wick/protocol"
@@ -73,6 +74,11 @@ type Config struct {
 	// spark/device/claim/... (at most 63 characters).
 	ClaimCode string
 
+	// Quirks makes the device reproduce wire behaviours of real Device OS
+	// firmware that a server must cope with; the zero value is a
+	// well-behaved device, AllQuirks turns them all on.
+	Quirks Quirks
+
 	// KeepAlive is the idle time (nothing received) after which the device
 	// pings the server; zero means DefaultKeepAlive (15 s, like firmware).
 	KeepAlive time.Duration
@@ -100,6 +106,96 @@ type Config struct {
 	OnSignal func(on bool)
 	// Logger receives connection diagnostics; nil discards them.
 	Logger *slog.Logger
+}
+
+// Quirks are wire behaviours of real Device OS firmware (Gen 2, TCP), off
+// by default, for testing servers against them (docs/device-protocol.md,
+// "Firmware quirks").
+type Quirks struct {
+	// ReplyIDs answers a ping, a signal and a key change with the device's
+	// own next message ID instead of the request's, as Device OS does over
+	// TCP: it builds these replies in the request's buffer, and its channel
+	// stamps them with its own counter. The ACK of a signal keeps the
+	// request's token.
+	ReplyIDs bool
+	// SplitWrites writes the empty ACK of a variable read or describe
+	// request and the response after it as two writes, as Device OS does;
+	// otherwise both frames go in one write. (A function's result is always
+	// a write of its own: the handler runs later, on the application queue.)
+	SplitWrites bool
+	// Nagle leaves Nagle's algorithm on for the TCP connection, as on the
+	// firmware's TCP stack (Go turns it off): a small write waits while an
+	// earlier one is unacknowledged, so a response written right after an
+	// empty ACK waits for the server's TCP acknowledgement of it.
+	Nagle bool
+	// DescribeWithoutFlags answers a describe request without flags (GET d
+	// with no Uri-Query) with the full describe, system and application in
+	// one object, as Device OS before 3.3 does; otherwise the request gets
+	// 4.00, as from Device OS 3.3.
+	DescribeWithoutFlags bool
+}
+
+// Names of the quirks, as ParseQuirks and Quirks.String spell them.
+const (
+	QuirkReplyIDs             = "reply-ids"
+	QuirkSplitWrites          = "split-writes"
+	QuirkNagle                = "nagle"
+	QuirkDescribeWithoutFlags = "describe-without-flags"
+)
+
+// AllQuirks returns Quirks with every behaviour on.
+func AllQuirks() Quirks {
+	return Quirks{ReplyIDs: true, SplitWrites: true, Nagle: true, DescribeWithoutFlags: true}
+}
+
+func (q *Quirks) fields() []struct {
+	name string
+	on   *bool
+} {
+	return []struct {
+		name string
+		on   *bool
+	}{
+		{QuirkReplyIDs, &q.ReplyIDs}, {QuirkSplitWrites, &q.SplitWrites},
+		{QuirkNagle, &q.Nagle}, {QuirkDescribeWithoutFlags, &q.DescribeWithoutFlags},
+	}
+}
+
+// String lists the quirks that are on, comma-separated ("" for none).
+func (q Quirks) String() string {
+	var names []string
+	for _, f := range q.fields() {
+		if *f.on {
+			names = append(names, f.name)
+		}
+	}
+	return strings.Join(names, ",")
+}
+
+// ParseQuirks parses a comma-separated list of quirk names; "all" (or
+// "true") turns every quirk on, "" (or "none", "false") none.
+func ParseQuirks(list string) (Quirks, error) {
+	var q Quirks
+	for _, name := range strings.Split(list, ",") {
+		switch name = strings.TrimSpace(strings.ToLower(name)); name {
+		case "", "none", "false":
+			continue
+		case "all", "true":
+			q = AllQuirks()
+			continue
+		}
+		found := false
+		for _, f := range q.fields() {
+			if f.name == name {
+				*f.on, found = true, true
+			}
+		}
+		if !found {
+			return Quirks{}, fmt.Errorf("%w: unknown quirk %q (want %s, %s, %s, %s or all)", ErrConfig, name,
+				QuirkReplyIDs, QuirkSplitWrites, QuirkNagle, QuirkDescribeWithoutFlags)
+		}
+	}
+	return q, nil
 }
 
 // Backoff is the reconnection schedule: the n-th consecutive failed attempt

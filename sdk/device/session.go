@@ -127,6 +127,11 @@ func dial(ctx context.Context, d *Device) (*session, error) {
 		return nil, fmt.Errorf("device: handshake: %w", err)
 	}
 	conn.SetDeadline(time.Time{})
+	if cfg.Quirks.Nagle {
+		if nd, ok := conn.(interface{ SetNoDelay(bool) error }); ok {
+			nd.SetNoDelay(false)
+		}
+	}
 	s := &session{d: d, conn: conn, ids: keys.DeviceMessageIDs()}
 	s.cr.r = conn
 	s.fr = protocol.NewFrameReader(&s.cr, keys, 0)
@@ -163,7 +168,7 @@ func (s *session) send(m *protocol.Message, newID bool, fn func(*protocol.Messag
 		s.addPending(m.ID, fn)
 	}
 	s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-	if err := s.writeFrame(m); err != nil {
+	if err := s.writeFrame(m, nil); err != nil {
 		// A partly written frame desynchronises the stream: give up on it.
 		s.closeConn()
 		if fn != nil {
@@ -176,6 +181,39 @@ func (s *session) send(m *protocol.Message, newID bool, fn func(*protocol.Messag
 
 func (s *session) reply(m protocol.Message) error { return s.send(&m, false, nil) }
 
+// replyInPlace sends a reply Device OS builds in the request's buffer (the
+// ACK of a ping, a signal, a key change): with Quirks.ReplyIDs it carries
+// the device's next message ID instead of the request's, as the firmware's
+// TCP channel stamps it.
+func (s *session) replyInPlace(m protocol.Message) error {
+	return s.send(&m, s.d.cfg.Quirks.ReplyIDs, nil)
+}
+
+// sendSeparate sends the empty ACK of request id and then its separate
+// response r (which takes the next message ID): in one write, or in two
+// with Quirks.SplitWrites.
+func (s *session) sendSeparate(id uint16, r *protocol.Message) error {
+	if s.d.cfg.Quirks.SplitWrites {
+		if err := s.reply(protocol.NewEmptyACK(id)); err != nil {
+			return err
+		}
+		return s.send(r, true, nil)
+	}
+	ack := protocol.NewEmptyACK(id)
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.closed.Load() || s.leaving.Load() {
+		return ErrOffline
+	}
+	r.ID = s.ids.Next()
+	s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	if err := s.writeFrame(&ack, r); err != nil {
+		s.closeConn()
+		return fmt.Errorf("device: write: %w", err)
+	}
+	return nil
+}
+
 // writeBuf holds the encoding of one message and its frame while it is
 // written. Buffers are pooled rather than kept per session, so an idle
 // device holds none.
@@ -183,18 +221,25 @@ type writeBuf struct{ msg, frame []byte }
 
 var writeBufs = sync.Pool{New: func() any { return new(writeBuf) }}
 
-// writeFrame encodes, seals and writes m; s.wmu must be held.
-func (s *session) writeFrame(m *protocol.Message) error {
+// writeFrame encodes and seals m, and then more if it is not nil, and
+// writes the frames in one write; s.wmu must be held.
+func (s *session) writeFrame(m, more *protocol.Message) error {
 	b := writeBufs.Get().(*writeBuf)
 	defer writeBufs.Put(b)
-	var err error
-	if b.msg, err = m.AppendBinary(b.msg[:0]); err != nil {
-		return err
+	b.frame = b.frame[:0]
+	for _, x := range [2]*protocol.Message{m, more} {
+		if x == nil {
+			continue
+		}
+		var err error
+		if b.msg, err = x.AppendBinary(b.msg[:0]); err != nil {
+			return err
+		}
+		if b.frame, err = s.sealer.Seal(b.frame, b.msg); err != nil {
+			return err
+		}
 	}
-	if b.frame, err = s.sealer.Seal(b.frame[:0], b.msg); err != nil {
-		return err
-	}
-	_, err = s.conn.Write(b.frame)
+	_, err := s.conn.Write(b.frame)
 	return err
 }
 
@@ -417,7 +462,7 @@ func (s *session) goodbye() bool {
 	s.leaving.Store(true)
 	m := protocol.NewGoodbye(protocol.NonConfirmable, s.ids.Next(), protocol.Goodbye{CloudReason: cloudDisconnectUser})
 	s.conn.SetWriteDeadline(time.Now().Add(goodbyeTimeout))
-	if err := s.writeFrame(&m); err != nil {
+	if err := s.writeFrame(&m, nil); err != nil {
 		s.d.cfg.Logger.Debug("device: goodbye", "device", s.d.ID(), "err", err)
 		return false
 	}
@@ -431,7 +476,7 @@ func (s *session) goodbye() bool {
 func (s *session) handle(ctx context.Context, m *protocol.Message) error {
 	switch protocol.Classify(m) {
 	case protocol.KindPing:
-		return s.reply(protocol.NewEmptyACK(m.ID))
+		return s.replyInPlace(protocol.NewEmptyACK(m.ID))
 	case protocol.KindEmptyACK, protocol.KindReset:
 		if fn := s.takePending(m.ID); fn != nil {
 			fn(m)
@@ -469,7 +514,9 @@ func (s *session) handle(ctx context.Context, m *protocol.Message) error {
 	case protocol.KindSignal:
 		return s.answerSignal(m)
 	case protocol.KindKeyChange:
-		return s.ackIfConfirmable(m)
+		if m.Type == protocol.Confirmable {
+			return s.replyInPlace(protocol.NewEmptyACK(m.ID))
+		}
 	case protocol.KindUpdateBegin, protocol.KindChunk, protocol.KindUpdateDone, protocol.KindServerMoved,
 		protocol.KindUpdateStart, protocol.KindUpdateChunk, protocol.KindUpdateFinish:
 		// OTA is not supported: refuse like a device that cannot update.
@@ -635,7 +682,7 @@ func (s *session) postDescribe(flags protocol.DescribeFlags) error {
 // with the token (Device OS sends it CON even over TCP), split into Block2
 // blocks with an ETag when it is larger than one message.
 func (s *session) answerDescribe(m *protocol.Message) error {
-	req, err := protocol.ParseDescribeRequest(m)
+	req, err := s.parseDescribeRequest(m)
 	tok, ok := m.Token1()
 	if err != nil || !ok {
 		return s.badRequest(m)
@@ -643,9 +690,6 @@ func (s *session) answerDescribe(m *protocol.Message) error {
 	payload, err := s.d.describePayload(req.Flags)
 	if err != nil {
 		return s.badRequest(m)
-	}
-	if err := s.reply(protocol.NewEmptyACK(m.ID)); err != nil {
-		return err
 	}
 	body := protocol.DescribeBody{Payload: payload}
 	if len(payload) > int(s.d.cfg.MaxMessageSize)-describeBlockSize/8 || req.Block2 != nil {
@@ -656,7 +700,7 @@ func (s *session) answerDescribe(m *protocol.Message) error {
 		start := num * describeBlockSize
 		if start >= len(payload) {
 			r := protocol.NewResponse(protocol.Confirmable, 0, tok, protocol.CodeBadOption, nil)
-			return s.send(&r, true, nil)
+			return s.sendSeparate(m.ID, &r)
 		}
 		end := min(start+describeBlockSize, len(payload))
 		sum := sha256.Sum256(payload)
@@ -668,7 +712,20 @@ func (s *session) answerDescribe(m *protocol.Message) error {
 	if err != nil {
 		return fmt.Errorf("device: describe response: %w", err)
 	}
-	return s.send(&r, true, nil)
+	return s.sendSeparate(m.ID, &r)
+}
+
+// parseDescribeRequest parses GET d?flags. With Quirks.DescribeWithoutFlags
+// a request without the flags query asks for the full describe (system and
+// application), as Device OS before 3.3 reads it.
+func (s *session) parseDescribeRequest(m *protocol.Message) (protocol.DescribeRequest, error) {
+	if _, has := m.Option(protocol.OptionURIQuery); has || !s.d.cfg.Quirks.DescribeWithoutFlags {
+		return protocol.ParseDescribeRequest(m)
+	}
+	full := *m
+	full.Options = append([]protocol.Option(nil), m.Options...)
+	full.AddOption(protocol.OptionURIQuery, []byte{byte(protocol.DescribeSystem | protocol.DescribeApplication)})
+	return protocol.ParseDescribeRequest(&full)
 }
 
 // answerFunction handles POST f/name?arg
@@ -717,9 +774,6 @@ func (s *session) answerVariable(m *protocol.Message) error {
 	if err != nil || !ok {
 		return s.badRequest(m)
 	}
-	if err := s.reply(protocol.NewEmptyACK(m.ID)); err != nil {
-		return err
-	}
 	d := s.d
 	var v variable
 	found := false
@@ -733,10 +787,10 @@ func (s *session) answerVariable(m *protocol.Message) error {
 	typ := protocol.TransportTCP.DefaultType()
 	if !found {
 		r := protocol.NewResponse(typ, 0, tok, protocol.CodeNotFound, nil)
-		return s.send(&r, true, nil)
+		return s.sendSeparate(m.ID, &r)
 	}
 	r := protocol.NewVariableValue(typ, 0, tok, encodeVariable(v))
-	return s.send(&r, true, nil)
+	return s.sendSeparate(m.ID, &r)
 }
 
 // encodeVariable calls the getter and encodes its value
@@ -770,7 +824,7 @@ func (s *session) answerSignal(m *protocol.Message) error {
 	if err != nil {
 		return s.badRequest(m)
 	}
-	if err := s.reply(protocol.NewACK(m.ID, cloneToken(m), protocol.CodeChanged, nil)); err != nil {
+	if err := s.replyInPlace(protocol.NewACK(m.ID, cloneToken(m), protocol.CodeChanged, nil)); err != nil {
 		return err
 	}
 	d := s.d

@@ -28,9 +28,10 @@ type Conn struct {
 	fw  *protocol.FrameWriter
 	ids protocol.MessageIDs
 
-	tmu     sync.Mutex // guards tokens, waiters
+	tmu     sync.Mutex // guards tokens, waiters, foreign
 	tokens  protocol.Tokens
 	waiters []*waiter
+	foreign int
 
 	// Guarded by srv.mu.
 	hello     *protocol.Hello
@@ -285,26 +286,75 @@ func (c *Conn) request(ctx context.Context, emptyOK bool, build func(id uint16, 
 	}
 }
 
+// Request sends m with the next message ID and, when m has a token, a
+// fresh one in its place, and returns the device's answer: a piggy-backed
+// ACK or a separate response (an empty ACK is awaited only when m has no
+// token). It lets tests send requests the other methods do not build.
+func (c *Conn) Request(ctx context.Context, m protocol.Message) (*protocol.Message, error) {
+	hasTok := len(m.Token) > 0
+	return c.request(ctx, !hasTok, func(id uint16, tok byte) (protocol.Message, error) {
+		m.ID = id
+		if hasTok {
+			m.Token = []byte{tok}
+		}
+		return m, nil
+	})
+}
+
 // deliver hands an answer to its waiter; it reports whether one took it.
+// Like Wick's gateway (docs/device-protocol.md, "Acknowledgement
+// matching"), it copes with firmware that stamps its replies with its own
+// message IDs: an ACK with a code whose ID matches no request goes by
+// token, an empty one to the oldest ping.
 func (c *Conn) deliver(m *protocol.Message) bool {
 	c.tmu.Lock()
 	defer c.tmu.Unlock()
 	tok, hasTok := m.Token1()
-	for i, w := range c.waiters {
-		var match bool
-		switch m.Type {
-		case protocol.Acknowledgement, protocol.Reset:
-			match = w.id == m.ID && (m.Code != protocol.CodeEmpty || w.emptyOK || m.Type == protocol.Reset)
-		default:
-			match = hasTok && w.hasTok && w.tok == tok
+	byID := func(w *waiter) bool { return w.id == m.ID }
+	byToken := func(w *waiter) bool { return hasTok && w.hasTok && w.tok == tok && !w.emptyOK }
+	var first, fallback func(*waiter) bool
+	switch {
+	case m.Type == protocol.Reset:
+		first = byID
+	case m.Type == protocol.Acknowledgement && m.Code == protocol.CodeEmpty:
+		for _, w := range c.waiters {
+			if byID(w) && !w.emptyOK {
+				return true // received; the answer follows by token
+			}
 		}
-		if match {
-			c.waiters = append(c.waiters[:i], c.waiters[i+1:]...)
-			w.ch <- cloneMessage(m)
-			return true
+		first = func(w *waiter) bool { return w.emptyOK && byID(w) }
+		fallback = func(w *waiter) bool { return w.emptyOK }
+	case m.Type == protocol.Acknowledgement:
+		first = func(w *waiter) bool { return !w.emptyOK && byID(w) && (!hasTok || w.tok == tok) }
+		fallback = byToken
+	default:
+		first = byToken
+	}
+	for pass, match := range []func(*waiter) bool{first, fallback} {
+		if match == nil {
+			continue
+		}
+		for i, w := range c.waiters {
+			if match(w) {
+				c.waiters = append(c.waiters[:i], c.waiters[i+1:]...)
+				w.ch <- cloneMessage(m)
+				if pass == 1 {
+					c.foreign++
+				}
+				return true
+			}
 		}
 	}
 	return false
+}
+
+// ForeignReplies returns how many ACKs answered a request although their
+// message ID was not the request's (matched by token, or an empty ACK
+// taken by a ping): the replies of a device with device.Quirks.ReplyIDs.
+func (c *Conn) ForeignReplies() int {
+	c.tmu.Lock()
+	defer c.tmu.Unlock()
+	return c.foreign
 }
 
 func cloneMessage(m *protocol.Message) *protocol.Message {
