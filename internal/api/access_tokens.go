@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/wick-cloud/wick/internal/auth"
 	"github.com/wick-cloud/wick/internal/store"
 )
 
@@ -55,6 +56,7 @@ func (s *server) handleDeleteAllTokens(rq *request) error {
 	if err != nil {
 		return err
 	}
+	s.accessChanged(rq.ctx, accessNotice{UserID: p.UserID, CustomerID: p.CustomerID})
 	return writeJSON(rq.w, http.StatusOK, okBody)
 }
 
@@ -89,6 +91,7 @@ func (s *server) handleDeleteCurrentToken(rq *request) error {
 	if err := s.auth.RevokeHash(rq.ctx, rq.principal.TokenHash); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
+	s.accessChanged(rq.ctx, accessNotice{TokenHashes: []string{rq.principal.TokenHash}})
 	return writeJSON(rq.w, http.StatusOK, okBody)
 }
 
@@ -109,5 +112,6 @@ func (s *server) handleDeleteToken(rq *request) error {
 	if err != nil {
 		return err
 	}
+	s.accessChanged(rq.ctx, accessNotice{TokenHashes: []string{auth.HashToken(rq.r.PathValue("token"))}})
 	return writeJSON(rq.w, http.StatusOK, okBody)
 }

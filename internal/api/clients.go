@@ -145,6 +145,7 @@ func (s *server) handleDeleteClient(rq *request) error {
 	if err := s.auth.RevokeClient(rq.ctx, c.ID); err != nil {
 		return err
 	}
+	s.accessChanged(rq.ctx, accessNotice{ClientID: c.ID})
 	if err := s.store.DeleteClient(rq.ctx, c.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}

@@ -306,6 +306,7 @@ func (s *server) handleDeleteCustomer(rq *request) error {
 	if err := s.auth.RevokeCustomer(rq.ctx, c.ID); err != nil {
 		return err
 	}
+	s.accessChanged(rq.ctx, accessNotice{CustomerID: c.ID})
 	if err := s.store.DeleteCustomer(rq.ctx, c.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}

@@ -22,12 +22,12 @@ import (
 // it from the cache) or expired ends its streams within one tick. Every
 // StreamAuthRecheck, and at once when an access notice concerns it, a
 // stream checks against the store itself: the token row, and for a team
-// route its user's membership. Notices are sent by the API when it
-// removes a team member, deletes an account or revokes a user's tokens,
-// and travel over the bus to every process (bus.PublishNotice), so a
+// route its user's membership. Notices are sent by the API whenever it
+// revokes tokens, removes a team member or deletes an account, and
+// travel over the bus to every process (bus.PublishNotice), so that a
 // change made on one process reaches streams held by another promptly;
 // the store check bounds the delay for changes that send no notice
-// (another process's token revocation, a command-line tool).
+// (a command-line tool, a password reset, a lost notice).
 
 // accessTopic is the bus notice topic of access changes.
 const accessTopic = "access"
@@ -44,6 +44,8 @@ type accessNotice struct {
 	UserID string `json:"user_id,omitempty"`
 	// CustomerID is a customer whose tokens or account changed.
 	CustomerID string `json:"customer_id,omitempty"`
+	// ClientID is an OAuth client whose tokens were revoked.
+	ClientID string `json:"client_id,omitempty"`
 	// ProductID and Username: Username left the team of ProductID.
 	ProductID int64  `json:"product_id,omitempty"`
 	Username  string `json:"username,omitempty"`
@@ -68,6 +70,7 @@ func (a *streamAccess) concerns(n *accessNotice) bool {
 	case slices.Contains(n.TokenHashes, p.TokenHash):
 	case n.UserID != "" && p.Kind == store.KindUser && n.UserID == p.UserID:
 	case n.CustomerID != "" && p.Kind == store.KindCustomer && n.CustomerID == p.CustomerID:
+	case n.ClientID != "" && n.ClientID == p.ClientID:
 	case n.ProductID != 0 && a.team == n.ProductID && (n.Username == "" || n.Username == p.Username):
 	default:
 		return false
