@@ -7,11 +7,11 @@ FUZZTIME ?= 20s
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-build: ## build bin/wick
-	$(GO) build -o bin/wick ./cmd/wick
+build: ## build bin/wick (stamped with the Git commit, shown by `wick version`)
+	$(GO) build -buildvcs=auto -o bin/wick ./cmd/wick
 
 build-openssl: ## build bin/wick with OpenSSL's RSA for device handshakes (cgo + libssl-dev)
-	$(GO) build -tags openssl -o bin/wick ./cmd/wick
+	$(GO) build -buildvcs=auto -tags openssl -o bin/wick ./cmd/wick
 
 test: vet test-go test-openssl test-compat ## every test: Go (race; SQLite, and PostgreSQL/NATS when configured) + client compatibility
 
