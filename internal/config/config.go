@@ -96,7 +96,7 @@ type Serve struct {
 	// the product route) per access token: a burst of PublishBurst events,
 	// then one per PublishInterval. 0 turns the per-token limit off, as
 	// Particle documents none for the API; Rate still applies (docs/api.md,
-	// Publishing events).
+	// Publishing).
 	PublishBurst    int
 	PublishInterval time.Duration
 
