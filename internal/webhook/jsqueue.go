@@ -3,6 +3,7 @@ package webhook
 import (
 	"container/heap"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -29,8 +30,10 @@ var errLeased = errors.New("webhook: hook leased by another process")
 // up a per-stream consumer limit. See docs/webhooks.md, Delivery.
 type jsQueue struct {
 	js     jetstream.JetStream
+	nc     *nats.Conn
 	stream jetstream.Stream
 	leases jetstream.KeyValue
+	get    string // the stream's direct-get API subject
 	log    *slog.Logger
 	base   string // "P.hook."
 	wakes  string // P.hookwake: hooks with new jobs, for the other processes
@@ -82,6 +85,7 @@ const legacyConsumerPrefix = "hook-"
 func newJSQueue(ctx context.Context, js jetstream.JetStream, nc *nats.Conn, prefix, origin string, cfg *Config, log *slog.Logger) (*jsQueue, error) {
 	q := &jsQueue{
 		js:         js,
+		nc:         nc,
 		log:        log,
 		base:       prefix + ".hook.",
 		wakes:      prefix + ".hookwake",
@@ -112,6 +116,7 @@ func newJSQueue(ctx context.Context, js jetstream.JetStream, nc *nats.Conn, pref
 		return nil, fmt.Errorf("webhook: create queue stream: %w", err)
 	}
 	q.stream = st
+	q.get = directGetPrefix + hooksStreamName(prefix)
 	if err := q.dropLegacyConsumers(ctx); err != nil {
 		return nil, err
 	}
@@ -131,7 +136,7 @@ func newJSQueue(ctx context.Context, js jetstream.JetStream, nc *nats.Conn, pref
 			return
 		}
 		for id := range strings.SplitSeq(string(m.Data), "\n") {
-			q.wake(id)
+			q.wake(id, wakeFresh)
 		}
 	})
 	if err != nil {
@@ -249,20 +254,27 @@ func (q *jsQueue) announce(ids []string) {
 		return
 	}
 	for _, id := range ids {
-		q.wake(id)
+		q.wake(id, wakeFresh)
 	}
 	msg := &nats.Msg{Subject: q.wakes, Data: []byte(strings.Join(ids, "\n")), Header: nats.Header{}}
 	msg.Header.Set(originHeader, q.origin)
 	_ = q.js.Conn().PublishMsg(msg)
 }
 
-// wake tells hook id's reader in this process, if any, to look for jobs.
-func (q *jsQueue) wake(id string) {
+// What a reader is woken for.
+const (
+	wakeFresh = 1 << iota // new fresh jobs
+	wakeRetry             // new retry jobs
+)
+
+// wake tells hook id's reader in this process, if any, to look for jobs
+// of the kinds in what.
+func (q *jsQueue) wake(id string, what int) {
 	q.mu.Lock()
 	r := q.readers[id]
 	q.mu.Unlock()
 	if r != nil {
-		r.signal()
+		r.signal(what)
 	}
 }
 
@@ -279,7 +291,7 @@ func (q *jsQueue) requeue(ctx context.Context, j *job) error {
 	if err != nil {
 		return fmt.Errorf("webhook: requeue: %w", classifyPublish(err))
 	}
-	q.wake(j.HookID)
+	q.wake(j.HookID, wakeRetry)
 	return nil
 }
 
@@ -301,6 +313,15 @@ func (q *jsQueue) consume(ctx context.Context, hookID string, handle func(*deliv
 		fresh: q.freshSubject(hookID), retry: q.retrySubject(hookID),
 		wakeCh: make(chan struct{}, 1), done: make(chan struct{}),
 		freshNext: 1, retryNext: 1,
+		inbox: q.nc.NewRespInbox(), replies: make(chan *nats.Msg, 2*maxBatch),
+	}
+	r.sub, err = q.nc.ChanSubscribe(r.inbox+".*", r.replies)
+	if err != nil {
+		cancel()
+		dctx, dcancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer dcancel()
+		_ = q.leases.Delete(dctx, key, jetstream.LastRevision(rev))
+		return nil, nil, fmt.Errorf("webhook: subscribe for hook %s: %w", hookID, err)
 	}
 	q.mu.Lock()
 	q.readers[hookID] = r
@@ -311,6 +332,7 @@ func (q *jsQueue) consume(ctx context.Context, hookID string, handle func(*deliv
 		once.Do(func() {
 			cancel()
 			<-r.done
+			_ = r.sub.Unsubscribe()
 			q.mu.Lock()
 			if q.readers[hookID] == r {
 				delete(q.readers, hookID)
@@ -372,6 +394,14 @@ type jsReader struct {
 
 	freshNext, retryNext uint64 // the next sequence to look at
 
+	// Direct gets: requests carry reply subjects inbox.<n>; replies of
+	// earlier (timed out) requests are told apart by n.
+	inbox   string
+	replies chan *nats.Msg
+	sub     *nats.Subscription
+	reqN    uint64
+	ahead   []seqJob // fresh jobs read, not handed out yet (run's goroutine only)
+
 	mu      sync.Mutex
 	rev     uint64  // the lease's revision; guarded by mu
 	out     int     // handed out, not yet ended; guarded by mu
@@ -403,9 +433,14 @@ func (h *seqHeap) Pop() any {
 	return x
 }
 
-func (r *jsReader) signal() {
+func (r *jsReader) signal(what int) {
 	r.mu.Lock()
-	r.drained = [2]bool{}
+	if what&wakeFresh != 0 {
+		r.drained[0] = false
+	}
+	if what&wakeRetry != 0 {
+		r.drained[1] = false
+	}
 	r.mu.Unlock()
 	select {
 	case r.wakeCh <- struct{}{}:
@@ -496,18 +531,22 @@ func (r *jsReader) step(ctx context.Context) time.Duration {
 			r.hand(sj)
 			continue
 		}
+		room := r.q.limit - r.out
 		freshDrained := r.drained[0]
 		r.mu.Unlock()
-		if freshDrained {
+		if len(r.ahead) == 0 && !freshDrained {
+			r.ahead = r.read(ctx, r.fresh, &r.freshNext, min(room, maxBatch), false)
+			if len(r.ahead) == 0 {
+				r.mu.Lock()
+				r.drained[0] = true
+				r.mu.Unlock()
+			}
+		}
+		if len(r.ahead) == 0 {
 			break
 		}
-		sj, ok := r.read(ctx, r.fresh, &r.freshNext, false)
-		if !ok {
-			r.mu.Lock()
-			r.drained[0] = true
-			r.mu.Unlock()
-			break
-		}
+		sj := r.ahead[0]
+		r.ahead = r.ahead[1:]
 		r.mu.Lock()
 		r.out++
 		r.mu.Unlock()
@@ -524,54 +563,105 @@ func (r *jsReader) step(ctx context.Context) time.Duration {
 }
 
 // fill reads retry jobs ahead into the heap while it has room. With
-// quick set it stops after one batch's worth, so that fresh jobs are not
-// held up by a long retry backlog.
+// quick set it stops after one batch, so that fresh jobs are not held up
+// by a long retry backlog.
 func (r *jsReader) fill(ctx context.Context, quick bool) {
-	n := 0
 	for ctx.Err() == nil {
 		r.mu.Lock()
-		full := r.held >= r.q.retryAhead || r.drained[1]
+		room := r.q.retryAhead - r.held
+		drained := r.drained[1]
 		r.mu.Unlock()
-		if full || quick && n >= 64 {
+		if room <= 0 || drained {
 			return
 		}
-		sj, ok := r.read(ctx, r.retry, &r.retryNext, true)
-		if !ok {
-			r.mu.Lock()
-			r.drained[1] = true
-			r.mu.Unlock()
-			return
-		}
-		n++
+		got := r.read(ctx, r.retry, &r.retryNext, min(room, maxBatch), true)
 		r.mu.Lock()
-		r.held++
-		heap.Push(&r.waiting, sj)
+		if len(got) == 0 {
+			r.drained[1] = true
+		}
+		for _, sj := range got {
+			r.held++
+			heap.Push(&r.waiting, sj)
+		}
 		r.mu.Unlock()
+		if len(got) == 0 || quick {
+			return
+		}
 	}
 }
 
-// read returns the next job on subject at or after *next and advances
-// *next past it; false when there is none (or the read failed). An
-// undecodable job is deleted and skipped.
-func (r *jsReader) read(ctx context.Context, subject string, next *uint64, retry bool) (seqJob, bool) {
+// maxBatch bounds the jobs one direct get returns.
+const maxBatch = 64
+
+// statusHeader and descriptionHeader carry the status line of a NATS
+// status message (nats.go's names for "NATS/1.0 204 EOB").
+const (
+	statusHeader      = "Status"
+	descriptionHeader = "Description"
+)
+
+// directGetPrefix starts the subject of a stream's direct-get API.
+const directGetPrefix = "$JS.API.DIRECT.GET."
+
+// directGet is a batched direct-get request: up to Batch messages on
+// NextBySubj at or after Seq.
+type directGet struct {
+	Seq        uint64 `json:"seq"`
+	NextBySubj string `json:"next_by_subj"`
+	Batch      int    `json:"batch"`
+}
+
+// read returns up to n jobs on subject at or after *next, in stream
+// order, with one direct-get request, and advances *next past them. None
+// means there are none (or the read failed; it is logged and tried again
+// at the next step). Undecodable jobs are deleted and skipped.
+func (r *jsReader) read(ctx context.Context, subject string, next *uint64, n int, retry bool) []seqJob {
+	if n <= 0 {
+		return nil
+	}
+	r.reqN++
+	tag := strconv.FormatUint(r.reqN, 10)
+	body, _ := json.Marshal(directGet{Seq: *next, NextBySubj: subject, Batch: n})
+	if err := r.q.nc.PublishRequest(r.q.get, r.inbox+"."+tag, body); err != nil {
+		r.q.log.Warn("webhook: read hook queue", "hook", r.id, "err", err)
+		return nil
+	}
+	timeout := time.NewTimer(10 * time.Second)
+	defer timeout.Stop()
+	var out []seqJob
 	for {
-		gctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		m, err := r.q.stream.GetMsg(gctx, *next, jetstream.WithGetMsgSubject(subject))
-		cancel()
-		if err != nil {
-			if !errors.Is(err, jetstream.ErrMsgNotFound) && ctx.Err() == nil {
-				r.q.log.Warn("webhook: read hook queue", "hook", r.id, "err", err)
-			}
-			return seqJob{}, false
+		var m *nats.Msg
+		select {
+		case m = <-r.replies:
+		case <-ctx.Done():
+			return out
+		case <-timeout.C:
+			r.q.log.Warn("webhook: read hook queue: no answer", "hook", r.id)
+			return out
 		}
-		*next = m.Sequence + 1
+		if !strings.HasSuffix(m.Subject, "."+tag) {
+			continue // the late answer of an earlier request
+		}
+		if st := m.Header.Get(statusHeader); st != "" {
+			// 204 ends a batch, 404 means no message at all.
+			if st != "204" && st != "404" {
+				r.q.log.Warn("webhook: read hook queue", "hook", r.id, "status", st, "description", m.Header.Get(descriptionHeader))
+			}
+			return out
+		}
+		seq, err := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
+		if err != nil {
+			r.q.log.Warn("webhook: read hook queue: no sequence", "hook", r.id)
+			return out
+		}
+		*next = max(*next, seq+1)
 		j, err := decodeJob(m.Data)
 		if err != nil {
-			r.q.log.Warn("webhook: dropping undecodable job", "subject", m.Subject, "err", err)
-			r.q.deleteJob(m.Sequence)
+			r.q.log.Warn("webhook: dropping undecodable job", "subject", subject, "err", err)
+			r.q.deleteJob(seq)
 			continue
 		}
-		return seqJob{job: j, seq: m.Sequence, retry: retry}, true
+		out = append(out, seqJob{job: j, seq: seq, retry: retry})
 	}
 }
 
