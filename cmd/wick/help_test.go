@@ -21,6 +21,9 @@ func TestHelpRendering(t *testing.T) {
 	commands := [][]string{
 		{"serve", "-h"},
 		{"user", "create", "-h"},
+		{"user", "password", "-h"},
+		{"team", "invites", "-h"},
+		{"team", "accept", "-h"},
 		{"keys", "server", "-h"},
 		{"device", "provision", "-h"},
 		{"sim", "-h"},

@@ -33,7 +33,8 @@ Usage:
   wick user create EMAIL --password-stdin     create a developer account
   wick user password EMAIL --password-stdin   set a user's password (no e-mail needed)
   wick team invites|accept ...                team invitations without e-mail
-  wick device provision ID --key FILE         register a device's public key (PEM or DER)
+  wick device provision ID --key FILE         register a device's key (public or private key file,
+                                              PEM or DER; only the public half is stored)
   wick sim --server HOST:PORT (--server-key FILE | --data DIR) [--count N] [--api URL --token T]
                                               run virtual devices (demo and load test)
   wick bench events|calls|list [--devices N] [--duration D]
@@ -46,6 +47,10 @@ Usage:
 
 Every flag also reads an environment variable: --http reads WICK_HTTP,
 --data reads WICK_DATA, --token-rate reads WICK_TOKEN_RATE, and so on.
+The admin commands (user, team, device, keys) work on the data of --data and
+--db (default ./wick-data, as for wick serve), say which, and refuse to
+create a new installation (user create, device provision and keys server
+do with --init).
 Run "wick COMMAND -h" for the flags of a command.
 `
 
