@@ -10,9 +10,10 @@ import (
 // Generated device names (docs/api.md, Device names).
 const (
 	// PlainNameAttempts is how many two-word names DeviceNames.Name offers
-	// before it adds a number: an owner with a few hundred devices rarely
-	// needs more.
-	PlainNameAttempts = 5
+	// before it adds a number: an owner with a thousand devices needs a
+	// number for fewer than one claim in a thousand, and an owner with more
+	// devices than word pairs pays only this many refused statements.
+	PlainNameAttempts = 3
 	// NameAttempts is how many candidates a store tries before it gives
 	// up; past PlainNameAttempts each candidate carries a random
 	// four-digit suffix, so running out means something else is wrong.

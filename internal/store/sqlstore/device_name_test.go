@@ -144,3 +144,42 @@ func TestOpenNamesOwnedDevices(t *testing.T) {
 		t.Errorf("after reopening: name %q owner %q; want %q, user-1", d.Name, d.OwnerID, want)
 	}
 }
+
+// BenchmarkProvisionAndClaim measures registering a new device and
+// claiming it, which names it, for an owner that already has some
+// devices. Past about 11,000 devices every two-word name is taken, so a
+// claim tries store.PlainNameAttempts taken names before a numbered one:
+// the "owner of 12000" case shows that worst case. One op is one
+// ProvisionDevice and one ClaimDevice.
+func BenchmarkProvisionAndClaim(b *testing.B) {
+	for _, owned := range []int{0, 12000} {
+		b.Run(fmt.Sprintf("owner of %d", owned), func(b *testing.B) {
+			benchDialects(b, func(b *testing.B, db *DB) {
+				ctx := b.Context()
+				key := make([]byte, 162)
+				for i := range owned {
+					id := fmt.Sprintf("e00fce69%016x", i)
+					if _, err := db.ProvisionDevice(ctx, id, store.KeyRSA, key, 0); err != nil {
+						b.Fatal(err)
+					}
+					if _, err := db.ClaimDevice(ctx, id, "bench-owner", ""); err != nil {
+						b.Fatal(err)
+					}
+				}
+				i := 0
+				b.ReportAllocs()
+				b.ResetTimer()
+				for b.Loop() {
+					id := fmt.Sprintf("e00fce6a%016x", i)
+					i++
+					if _, err := db.ProvisionDevice(ctx, id, store.KeyRSA, key, 0); err != nil {
+						b.Fatal(err)
+					}
+					if _, err := db.ClaimDevice(ctx, id, "bench-owner", ""); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		})
+	}
+}
