@@ -53,8 +53,12 @@
 //     "<slug of friendly_name>+<8 hex>@" + APIUserDomain.
 //   - Rate limits use fixed windows per client IP (IPv6 per /64). The
 //     DELETE /v1/user and password-reset routes share one "sensitive"
-//     window. A /oauth/token answer of mfa_required is neither a failure
-//     nor a success for the lockout count.
+//     window. Wrong credentials are counted by auth (auth.Limits) per
+//     client IP and per account on every route that checks one; the
+//     client IP reaches auth through the request context
+//     (auth.WithClientAddr). Behind trusted proxies the client IP is the
+//     rightmost X-Forwarded-For hop that is not a trusted proxy
+//     (docs/security.md, Behind a proxy).
 //
 // # Devices and claiming
 //
