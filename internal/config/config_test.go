@@ -3,7 +3,9 @@ package config
 import (
 	"flag"
 	"io"
+	"net/netip"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 )
@@ -222,6 +224,54 @@ func TestAccountLimitFlags(t *testing.T) {
 		bad(&c)
 		if err := c.Resolve(); err == nil {
 			t.Errorf("resolve accepted %+v", c)
+		}
+	}
+}
+
+// TestCredentialAndProxyFlags: the credential, stream and proxy limits
+// have flags with the documented defaults (docs/security.md, Limits), and
+// bad values are refused.
+func TestCredentialAndProxyFlags(t *testing.T) {
+	c := Default()
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	c.Register(fs)
+	if c.AccountFailures != 20 || c.AccountLockout != 15*time.Minute || c.OTPAttempts != 5 || c.HashConcurrency != 0 ||
+		c.HashQueue != 16 || c.RateLimitKeys != 100000 || c.SSEOpenRate != 100 || c.SSEOpenWindow != 5*time.Minute ||
+		c.SSEMaxPerIP != 100 || c.TrustProxy || len(c.TrustedProxies) != 0 {
+		t.Errorf("defaults = %+v", c)
+	}
+	env := map[string]string{"WICK_TRUSTED_PROXIES": "10.1.2.3", "WICK_SSE_OPEN_RATE": "7"}
+	args := []string{"--trusted-proxies", "192.0.2.0/24, 2001:db8::/32", "--account-failures=9", "--hash-queue=0"}
+	if _, err := Parse(fs, args, func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	c.Data = t.TempDir()
+	if err := c.Resolve(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.TrustedProxyPrefixes()
+	want := []netip.Prefix{netip.MustParsePrefix("10.1.2.3/32"), netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix("2001:db8::/32")}
+	if err != nil || !slices.Equal(got, want) || c.AccountFailures != 9 || c.SSEOpenRate != 7 || c.HashQueue != 0 {
+		t.Errorf("parsed: proxies %v (%v), %+v", got, err, c)
+	}
+	for name, bad := range map[string]func(*Serve){
+		"proxy":            func(c *Serve) { c.TrustedProxies = []string{"10.0.0.0/33"} },
+		"proxy name":       func(c *Serve) { c.TrustedProxies = []string{"proxy.example.com"} },
+		"account-failures": func(c *Serve) { c.AccountFailures = 0 },
+		"account-lockout":  func(c *Serve) { c.AccountLockout = 0 },
+		"otp-attempts":     func(c *Serve) { c.OTPAttempts = 0 },
+		"hash-queue":       func(c *Serve) { c.HashQueue = -1 },
+		"hash-concurrency": func(c *Serve) { c.HashConcurrency = -1 },
+		"rate-limit-keys":  func(c *Serve) { c.RateLimitKeys = 0 },
+		"sse-open-rate":    func(c *Serve) { c.SSEOpenRate = 0 },
+		"sse-open-window":  func(c *Serve) { c.SSEOpenWindow = 0 },
+		"sse-max-per-ip":   func(c *Serve) { c.SSEMaxPerIP = 0 },
+	} {
+		c := Default()
+		c.Data = "/tmp/w"
+		bad(&c)
+		if err := c.Resolve(); err == nil {
+			t.Errorf("%s: resolve accepted a bad value", name)
 		}
 	}
 }
