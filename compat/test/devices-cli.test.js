@@ -54,6 +54,17 @@ async function fails(cli, args, opts) {
 	return res;
 }
 
+/** Wick's generated device names: two words, as Particle's (docs/api.md#device-names). */
+const GENERATED_NAME = /^[a-z]+_[a-z]+(_[0-9]{4})?$/;
+
+/** The name of device id as token's owner sees it; claimed devices always have one. */
+async function nameOf(token, id) {
+	const res = await rest.request(server.url, 'GET', `/v1/devices/${id}`, { token });
+	assert.equal(res.status, 200, rest.describe(res));
+	assert.match(String(res.body.name), GENERATED_NAME, rest.describe(res));
+	return res.body.name;
+}
+
 /** The last non-empty line of the CLI's stdout. */
 function lastLine(res) {
 	const lines = res.stdout.split('\n').map((l) => l.trim()).filter(Boolean);
@@ -136,11 +147,13 @@ after(async () => {
 describe('particle list / function list / variable list', { concurrency: true }, () => {
 	it('list shows every online device with its variables and functions', async () => {
 		const res = await ok(carol, ['list']);
+		// Claimed devices are named (no "<no name>"), the name first as particle-cli prints it.
 		for (const id of ids) {
-			assert.ok(res.stdout.includes(`<no name> [${id}] (Photon) is online`), show(res));
+			assert.ok(res.stdout.includes(`${await nameOf(carolToken, id)} [${id}] (Photon) is online`), show(res));
 		}
 		// A product device: the CLI names the platform from product_id, which is the product's.
-		assert.ok(res.stdout.includes(`<no name> [${productDevice}] (Product ${product.id}) is online`), show(res));
+		assert.ok(res.stdout.includes(`${await nameOf(carolToken, productDevice)} [${productDevice}] (Product ${product.id}) is online`), show(res));
+		assert.ok(!res.stdout.includes('<no name>'), show(res));
 		for (const line of ['  Variables:', '    temp (double)', '    count (int32)', '    label (string)', '    on (bool)',
 			'  Functions:', '    int led (String args) ']) {
 			assert.equal(res.stdout.split('\n').filter((l) => l === line).length, 3, `${JSON.stringify(line)} three times in:\n${show(res)}`);
@@ -359,7 +372,8 @@ describe('particle keys send / device add / device remove', () => {
 		const res = await ok(dave, ['device', 'add', id]);
 		assert.match(res.stdout, new RegExp(`Successfully claimed device ${id}`), show(res));
 		const list = await ok(dave, ['list']);
-		assert.ok(list.stdout.includes(`<no name> [${id}] (Photon) is online`), show(list));
+		// It kept the name it got when carol's `keys send` claimed it.
+		assert.ok(list.stdout.includes(`${await nameOf(daveToken, id)} [${id}] (Photon) is online`), show(list));
 		assert.equal(lastLine(await ok(dave, ['call', id, 'led', 'on'])), '1');
 	});
 
@@ -385,7 +399,7 @@ describe('particle keys send / device add / device remove', () => {
 		await keySim.stop();
 		await waitOffline(server, daveToken, id);
 		const list = await ok(dave, ['list']);
-		assert.ok(list.stdout.includes(`<no name> [${id}] (Photon) is offline`), show(list));
+		assert.ok(list.stdout.includes(`${await nameOf(daveToken, id)} [${id}] (Photon) is offline`), show(list));
 		const res = await fails(dave, ['call', id, 'led', 'on']);
 		assert.match(res.output, /Error calling function: `led`: Device is offline/, show(res));
 	});

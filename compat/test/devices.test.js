@@ -79,7 +79,9 @@ describe('listDevices / getDevice', () => {
 			assert.equal(d.connected, true, JSON.stringify(d));
 			assert.equal(d.platform_id, 6, JSON.stringify(d));
 			assert.equal(d.product_id, 6, 'product_id equals platform_id outside a product');
-			assert.equal(d.name, null);
+			// Claiming named it: two words, as Particle does (docs/api.md#device-names).
+			assert.match(String(d.name), /^[a-z]+_[a-z]+(_[0-9]{4})?$/, JSON.stringify(d));
+			assert.equal(d.last_app, null, JSON.stringify(d));
 			assert.deepEqual(d.functions, ['led']);
 			assert.deepEqual(d.variables, { temp: 'double', count: 'int32', label: 'string', on: 'bool' });
 			assert.match(d.last_heard, ISO_RE);
