@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pquerna/otp/totp"
+
 	"github.com/wick-cloud/wick/internal/api"
 	"github.com/wick-cloud/wick/internal/api/apitest"
 	"github.com/wick-cloud/wick/internal/auth"
@@ -275,4 +277,28 @@ func TestTrustProxy(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestBasicOTPReplayAndCap: on the Basic-auth routes a TOTP code works
+// once, and wrong codes are counted like wrong passwords.
+func TestBasicOTPReplayAndCap(t *testing.T) {
+	w := newWorld(t, api.Config{})
+	secret, _ := enableMFA(t, w, w.ownerToken)
+	w.Clock.Advance(time.Minute)
+	code, _ := totp.GenerateCode(secret, w.Clock.Now())
+	list := apitest.Req{Method: "GET", Path: "/v1/access_tokens?otp=" + code, BasicUser: ownerName, BasicPass: ownerPass}
+	if r := w.Do(list); r.Status != 200 {
+		t.Fatalf("first use: %d %s", r.Status, r.Body)
+	}
+	if r := w.Do(list); r.Status != 401 {
+		t.Errorf("the same code again: %d, want 401", r.Status)
+	}
+	list.Path = "/v1/access_tokens?otp=000000"
+	for range 30 {
+		w.Do(list)
+	}
+	w.Clock.Advance(time.Minute)
+	code, _ = totp.GenerateCode(secret, w.Clock.Now())
+	list.Path = "/v1/access_tokens?otp=" + code
+	assertLimited(t, w.Do(list), 1740)
 }
