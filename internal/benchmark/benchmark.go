@@ -34,6 +34,7 @@ import (
 
 	"github.com/wick-cloud/wick/internal/config"
 	"github.com/wick-cloud/wick/internal/sim"
+	"github.com/wick-cloud/wick/sdk/device"
 )
 
 // Scenario names, the first argument of `wick bench`.
@@ -109,6 +110,10 @@ type Config struct {
 	CPUProfile string
 	// LogLevel is the level of the server's and devices' logs.
 	LogLevel string
+	// Quirks makes the simulated devices behave on the wire like Device
+	// OS firmware (docs/device-protocol.md, "Firmware quirks"): with them
+	// the calls scenario measures what a call to real firmware costs.
+	Quirks device.Quirks
 }
 
 // Default returns the defaults: the issue's sizes (1,000 devices, 100
@@ -146,6 +151,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Progress, "progress", c.Progress, "interval of the progress lines on stderr (0: none)")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", c.CPUProfile, "write a CPU profile of the measurement to this file")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level of the server and devices: debug, info, warn, error")
+	fs.Var(sim.QuirksFlag{P: &c.Quirks}, "firmware-quirks", "simulated devices behave like Device OS firmware on the wire: alone, every quirk; or a comma-separated list (see wick sim -h)")
 }
 
 // ErrConfig marks an invalid benchmark configuration.
@@ -261,7 +267,7 @@ func (b *Bench) Run(ctx context.Context, progress io.Writer) (*Result, error) {
 	c := b.cfg
 	ec := EnvConfig{
 		Devices: c.Devices, URL: c.URL, Token: c.Token, DeviceServer: c.DeviceServer, ServerKey: c.ServerKey,
-		IDPrefix: c.IDPrefix, KeysDir: c.KeysDir, Bind: c.Bind, Progress: c.Progress,
+		IDPrefix: c.IDPrefix, KeysDir: c.KeysDir, Bind: c.Bind, Progress: c.Progress, Quirks: c.Quirks,
 	}
 	if c.Scenario == Events {
 		ec.Every = c.Every

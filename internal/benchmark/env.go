@@ -23,6 +23,7 @@ import (
 	"github.com/wick-cloud/wick/internal/config"
 	"github.com/wick-cloud/wick/internal/server"
 	"github.com/wick-cloud/wick/internal/sim"
+	"github.com/wick-cloud/wick/sdk/device"
 )
 
 // benchUser is the account an in-process environment creates.
@@ -64,6 +65,8 @@ type EnvConfig struct {
 	Bind []string
 	// Progress is the interval of the devices' progress lines (0: none).
 	Progress time.Duration
+	// Quirks makes the devices behave on the wire like Device OS firmware.
+	Quirks device.Quirks
 }
 
 // Env is a Wick server with simulated devices connected to it, ready for
@@ -260,6 +263,7 @@ func (e *Env) startDevices(ctx context.Context, cfg EnvConfig, deviceServer, ser
 	sc.KeysDir = cfg.KeysDir
 	sc.Progress = cfg.Progress
 	sc.ConnectTimeout = time.Minute
+	sc.Quirks = cfg.Quirks
 	if cfg.Every > 0 {
 		sc.Publish, sc.Every, sc.PublishTime = EventName, cfg.Every, true
 	}

@@ -80,6 +80,9 @@ type Config struct {
 	DeviceDescribe bool
 	// KeepAlive is the devices' ping interval when idle.
 	KeepAlive time.Duration
+	// Quirks makes the devices behave on the wire like real Device OS
+	// firmware (docs/device-protocol.md, "Firmware quirks").
+	Quirks device.Quirks
 	// ConnectTimeout is how long the ramp waits for a device's first
 	// connection before moving on (the device keeps trying).
 	ConnectTimeout time.Duration
@@ -135,10 +138,40 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.IntVar(&c.Platform, "platform", c.Platform, "platform ID reported by the devices (0 Core, 6 Photon, 8 P1, 10 Electron)")
 	fs.BoolVar(&c.DeviceDescribe, "device-describe", c.DeviceDescribe, "devices post their describes after connecting (Hello flag 0x20)")
 	fs.DurationVar(&c.KeepAlive, "keepalive", c.KeepAlive, "idle time before a device pings the server")
+	fs.Var(QuirksFlag{P: &c.Quirks}, "firmware-quirks", "behave like Device OS firmware on the wire: alone, every quirk; or a comma-separated list of "+quirkNames)
 	fs.DurationVar(&c.ConnectTimeout, "connect-timeout", c.ConnectTimeout, "how long the ramp-up waits for one device's first connection")
 	fs.DurationVar(&c.Progress, "progress", c.Progress, "interval of the progress line on stderr (0: none)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn, error")
 }
+
+// quirkNames lists the quirks for flag help.
+var quirkNames = strings.Join([]string{device.QuirkReplyIDs, device.QuirkSplitWrites, device.QuirkNagle, device.QuirkDescribeWithoutFlags}, ", ")
+
+// QuirksFlag is the flag.Value of --firmware-quirks: given alone (a boolean
+// flag) it turns every quirk on; =LIST turns on the named ones (see
+// device.ParseQuirks).
+type QuirksFlag struct{ P *device.Quirks }
+
+// String returns the quirks that are on, comma-separated.
+func (f QuirksFlag) String() string {
+	if f.P == nil {
+		return ""
+	}
+	return f.P.String()
+}
+
+// Set parses a list of quirk names, "true" or "all".
+func (f QuirksFlag) Set(s string) error {
+	q, err := device.ParseQuirks(s)
+	if err != nil {
+		return err
+	}
+	*f.P = q
+	return nil
+}
+
+// IsBoolFlag lets the flag stand alone, meaning every quirk.
+func (QuirksFlag) IsBoolFlag() bool { return true }
 
 // ErrConfig marks an invalid simulation configuration.
 var ErrConfig = errors.New("sim: invalid configuration")

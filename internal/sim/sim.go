@@ -372,6 +372,7 @@ func (s *sim) startDevice(d *simDevice) error {
 		DeviceDescribe: s.cfg.DeviceDescribe,
 		ClaimCode:      s.cfg.ClaimCode,
 		KeepAlive:      s.cfg.KeepAlive,
+		Quirks:         s.cfg.Quirks,
 		Dial:           s.dialers[d.n%len(s.dialers)].DialContext,
 		Logger:         s.log,
 		OnState:        func(st device.State, err error) { s.onState(ctx, d, st, err) },

@@ -24,6 +24,7 @@ import (
 
 	"github.com/wick-cloud/wick/internal/config"
 	"github.com/wick-cloud/wick/protocol"
+	"github.com/wick-cloud/wick/sdk/device"
 	"github.com/wick-cloud/wick/sdk/device/devicetest"
 )
 
@@ -183,6 +184,17 @@ func TestFlags(t *testing.T) {
 		{name: "long claim code", args: []string{key, "--claim-code", strings.Repeat("c", 64)}, wantErr: "--claim-code"},
 		{name: "bad log level", args: []string{key, "--log-level", "loud"}, wantErr: "--log-level"},
 		{name: "unknown flag", args: []string{key, "--nope"}, wantErr: "not defined"},
+		{name: "firmware quirks off by default", args: []string{key},
+			check: func(c Config) bool { return c.Quirks == device.Quirks{} }},
+		{name: "firmware quirks alone: all", args: []string{key, "--firmware-quirks"},
+			check: func(c Config) bool { return c.Quirks == device.AllQuirks() }},
+		{name: "firmware quirks list", args: []string{key, "--firmware-quirks=reply-ids,nagle"},
+			check: func(c Config) bool { return c.Quirks == device.Quirks{ReplyIDs: true, Nagle: true} }},
+		{name: "firmware quirks from the environment", args: []string{key}, env: map[string]string{"WICK_FIRMWARE_QUIRKS": "split-writes"},
+			check: func(c Config) bool { return c.Quirks == device.Quirks{SplitWrites: true} }},
+		{name: "firmware quirks false", args: []string{key, "--firmware-quirks=false"},
+			check: func(c Config) bool { return c.Quirks == device.Quirks{} }},
+		{name: "unknown firmware quirk", args: []string{key, "--firmware-quirks=slow"}, wantErr: "unknown quirk"},
 		{name: "positional", args: []string{key, "extra"}, wantErr: "unexpected argument"},
 	}
 	for _, tt := range tests {
