@@ -27,10 +27,15 @@
 //   - Sign-up (POST /v1/users) is closed unless Config.Signup is set; when
 //     closed it answers 403 {"ok":false,"error":"Sign-up is disabled"}.
 //     Passwords must be at least Config.MinPasswordLength (8) bytes.
-//     Accounts are created verified: Wick sends no e-mail, so
+//     Accounts are created verified: Wick verifies no address, so
 //     POST /v1/user/verify only checks that a token was given.
-//   - Password resets send no e-mail either: the reset token is logged at
-//     Info level ("password reset requested") for an operator to deliver.
+//   - Password-reset tokens are mailed when Deps.Mail is set, and
+//     otherwise reach nobody; no credential is ever logged (docs/api.md,
+//     Password reset).
+//   - A team invitation (POST /v1/products/{p}/team with a username) is
+//     pending and grants nothing until the invited address accepts it
+//     with its token while logged in (invites.go; docs/api.md, Team
+//     invitations).
 //   - GET /v1/access_tokens cannot show token values, which are stored only
 //     as SHA-256 hashes: "token" holds the first 12 hex characters of the
 //     hash, so a holder can match it against sha256(token).
@@ -139,7 +144,8 @@
 //     write has its own deadline (Config.SSEWriteTimeout); the server's
 //     WriteTimeout is cleared. A stream ends when the client goes away,
 //     the bus closes, or CloseStreams is called (register it with
-//     http.Server.RegisterOnShutdown).
+//     http.Server.RegisterOnShutdown), and within seconds when its access
+//     ends: token revoked or expired, holder off the team (streamwatch.go).
 //   - Last-Event-ID (header, else the lastEventId or last_event_id query
 //     parameter) replays the missed events of the bus's window (at most
 //     Config.SSEReplayMax, the newest) and continues live without gap or
