@@ -392,6 +392,7 @@ func writeSSE(w *metrics.Writer, st api.StreamStats) {
 	w.Counter("wick_sse_events_dropped_total", "Events lost to full stream buffers (slow clients).", st.Dropped)
 	w.Counter("wick_sse_replays_total", "Event streams resumed with Last-Event-ID.", st.Replayed)
 	w.Counter("wick_sse_replay_gaps_total", "Resumed event streams told that events may be missing.", st.Gaps)
+	w.Counter("wick_sse_streams_revoked_total", "Event streams closed because their access ended (token revoked or expired, holder off the team).", st.Revoked)
 }
 
 func writeWebhook(w *metrics.Writer, t webhookTotals) {
