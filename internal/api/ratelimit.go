@@ -76,7 +76,8 @@ func (ps proxySet) contains(addr netip.Addr) bool {
 // the client, because only the hops our own proxies appended can be
 // believed; anything to its left was written by the client. When every
 // hop is trusted the leftmost is used; a malformed hop ends the walk at
-// the last good address (docs/security.md, Behind a proxy).
+// the last good address (docs/security.md, Behind a proxy). A peer that is
+// not an IP address gets the key "peer:" + its address.
 func clientIP(r *http.Request, proxies proxySet) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
@@ -84,7 +85,9 @@ func clientIP(r *http.Request, proxies proxySet) string {
 	}
 	peer, err := netip.ParseAddr(host)
 	if err != nil {
-		return host
+		// Not an IP connection (tests, unix sockets): one shared key, never
+		// empty, because an empty address is not counted by auth.
+		return "peer:" + host
 	}
 	peer = peer.Unmap().WithZone("")
 	client := peer

@@ -83,7 +83,9 @@ func TestClientIP(t *testing.T) {
 		{"[2001:db8:1:2:3:4:5:6]:443", nil, nil, "2001:db8:1:2::/64"},
 		{"[::ffff:192.0.2.5]:80", nil, nil, "192.0.2.5"},
 		{"[fe80::1%eth0]:80", nil, nil, "fe80::/64"},
-		{"pipe", nil, private, "pipe"},
+		{"pipe", nil, private, "peer:pipe"},
+		{":", nil, private, "peer:"},
+		{"", []string{"203.0.113.9"}, private, "peer:"},
 	}
 	for _, tt := range tests {
 		r := &http.Request{RemoteAddr: tt.remote, Header: http.Header{}}
@@ -105,7 +107,7 @@ func FuzzClientIP(f *testing.F) {
 	f.Fuzz(func(t *testing.T, remote, xff string) {
 		r := &http.Request{RemoteAddr: remote, Header: http.Header{"X-Forwarded-For": {xff}}}
 		got := clientIP(r, proxySet(DefaultTrustedProxies))
-		if got == "" && remote != "" {
+		if got == "" {
 			t.Errorf("empty key for %q", remote)
 		}
 		bare := &http.Request{RemoteAddr: remote, Header: http.Header{}}
