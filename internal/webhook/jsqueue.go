@@ -61,8 +61,9 @@ const (
 	// its leases when the process ends).
 	leaseTTL = 30 * time.Second
 	// readerPoll is the safety-net interval at which an idle reader looks
-	// for jobs it was not told about.
-	readerPoll = 5 * time.Second
+	// for jobs it was not told about (every process announces the jobs it
+	// queues on P.hookwake, so this is rarely needed).
+	readerPoll = 30 * time.Second
 )
 
 // hooksStreamName derives the queue stream's name from the subject prefix
@@ -312,8 +313,9 @@ func (q *jsQueue) consume(ctx context.Context, hookID string, handle func(*deliv
 		q: q, id: hookID, handle: handle, key: key, rev: rev,
 		fresh: q.freshSubject(hookID), retry: q.retrySubject(hookID),
 		wakeCh: make(chan struct{}, 1), done: make(chan struct{}),
-		freshNext: 1, retryNext: 1,
+		freshNext: 1, retryNext: 1, freshNextSafe: 1, gen: [2]uint64{1, 1},
 		inbox: q.nc.NewRespInbox(), replies: make(chan *nats.Msg, 2*maxBatch),
+		pending: make(map[uint64]struct{}), purgeCh: make(chan struct{}, 1), purgeEnd: make(chan struct{}),
 	}
 	r.sub, err = q.nc.ChanSubscribe(r.inbox+".*", r.replies)
 	if err != nil {
@@ -327,11 +329,18 @@ func (q *jsQueue) consume(ctx context.Context, hookID string, handle func(*deliv
 	q.readers[hookID] = r
 	q.mu.Unlock()
 	go r.run(rctx)
+	go r.purger()
 	var once sync.Once
 	stop := func() {
 		once.Do(func() {
 			cancel()
 			<-r.done
+			r.mu.Lock()
+			r.stopped = true
+			r.purgeTo = max(r.purgeTo, r.freshMark())
+			close(r.purgeCh) // the purger makes its last purge and ends
+			r.mu.Unlock()
+			<-r.purgeEnd
 			_ = r.sub.Unsubscribe()
 			q.mu.Lock()
 			if q.readers[hookID] == r {
@@ -407,7 +416,22 @@ type jsReader struct {
 	out     int     // handed out, not yet ended; guarded by mu
 	waiting seqHeap // read, not handed out yet (retries not due, jobs handed back); guarded by mu
 	held    int     // retry jobs read and not yet deleted or handed back; guarded by mu
-	drained [2]bool // fresh, retry: nothing more to read until woken; guarded by mu
+	// gen counts the wake-ups for fresh [0] and retry [1] jobs; quiet is
+	// the generation at which a read last came back short. While they are
+	// equal there is nothing more to read. A wake-up during a read raises
+	// gen, so it is never lost. Guarded by mu.
+	gen, quiet [2]uint64
+
+	// Fresh jobs are removed by purging their subject up to a watermark:
+	// pending holds the fresh sequences read and not yet finished; every
+	// sequence below min(pending) (or freshNext) is done. Guarded by mu.
+	pending       map[uint64]struct{}
+	freshNextSafe uint64        // freshNext as of the last read; guarded by mu
+	purgeTo       uint64        // the watermark to purge to; guarded by mu
+	purged        uint64        // the watermark purged to; purger goroutine only
+	purgeCh       chan struct{} // capacity 1: purgeTo moved
+	stopped       bool          // the reader has ended: finished jobs are deleted one by one; guarded by mu
+	purgeEnd      chan struct{} // closed when the purger has made its last purge
 }
 
 // seqJob is a job read from the stream, with its sequence.
@@ -436,10 +460,10 @@ func (h *seqHeap) Pop() any {
 func (r *jsReader) signal(what int) {
 	r.mu.Lock()
 	if what&wakeFresh != 0 {
-		r.drained[0] = false
+		r.gen[0]++
 	}
 	if what&wakeRetry != 0 {
-		r.drained[1] = false
+		r.gen[1]++
 	}
 	r.mu.Unlock()
 	select {
@@ -480,7 +504,8 @@ func (r *jsReader) run(ctx context.Context) {
 		case <-r.wakeCh:
 		case <-timer.C:
 			r.mu.Lock()
-			r.drained = [2]bool{}
+			r.gen[0]++
+			r.gen[1]++
 			r.mu.Unlock()
 		case <-renew.C:
 			if !r.renew(ctx) {
@@ -532,15 +557,21 @@ func (r *jsReader) step(ctx context.Context) time.Duration {
 			continue
 		}
 		room := r.q.limit - r.out
-		freshDrained := r.drained[0]
+		gen := r.gen[0]
+		drained := r.quiet[0] == gen
 		r.mu.Unlock()
-		if len(r.ahead) == 0 && !freshDrained {
-			r.ahead = r.read(ctx, r.fresh, &r.freshNext, min(room, maxBatch), false)
-			if len(r.ahead) == 0 {
-				r.mu.Lock()
-				r.drained[0] = true
-				r.mu.Unlock()
+		if len(r.ahead) == 0 && !drained {
+			want := min(room, maxBatch)
+			r.ahead = r.read(ctx, r.fresh, &r.freshNext, want, false)
+			r.mu.Lock()
+			for _, sj := range r.ahead {
+				r.pending[sj.seq] = struct{}{}
 			}
+			r.freshNextSafe = r.freshNext
+			if len(r.ahead) < want {
+				r.quiet[0] = gen
+			}
+			r.mu.Unlock()
 		}
 		if len(r.ahead) == 0 {
 			break
@@ -569,22 +600,24 @@ func (r *jsReader) fill(ctx context.Context, quick bool) {
 	for ctx.Err() == nil {
 		r.mu.Lock()
 		room := r.q.retryAhead - r.held
-		drained := r.drained[1]
+		gen := r.gen[1]
+		drained := r.quiet[1] == gen
 		r.mu.Unlock()
 		if room <= 0 || drained {
 			return
 		}
-		got := r.read(ctx, r.retry, &r.retryNext, min(room, maxBatch), true)
+		want := min(room, maxBatch)
+		got := r.read(ctx, r.retry, &r.retryNext, want, true)
 		r.mu.Lock()
-		if len(got) == 0 {
-			r.drained[1] = true
+		if len(got) < want {
+			r.quiet[1] = gen
 		}
 		for _, sj := range got {
 			r.held++
 			heap.Push(&r.waiting, sj)
 		}
 		r.mu.Unlock()
-		if len(got) == 0 || quick {
+		if len(got) < want || quick {
 			return
 		}
 	}
@@ -688,7 +721,9 @@ func (r *jsReader) hand(sj seqJob) {
 		job:   sj.job,
 		retry: sj.retry,
 		ack: func() {
-			r.q.deleteJob(sj.seq)
+			if sj.retry || !r.finished(sj.seq) {
+				r.q.deleteJob(sj.seq)
+			}
 			end(nil)
 		},
 		later: func(d time.Duration) {
@@ -697,6 +732,64 @@ func (r *jsReader) hand(sj seqJob) {
 			end(&b)
 		},
 	})
+}
+
+// finished records that fresh job seq is done and moves the purge
+// watermark; false when the reader has ended and the caller must delete
+// the job itself.
+func (r *jsReader) finished(seq uint64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stopped {
+		return false
+	}
+	delete(r.pending, seq)
+	mark := r.freshMark()
+	if mark > r.purgeTo {
+		r.purgeTo = mark
+		select {
+		case r.purgeCh <- struct{}{}:
+		default:
+		}
+	}
+	return true
+}
+
+// freshMark is the purge watermark: the lowest fresh sequence not yet
+// finished, or the next one to read. r.mu must be held.
+func (r *jsReader) freshMark() uint64 {
+	mark := r.freshNextSafe
+	for seq := range r.pending {
+		mark = min(mark, seq)
+	}
+	return mark
+}
+
+// purger purges the hook's fresh subject up to the watermark whenever it
+// moves, until the reader has ended and the last watermark is purged.
+// Several finished jobs are removed by one purge when they finish while
+// the previous purge runs.
+func (r *jsReader) purger() {
+	defer close(r.purgeEnd)
+	for {
+		_, open := <-r.purgeCh
+		r.mu.Lock()
+		to := r.purgeTo
+		r.mu.Unlock()
+		if to > r.purged {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			err := r.q.stream.Purge(ctx, jetstream.WithPurgeSubject(r.fresh), jetstream.WithPurgeSequence(to))
+			cancel()
+			if err != nil {
+				r.q.log.Warn("webhook: remove finished jobs", "hook", r.id, "err", err)
+			} else {
+				r.purged = to
+			}
+		}
+		if !open {
+			return
+		}
+	}
 }
 
 // deleteJob removes a finished job from the stream.
