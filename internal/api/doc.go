@@ -80,7 +80,12 @@
 //     auth.HashToken(code), valid 24 hours. With iccid (or imei) the code is
 //     that value, and a newer request for the same SIM replaces the pending
 //     code. A code made on a product route moves the device into the
-//     product; a product token's code claims it to nobody.
+//     product; a product token's code claims it to nobody. A code claims
+//     one device; a refused claim leaves it valid (docs/api.md, Claim
+//     codes).
+//   - Claiming gives a device without a name a generated one, unique for
+//     its owner; a named device keeps its name (docs/api.md, Device
+//     names). last_app is null in device objects and coreInfo alike.
 //   - Claiming by ID does not require the device to be online. A customer
 //     claims only unowned devices of its own product; a user claims an
 //     unowned product device only when on that product's team (otherwise
