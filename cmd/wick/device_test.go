@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/wick-cloud/wick/internal/store/sqlstore"
+	"github.com/wick-cloud/wick/protocol"
 )
 
 // TestDeviceCommand runs `wick device provision` with every key form and
@@ -116,4 +117,33 @@ func TestDeviceCommand(t *testing.T) {
 	if n, err := db.CountDevices(context.Background()); err != nil || n != 7 {
 		t.Errorf("CountDevices = %d, %v; want 7", n, err)
 	}
+}
+
+// FuzzPublicHalf: any key file either passes through unchanged (the API's
+// parser judges it), fails with an error, or yields a public key that
+// parses; it never panics.
+func FuzzPublicHalf(f *testing.F) {
+	for _, name := range []string{"device_key.pem", "device_key.der", "device_key.pub.pem", "device_key.pub.der"} {
+		if b, err := os.ReadFile(filepath.Join("..", "..", "protocol", "testdata", name)); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Add([]byte("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"))
+	f.Fuzz(func(t *testing.T, key []byte) {
+		pub, derived, err := publicHalf(key)
+		switch {
+		case err != nil:
+			if derived || pub != nil {
+				t.Fatalf("error %v with output", err)
+			}
+		case !derived:
+			if !bytes.Equal(pub, key) {
+				t.Fatal("a key that is not private was changed")
+			}
+		default:
+			if _, err := protocol.ParsePublicKey(pub); err != nil {
+				t.Fatalf("derived public key does not parse: %v", err)
+			}
+		}
+	})
 }

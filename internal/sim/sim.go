@@ -122,6 +122,7 @@ type sim struct {
 	cfg        Config
 	log        *slog.Logger
 	progress   io.Writer
+	progressMu sync.Mutex // serializes writes to progress
 	serverKey  *rsa.PublicKey
 	api        *apiClient
 	dialers    []*net.Dialer
@@ -260,7 +261,7 @@ func (s *sim) setPhase(phase string) {
 		if prev == "connect" { // the ramp-up's average
 			rate = s.summary().HandshakesPerSecond()
 		}
-		fmt.Fprintln(s.progress, s.progressLine(prev, rate)+" (done)")
+		s.printProgress(s.progressLine(prev, rate) + " (done)")
 	}
 }
 
@@ -553,7 +554,7 @@ func (s *sim) startProgress() (stop func()) {
 				if phase == "run" && tick%10 != 0 {
 					continue
 				}
-				fmt.Fprintln(s.progress, s.progressLine(phase, rate))
+				s.printProgress(s.progressLine(phase, rate))
 			}
 		}
 	}()
@@ -561,6 +562,16 @@ func (s *sim) startProgress() (stop func()) {
 		close(done)
 		wg.Wait()
 	}
+}
+
+// printProgress writes one progress line. Run's goroutine (at a phase's
+// end) and the progress ticker both print; progressMu keeps their lines
+// whole and the writer (which need not be safe for concurrent use) used by
+// one goroutine at a time.
+func (s *sim) printProgress(line string) {
+	s.progressMu.Lock()
+	defer s.progressMu.Unlock()
+	fmt.Fprintln(s.progress, line)
 }
 
 // progressLine renders the state of phase.
