@@ -97,6 +97,8 @@ func TestRunExplainsFailures(t *testing.T) {
 			"it has no key on file for the device (provision the keys: add --api URL --token TOKEN, or run wick device provision)"},
 		{"provisioned, wrong server key", func(h *harness) { h.cfg.ServerKey = otherKey }, FailClosedAfterHello,
 			"although its key was provisioned through --api: --server-key (or --data) is probably not this server's key"},
+		{"provisioning refused", func(h *harness) { h.cfg.Count = 1; h.api.refuse, _ = DeviceID("51", 1) }, "",
+			"the API at http://127.0.0.1:"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -110,6 +112,12 @@ func TestRunExplainsFailures(t *testing.T) {
 			}
 			if time.Since(start) > 30*time.Second {
 				t.Errorf("Run took %v: it should stop after the ramp-up", time.Since(start))
+			}
+			if tt.kind == "" { // no device started: nothing to classify
+				if len(sum.Failures) != 0 || sum.Failed != h.cfg.Count || !strings.Contains(err.Error(), "refused every device key") {
+					t.Errorf("failures %+v, failed %d, error %v", sum.Failures, sum.Failed, err)
+				}
+				return
 			}
 			if len(sum.Failures) != 1 || sum.Failures[0].Kind != tt.kind || sum.Failures[0].Devices != 2 || sum.Failed != 2 {
 				t.Errorf("failures %+v, failed %d; want both devices as %s", sum.Failures, sum.Failed, tt.kind)
