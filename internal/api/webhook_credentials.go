@@ -1,6 +1,8 @@
 package api
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/http"
 
@@ -40,4 +42,37 @@ func (s *server) hookView(h *store.Webhook) (map[string]any, error) {
 // be kept by browsers or proxies.
 func noStore(w http.ResponseWriter) {
 	w.Header().Set("Cache-Control", "no-store")
+}
+
+// SealWebhookCredentials seals the auth and headers of every hook that an
+// earlier version stored in plaintext (docs/webhooks.md, Secrets at rest)
+// and returns how many hooks it rewrote. The server runs it at start; it
+// is idempotent, and hooks it cannot rewrite stay readable in plaintext.
+func SealWebhookCredentials(ctx context.Context, st store.Webhooks, au *auth.Service) (int, error) {
+	all, err := st.AllWebhooks(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("api: seal webhook credentials: %w", err)
+	}
+	n := 0
+	for i := range all {
+		h := &all[i]
+		s := &h.Settings
+		if len(s.SealedCredentials) > 0 || s.Auth == nil && len(s.Headers) == 0 {
+			continue
+		}
+		err := s.SealCredentials(func(plain []byte) ([]byte, error) {
+			return au.SealSecret(plain, auth.PurposeWebhookCredentials+h.ID)
+		})
+		if err == nil {
+			err = st.UpdateWebhook(ctx, h)
+		}
+		if errors.Is(err, store.ErrNotFound) {
+			continue // deleted meanwhile
+		}
+		if err != nil {
+			return n, fmt.Errorf("api: seal webhook credentials of %s: %w", h.ID, err)
+		}
+		n++
+	}
+	return n, nil
 }

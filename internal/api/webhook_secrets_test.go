@@ -132,3 +132,38 @@ func TestProductLimit(t *testing.T) {
 		t.Errorf("other's second product: %d %s", r.Status, r.Body)
 	}
 }
+
+// TestSealWebhookCredentials: the start-up pass seals the plaintext auth
+// and headers of hooks saved by an earlier version, once; the API shows
+// them as before.
+func TestSealWebhookCredentials(t *testing.T) {
+	w, _ := newHookWorld(t, api.Config{})
+	ctx := context.Background()
+	legacy := &store.Webhook{ID: "0b00000000000000000000fe", UserID: w.owner.ID, IntegrationType: store.IntegrationWebhook,
+		Event: "old", Settings: store.WebhookSettings{URL: "https://example.com/old", RequestType: "POST",
+			Auth: &store.BasicAuth{Username: "old", Password: "old-pw"}, Headers: map[string]string{"X-Old": "1"}}}
+	plain := &store.Webhook{ID: "0b00000000000000000000fd", UserID: w.owner.ID, IntegrationType: store.IntegrationWebhook,
+		Event: "none", Settings: store.WebhookSettings{URL: "https://example.com/none", RequestType: "POST"}}
+	for _, h := range []*store.Webhook{legacy, plain} {
+		if err := w.Store.CreateWebhook(ctx, h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, want := range []int{1, 0} {
+		n, err := api.SealWebhookCredentials(ctx, w.Store, w.Auth)
+		if err != nil || n != want {
+			t.Fatalf("run %d: sealed %d, %v; want %d", i+1, n, err, want)
+		}
+	}
+	got := openedHook(t, w, legacy.ID)
+	if got.Settings.Auth == nil || got.Settings.Auth.Password != "old-pw" || got.Settings.Headers["X-Old"] != "1" {
+		t.Errorf("after sealing: %+v %v", got.Settings.Auth, got.Settings.Headers)
+	}
+	if h := storedHook(t, w, plain.ID); len(h.Settings.SealedCredentials) != 0 {
+		t.Error("a hook without credentials got sealed ones")
+	}
+	r := w.Do(get("/v1/webhooks/"+legacy.ID, w.ownerToken))
+	if r.Status != 200 || !strings.Contains(string(r.Body), `"password":"old-pw"`) {
+		t.Errorf("GET: %d %s", r.Status, r.Body)
+	}
+}

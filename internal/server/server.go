@@ -79,6 +79,11 @@ func build(ctx context.Context, cfg config.Serve, log *slog.Logger) (*Server, er
 	if err != nil {
 		return nil, err
 	}
+	if n, err := api.SealWebhookCredentials(ctx, st, au); err != nil {
+		log.Warn("webhook credentials stored in plaintext by an earlier version were not all sealed", "err", err)
+	} else if n > 0 {
+		log.Info("sealed the webhook credentials an earlier version stored in plaintext", "hooks", n)
+	}
 	b, err := bus.Open(ctx, bus.Config{
 		URL:          cfg.NATS,
 		JetStreamDir: filepath.Join(cfg.Data, "jetstream"),
