@@ -25,8 +25,10 @@ With --api URL --token TOKEN each device's key is provisioned through
 POST /v1/provisioning/ID; without --claim-code each device is then claimed
 to the token's owner (POST /v1/devices) once online. With --claim-code the
 devices are left unowned and the code claims the first one that reports it.
---product P provisions them into product P (an ID or slug). Keys are RSA-1024 and
-take ~10 ms of CPU each to generate: keep them with --keys-dir to rerun fast.
+--product P provisions them into product P (an ID or slug).
+
+Keys are RSA-1024 and take ~10 ms of CPU each to generate: keep them with
+--keys-dir to rerun fast.
 Beyond ~28,000 devices, spread the connections over local addresses with
 --bind 127.0.0.2,127.0.0.3,...
 
