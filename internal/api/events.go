@@ -6,10 +6,10 @@ import (
 	"math"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/wick-cloud/wick/internal/bus"
+	"github.com/wick-cloud/wick/internal/ratelimit"
 	"github.com/wick-cloud/wick/internal/store"
 )
 
@@ -144,33 +144,20 @@ func (s *server) handlePublish(rq *request) error {
 	return writeJSON(rq.w, http.StatusOK, okBody)
 }
 
-// tokenBuckets is a keyed token-bucket rate limiter: each key holds up to
-// burst tokens, refilled by one every interval; an event takes one.
-// Memory is bounded by maxKeys: full buckets (idle keys) are swept when
-// the map is full, then an arbitrary key is evicted (which only ever lets
-// that key start afresh). A nil *tokenBuckets allows everything.
-type tokenBuckets struct {
-	burst    float64
-	interval time.Duration
-	maxKeys  int
-
-	mu      sync.Mutex
-	buckets map[string]tokenBucket // guarded by mu
-}
-
-// tokenBucket is one key's state: tokens left at time at.
-type tokenBucket struct {
-	tokens float64
-	at     time.Time
-}
+// tokenBuckets is a keyed token-bucket rate limiter (ratelimit.Buckets:
+// sharded, memory bounded by maxKeys, a new key evicts the least recently
+// used one in constant time, which only ever lets that key start afresh).
+// A nil *tokenBuckets allows everything.
+type tokenBuckets struct{ b *ratelimit.Buckets }
 
 // newTokenBuckets returns a limiter, or nil (no limit) when burst is
 // negative.
 func newTokenBuckets(burst int, interval time.Duration, maxKeys int) *tokenBuckets {
-	if burst < 0 {
+	b := ratelimit.NewBuckets(burst, interval, maxKeys)
+	if b == nil {
 		return nil
 	}
-	return &tokenBuckets{burst: float64(burst), interval: interval, maxKeys: maxKeys, buckets: map[string]tokenBucket{}}
+	return &tokenBuckets{b: b}
 }
 
 // allow takes a token for key at now. When none is left it reports false
@@ -179,47 +166,13 @@ func (l *tokenBuckets) allow(key string, now time.Time) (ok bool, retry time.Dur
 	if l == nil {
 		return true, 0
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	b, found := l.buckets[key]
-	if !found {
-		if len(l.buckets) >= l.maxKeys {
-			l.sweep(now)
-		}
-		b = tokenBucket{tokens: l.burst, at: now}
-	}
-	b = l.refill(b, now)
-	if b.tokens < 1 {
-		l.buckets[key] = b
-		return false, time.Duration((1 - b.tokens) * float64(l.interval))
-	}
-	b.tokens--
-	l.buckets[key] = b
-	return true, 0
+	return l.b.Allow(key, now)
 }
 
-// refill adds the tokens earned since b.at.
-func (l *tokenBuckets) refill(b tokenBucket, now time.Time) tokenBucket {
-	if elapsed := now.Sub(b.at); elapsed > 0 {
-		b.tokens = math.Min(l.burst, b.tokens+float64(elapsed)/float64(l.interval))
-		b.at = now
+// size reports how many keys are tracked (for tests).
+func (l *tokenBuckets) size() int {
+	if l == nil {
+		return 0
 	}
-	return b
-}
-
-// sweep drops full buckets, and one arbitrary key if none was full.
-// Called with mu held.
-func (l *tokenBuckets) sweep(now time.Time) {
-	n := len(l.buckets)
-	for k, b := range l.buckets {
-		if l.refill(b, now).tokens >= l.burst {
-			delete(l.buckets, k)
-		}
-	}
-	if len(l.buckets) == n {
-		for k := range l.buckets {
-			delete(l.buckets, k)
-			break
-		}
-	}
+	return l.b.Len()
 }

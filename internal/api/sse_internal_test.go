@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -118,12 +119,13 @@ func TestTokenBuckets(t *testing.T) {
 			t.Errorf("step %d (%s at %v): %v %v, want %v %v", i, s.key, s.at, ok, retry, s.ok, s.retry)
 		}
 	}
-	// The map stays within maxKeys: idle (full) buckets are swept first.
-	for _, k := range []string{"c", "d", "e", "f"} {
-		l.allow(k, t0.Add(time.Minute))
+	// Memory stays bounded: maxKeys 3 is rounded up to one key in each
+	// of the limiter's 64 shards; the least recently used key gives way.
+	for i := range 1000 {
+		l.allow(fmt.Sprint("k", i), t0.Add(time.Minute))
 	}
-	if n := len(l.buckets); n > 3 {
-		t.Errorf("%d keys tracked, want at most 3", n)
+	if n := l.size(); n > 64 {
+		t.Errorf("%d keys tracked, want at most 64", n)
 	}
 	if ok, _ := (*tokenBuckets)(nil).allow("x", t0); !ok || newTokenBuckets(-1, time.Second, 1) != nil {
 		t.Error("a disabled limiter must allow everything")

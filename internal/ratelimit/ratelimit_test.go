@@ -180,3 +180,43 @@ func TestConcurrent(t *testing.T) {
 		t.Errorf("tracked %d and %d keys, bound about 1000", w.Len(), l.Len())
 	}
 }
+
+func TestBuckets(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	b := NewBuckets(2, time.Second, 100)
+	steps := []struct {
+		key   string
+		at    time.Duration
+		ok    bool
+		retry time.Duration
+	}{
+		{"a", 0, true, 0},
+		{"a", 0, true, 0},
+		{"a", 0, false, time.Second},
+		{"a", 500 * time.Millisecond, false, 500 * time.Millisecond},
+		{"a", time.Second, true, 0},
+		{"b", time.Second, true, 0},
+		{"a", 5 * time.Second, true, 0}, // refilled to the burst, not beyond
+		{"a", 5 * time.Second, true, 0},
+		{"a", 5 * time.Second, false, time.Second},
+	}
+	for i, s := range steps {
+		ok, retry := b.Allow(s.key, t0.Add(s.at))
+		if ok != s.ok || retry != s.retry {
+			t.Errorf("step %d (%s at %v): %v %v, want %v %v", i, s.key, s.at, ok, retry, s.ok, s.retry)
+		}
+	}
+	for i := range 1000 {
+		b.Allow("k"+strconv.Itoa(i), t0)
+	}
+	if n := b.Len(); n > 128 {
+		t.Errorf("%d keys tracked, want at most 128", n)
+	}
+	if NewBuckets(-1, time.Second, 1) != nil {
+		t.Error("a negative burst must disable the limiter")
+	}
+	var disabled *Buckets
+	if ok, _ := disabled.Allow("x", t0); !ok {
+		t.Error("a nil Buckets must allow everything")
+	}
+}

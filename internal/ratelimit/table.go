@@ -1,6 +1,6 @@
 // Package ratelimit holds Wick's keyed limiters: fixed-window request
-// counters (Window), failure lockouts (Lockout) and short-lived sets of
-// keys (Recent). Each is split into shards with their own lock, and each
+// counters (Window), token buckets (Buckets), failure lockouts (Lockout)
+// and short-lived sets of keys (Recent). Each is split into shards with their own lock, and each
 // shard keeps its keys in least-recently-used order, so memory is bounded
 // by a key count and a new key evicts the stalest one in constant time.
 // A full limiter never scans its keys. It imports nothing of Wick's.
