@@ -3,11 +3,18 @@
 // authentication, and password and client-secret hashing.
 //
 // Tokens are 40 lower-case hex characters from crypto/rand and are stored
-// only as SHA-256 hashes; passwords and client secrets only as argon2id
-// hashes; TOTP secrets only sealed with the server key. Every comparison of
-// a secret is constant time. Authenticate caches verified tokens in memory so
-// that an authenticated request does not touch the database; revoking a token
+// only as SHA-256 hashes; passwords only as argon2id hashes; client secrets
+// (160 random bits) as SHA-256 (older ones as argon2id); TOTP secrets only
+// sealed with the server key. Every comparison of a secret is constant
+// time. Authenticate caches verified tokens in memory so that an
+// authenticated request does not touch the database; revoking a token
 // through this package drops it from the cache.
+//
+// Every check of a password, client secret, TOTP or recovery code counts
+// wrong answers per client address (WithClientAddr) and per account, and
+// refuses locked-out ones with a *LimitError before hashing; argon2id
+// hashes run at most Limits.HashConcurrency at once (guard.go, hashgate.go;
+// docs/security.md, Passwords, second factors and lockout).
 //
 // The wire contract is docs/particle-api.md#tokens (the OAuth library
 // Particle uses: error codes and texts are kept verbatim).

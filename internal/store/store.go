@@ -7,8 +7,8 @@
 // types and the sentinel errors ErrNotFound and ErrConflict, wrapped with
 // context.
 //
-// Credentials are never stored in usable form: passwords and client secrets
-// are slow hashes, tokens are SHA-256 hashes, and TOTP secrets are sealed
+// Credentials are never stored in usable form: passwords are slow hashes,
+// client secrets and tokens SHA-256 hashes, and TOTP secrets are sealed
 // with the server's secret key before they reach the store.
 package store
 
