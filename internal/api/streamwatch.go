@@ -121,18 +121,22 @@ func (s *server) subscribeAccessNotices() {
 		return
 	}
 	node := s.bus.Node()
-	_, err := s.bus.SubscribeNotices(accessTopic, func(data []byte) {
-		var n accessNotice
-		if err := json.Unmarshal(data, &n); err != nil {
-			s.log.Warn("api: malformed access notice", "err", err)
-			return
-		}
-		if n.Node != node {
-			s.watch.notify(&n)
-		}
-	})
+	_, err := s.bus.SubscribeNotices(accessTopic, func(data []byte) { s.onAccessNotice(node, data) })
 	if err != nil {
 		s.log.Warn("api: access notices unavailable; streams rely on their periodic check", "err", err)
+	}
+}
+
+// onAccessNotice routes a notice received over the bus to this
+// process's streams, unless this process (node) sent it.
+func (s *server) onAccessNotice(node string, data []byte) {
+	var n accessNotice
+	if err := json.Unmarshal(data, &n); err != nil {
+		s.log.Warn("api: malformed access notice", "err", err)
+		return
+	}
+	if n.Node != node {
+		s.watch.notify(&n)
 	}
 }
 

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"testing"
@@ -107,6 +108,27 @@ func TestNoticeConcerns(t *testing.T) {
 			t.Errorf("%+v concerns the customer stream: %v", c.n, got)
 		}
 	}
+}
+
+// FuzzAccessNotice feeds arbitrary bus data to the notice receiver: it
+// must never panic, and a notice concerns a stream only by its fields.
+func FuzzAccessNotice(f *testing.F) {
+	f.Add([]byte(`{"node":"other","token_hashes":["h1"]}`))
+	f.Add([]byte(`{"node":"me","user_id":"u1"}`))
+	f.Add([]byte(`{"product_id":7,"username":"a@example.com"}`))
+	f.Add([]byte(`{"token_hashes":null,"product_id":-1}`))
+	f.Add([]byte(`not json`))
+	s := &server{watch: newStreamWatch(), log: slog.New(slog.DiscardHandler)}
+	a := &streamAccess{p: auth.Principal{Kind: store.KindUser, UserID: "u1", Username: "a@example.com", TokenHash: "h1"},
+		team: 7, recheck: make(chan struct{}, 1)}
+	s.watch.add(a)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s.onAccessNotice("me", data)
+		select {
+		case <-a.recheck:
+		default:
+		}
+	})
 }
 
 // TestLogPath checks that an access token in a path never reaches a log.
