@@ -87,6 +87,7 @@ type Serve struct {
 	OTPAttempts     int           // wrong codes before an mfa_token is destroyed
 	HashConcurrency int           // argon2id hashes at once (0: one per CPU)
 	HashQueue       int           // password checks waiting for a hash slot
+	HashWait        time.Duration // longest wait for a hash slot
 	RateLimitKeys   int           // addresses, accounts or tokens each limit tracks
 	SSEOpenRate     int           // event streams opened per SSEOpenWindow per IP
 	SSEOpenWindow   time.Duration
@@ -150,6 +151,7 @@ func Default() Serve {
 		AccountLockout:  15 * time.Minute,
 		OTPAttempts:     5,
 		HashQueue:       16,
+		HashWait:        2 * time.Second,
 		RateLimitKeys:   100000,
 		SSEOpenRate:     100,
 		SSEOpenWindow:   5 * time.Minute,
@@ -203,6 +205,7 @@ func (c *Serve) Register(fs *flag.FlagSet) {
 	fs.IntVar(&c.OTPAttempts, "otp-attempts", c.OTPAttempts, "wrong codes before an mfa_token is destroyed")
 	fs.IntVar(&c.HashConcurrency, "hash-concurrency", c.HashConcurrency, "password hashes computed at once (0: one per CPU)")
 	fs.IntVar(&c.HashQueue, "hash-queue", c.HashQueue, "password checks that may wait for a hash; more are answered 503")
+	fs.DurationVar(&c.HashWait, "hash-wait", c.HashWait, "longest wait for a hash before a password check is answered 503")
 	fs.IntVar(&c.RateLimitKeys, "rate-limit-keys", c.RateLimitKeys, "IPs, accounts or tokens each limit tracks (least recently seen forgotten first)")
 	fs.IntVar(&c.SSEOpenRate, "sse-open-rate", c.SSEOpenRate, "event streams opened per --sse-open-window per IP")
 	fs.DurationVar(&c.SSEOpenWindow, "sse-open-window", c.SSEOpenWindow, "window of --sse-open-rate")
@@ -276,7 +279,7 @@ func (c *Serve) Resolve() error {
 			return fmt.Errorf("config: --%s must not be negative", name)
 		}
 	}
-	for name, v := range map[string]time.Duration{"account-lockout": c.AccountLockout, "sse-open-window": c.SSEOpenWindow} {
+	for name, v := range map[string]time.Duration{"account-lockout": c.AccountLockout, "sse-open-window": c.SSEOpenWindow, "hash-wait": c.HashWait} {
 		if v <= 0 {
 			return fmt.Errorf("config: --%s must be positive", name)
 		}

@@ -236,7 +236,7 @@ func TestCredentialAndProxyFlags(t *testing.T) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	c.Register(fs)
 	if c.AccountFailures != 20 || c.AccountLockout != 15*time.Minute || c.OTPAttempts != 5 || c.HashConcurrency != 0 ||
-		c.HashQueue != 16 || c.RateLimitKeys != 100000 || c.SSEOpenRate != 100 || c.SSEOpenWindow != 5*time.Minute ||
+		c.HashQueue != 16 || c.HashWait != 2*time.Second || c.RateLimitKeys != 100000 || c.SSEOpenRate != 100 || c.SSEOpenWindow != 5*time.Minute ||
 		c.SSEMaxPerIP != 100 || c.TrustProxy || len(c.TrustedProxies) != 0 {
 		t.Errorf("defaults = %+v", c)
 	}
@@ -266,6 +266,7 @@ func TestCredentialAndProxyFlags(t *testing.T) {
 		"sse-open-rate":    func(c *Serve) { c.SSEOpenRate = 0 },
 		"sse-open-window":  func(c *Serve) { c.SSEOpenWindow = 0 },
 		"sse-max-per-ip":   func(c *Serve) { c.SSEMaxPerIP = 0 },
+		"hash-wait":        func(c *Serve) { c.HashWait = 0 },
 	} {
 		c := Default()
 		c.Data = "/tmp/w"

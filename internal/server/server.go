@@ -382,6 +382,7 @@ func authLimits(cfg config.Serve) auth.Limits {
 		OTPAttempts:     cfg.OTPAttempts,
 		HashConcurrency: cfg.HashConcurrency,
 		HashQueue:       queue,
+		HashWait:        cfg.HashWait,
 		Keys:            cfg.RateLimitKeys,
 	}
 }
