@@ -13,3 +13,19 @@ CREATE TABLE team_invites (
 ) STRICT, WITHOUT ROWID;
 CREATE UNIQUE INDEX team_invites_token_hash ON team_invites (token_hash);
 CREATE INDEX team_invites_username ON team_invites (username);
+
+-- Before this step an invitation was a membership at once. Memberships of
+-- addresses that no account holds were never accepted by anyone: they
+-- become pending invitations whose token nobody has (the team invites
+-- again, or the operator runs `wick team accept`), so that whoever
+-- registers such an address first does not join the team. Memberships of
+-- existing accounts, owners and API users stay.
+INSERT INTO team_invites (product_id, username, role, invited_by, token_hash, expires_at, created_at)
+	SELECT m.product_id, m.username, m.role, '', 'legacy:' || m.product_id || ':' || m.username,
+		CAST(strftime('%s', 'now') AS INTEGER) * 1000 + 604800000, m.created_at
+	FROM team_members m
+	WHERE m.role <> 'Owner' AND m.programmatic = 0
+		AND NOT EXISTS (SELECT 1 FROM users u WHERE u.username = m.username);
+DELETE FROM team_members
+	WHERE role <> 'Owner' AND programmatic = 0
+		AND NOT EXISTS (SELECT 1 FROM users u WHERE u.username = team_members.username);
