@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/wick-cloud/wick/internal/store"
 )
 
-// TestInviteMigration replays migration 0007 over memberships made before
+// TestInviteMigration replays the team-invitations migration over memberships made before
 // it: a membership of an address no account holds becomes a pending
 // invitation nobody holds the token of; members with accounts, owners and
 // API users stay. It runs on SQLite, and on PostgreSQL when
@@ -68,14 +69,25 @@ func TestInviteMigration(t *testing.T) {
 	}
 }
 
-// rerunInviteMigration undoes migration 0007 and applies it again, with
+// rerunInviteMigration undoes the team-invitations migration and applies it again, with
 // the memberships written meanwhile in place.
 func rerunInviteMigration(ctx context.Context, t *testing.T, db *DB) {
 	t.Helper()
-	for _, q := range []string{`DROP TABLE team_invites`, `DELETE FROM schema_migrations WHERE version = 7`} {
-		if _, err := db.w.ExecContext(ctx, q); err != nil {
-			t.Fatal(err)
+	steps, err := migrations(migrationFS, db.dialect)
+	if err != nil {
+		t.Fatal(err)
+	}
+	version := 0
+	for _, m := range steps {
+		if strings.HasSuffix(m.name, "_team_invites.sql") {
+			version = m.version
 		}
+	}
+	if _, err := db.w.ExecContext(ctx, `DROP TABLE team_invites`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.w.ExecContext(ctx, db.rebind(`DELETE FROM schema_migrations WHERE version = ?`), version); err != nil {
+		t.Fatal(err)
 	}
 	if err := db.migrate(ctx); err != nil {
 		t.Fatal(err)
