@@ -623,11 +623,11 @@ func (r *jsReader) fill(ctx context.Context, quick bool) {
 	}
 }
 
-// maxBatch bounds the jobs one direct get returns.
+// maxBatch bounds the jobs one read returns.
 const maxBatch = 64
 
 // statusHeader and descriptionHeader carry the status line of a NATS
-// status message (nats.go's names for "NATS/1.0 204 EOB").
+// status message (nats.go's names for "NATS/1.0 404 Message Not Found").
 const (
 	statusHeader      = "Status"
 	descriptionHeader = "Description"
@@ -636,65 +636,75 @@ const (
 // directGetPrefix starts the subject of a stream's direct-get API.
 const directGetPrefix = "$JS.API.DIRECT.GET."
 
-// directGet is a batched direct-get request: up to Batch messages on
-// NextBySubj at or after Seq.
+// directGet is a direct-get request: the first message on NextBySubj at
+// or after Seq. (A batched request would save round trips, but the server
+// counts the subject's pending messages for every batch, which costs more
+// than the round trips: measured in docs/webhooks.md.)
 type directGet struct {
 	Seq        uint64 `json:"seq"`
 	NextBySubj string `json:"next_by_subj"`
-	Batch      int    `json:"batch"`
 }
 
 // read returns up to n jobs on subject at or after *next, in stream
-// order, with one direct-get request, and advances *next past them. None
-// means there are none (or the read failed; it is logged and tried again
-// at the next step). Undecodable jobs are deleted and skipped.
+// order, and advances *next past them; fewer than n means the subject
+// has no more now (or a read failed: it is logged and tried again at the
+// next step). Undecodable jobs are deleted and skipped.
 func (r *jsReader) read(ctx context.Context, subject string, next *uint64, n int, retry bool) []seqJob {
-	if n <= 0 {
-		return nil
-	}
-	r.reqN++
-	tag := strconv.FormatUint(r.reqN, 10)
-	body, _ := json.Marshal(directGet{Seq: *next, NextBySubj: subject, Batch: n})
-	if err := r.q.nc.PublishRequest(r.q.get, r.inbox+"."+tag, body); err != nil {
-		r.q.log.Warn("webhook: read hook queue", "hook", r.id, "err", err)
-		return nil
-	}
-	timeout := time.NewTimer(10 * time.Second)
-	defer timeout.Stop()
 	var out []seqJob
-	for {
-		var m *nats.Msg
-		select {
-		case m = <-r.replies:
-		case <-ctx.Done():
-			return out
-		case <-timeout.C:
-			r.q.log.Warn("webhook: read hook queue: no answer", "hook", r.id)
-			return out
-		}
-		if !strings.HasSuffix(m.Subject, "."+tag) {
-			continue // the late answer of an earlier request
-		}
-		if st := m.Header.Get(statusHeader); st != "" {
-			// 204 ends a batch, 404 means no message at all.
-			if st != "204" && st != "404" {
-				r.q.log.Warn("webhook: read hook queue", "hook", r.id, "status", st, "description", m.Header.Get(descriptionHeader))
-			}
-			return out
-		}
-		seq, err := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
-		if err != nil {
-			r.q.log.Warn("webhook: read hook queue: no sequence", "hook", r.id)
+	for len(out) < n && ctx.Err() == nil {
+		seq, data, ok := r.get(ctx, subject, *next)
+		if !ok {
 			return out
 		}
 		*next = max(*next, seq+1)
-		j, err := decodeJob(m.Data)
+		j, err := decodeJob(data)
 		if err != nil {
 			r.q.log.Warn("webhook: dropping undecodable job", "subject", subject, "err", err)
 			r.q.deleteJob(seq)
 			continue
 		}
 		out = append(out, seqJob{job: j, seq: seq, retry: retry})
+	}
+	return out
+}
+
+// get reads the first message on subject at or after sequence from with
+// one direct get; false when there is none or the read failed.
+func (r *jsReader) get(ctx context.Context, subject string, from uint64) (uint64, []byte, bool) {
+	r.reqN++
+	tag := "." + strconv.FormatUint(r.reqN, 10)
+	body, _ := json.Marshal(directGet{Seq: from, NextBySubj: subject})
+	if err := r.q.nc.PublishRequest(r.q.get, r.inbox+tag, body); err != nil {
+		r.q.log.Warn("webhook: read hook queue", "hook", r.id, "err", err)
+		return 0, nil, false
+	}
+	timeout := time.NewTimer(10 * time.Second)
+	defer timeout.Stop()
+	for {
+		var m *nats.Msg
+		select {
+		case m = <-r.replies:
+		case <-ctx.Done():
+			return 0, nil, false
+		case <-timeout.C:
+			r.q.log.Warn("webhook: read hook queue: no answer", "hook", r.id)
+			return 0, nil, false
+		}
+		if !strings.HasSuffix(m.Subject, tag) {
+			continue // the late answer of an earlier request
+		}
+		if st := m.Header.Get(statusHeader); st != "" {
+			if st != "404" {
+				r.q.log.Warn("webhook: read hook queue", "hook", r.id, "status", st, "description", m.Header.Get(descriptionHeader))
+			}
+			return 0, nil, false
+		}
+		seq, err := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
+		if err != nil {
+			r.q.log.Warn("webhook: read hook queue: no sequence", "hook", r.id)
+			return 0, nil, false
+		}
+		return seq, m.Data, true
 	}
 }
 
