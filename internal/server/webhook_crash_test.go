@@ -55,7 +55,7 @@ func TestWebhookCrash(t *testing.T) {
 		tokens  = 20                    // the API allows about one publish a second per token
 		pace    = 40 * time.Millisecond // one publish every pace, round robin over the tokens
 		killAt  = events / 2
-		maxWait = 2 * time.Minute // in-flight jobs at the kill come back after the ack wait
+		maxWait = 2 * time.Minute // generous for a loaded machine; jobs in flight at the kill are read again at the restart
 	)
 	dir := t.TempDir()
 	bin := buildWick(t, dir)

@@ -166,8 +166,8 @@ func (e *Engine) process(d *delivery, c *hookCounters) {
 	}
 	res := e.send(e.sendCtx, he, req)
 	if e.sendCtx.Err() != nil {
-		// Stopping: hand the job back so that the next start sends it at
-		// once (after a crash it comes back after the ack wait instead).
+		// Stopping: hand the job back. A durable queue keeps it and the
+		// next holder of the hook's lease sends it (as after a crash).
 		d.later(0)
 		return
 	}
