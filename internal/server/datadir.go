@@ -61,8 +61,9 @@ func RequireExisting(cfg config.Serve) error {
 		return err
 	}
 	missing := func(what, path string) error {
-		return fmt.Errorf("%w: %s %s does not exist. Pass the --data DIR (or WICK_DATA, and --db) that `wick serve` uses, "+
-			"or add --init to create a new, empty installation there", ErrNoData, what, path)
+		return fmt.Errorf("%w: %s %s does not exist. Pass the --data DIR (or WICK_DATA, and --db) that `wick serve` uses; "+
+			"for a new, empty installation there start wick serve once, or give user create, device provision "+
+			"or keys server --init", ErrNoData, what, path)
 	}
 	if st, err := os.Stat(w.Data); err != nil || !st.IsDir() {
 		return missing("data directory", w.Data)
