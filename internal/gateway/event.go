@@ -292,6 +292,9 @@ func (s *session) drain() {
 			var m protocol.Message
 			m, err = protocol.NewEvent(protocol.NonConfirmable, id, protocol.Event{Name: e.name, Data: []byte(e.data),
 				Private: e.private, TTL: min(e.ttl, protocol.MaxEventTTL)})
+			if limit := s.maxIncomingLen(); err == nil && limit > 0 && s.messageLen(&m) > limit {
+				err = errors.New("event larger than the device accepts")
+			}
 			if err == nil {
 				err = s.send(&m)
 			}

@@ -162,6 +162,50 @@ func (s *session) removePendingLocked(p *pending) {
 	s.tokens.Release(p.token)
 }
 
+// Device OS over TCP receives a frame into a buffer of the size its Hello
+// announces (MaxMessageSize: 960 on Gen 2), of which it keeps 2 bytes for
+// the length prefix and 16 for padding; it builds the ACK of a function
+// call in what the call leaves of that buffer. Larger messages make it drop
+// the connection, or crash (docs/device-protocol.md, Message size limits).
+const (
+	deviceFrameReserve = 18 // length prefix and padding room
+	functionACKRoom    = 34 // the ACK of a function call, built after it
+)
+
+// maxIncomingLen returns the largest encoded CoAP message the device can
+// receive, or 0 when its Hello announced no size.
+func (s *session) maxIncomingLen() int {
+	max := int(s.hello.MaxMessageSize)
+	if max == 0 {
+		return 0
+	}
+	// The ciphertext is the plaintext padded to whole AES blocks, with at
+	// least one byte of padding.
+	return (max-deviceFrameReserve)/16*16 - 1
+}
+
+// maxRequestLen returns the largest encoded request m may be, 0 for no limit.
+func (s *session) maxRequestLen(m *protocol.Message) int {
+	limit := s.maxIncomingLen()
+	if limit > 0 && m.PathKind() == protocol.PathFunction {
+		limit = min(limit, int(s.hello.MaxMessageSize)-deviceFrameReserve-functionACKRoom)
+	}
+	return limit
+}
+
+// messageLen returns the encoded length of m (0 if it cannot be encoded;
+// sending reports that).
+func (s *session) messageLen(m *protocol.Message) int {
+	wb := getWriteBuf()
+	defer putWriteBuf(wb)
+	enc, err := m.AppendBinary(wb.enc[:0])
+	wb.enc = enc
+	if err != nil {
+		return 0
+	}
+	return len(enc)
+}
+
 // request sends a server request built with a fresh message ID and 1-byte
 // token and waits for its answer until ctx ends. The answer is the
 // piggy-backed ACK or the separate response; an RST or the end of the
@@ -189,6 +233,11 @@ func (s *session) request(ctx context.Context, kind answerKind, build func(id ui
 	if err != nil {
 		forget()
 		return protocol.Message{}, err
+	}
+	if n, limit := s.messageLen(&m), s.maxRequestLen(&m); limit > 0 && n > limit {
+		forget()
+		return protocol.Message{}, fmt.Errorf("gateway: device %s: request of %d bytes, the device takes at most %d: %w",
+			s.id, n, limit, ErrBadRequest)
 	}
 	if err := s.send(&m); err != nil {
 		forget()
