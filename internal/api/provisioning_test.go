@@ -124,6 +124,11 @@ func TestProvisioning(t *testing.T) {
 				tb.Errorf("owner %q, customer %q, product %d; want %q, %q, %d",
 					d.OwnerID, d.CustomerID, d.ProductID, ownerID, customerID, productID)
 			}
+			// Keying claims an unowned device, which names it
+			// (docs/api.md, Device names); a device left unowned has none.
+			if owned := ownerID != "" || customerID != ""; owned != (d.Name != "") {
+				tb.Errorf("name %q of a device owned by %q/%q; want a name exactly when owned", d.Name, ownerID, customerID)
+			}
 		}
 	}
 	if _, err := w.Store.ProvisionDevice(ctx, provG, "", nil, 0); err != nil {
