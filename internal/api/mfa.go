@@ -82,6 +82,7 @@ func (s *server) revokeOtherTokens(rq *request, userID string) error {
 	if rq.principal != nil {
 		keep = rq.principal.TokenHash
 	}
+	revoked := false
 	for _, t := range toks {
 		if t.Hash == keep {
 			continue
@@ -89,6 +90,12 @@ func (s *server) revokeOtherTokens(rq *request, userID string) error {
 		if err := s.auth.RevokeHash(rq.ctx, t.Hash); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
+		revoked = true
+	}
+	if revoked {
+		// By user, not by hash: a notice stays small however many tokens
+		// went; the kept token's streams re-check and stay.
+		s.accessChanged(rq.ctx, accessNotice{UserID: userID})
 	}
 	return nil
 }
