@@ -142,11 +142,12 @@ func TestScenarios(t *testing.T) {
 			t.Errorf("%d ops, %d errors; want the window to end at 25", r.Ops, r.Errors)
 		}
 	})
-	if !strings.Contains(progress.String(), "sim: connected 20/20") {
-		t.Errorf("setup progress:\n%s", progress.String())
-	}
+	// The simulator writes its progress until Close: read it after.
 	if err := env.Close(); err != nil {
 		t.Errorf("close: %v", err)
+	}
+	if !strings.Contains(progress.String(), "sim: connected 20/20") {
+		t.Errorf("setup progress:\n%s", progress.String())
 	}
 }
 
