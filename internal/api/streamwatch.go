@@ -27,7 +27,7 @@ import (
 // travel over the bus to every process (bus.PublishNotice), so that a
 // change made on one process reaches streams held by another promptly;
 // the store check bounds the delay for changes that send no notice
-// (a command-line tool, a password reset, a lost notice).
+// (a command-line tool, a lost notice).
 
 // accessTopic is the bus notice topic of access changes.
 const accessTopic = "access"

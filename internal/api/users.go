@@ -287,12 +287,22 @@ func (s *server) handleFinishPasswordReset(rq *request) error {
 	if msg := s.checkNewPassword(pw); msg != "" {
 		return errorf(http.StatusBadRequest, msg)
 	}
+	// Whose tokens the reset revokes, to tell their open streams.
+	var userID string
+	if auth.ValidTokenFormat(tok) {
+		if ch, err := s.store.ChallengeByHash(rq.ctx, auth.HashToken(tok), store.ChallengePasswordReset); err == nil {
+			userID = ch.UserID
+		}
+	}
 	err := s.auth.FinishPasswordReset(rq.ctx, tok, pw)
 	if errors.Is(err, store.ErrNotFound) {
 		return errBadResetToken
 	}
 	if err != nil {
 		return err
+	}
+	if userID != "" {
+		s.accessChanged(rq.ctx, accessNotice{UserID: userID})
 	}
 	return writeJSON(rq.w, http.StatusOK, okBody)
 }
