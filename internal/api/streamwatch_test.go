@@ -2,6 +2,9 @@ package api_test
 
 import (
 	"encoding/json"
+	"fmt"
+	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +12,7 @@ import (
 	"github.com/wick-cloud/wick/internal/api"
 	"github.com/wick-cloud/wick/internal/api/apitest"
 	"github.com/wick-cloud/wick/internal/auth"
+	"github.com/wick-cloud/wick/internal/bus"
 	"github.com/wick-cloud/wick/internal/store"
 )
 
@@ -146,4 +150,41 @@ func TestStreamEndsWithAccess(t *testing.T) {
 		}
 		streamEnds(t, c, within)
 	})
+}
+
+// TestStreamEndsAcrossProcesses runs two API processes over one database
+// and one NATS server (WICK_TEST_NATS_URL; skipped without it): a token
+// revoked on the first ends, within seconds, the stream the second
+// process holds, although the second's token cache still trusts it and
+// its store re-check is an hour away. Only the access notice can do it.
+func TestStreamEndsAcrossProcesses(t *testing.T) {
+	natsURL := os.Getenv("WICK_TEST_NATS_URL")
+	if natsURL == "" {
+		t.Skip("WICK_TEST_NATS_URL not set; skipping the two-process stream test")
+	}
+	prefix := fmt.Sprintf("wicktest%d", time.Now().UnixNano())
+	open := func(node string) *bus.Bus {
+		b, err := bus.Open(t.Context(), bus.Config{URL: natsURL, NoJetStream: true, SubjectPrefix: prefix, Node: node}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Close() })
+		return b
+	}
+	cfg := api.Config{StreamAuthRecheck: time.Hour}
+	w := newWorldOpts(t, apitest.Options{Bus: open("first"), Config: cfg})
+	second := auth.New(auth.Config{Hasher: auth.TestHasher(), Now: w.Clock.Now}, w.Store, nil)
+	cfg.Now = w.Clock.Now
+	srv := httptest.NewServer(api.New(cfg, api.Deps{Store: w.Store, Auth: second, Bus: open("second")}, nil))
+	t.Cleanup(func() {
+		srv.CloseClientConnections()
+		srv.Close()
+	})
+	tok := w.UserToken(w.owner)
+	c := openStream(t, srv, "/v1/devices/events", tok, nil) // the second process now caches the token
+	c.expectOK(t)
+	if r := w.Do(apitest.Req{Method: "DELETE", Path: "/v1/access_tokens/current", Token: tok}); r.Status != 200 {
+		t.Fatalf("logout on the first process: %d %s", r.Status, r.Body)
+	}
+	streamEnds(t, c, 4*time.Second)
 }
