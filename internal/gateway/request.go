@@ -175,20 +175,21 @@ const (
 // maxIncomingLen returns the largest encoded CoAP message the device can
 // receive, or 0 when its Hello announced no size.
 func (s *session) maxIncomingLen() int {
-	max := int(s.hello.MaxMessageSize)
-	if max == 0 {
+	size := int(s.hello.MaxMessageSize)
+	if size == 0 {
 		return 0
 	}
 	// The ciphertext is the plaintext padded to whole AES blocks, with at
-	// least one byte of padding.
-	return (max-deviceFrameReserve)/16*16 - 1
+	// least one byte of padding. A size too small for anything still
+	// limits (to 1 byte: nothing fits).
+	return max((size-deviceFrameReserve)/16*16-1, 1)
 }
 
 // maxRequestLen returns the largest encoded request m may be, 0 for no limit.
 func (s *session) maxRequestLen(m *protocol.Message) int {
 	limit := s.maxIncomingLen()
 	if limit > 0 && m.PathKind() == protocol.PathFunction {
-		limit = min(limit, int(s.hello.MaxMessageSize)-deviceFrameReserve-functionACKRoom)
+		limit = max(min(limit, int(s.hello.MaxMessageSize)-deviceFrameReserve-functionACKRoom), 1)
 	}
 	return limit
 }

@@ -67,3 +67,23 @@ func TestMessageSizeLimits(t *testing.T) {
 		t.Error("device went offline")
 	}
 }
+
+// TestMessageSizeTooSmall: a device announcing a size that leaves no room
+// for a function call gets none (not an unlimited one).
+func TestMessageSizeTooSmall(t *testing.T) {
+	w := newWorld(t, testConfig())
+	id := deviceID(51)
+	w.provision(id, testKey(t, "device_a"), owner1)
+	d := w.dial(id, testKey(t, "device_a"))
+	d.functions["led"] = func(string) int32 { return 1 }
+	h := helloPayload(0)
+	h.MaxMessageSize = 40 // room for 15-byte messages; a call needs 52 bytes more than it has
+	d.hello(h)
+	waitFor(t, "online", func() bool { return w.g.Online(id.String()) })
+	if _, err := w.g.CallFunction(context.Background(), id.String(), "led", ""); !errors.Is(err, ErrBadRequest) {
+		t.Errorf("call: %v; want ErrBadRequest", err)
+	}
+	if n := len(d.logged(protocol.KindFunctionCall)); n != 0 {
+		t.Errorf("%d calls reached the device", n)
+	}
+}
