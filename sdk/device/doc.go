@@ -28,6 +28,13 @@
 // is followed: 1-byte tokens, message IDs starting at
 // LE16(salt)+1, separate NON responses over TCP, the piggy-backed time reply.
 //
+// By default the device is well behaved: replies keep the request's
+// message ID, and an empty ACK and the response after it go in one write.
+// Config.Quirks reproduces what the firmware does instead (its own message
+// IDs on some replies, two writes, Nagle's algorithm, the full describe for
+// a describe request without flags), so that servers can be tested against
+// it (docs/device-protocol.md, Firmware quirks).
+//
 // After 15 s without receiving anything the device sends a CoAP ping and
 // gives the connection 10 s more; a lost connection is re-established with
 // exponential backoff and jitter until Run's context is cancelled. On
