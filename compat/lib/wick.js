@@ -111,8 +111,11 @@ class WickServer {
 	}
 }
 
-/** Starts `wick serve --data DIR --http 127.0.0.1:PORT [--signup]` and waits until GET /v1/user answers. */
-async function startWick({ signup = true } = {}) {
+/**
+ * Starts `wick serve --data DIR --http 127.0.0.1:PORT [--signup] [extraArgs...]` and waits until
+ * GET /v1/user answers.
+ */
+async function startWick({ signup = true, extraArgs = [] } = {}) {
 	const bin = wickBinary();
 	const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wick-compat-data-'));
 	const port = await freePort();
@@ -120,6 +123,7 @@ async function startWick({ signup = true } = {}) {
 	if (signup) {
 		args.push('--signup');
 	}
+	args.push(...extraArgs);
 	const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
 	const server = new WickServer({ bin, dataDir, port, child });
 	let exitInfo = null;
