@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/wick-cloud/wick/internal/bus"
 	"github.com/wick-cloud/wick/internal/store"
@@ -21,7 +22,24 @@ var (
 	errDeviceTimeout   = errorf(http.StatusRequestTimeout, "Timed out.")
 	errArgTooLong      = errorf(http.StatusBadRequest, "Function argument too long")
 	errVariableRefused = errorf(http.StatusBadRequest, "The device refused to read the variable")
+	errDeviceBusy      = &deviceBusyError{retryAfter: deviceBusyRetryAfter}
 )
+
+// deviceBusyRetryAfter is the Retry-After of a 429 for a device with too
+// many requests in flight: calls to it end within the gateway's call
+// timeout, so a slot is free again soon.
+const deviceBusyRetryAfter = time.Second
+
+// deviceBusyError is the 429 answer for a device that has the most
+// requests in flight it may have (docs/security.md, "Busy devices"):
+// {"ok":false,"error":"Device is busy: too many requests in flight"} with
+// Retry-After. It is logged at Debug only; the gateway logs the device at
+// Info, at most once a minute.
+type deviceBusyError struct {
+	retryAfter time.Duration
+}
+
+func (e *deviceBusyError) Error() string { return "api: device busy" }
 
 // Function argument limits of older Device OS releases
 // (docs/particle-api.md#function-and-variable-limits); current firmware
@@ -102,12 +120,14 @@ func (s *server) productDevice(rq *request, idParam string) (*store.Device, erro
 
 // deviceCallError maps a DeviceCaller failure to the answer of
 // docs/particle-api.md#function-and-variable-errors: offline 400, timeout 408,
-// unknown name the given 404, refused the given
-// 400. Anything else stays an internal error.
+// unknown name the given 404, refused the given 400, too many requests in
+// flight 429 with Retry-After. Anything else stays an internal error.
 func deviceCallError(err, notFound, refused error) error {
 	switch {
 	case errors.Is(err, bus.ErrDeviceOffline):
 		return errDeviceOffline
+	case errors.Is(err, bus.ErrDeviceBusy):
+		return errDeviceBusy
 	case errors.Is(err, bus.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		return errDeviceTimeout
 	case errors.Is(err, bus.ErrNoSuchName):
@@ -268,8 +288,10 @@ func (s *server) handlePing(rq *request) error {
 	online := false
 	if s.reachable(d) {
 		err := s.devices.Ping(rq.ctx, d.ID)
-		online = err == nil
-		if err != nil && !errors.Is(err, bus.ErrDeviceOffline) && !errors.Is(err, bus.ErrTimeout) {
+		// A device with too many calls in flight is busy, not gone: its
+		// session is alive.
+		online = err == nil || errors.Is(err, bus.ErrDeviceBusy)
+		if err != nil && !errors.Is(err, bus.ErrDeviceOffline) && !errors.Is(err, bus.ErrTimeout) && !online {
 			s.log.LogAttrs(rq.ctx, slog.LevelWarn, "api: ping failed", slog.String("device", d.ID), slog.Any("err", err))
 		}
 	}

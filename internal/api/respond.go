@@ -93,10 +93,11 @@ const statusClientClosed = 499
 // logs what the client must not see.
 func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var (
-		ae *auth.Error
-		e  *Error
-		rl *rateLimitError
-		le *auth.LimitError
+		ae   *auth.Error
+		e    *Error
+		rl   *rateLimitError
+		le   *auth.LimitError
+		busy *deviceBusyError
 	)
 	switch {
 	case errors.As(err, &le) && le.Status == http.StatusServiceUnavailable:
@@ -106,6 +107,11 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 			"error": "server_busy", "error_description": "Too many requests in progress, retry shortly"})
 	case errors.As(err, &le):
 		s.writeError(w, r, &rateLimitError{le.RetryAfter})
+	case errors.As(err, &busy):
+		s.log.LogAttrs(r.Context(), slog.LevelDebug, "api: device busy", logPath(r))
+		w.Header().Set("Retry-After", strconv.FormatInt(max(int64(busy.retryAfter/time.Second), 1), 10))
+		_ = writeJSON(w, http.StatusTooManyRequests, map[string]any{
+			"ok": false, "error": "Device is busy: too many requests in flight"})
 	case errors.As(err, &rl):
 		secs := int64((rl.retryAfter + time.Second - 1) / time.Second)
 		if secs < 1 {

@@ -44,6 +44,10 @@ var (
 	// ErrRefused means the request was refused before or by the device
 	// (name or argument too long, or the device answered 4.00).
 	ErrRefused = errors.New("bus: request refused")
+	// ErrDeviceBusy means the device is online but has as many requests in
+	// flight as it may have; the caller should retry later (the API
+	// answers 429 with Retry-After).
+	ErrDeviceBusy = errors.New("bus: device busy")
 )
 
 // Config configures Open. The zero value runs an embedded in-process NATS

@@ -18,7 +18,8 @@ import (
 //
 // Replies on the bus carry Reply.Status 200 on success, 404 for an unknown
 // function or variable (ErrNotFound), 400 for a refused request
-// (ErrBadRequest); offline and timeout are errors. A variable's Reply.Result
+// (ErrBadRequest), 429 for a device with too many requests in flight
+// (ErrBusy); offline and timeout are errors. A variable's Reply.Result
 // is its raw value and Reply.Type its declared type ("int32", "double",
 // "string", "bool"); DecodeVariable turns them into a Go value.
 
@@ -143,6 +144,8 @@ func (g *Gateway) remote(ctx context.Context, deviceID string, c bus.Call) (bus.
 		return r, fmt.Errorf("gateway: device %s: %s: %w", deviceID, r.Error, ErrNotFound)
 	case http.StatusBadRequest:
 		return r, fmt.Errorf("gateway: device %s: %s: %w", deviceID, r.Error, ErrBadRequest)
+	case http.StatusTooManyRequests:
+		return r, fmt.Errorf("gateway: device %s: %s: %w", deviceID, r.Error, ErrBusy)
 	}
 	return r, nil
 }
@@ -201,6 +204,8 @@ func callReply(r bus.Reply, err error) (bus.Reply, error) {
 		return bus.Reply{Status: http.StatusNotFound, Error: err.Error()}, nil
 	case errors.Is(err, ErrBadRequest):
 		return bus.Reply{Status: http.StatusBadRequest, Error: err.Error()}, nil
+	case errors.Is(err, ErrBusy):
+		return bus.Reply{Status: http.StatusTooManyRequests, Error: err.Error()}, nil
 	}
 	return bus.Reply{}, err
 }

@@ -29,6 +29,10 @@ var (
 	// device (name or argument too long) or the device answered 4.00.
 	// It is bus.ErrRefused.
 	ErrBadRequest = bus.ErrRefused
+	// ErrBusy means the device has the most requests in flight it may
+	// have (protocol.MaxOutstandingTokens, or maxPendingPings pings); it
+	// is bus.ErrDeviceBusy. The session stays online.
+	ErrBusy = bus.ErrDeviceBusy
 )
 
 // KindReload is a bus call kind the gateway handles beside those of package

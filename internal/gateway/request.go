@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/wick-cloud/wick/internal/bus"
 	"github.com/wick-cloud/wick/protocol"
@@ -159,7 +160,39 @@ func (s *session) removePendingLocked(p *pending) {
 	if len(s.pending) == 0 {
 		s.pending = nil
 	}
+	if p.kind == answerPing {
+		s.pings--
+		return
+	}
 	s.tokens.Release(p.token)
+}
+
+// maxPendingPings bounds the pings waiting for an answer on one session.
+const maxPendingPings = 16
+
+// busyLogEvery is the least time between two log lines about one busy
+// device.
+const busyLogEvery = time.Minute
+
+// busy counts a request refused because the device has too many in
+// flight, and logs it at Info at most once per busyLogEvery per session: a
+// device that stopped answering can be asked hundreds of times a second.
+func (s *session) busy() {
+	s.g.stats.callsBusy.Add(1)
+	now := time.Now().UnixNano()
+	last := s.busyLogged.Load()
+	if now-last < int64(busyLogEvery) || !s.busyLogged.CompareAndSwap(last, now) {
+		return
+	}
+	s.g.log.Info("gateway: device has too many requests in flight; refusing more", "device", s.id,
+		"session", s.sid, "max", protocol.MaxOutstandingTokens)
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // Device OS over TCP receives a frame into a buffer of the size its Hello
@@ -217,10 +250,21 @@ func (s *session) request(ctx context.Context, kind answerKind, build func(id ui
 		s.mu.Unlock()
 		return protocol.Message{}, s.offline()
 	}
-	tok, ok := s.tokens.Acquire()
+	// Pings carry no token, so they do not compete with calls for one: a
+	// device with every token taken by unanswered calls can still be
+	// pinged (docs/device-protocol.md, "Requests in flight").
+	var tok byte
+	ok := true
+	if kind == answerPing {
+		ok = s.pings < maxPendingPings
+		s.pings += b2i(ok)
+	} else {
+		tok, ok = s.tokens.Acquire()
+	}
 	if !ok {
 		s.mu.Unlock()
-		return protocol.Message{}, fmt.Errorf("gateway: device %s: too many requests in flight", s.id)
+		s.busy()
+		return protocol.Message{}, fmt.Errorf("gateway: device %s: too many requests in flight: %w", s.id, ErrBusy)
 	}
 	p := &pending{id: s.ids.Next(), token: tok, kind: kind, ch: make(chan reply, 1)}
 	s.pending = append(s.pending, p)
@@ -270,7 +314,7 @@ func (s *session) withCallTimeout(ctx context.Context) (context.Context, context
 // countCall counts a call and its failure.
 func (s *session) countCall(err error) {
 	s.g.stats.calls.Add(1)
-	if err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrBadRequest) {
+	if err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrBadRequest) && !errors.Is(err, ErrBusy) {
 		s.g.stats.callsFailed.Add(1)
 	}
 }

@@ -70,6 +70,7 @@ type session struct {
 	ids       protocol.MessageIDs    // guarded by mu
 	tokens    protocol.Tokens        // guarded by mu
 	pending   []*pending             // guarded by mu
+	pings     int                    // guarded by mu; pending pings (they hold no token)
 	own       owner                  // guarded by mu
 	prodVer   int                    // guarded by mu; product firmware version
 	app       *appInfo               // guarded by mu; nil until known
@@ -85,6 +86,8 @@ type session struct {
 
 	lastHeard atomic.Int64 // Unix nanoseconds of the last frame
 	flushed   atomic.Int64 // lastHeard as last written by the flusher
+	// busyLogged is when a refused request was last logged (Unix ns).
+	busyLogged atomic.Int64
 
 	rkeys    []routeKey // guarded by g.router.mu
 	routeGen uint64     // router goroutine only

@@ -42,6 +42,19 @@ type Stats struct {
 	// to devices; CallsFailed those that ended in an error or timeout.
 	Calls       uint64
 	CallsFailed uint64
+	// CallsBusy counts requests refused, unsent, because the device had
+	// the most requests in flight it may have (ErrBusy).
+	CallsBusy uint64
+	// ConnsRefused counts connections closed at accept because their
+	// address or the whole gateway had Config.MaxConnsPerIP or
+	// Config.MaxConns open; HandshakesLimited those closed because their
+	// address exceeded Config.HandshakeRate, before any RSA operation.
+	ConnsRefused      uint64
+	HandshakesLimited uint64
+	// EventsUnacked counts confirmable device events the bus did not
+	// accept: the device was not acknowledged, and its session was closed
+	// so that the firmware sends the event again after reconnecting.
+	EventsUnacked uint64
 	// ClaimsOK and ClaimsFailed count claim codes reported by devices.
 	ClaimsOK     uint64
 	ClaimsFailed uint64
@@ -61,29 +74,35 @@ type counters struct {
 	calls, callsFailed                      atomic.Uint64
 	claimsOK, claimsFailed                  atomic.Uint64
 	panics                                  atomic.Uint64
+	callsBusy, connsRefused                 atomic.Uint64
+	handshakesLimited, eventsUnacked        atomic.Uint64
 }
 
 func (c *counters) snapshot() Stats {
 	return Stats{
-		Online:           c.online.Load(),
-		Connections:      c.connections.Load(),
-		HandshakesOK:     c.handshakesOK.Load(),
-		HandshakesFailed: c.handshakesFailed.Load(),
-		RefusedUnknown:   c.refusedUnknown.Load(),
-		RefusedKey:       c.refusedKey.Load(),
-		RefusedDenied:    c.refusedDeny.Load(),
-		FramesBad:        c.framesBad.Load(),
-		MessagesBad:      c.messagesBad.Load(),
-		Replaced:         c.replaced.Load(),
-		IdleTimeouts:     c.idleTimeouts.Load(),
-		EventsIn:         c.eventsIn.Load(),
-		EventsLimited:    c.eventsLimited.Load(),
-		EventsOut:        c.eventsOut.Load(),
-		EventsDropped:    c.eventsDropped.Load(),
-		Calls:            c.calls.Load(),
-		CallsFailed:      c.callsFailed.Load(),
-		ClaimsOK:         c.claimsOK.Load(),
-		ClaimsFailed:     c.claimsFailed.Load(),
-		Panics:           c.panics.Load(),
+		Online:            c.online.Load(),
+		Connections:       c.connections.Load(),
+		HandshakesOK:      c.handshakesOK.Load(),
+		HandshakesFailed:  c.handshakesFailed.Load(),
+		RefusedUnknown:    c.refusedUnknown.Load(),
+		RefusedKey:        c.refusedKey.Load(),
+		RefusedDenied:     c.refusedDeny.Load(),
+		FramesBad:         c.framesBad.Load(),
+		MessagesBad:       c.messagesBad.Load(),
+		Replaced:          c.replaced.Load(),
+		IdleTimeouts:      c.idleTimeouts.Load(),
+		EventsIn:          c.eventsIn.Load(),
+		EventsLimited:     c.eventsLimited.Load(),
+		EventsOut:         c.eventsOut.Load(),
+		EventsDropped:     c.eventsDropped.Load(),
+		Calls:             c.calls.Load(),
+		CallsFailed:       c.callsFailed.Load(),
+		ClaimsOK:          c.claimsOK.Load(),
+		ClaimsFailed:      c.claimsFailed.Load(),
+		Panics:            c.panics.Load(),
+		CallsBusy:         c.callsBusy.Load(),
+		ConnsRefused:      c.connsRefused.Load(),
+		HandshakesLimited: c.handshakesLimited.Load(),
+		EventsUnacked:     c.eventsUnacked.Load(),
 	}
 }
