@@ -1,0 +1,160 @@
+package netlimit
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Key returns the address group a connection from addr is counted in: the
+// IPv4 address, or the /64 network of an IPv6 address, as text. An
+// address that is not IP (net.Pipe, Unix sockets) is its own group.
+func Key(addr net.Addr) string {
+	if addr == nil {
+		return ""
+	}
+	var ap netip.AddrPort
+	switch a := addr.(type) {
+	case *net.TCPAddr:
+		ap = a.AddrPort()
+	default:
+		p, err := netip.ParseAddrPort(addr.String())
+		if err != nil {
+			return addr.String()
+		}
+		ap = p
+	}
+	return KeyOf(ap.Addr())
+}
+
+// KeyOf is Key for an IP address: IPv4 (also IPv4-mapped IPv6) addresses
+// stand for themselves, IPv6 addresses for their /64.
+func KeyOf(ip netip.Addr) string {
+	ip = ip.Unmap().WithZone("")
+	if ip.Is4() || !ip.IsValid() {
+		return ip.String()
+	}
+	p, _ := ip.Prefix(64)
+	return p.String()
+}
+
+// Limits are the caps of one listener. Zero or negative means no cap.
+type Limits struct {
+	// Max is the most connections open at once on the listener.
+	Max int
+	// PerIP is the most connections open at once from one address
+	// group (Key).
+	PerIP int
+}
+
+// Listener is a net.Listener that closes, right after accepting them,
+// connections beyond its Limits, and returns only the others from Accept.
+// A connection counts until it is closed.
+type Listener struct {
+	net.Listener
+	lim Limits
+
+	mu    sync.Mutex
+	total int            // guarded by mu
+	byKey map[string]int // guarded by mu
+
+	refused atomic.Uint64
+}
+
+// Wrap returns ln with lim applied.
+func Wrap(ln net.Listener, lim Limits) *Listener {
+	return &Listener{Listener: ln, lim: lim, byKey: make(map[string]int)}
+}
+
+// Accept returns the next connection within the limits. Connections over
+// a limit are closed at once and counted in Refused; Accept then waits for
+// the next one. Temporary accept errors (too many open files) are retried
+// after a short pause, as net/http does, so a full descriptor table never
+// ends the listener.
+func (l *Listener) Accept() (net.Conn, error) {
+	var pause time.Duration
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				return nil, err
+			}
+			if isTemporary(err) {
+				pause = min(max(2*pause, 5*time.Millisecond), time.Second)
+				time.Sleep(pause)
+				continue
+			}
+			return nil, err
+		}
+		pause = 0
+		key := Key(c.RemoteAddr())
+		if !l.admit(key) {
+			l.refused.Add(1)
+			c.Close()
+			continue
+		}
+		return &conn{Conn: c, l: l, key: key}, nil
+	}
+}
+
+// admit counts a connection from key if the limits allow it.
+func (l *Listener) admit(key string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.lim.Max > 0 && l.total >= l.lim.Max {
+		return false
+	}
+	if l.lim.PerIP > 0 && l.byKey[key] >= l.lim.PerIP {
+		return false
+	}
+	l.total++
+	l.byKey[key]++
+	return true
+}
+
+func (l *Listener) release(key string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.total--
+	if n := l.byKey[key] - 1; n > 0 {
+		l.byKey[key] = n
+	} else {
+		delete(l.byKey, key)
+	}
+}
+
+// Open returns the number of connections open (accepted and not closed).
+func (l *Listener) Open() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.total
+}
+
+// Refused returns the number of connections closed at accept for being
+// over a limit.
+func (l *Listener) Refused() uint64 { return l.refused.Load() }
+
+// Limits returns the listener's caps.
+func (l *Listener) Limits() Limits { return l.lim }
+
+// conn is an admitted connection; Close gives its place back once.
+type conn struct {
+	net.Conn
+	l    *Listener
+	key  string
+	once sync.Once
+}
+
+func (c *conn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() { c.l.release(c.key) })
+	return err
+}
+
+// NetConn returns the accepted connection (as crypto/tls.Conn.NetConn
+// does), so that socket options can still be set on it.
+func (c *conn) NetConn() net.Conn { return c.Conn }
