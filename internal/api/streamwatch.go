@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -78,37 +79,97 @@ func (a *streamAccess) concerns(n *accessNotice) bool {
 	return true
 }
 
-// streamWatch knows every open stream's access, to route notices.
+// streamWatch knows every open stream's access, indexed by what a
+// notice can name, so that routing a notice costs the streams it may
+// concern, not every open stream.
 type streamWatch struct {
-	mu      sync.Mutex
-	streams map[*streamAccess]struct{} // guarded by mu
+	mu    sync.Mutex
+	index map[string]map[*streamAccess]struct{} // guarded by mu
 }
 
 func newStreamWatch() *streamWatch {
-	return &streamWatch{streams: map[*streamAccess]struct{}{}}
+	return &streamWatch{index: map[string]map[*streamAccess]struct{}{}}
+}
+
+// Index keys: a kind letter and a value.
+func tokenKey(hash string) string  { return "t:" + hash }
+func userKey(id string) string     { return "u:" + id }
+func customerKey(id string) string { return "c:" + id }
+func clientKey(id string) string   { return "k:" + id }
+func teamKey(product int64) string { return "p:" + strconv.FormatInt(product, 10) }
+
+// keys lists the index keys of a stream.
+func (a *streamAccess) keys() []string {
+	p := &a.p
+	keys := []string{tokenKey(p.TokenHash)}
+	switch p.Kind {
+	case store.KindUser:
+		keys = append(keys, userKey(p.UserID))
+	case store.KindCustomer:
+		keys = append(keys, customerKey(p.CustomerID))
+	}
+	if p.ClientID != "" {
+		keys = append(keys, clientKey(p.ClientID))
+	}
+	if a.team != 0 {
+		keys = append(keys, teamKey(a.team))
+	}
+	return keys
 }
 
 func (w *streamWatch) add(a *streamAccess) {
 	w.mu.Lock()
-	w.streams[a] = struct{}{}
-	w.mu.Unlock()
+	defer w.mu.Unlock()
+	for _, k := range a.keys() {
+		set := w.index[k]
+		if set == nil {
+			set = map[*streamAccess]struct{}{}
+			w.index[k] = set
+		}
+		set[a] = struct{}{}
+	}
 }
 
 func (w *streamWatch) remove(a *streamAccess) {
 	w.mu.Lock()
-	delete(w.streams, a)
-	w.mu.Unlock()
+	defer w.mu.Unlock()
+	for _, k := range a.keys() {
+		if set := w.index[k]; set != nil {
+			delete(set, a)
+			if len(set) == 0 {
+				delete(w.index, k)
+			}
+		}
+	}
 }
 
 // notify asks every stream n concerns to re-check its access now.
 func (w *streamWatch) notify(n *accessNotice) {
+	var keys []string
+	for _, h := range n.TokenHashes {
+		keys = append(keys, tokenKey(h))
+	}
+	if n.UserID != "" {
+		keys = append(keys, userKey(n.UserID))
+	}
+	if n.CustomerID != "" {
+		keys = append(keys, customerKey(n.CustomerID))
+	}
+	if n.ClientID != "" {
+		keys = append(keys, clientKey(n.ClientID))
+	}
+	if n.ProductID != 0 {
+		keys = append(keys, teamKey(n.ProductID))
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for a := range w.streams {
-		if a.concerns(n) {
-			select {
-			case a.recheck <- struct{}{}:
-			default: // a re-check is already due
+	for _, k := range keys {
+		for a := range w.index[k] {
+			if a.concerns(n) {
+				select {
+				case a.recheck <- struct{}{}:
+				default: // a re-check is already due
+				}
 			}
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"testing"
 	"time"
 
@@ -143,5 +144,56 @@ func TestLogPath(t *testing.T) {
 		if got := logPath(r).Value.String(); got != want {
 			t.Errorf("logPath(%q) = %q, want %q", path, got, want)
 		}
+	}
+}
+
+// TestStreamWatchIndex checks that notify reaches exactly the streams a
+// notice concerns through the index, and that remove leaves no index
+// entry behind.
+func TestStreamWatchIndex(t *testing.T) {
+	w := newStreamWatch()
+	mk := func(p auth.Principal, team int64) *streamAccess {
+		a := &streamAccess{p: p, team: team, recheck: make(chan struct{}, 1)}
+		w.add(a)
+		return a
+	}
+	alice := mk(auth.Principal{Kind: store.KindUser, UserID: "u1", Username: "a@example.com", TokenHash: "h1", ClientID: "cli"}, 7)
+	aliceOwn := mk(auth.Principal{Kind: store.KindUser, UserID: "u1", Username: "a@example.com", TokenHash: "h2"}, 0)
+	bob := mk(auth.Principal{Kind: store.KindUser, UserID: "u2", Username: "b@example.com", TokenHash: "h3"}, 7)
+	cust := mk(auth.Principal{Kind: store.KindCustomer, CustomerID: "c1", TokenHash: "h4", ClientID: "cli"}, 0)
+	all := []*streamAccess{alice, aliceOwn, bob, cust}
+	flagged := func() []bool {
+		out := make([]bool, len(all))
+		for i, a := range all {
+			select {
+			case <-a.recheck:
+				out[i] = true
+			default:
+			}
+		}
+		return out
+	}
+	cases := []struct {
+		n    accessNotice
+		want []bool
+	}{
+		{accessNotice{TokenHashes: []string{"h2", "h4"}}, []bool{false, true, false, true}},
+		{accessNotice{UserID: "u1"}, []bool{true, true, false, false}},
+		{accessNotice{ProductID: 7, Username: "b@example.com"}, []bool{false, false, true, false}},
+		{accessNotice{ProductID: 7}, []bool{true, false, true, false}},
+		{accessNotice{ClientID: "cli"}, []bool{true, false, false, true}},
+		{accessNotice{CustomerID: "c1"}, []bool{false, false, false, true}},
+	}
+	for _, c := range cases {
+		w.notify(&c.n)
+		if got := flagged(); !slices.Equal(got, c.want) {
+			t.Errorf("%+v flagged %v, want %v", c.n, got, c.want)
+		}
+	}
+	for _, a := range all {
+		w.remove(a)
+	}
+	if len(w.index) != 0 {
+		t.Errorf("index keeps %d keys after every stream left", len(w.index))
 	}
 }
