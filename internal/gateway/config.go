@@ -21,6 +21,12 @@ const (
 	DefaultDescribeWait     = 10 * time.Second
 	DefaultDeviceQueue      = 16
 	DefaultRouterBuffer     = 4096
+	DefaultHandshakeIdle    = 10 * time.Second
+	DefaultHandshakeRate    = 10.0
+	DefaultHandshakeBurst   = 100
+	// DefaultHandshakeKeys is how many addresses the handshake rate limit
+	// tracks (the least recently seen are forgotten first).
+	DefaultHandshakeKeys = 100000
 )
 
 // System events have their own, more generous bucket: the firmware sends a
@@ -43,6 +49,20 @@ type Config struct {
 	// device's Hello; every read and write of it has this deadline.
 	// Default 30 s (the firmware gives up on each handshake read after 20 s).
 	HandshakeTimeout time.Duration
+	// HandshakeIdle bounds the wait for the device's first handshake block
+	// after the server sent its nonce (within HandshakeTimeout): a
+	// connection that sends nothing is closed after it. Device OS sends the
+	// block as soon as it has encrypted it, well within a second. Default
+	// 10 s.
+	HandshakeIdle time.Duration
+	// HandshakeRate is the sustained number of handshakes per second one
+	// address (IPv6: one /64) may start, and HandshakeBurst the burst above
+	// it. Connections over it are closed before any RSA operation and
+	// counted in Stats.HandshakesLimited. A negative HandshakeRate disables
+	// the limit. Defaults 10 and 100 (a fleet behind one NAT reconnecting
+	// after a restart comes back at 10 per second after the first 100).
+	HandshakeRate  float64
+	HandshakeBurst int
 	// HelloTimeout bounds the wait for the device's Hello after the session
 	// keys were sent (within HandshakeTimeout). Default 10 s.
 	HelloTimeout time.Duration
@@ -112,6 +132,13 @@ func (c *Config) setDefaults(busNode string) {
 	}
 	setDuration(&c.HandshakeTimeout, DefaultHandshakeTimeout)
 	setDuration(&c.HelloTimeout, DefaultHelloTimeout)
+	setDuration(&c.HandshakeIdle, DefaultHandshakeIdle)
+	if c.HandshakeRate == 0 {
+		c.HandshakeRate = DefaultHandshakeRate
+	}
+	if c.HandshakeBurst <= 0 {
+		c.HandshakeBurst = DefaultHandshakeBurst
+	}
 	setDuration(&c.IdleTimeout, DefaultIdleTimeout)
 	setDuration(&c.WriteTimeout, DefaultWriteTimeout)
 	setDuration(&c.CallTimeout, DefaultCallTimeout)

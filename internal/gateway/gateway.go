@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wick-cloud/wick/internal/bus"
+	"github.com/wick-cloud/wick/internal/ratelimit"
 	"github.com/wick-cloud/wick/internal/store"
 	"github.com/wick-cloud/wick/protocol"
 )
@@ -65,6 +66,8 @@ type Gateway struct {
 
 	// hsSem holds one token per RSA operation in progress.
 	hsSem chan struct{}
+	// hsRate limits the handshakes each address starts; nil: no limit.
+	hsRate *ratelimit.Buckets
 
 	ctx    context.Context // ends at Shutdown
 	cancel context.CancelFunc
@@ -117,6 +120,7 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Gateway, error) {
 		key:       deps.ServerKey,
 		log:       log.With("component", "gateway", "node", cfg.Node),
 		hsSem:     make(chan struct{}, cfg.MaxHandshakes),
+		hsRate:    handshakeLimiter(cfg),
 		listeners: make(map[net.Listener]struct{}),
 		conns:     make(map[*session]struct{}),
 		byID:      make(map[string]*session),

@@ -22,15 +22,16 @@ import (
 
 // Why a session ended, for the log.
 const (
-	reasonDisconnected = "disconnected"
-	reasonIdle         = "idle timeout"
-	reasonBadFrame     = "bad frame"
-	reasonGoodbye      = "goodbye"
-	reasonReplaced     = "replaced by a newer connection"
-	reasonShutdown     = "shutdown"
-	reasonWriteFailed  = "write failed"
-	reasonPanic        = "panic"
-	reasonStore        = "store error"
+	reasonDisconnected  = "disconnected"
+	reasonIdle          = "idle timeout"
+	reasonBadFrame      = "bad frame"
+	reasonGoodbye       = "goodbye"
+	reasonReplaced      = "replaced by a newer connection"
+	reasonShutdown      = "shutdown"
+	reasonWriteFailed   = "write failed"
+	reasonPanic         = "panic"
+	reasonStore         = "store error"
+	reasonHandshakeRate = "handshake rate limit"
 )
 
 // A session is one device connection

@@ -16,6 +16,8 @@ import (
 	"io"
 	"time"
 
+	"github.com/wick-cloud/wick/internal/netlimit"
+	"github.com/wick-cloud/wick/internal/ratelimit"
 	"github.com/wick-cloud/wick/internal/store"
 	"github.com/wick-cloud/wick/protocol"
 )
@@ -29,7 +31,17 @@ var (
 	errBadStoredKey  = errors.New("gateway: stored device key is not an RSA key")
 	errDenied        = errors.New("gateway: device is denied")
 	errHandshakeBusy = errors.New("gateway: no handshake slot before the deadline")
+	errHandshakeRate = errors.New("gateway: too many handshakes from the address")
 )
+
+// handshakeLimiter returns the per-address handshake limit of cfg, nil
+// when it is off.
+func handshakeLimiter(cfg Config) *ratelimit.Buckets {
+	if cfg.HandshakeRate < 0 {
+		return nil
+	}
+	return ratelimit.NewBuckets(cfg.HandshakeBurst, time.Duration(float64(time.Second)/cfg.HandshakeRate), DefaultHandshakeKeys)
+}
 
 // handshake runs steps 1-5 of docs/particle-protocol.md#tcp-handshake on the
 // session's connection:
@@ -48,6 +60,11 @@ func (s *session) handshake() error {
 	if err := s.conn.SetDeadline(deadline); err != nil {
 		return s.handshakeFailed("set deadline", err)
 	}
+	if ok, _ := g.hsRate.Allow(netlimit.Key(s.conn.RemoteAddr()), s.start); !ok {
+		g.stats.handshakesLimited.Add(1)
+		s.close(reasonHandshakeRate)
+		return errHandshakeRate
+	}
 	nonce, err := protocol.NewNonce(nil)
 	if err != nil {
 		return s.handshakeFailed("nonce", err)
@@ -55,9 +72,17 @@ func (s *session) handshake() error {
 	if _, err := s.conn.Write(nonce[:]); err != nil {
 		return s.handshakeFailed("write nonce", err)
 	}
+	// A peer that sends nothing is let go after HandshakeIdle, not after
+	// the whole handshake's deadline.
+	if err := s.conn.SetReadDeadline(minTime(deadline, time.Now().Add(g.cfg.HandshakeIdle))); err != nil {
+		return s.handshakeFailed("set deadline", err)
+	}
 	block := make([]byte, protocol.DeviceHelloSize) // New checked the key size
 	if _, err := io.ReadFull(s.conn, block); err != nil {
 		return s.handshakeFailed("read device hello", err)
+	}
+	if err := s.conn.SetReadDeadline(deadline); err != nil {
+		return s.handshakeFailed("set deadline", err)
 	}
 	var hello protocol.DeviceHello
 	err = g.withHandshakeSlot(deadline, func() (err error) {
