@@ -67,6 +67,24 @@ type Serve struct {
 	LogFormat string
 	// MaxBodyBytes caps request bodies.
 	MaxBodyBytes int64
+	// HTTPBodyTimeout bounds the reading of a request body, from the end
+	// of its headers: a slow upload ends with it. Responses (event
+	// streams) are not bounded (docs/security.md, Connection limits).
+	HTTPBodyTimeout time.Duration
+
+	// Connection limits (docs/security.md, Connection limits). A Max of 0
+	// is derived from the descriptor limit (netlimit.Budget): three
+	// quarters of the budget for devices, the rest for the API and the
+	// metrics listener.
+	MaxDeviceConns       int           // device TCP connections open at once
+	DeviceConnsPerIP     int           // device TCP connections per address (IPv6: per /64)
+	MaxHTTPConns         int           // API connections open at once
+	HTTPConnsPerIP       int           // API connections per address
+	MaxMetricsConns      int           // metrics listener connections open at once
+	MetricsConnsPerIP    int           // metrics listener connections per address
+	DeviceHandshakeRate  float64       // device handshakes per second per address (sustained; negative: no limit)
+	DeviceHandshakeBurst int           // device handshakes per address at once, above the rate
+	DeviceHandshakeIdle  time.Duration // wait for a device's handshake block after the nonce
 
 	// Rate limits of the Particle API (docs/particle-api.md#rate-limits), per
 	// client IP.
@@ -138,6 +156,16 @@ func Default() Serve {
 		LogLevel:        "info",
 		LogFormat:       "text",
 		MaxBodyBytes:    1 << 20,
+		HTTPBodyTimeout: time.Minute,
+
+		DeviceConnsPerIP:     1024,
+		HTTPConnsPerIP:       256,
+		MaxMetricsConns:      64,
+		MetricsConnsPerIP:    16,
+		DeviceHandshakeRate:  10,
+		DeviceHandshakeBurst: 100,
+		DeviceHandshakeIdle:  10 * time.Second,
+
 		Rate:            10000,
 		RateWindow:      5 * time.Minute,
 		TokenRate:       100,
@@ -194,6 +222,16 @@ func (c *Serve) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn, error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: text or json")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body", c.MaxBodyBytes, "largest accepted request body in bytes")
+	fs.DurationVar(&c.HTTPBodyTimeout, "http-body-timeout", c.HTTPBodyTimeout, "longest time to receive a request body after its headers (responses and event streams are not limited)")
+	fs.IntVar(&c.MaxDeviceConns, "max-device-conns", c.MaxDeviceConns, "device TCP connections open at once (0: 3/4 of the descriptor limit less headroom)")
+	fs.IntVar(&c.DeviceConnsPerIP, "device-conns-per-ip", c.DeviceConnsPerIP, "device TCP connections open at once from one address (IPv6: one /64); raise it for large fleets behind one NAT")
+	fs.IntVar(&c.MaxHTTPConns, "max-http-conns", c.MaxHTTPConns, "API connections open at once (0: 1/4 of the descriptor limit less headroom)")
+	fs.IntVar(&c.HTTPConnsPerIP, "http-conns-per-ip", c.HTTPConnsPerIP, "API connections open at once from one address (IPv6: one /64)")
+	fs.IntVar(&c.MaxMetricsConns, "max-metrics-conns", c.MaxMetricsConns, "metrics listener connections open at once")
+	fs.IntVar(&c.MetricsConnsPerIP, "metrics-conns-per-ip", c.MetricsConnsPerIP, "metrics listener connections open at once from one address")
+	fs.Float64Var(&c.DeviceHandshakeRate, "device-handshake-rate", c.DeviceHandshakeRate, "device handshakes per second from one address, sustained (negative: no limit)")
+	fs.IntVar(&c.DeviceHandshakeBurst, "device-handshake-burst", c.DeviceHandshakeBurst, "device handshakes from one address at once, above --device-handshake-rate")
+	fs.DurationVar(&c.DeviceHandshakeIdle, "device-handshake-idle", c.DeviceHandshakeIdle, "how long a new device connection may stay silent before its handshake")
 	fs.IntVar(&c.Rate, "rate", c.Rate, "requests per --rate-window per client IP, all routes")
 	fs.DurationVar(&c.RateWindow, "rate-window", c.RateWindow, "window of --rate and --sensitive-rate")
 	fs.IntVar(&c.TokenRate, "token-rate", c.TokenRate, "POST /oauth/token requests per --token-window per IP")
@@ -256,6 +294,18 @@ func (c *Serve) Resolve() error {
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
 	if c.MaxBodyBytes <= 0 {
 		return fmt.Errorf("config: --max-body must be positive")
+	}
+	for name, v := range map[string]int{"max-device-conns": c.MaxDeviceConns, "device-conns-per-ip": c.DeviceConnsPerIP,
+		"max-http-conns": c.MaxHTTPConns, "http-conns-per-ip": c.HTTPConnsPerIP, "max-metrics-conns": c.MaxMetricsConns,
+		"metrics-conns-per-ip": c.MetricsConnsPerIP, "device-handshake-burst": c.DeviceHandshakeBurst} {
+		if v < 0 {
+			return fmt.Errorf("config: --%s must not be negative", name)
+		}
+	}
+	for name, v := range map[string]time.Duration{"http-body-timeout": c.HTTPBodyTimeout, "device-handshake-idle": c.DeviceHandshakeIdle} {
+		if v < 0 {
+			return fmt.Errorf("config: --%s must not be negative", name)
+		}
 	}
 	if _, err := c.TrustedProxyPrefixes(); err != nil {
 		return err

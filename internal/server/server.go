@@ -22,6 +22,7 @@ import (
 	"github.com/wick-cloud/wick/internal/config"
 	"github.com/wick-cloud/wick/internal/gateway"
 	"github.com/wick-cloud/wick/internal/netguard"
+	"github.com/wick-cloud/wick/internal/netlimit"
 	"github.com/wick-cloud/wick/internal/rsakey"
 	"github.com/wick-cloud/wick/internal/store"
 	"github.com/wick-cloud/wick/internal/store/sqlstore"
@@ -42,8 +43,9 @@ type Server struct {
 	lock  *dataLock // the data directory's lock, held until close
 
 	mu       sync.Mutex
-	httpAddr net.Addr // guarded by mu; set once listening
-	devAddr  net.Addr // guarded by mu; the device TCP listener, nil when disabled
+	limited  map[string]*netlimit.Listener // guarded by mu; the capped listeners by name
+	httpAddr net.Addr                      // guarded by mu; set once listening
+	devAddr  net.Addr                      // guarded by mu; the device TCP listener, nil when disabled
 	ready    chan struct{}
 }
 
@@ -108,7 +110,8 @@ func build(ctx context.Context, cfg config.Serve, log *slog.Logger) (*Server, er
 		return nil, fmt.Errorf("server: server key: %w", err)
 	}
 	log.Info("device handshake key loaded", "rsa", rsakey.Name(serverKey))
-	gw, err := gateway.New(gateway.Config{Node: cfg.Node}, gateway.Deps{Store: st, Bus: b, ServerKey: serverKey}, log)
+	gw, err := gateway.New(gateway.Config{Node: cfg.Node, HandshakeIdle: cfg.DeviceHandshakeIdle,
+		HandshakeRate: cfg.DeviceHandshakeRate, HandshakeBurst: cfg.DeviceHandshakeBurst}, gateway.Deps{Store: st, Bus: b, ServerKey: serverKey}, log)
 	if err != nil {
 		b.Close()
 		st.Close()
@@ -185,7 +188,7 @@ func build(ctx context.Context, cfg config.Serve, log *slog.Logger) (*Server, er
 		hooks: hooks,
 		ready: make(chan struct{}),
 		http: &http.Server{
-			Handler:           handler,
+			Handler:           bodyDeadline(handler, cfg.HTTPBodyTimeout),
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       120 * time.Second,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -223,11 +226,22 @@ func (s *Server) Run(ctx context.Context) error {
 		s.close()
 		return fmt.Errorf("server: start webhooks: %w", err)
 	}
-	ln, err := net.Listen("tcp", s.cfg.HTTP)
+	// Every listener is capped below the descriptor limit, raised first
+	// to its hard limit (docs/security.md, Connection limits).
+	nofile, err := netlimit.RaiseNoFile()
+	if err != nil {
+		s.log.Warn("server: descriptor limit", "err", err)
+	}
+	lim := connLimits(s.cfg, nofile)
+	s.log.Info("connection limits", "nofile", nofile, "device_max", lim.device.Max, "device_per_ip", lim.device.PerIP,
+		"http_max", lim.http.Max, "http_per_ip", lim.http.PerIP, "metrics_max", lim.metrics.Max)
+	var ln net.Listener
+	ln, err = net.Listen("tcp", s.cfg.HTTP)
 	if err != nil {
 		s.close()
 		return fmt.Errorf("server: listen http %s: %w", s.cfg.HTTP, err)
 	}
+	ln = s.limit("http", ln, lim.http)
 	var devLn net.Listener
 	if s.cfg.DeviceTCP != "" {
 		devLn, err = net.Listen("tcp", s.cfg.DeviceTCP)
@@ -236,6 +250,7 @@ func (s *Server) Run(ctx context.Context) error {
 			s.close()
 			return fmt.Errorf("server: listen device tcp %s: %w", s.cfg.DeviceTCP, err)
 		}
+		devLn = s.limit("device", devLn, lim.device)
 	}
 	metricsLn, err := s.obs.listen(s.cfg.Metrics)
 	if err != nil {
@@ -245,6 +260,9 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 		s.close()
 		return err
+	}
+	if metricsLn != nil {
+		metricsLn = s.limit("metrics", metricsLn, lim.metrics)
 	}
 	s.mu.Lock()
 	s.httpAddr = ln.Addr()
