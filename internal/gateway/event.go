@@ -36,9 +36,9 @@ const (
 )
 
 // handleEvent takes a device's publish (docs/particle-protocol.md#events ✔):
-// POST E|e/<name> [Max-Age]. A confirmable publish is ACKed, or answered 4.00
-// when over the rate limit or malformed; a non-confirmable one over the limit
-// is dropped. User events go to the bus with the device's owner; system events
+// POST E|e/<name> [Max-Age]. A confirmable publish is ACKed once the bus
+// accepted it, answered 5.03 when the bus did not, and 4.00 when over the
+// rate limit or malformed; a non-confirmable one over the limit is dropped. User events go to the bus with the device's owner; system events
 // are handled by name (handleSystemEvent).
 func (s *session) handleEvent(m *protocol.Message) {
 	g := s.g
@@ -64,24 +64,66 @@ func (s *session) handleEvent(m *protocol.Message) {
 		s.refuse(m, protocol.CodeBadRequest)
 		return
 	}
-	if m.Type == protocol.Confirmable {
-		s.sendACK(m.ID)
-	}
-	if system {
+	if system && !forwardedSystemEvents[ev.Name] {
+		if m.Type == protocol.Confirmable {
+			s.sendACK(m.ID)
+		}
 		s.handleSystemEvent(ev)
 		return
 	}
-	g.stats.eventsIn.Add(1)
-	s.publish(ev)
+	// An event for the bus is acknowledged only once the bus accepted it
+	// (docs/device-protocol.md, "Events are acknowledged once published").
+	if system {
+		err = s.forwardSystemEvent(ev)
+	} else {
+		g.stats.eventsIn.Add(1)
+		err = s.publish(ev)
+	}
+	if err == nil {
+		if m.Type == protocol.Confirmable {
+			s.sendACK(m.ID)
+		}
+		return
+	}
+	g.stats.eventsUnacked.Add(1)
+	g.log.Warn("gateway: device event not published", "device", s.id, "event", ev.Name,
+		"confirmable", m.Type == protocol.Confirmable, "err", err)
+	// Device OS completes a publish answered with a 5.xx as failed
+	// (Particle.publish with WITH_ACK returns false), so the application
+	// can publish it again.
+	s.refuse(m, protocol.CodeServiceUnavailable)
 }
 
-// publish sends a device's event to the bus with the device's owner.
-func (s *session) publish(ev protocol.Event) {
+// publish sends a device's event to the bus with the device's owner and
+// returns the bus's error.
+func (s *session) publish(ev protocol.Event) error {
 	s.mu.Lock()
 	o, prodVer := s.own, s.prodVer
 	s.mu.Unlock()
-	s.g.publish(bus.Event{Name: ev.Name, Data: string(ev.Data), TTL: int(ev.TTL), DeviceID: s.id,
+	return s.g.publish(bus.Event{Name: ev.Name, Data: string(ev.Data), TTL: int(ev.TTL), DeviceID: s.id,
 		Public: !ev.Private}, o, prodVer)
+}
+
+// forwardSystemEvent publishes one of forwardedSystemEvents (after
+// recording the updates flag it carries, if any) and returns the bus's
+// error.
+func (s *session) forwardSystemEvent(ev protocol.Event) error {
+	g := s.g
+	if ev.Name == eventUpdatesOn {
+		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		if err := g.store.SetFirmwareUpdatesEnabled(ctx, s.id, string(ev.Data) == "true"); err != nil {
+			g.log.Warn("gateway: store updates flag", "device", s.id, "err", err)
+		}
+		cancel()
+	}
+	g.stats.eventsIn.Add(1)
+	if err := s.publish(ev); err != nil {
+		return err
+	}
+	if ev.Name == eventSafeModeDev {
+		s.publish(protocol.Event{Name: eventSafeMode, Data: ev.Data, TTL: ev.TTL, Private: true})
+	}
+	return nil
 }
 
 // handleSystemEvent handles the spark/ and particle/ events of
@@ -108,18 +150,7 @@ func (s *session) handleSystemEvent(ev protocol.Event) {
 	case name == eventDeviceIP:
 		s.sendEvent(name, []byte(s.ip))
 	case forwardedSystemEvents[name]:
-		if name == eventUpdatesOn {
-			ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-			if err := g.store.SetFirmwareUpdatesEnabled(ctx, s.id, string(ev.Data) == "true"); err != nil {
-				g.log.Warn("gateway: store updates flag", "device", s.id, "err", err)
-			}
-			cancel()
-		}
-		g.stats.eventsIn.Add(1)
-		s.publish(ev)
-		if name == eventSafeModeDev {
-			s.publish(protocol.Event{Name: eventSafeMode, Data: ev.Data, TTL: ev.TTL, Private: true})
-		}
+		s.forwardSystemEvent(ev)
 	default:
 		g.log.Debug("gateway: system event swallowed", "device", s.id, "event", name)
 	}

@@ -88,6 +88,9 @@ type Gateway struct {
 	// testHookDispatch, when set, runs before each message is dispatched
 	// (tests use it to inject panics).
 	testHookDispatch func(m *protocol.Message)
+	// testHookPublish, when set, runs before each bus publish; an error
+	// it returns is the publish's (tests use it to make the bus fail).
+	testHookPublish func(e bus.Event) error
 }
 
 // New returns a gateway ready to Serve. It marks offline the devices the
@@ -398,14 +401,25 @@ func (g *Gateway) publishStatus(o owner, productVersion int, deviceID, data stri
 }
 
 // publish fills in the device's owner and publishes e as a private event
-// unless e.Public.
-func (g *Gateway) publish(e bus.Event, o owner, productVersion int) {
+// unless e.Public. It logs a failure and returns it.
+func (g *Gateway) publish(e bus.Event, o owner, productVersion int) error {
 	e.UserID, e.CustomerID, e.ProductID, e.ProductVersion = o.user, o.customer, o.product, productVersion
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
-	if err := g.bus.Publish(ctx, e); err != nil && !errors.Is(err, bus.ErrClosed) {
+	var err error
+	if g.testHookPublish != nil {
+		err = g.testHookPublish(e)
+	}
+	if err == nil {
+		err = g.bus.Publish(ctx, e)
+	}
+	if err != nil && !errors.Is(err, bus.ErrClosed) {
 		g.log.Warn("gateway: publish", "device", e.DeviceID, "event", e.Name, "err", err)
 	}
+	if err != nil {
+		return fmt.Errorf("gateway: publish %s: %w", e.Name, err)
+	}
+	return nil
 }
 
 // publishPresence announces a device's connection change to every process.
