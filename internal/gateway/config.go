@@ -52,8 +52,7 @@ type Config struct {
 	// HandshakeIdle bounds the wait for the device's first handshake block
 	// after the server sent its nonce (within HandshakeTimeout): a
 	// connection that sends nothing is closed after it. Device OS sends the
-	// block as soon as it has encrypted it, well within a second. Default
-	// 10 s.
+	// block as soon as it has encrypted it. Default 10 s.
 	HandshakeIdle time.Duration
 	// HandshakeRate is the sustained number of handshakes per second one
 	// address (IPv6: one /64) may start, and HandshakeBurst the burst above
