@@ -775,6 +775,11 @@ func (r *jsReader) freshMark() uint64 {
 	return mark
 }
 
+// purgeDelay is how long the purger waits after a job finished before
+// purging, so that one purge removes the jobs finished meanwhile. A crash
+// in between only makes those jobs come again (at least once).
+const purgeDelay = 20 * time.Millisecond
+
 // purger purges the hook's fresh subject up to the watermark whenever it
 // moves, until the reader has ended and the last watermark is purged.
 // Several finished jobs are removed by one purge when they finish while
@@ -783,6 +788,10 @@ func (r *jsReader) purger() {
 	defer close(r.purgeEnd)
 	for {
 		_, open := <-r.purgeCh
+		if open {
+			// Let more jobs finish: one purge then removes all of them.
+			time.Sleep(purgeDelay)
+		}
 		r.mu.Lock()
 		to := r.purgeTo
 		r.mu.Unlock()
