@@ -45,11 +45,8 @@ type Stats struct {
 	// CallsBusy counts requests refused, unsent, because the device had
 	// the most requests in flight it may have (ErrBusy).
 	CallsBusy uint64
-	// ConnsRefused counts connections closed at accept because their
-	// address or the whole gateway had Config.MaxConnsPerIP or
-	// Config.MaxConns open; HandshakesLimited those closed because their
-	// address exceeded Config.HandshakeRate, before any RSA operation.
-	ConnsRefused      uint64
+	// HandshakesLimited counts connections closed because their address
+	// exceeded Config.HandshakeRate, before any RSA operation.
 	HandshakesLimited uint64
 	// EventsUnacked counts confirmable device events the bus did not
 	// accept: the device was not acknowledged, and its session was closed
@@ -74,8 +71,8 @@ type counters struct {
 	calls, callsFailed                      atomic.Uint64
 	claimsOK, claimsFailed                  atomic.Uint64
 	panics                                  atomic.Uint64
-	callsBusy, connsRefused                 atomic.Uint64
-	handshakesLimited, eventsUnacked        atomic.Uint64
+	callsBusy, handshakesLimited            atomic.Uint64
+	eventsUnacked                           atomic.Uint64
 }
 
 func (c *counters) snapshot() Stats {
@@ -101,7 +98,6 @@ func (c *counters) snapshot() Stats {
 		ClaimsFailed:      c.claimsFailed.Load(),
 		Panics:            c.panics.Load(),
 		CallsBusy:         c.callsBusy.Load(),
-		ConnsRefused:      c.connsRefused.Load(),
 		HandshakesLimited: c.handshakesLimited.Load(),
 		EventsUnacked:     c.eventsUnacked.Load(),
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/wick-cloud/wick/internal/config"
+	"github.com/wick-cloud/wick/internal/metrics"
 	"github.com/wick-cloud/wick/internal/netlimit"
 )
 
@@ -87,4 +88,19 @@ func (s *Server) limit(name string, ln net.Listener, l netlimit.Limits) net.List
 	}
 	s.limited[name] = w
 	return w
+}
+
+// writeListeners reports the connections of each capped listener.
+func (s *Server) writeListeners(w *metrics.Writer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, name := range []string{"http", "device", "metrics"} {
+		l := s.limited[name]
+		if l == nil {
+			continue
+		}
+		lb := metrics.Label{Name: "listener", Value: name}
+		w.Gauge("wick_listener_connections", "Connections open on a listener (API, device TCP, metrics).", float64(l.Open()), lb)
+		w.Counter("wick_listener_connections_refused_total", "Connections closed at accept by a listener's total or per-address cap.", l.Refused(), lb)
+	}
 }

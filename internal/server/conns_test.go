@@ -21,6 +21,12 @@ import (
 // startLimited runs a server with cfg until the test ends and returns its
 // API and device addresses.
 func startLimited(t *testing.T, cfg config.Serve) (httpAddr, devAddr string) {
+	_, httpAddr, devAddr = startLimitedServer(t, cfg)
+	return httpAddr, devAddr
+}
+
+// startLimitedServer is startLimited that also returns the server.
+func startLimitedServer(t *testing.T, cfg config.Serve) (srv *Server, httpAddr, devAddr string) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := New(ctx, cfg, slog.New(slog.DiscardHandler))
@@ -37,7 +43,7 @@ func startLimited(t *testing.T, cfg config.Serve) (httpAddr, devAddr string) {
 	}
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
-	return srv.httpAddr.String(), srv.devAddr.String()
+	return srv, srv.httpAddr.String(), srv.devAddr.String()
 }
 
 // dialFrom connects to addr from the loopback address src (all of 127/8
@@ -86,7 +92,9 @@ func TestListenerPerIPCaps(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.HTTPConnsPerIP = 3
 	cfg.DeviceConnsPerIP = 3
-	httpAddr, devAddr := startLimited(t, cfg)
+	cfg.Metrics = "127.0.0.1:0"
+	srv, httpAddr, devAddr := startLimitedServer(t, cfg)
+	metricsAddr := srv.MetricsAddr().String()
 	for _, tc := range []struct{ name, addr string }{{"api", httpAddr}, {"device", devAddr}} {
 		t.Run(tc.name, func(t *testing.T) {
 			for range 3 {
@@ -106,6 +114,18 @@ func TestListenerPerIPCaps(t *testing.T) {
 	}
 	if got := getFrom(t, "127.0.0.3", httpAddr); !strings.HasPrefix(got, "HTTP/1.1 400") {
 		t.Errorf("GET /v1/devices from another address: %q, want 400", got)
+	}
+	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`wick_listener_connections_refused_total{listener="http"} 1`,
+		`wick_listener_connections_refused_total{listener="device"} 1`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %s", want)
+		}
 	}
 }
 

@@ -379,6 +379,9 @@ func writeGateway(w *metrics.Writer, st gateway.Stats) {
 	w.Counter("wick_device_events_dropped_total", "Events for devices lost to a full device queue, a full router buffer or a failed write.", st.EventsDropped)
 	w.Counter("wick_device_calls_total", "Function calls, variable reads, signals and pings sent to devices.", st.Calls)
 	w.Counter("wick_device_calls_failed_total", "Device calls that ended in an error or a timeout.", st.CallsFailed)
+	w.Counter("wick_device_calls_busy_total", "Device calls refused unsent (429) because the device had 200 requests in flight.", st.CallsBusy)
+	w.Counter("wick_handshakes_rate_limited_total", "Device connections closed before the handshake by the per-address handshake rate limit.", st.HandshakesLimited)
+	w.Counter("wick_device_events_unacked_total", "Events published by devices that the bus refused (not acknowledged; 5.03 when confirmable).", st.EventsUnacked)
 	const claims = "Claim codes reported by devices, by result."
 	w.Counter("wick_device_claims_total", claims, st.ClaimsOK, result("ok"))
 	w.Counter("wick_device_claims_total", claims, st.ClaimsFailed, result("failed"))

@@ -198,6 +198,7 @@ func build(ctx context.Context, cfg config.Serve, log *slog.Logger) (*Server, er
 		s.http.RegisterOnShutdown(closeStreams)
 	}
 	s.obs = s.newObserver(handler)
+	s.obs.reg.Register("listeners", s.writeListeners)
 	return s, nil
 }
 
