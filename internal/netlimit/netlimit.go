@@ -48,6 +48,9 @@ type Limits struct {
 	// PerIP is the most connections open at once from one address
 	// group (Key).
 	PerIP int
+	// Exempt, when set, names addresses PerIP does not apply to (trusted
+	// reverse proxies, which carry many clients); Max still does.
+	Exempt func(netip.Addr) bool
 }
 
 // Listener is a net.Listener that closes, right after accepting them,
@@ -92,6 +95,9 @@ func (l *Listener) Accept() (net.Conn, error) {
 		}
 		pause = 0
 		key := Key(c.RemoteAddr())
+		if l.exempt(c.RemoteAddr()) {
+			key = exemptKey
+		}
 		if !l.admit(key) {
 			l.refused.Add(1)
 			c.Close()
@@ -108,7 +114,7 @@ func (l *Listener) admit(key string) bool {
 	if l.lim.Max > 0 && l.total >= l.lim.Max {
 		return false
 	}
-	if l.lim.PerIP > 0 && l.byKey[key] >= l.lim.PerIP {
+	if l.lim.PerIP > 0 && key != exemptKey && l.byKey[key] >= l.lim.PerIP {
 		return false
 	}
 	l.total++
@@ -125,6 +131,17 @@ func (l *Listener) release(key string) {
 	} else {
 		delete(l.byKey, key)
 	}
+}
+
+// exemptKey counts the connections of exempt addresses, which share no cap.
+const exemptKey = "exempt"
+
+func (l *Listener) exempt(a net.Addr) bool {
+	if l.lim.Exempt == nil {
+		return false
+	}
+	t, ok := a.(*net.TCPAddr)
+	return ok && l.lim.Exempt(t.AddrPort().Addr().Unmap())
 }
 
 // Open returns the number of connections open (accepted and not closed).

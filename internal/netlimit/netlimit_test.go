@@ -130,6 +130,37 @@ func TestListenerCaps(t *testing.T) {
 	}
 }
 
+// TestExempt: exempt addresses (trusted proxies) have no per-address cap,
+// only the total one.
+func TestExempt(t *testing.T) {
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := netip.MustParseAddr("127.0.0.1")
+	ln := Wrap(raw, Limits{Max: 4, PerIP: 1, Exempt: func(a netip.Addr) bool { return a == proxy }})
+	defer ln.Close()
+	go func() {
+		for {
+			if _, err := ln.Accept(); err != nil {
+				return
+			}
+		}
+	}()
+	for range 3 {
+		if c := dialFrom(t, "127.0.0.1", raw.Addr().String()); closedSoon(c, 100*time.Millisecond) {
+			t.Fatal("a connection from the exempt address was closed")
+		}
+	}
+	dialFrom(t, "127.0.0.2", raw.Addr().String())
+	if c := dialFrom(t, "127.0.0.2", raw.Addr().String()); !closedSoon(c, 2*time.Second) {
+		t.Error("a 2nd connection from 127.0.0.2 stayed open")
+	}
+	if c := dialFrom(t, "127.0.0.1", raw.Addr().String()); !closedSoon(c, 2*time.Second) {
+		t.Error("the total cap does not hold for the exempt address")
+	}
+}
+
 func TestReleaseOnce(t *testing.T) {
 	l := Wrap(nil, Limits{Max: 1, PerIP: 1})
 	if !l.admit("a") || l.admit("a") || l.admit("b") {

@@ -4,8 +4,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"time"
 
+	"github.com/wick-cloud/wick/internal/api"
 	"github.com/wick-cloud/wick/internal/config"
 	"github.com/wick-cloud/wick/internal/metrics"
 	"github.com/wick-cloud/wick/internal/netlimit"
@@ -31,6 +33,22 @@ func connLimits(cfg config.Serve, nofile uint64) listenerLimits {
 		device:  netlimit.Limits{Max: cfg.MaxDeviceConns, PerIP: cfg.DeviceConnsPerIP},
 		http:    netlimit.Limits{Max: cfg.MaxHTTPConns, PerIP: cfg.HTTPConnsPerIP},
 		metrics: netlimit.Limits{Max: cfg.MaxMetricsConns, PerIP: cfg.MetricsConnsPerIP},
+	}
+	// A reverse proxy carries many clients over its own address: the API's
+	// per-address cap does not apply to trusted proxies.
+	proxies, _ := cfg.TrustedProxyPrefixes() // Resolve checked them
+	if len(proxies) == 0 && cfg.TrustProxy {
+		proxies = api.DefaultTrustedProxies
+	}
+	if len(proxies) > 0 {
+		l.http.Exempt = func(a netip.Addr) bool {
+			for _, p := range proxies {
+				if p.Contains(a) {
+					return true
+				}
+			}
+			return false
+		}
 	}
 	if l.device.Max == 0 {
 		l.device.Max = budget * 3 / 4

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"strings"
@@ -237,4 +238,42 @@ func TestFloodChild(t *testing.T) {
 	httpAddr, devAddr := startLimited(t, cfg)
 	fmt.Printf("LISTENING %s %s\n", httpAddr, devAddr)
 	time.Sleep(time.Minute)
+}
+
+// TestConnLimits: the caps derived from the descriptor limit, and trusted
+// proxies exempt from the API's per-address cap.
+func TestConnLimits(t *testing.T) {
+	tests := []struct {
+		nofile           uint64
+		maxDev, maxHTTP  int
+		wantDev, wantAPI int
+	}{
+		{1024, 0, 0, 576, 128},
+		{524288, 0, 0, 344064, 114624},
+		{300, 0, 0, 48, 32},
+		{1024, 100, 50, 100, 50},
+	}
+	for _, tt := range tests {
+		cfg := config.Default()
+		cfg.MaxDeviceConns, cfg.MaxHTTPConns = tt.maxDev, tt.maxHTTP
+		l := connLimits(cfg, tt.nofile)
+		if l.device.Max != tt.wantDev || l.http.Max != tt.wantAPI || l.device.PerIP != 1024 || l.http.PerIP != 256 {
+			t.Errorf("nofile %d: device %+v, http %+v; want max %d and %d", tt.nofile, l.device, l.http, tt.wantDev, tt.wantAPI)
+		}
+		if l.http.Exempt != nil {
+			t.Error("exempt addresses without a trusted proxy")
+		}
+	}
+	cfg := config.Default()
+	cfg.TrustedProxies = []string{"192.0.2.10"}
+	ex := connLimits(cfg, 1024).http.Exempt
+	if ex == nil || !ex(netip.MustParseAddr("192.0.2.10")) || ex(netip.MustParseAddr("192.0.2.11")) {
+		t.Error("--trusted-proxies 192.0.2.10: wrong exemptions")
+	}
+	cfg = config.Default()
+	cfg.TrustProxy = true
+	ex = connLimits(cfg, 1024).http.Exempt
+	if ex == nil || !ex(netip.MustParseAddr("10.1.2.3")) || ex(netip.MustParseAddr("8.8.8.8")) {
+		t.Error("--trust-proxy: wrong exemptions")
+	}
 }
