@@ -75,11 +75,12 @@ func TestMessageSizeTooSmall(t *testing.T) {
 	id := deviceID(51)
 	w.provision(id, testKey(t, "device_a"), owner1)
 	d := w.dial(id, testKey(t, "device_a"))
+	d.appJSON = `{"f":["led"],"v":{}}`
 	d.functions["led"] = func(string) int32 { return 1 }
 	h := helloPayload(0)
-	h.MaxMessageSize = 40 // room for 15-byte messages; a call needs 52 bytes more than it has
+	h.MaxMessageSize = 40 // room for 15-byte messages (a describe request fits); a call needs 52 bytes more than it has
 	d.hello(h)
-	waitFor(t, "online", func() bool { return w.g.Online(id.String()) })
+	waitFor(t, "describe", func() bool { return len(w.device(id).Functions) == 1 })
 	if _, err := w.g.CallFunction(context.Background(), id.String(), "led", ""); !errors.Is(err, ErrBadRequest) {
 		t.Errorf("call: %v; want ErrBadRequest", err)
 	}
