@@ -145,7 +145,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 }
 
 // quirkNames lists the quirks for flag help.
-var quirkNames = strings.Join([]string{device.QuirkReplyIDs, device.QuirkSplitWrites, device.QuirkNagle, device.QuirkDescribeWithoutFlags}, ", ")
+var quirkNames = strings.Join([]string{device.QuirkReplyIDs, device.QuirkSplitWrites, device.QuirkNagle, device.QuirkDescribeRequiresFlags}, ", ")
 
 // QuirksFlag is the flag.Value of --firmware-quirks: given alone (a boolean
 // flag) it turns every quirk on; =LIST turns on the named ones (see

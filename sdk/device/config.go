@@ -128,24 +128,24 @@ type Quirks struct {
 	// earlier one is unacknowledged, so a response written right after an
 	// empty ACK waits for the server's TCP acknowledgement of it.
 	Nagle bool
-	// DescribeWithoutFlags answers a describe request without flags (GET d
-	// with no Uri-Query) with the full describe, system and application in
-	// one object, as Device OS before 3.3 does; otherwise the request gets
-	// 4.00, as from Device OS 3.3.
-	DescribeWithoutFlags bool
+	// DescribeRequiresFlags answers a describe request without flags (GET d
+	// with no Uri-Query) with 4.00, as Device OS 3.3 and later do; otherwise
+	// it gets the full describe, system and application in one object, as
+	// from Device OS before 3.3 (and as other servers expect).
+	DescribeRequiresFlags bool
 }
 
 // Names of the quirks, as ParseQuirks and Quirks.String spell them.
 const (
-	QuirkReplyIDs             = "reply-ids"
-	QuirkSplitWrites          = "split-writes"
-	QuirkNagle                = "nagle"
-	QuirkDescribeWithoutFlags = "describe-without-flags"
+	QuirkReplyIDs              = "reply-ids"
+	QuirkSplitWrites           = "split-writes"
+	QuirkNagle                 = "nagle"
+	QuirkDescribeRequiresFlags = "describe-requires-flags"
 )
 
 // AllQuirks returns Quirks with every behaviour on.
 func AllQuirks() Quirks {
-	return Quirks{ReplyIDs: true, SplitWrites: true, Nagle: true, DescribeWithoutFlags: true}
+	return Quirks{ReplyIDs: true, SplitWrites: true, Nagle: true, DescribeRequiresFlags: true}
 }
 
 func (q *Quirks) fields() []struct {
@@ -157,7 +157,7 @@ func (q *Quirks) fields() []struct {
 		on   *bool
 	}{
 		{QuirkReplyIDs, &q.ReplyIDs}, {QuirkSplitWrites, &q.SplitWrites},
-		{QuirkNagle, &q.Nagle}, {QuirkDescribeWithoutFlags, &q.DescribeWithoutFlags},
+		{QuirkNagle, &q.Nagle}, {QuirkDescribeRequiresFlags, &q.DescribeRequiresFlags},
 	}
 }
 
@@ -192,7 +192,7 @@ func ParseQuirks(list string) (Quirks, error) {
 		}
 		if !found {
 			return Quirks{}, fmt.Errorf("%w: unknown quirk %q (want %s, %s, %s, %s or all)", ErrConfig, name,
-				QuirkReplyIDs, QuirkSplitWrites, QuirkNagle, QuirkDescribeWithoutFlags)
+				QuirkReplyIDs, QuirkSplitWrites, QuirkNagle, QuirkDescribeRequiresFlags)
 		}
 	}
 	return q, nil

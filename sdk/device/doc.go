@@ -31,8 +31,8 @@
 // By default the device is well behaved: replies keep the request's
 // message ID, and an empty ACK and the response after it go in one write.
 // Config.Quirks reproduces what the firmware does instead (its own message
-// IDs on some replies, two writes, Nagle's algorithm, the full describe for
-// a describe request without flags), so that servers can be tested against
+// IDs on some replies, two writes, Nagle's algorithm, 4.00 for a describe
+// request without flags), so that servers can be tested against
 // it (docs/device-protocol.md, Firmware quirks).
 //
 // After 15 s without receiving anything the device sends a CoAP ping and

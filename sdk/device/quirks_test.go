@@ -23,11 +23,11 @@ func TestParseQuirks(t *testing.T) {
 	}{
 		{in: "", want: device.Quirks{}, str: ""},
 		{in: "none", want: device.Quirks{}, str: ""},
-		{in: "all", want: device.AllQuirks(), str: "reply-ids,split-writes,nagle,describe-without-flags"},
-		{in: "true", want: device.AllQuirks(), str: "reply-ids,split-writes,nagle,describe-without-flags"},
+		{in: "all", want: device.AllQuirks(), str: "reply-ids,split-writes,nagle,describe-requires-flags"},
+		{in: "true", want: device.AllQuirks(), str: "reply-ids,split-writes,nagle,describe-requires-flags"},
 		{in: "reply-ids", want: device.Quirks{ReplyIDs: true}, str: "reply-ids"},
 		{in: " Nagle , split-writes", want: device.Quirks{Nagle: true, SplitWrites: true}, str: "split-writes,nagle"},
-		{in: "describe-without-flags", want: device.Quirks{DescribeWithoutFlags: true}, str: "describe-without-flags"},
+		{in: "describe-requires-flags", want: device.Quirks{DescribeRequiresFlags: true}, str: "describe-requires-flags"},
 		{in: "nagle,bogus", err: true},
 	} {
 		got, err := device.ParseQuirks(tc.in)
@@ -158,14 +158,15 @@ func TestQuirks(t *testing.T) {
 	}
 }
 
-// TestDescribeWithoutFlags: GET d without a flags query gets 4.00 (Device
-// OS 3.3), or the full describe with Quirks.DescribeWithoutFlags (Device
-// OS before 3.3).
+// TestDescribeWithoutFlags: GET d without a flags query gets the full
+// describe (Device OS before 3.3), or 4.00 with Quirks.DescribeRequiresFlags
+// (Device OS 3.3 and later).
 func TestDescribeWithoutFlags(t *testing.T) {
 	bare := protocol.Message{Type: protocol.Confirmable, Code: protocol.CodeGET, Token: []byte{0},
 		Options: []protocol.Option{{Number: protocol.OptionURIPath, Value: []byte{protocol.PathDescribe}}}}
-	for _, on := range []bool{false, true} {
-		_, c, _ := quirkyDevice(t, device.Quirks{DescribeWithoutFlags: on})
+	for _, strict := range []bool{true, false} {
+		on := !strict // the full describe is answered
+		_, c, _ := quirkyDevice(t, device.Quirks{DescribeRequiresFlags: strict})
 		ctx := testContext(t)
 		r, err := c.Request(ctx, bare)
 		if err != nil {
@@ -173,12 +174,12 @@ func TestDescribeWithoutFlags(t *testing.T) {
 		}
 		if !on {
 			if r.Code != protocol.CodeBadRequest {
-				t.Errorf("without the quirk: answered %s; want 4.00", r.Code)
+				t.Errorf("with describe-requires-flags: answered %s; want 4.00", r.Code)
 			}
 			continue
 		}
 		if r.Code != protocol.CodeContent {
-			t.Fatalf("with the quirk: answered %s; want 2.05", r.Code)
+			t.Fatalf("by default: answered %s; want 2.05", r.Code)
 		}
 		var full map[string]json.RawMessage
 		if err := json.Unmarshal(r.Payload, &full); err != nil {

@@ -715,11 +715,11 @@ func (s *session) answerDescribe(m *protocol.Message) error {
 	return s.sendSeparate(m.ID, &r)
 }
 
-// parseDescribeRequest parses GET d?flags. With Quirks.DescribeWithoutFlags
-// a request without the flags query asks for the full describe (system and
-// application), as Device OS before 3.3 reads it.
+// parseDescribeRequest parses GET d?flags. A request without the flags query
+// asks for the full describe (system and application), as Device OS before
+// 3.3 reads it, unless Quirks.DescribeRequiresFlags refuses it as 3.3 does.
 func (s *session) parseDescribeRequest(m *protocol.Message) (protocol.DescribeRequest, error) {
-	if _, has := m.Option(protocol.OptionURIQuery); has || !s.d.cfg.Quirks.DescribeWithoutFlags {
+	if _, has := m.Option(protocol.OptionURIQuery); has || s.d.cfg.Quirks.DescribeRequiresFlags {
 		return protocol.ParseDescribeRequest(m)
 	}
 	full := *m

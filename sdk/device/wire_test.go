@@ -5,6 +5,7 @@ import (
 	"crypto/rsa"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"net"
 	"strings"
 	"testing"
@@ -157,9 +158,26 @@ func TestWireTranscript(t *testing.T) {
 	write("describe app", "41 01 2005 0b b1 64 41 02")
 	expect("describe ack", "60 00 2005")
 	next("describe response", "41 45 ID 0b ff"+hexs(`{"f":["led"],"v":{"temp":9}}`))
-	// Describe without flags: 4.00 (3.x firmware does the same).
+	// Describe without flags: the full describe, system and application in
+	// one object (Device OS before 3.3; 3.3 answers 4.00, the
+	// describe-requires-flags quirk).
 	write("describe no flags", "41 01 2006 0c b1 64")
-	expect("describe 4.00", "61 80 2006 0c")
+	expect("describe no flags ack", "60 00 2006")
+	{
+		b, err := fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("describe no flags response: %v", err)
+		}
+		id++
+		var m protocol.Message
+		if err := m.Decode(b); err != nil || m.Code != protocol.CodeContent || m.ID != id || string(m.Token) != "\x0c" {
+			t.Fatalf("describe no flags response %x (%v); want CON 2.05 with ID %04x and token 0c", b, err, id)
+		}
+		var full map[string]json.RawMessage
+		if err := json.Unmarshal(m.Payload, &full); err != nil || full["p"] == nil || full["f"] == nil {
+			t.Fatalf("describe no flags payload %s (%v); want system and application parts", m.Payload, err)
+		}
+	}
 
 	if now, ok := d.Time(); !ok || now.Unix() < 0x7b-2 || now.Unix() > 0x7b+2 {
 		t.Errorf("device time %v %v; want the server's 123 s after the epoch", now, ok)
