@@ -61,6 +61,7 @@ func scaleConfig() Config {
 	cfg.IdleTimeout = time.Hour
 	cfg.CallTimeout = 10 * time.Second
 	cfg.DescribeWait = time.Hour
+	cfg.HandshakeRate = -1 // the swarm connects from one address
 	return cfg
 }
 

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"time"
 
 	"github.com/wick-cloud/wick/internal/netlimit"
@@ -60,10 +61,14 @@ func (s *session) handshake() error {
 	if err := s.conn.SetDeadline(deadline); err != nil {
 		return s.handshakeFailed("set deadline", err)
 	}
-	if ok, _ := g.hsRate.Allow(netlimit.Key(s.conn.RemoteAddr()), s.start); !ok {
-		g.stats.handshakesLimited.Add(1)
-		s.close(reasonHandshakeRate)
-		return errHandshakeRate
+	// The rate applies to network peers; in-process transports (net.Pipe
+	// in tests and benchmarks) have no address to count.
+	if ra, isTCP := s.conn.RemoteAddr().(*net.TCPAddr); isTCP {
+		if ok, _ := g.hsRate.Allow(netlimit.Key(ra), s.start); !ok {
+			g.stats.handshakesLimited.Add(1)
+			s.close(reasonHandshakeRate)
+			return errHandshakeRate
+		}
 	}
 	nonce, err := protocol.NewNonce(nil)
 	if err != nil {
