@@ -173,6 +173,11 @@ func (e *Env) startServer(ctx context.Context, cfg EnvConfig, log *slog.Logger) 
 	sc.DeviceTCP = "127.0.0.1:0"
 	sc.Node = "bench"
 	sc.Rate = 1 << 30 // the global per-IP limit would stop the load after 10,000 requests
+	// Every simulated device connects from one address: lift the
+	// per-address connection caps and handshake rate (docs/security.md,
+	// Connection limits), and the derived totals.
+	sc.DeviceConnsPerIP, sc.HTTPConnsPerIP, sc.DeviceHandshakeRate = 0, 0, -1
+	sc.MaxDeviceConns, sc.MaxHTTPConns = 1<<30, 1<<30
 	sc.ShutdownTimeout = 5 * time.Second
 	if cfg.KeysDir != "" {
 		if err := copyFiles(cfg.KeysDir, dir, serverKeyFiles); err != nil {
