@@ -162,15 +162,10 @@ func user(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, userUsage)
 		return errUsage
 	}
-	if !*passwordStdin {
-		fmt.Fprintln(stderr, "wick user create: --password-stdin is required (passwords are never taken from the command line)")
-		return errUsage
+	password, err := readPassword("wick user create", *passwordStdin, stdin, stderr)
+	if err != nil {
+		return err
 	}
-	line, err := bufio.NewReader(io.LimitReader(stdin, 4096)).ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("read password: %w", err)
-	}
-	password := strings.TrimRight(line, "\r\n")
 	log, err := newLogger(stderr, *logLevel, "text")
 	if err != nil {
 		return err
@@ -292,4 +287,19 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("bad --log-format %q: want text or json", format)
+}
+
+// readPassword reads one line from stdin as the password of command cmd;
+// --password-stdin must be given, since passwords never come from the
+// command line.
+func readPassword(cmd string, fromStdin bool, stdin io.Reader, stderr io.Writer) (string, error) {
+	if !fromStdin {
+		fmt.Fprintln(stderr, cmd+": --password-stdin is required (passwords are never taken from the command line)")
+		return "", errUsage
+	}
+	line, err := bufio.NewReader(io.LimitReader(stdin, 4096)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("read password: %w", err)
+	}
+	return strings.TrimRight(line, "\r\n"), nil
 }

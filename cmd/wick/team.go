@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -114,13 +112,9 @@ func userPassword(args []string, stdin io.Reader, stdout, stderr io.Writer) erro
 		fmt.Fprintln(stderr, userPasswordUsage)
 		return errUsage
 	}
-	if !*passwordStdin {
-		fmt.Fprintln(stderr, "wick user password: --password-stdin is required (passwords are never taken from the command line)")
-		return errUsage
-	}
-	line, err := bufio.NewReader(io.LimitReader(stdin, 4096)).ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("read password: %w", err)
+	password, err := readPassword("wick user password", *passwordStdin, stdin, stderr)
+	if err != nil {
+		return err
 	}
 	log, err := newLogger(stderr, *logLevel, "text")
 	if err != nil {
@@ -129,7 +123,7 @@ func userPassword(args []string, stdin io.Reader, stdout, stderr io.Writer) erro
 	if err := checkData(cfg, false, stderr); err != nil {
 		return err
 	}
-	if err := server.SetPassword(context.Background(), cfg, log, rest[0], strings.TrimRight(line, "\r\n")); err != nil {
+	if err := server.SetPassword(context.Background(), cfg, log, rest[0], password); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "password of %s set; its tokens are revoked\n", strings.ToLower(strings.TrimSpace(rest[0])))
