@@ -27,6 +27,9 @@ type job struct {
 	Event bus.Event
 }
 
+// due is when the job may be sent.
+func (j job) due() time.Time { return j.Due }
+
 // jobVersion is the first byte of every encoded job.
 const jobVersion = 1
 

@@ -442,20 +442,7 @@ type seqJob struct {
 }
 
 // seqHeap orders read jobs by due time.
-type seqHeap []seqJob
-
-func (h seqHeap) Len() int           { return len(h) }
-func (h seqHeap) Less(i, j int) bool { return h[i].Due.Before(h[j].Due) }
-func (h seqHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *seqHeap) Push(x any)        { *h = append(*h, x.(seqJob)) }
-func (h *seqHeap) Pop() any {
-	old := *h
-	n := len(old)
-	x := old[n-1]
-	old[n-1] = seqJob{}
-	*h = old[:n-1]
-	return x
-}
+type seqHeap = dueHeap[seqJob]
 
 func (r *jsReader) signal(what int) {
 	r.mu.Lock()

@@ -249,17 +249,21 @@ func (q *memQueue) purge(_ context.Context, hookID string) error {
 }
 
 // jobHeap orders jobs by due time.
-type jobHeap []job
+type jobHeap = dueHeap[job]
 
-func (h jobHeap) Len() int           { return len(h) }
-func (h jobHeap) Less(i, j int) bool { return h[i].Due.Before(h[j].Due) }
-func (h jobHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *jobHeap) Push(x any)        { *h = append(*h, x.(job)) }
-func (h *jobHeap) Pop() any {
+// dueHeap is a container/heap of jobs ordered by due time.
+type dueHeap[T interface{ due() time.Time }] []T
+
+func (h dueHeap[T]) Len() int           { return len(h) }
+func (h dueHeap[T]) Less(i, j int) bool { return h[i].due().Before(h[j].due()) }
+func (h dueHeap[T]) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *dueHeap[T]) Push(x any)        { *h = append(*h, x.(T)) }
+func (h *dueHeap[T]) Pop() any {
 	old := *h
 	n := len(old)
 	x := old[n-1]
-	old[n-1] = job{}
+	var zero T
+	old[n-1] = zero
 	*h = old[:n-1]
 	return x
 }
