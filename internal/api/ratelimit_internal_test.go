@@ -9,32 +9,11 @@ import (
 	"time"
 )
 
-func TestLimiterWindow(t *testing.T) {
-	t0 := time.Unix(1000, 0)
-	l := newLimiter(2, time.Minute, 100)
-	tests := []struct {
-		at        time.Duration
-		key       string
-		ok        bool
-		wantRetry time.Duration
-	}{
-		{0, "a", true, 0},
-		{time.Second, "a", true, 0},
-		{2 * time.Second, "a", false, 58 * time.Second},
-		{2 * time.Second, "b", true, 0},
-		{59 * time.Second, "a", false, time.Second},
-		{time.Minute, "a", true, 0}, // a new window
-		{time.Minute, "a", true, 0},
-		{time.Minute, "a", false, time.Minute},
-	}
-	for i, tt := range tests {
-		ok, retry := l.allow(tt.key, t0.Add(tt.at))
-		if ok != tt.ok || retry != tt.wantRetry {
-			t.Errorf("%d: allow(%s, +%v) = %v, %v; want %v, %v", i, tt.key, tt.at, ok, retry, tt.ok, tt.wantRetry)
-		}
-	}
+// TestLimiterDisabled: the window itself is tested in internal/ratelimit;
+// here only the wrapper's nil limiter, which lets everything through.
+func TestLimiterDisabled(t *testing.T) {
 	var disabled *limiter = newLimiter(-1, time.Minute, 10)
-	if ok, _ := disabled.allow("x", t0); !ok || disabled != nil {
+	if ok, _ := disabled.allow("x", time.Unix(1000, 0)); !ok || disabled != nil {
 		t.Error("a negative limit must disable the limiter")
 	}
 }
