@@ -27,40 +27,19 @@ func TestEndToEndGateway(t *testing.T) {
 	}
 	const n = 50
 	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := sqlstore.Open(ctx, "sqlite:"+filepath.Join(dir, "wick.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
 	b := bustest.New(t, bus.Config{})
 	status := bustest.Subscribe(t, b, bus.Filter{NamePrefix: "spark/status"}, 4*n)
-	var gwLog *slog.Logger
-	if os.Getenv("WICK_TEST_LOG") != "" {
-		gwLog = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	g, err := gateway.New(gateway.Config{Node: "e2e", TrustOnFirstUse: true}, gateway.Deps{Store: st, Bus: b, ServerKey: serverKey(t)}, gwLog)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { g.Close() })
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go g.Serve(ln)
-	pemKey, _ := protocol.MarshalPublicKeyPEM(&serverKey(t).PublicKey)
-	os.WriteFile(filepath.Join(dir, "server_key.pub.pem"), pemKey, 0o644)
+	g, dir, addr := startGateway(t, b)
 
 	cfg := Default()
-	cfg.Server, cfg.Data, cfg.Count, cfg.Concurrency = ln.Addr().String(), dir, n, 20
+	cfg.Server, cfg.Data, cfg.Count, cfg.Concurrency = addr, dir, n, 20
 	cfg.Progress = 0
 	cfg.Publish, cfg.Every = "sensorValueEvent", time.Second
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	done := make(chan Summary, 1)
 	go func() {
-		sum, err := Run(runCtx, cfg, gwLog, nil)
+		sum, err := Run(runCtx, cfg, testLog(), nil)
 		if err != nil {
 			t.Error(err)
 		}
@@ -133,4 +112,43 @@ func TestEndToEndGateway(t *testing.T) {
 	}
 	t.Logf("%d devices online in %s (%.0f handshakes/s), offline %s after stopping",
 		n, sum.RampTime.Round(time.Millisecond), sum.HandshakesPerSecond(), time.Since(stopped).Round(time.Millisecond))
+}
+
+// startGateway runs Wick's device gateway on a loopback port with a SQLite
+// store in a temporary directory that also holds the server's public key,
+// as `wick sim --data` expects it. WICK_TEST_LOG=1 logs the gateway.
+func startGateway(t *testing.T, b *bus.Bus) (g *gateway.Gateway, dir, addr string) {
+	t.Helper()
+	dir = t.TempDir()
+	st, err := sqlstore.Open(context.Background(), "sqlite:"+filepath.Join(dir, "wick.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	g, err = gateway.New(gateway.Config{Node: "e2e", TrustOnFirstUse: true}, gateway.Deps{Store: st, Bus: b, ServerKey: serverKey(t)}, testLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.Close() })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go g.Serve(ln)
+	pemKey, err := protocol.MarshalPublicKeyPEM(&serverKey(t).PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "server_key.pub.pem"), pemKey, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return g, dir, ln.Addr().String()
+}
+
+// testLog is a debug logger on stderr when WICK_TEST_LOG is set, else nil.
+func testLog() *slog.Logger {
+	if os.Getenv("WICK_TEST_LOG") == "" {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }

@@ -2,17 +2,11 @@ package sim
 
 import (
 	"context"
-	"net"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/wick-cloud/wick/internal/bus"
 	"github.com/wick-cloud/wick/internal/bus/bustest"
-	"github.com/wick-cloud/wick/internal/gateway"
-	"github.com/wick-cloud/wick/internal/store/sqlstore"
-	"github.com/wick-cloud/wick/protocol"
 	"github.com/wick-cloud/wick/sdk/device"
 )
 
@@ -25,28 +19,10 @@ func TestEndToEndFirmwareQuirks(t *testing.T) {
 	}
 	const n = 2
 	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := sqlstore.Open(ctx, "sqlite:"+filepath.Join(dir, "wick.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	b := bustest.New(t, bus.Config{})
-	g, err := gateway.New(gateway.Config{Node: "e2e", TrustOnFirstUse: true}, gateway.Deps{Store: st, Bus: b, ServerKey: serverKey(t)}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { g.Close() })
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go g.Serve(ln)
-	pemKey, _ := protocol.MarshalPublicKeyPEM(&serverKey(t).PublicKey)
-	os.WriteFile(filepath.Join(dir, "server_key.pub.pem"), pemKey, 0o644)
+	g, dir, addr := startGateway(t, bustest.New(t, bus.Config{}))
 
 	cfg := Default()
-	cfg.Server, cfg.Data, cfg.Count, cfg.Progress = ln.Addr().String(), dir, n, 0
+	cfg.Server, cfg.Data, cfg.Count, cfg.Progress = addr, dir, n, 0
 	cfg.IDPrefix = "52"
 	cfg.Quirks = device.AllQuirks()
 	runCtx, stop := context.WithCancel(ctx)
