@@ -246,7 +246,7 @@ func (e *Env) result(scenario, unit string, w window) *Result {
 		Target:     "in-process",
 		Devices:    len(e.DeviceIDs),
 		Elapsed:    w.elapsed.Seconds(),
-		Ops:        mt.ops.Load(),
+		Ops:        snap.total, // not mt.ops: a late report may land between the two reads
 		Unit:       unit,
 		Errors:     mt.errs.Load(),
 		ErrorKinds: kinds,
