@@ -96,7 +96,8 @@ func hint(cfg Config, kind FailureKind, provisioned bool) string {
 	case FailUnreachable:
 		return fmt.Sprintf("%s cannot be reached: check the host and port of --server", cfg.Server)
 	case FailNotGateway:
-		return fmt.Sprintf("%s accepted the connection but did not start a device handshake: is --server the device port (--device-tcp, 5683) rather than the HTTP port?", cfg.Server)
+		return fmt.Sprintf("%s accepted the connection but did not start a device handshake: is --server the device port (--device-tcp, 5683) rather than the HTTP port? "+
+			"Or the server's per-address limits closed it (too many devices or handshakes from this address): start the server with --device-handshake-rate=-1 --device-conns-per-ip=0 for large simulations", cfg.Server)
 	case FailClosedAfterHello:
 		if provisioned {
 			return "the server hung up after the device's hello although its key was provisioned through --api: " +
