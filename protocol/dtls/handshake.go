@@ -12,17 +12,17 @@ type HandshakeType uint8
 // The handshake message types Wick's Gen 3 handshake uses (docs/dtls.md,
 // Handshake messages).
 const (
-	TypeHelloRequest       HandshakeType = 0
-	TypeClientHello        HandshakeType = 1
-	TypeServerHello        HandshakeType = 2
-	TypeHelloVerifyRequest HandshakeType = 3
-	TypeCertificate        HandshakeType = 11
-	TypeServerKeyExchange  HandshakeType = 12
-	TypeCertificateRequest HandshakeType = 13
-	TypeServerHelloDone    HandshakeType = 14
-	TypeCertificateVerify  HandshakeType = 15
-	TypeClientKeyExchange  HandshakeType = 16
-	TypeFinished           HandshakeType = 20
+	HandshakeHelloRequest       HandshakeType = 0
+	HandshakeClientHello        HandshakeType = 1
+	HandshakeServerHello        HandshakeType = 2
+	HandshakeHelloVerifyRequest HandshakeType = 3
+	HandshakeCertificate        HandshakeType = 11
+	HandshakeServerKeyExchange  HandshakeType = 12
+	HandshakeCertificateRequest HandshakeType = 13
+	HandshakeServerHelloDone    HandshakeType = 14
+	HandshakeCertificateVerify  HandshakeType = 15
+	HandshakeClientKeyExchange  HandshakeType = 16
+	HandshakeFinished           HandshakeType = 20
 )
 
 // HandshakeHeaderLen is the size of a DTLS handshake header in bytes.

@@ -7,7 +7,7 @@ import (
 )
 
 func TestHandshakeHeaderRoundTrip(t *testing.T) {
-	h := HandshakeHeader{Type: TypeClientHello, Length: 0x0194, MessageSeq: 2, FragmentOffset: 0x10, FragmentLength: 0x20}
+	h := HandshakeHeader{Type: HandshakeClientHello, Length: 0x0194, MessageSeq: 2, FragmentOffset: 0x10, FragmentLength: 0x20}
 	b := AppendHandshakeHeader(nil, h)
 	want := []byte{1, 0, 1, 0x94, 0, 2, 0, 0, 0x10, 0, 0, 0x20}
 	if !bytes.Equal(b, want) {
@@ -62,7 +62,7 @@ func TestReassemblerFragmentsOutOfOrder(t *testing.T) {
 	for i := range body {
 		body[i] = byte(i)
 	}
-	frags, err := FragmentHandshake(TypeCertificate, 3, body, 100)
+	frags, err := FragmentHandshake(HandshakeCertificate, 3, body, 100)
 	if err != nil || len(frags) != 3 {
 		t.Fatalf("fragments: %d %v", len(frags), err)
 	}
@@ -78,10 +78,10 @@ func TestReassemblerFragmentsOutOfOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	m, ok := r.Next()
-	if !ok || m.Type != TypeCertificate || m.Seq != 3 || !bytes.Equal(m.Body, body) {
+	if !ok || m.Type != HandshakeCertificate || m.Seq != 3 || !bytes.Equal(m.Body, body) {
 		t.Fatalf("next = %+v %v", m, ok)
 	}
-	if !bytes.Equal(m.Raw(), AppendHandshake(nil, TypeCertificate, 3, body)) {
+	if !bytes.Equal(m.Raw(), AppendHandshake(nil, HandshakeCertificate, 3, body)) {
 		t.Fatal("raw form differs from the unfragmented message")
 	}
 	if r.NextSeq() != 4 {
@@ -99,10 +99,10 @@ func TestReassemblerFragmentsOutOfOrder(t *testing.T) {
 func TestReassemblerInOrderFlight(t *testing.T) {
 	r := NewReassembler(0)
 	// Later message first: held until the earlier one completes.
-	if err := feed(t, r, AppendHandshake(nil, TypeServerHelloDone, 1, nil), AppendHandshake(nil, TypeServerHello, 0, []byte{1, 2})); err != nil {
+	if err := feed(t, r, AppendHandshake(nil, HandshakeServerHelloDone, 1, nil), AppendHandshake(nil, HandshakeServerHello, 0, []byte{1, 2})); err != nil {
 		t.Fatal(err)
 	}
-	for i, want := range []HandshakeType{TypeServerHello, TypeServerHelloDone} {
+	for i, want := range []HandshakeType{HandshakeServerHello, HandshakeServerHelloDone} {
 		m, ok := r.Next()
 		if !ok || m.Type != want || m.Seq != uint16(i) {
 			t.Fatalf("message %d = %+v %v", i, m, ok)
@@ -143,11 +143,11 @@ func TestReassemblerRefuses(t *testing.T) {
 }
 
 func TestFragmentHandshakeEmptyBody(t *testing.T) {
-	frags, err := FragmentHandshake(TypeServerHelloDone, 5, nil, 10)
-	if err != nil || len(frags) != 1 || !bytes.Equal(frags[0], AppendHandshake(nil, TypeServerHelloDone, 5, nil)) {
+	frags, err := FragmentHandshake(HandshakeServerHelloDone, 5, nil, 10)
+	if err != nil || len(frags) != 1 || !bytes.Equal(frags[0], AppendHandshake(nil, HandshakeServerHelloDone, 5, nil)) {
 		t.Fatalf("frags = %x %v", frags, err)
 	}
-	if _, err := FragmentHandshake(TypeServerHelloDone, 5, nil, 0); err == nil {
+	if _, err := FragmentHandshake(HandshakeServerHelloDone, 5, nil, 0); err == nil {
 		t.Fatal("fragment size 0 accepted")
 	}
 }

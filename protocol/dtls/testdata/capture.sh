@@ -1,5 +1,5 @@
 #!/bin/sh
-# capture.sh records a real DTLS 1.2 ECDHE-ECDSA-AES128-CCM8 handshake between
+# capture.sh records a real DTLS 1.2 ECDHE-ECDSA-AES128-CCM8 handshake on P-256 between
 # OpenSSL's s_server and s_client on 127.0.0.1 (an implementation independent
 # of Wick) and writes every handshake message OpenSSL printed with -msg to
 # openssl-handshake.txt, plus the server's self-signed P-256 certificate, so
@@ -14,12 +14,12 @@ for who in server client; do
 		-keyout "$dir/$who.key" -out "$dir/$who.pem" -days 3650 \
 		-subj "/CN=wick-$who" 2>/dev/null
 done
-openssl s_server -dtls1_2 -accept 127.0.0.1:$port -cipher ECDHE-ECDSA-AES128-CCM8 \
+openssl s_server -dtls1_2 -accept 127.0.0.1:$port -cipher ECDHE-ECDSA-AES128-CCM8 -groups P-256 \
 	-cert "$dir/server.pem" -key "$dir/server.key" -Verify 1 -CAfile "$dir/client.pem" \
 	-msg -naccept 1 -quiet >"$dir/server.log" 2>&1 &
 srv=$!
 sleep 1
-echo hello | openssl s_client -dtls1_2 -connect 127.0.0.1:$port -cipher ECDHE-ECDSA-AES128-CCM8 \
+echo hello | openssl s_client -dtls1_2 -connect 127.0.0.1:$port -cipher ECDHE-ECDSA-AES128-CCM8 -groups P-256 \
 	-cert "$dir/client.pem" -key "$dir/client.key" -msg -quiet >"$dir/client.log" 2>&1 || true
 sleep 1
 cp "$dir/client.log" openssl-handshake.txt

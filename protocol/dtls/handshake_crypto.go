@@ -1,0 +1,187 @@
+package dtls
+
+import (
+	"crypto/ecdh"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"sync"
+)
+
+// ErrBadSignature means an ECDSA signature in a handshake message does not
+// verify.
+var ErrBadSignature = errors.New("dtls: handshake signature does not verify")
+
+// ParseDevicePublicKey parses the SubjectPublicKeyInfo of a raw-public-key
+// Certificate (RFC 7250) and accepts only an ECDSA key on P-256.
+func ParseDevicePublicKey(spki []byte) (*ecdsa.PublicKey, error) {
+	k, err := x509.ParsePKIXPublicKey(spki)
+	if err != nil {
+		return nil, fmt.Errorf("dtls: device public key: %w", err)
+	}
+	pub, ok := k.(*ecdsa.PublicKey)
+	if !ok || pub.Curve != elliptic.P256() {
+		return nil, errors.New("dtls: device public key is not ECDSA P-256")
+	}
+	return pub, nil
+}
+
+// serverKeyExchangeDigest is SHA-256(client_random ‖ server_random ‖ params),
+// the digest a ServerKeyExchange signature covers (RFC 8422 §5.4).
+func serverKeyExchangeDigest(clientRandom, serverRandom *[RandomLen]byte, ske *ServerKeyExchange) []byte {
+	h := sha256.New()
+	h.Write(clientRandom[:])
+	h.Write(serverRandom[:])
+	h.Write(ske.Params())
+	return h.Sum(nil)
+}
+
+// SignServerKeyExchange signs ske's ECDHE parameters together with both
+// hello randoms with the server's P-256 key, filling in SignatureAlgorithm
+// (ecdsa_secp256r1_sha256) and an ASN.1 Signature. rand is the entropy
+// source (crypto/rand.Reader in production).
+func SignServerKeyExchange(rand io.Reader, key *ecdsa.PrivateKey, clientRandom, serverRandom *[RandomLen]byte, ske *ServerKeyExchange) error {
+	if key == nil || key.Curve != elliptic.P256() {
+		return errors.New("dtls: server key is not ECDSA P-256")
+	}
+	sig, err := ecdsa.SignASN1(rand, key, serverKeyExchangeDigest(clientRandom, serverRandom, ske))
+	if err != nil {
+		return fmt.Errorf("dtls: sign server key exchange: %w", err)
+	}
+	ske.SignatureAlgorithm, ske.Signature = SigECDSASecp256r1SHA256, sig
+	return nil
+}
+
+// VerifyServerKeyExchange checks ske's signature with the server's public key,
+// as a device does with its pinned server key.
+func VerifyServerKeyExchange(pub *ecdsa.PublicKey, clientRandom, serverRandom *[RandomLen]byte, ske *ServerKeyExchange) error {
+	if ske.SignatureAlgorithm != SigECDSASecp256r1SHA256 {
+		return fmt.Errorf("dtls: server key exchange: signature algorithm %#04x not supported", ske.SignatureAlgorithm)
+	}
+	if !ecdsa.VerifyASN1(pub, serverKeyExchangeDigest(clientRandom, serverRandom, ske), ske.Signature) {
+		return ErrBadSignature
+	}
+	return nil
+}
+
+// VerifyCertificateVerify checks the device's CertificateVerify signature
+// against transcriptHash, the SHA-256 hash of every handshake message before
+// the CertificateVerify (each in unfragmented form, see HandshakeMessage.Raw).
+func VerifyCertificateVerify(pub *ecdsa.PublicKey, transcriptHash []byte, cv *CertificateVerify) error {
+	if cv.SignatureAlgorithm != SigECDSASecp256r1SHA256 {
+		return fmt.Errorf("dtls: certificate verify: signature algorithm %#04x not supported", cv.SignatureAlgorithm)
+	}
+	if len(transcriptHash) != sha256.Size {
+		return errors.New("dtls: certificate verify: transcript hash is not SHA-256")
+	}
+	if !ecdsa.VerifyASN1(pub, transcriptHash, cv.Signature) {
+		return ErrBadSignature
+	}
+	return nil
+}
+
+// ECDHSharedSecret returns the ECDHE pre-master secret: the x coordinate of
+// priv times the peer's uncompressed P-256 point. Points off the curve, the
+// identity and compressed encodings are refused.
+func ECDHSharedSecret(priv *ecdh.PrivateKey, peerPoint []byte) ([]byte, error) {
+	if priv == nil || priv.Curve() != ecdh.P256() {
+		return nil, errors.New("dtls: ECDH key is not P-256")
+	}
+	peer, err := ecdh.P256().NewPublicKey(peerPoint)
+	if err != nil {
+		return nil, fmt.Errorf("dtls: peer ECDH point: %w", err)
+	}
+	secret, err := priv.ECDH(peer)
+	if err != nil {
+		return nil, fmt.Errorf("dtls: ECDH: %w", err)
+	}
+	return secret, nil
+}
+
+// CookieLen is the length of the HelloVerifyRequest cookies Wick issues.
+const CookieLen = 32
+
+// CookieSecretLen is the length of a cookie secret.
+const CookieSecretLen = 32
+
+// Cookies issues and checks stateless HelloVerifyRequest cookies: an
+// HMAC-SHA256 over the client's address and port and the ClientHello fields
+// other than the cookie, keyed with a secret the caller rotates. A cookie
+// made under the previous secret is still accepted, so rotation never
+// rejects a client in the middle of its handshake. It is safe for
+// concurrent use.
+type Cookies struct {
+	mu       sync.RWMutex
+	current  [CookieSecretLen]byte
+	previous [CookieSecretLen]byte
+	hasPrev  bool
+}
+
+// NewCookies returns a cookie issuer keyed with secret (CookieSecretLen
+// random bytes).
+func NewCookies(secret []byte) (*Cookies, error) {
+	if len(secret) != CookieSecretLen {
+		return nil, fmt.Errorf("dtls: cookie secret must be %d bytes", CookieSecretLen)
+	}
+	c := &Cookies{}
+	copy(c.current[:], secret)
+	return c, nil
+}
+
+// Rotate makes secret the current key and keeps the old one for checking.
+func (c *Cookies) Rotate(secret []byte) error {
+	if len(secret) != CookieSecretLen {
+		return fmt.Errorf("dtls: cookie secret must be %d bytes", CookieSecretLen)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.previous, c.hasPrev = c.current, true
+	copy(c.current[:], secret)
+	return nil
+}
+
+// Make returns the cookie for a ClientHello from addr.
+func (c *Cookies) Make(addr netip.AddrPort, ch *ClientHello) []byte {
+	c.mu.RLock()
+	key := c.current
+	c.mu.RUnlock()
+	return cookieMAC(&key, addr, ch)
+}
+
+// Verify reports, in constant time with respect to the cookie's contents,
+// whether ch carries the cookie Make would return for it from addr under the
+// current or the previous secret.
+func (c *Cookies) Verify(addr netip.AddrPort, ch *ClientHello) bool {
+	if len(ch.Cookie) != CookieLen {
+		return false
+	}
+	c.mu.RLock()
+	cur, prev, hasPrev := c.current, c.previous, c.hasPrev
+	c.mu.RUnlock()
+	ok := hmac.Equal(ch.Cookie, cookieMAC(&cur, addr, ch))
+	if hasPrev {
+		ok = hmac.Equal(ch.Cookie, cookieMAC(&prev, addr, ch)) || ok
+	}
+	return ok
+}
+
+// cookieMAC computes HMAC-SHA256(key, addr ‖ port ‖ ClientHello without its
+// cookie). Every variable-length field is length-prefixed by its wire form,
+// so distinct inputs cannot collide.
+func cookieMAC(key *[CookieSecretLen]byte, addr netip.AddrPort, ch *ClientHello) []byte {
+	m := hmac.New(sha256.New, key[:])
+	a := addr.Addr().Unmap().As16()
+	m.Write(a[:])
+	m.Write(binary.BigEndian.AppendUint16(nil, addr.Port()))
+	noCookie := *ch
+	noCookie.Cookie = nil
+	m.Write(noCookie.Marshal())
+	return m.Sum(nil)
+}
