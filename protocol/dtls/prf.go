@@ -1,0 +1,107 @@
+package dtls
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"fmt"
+)
+
+// Lengths of the derived secrets (docs/dtls.md, Key derivation).
+const (
+	// MasterSecretLen is the length of the master secret.
+	MasterSecretLen = 48
+	// RandomLen is the length of a hello random.
+	RandomLen = 32
+	// VerifyDataLen is the length of Finished verify_data.
+	VerifyDataLen = 12
+	// KeyBlockLen is the key block this suite needs: two write keys and two
+	// implicit IVs, no MAC keys.
+	KeyBlockLen = 2*KeyLen + 2*ImplicitIVLen
+)
+
+// PRF fills out with the TLS 1.2 pseudo-random function P_SHA256(secret,
+// label ‖ seed) (RFC 5246, section 5).
+func PRF(out, secret []byte, label string, seed []byte) {
+	mac := hmac.New(sha256.New, secret)
+	// A(1) = HMAC(secret, label ‖ seed).
+	mac.Write([]byte(label))
+	mac.Write(seed)
+	a := mac.Sum(nil)
+	var block []byte
+	for len(out) > 0 {
+		mac.Reset()
+		mac.Write(a)
+		mac.Write([]byte(label))
+		mac.Write(seed)
+		block = mac.Sum(block[:0])
+		out = out[copy(out, block):]
+		mac.Reset()
+		mac.Write(a)
+		a = mac.Sum(a[:0])
+	}
+}
+
+// MasterSecret derives the master secret from the ECDHE pre-master secret
+// and the client and server randoms.
+func MasterSecret(preMaster, clientRandom, serverRandom []byte) ([]byte, error) {
+	if len(clientRandom) != RandomLen || len(serverRandom) != RandomLen {
+		return nil, fmt.Errorf("dtls: hello randoms must be %d bytes", RandomLen)
+	}
+	seed := make([]byte, 0, 2*RandomLen)
+	seed = append(append(seed, clientRandom...), serverRandom...)
+	out := make([]byte, MasterSecretLen)
+	PRF(out, preMaster, "master secret", seed)
+	return out, nil
+}
+
+// Keys are the traffic keys of one connection, split from the key block.
+type Keys struct {
+	// ClientKey protects records from the device.
+	ClientKey [KeyLen]byte
+	// ServerKey protects records from the server.
+	ServerKey [KeyLen]byte
+	// ClientIV is the implicit nonce part for records from the device.
+	ClientIV [ImplicitIVLen]byte
+	// ServerIV is the implicit nonce part for records from the server.
+	ServerIV [ImplicitIVLen]byte
+}
+
+// KeyBlock expands the master secret into this suite's traffic keys. Note
+// that the seed is server random first, unlike MasterSecret.
+func KeyBlock(master, clientRandom, serverRandom []byte) (Keys, error) {
+	if len(master) != MasterSecretLen {
+		return Keys{}, fmt.Errorf("dtls: master secret must be %d bytes", MasterSecretLen)
+	}
+	if len(clientRandom) != RandomLen || len(serverRandom) != RandomLen {
+		return Keys{}, fmt.Errorf("dtls: hello randoms must be %d bytes", RandomLen)
+	}
+	var seed [2 * RandomLen]byte
+	copy(seed[:], serverRandom)
+	copy(seed[RandomLen:], clientRandom)
+	var kb [KeyBlockLen]byte
+	PRF(kb[:], master, "key expansion", seed[:])
+	var k Keys
+	b := kb[:]
+	b = b[copy(k.ClientKey[:], b):]
+	b = b[copy(k.ServerKey[:], b):]
+	b = b[copy(k.ClientIV[:], b):]
+	copy(k.ServerIV[:], b)
+	return k, nil
+}
+
+// Finished labels for VerifyData.
+const (
+	// ClientFinished labels the device's Finished message.
+	ClientFinished = "client finished"
+	// ServerFinished labels the server's Finished message.
+	ServerFinished = "server finished"
+)
+
+// VerifyData computes Finished verify_data from the master secret, the label
+// (ClientFinished or ServerFinished) and the SHA-256 hash of the handshake
+// messages so far.
+func VerifyData(master []byte, label string, transcriptHash []byte) [VerifyDataLen]byte {
+	var out [VerifyDataLen]byte
+	PRF(out[:], master, label, transcriptHash)
+	return out
+}
