@@ -81,14 +81,14 @@ func (m *ClientHello) Unmarshal(b []byte) error {
 	out.CipherSuites = r.uint16s()
 	out.CompressionMethods = r.vec8()
 	if r.err != nil {
-		return fmt.Errorf("dtls: client hello: %w", r.err)
+		return fmt.Errorf("%w in client hello", r.err)
 	}
 	if len(out.SessionID) > 32 || len(out.CipherSuites) == 0 || len(out.CompressionMethods) == 0 {
 		return errors.New("dtls: client hello: bad session id, cookie, suite or compression list")
 	}
 	exts, err := parseExtensions(&r)
 	if err != nil {
-		return fmt.Errorf("dtls: client hello: %w", err)
+		return fmt.Errorf("%w in client hello", err)
 	}
 	out.Extensions = exts
 	*m = out
@@ -111,7 +111,7 @@ func (m *HelloVerifyRequest) Unmarshal(b []byte) error {
 	r := reader{b: b}
 	out := HelloVerifyRequest{Version: r.u16(), Cookie: r.vec8()}
 	if err := r.done(); err != nil {
-		return fmt.Errorf("dtls: hello verify request: %w", err)
+		return fmt.Errorf("%w in hello verify request", err)
 	}
 	*m = out
 	return nil
@@ -150,14 +150,14 @@ func (m *ServerHello) Unmarshal(b []byte) error {
 	out.CipherSuite = r.u16()
 	out.CompressionMethod = r.u8()
 	if r.err != nil {
-		return fmt.Errorf("dtls: server hello: %w", r.err)
+		return fmt.Errorf("%w in server hello", r.err)
 	}
 	if len(out.SessionID) > 32 {
 		return errors.New("dtls: server hello: session id too long")
 	}
 	exts, err := parseExtensions(&r)
 	if err != nil {
-		return fmt.Errorf("dtls: server hello: %w", err)
+		return fmt.Errorf("%w in server hello", err)
 	}
 	out.Extensions = exts
 	*m = out
@@ -196,7 +196,7 @@ func (m *ServerKeyExchange) Unmarshal(b []byte) error {
 	}
 	out := ServerKeyExchange{NamedCurve: r.u16(), PublicKey: r.vec8(), SignatureAlgorithm: r.u16(), Signature: r.vec16()}
 	if err := r.done(); err != nil {
-		return fmt.Errorf("dtls: server key exchange: %w", err)
+		return fmt.Errorf("%w in server key exchange", err)
 	}
 	if len(out.PublicKey) == 0 || len(out.Signature) == 0 {
 		return errors.New("dtls: server key exchange: empty point or signature")
@@ -229,7 +229,7 @@ func (m *CertificateRequest) Unmarshal(b []byte) error {
 	out := CertificateRequest{CertificateTypes: r.vec8(), SignatureAlgorithms: r.uint16s()}
 	cas := reader{b: r.vec16()}
 	if err := r.done(); err != nil {
-		return fmt.Errorf("dtls: certificate request: %w", err)
+		return fmt.Errorf("%w in certificate request", err)
 	}
 	for len(cas.b) > 0 && cas.err == nil {
 		dn := cas.vec16()
@@ -239,7 +239,7 @@ func (m *CertificateRequest) Unmarshal(b []byte) error {
 		out.CertificateAuthorities = append(out.CertificateAuthorities, dn)
 	}
 	if cas.err != nil {
-		return fmt.Errorf("dtls: certificate request: authorities: %w", cas.err)
+		return fmt.Errorf("%w in certificate request authorities", cas.err)
 	}
 	if len(out.CertificateTypes) == 0 || len(out.SignatureAlgorithms) == 0 {
 		return errors.New("dtls: certificate request: empty type or algorithm list")
@@ -273,7 +273,7 @@ func (m *RawPublicKeyCertificate) Unmarshal(b []byte) error {
 	r := reader{b: b}
 	spki := r.vec24()
 	if err := r.done(); err != nil {
-		return fmt.Errorf("dtls: raw public key certificate: %w", err)
+		return fmt.Errorf("%w in raw public key certificate", err)
 	}
 	if len(spki) == 0 {
 		return errors.New("dtls: raw public key certificate: empty key")
@@ -302,7 +302,7 @@ func (m *CertificateChain) Unmarshal(b []byte) error {
 	r := reader{b: b}
 	list := reader{b: r.vec24()}
 	if err := r.done(); err != nil {
-		return fmt.Errorf("dtls: certificate: %w", err)
+		return fmt.Errorf("%w in certificate", err)
 	}
 	var out [][]byte
 	for len(list.b) > 0 && list.err == nil {
@@ -313,7 +313,7 @@ func (m *CertificateChain) Unmarshal(b []byte) error {
 		out = append(out, c)
 	}
 	if list.err != nil {
-		return fmt.Errorf("dtls: certificate: %w", list.err)
+		return fmt.Errorf("%w in certificate", list.err)
 	}
 	m.Certificates = out
 	return nil
@@ -332,7 +332,7 @@ func (m *ClientKeyExchange) Unmarshal(b []byte) error {
 	r := reader{b: b}
 	p := r.vec8()
 	if err := r.done(); err != nil {
-		return fmt.Errorf("dtls: client key exchange: %w", err)
+		return fmt.Errorf("%w in client key exchange", err)
 	}
 	if len(p) == 0 {
 		return errors.New("dtls: client key exchange: empty point")
@@ -358,7 +358,7 @@ func (m *CertificateVerify) Unmarshal(b []byte) error {
 	r := reader{b: b}
 	out := CertificateVerify{SignatureAlgorithm: r.u16(), Signature: r.vec16()}
 	if err := r.done(); err != nil {
-		return fmt.Errorf("dtls: certificate verify: %w", err)
+		return fmt.Errorf("%w in certificate verify", err)
 	}
 	if len(out.Signature) == 0 {
 		return errors.New("dtls: certificate verify: empty signature")
@@ -399,11 +399,11 @@ func parseExtensions(r *reader) ([]Extension, error) {
 	for len(block.b) > 0 {
 		e := Extension{Type: block.u16(), Data: block.vec16()}
 		if block.err != nil {
-			return nil, fmt.Errorf("extensions: %w", block.err)
+			return nil, block.err
 		}
 		for _, x := range exts {
 			if x.Type == e.Type {
-				return nil, fmt.Errorf("extension %d repeated", e.Type)
+				return nil, fmt.Errorf("dtls: extension %d repeated", e.Type)
 			}
 		}
 		exts = append(exts, e)
