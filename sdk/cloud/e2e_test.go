@@ -1,0 +1,242 @@
+package cloud_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wick-cloud/wick/sdk/cloud"
+)
+
+// login returns a client acting as the owner, and the owner's token.
+func login(t *testing.T, w *wick) (*cloud.Client, *cloud.Token) {
+	t.Helper()
+	tok, err := cloud.New(w.api, "").Login(within(t, 10*time.Second), ownerEmail, ownerPassword, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cloud.New(w.api, tok.AccessToken), tok
+}
+
+func TestAuthFlows(t *testing.T) {
+	w := startWick(t)
+	ctx := within(t, 30*time.Second)
+	anon := cloud.New(w.api, "")
+	tok, err := anon.Login(ctx, ownerEmail, ownerPassword, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.AccessToken == "" || tok.RefreshToken == "" || tok.ExpiresIn <= 0 || tok.TokenType != "bearer" {
+		t.Fatalf("login token = %+v; want an expiring bearer token with a refresh token", tok)
+	}
+	owner := anon.WithToken(tok.AccessToken)
+	u, err := owner.GetUser(ctx)
+	if err != nil || u.Username != ownerEmail {
+		t.Fatalf("GetUser = %+v, %v; want %s", u, err, ownerEmail)
+	}
+	cur, err := owner.GetCurrentToken(ctx)
+	if err != nil || cur.ClientID != cloud.DefaultClientID {
+		t.Fatalf("GetCurrentToken = %+v, %v", cur, err)
+	}
+
+	// Refresh: a new pair; the used refresh token is spent.
+	tok2, err := anon.Refresh(ctx, tok.RefreshToken, nil)
+	if err != nil || tok2.AccessToken == "" || tok2.AccessToken == tok.AccessToken {
+		t.Fatalf("Refresh = %+v, %v", tok2, err)
+	}
+	_, err = anon.Refresh(ctx, tok.RefreshToken, nil)
+	if e := (*cloud.Error)(nil); !errors.As(err, &e) || e.StatusCode != 400 || e.Code != "invalid_grant" {
+		t.Fatalf("second Refresh: %v; want 400 invalid_grant", err)
+	}
+
+	// A token that never expires has no refresh token.
+	never := time.Duration(0)
+	tok3, err := anon.Login(ctx, ownerEmail, ownerPassword, &cloud.TokenOptions{ExpiresIn: &never})
+	if err != nil || tok3.ExpiresIn != 0 || tok3.RefreshToken != "" {
+		t.Fatalf("Login(expires_in=0) = %+v, %v", tok3, err)
+	}
+
+	list, err := anon.ListTokens(ctx, ownerEmail, ownerPassword)
+	if err != nil || len(list) < 3 {
+		t.Fatalf("ListTokens = %v, %v; want the 3 tokens", list, err)
+	}
+	if _, err := anon.ListTokens(ctx, ownerEmail, "wrong-password"); !cloud.IsUnauthorized(err) {
+		t.Errorf("ListTokens with a wrong password: %v; want 401", err)
+	}
+
+	// DeleteToken revokes tok3; Logout revokes the calling token.
+	if err := anon.DeleteToken(ctx, tok3.AccessToken); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := anon.WithToken(tok3.AccessToken).GetUser(ctx); !cloud.IsUnauthorized(err) {
+		t.Errorf("GetUser after DeleteToken: %v; want 401", err)
+	}
+	second := anon.WithToken(tok2.AccessToken)
+	if err := second.Logout(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := second.GetUser(ctx); !cloud.IsUnauthorized(err) {
+		t.Errorf("GetUser after Logout: %v; want 401", err)
+	}
+
+	// A TokenSource is asked for each request.
+	calls := 0
+	src := &cloud.Client{BaseURL: w.api, TokenSource: func(context.Context) (string, error) {
+		calls++
+		return tok.AccessToken, nil
+	}}
+	if _, err := src.GetUser(ctx); err != nil || calls != 1 {
+		t.Errorf("GetUser with a TokenSource: %v, %d calls", err, calls)
+	}
+}
+
+func TestErrorShapes(t *testing.T) {
+	w := startWick(t)
+	owner, _ := login(t, w)
+	ctx := within(t, 30*time.Second)
+	tests := []struct {
+		name    string
+		call    func() error
+		status  int
+		code    string // the "error" field
+		is      func(error) bool
+		hasDesc bool
+	}{
+		// Particle answers 403 for a device the caller cannot see, with an
+		// info hint.
+		{"unknown device", func() error { _, err := owner.GetDevice(ctx, "nonexistent"); return err },
+			403, "Permission Denied", cloud.IsForbidden, false},
+		{"unknown product", func() error { _, err := owner.GetProduct(ctx, "no-such-product"); return err },
+			404, "Product not found", cloud.IsNotFound, false},
+		{"no token", func() error { _, err := cloud.New(w.api, "").GetUser(ctx); return err },
+			400, "invalid_request", cloud.IsBadRequest, true},
+		{"bad token", func() error { _, err := owner.WithToken("0123456789abcdef").ListDevices(ctx); return err },
+			401, "invalid_token", cloud.IsUnauthorized, true},
+		{"wrong password", func() error {
+			_, err := cloud.New(w.api, "").Login(ctx, ownerEmail, "not-the-password", nil)
+			return err
+		}, 400, "invalid_grant", cloud.IsBadRequest, true},
+		{"product without name", func() error { _, err := owner.CreateProduct(ctx, cloud.NewProduct{PlatformID: 6}); return err },
+			400, "", cloud.IsBadRequest, false},
+		{"unknown webhook", func() error { _, err := owner.GetWebhook(ctx, "", "0123456789abcdef01234567"); return err },
+			404, "", cloud.IsNotFound, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.call()
+			var e *cloud.Error
+			if !errors.As(err, &e) {
+				t.Fatalf("err = %v; want *cloud.Error", err)
+			}
+			if e.StatusCode != tt.status || !tt.is(err) || cloud.StatusCode(err) != tt.status {
+				t.Errorf("status = %d; want %d", e.StatusCode, tt.status)
+			}
+			if tt.code != "" && e.Code != tt.code {
+				t.Errorf("error = %q; want %q (body %s)", e.Code, tt.code, e.Body)
+			}
+			if e.Code == "" && len(e.Errors) == 0 {
+				t.Errorf("no error field in %s", e.Body)
+			}
+			if tt.status == 403 && e.Info == "" {
+				t.Errorf("no info in %s", e.Body)
+			}
+			if tt.hasDesc && e.Description == "" {
+				t.Errorf("no error_description in %s", e.Body)
+			}
+			if !strings.HasPrefix(e.Error(), fmt.Sprintf("cloud: %d ", tt.status)) {
+				t.Errorf("Error() = %q", e.Error())
+			}
+		})
+	}
+}
+
+func TestProductsClientsCustomers(t *testing.T) {
+	w := startWick(t)
+	owner, _ := login(t, w)
+	ctx := within(t, 30*time.Second)
+	prod, err := owner.CreateProduct(ctx, cloud.NewProduct{Name: "SDK Lamp", PlatformID: 6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if prod.ID == 0 || prod.Slug == "" || prod.PlatformID != 6 || prod.Name != "SDK Lamp" {
+		t.Fatalf("CreateProduct = %+v", prod)
+	}
+	list, err := owner.ListProducts(ctx)
+	if err != nil || !slices.ContainsFunc(list, func(p cloud.Product) bool { return p.ID == prod.ID }) {
+		t.Fatalf("ListProducts = %v, %v; want %d", list, err, prod.ID)
+	}
+	got, err := owner.GetProduct(ctx, prod.Slug)
+	if err != nil || got.ID != prod.ID {
+		t.Fatalf("GetProduct(%s) = %+v, %v", prod.Slug, got, err)
+	}
+
+	cl, err := owner.CreateClient(ctx, prod.Slug, cloud.NewClient{Name: "sdk backend"})
+	if err != nil || cl.ID == "" || cl.Secret == "" || cl.Type != "installed" {
+		t.Fatalf("CreateClient = %+v, %v", cl, err)
+	}
+	clients, err := owner.ListClients(ctx, prod.Slug)
+	if err != nil || len(clients) != 1 || clients[0].ID != cl.ID || clients[0].Secret != "" {
+		t.Fatalf("ListClients = %+v, %v; want %s without its secret", clients, err, cl.ID)
+	}
+	creds := &cloud.TokenOptions{ClientID: cl.ID, ClientSecret: cl.Secret}
+	anon := cloud.New(w.api, "")
+
+	// A customer with a password, created with the client's credentials,
+	// logs in through the same client.
+	ctok, err := anon.CreateCustomer(ctx, prod.Slug, cloud.NewCustomer{Email: "alice@example.com", Password: "alice-password-1"}, creds)
+	if err != nil || ctok.AccessToken == "" {
+		t.Fatalf("CreateCustomer(password) = %+v, %v", ctok, err)
+	}
+	ltok, err := anon.Login(ctx, "alice@example.com", "alice-password-1", creds)
+	if err != nil {
+		t.Fatalf("customer Login: %v", err)
+	}
+	if u, err := anon.WithToken(ltok.AccessToken).GetUser(ctx); err != nil || u.Username != "alice@example.com" {
+		t.Fatalf("customer GetUser = %+v, %v", u, err)
+	}
+
+	// A product token creates a customer without a password; the client
+	// then gets that customer's tokens by client_credentials.
+	ptok, err := anon.ClientCredentials(ctx, "", creds)
+	if err != nil || ptok.AccessToken == "" {
+		t.Fatalf("ClientCredentials = %+v, %v", ptok, err)
+	}
+	if _, err := anon.WithToken(ptok.AccessToken).CreateCustomer(ctx, prod.Slug,
+		cloud.NewCustomer{Email: "bob@example.com", NoPassword: true}, nil); err != nil {
+		t.Fatalf("CreateCustomer(no_password): %v", err)
+	}
+	btok, err := anon.ClientCredentials(ctx, "customer=bob@example.com", creds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob, err := anon.WithToken(btok.AccessToken).GetUser(ctx)
+	if err != nil || bob.Username != "bob@example.com" || !bob.NoPassword {
+		t.Fatalf("bob GetUser = %+v, %v", bob, err)
+	}
+	if _, err := anon.CreateCustomer(ctx, prod.Slug, cloud.NewCustomer{Email: "bob@example.com", NoPassword: true}, creds); err == nil {
+		t.Errorf("second CreateCustomer(bob) succeeded")
+	}
+
+	customers, meta, err := owner.ListCustomers(ctx, prod.Slug, cloud.Page{})
+	if err != nil || len(customers) != 2 || meta.Total != 2 || meta.Page != 1 {
+		t.Fatalf("ListCustomers = %+v, %+v, %v; want alice and bob", customers, meta, err)
+	}
+	page2, meta, err := owner.ListCustomers(ctx, prod.Slug, cloud.Page{Number: 2, PerPage: 1})
+	if err != nil || len(page2) != 1 || meta.TotalPages != 2 || meta.PerPage != 1 {
+		t.Fatalf("ListCustomers(page 2 of 1) = %+v, %+v, %v", page2, meta, err)
+	}
+
+	if err := owner.DeleteClient(ctx, prod.Slug, cl.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := anon.ClientCredentials(ctx, "", creds); err == nil {
+		t.Errorf("ClientCredentials after DeleteClient succeeded")
+	}
+	if _, err := anon.WithToken(ptok.AccessToken).GetProduct(ctx, prod.Slug); !cloud.IsUnauthorized(err) {
+		t.Errorf("product token after DeleteClient: %v; want 401", err)
+	}
+}
