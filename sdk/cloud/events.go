@@ -55,7 +55,7 @@ type Event struct {
 	TTL int
 	// PublishedAt is when the cloud accepted the event.
 	PublishedAt time.Time
-	// CoreID is the publishing device's ID, or "particle-api" for events
+	// CoreID is the publishing device's ID, or "api" for events
 	// published through the API.
 	CoreID string
 	// ProductID is the product of a product stream's event, else 0.
