@@ -145,3 +145,41 @@ func (c *Client) Logout(ctx context.Context) error {
 func (c *Client) DeleteAllTokens(ctx context.Context) error {
 	return c.do(ctx, call{method: "DELETE", path: "/v1/access_tokens"}, nil)
 }
+
+// MFAEnrollment is the answer of BeginMFA.
+type MFAEnrollment struct {
+	// MFAToken identifies the enrolment; ConfirmMFA sends it back.
+	MFAToken string `json:"mfa_token"`
+	// QRURL is the otpauth:// URL an authenticator app scans.
+	QRURL string `json:"qr_url"`
+	// Secret is the TOTP secret (base32) for manual entry.
+	Secret string `json:"secret"`
+}
+
+// BeginMFA is GET /v1/user/mfa-enable: it starts turning on two-step
+// authentication for the calling user.
+func (c *Client) BeginMFA(ctx context.Context) (*MFAEnrollment, error) {
+	var out MFAEnrollment
+	if err := c.do(ctx, call{method: "GET", path: "/v1/user/mfa-enable"}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// ConfirmMFA is POST /v1/user/mfa-enable: a first one-time password
+// turns two-step authentication on. It returns the recovery codes.
+func (c *Client) ConfirmMFA(ctx context.Context, mfaToken, otp string) ([]string, error) {
+	var out struct {
+		Tokens []string `json:"tokens"`
+	}
+	err := c.do(ctx, call{method: "POST", path: "/v1/user/mfa-enable",
+		form: url.Values{"mfa_token": {mfaToken}, "otp": {otp}}}, &out)
+	return out.Tokens, err
+}
+
+// DisableMFA is PUT /v1/user/mfa-disable: it turns two-step
+// authentication off, given the account's password.
+func (c *Client) DisableMFA(ctx context.Context, currentPassword string) error {
+	return c.do(ctx, call{method: "PUT", path: "/v1/user/mfa-disable",
+		form: url.Values{"current_password": {currentPassword}}}, nil)
+}
