@@ -111,7 +111,7 @@ func FragmentHandshake(t HandshakeType, seq uint16, body []byte, maxFragment int
 
 // Reassembler limits used when the corresponding field is zero.
 const (
-	DefaultMaxMessageLen = 8192 // largest handshake body accepted
+	DefaultMaxMessageLen = 4096 // largest handshake body accepted
 	DefaultMaxFragments  = 64   // fragments accepted per message
 	DefaultMaxAhead      = 8    // messages buffered beyond the next expected one
 )
@@ -147,7 +147,7 @@ type Reassembler struct {
 type partial struct {
 	typ       HandshakeType
 	body      []byte
-	have      []bool // have[i]: byte i received
+	have      []uint64 // bit i set: byte i received
 	missing   int
 	fragments int
 }
@@ -183,7 +183,7 @@ func (r *Reassembler) Add(h HandshakeHeader, frag []byte) error {
 	}
 	p := r.pending[h.MessageSeq]
 	if p == nil {
-		p = &partial{typ: h.Type, body: make([]byte, h.Length), have: make([]bool, h.Length), missing: int(h.Length)}
+		p = &partial{typ: h.Type, body: make([]byte, h.Length), have: make([]uint64, (h.Length+63)/64), missing: int(h.Length)}
 		r.pending[h.MessageSeq] = p
 	} else if p.typ != h.Type || uint32(len(p.body)) != h.Length {
 		return fmt.Errorf("dtls: handshake message_seq %d changed type or length", h.MessageSeq)
@@ -196,14 +196,14 @@ func (r *Reassembler) Add(h HandshakeHeader, frag []byte) error {
 	}
 	off := int(h.FragmentOffset)
 	for i, c := range frag {
-		if p.have[off+i] && p.body[off+i] != c {
+		if p.has(off+i) && p.body[off+i] != c {
 			return fmt.Errorf("dtls: handshake message_seq %d: overlapping fragments disagree", h.MessageSeq)
 		}
 	}
 	p.fragments++
 	for i, c := range frag {
-		if !p.have[off+i] {
-			p.have[off+i] = true
+		if !p.has(off + i) {
+			p.have[(off+i)/64] |= 1 << ((off + i) % 64)
 			p.body[off+i] = c
 			p.missing--
 		}
@@ -222,6 +222,9 @@ func (r *Reassembler) Next() (HandshakeMessage, bool) {
 	r.next++
 	return m, true
 }
+
+// has reports whether byte i of the message has arrived.
+func (p *partial) has(i int) bool { return p.have[i/64]&(1<<(i%64)) != 0 }
 
 func (r *Reassembler) maxLen() int {
 	if r.MaxMessageLen > 0 {
