@@ -142,3 +142,40 @@ func nonNil16(v []uint16) []uint16 {
 	}
 	return v
 }
+
+// CheckGen3ClientHello decodes ch's extensions and checks that ch offers
+// what Wick's one profile needs (docs/dtls.md, Handshake messages): DTLS 1.2,
+// the suite 0xC0AE, null compression, P-256 with uncompressed points where
+// those lists are sent, ecdsa_secp256r1_sha256, raw public keys for both
+// sides and the draft connection ID extension. The error names the first
+// thing missing; the gateway answers it with a handshake_failure alert.
+func CheckGen3ClientHello(ch *ClientHello) (HelloExtensions, error) {
+	h, err := ParseHelloExtensions(ch.Extensions, false)
+	if err != nil {
+		return HelloExtensions{}, err
+	}
+	var missing string
+	switch {
+	case ch.Version > Version: // DTLS versions count down: fefd is 1.2, fefc 1.3
+		missing = "DTLS 1.2"
+	case !slices.Contains(ch.CipherSuites, SuiteECDHEECDSAAES128CCM8):
+		missing = "cipher suite TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8"
+	case !slices.Contains(ch.CompressionMethods, 0):
+		missing = "null compression"
+	case h.SupportedGroups != nil && !slices.Contains(h.SupportedGroups, GroupSecp256r1):
+		missing = "group secp256r1"
+	case h.PointFormats != nil && !slices.Contains(h.PointFormats, PointFormatUncompressed):
+		missing = "uncompressed points"
+	case !slices.Contains(h.SignatureAlgorithms, SigECDSASecp256r1SHA256):
+		missing = "signature algorithm ecdsa_secp256r1_sha256"
+	case !slices.Contains(h.ClientCertificateTypes, CertTypeRawPublicKey):
+		missing = "raw public key client certificate type"
+	case !slices.Contains(h.ServerCertificateTypes, CertTypeRawPublicKey):
+		missing = "raw public key server certificate type"
+	case !h.HasConnectionID:
+		missing = "connection ID extension 254"
+	default:
+		return h, nil
+	}
+	return HelloExtensions{}, fmt.Errorf("dtls: client hello does not offer %s", missing)
+}

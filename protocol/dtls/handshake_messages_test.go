@@ -231,3 +231,93 @@ func TestWickServerFlight(t *testing.T) {
 		t.Fatalf("flight types %v, want %v (no Certificate)", types, want)
 	}
 }
+
+// deviceHello returns a ClientHello shaped like Device OS 3.3.1's.
+func deviceHello(t *testing.T) ClientHello {
+	t.Helper()
+	h := HelloExtensions{
+		SignatureAlgorithms:    []uint16{0x0403, 0x0401, 0x0303, 0x0301},
+		SupportedGroups:        []uint16{GroupSecp256r1},
+		PointFormats:           []byte{PointFormatUncompressed},
+		HasConnectionID:        true,
+		ConnectionID:           []byte{},
+		ClientCertificateTypes: []byte{CertTypeRawPublicKey},
+		ServerCertificateTypes: []byte{CertTypeRawPublicKey},
+	}
+	exts, err := h.Extensions(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ClientHello{Version: Version, CipherSuites: []uint16{SuiteECDHEECDSAAES128CCM8, SuiteRenegotiationSCSV},
+		CompressionMethods: []byte{0}, Extensions: exts}
+}
+
+func TestCheckGen3ClientHello(t *testing.T) {
+	drop := func(typ uint16) func(*ClientHello) {
+		return func(ch *ClientHello) {
+			var kept []Extension
+			for _, e := range ch.Extensions {
+				if e.Type != typ {
+					kept = append(kept, e)
+				}
+			}
+			ch.Extensions = kept
+		}
+	}
+	set := func(typ uint16, data string) func(*ClientHello) {
+		return func(ch *ClientHello) {
+			for i, e := range ch.Extensions {
+				if e.Type == typ {
+					ch.Extensions[i].Data = hexBytes(t, data)
+				}
+			}
+		}
+	}
+	tests := []struct {
+		name   string
+		mutate func(*ClientHello)
+		ok     bool
+	}{
+		{"device", func(*ClientHello) {}, true},
+		{"no groups list", drop(ExtSupportedGroups), true},
+		{"no point formats list", drop(ExtECPointFormats), true},
+		{"DTLS 1.0", func(ch *ClientHello) { ch.Version = VersionDTLS10 }, false},
+		{"other suite", func(ch *ClientHello) { ch.CipherSuites = []uint16{0xc02b} }, false},
+		{"deflate only", func(ch *ClientHello) { ch.CompressionMethods = []byte{1} }, false},
+		{"X25519 only", set(ExtSupportedGroups, "0002001d"), false},
+		{"compressed points only", set(ExtECPointFormats, "0101"), false},
+		{"no signature algorithms", drop(ExtSignatureAlgorithms), false},
+		{"RSA signatures only", set(ExtSignatureAlgorithms, "00020401"), false},
+		{"X.509 client certificate", set(ExtClientCertificateType, "0100"), false},
+		{"no server certificate type", drop(ExtServerCertificateType), false},
+		{"no connection ID", drop(ExtConnectionIDDraft), false},
+		{"malformed extension", set(ExtConnectionIDDraft, "05"), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ch := deviceHello(t)
+			tt.mutate(&ch)
+			h, err := CheckGen3ClientHello(&ch)
+			if (err == nil) != tt.ok {
+				t.Fatalf("err = %v", err)
+			}
+			if tt.ok && !h.HasConnectionID {
+				t.Fatalf("view %+v", h)
+			}
+		})
+	}
+	// OpenSSL offers X.509 certificates only, so it is refused.
+	for _, m := range loadCapture(t) {
+		h, body, _, _ := ParseHandshakeFragment(m.raw)
+		if h.Type != HandshakeClientHello {
+			continue
+		}
+		var ch ClientHello
+		if err := ch.Unmarshal(body); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := CheckGen3ClientHello(&ch); err == nil {
+			t.Fatal("OpenSSL's ClientHello accepted")
+		}
+	}
+}
