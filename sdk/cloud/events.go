@@ -146,6 +146,8 @@ type Stream struct {
 	cancel context.CancelFunc
 	events chan Event
 	done   chan struct{} // closed when the goroutine ends
+	closed chan struct{} // closed by Close
+	once   sync.Once
 
 	mu         sync.Mutex
 	lastID     string
@@ -168,7 +170,8 @@ func (c *Client) Subscribe(ctx context.Context, o StreamOptions) (*Stream, error
 	}
 	sctx, cancel := context.WithCancel(ctx)
 	s := &Stream{c: c, opts: o, path: o.streamPath(), cancel: cancel,
-		events: make(chan Event, 16), done: make(chan struct{}), lastID: o.LastEventID}
+		events: make(chan Event, 16), done: make(chan struct{}), closed: make(chan struct{}),
+		lastID: o.LastEventID}
 	resp, err := s.open(sctx)
 	if err != nil {
 		cancel()
@@ -299,6 +302,11 @@ func (s *Stream) finish(err error) {
 // Close).
 func (s *Stream) Next(ctx context.Context) (Event, error) {
 	select {
+	case <-s.closed:
+		return Event{}, ErrStreamClosed
+	default:
+	}
+	select {
 	case ev, ok := <-s.events:
 		if !ok {
 			return Event{}, s.Err()
@@ -321,7 +329,7 @@ var ErrStreamClosed = errors.New("cloud: stream closed")
 func (s *Stream) Err() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if errors.Is(s.err, context.Canceled) {
+	if errors.Is(s.err, context.Canceled) || errors.Is(s.err, context.DeadlineExceeded) {
 		return ErrStreamClosed
 	}
 	return s.err
@@ -345,12 +353,15 @@ func (s *Stream) Reconnects() int {
 // Close ends the stream and waits for its goroutine; it always returns
 // nil.
 func (s *Stream) Close() error {
-	s.cancel()
-	// Drain so that a blocked send sees the cancellation.
-	go func() {
-		for range s.events {
-		}
-	}()
+	s.once.Do(func() {
+		close(s.closed)
+		s.cancel()
+		// Drain so that a blocked send sees the cancellation.
+		go func() {
+			for range s.events {
+			}
+		}()
+	})
 	<-s.done
 	return nil
 }

@@ -226,3 +226,26 @@ func TestErrorShapesDecoded(t *testing.T) {
 		}
 	}
 }
+
+func TestNextAfterCloseWithBufferedEvents(t *testing.T) {
+	srv := httptest.NewServer(&fakeStreams{answers: []func(http.ResponseWriter){
+		events("data: a\n\ndata: b\n\ndata: c\n\n"),
+	}})
+	defer srv.Close()
+	s, err := New(srv.URL, "t").Subscribe(context.Background(), StreamOptions{MinBackoff: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := s.Next(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s.Close() // a second Close is harmless
+	for range 3 {
+		if ev, err := s.Next(ctx); !errors.Is(err, ErrStreamClosed) {
+			t.Fatalf("Next after Close = %+v, %v; want ErrStreamClosed", ev, err)
+		}
+	}
+}
