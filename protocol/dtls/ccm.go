@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/pion/dtls/v4/pkg/crypto/ccm"
 )
@@ -33,8 +34,9 @@ var ErrBadRecordMAC = errors.New("dtls: bad record MAC")
 // sequence number and keep the replay window. A Cipher is safe for
 // concurrent use.
 type Cipher struct {
-	aead cipher.AEAD
-	iv   [ImplicitIVLen]byte
+	aead    cipher.AEAD
+	iv      [ImplicitIVLen]byte
+	scratch sync.Pool // of *scratch
 }
 
 // NewCipher returns a Cipher for a KeyLen-byte write key and its
@@ -52,8 +54,16 @@ func NewCipher(key, iv []byte) (*Cipher, error) {
 		return nil, fmt.Errorf("dtls: %w", err)
 	}
 	c := &Cipher{aead: aead}
+	c.scratch.New = func() any { return new(scratch) }
 	copy(c.iv[:], iv)
 	return c, nil
+}
+
+// scratch holds a record's nonce and additional data. Both escape into the
+// AEAD interface call, so they are pooled rather than allocated per record.
+type scratch struct {
+	nonce [ImplicitIVLen + ExplicitNonceLen]byte
+	ad    [HeaderLen + CIDLen + 1]byte
 }
 
 // additionalData builds the AEAD additional data into buf: epoch‖seq, type,
@@ -97,7 +107,9 @@ func (c *Cipher) Seal(dst []byte, typ ContentType, epoch uint16, seq uint64, cid
 	if err != nil {
 		return dst[:start], err
 	}
-	var nonce [ImplicitIVLen + ExplicitNonceLen]byte
+	sc := c.scratch.Get().(*scratch)
+	defer c.scratch.Put(sc)
+	nonce := &sc.nonce
 	copy(nonce[:], c.iv[:])
 	binary.BigEndian.PutUint16(nonce[4:6], epoch)
 	binary.BigEndian.PutUint16(nonce[6:8], uint16(seq>>32))
@@ -109,8 +121,7 @@ func (c *Cipher) Seal(dst []byte, typ ContentType, epoch uint16, seq uint64, cid
 	} else {
 		dst = append(dst, content...)
 	}
-	var ad [HeaderLen + CIDLen + 1]byte
-	aad := additionalData(&ad, &h, plainLen)
+	aad := additionalData(&sc.ad, &h, plainLen)
 	// Seal in place over the plaintext just appended.
 	return c.aead.Seal(dst[:ptStart], nonce[:], dst[ptStart:], aad), nil
 }
@@ -125,11 +136,12 @@ func (c *Cipher) Open(dst []byte, r *Record) ([]byte, ContentType, error) {
 	if len(body) < Overhead {
 		return dst, 0, ErrBadRecordMAC
 	}
-	var nonce [ImplicitIVLen + ExplicitNonceLen]byte
+	sc := c.scratch.Get().(*scratch)
+	defer c.scratch.Put(sc)
+	nonce := &sc.nonce
 	copy(nonce[:], c.iv[:])
 	copy(nonce[ImplicitIVLen:], body[:ExplicitNonceLen])
-	var ad [HeaderLen + CIDLen + 1]byte
-	aad := additionalData(&ad, &r.Header, len(body)-Overhead)
+	aad := additionalData(&sc.ad, &r.Header, len(body)-Overhead)
 	start := len(dst)
 	out, err := c.aead.Open(dst, nonce[:], body[ExplicitNonceLen:], aad)
 	if err != nil {

@@ -240,3 +240,42 @@ func TestSealOpenRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestCipherConcurrent seals and opens from several goroutines at once on
+// one Cipher (run with -race).
+func TestCipherConcurrent(t *testing.T) {
+	c, err := NewCipher(make([]byte, KeyLen), []byte{1, 2, 3, 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cid := mustHex("0102030405060708")
+	errs := make(chan error, 4)
+	for g := range 4 {
+		go func() {
+			for i := range 200 {
+				content := []byte{byte(g), byte(i)}
+				raw, err := c.Seal(nil, TypeApplicationData, 1, uint64(g*1000+i), cid, content)
+				if err != nil {
+					errs <- err
+					return
+				}
+				r, _, err := ParseRecord(raw)
+				if err != nil {
+					errs <- err
+					return
+				}
+				got, _, err := c.Open(nil, &r)
+				if err != nil || !bytes.Equal(got, content) {
+					errs <- errors.Join(err, errors.New("content differs"))
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

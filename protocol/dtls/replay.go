@@ -50,3 +50,22 @@ func (w *ReplayWindow) Mark(seq uint64) {
 
 // Reset empties the window, as at the start of a new epoch.
 func (w *ReplayWindow) Reset() { *w = ReplayWindow{} }
+
+// State returns the window for saving with a session: the highest sequence
+// number marked and the bitmap of the 64 numbers up to it, bit i standing
+// for latest-i (docs/dtls.md, Replay window). An empty window has bitmap 0.
+func (w *ReplayWindow) State() (latest, bitmap uint64) {
+	if !w.used {
+		return 0, 0
+	}
+	return w.latest, w.bits
+}
+
+// RestoreReplayWindow rebuilds a window saved with State. A bitmap of 0 is an
+// empty window; bit 0 is always taken as set, since latest was marked.
+func RestoreReplayWindow(latest, bitmap uint64) ReplayWindow {
+	if bitmap == 0 {
+		return ReplayWindow{}
+	}
+	return ReplayWindow{latest: latest, bits: bitmap | 1, used: true}
+}

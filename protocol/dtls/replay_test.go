@@ -52,3 +52,36 @@ func TestReplayWindowMarkOld(t *testing.T) {
 		t.Fatalf("window after old mark: %+v", w)
 	}
 }
+
+// TestReplayWindowState saves and restores windows and checks that the
+// restored window answers like the original for every nearby number.
+func TestReplayWindowState(t *testing.T) {
+	tests := []struct {
+		name  string
+		marks []uint64
+	}{
+		{"empty", nil},
+		{"zero only", []uint64{0}},
+		{"sparse", []uint64{3, 10, 64, 70, 71}},
+		{"max", []uint64{MaxSeq - 100, MaxSeq - 1, MaxSeq}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var w ReplayWindow
+			for _, s := range tt.marks {
+				w.Mark(s)
+			}
+			latest, bitmap := w.State()
+			r := RestoreReplayWindow(latest, bitmap)
+			lo := latest - min(latest, 70)
+			for s := lo; s <= latest+2 && s >= lo; s++ {
+				if w.Check(s) != r.Check(s) {
+					t.Fatalf("Check(%d): original %v, restored %v", s, w.Check(s), r.Check(s))
+				}
+			}
+		})
+	}
+	if r := RestoreReplayWindow(5, 0b10); r.Check(5) || r.Check(4) || !r.Check(3) {
+		t.Fatalf("bit 0 not forced: %+v", r)
+	}
+}
