@@ -288,3 +288,48 @@ func (c *Client) ListProductDevices(ctx context.Context, product string, page Pa
 	}
 	return &out, nil
 }
+
+// productDevicePath is /v1/products/{product}/devices/{id}.
+func productDevicePath(product, id string) string {
+	return productPath(product) + "/devices/" + pathEscape(id)
+}
+
+// GetProductDevice is GET /v1/products/{product}/devices/{id}: a device
+// of the product, for its team and product tokens (id is a device ID,
+// not a name).
+func (c *Client) GetProductDevice(ctx context.Context, product, id string) (*Device, error) {
+	var d Device
+	if err := c.do(ctx, call{method: "GET", path: productDevicePath(product, id)}, &d); err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
+// PingProductDevice is PUT /v1/products/{product}/devices/{id}/ping.
+func (c *Client) PingProductDevice(ctx context.Context, product, id string) (online bool, err error) {
+	var out struct {
+		Online bool `json:"online"`
+	}
+	err = c.do(ctx, call{method: "PUT", path: productDevicePath(product, id) + "/ping"}, &out)
+	return out.Online, err
+}
+
+// CallProductFunction is POST /v1/products/{product}/devices/{id}/{function}.
+func (c *Client) CallProductFunction(ctx context.Context, product, id, function, arg string) (*FunctionResult, error) {
+	var out FunctionResult
+	err := c.do(ctx, call{method: "POST", path: productDevicePath(product, id) + "/" + pathEscape(function),
+		form: url.Values{"arg": {arg}}}, &out)
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// GetProductVariable is GET /v1/products/{product}/devices/{id}/{variable}.
+func (c *Client) GetProductVariable(ctx context.Context, product, id, variable string) (*Variable, error) {
+	var out Variable
+	if err := c.do(ctx, call{method: "GET", path: productDevicePath(product, id) + "/" + pathEscape(variable)}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

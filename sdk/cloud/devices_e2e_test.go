@@ -29,7 +29,7 @@ func waitOnline(t *testing.T, c *cloud.Client, id string) *cloud.Device {
 func TestDevices(t *testing.T) {
 	w := startWick(t)
 	owner, tok := login(t, w)
-	id := w.startDevice(t, tok.AccessToken)
+	id := w.startDevice(t, tok.AccessToken, "")
 	d := waitOnline(t, owner, id)
 	ctx := within(t, 30*time.Second)
 	if d.ID != id || d.Owner == nil || *d.Owner != ownerEmail || d.PlatformID != 6 {
@@ -123,19 +123,63 @@ func TestDevices(t *testing.T) {
 
 func TestProductDevices(t *testing.T) {
 	w := startWick(t)
-	owner, _ := login(t, w)
-	ctx := within(t, 30*time.Second)
+	owner, tok := login(t, w)
+	ctx := within(t, 40*time.Second)
 	prod, err := owner.CreateProduct(ctx, cloud.NewProduct{Name: "SDK Fleet", PlatformID: 6})
 	if err != nil {
 		t.Fatal(err)
 	}
 	page, err := owner.ListProductDevices(ctx, prod.Slug, cloud.Page{})
 	if err != nil || len(page.Devices) != 0 || page.Meta.Total != 0 {
-		t.Fatalf("ListProductDevices = %+v, %v", page, err)
+		t.Fatalf("ListProductDevices(empty) = %+v, %v", page, err)
 	}
 	code, err := owner.CreateClaimCode(ctx, prod.Slug)
 	if err != nil || code.ClaimCode == "" {
 		t.Fatalf("CreateClaimCode(product) = %+v, %v", code, err)
+	}
+
+	// A product token acts on the product's devices and reads its stream.
+	cl, err := owner.CreateClient(ctx, prod.Slug, cloud.NewClient{Name: "fleet backend"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ptok, err := owner.ClientCredentials(ctx, "", &cloud.TokenOptions{ClientID: cl.ID, ClientSecret: cl.Secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fleet := owner.WithToken(ptok.AccessToken)
+	stream, err := fleet.Subscribe(ctx, cloud.StreamOptions{Product: prod.Slug, Prefix: "fleet"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Close()
+
+	id := w.startDevice(t, tok.AccessToken, prod.Slug)
+	waitOnline(t, owner, id)
+	page, err = fleet.ListProductDevices(ctx, prod.Slug, cloud.Page{})
+	if err != nil || len(page.Devices) != 1 || page.Devices[0].ID != id || page.Meta.Total != 1 {
+		t.Fatalf("ListProductDevices = %+v, %v", page, err)
+	}
+	d, err := fleet.GetProductDevice(ctx, prod.Slug, id)
+	if err != nil || d.ProductID != prod.ID || d.FirmwareProductID != prod.ID || !d.Online {
+		t.Fatalf("GetProductDevice = %+v, %v", d, err)
+	}
+	if online, err := fleet.PingProductDevice(ctx, prod.Slug, id); err != nil || !online {
+		t.Fatalf("PingProductDevice = %v, %v", online, err)
+	}
+	if r, err := fleet.CallProductFunction(ctx, prod.Slug, id, "led", "on"); err != nil || r.ReturnValue != 1 {
+		t.Fatalf("CallProductFunction = %+v, %v", r, err)
+	}
+	v, err := fleet.GetProductVariable(ctx, prod.Slug, id, "on")
+	if b, berr := v.Bool(); err != nil || berr != nil || !b {
+		t.Fatalf("GetProductVariable(on) = %v, %v, %v", b, err, berr)
+	}
+	if err := fleet.Publish(ctx, "fleet/update", "v2", &cloud.PublishOptions{Product: prod.Slug}); err != nil {
+		t.Fatal(err)
+	}
+	ev := nextEvent(t, stream, 10*time.Second)
+	if ev.Name != "fleet/update" || ev.Data != "v2" || ev.ProductID != prod.ID {
+		t.Fatalf("product event = %+v", ev)
 	}
 }
 

@@ -69,13 +69,14 @@ func startWick(t *testing.T) *wick {
 }
 
 // startDevice runs one simulated device (functions led; variables temp,
-// count, label, on) whose key token provisions and which is claimed to
-// token's owner. It stops at cleanup and returns the device ID.
-func (w *wick) startDevice(t *testing.T, token string) string {
+// count, label, on) whose key token provisions (into product, when not
+// "") and which is claimed to token's owner. It stops at cleanup and
+// returns the device ID.
+func (w *wick) startDevice(t *testing.T, token, product string) string {
 	t.Helper()
 	cfg := sim.Default()
 	cfg.Server, cfg.API, cfg.Token, cfg.Data = w.deviceAddr, w.api, token, w.data
-	cfg.Count, cfg.IDPrefix, cfg.Progress = 1, "c1", 0
+	cfg.Count, cfg.IDPrefix, cfg.Progress, cfg.Product = 1, "c1", 0, product
 	cfg.KeysDir = filepath.Join(t.TempDir(), "keys")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
