@@ -222,6 +222,57 @@ func TestOpenSSLHandshake(t *testing.T) {
 	if err := VerifyCertificateVerify(devKey, sum, &cv); err == nil {
 		t.Fatal("CertificateVerify verifies over a changed transcript")
 	}
+
+	// Both Finished messages (OpenSSL prints them decrypted) match
+	// VerifyData over the same transcript, keyed with the master secret
+	// OpenSSL logged: the transcript is built the way Wick will build it.
+	master := keylogMaster(t, hello2.Random)
+	var clientFin, serverFin Finished
+	var finished []int
+	for i := 10; i < len(msgs); i++ {
+		if msgs[i].Type == HandshakeFinished {
+			finished = append(finished, i)
+		}
+	}
+	if len(finished) != 2 {
+		t.Fatalf("%d Finished messages captured, want 2", len(finished))
+	}
+	for k, fin := range []*Finished{&clientFin, &serverFin} {
+		i := finished[k]
+		if err := fin.Unmarshal(msgs[i].Body); err != nil {
+			t.Fatal(err)
+		}
+		h := sha256.New()
+		for _, m := range msgs[2:i] {
+			h.Write(m.Raw())
+		}
+		label := []string{ClientFinished, ServerFinished}[k]
+		if got := VerifyData(master, label, h.Sum(nil)); got != fin.VerifyData {
+			t.Fatalf("%s: verify_data %x, OpenSSL sent %x", label, got, fin.VerifyData)
+		}
+	}
+}
+
+// keylogMaster returns the master secret testdata/openssl-keylog.txt holds
+// for the given client random.
+func keylogMaster(t *testing.T, clientRandom [RandomLen]byte) []byte {
+	t.Helper()
+	b, err := os.ReadFile("testdata/openssl-keylog.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(string(b)) {
+		f := strings.Fields(line)
+		if len(f) == 3 && f[0] == "CLIENT_RANDOM" && f[1] == hex.EncodeToString(clientRandom[:]) {
+			m, err := hex.DecodeString(f[2])
+			if err != nil || len(m) != MasterSecretLen {
+				t.Fatalf("bad master secret %q: %v", f[2], err)
+			}
+			return m
+		}
+	}
+	t.Fatal("no master secret logged for the ClientHello's random")
+	return nil
 }
 
 // TestDeviceOSClientHelloTail builds the ClientHello extensions Device OS

@@ -2,7 +2,8 @@
 # capture.sh records a real DTLS 1.2 ECDHE-ECDSA-AES128-CCM8 handshake on P-256 between
 # OpenSSL's s_server and s_client on 127.0.0.1 (an implementation independent
 # of Wick) and writes every handshake message OpenSSL printed with -msg to
-# openssl-handshake.txt, plus the server's self-signed P-256 certificate, so
+# openssl-handshake.txt, plus both self-signed P-256 certificates and the
+# master secret (openssl-keylog.txt, NSS key log format), so
 # handshake_golden_test.go can decode the exact bytes. Run it from this
 # directory; it needs only the openssl command.
 set -eu
@@ -20,8 +21,9 @@ openssl s_server -dtls1_2 -accept 127.0.0.1:$port -cipher ECDHE-ECDSA-AES128-CCM
 srv=$!
 sleep 1
 echo hello | openssl s_client -dtls1_2 -connect 127.0.0.1:$port -cipher ECDHE-ECDSA-AES128-CCM8 -groups P-256 \
-	-cert "$dir/client.pem" -key "$dir/client.key" -msg -quiet >"$dir/client.log" 2>&1 || true
+	-cert "$dir/client.pem" -key "$dir/client.key" -keylogfile "$dir/keylog.txt" -msg -quiet >"$dir/client.log" 2>&1 || true
 sleep 1
 cp "$dir/client.log" openssl-handshake.txt
 cp "$dir/server.pem" openssl-server.pem
 cp "$dir/client.pem" openssl-client.pem
+cp "$dir/keylog.txt" openssl-keylog.txt
