@@ -5,7 +5,9 @@ import (
 	"crypto/ecdh"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -127,6 +129,14 @@ func TestCodecsRefuse(t *testing.T) {
 				t.Fatalf("accepted: %+v", tt.m)
 			}
 		})
+	}
+	var ch ClientHello
+	err := ch.Unmarshal(hexBytes(t, "fefd"+hex32+"0000"+"0002c0ae"+"0100"+"000a"+"000b00020100"+"000b0000"))
+	if err == nil || !strings.Contains(err.Error(), "extension 11 repeated in client hello") {
+		t.Fatalf("repeated extension: %v", err)
+	}
+	if err := ch.Unmarshal(hexBytes(t, "fefd"+hex32+"0000"+"0002c0ae")); !errors.Is(err, ErrHandshakeShort) {
+		t.Fatalf("truncated hello: %v, want ErrHandshakeShort", err)
 	}
 	if err := ParseServerHelloDone([]byte{0}); err == nil {
 		t.Fatal("non-empty ServerHelloDone accepted")
