@@ -277,3 +277,21 @@ func (c *Client) ListCustomers(ctx context.Context, product string, page Page) (
 	err := c.do(ctx, call{method: "GET", path: productPath(product) + "/customers", query: page.query()}, &out)
 	return out.Customers, out.Meta, err
 }
+
+// customerPath is /v1/products/{product}/customers/{email}.
+func customerPath(product, email string) string {
+	return productPath(product) + "/customers/" + pathEscape(email)
+}
+
+// SetCustomerPassword is PUT /v1/products/{product}/customers/{email}: it
+// sets the customer's password (one without a password gets one).
+func (c *Client) SetCustomerPassword(ctx context.Context, product, email, password string) error {
+	return c.do(ctx, call{method: "PUT", path: customerPath(product, email),
+		form: url.Values{"password": {password}}}, nil)
+}
+
+// DeleteCustomer is DELETE /v1/products/{product}/customers/{email}: it
+// revokes the customer's tokens and removes it.
+func (c *Client) DeleteCustomer(ctx context.Context, product, email string) error {
+	return c.do(ctx, call{method: "DELETE", path: customerPath(product, email)}, nil)
+}

@@ -230,6 +230,23 @@ func TestProductsClientsCustomers(t *testing.T) {
 		t.Fatalf("ListCustomers(page 2 of 1) = %+v, %+v, %v", page2, meta, err)
 	}
 
+	// bob gets a password and logs in with it; then he is deleted.
+	if err := owner.SetCustomerPassword(ctx, prod.Slug, "bob@example.com", "bob-password-22"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := anon.Login(ctx, "bob@example.com", "bob-password-22", creds); err != nil {
+		t.Fatalf("bob Login after SetCustomerPassword: %v", err)
+	}
+	if err := owner.DeleteCustomer(ctx, prod.Slug, "bob@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := anon.WithToken(btok.AccessToken).GetUser(ctx); !cloud.IsUnauthorized(err) {
+		t.Errorf("bob's token after DeleteCustomer: %v; want 401", err)
+	}
+	if err := owner.DeleteCustomer(ctx, prod.Slug, "bob@example.com"); !cloud.IsNotFound(err) {
+		t.Errorf("second DeleteCustomer: %v; want 404", err)
+	}
+
 	if err := owner.DeleteClient(ctx, prod.Slug, cl.ID); err != nil {
 		t.Fatal(err)
 	}
