@@ -2,7 +2,8 @@
 # gen.sh regenerates the golden vectors in protocol/dtls/testdata from two
 # implementations independent of the Go code: mbedTLS's CCM (gen.c) for
 # records and OpenSSL's TLS1-PRF for key derivation. Needs libmbedtls-dev
-# and OpenSSL 3 (openssl kdf). Run from this directory.
+# and OpenSSL 3 (openssl kdf). Run from this directory. The session vectors
+# need Particle's mbedTLS fork; see the end of this file.
 set -eu
 out=..
 tmp=$(mktemp -d)
@@ -33,3 +34,19 @@ th=$(printf 'handshake transcript' | openssl dgst -sha256 -r | cut -d' ' -f1)
 	prf long "$ms" "test label" "$cr" 100
 	prf short-secret "0b" "x" "" 32
 } >"$out/prf_sha256.txt"
+
+# mbedtls_session.txt: a full in-memory handshake between an mbedTLS client
+# and server with the draft connection ID (session.c). Debian's mbedTLS is
+# built without connection IDs, so this step builds Particle's own fork:
+# set PARTICLE_MBEDTLS to a checkout of github.com/particle-iot/mbedtls at
+# branch particle-2.22.0. Skipped when unset (the committed file stays).
+if [ -n "${PARTICLE_MBEDTLS:-}" ]; then
+	cp -r "$PARTICLE_MBEDTLS/include" "$PARTICLE_MBEDTLS/library" "$PARTICLE_MBEDTLS/3rdparty" "$tmp/"
+	sed -i 's|^//#define MBEDTLS_SSL_DTLS_CONNECTION_ID|#define MBEDTLS_SSL_DTLS_CONNECTION_ID|' "$tmp/include/mbedtls/config.h"
+	make -s -C "$tmp/library" -j2 CFLAGS="-O1 -I../include" static
+	openssl ecparam -name prime256v1 -genkey -noout -out "$tmp/key.pem"
+	openssl req -new -x509 -key "$tmp/key.pem" -out "$tmp/cert.pem" -subj /CN=wick-test -days 1
+	cc -O1 -Wall -I "$tmp/include" -o "$tmp/session" session.c \
+		"$tmp/library/libmbedtls.a" "$tmp/library/libmbedx509.a" "$tmp/library/libmbedcrypto.a"
+	"$tmp/session" "$tmp/key.pem" "$tmp/cert.pem" >"$out/mbedtls_session.txt"
+fi
