@@ -3,6 +3,11 @@ package cloud_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -320,5 +325,76 @@ func TestWebhooks(t *testing.T) {
 	}
 	if _, err := owner.CreateWebhook(ctx, "", cloud.NewWebhook{Event: "x"}); !cloud.IsBadRequest(err) {
 		t.Errorf("CreateWebhook without url: %v; want 400", err)
+	}
+}
+
+func TestIntegrations(t *testing.T) {
+	w := startWick(t)
+	owner, _ := login(t, w)
+	ctx := within(t, 30*time.Second)
+	hits := make(chan string, 10)
+	target := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		hits <- string(body)
+		fmt.Fprint(rw, "thanks")
+	}))
+	defer target.Close()
+
+	in := cloud.NewIntegration{NewWebhook: cloud.NewWebhook{Event: "sdk-int", URL: target.URL + "/hook",
+		JSON: map[string]any{"value": "{{{PARTICLE_EVENT_VALUE}}}"}}}
+	created, err := owner.CreateIntegration(ctx, "", in)
+	if err != nil || created.ID == "" || created.IntegrationType != "Webhook" || created.URL != target.URL+"/hook" {
+		t.Fatalf("CreateIntegration = %+v, %v", created, err)
+	}
+	list, err := owner.ListIntegrations(ctx, "")
+	if err != nil || len(list) != 1 || list[0].ID != created.ID {
+		t.Fatalf("ListIntegrations = %+v, %v", list, err)
+	}
+	res, err := owner.TestIntegration(ctx, "", created.ID)
+	if err != nil || !res.Pass || res.Data == nil || *res.Data != "thanks" {
+		t.Fatalf("TestIntegration = %+v, %v", res, err)
+	}
+	<-hits
+
+	// A matching event is delivered and logged.
+	if err := owner.Publish(ctx, "sdk-int/x", "42", nil); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case body := <-hits:
+		if !strings.Contains(body, `"value":"42"`) {
+			t.Errorf("delivered body %s; want the rendered template", body)
+		}
+	case <-ctx.Done():
+		t.Fatal("the event was not delivered")
+	}
+	var dl []cloud.Delivery
+	for len(dl) == 0 && ctx.Err() == nil {
+		if dl, err = owner.IntegrationDeliveries(ctx, "", created.ID); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(dl) == 0 || dl[0].Status != 200 || dl[0].Method != "POST" {
+		t.Fatalf("IntegrationDeliveries = %+v", dl)
+	}
+	if hook, err := owner.Deliveries(ctx, "", created.ID); err != nil || len(hook) != len(dl) {
+		t.Errorf("Deliveries (legacy route) = %d entries, %v; want %d", len(hook), err, len(dl))
+	}
+	got, err := owner.GetIntegration(ctx, "", created.ID)
+	if err != nil || got.ID != created.ID || len(got.Logs) == 0 {
+		t.Fatalf("GetIntegration = %+v, %v", got, err)
+	}
+
+	in.Name, in.Event = "renamed", ""
+	up, err := owner.UpdateIntegration(ctx, "", created.ID, in)
+	if err != nil || up.Name == nil || *up.Name != "renamed" || up.Event != "sdk-int" {
+		t.Fatalf("UpdateIntegration = %+v, %v", up, err)
+	}
+	if err := owner.DeleteIntegration(ctx, "", created.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := owner.GetIntegration(ctx, "", created.ID); !cloud.IsNotFound(err) {
+		t.Errorf("GetIntegration after delete: %v; want 404", err)
 	}
 }

@@ -167,3 +167,119 @@ func (c *Client) Deliveries(ctx context.Context, product, id string) ([]Delivery
 	err := c.do(ctx, call{method: "GET", path: hooksPath(product) + "/" + pathEscape(id) + "/deliveries"}, &out)
 	return out.Deliveries, err
 }
+
+// NewIntegration is the input of CreateIntegration and UpdateIntegration:
+// a webhook's fields and the integration type.
+type NewIntegration struct {
+	// IntegrationType is "Webhook" (the default); Wick stores other
+	// types but delivers only webhooks.
+	IntegrationType string `json:"integration_type,omitempty"`
+	NewWebhook
+}
+
+// integrationsPath is the integrations of product, or the user's when
+// product is "".
+func integrationsPath(product string) string {
+	if product == "" {
+		return "/v1/integrations"
+	}
+	return productPath(product) + "/integrations"
+}
+
+// CreateIntegration is POST /v1/integrations (or the product's).
+func (c *Client) CreateIntegration(ctx context.Context, product string, in NewIntegration) (*Webhook, error) {
+	var out Webhook
+	if err := c.do(ctx, call{method: "POST", path: integrationsPath(product), json: in}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// ListIntegrations is GET /v1/integrations (or the product's): every
+// integration, oldest first.
+func (c *Client) ListIntegrations(ctx context.Context, product string) ([]Webhook, error) {
+	var out []Webhook
+	err := c.do(ctx, call{method: "GET", path: integrationsPath(product)}, &out)
+	return out, err
+}
+
+// Integration is the answer of GetIntegration.
+type Integration struct {
+	Webhook
+	// Logs are the newest entries of the delivery log.
+	Logs []Delivery `json:"logs"`
+}
+
+// UnmarshalJSON decodes the hook and its logs.
+func (in *Integration) UnmarshalJSON(b []byte) error {
+	if err := json.Unmarshal(b, &in.Webhook); err != nil {
+		return err
+	}
+	var logs struct {
+		Logs []Delivery `json:"logs"`
+	}
+	if err := json.Unmarshal(b, &logs); err != nil {
+		return err
+	}
+	in.Logs = logs.Logs
+	return nil
+}
+
+// GetIntegration is GET /v1/integrations/{id} (or the product's).
+func (c *Client) GetIntegration(ctx context.Context, product, id string) (*Integration, error) {
+	var out struct {
+		Integration Integration `json:"integration"`
+	}
+	if err := c.do(ctx, call{method: "GET", path: integrationsPath(product) + "/" + pathEscape(id)}, &out); err != nil {
+		return nil, err
+	}
+	return &out.Integration, nil
+}
+
+// UpdateIntegration is PUT /v1/integrations/{id} (or the product's): in
+// replaces the whole configuration; an empty Event or IntegrationType
+// keeps the stored one.
+func (c *Client) UpdateIntegration(ctx context.Context, product, id string, in NewIntegration) (*Webhook, error) {
+	var out struct {
+		Integration Webhook `json:"integration"`
+	}
+	if err := c.do(ctx, call{method: "PUT", path: integrationsPath(product) + "/" + pathEscape(id), json: in}, &out); err != nil {
+		return nil, err
+	}
+	return &out.Integration, nil
+}
+
+// DeleteIntegration is DELETE /v1/integrations/{id} (or the product's).
+func (c *Client) DeleteIntegration(ctx context.Context, product, id string) error {
+	return c.do(ctx, call{method: "DELETE", path: integrationsPath(product) + "/" + pathEscape(id)}, nil)
+}
+
+// IntegrationTest is the answer of TestIntegration.
+type IntegrationTest struct {
+	// Pass is true when the target answered 2xx.
+	Pass bool `json:"pass"`
+	// Data is the target's answer body, nil when none.
+	Data *string `json:"data"`
+	// Error says why the test failed.
+	Error string `json:"error,omitempty"`
+}
+
+// TestIntegration is POST /v1/integrations/{id}/test (or the product's):
+// the server sends a test event to the target now.
+func (c *Client) TestIntegration(ctx context.Context, product, id string) (*IntegrationTest, error) {
+	var out IntegrationTest
+	if err := c.do(ctx, call{method: "POST", path: integrationsPath(product) + "/" + pathEscape(id) + "/test"}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// IntegrationDeliveries is GET /v1/integrations/{id}/deliveries (or the
+// product's), a Wick extension: the newest entries of the delivery log.
+func (c *Client) IntegrationDeliveries(ctx context.Context, product, id string) ([]Delivery, error) {
+	var out struct {
+		Deliveries []Delivery `json:"deliveries"`
+	}
+	err := c.do(ctx, call{method: "GET", path: integrationsPath(product) + "/" + pathEscape(id) + "/deliveries"}, &out)
+	return out.Deliveries, err
+}

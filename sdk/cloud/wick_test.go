@@ -33,7 +33,7 @@ type wick struct {
 
 // startWick starts a server with the account ownerEmail and stops it at
 // cleanup. The per-token publish limit is off so that tests may publish
-// quickly.
+// quickly, and webhooks may reach loopback targets.
 func startWick(t *testing.T) *wick {
 	t.Helper()
 	cfg := config.Default()
@@ -41,6 +41,7 @@ func startWick(t *testing.T) *wick {
 	cfg.HTTP = "127.0.0.1:0"
 	cfg.DeviceTCP = "127.0.0.1:0"
 	cfg.PublishBurst = 0
+	cfg.WebhookAllowPrivate = true // the tests' webhook targets are on 127.0.0.1
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	if _, err := server.CreateUser(ctx, cfg, log, ownerEmail, ownerPassword); err != nil {
