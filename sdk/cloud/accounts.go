@@ -295,3 +295,40 @@ func (c *Client) SetCustomerPassword(ctx context.Context, product, email, passwo
 func (c *Client) DeleteCustomer(ctx context.Context, product, email string) error {
 	return c.do(ctx, call{method: "DELETE", path: customerPath(product, email)}, nil)
 }
+
+// SignUp is POST /v1/users: it creates a user account, when the server
+// allows sign-up. Refusals use the {"ok":false,"errors":[...]} shape
+// (Error.Errors).
+func (c *Client) SignUp(ctx context.Context, username, password string) error {
+	return c.do(ctx, call{method: "POST", path: "/v1/users", noAuth: true,
+		form: url.Values{"username": {username}, "password": {password}}}, nil)
+}
+
+// ClientUpdate is the input of UpdateClient: the fields to change; nil
+// leaves a field as it is.
+type ClientUpdate struct {
+	// Name is the new name.
+	Name *string
+	// Scope is the new scope; "none" clears it.
+	Scope *string
+	// RedirectURI is the new redirect of a web client.
+	RedirectURI *string
+}
+
+// UpdateClient is PUT /v1/products/{product}/clients/{id} (or the user's
+// when product is "").
+func (c *Client) UpdateClient(ctx context.Context, product, id string, u ClientUpdate) (*OAuthClient, error) {
+	form := url.Values{}
+	for k, v := range map[string]*string{"name": u.Name, "scope": u.Scope, "redirect_uri": u.RedirectURI} {
+		if v != nil {
+			form.Set(k, *v)
+		}
+	}
+	var out struct {
+		Client OAuthClient `json:"client"`
+	}
+	if err := c.do(ctx, call{method: "PUT", path: clientsPath(product) + "/" + pathEscape(id), form: form}, &out); err != nil {
+		return nil, err
+	}
+	return &out.Client, nil
+}

@@ -333,3 +333,15 @@ func (c *Client) GetProductVariable(ctx context.Context, product, id, variable s
 	}
 	return &out, nil
 }
+
+// ProvisionDevice is POST /v1/provisioning/{id}: it gives the cloud the
+// device's public key (PEM), so that the device can connect. With product
+// not "", the device joins that product; without, an unowned device
+// becomes the caller's.
+func (c *Client) ProvisionDevice(ctx context.Context, id string, publicKeyPEM []byte, product string) error {
+	form := url.Values{"publicKey": {string(publicKeyPEM)}}
+	if product != "" {
+		form.Set("product_id", product)
+	}
+	return c.do(ctx, call{method: "POST", path: "/v1/provisioning/" + pathEscape(id), form: form}, nil)
+}

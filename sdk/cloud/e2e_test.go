@@ -2,6 +2,10 @@ package cloud_test
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"slices"
@@ -124,6 +128,8 @@ func TestErrorShapes(t *testing.T) {
 			400, "", cloud.IsBadRequest, false},
 		{"unknown webhook", func() error { _, err := owner.GetWebhook(ctx, "", "0123456789abcdef01234567"); return err },
 			404, "", cloud.IsNotFound, false},
+		{"sign-up without e-mail (list shape)", func() error { return cloud.New(w.api, "").SignUp(ctx, "not-an-email", "a-long-password") },
+			400, "", cloud.IsBadRequest, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -140,6 +146,9 @@ func TestErrorShapes(t *testing.T) {
 			}
 			if e.Code == "" && len(e.Errors) == 0 {
 				t.Errorf("no error field in %s", e.Body)
+			}
+			if strings.Contains(tt.name, "list shape") && (len(e.Errors) != 1 || e.Code != "") {
+				t.Errorf("errors = %q, error = %q; want one entry in the list", e.Errors, e.Code)
 			}
 			if tt.status == 403 && e.Info == "" {
 				t.Errorf("no info in %s", e.Body)
@@ -177,6 +186,10 @@ func TestProductsClientsCustomers(t *testing.T) {
 	cl, err := owner.CreateClient(ctx, prod.Slug, cloud.NewClient{Name: "sdk backend"})
 	if err != nil || cl.ID == "" || cl.Secret == "" || cl.Type != "installed" {
 		t.Fatalf("CreateClient = %+v, %v", cl, err)
+	}
+	newName := "sdk backend 2"
+	if up, err := owner.UpdateClient(ctx, prod.Slug, cl.ID, cloud.ClientUpdate{Name: &newName}); err != nil || up.Name != newName || up.Secret != "" {
+		t.Fatalf("UpdateClient = %+v, %v", up, err)
 	}
 	clients, err := owner.ListClients(ctx, prod.Slug)
 	if err != nil || len(clients) != 1 || clients[0].ID != cl.ID || clients[0].Secret != "" {
@@ -255,5 +268,44 @@ func TestProductsClientsCustomers(t *testing.T) {
 	}
 	if _, err := anon.WithToken(ptok.AccessToken).GetProduct(ctx, prod.Slug); !cloud.IsUnauthorized(err) {
 		t.Errorf("product token after DeleteClient: %v; want 401", err)
+	}
+}
+
+func TestSignUpAndProvision(t *testing.T) {
+	w := startWick(t)
+	ctx := within(t, 30*time.Second)
+	anon := cloud.New(w.api, "")
+	if err := anon.SignUp(ctx, "new@example.com", "a-long-password"); err != nil {
+		t.Fatal(err)
+	}
+	err := anon.SignUp(ctx, "new@example.com", "a-long-password")
+	if e := (*cloud.Error)(nil); !errors.As(err, &e) || len(e.Errors) != 1 {
+		t.Fatalf("second SignUp: %v; want one error in the list", err)
+	}
+	tok, err := anon.Login(ctx, "new@example.com", "a-long-password", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	user := anon.WithToken(tok.AccessToken)
+
+	key, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemKey := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+	const id = "c20000000000000000000001"
+	if err := user.ProvisionDevice(ctx, id, pemKey, ""); err != nil {
+		t.Fatal(err)
+	}
+	d, err := user.GetDevice(ctx, id)
+	if err != nil || d.Online || d.Owner == nil || *d.Owner != "new@example.com" {
+		t.Fatalf("provisioned device = %+v, %v; want it offline and owned", d, err)
+	}
+	if err := user.ProvisionDevice(ctx, id, []byte("not a key"), ""); !cloud.IsBadRequest(err) {
+		t.Errorf("ProvisionDevice with garbage: %v; want 400", err)
 	}
 }

@@ -42,6 +42,7 @@ func startWick(t *testing.T) *wick {
 	cfg.DeviceTCP = "127.0.0.1:0"
 	cfg.PublishBurst = 0
 	cfg.WebhookAllowPrivate = true // the tests' webhook targets are on 127.0.0.1
+	cfg.Signup = true
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	if _, err := server.CreateUser(ctx, cfg, log, ownerEmail, ownerPassword); err != nil {
