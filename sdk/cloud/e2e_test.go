@@ -96,6 +96,17 @@ func TestAuthFlows(t *testing.T) {
 	if _, err := src.GetUser(ctx); err != nil || calls != 1 {
 		t.Errorf("GetUser with a TokenSource: %v, %d calls", err, calls)
 	}
+
+	// DeleteAllTokens revokes every token of the caller, its own included.
+	if err := owner.DeleteAllTokens(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := owner.GetUser(ctx); !cloud.IsUnauthorized(err) {
+		t.Errorf("GetUser after DeleteAllTokens: %v; want 401", err)
+	}
+	if list, err := anon.ListTokens(ctx, ownerEmail, ownerPassword); err != nil || len(list) != 0 {
+		t.Errorf("ListTokens after DeleteAllTokens = %v, %v; want none", list, err)
+	}
 }
 
 func TestErrorShapes(t *testing.T) {
