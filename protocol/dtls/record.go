@@ -48,8 +48,8 @@ const (
 var (
 	// ErrShortRecord means the input ends inside a record header or body.
 	ErrShortRecord = errors.New("dtls: record truncated")
-	// ErrBadVersion means the record's version is not DTLS 1.2.
-	ErrBadVersion = errors.New("dtls: record version is not DTLS 1.2")
+	// ErrBadVersion means the record's version is neither DTLS 1.2 nor DTLS 1.0.
+	ErrBadVersion = errors.New("dtls: record version is not DTLS 1.2 or 1.0")
 	// ErrRecordTooLarge means a record's length exceeds MaxFragmentLen.
 	ErrRecordTooLarge = errors.New("dtls: record too large")
 	// ErrSeqOverflow means a sequence number does not fit in 48 bits.
@@ -64,7 +64,8 @@ var (
 type Header struct {
 	// Type is the content type on the wire (TypeCID or TypeMoveSession for CID records).
 	Type ContentType
-	// Version is the record version; Parse accepts only Version.
+	// Version is the record version: Version, or VersionDTLS10 on the
+	// first ClientHello (mbedTLS sends that, as RFC 6347 allows).
 	Version uint16
 	// Epoch is the record's epoch (0 before ChangeCipherSpec).
 	Epoch uint16
@@ -130,7 +131,7 @@ func ParseRecord(b []byte) (Record, []byte, error) {
 		Epoch:   binary.BigEndian.Uint16(b[3:5]),
 		Seq:     uint64(binary.BigEndian.Uint16(b[5:7]))<<32 | uint64(binary.BigEndian.Uint32(b[7:11])),
 	}
-	if h.Version != Version {
+	if h.Version != Version && h.Version != VersionDTLS10 {
 		return Record{}, b, ErrBadVersion
 	}
 	off := 11

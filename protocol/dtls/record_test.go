@@ -57,7 +57,13 @@ func TestParseRecord(t *testing.T) {
 		{name: "short cid header", in: "19fefd0001000000000010c1d000010203", wantErr: ErrShortRecord},
 		{name: "cid header without length", in: "19fefd0001000000000010c1d000010203040500", wantErr: ErrShortRecord},
 		{name: "tls 1.2 version", in: "16030300000000000000010000", wantErr: ErrBadVersion},
-		{name: "dtls 1.0 version", in: "16feff00000000000000010000", wantErr: ErrBadVersion},
+		{
+			name: "dtls 1.0 version of a first client hello",
+			in:   "16feff00000000000000000001" + "01",
+			want: Header{Type: TypeHandshake, Version: VersionDTLS10, Length: 1},
+			body: "01",
+		},
+		{name: "dtls 1.3 version", in: "16fefc00000000000000010000", wantErr: ErrBadVersion},
 		{name: "too large", in: "17fefd0001000000000001ffff", wantErr: ErrRecordTooLarge},
 	}
 	for _, tt := range tests {

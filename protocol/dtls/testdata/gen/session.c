@@ -6,7 +6,7 @@
  * secrets and application-data records of both directions, so the Go record
  * layer can be checked end to end against an independent implementation:
  * key block from the master secret, CID record layout, additional data,
- * inner plaintext and padding. Needs mbedTLS 2.x built with
+ * inner plaintext and padding, and both Finished messages. Needs mbedTLS 2.x built with
  * MBEDTLS_SSL_DTLS_CONNECTION_ID (see gen.sh). Usage: session KEY.pem CERT.pem
  */
 #include <stdio.h>
@@ -22,9 +22,15 @@
 struct queue { unsigned char d[MAXQ][2048]; size_t n[MAXQ]; int head, tail; };
 static struct queue to_server, to_client;
 static int capture; /* print records the client and server send */
+static int handshake_log = 1; /* print every handshake datagram */
 static unsigned char last_client[2048], last_server[2048];
 static size_t last_client_len, last_server_len;
 
+static void dgram(const char *dir, const unsigned char *b, size_t n) {
+	printf("%s ", dir);
+	for (size_t i = 0; i < n; i++) printf("%02x", b[i]);
+	printf("\n");
+}
 static int qsend(struct queue *q, const unsigned char *b, size_t n) {
 	if (q->tail - q->head >= MAXQ || n > 2048) return MBEDTLS_ERR_SSL_WANT_WRITE;
 	memcpy(q->d[q->tail % MAXQ], b, n); q->n[q->tail % MAXQ] = n; q->tail++;
@@ -38,10 +44,12 @@ static int qrecv(struct queue *q, unsigned char *b, size_t n) {
 }
 static int client_send(void *c, const unsigned char *b, size_t n) {
 	(void)c; if (capture) { memcpy(last_client, b, n); last_client_len = n; }
+	if (handshake_log) dgram("c2s", b, n);
 	return qsend(&to_server, b, n);
 }
 static int server_send(void *c, const unsigned char *b, size_t n) {
 	(void)c; if (capture) { memcpy(last_server, b, n); last_server_len = n; }
+	if (handshake_log) dgram("s2c", b, n);
 	return qsend(&to_client, b, n);
 }
 static int client_recv(void *c, unsigned char *b, size_t n) { (void)c; return qrecv(&to_client, b, n); }
@@ -66,6 +74,8 @@ static void hex(const char *label, const unsigned char *b, size_t n) {
 
 int main(int argc, char **argv) {
 	if (argc != 3) { fprintf(stderr, "usage: session KEY.pem CERT.pem\n"); return 2; }
+	printf("# mbedTLS 2.22 (Particle fork) with MBEDTLS_SSL_DTLS_CONNECTION_ID; made by session.c (gen.sh)\n");
+	printf("# c2s/s2c: the handshake datagrams in the order sent\n");
 	static const int suites[] = {MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8, 0};
 	static const unsigned char cid[8] = {0xc1, 0xd0, 0x00, 0x01, 0x02, 0x03, 0x04, 0x05};
 	mbedtls_entropy_context ent; mbedtls_ctr_drbg_context rng;
@@ -106,10 +116,10 @@ int main(int argc, char **argv) {
 		if (!sdone) { int r = mbedtls_ssl_handshake(&srv); if (r == 0) sdone = 1; else if (r != MBEDTLS_ERR_SSL_WANT_READ && r != MBEDTLS_ERR_SSL_WANT_WRITE && r != MBEDTLS_ERR_SSL_HELLO_VERIFY_REQUIRED) { fprintf(stderr, "server handshake -0x%x\n", -r); return 1; } }
 	}
 	if (!cdone || !sdone) { fprintf(stderr, "handshake did not finish\n"); return 1; }
+	handshake_log = 0;
 	int enabled = 0; unsigned char peer[32]; size_t peer_len = 0;
 	mbedtls_ssl_get_peer_cid(&cli, &enabled, peer, &peer_len);
 	if (!enabled || peer_len != 8) { fprintf(stderr, "no CID negotiated\n"); return 1; }
-	printf("# mbedTLS %s with MBEDTLS_SSL_DTLS_CONNECTION_ID; made by session.c (gen.sh)\n", "2.22 (Particle fork)");
 	hex("master", master, 48); hex("client_random", crandom, 32); hex("server_random", srandom, 32);
 	hex("key_block", keyblock, 40);
 	const char *msgs[] = {"device says hello", "a longer device message that needs more than one padding block: 0123456789abcdef"};
