@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -105,7 +106,8 @@ type StreamOptions struct {
 	// LastEventID, when not "", resumes after that event.
 	LastEventID string
 	// MinBackoff is the first wait before reconnecting (default 500 ms);
-	// each failed attempt doubles it up to MaxBackoff (default 30 s).
+	// each failed attempt doubles it up to MaxBackoff (default 30 s). Each
+	// wait is drawn from its upper half at random.
 	MinBackoff, MaxBackoff time.Duration
 	// OnComment, if set, is called with each comment line the server
 	// sends (such as "events dropped" notices), from the stream's
@@ -236,7 +238,7 @@ func (s *Stream) run(ctx context.Context, resp *http.Response) {
 			if errors.As(err, &ce) && ce.RetryAfter > wait {
 				wait = ce.RetryAfter
 			}
-			t := time.NewTimer(wait)
+			t := time.NewTimer(jitter(wait))
 			select {
 			case <-ctx.Done():
 				t.Stop()
@@ -262,6 +264,15 @@ func (s *Stream) run(ctx context.Context, resp *http.Response) {
 		s.reconnects++
 		s.mu.Unlock()
 	}
+}
+
+// jitter spreads a wait over [d/2, d], so that clients cut off together
+// do not all reconnect at the same instant.
+func jitter(d time.Duration) time.Duration {
+	if d < 2 {
+		return d
+	}
+	return d/2 + rand.N(d/2+1)
 }
 
 // read delivers the events of one connection until it ends.

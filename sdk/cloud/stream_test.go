@@ -249,3 +249,13 @@ func TestNextAfterCloseWithBufferedEvents(t *testing.T) {
 		}
 	}
 }
+
+func TestJitter(t *testing.T) {
+	for _, d := range []time.Duration{0, 1, 2, 3, time.Millisecond, 30 * time.Second} {
+		for range 100 {
+			if j := jitter(d); j < d/2 || j > d {
+				t.Fatalf("jitter(%v) = %v; want within [%v, %v]", d, j, d/2, d)
+			}
+		}
+	}
+}
