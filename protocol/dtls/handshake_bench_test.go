@@ -2,7 +2,9 @@ package dtls
 
 import (
 	"crypto/ecdh"
+	"crypto/ecdsa"
 	"crypto/rand"
+	"crypto/sha256"
 	"net/netip"
 	"testing"
 )
@@ -63,6 +65,44 @@ func BenchmarkCookieVerify(b *testing.B) {
 	for b.Loop() {
 		if !c.Verify(addr, ch) {
 			b.Fatal("refused")
+		}
+	}
+}
+
+// BenchmarkVerifyCertificateVerify checks a device's CertificateVerify, the
+// second public-key operation of every full handshake.
+func BenchmarkVerifyCertificateVerify(b *testing.B) {
+	key := mustP256(b)
+	sum := sha256.Sum256([]byte("transcript"))
+	sig, err := ecdsa.SignASN1(rand.Reader, key, sum[:])
+	if err != nil {
+		b.Fatal(err)
+	}
+	cv := CertificateVerify{SignatureAlgorithm: SigECDSASecp256r1SHA256, Signature: sig}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := VerifyCertificateVerify(&key.PublicKey, sum[:], &cv); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkECDHSharedSecret computes the pre-master secret from the
+// device's point, the third public-key operation of a full handshake.
+func BenchmarkECDHSharedSecret(b *testing.B) {
+	priv, err := ecdh.P256().GenerateKey(rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	peer, err := ecdh.P256().GenerateKey(rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	point := peer.PublicKey().Bytes()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ECDHSharedSecret(priv, point); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
