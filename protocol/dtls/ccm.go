@@ -92,6 +92,9 @@ func additionalData(buf *[HeaderLen + CIDLen + 1]byte, h *Header, plainLen int) 
 // out as TypeCID with content, typ and padding as its inner plaintext;
 // without one it goes out as typ. The explicit nonce is epoch‖seq.
 func (c *Cipher) Seal(dst []byte, typ ContentType, epoch uint16, seq uint64, cid, content []byte) ([]byte, error) {
+	if typ == 0 || typ.HasCID() {
+		return dst, ErrBadContentType
+	}
 	h := Header{Type: typ, Version: Version, Epoch: epoch, Seq: seq, CID: cid}
 	plainLen := len(content)
 	if cid != nil {

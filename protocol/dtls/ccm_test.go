@@ -184,21 +184,26 @@ func TestSealErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	cid := mustHex("0102030405060708")
 	tests := []struct {
 		name    string
+		typ     ContentType
 		seq     uint64
 		cid     []byte
 		content []byte
 		want    error
 	}{
-		{"seq overflow", MaxSeq + 1, nil, nil, ErrSeqOverflow},
-		{"short cid", 1, []byte{1, 2, 3}, nil, ErrBadCID},
-		{"too large", 1, nil, make([]byte, MaxFragmentLen), ErrRecordTooLarge},
+		{"seq overflow", TypeApplicationData, MaxSeq + 1, nil, nil, ErrSeqOverflow},
+		{"short cid", TypeApplicationData, 1, []byte{1, 2, 3}, nil, ErrBadCID},
+		{"too large", TypeApplicationData, 1, nil, make([]byte, MaxFragmentLen), ErrRecordTooLarge},
+		{"type zero in a cid record", 0, 1, cid, nil, ErrBadContentType},
+		{"cid type as content", TypeCID, 1, cid, nil, ErrBadContentType},
+		{"move session type as content", TypeMoveSession, 1, nil, nil, ErrBadContentType},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dst := []byte("keep")
-			out, err := c.Seal(dst, TypeApplicationData, 1, tt.seq, tt.cid, tt.content)
+			out, err := c.Seal(dst, tt.typ, 1, tt.seq, tt.cid, tt.content)
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("err = %v, want %v", err, tt.want)
 			}

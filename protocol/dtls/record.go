@@ -56,6 +56,9 @@ var (
 	ErrSeqOverflow = errors.New("dtls: sequence number exceeds 48 bits")
 	// ErrBadCID means a connection ID is not CIDLen bytes long.
 	ErrBadCID = errors.New("dtls: connection ID must be 8 bytes")
+	// ErrBadContentType means a content type cannot be sealed: 0 (it would
+	// read back as padding) or a CID record type.
+	ErrBadContentType = errors.New("dtls: content type cannot be sealed")
 	// ErrNoContentType means a CID record's inner plaintext is all zeros.
 	ErrNoContentType = errors.New("dtls: inner plaintext has no content type")
 )
