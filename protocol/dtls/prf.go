@@ -23,17 +23,18 @@ const (
 // label ‖ seed) (RFC 5246, section 5).
 func PRF(out, secret []byte, label string, seed []byte) {
 	mac := hmac.New(sha256.New, secret)
-	// A(1) = HMAC(secret, label ‖ seed).
-	mac.Write([]byte(label))
-	mac.Write(seed)
-	a := mac.Sum(nil)
-	var block []byte
+	labelSeed := make([]byte, 0, len(label)+len(seed))
+	labelSeed = append(append(labelSeed, label...), seed...)
+	// A(1) = HMAC(secret, label ‖ seed); each output block is
+	// HMAC(secret, A(i) ‖ label ‖ seed) and A(i+1) = HMAC(secret, A(i)).
+	buf := make([]byte, 0, 2*sha256.Size)
+	mac.Write(labelSeed)
+	a := mac.Sum(buf[:0])
 	for len(out) > 0 {
 		mac.Reset()
 		mac.Write(a)
-		mac.Write([]byte(label))
-		mac.Write(seed)
-		block = mac.Sum(block[:0])
+		mac.Write(labelSeed)
+		block := mac.Sum(buf[sha256.Size:sha256.Size])
 		out = out[copy(out, block):]
 		mac.Reset()
 		mac.Write(a)
