@@ -102,12 +102,6 @@ func (s *interopServer) next() HandshakeMessage {
 		}
 		s.peer = peer
 		for rest := buf[:n]; len(rest) > 0; {
-			// OpenSSL sends its first ClientHello in a record marked DTLS
-			// 1.0 (feff), which RFC 6347 allows before the version is
-			// agreed; the record layer accepts only fefd, so mark it so.
-			if len(rest) >= HeaderLen && rest[1] == 0xfe && rest[2] == 0xff {
-				rest[2] = 0xfd
-			}
 			rec, after, err := ParseRecord(rest)
 			if err != nil {
 				s.t.Fatal(err)
