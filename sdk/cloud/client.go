@@ -268,3 +268,17 @@ func pathEscape(s string) string { return url.PathEscape(s) }
 
 // productPath is /v1/products/{product}.
 func productPath(product string) string { return "/v1/products/" + pathEscape(product) }
+
+// Do sends a request to a route this package has no method for: method and
+// path (escaped, from "/v1/..."), form as the body (POST, PUT, DELETE) or
+// the query (GET), and a 2xx JSON answer decoded into out when out is not
+// nil. Failures are *Error values, as for every other call.
+func (c *Client) Do(ctx context.Context, method, path string, form url.Values, out any) error {
+	cl := call{method: method, path: path}
+	if method == http.MethodGet || method == http.MethodHead {
+		cl.query = form
+	} else if form != nil {
+		cl.form = form
+	}
+	return c.do(ctx, cl, out)
+}

@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -95,6 +96,17 @@ func TestAuthFlows(t *testing.T) {
 	}}
 	if _, err := src.GetUser(ctx); err != nil || calls != 1 {
 		t.Errorf("GetUser with a TokenSource: %v, %d calls", err, calls)
+	}
+
+	// Do reaches routes without a method of their own.
+	var orgs struct {
+		Organizations []any `json:"organizations"`
+	}
+	if err := owner.Do(ctx, "GET", "/v1/orgs", nil, &orgs); err != nil || orgs.Organizations == nil {
+		t.Errorf("Do(GET /v1/orgs) = %+v, %v", orgs, err)
+	}
+	if err := owner.Do(ctx, "PUT", "/v1/user/mfa-disable", url.Values{"current_password": {"x"}}, nil); !cloud.IsBadRequest(err) {
+		t.Errorf("Do(PUT /v1/user/mfa-disable) without MFA: %v; want 400", err)
 	}
 
 	// DeleteAllTokens revokes every token of the caller, its own included.
