@@ -219,6 +219,7 @@ func permanent(err error) bool {
 func (s *Stream) run(ctx context.Context, resp *http.Response) {
 	defer close(s.done)
 	defer close(s.events)
+	var retry time.Duration
 	for {
 		p := newSSEParser(resp.Body, s.opts.OnComment)
 		err := s.read(ctx, p)
@@ -227,18 +228,21 @@ func (s *Stream) run(ctx context.Context, resp *http.Response) {
 			s.finish(ctx.Err())
 			return
 		}
+		if p.retry > 0 {
+			retry = p.retry // the server's "retry:" holds until it sends another
+		}
 		backoff := s.opts.MinBackoff
-		if p.retry > backoff {
-			backoff = min(p.retry, s.opts.MaxBackoff)
+		if retry > backoff {
+			backoff = min(retry, s.opts.MaxBackoff)
 		}
 		_ = err // a dropped connection is retried whatever the cause
 		for {
-			wait := backoff
+			wait := jitter(backoff)
 			var ce *Error
 			if errors.As(err, &ce) && ce.RetryAfter > wait {
 				wait = ce.RetryAfter
 			}
-			t := time.NewTimer(jitter(wait))
+			t := time.NewTimer(wait)
 			select {
 			case <-ctx.Done():
 				t.Stop()

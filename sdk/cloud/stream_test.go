@@ -259,3 +259,33 @@ func TestJitter(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamRetryAfterIsAFloor checks that a 503's Retry-After is waited
+// in full, not shortened by the jitter.
+func TestStreamRetryAfterIsAFloor(t *testing.T) {
+	f := &fakeStreams{answers: []func(http.ResponseWriter){
+		events("data: a\n\n"),
+		status(503, `{"error":"server_busy"}`, "Retry-After", "1"),
+		events("data: b\n\n"),
+	}}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := New(srv.URL, "t").Subscribe(ctx, StreamOptions{MinBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Next(ctx); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	ev, err := s.Next(ctx)
+	if err != nil || ev.Data != "b" {
+		t.Fatalf("Next = %+v, %v", ev, err)
+	}
+	if waited := time.Since(start); waited < time.Second {
+		t.Errorf("reconnected %v after a 503 with Retry-After: 1; want at least 1s", waited)
+	}
+}
