@@ -332,3 +332,49 @@ func TestSignUpAndProvision(t *testing.T) {
 		t.Errorf("ProvisionDevice with garbage: %v; want 400", err)
 	}
 }
+
+func TestTeamAndAPIUsers(t *testing.T) {
+	w := startWick(t)
+	owner, _ := login(t, w)
+	ctx := within(t, 30*time.Second)
+	prod, err := owner.CreateProduct(ctx, cloud.NewProduct{Name: "SDK Team", PlatformID: 6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := owner.CreateAPIUser(ctx, prod.Slug, "dashboard", []string{"devices:list"})
+	if err != nil || api.Username == "" || api.Token == "" {
+		t.Fatalf("CreateAPIUser = %+v, %v", api, err)
+	}
+	scoped := owner.WithToken(api.Token)
+	if _, err := scoped.ListProductDevices(ctx, prod.Slug, cloud.Page{}); err != nil {
+		t.Errorf("API user within its scope: %v", err)
+	}
+	// Particle answers 400 "unauthorized" outside an API user's scopes.
+	_, _, err = scoped.ListCustomers(ctx, prod.Slug, cloud.Page{})
+	if e := (*cloud.Error)(nil); !errors.As(err, &e) || e.StatusCode != 400 || e.Code != "unauthorized" {
+		t.Errorf("API user outside its scope: %v; want 400 unauthorized", err)
+	}
+	if err := owner.InviteTeamMember(ctx, prod.Slug, "dev@example.com", "Developer"); err != nil {
+		t.Fatal(err)
+	}
+	team, err := owner.ListTeam(ctx, prod.Slug)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roles := map[string]string{}
+	for _, m := range team {
+		roles[m.Username] = m.Role.Name
+		if m.Username == api.Username && !m.IsProgrammatic {
+			t.Errorf("API user not marked programmatic: %+v", m)
+		}
+	}
+	if _, ok := roles[ownerEmail]; !ok || roles[api.Username] == "" {
+		t.Errorf("team = %+v; want the owner and the API user", team)
+	}
+	if err := owner.RemoveTeamMember(ctx, prod.Slug, api.Username); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := scoped.ListProductDevices(ctx, prod.Slug, cloud.Page{}); err == nil {
+		t.Errorf("removed API user's token still works")
+	}
+}
