@@ -1,0 +1,613 @@
+package dtls
+
+import (
+	"crypto"
+	"crypto/ecdh"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/hmac"
+	cryptorand "crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"net/netip"
+	"slices"
+	"time"
+)
+
+// Errors the server handshake returns (docs/dtls.md, Server handshake).
+var (
+	// ErrUnknownDeviceKey means the device's public key is not one the
+	// server knows; the handshake stops before any key is derived.
+	ErrUnknownDeviceKey = errors.New("dtls: unknown device key")
+	// ErrBadCertificateVerify means the device's CertificateVerify signature
+	// does not verify with its public key.
+	ErrBadCertificateVerify = errors.New("dtls: bad CertificateVerify")
+	// ErrBadFinished means the device's Finished verify_data is wrong.
+	ErrBadFinished = errors.New("dtls: bad Finished")
+	// ErrBadCookie means a datagram that should start a handshake is not a
+	// usable ClientHello.
+	ErrBadCookie = errors.New("dtls: bad cookie")
+	// ErrHandshakeTimeout means the device stopped answering: the server
+	// flight went out MaxRetransmits+1 times without a reply.
+	ErrHandshakeTimeout = errors.New("dtls: handshake timed out")
+	// ErrUnexpectedMessage means a handshake message arrived out of order.
+	ErrUnexpectedMessage = errors.New("dtls: unexpected handshake message")
+)
+
+// Retransmission timer defaults (RFC 6347 §4.2.4.1).
+const (
+	// DefaultInitialTimeout is the first retransmission timeout.
+	DefaultInitialTimeout = time.Second
+	// DefaultMaxTimeout caps the doubling retransmission timeout.
+	DefaultMaxTimeout = 60 * time.Second
+	// DefaultMaxRetransmits is how often a flight is resent before the
+	// handshake gives up.
+	DefaultMaxRetransmits = 6
+)
+
+// serverMaxMessageLen bounds one reassembled client handshake message: a raw
+// public key Certificate is under 100 bytes, an X.509 one (tests) under 1 KiB.
+const serverMaxMessageLen = 2048
+
+// serverMaxEarly bounds the epoch-1 records held while the keys are not yet known.
+const serverMaxEarly = 4
+
+// ServerConfig is what a server needs to run Gen 3 handshakes. It is read,
+// never written, by handshakes, so one config serves any number of them.
+type ServerConfig struct {
+	// Key is the server's P-256 private key; it signs ServerKeyExchange.
+	Key *ecdsa.PrivateKey
+	// Signer, when set, signs instead of Key (an HSM, or a counter in tests).
+	// It receives a SHA-256 digest and returns an ASN.1 ECDSA signature.
+	Signer crypto.Signer
+	// DeviceKey reports whether a device public key is known. Unknown keys
+	// end the handshake with ErrUnknownDeviceKey. Nil refuses every key.
+	DeviceKey func(pub *ecdsa.PublicKey) (known bool)
+	// Cookies issues and checks HelloVerifyRequest cookies.
+	Cookies *Cookies
+	// Rand is the entropy source; nil means crypto/rand.
+	Rand io.Reader
+	// NewCID returns the CIDLen-byte connection ID the device must put on
+	// its records; nil means CIDLen bytes from Rand.
+	NewCID func() ([]byte, error)
+	// InitialTimeout, MaxTimeout and MaxRetransmits tune retransmission;
+	// zero means the Default values.
+	InitialTimeout time.Duration
+	MaxTimeout     time.Duration
+	MaxRetransmits int
+	// AllowX509 is for interoperability tests with stacks that have no raw
+	// public keys (OpenSSL 3.0): the ClientHello need not offer raw public
+	// keys or a connection ID, the server sends Certificate as its X.509
+	// chain, and the client's X.509 leaf key is used as its device key.
+	// Production configs leave it false.
+	AllowX509   bool
+	Certificate []byte // DER X.509 certificate sent when AllowX509 is set
+}
+
+func (c *ServerConfig) rand() io.Reader {
+	if c.Rand != nil {
+		return c.Rand
+	}
+	return cryptorand.Reader
+}
+
+// HandleClientHello is the stateless first step of a handshake. datagram
+// must start with a ClientHello from addr. Without a valid cookie it returns
+// one HelloVerifyRequest datagram and no handshake, and nothing is allocated
+// that outlives the call and no signature is made. With a valid cookie it
+// returns a new ServerHandshake and its first flight (ServerHello,
+// ServerKeyExchange, CertificateRequest, ServerHelloDone).
+func (c *ServerConfig) HandleClientHello(now time.Time, addr netip.AddrPort, datagram []byte) (out [][]byte, hs *ServerHandshake, err error) {
+	rec, _, err := ParseRecord(datagram)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrBadCookie, err)
+	}
+	if rec.Header.Type != TypeHandshake || rec.Header.Epoch != 0 {
+		return nil, nil, fmt.Errorf("%w: not an epoch-0 handshake record", ErrBadCookie)
+	}
+	h, frag, _, err := ParseHandshakeFragment(rec.Body)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrBadCookie, err)
+	}
+	if h.Type != HandshakeClientHello || h.FragmentOffset != 0 || h.FragmentLength != h.Length {
+		return nil, nil, fmt.Errorf("%w: not a whole ClientHello", ErrBadCookie)
+	}
+	var ch ClientHello
+	if err := ch.Unmarshal(frag); err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrBadCookie, err)
+	}
+	if c.Cookies == nil {
+		return nil, nil, errors.New("dtls: server config has no Cookies")
+	}
+	if !c.Cookies.Verify(addr, &ch) {
+		hvr := HelloVerifyRequest{Version: VersionDTLS10, Cookie: c.Cookies.Make(addr, &ch)}
+		body := AppendHandshake(nil, HandshakeHelloVerifyRequest, h.MessageSeq, hvr.Marshal())
+		// RFC 6347 §4.2.1: the HelloVerifyRequest reuses the ClientHello's record sequence number.
+		dgram, err := AppendHeader(nil, &Header{Type: TypeHandshake, Version: Version, Seq: rec.Header.Seq, Length: uint16(len(body))})
+		if err != nil {
+			return nil, nil, fmt.Errorf("dtls: hello verify request: %w", err)
+		}
+		return [][]byte{append(dgram, body...)}, nil, nil
+	}
+	hs, err = c.newHandshake(now, addr, rec.Header.Seq, HandshakeMessage{Type: h.Type, Seq: h.MessageSeq, Body: frag}, &ch)
+	if err != nil {
+		return nil, nil, err
+	}
+	out, err = hs.sendFlight(now)
+	if err != nil {
+		return nil, nil, err
+	}
+	return out, hs, nil
+}
+
+// handshakeState is where a ServerHandshake stands.
+type handshakeState uint8
+
+const (
+	stateCertificate handshakeState = iota // waiting for the device's Certificate
+	stateClientKeyExchange
+	stateCertificateVerify
+	stateFinished
+	stateDone
+	stateFailed
+)
+
+// flightMessage is one record of a server flight, kept so the flight can be
+// resent with fresh record sequence numbers.
+type flightMessage struct {
+	typ     ContentType
+	epoch   uint16
+	payload []byte
+}
+
+// ServerHandshake is one server-side handshake after the cookie exchange.
+// It owns no socket, goroutine or clock: datagrams and the current time go
+// in, datagrams to send come out (docs/dtls.md, Server handshake). Its
+// memory is bounded by the reassembler's limits and a few held records. It
+// is not safe for concurrent use.
+type ServerHandshake struct {
+	cfg          *ServerConfig
+	addr         netip.AddrPort
+	state        handshakeState
+	err          error
+	clientHello  uint16 // message_seq of the ClientHello
+	clientRandom [RandomLen]byte
+	serverRandom [RandomLen]byte
+	eph          *ecdh.PrivateKey
+	transcript   hash.Hash
+	reasm        *Reassembler
+	early        [][]byte // epoch-1 records that came before the keys
+	serverCID    []byte   // on the device's records
+	clientCID    []byte   // on ours; nil when the device asked for none
+	x509         bool
+
+	devKey   *ecdsa.PublicKey
+	master   []byte
+	keys     Keys
+	read     *Cipher
+	write    *Cipher
+	replay   ReplayWindow
+	session  *Session
+	seq0     uint64 // next epoch-0 record sequence number
+	flight   []flightMessage
+	deadline time.Time // zero: no timer armed
+	timeout  time.Duration
+	resent   int
+	msgSeq   uint16 // message_seq of the server's Finished
+}
+
+// newHandshake checks the ClientHello and prepares the server's first flight.
+func (c *ServerConfig) newHandshake(now time.Time, addr netip.AddrPort, recSeq uint64, m HandshakeMessage, ch *ClientHello) (*ServerHandshake, error) {
+	if c.Key == nil && c.Signer == nil {
+		return nil, errors.New("dtls: server config has no key")
+	}
+	hs := &ServerHandshake{cfg: c, addr: addr, clientHello: m.Seq, clientRandom: ch.Random,
+		transcript: sha256.New(), seq0: recSeq, x509: c.AllowX509}
+	hs.reasm = &Reassembler{next: m.Seq + 1, MaxMessageLen: serverMaxMessageLen, MaxFragments: 16, MaxAhead: 4}
+	var exts []Extension
+	gen3, err := CheckGen3ClientHello(ch)
+	switch {
+	case err == nil:
+		hs.x509 = false
+		if n := len(gen3.ConnectionID); n != 0 && n != CIDLen {
+			return nil, fmt.Errorf("dtls: client connection ID of %d bytes, want 0 or %d", n, CIDLen)
+		} else if n == CIDLen {
+			hs.clientCID = slices.Clone(gen3.ConnectionID)
+		}
+		if c.NewCID != nil {
+			hs.serverCID, err = c.NewCID()
+		} else {
+			hs.serverCID = make([]byte, CIDLen)
+			_, err = io.ReadFull(c.rand(), hs.serverCID)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("dtls: connection ID: %w", err)
+		}
+		if exts, err = Gen3ServerHelloExtensions(hs.serverCID); err != nil {
+			return nil, err
+		}
+	case c.AllowX509 && slices.Contains(ch.CipherSuites, SuiteECDHEECDSAAES128CCM8):
+		x := HelloExtensions{HasRenegotiationInfo: true, RenegotiationInfo: []byte{}, PointFormats: []byte{PointFormatUncompressed}}
+		if exts, err = x.Extensions(true); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, err
+	}
+	hs.transcript.Write(m.Raw())
+	if _, err := io.ReadFull(c.rand(), hs.serverRandom[:]); err != nil {
+		return nil, fmt.Errorf("dtls: server random: %w", err)
+	}
+	if hs.eph, err = ecdh.P256().GenerateKey(c.rand()); err != nil {
+		return nil, fmt.Errorf("dtls: ephemeral key: %w", err)
+	}
+	ske := ServerKeyExchange{NamedCurve: GroupSecp256r1, PublicKey: hs.eph.PublicKey().Bytes()}
+	if err := c.sign(&hs.clientRandom, &hs.serverRandom, &ske); err != nil {
+		return nil, err
+	}
+	sh := ServerHello{Version: Version, Random: hs.serverRandom, CipherSuite: SuiteECDHEECDSAAES128CCM8, Extensions: exts}
+	cr := CertificateRequest{CertificateTypes: []byte{ClientCertTypeECDSASign}, SignatureAlgorithms: []uint16{SigECDSASecp256r1SHA256}}
+	seq := m.Seq
+	var body []byte
+	add := func(t HandshakeType, b []byte) {
+		msg := AppendHandshake(nil, t, seq, b)
+		seq++
+		hs.transcript.Write(msg)
+		body = append(body, msg...)
+	}
+	add(HandshakeServerHello, sh.Marshal())
+	if hs.x509 {
+		chain := CertificateChain{Certificates: [][]byte{c.Certificate}}
+		add(HandshakeCertificate, chain.Marshal())
+	}
+	add(HandshakeServerKeyExchange, ske.Marshal())
+	add(HandshakeCertificateRequest, cr.Marshal())
+	add(HandshakeServerHelloDone, nil)
+	hs.flight = []flightMessage{{typ: TypeHandshake, payload: body}}
+	hs.msgSeq = seq
+	hs.timeout = c.initialTimeout()
+	return hs, nil
+}
+
+// sign signs ske with Signer or Key.
+func (c *ServerConfig) sign(cr, sr *[RandomLen]byte, ske *ServerKeyExchange) error {
+	if c.Signer == nil {
+		return SignServerKeyExchange(c.rand(), c.Key, cr, sr, ske)
+	}
+	if pub, ok := c.Signer.Public().(*ecdsa.PublicKey); !ok || pub.Curve != elliptic.P256() {
+		return errors.New("dtls: server signer is not ECDSA P-256")
+	}
+	sig, err := c.Signer.Sign(c.rand(), serverKeyExchangeDigest(cr, sr, ske), crypto.SHA256)
+	if err != nil {
+		return fmt.Errorf("dtls: sign server key exchange: %w", err)
+	}
+	ske.SignatureAlgorithm, ske.Signature = SigECDSASecp256r1SHA256, sig
+	return nil
+}
+
+func (c *ServerConfig) initialTimeout() time.Duration {
+	if c.InitialTimeout > 0 {
+		return c.InitialTimeout
+	}
+	return DefaultInitialTimeout
+}
+
+func (c *ServerConfig) maxTimeout() time.Duration {
+	if c.MaxTimeout > 0 {
+		return c.MaxTimeout
+	}
+	return DefaultMaxTimeout
+}
+
+func (c *ServerConfig) maxRetransmits() int {
+	if c.MaxRetransmits > 0 {
+		return c.MaxRetransmits
+	}
+	return DefaultMaxRetransmits
+}
+
+// sendFlight encodes the current flight with fresh record sequence numbers
+// as one datagram and, unless it is the final flight, arms the timer.
+func (hs *ServerHandshake) sendFlight(now time.Time) ([][]byte, error) {
+	var dgram []byte
+	for _, m := range hs.flight {
+		var err error
+		if m.epoch == 0 {
+			start := len(dgram)
+			dgram, err = AppendHeader(dgram, &Header{Type: m.typ, Version: Version, Seq: hs.seq0, Length: uint16(len(m.payload))})
+			if err == nil {
+				dgram = append(dgram, m.payload...)
+			} else {
+				dgram = dgram[:start]
+			}
+			hs.seq0++
+		} else {
+			// The session owns the epoch-1 counter, so a resent Finished never
+			// reuses a nonce the application data has used.
+			dgram, err = hs.session.SealType(dgram, m.typ, m.payload)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("dtls: server flight: %w", err)
+		}
+	}
+	if hs.state == stateDone {
+		hs.deadline = time.Time{}
+	} else {
+		hs.deadline = now.Add(hs.timeout)
+	}
+	return [][]byte{dgram}, nil
+}
+
+// NextTimeout returns when HandleTimeout should next be called; ok is false
+// when no timer is armed (the handshake is over or failed).
+func (hs *ServerHandshake) NextTimeout() (deadline time.Time, ok bool) {
+	return hs.deadline, !hs.deadline.IsZero()
+}
+
+// HandleTimeout resends the last flight when its timer has expired at now,
+// doubling the timeout up to the cap (RFC 6347 §4.2.4). After MaxRetransmits
+// resends it fails with ErrHandshakeTimeout.
+func (hs *ServerHandshake) HandleTimeout(now time.Time) ([][]byte, error) {
+	if hs.err != nil {
+		return nil, hs.err
+	}
+	if hs.deadline.IsZero() || now.Before(hs.deadline) {
+		return nil, nil
+	}
+	if hs.resent >= hs.cfg.maxRetransmits() {
+		return nil, hs.fail(ErrHandshakeTimeout)
+	}
+	hs.resent++
+	hs.timeout = min(2*hs.timeout, hs.cfg.maxTimeout())
+	return hs.sendFlight(now)
+}
+
+// fail records err as final and disarms the timer.
+func (hs *ServerHandshake) fail(err error) error {
+	hs.state, hs.err, hs.deadline = stateFailed, err, time.Time{}
+	hs.flight, hs.early, hs.reasm = nil, nil, nil
+	return err
+}
+
+// Session returns the established session once the handshake is done.
+func (hs *ServerHandshake) Session() *Session { return hs.session }
+
+// HandleDatagram feeds one datagram from the device. It returns datagrams to
+// send (a retransmitted or the final flight), done once the device's
+// Finished has been checked (Session then returns the result), and an error
+// that ends the handshake. Records that do not parse, come from another
+// address or fail authentication are dropped without an error, as DTLS
+// does for noise. A repeat of the device's previous flight makes the server
+// resend its last flight, also after done.
+func (hs *ServerHandshake) HandleDatagram(now time.Time, addr netip.AddrPort, datagram []byte) (out [][]byte, done bool, err error) {
+	if hs.err != nil {
+		return nil, false, hs.err
+	}
+	if addr != hs.addr {
+		return nil, hs.state == stateDone, nil
+	}
+	resend := false
+	for rest := datagram; len(rest) > 0; {
+		rec, after, perr := ParseRecord(rest)
+		if perr != nil {
+			break
+		}
+		rest = after
+		r, err := hs.handleRecord(rec)
+		if err != nil {
+			return nil, false, hs.fail(err)
+		}
+		resend = resend || r
+	}
+	if err := hs.advance(); err != nil {
+		return nil, false, hs.fail(err)
+	}
+	if hs.state == stateDone && hs.session == nil {
+		hs.session = hs.newSession()
+		out, err := hs.sendFlight(now)
+		if err != nil {
+			return nil, false, hs.fail(err)
+		}
+		return out, true, nil
+	}
+	if resend {
+		out, err := hs.sendFlight(now)
+		if err != nil {
+			return nil, false, hs.fail(err)
+		}
+		return out, hs.state == stateDone, nil
+	}
+	return nil, hs.state == stateDone, nil
+}
+
+// handleRecord feeds one record; resend reports a repeat of the device's
+// previous flight.
+func (hs *ServerHandshake) handleRecord(rec Record) (resend bool, err error) {
+	switch rec.Header.Epoch {
+	case 0:
+		if rec.Header.Type == TypeChangeCipherSpec {
+			return false, nil // the switch is implied by epoch-1 records
+		}
+		if rec.Header.Type != TypeHandshake {
+			return false, nil
+		}
+		return hs.addFragments(rec.Body, false)
+	case 1:
+		if hs.read == nil {
+			if len(hs.early) < serverMaxEarly {
+				hs.early = append(hs.early, slices.Clone(rec.Raw))
+			}
+			return false, nil
+		}
+		if hs.serverCID != nil && (!rec.Header.Type.HasCID() || !hmac.Equal(rec.Header.CID, hs.serverCID)) {
+			return false, nil
+		}
+		if !hs.replay.Check(rec.Header.Seq) {
+			return false, nil
+		}
+		content, typ, oerr := hs.read.Open(nil, &rec)
+		if oerr != nil {
+			return false, nil // forged or corrupted: drop
+		}
+		hs.replay.Mark(rec.Header.Seq)
+		if typ != TypeHandshake {
+			return false, nil
+		}
+		if hs.state == stateDone {
+			return true, nil // the device repeats its Finished: resend ours
+		}
+		return hs.addFragments(content, true)
+	}
+	return false, nil
+}
+
+// addFragments feeds the handshake fragments of one record body.
+func (hs *ServerHandshake) addFragments(body []byte, encrypted bool) (resend bool, err error) {
+	for len(body) > 0 {
+		h, frag, more, err := ParseHandshakeFragment(body)
+		if err != nil {
+			return resend, err
+		}
+		body = more
+		if h.Type == HandshakeClientHello && h.MessageSeq == hs.clientHello {
+			resend = resend || hs.state == stateCertificate
+			continue
+		}
+		if hs.state == stateDone {
+			continue
+		}
+		if (h.Type == HandshakeFinished) != encrypted {
+			return resend, fmt.Errorf("%w: type %d protected=%v", ErrUnexpectedMessage, h.Type, encrypted)
+		}
+		if err := hs.reasm.Add(h, frag); err != nil {
+			return resend, err
+		}
+	}
+	return resend, nil
+}
+
+// advance processes every complete message in order.
+func (hs *ServerHandshake) advance() error {
+	for hs.state < stateDone {
+		m, ok := hs.reasm.Next()
+		if !ok {
+			return nil
+		}
+		if err := hs.handleMessage(m); err != nil {
+			return err
+		}
+		if hs.read != nil && hs.early != nil {
+			early := hs.early
+			hs.early = nil
+			for _, raw := range early {
+				rec, _, err := ParseRecord(raw)
+				if err != nil {
+					continue
+				}
+				if _, err := hs.handleRecord(rec); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// handleMessage processes one client handshake message.
+func (hs *ServerHandshake) handleMessage(m HandshakeMessage) error {
+	want := map[handshakeState]HandshakeType{stateCertificate: HandshakeCertificate,
+		stateClientKeyExchange: HandshakeClientKeyExchange, stateCertificateVerify: HandshakeCertificateVerify,
+		stateFinished: HandshakeFinished}[hs.state]
+	if m.Type != want {
+		return fmt.Errorf("%w: type %d, want %d", ErrUnexpectedMessage, m.Type, want)
+	}
+	raw := m.Raw()
+	switch hs.state {
+	case stateCertificate:
+		pub, err := hs.parseCertificate(m.Body)
+		if err != nil {
+			return err
+		}
+		if hs.cfg.DeviceKey == nil || !hs.cfg.DeviceKey(pub) {
+			return ErrUnknownDeviceKey
+		}
+		hs.devKey = pub
+	case stateClientKeyExchange:
+		var cke ClientKeyExchange
+		if err := cke.Unmarshal(m.Body); err != nil {
+			return err
+		}
+		pre, err := ECDHSharedSecret(hs.eph, cke.PublicKey)
+		if err != nil {
+			return err
+		}
+		hs.eph = nil
+		if hs.master, err = MasterSecret(pre, hs.clientRandom[:], hs.serverRandom[:]); err != nil {
+			return err
+		}
+		if hs.keys, err = KeyBlock(hs.master, hs.clientRandom[:], hs.serverRandom[:]); err != nil {
+			return err
+		}
+		if hs.read, err = NewCipher(hs.keys.ClientKey[:], hs.keys.ClientIV[:]); err != nil {
+			return err
+		}
+		if hs.write, err = NewCipher(hs.keys.ServerKey[:], hs.keys.ServerIV[:]); err != nil {
+			return err
+		}
+	case stateCertificateVerify:
+		var cv CertificateVerify
+		if err := cv.Unmarshal(m.Body); err != nil {
+			return err
+		}
+		if err := VerifyCertificateVerify(hs.devKey, hs.transcript.Sum(nil), &cv); err != nil {
+			return fmt.Errorf("%w: %w", ErrBadCertificateVerify, err)
+		}
+	case stateFinished:
+		var fin Finished
+		if err := fin.Unmarshal(m.Body); err != nil {
+			return fmt.Errorf("%w: %w", ErrBadFinished, err)
+		}
+		want := VerifyData(hs.master, ClientFinished, hs.transcript.Sum(nil))
+		if !hmac.Equal(want[:], fin.VerifyData[:]) {
+			return ErrBadFinished
+		}
+		hs.transcript.Write(raw)
+		mine := Finished{VerifyData: VerifyData(hs.master, ServerFinished, hs.transcript.Sum(nil))}
+		hs.flight = []flightMessage{
+			{typ: TypeChangeCipherSpec, payload: []byte{1}},
+			{typ: TypeHandshake, epoch: 1, payload: AppendHandshake(nil, HandshakeFinished, hs.msgSeq, mine.Marshal())},
+		}
+		hs.state, hs.reasm, hs.early = stateDone, nil, nil
+		return nil
+	}
+	hs.transcript.Write(raw)
+	hs.state++
+	return nil
+}
+
+// parseCertificate reads the device's public key from its Certificate.
+func (hs *ServerHandshake) parseCertificate(body []byte) (*ecdsa.PublicKey, error) {
+	var rpk RawPublicKeyCertificate
+	rpkErr := rpk.Unmarshal(body)
+	if rpkErr == nil {
+		if pub, err := ParseDevicePublicKey(rpk.SPKI); err == nil || !hs.x509 {
+			return pub, err
+		}
+	}
+	if !hs.x509 {
+		return nil, rpkErr
+	}
+	var chain CertificateChain
+	if err := chain.Unmarshal(body); err != nil || len(chain.Certificates) == 0 {
+		return nil, fmt.Errorf("dtls: client certificate: %v", err)
+	}
+	leaf, err := x509.ParseCertificate(chain.Certificates[0])
+	if err != nil {
+		return nil, fmt.Errorf("dtls: client certificate: %w", err)
+	}
+	return ParseDevicePublicKey(leaf.RawSubjectPublicKeyInfo)
+}

@@ -1,0 +1,88 @@
+package dtls
+
+import (
+	"crypto/ecdsa"
+	"crypto/hmac"
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// ErrNotForSession means a record is not one the session accepts: another
+// epoch or connection ID, a replay, or a type that cannot be application traffic.
+var ErrNotForSession = errors.New("dtls: record does not belong to the session")
+
+// Session is the result of a server handshake: the keys and counters that
+// protect application data in epoch 1 (docs/dtls.md, Server handshake). It
+// is not safe for concurrent use.
+type Session struct {
+	// ServerCID is the connection ID the device puts on its records (nil
+	// when none was negotiated).
+	ServerCID []byte
+	// ClientCID is the connection ID the server puts on its records (nil
+	// when the device asked for none).
+	ClientCID []byte
+	// DeviceKey is the device's public key from its Certificate.
+	DeviceKey *ecdsa.PublicKey
+	// MasterSecret is the 48-byte master secret.
+	MasterSecret []byte
+	// Read opens the device's records; Write seals the server's.
+	Read, Write *Cipher
+	// ReadEpoch and WriteEpoch are the epochs of each direction (1).
+	ReadEpoch, WriteEpoch uint16
+	// WriteSeq is the next record sequence number the server uses.
+	WriteSeq uint64
+	// Replay is the anti-replay window for the device's records.
+	Replay ReplayWindow
+}
+
+// newSession copies the handshake's result into a Session.
+func (hs *ServerHandshake) newSession() *Session {
+	return &Session{
+		ServerCID: slices.Clone(hs.serverCID), ClientCID: slices.Clone(hs.clientCID),
+		DeviceKey: hs.devKey, MasterSecret: hs.master,
+		Read: hs.read, Write: hs.write, ReadEpoch: 1, WriteEpoch: 1,
+		Replay: hs.replay,
+	}
+}
+
+// Seal appends one application data record carrying content to dst, in the
+// CID record format when the device asked for a connection ID.
+func (s *Session) Seal(dst, content []byte) ([]byte, error) {
+	return s.SealType(dst, TypeApplicationData, content)
+}
+
+// SealType is Seal for another content type (an alert).
+func (s *Session) SealType(dst []byte, typ ContentType, content []byte) ([]byte, error) {
+	if s.WriteSeq > MaxSeq {
+		return dst, ErrSeqOverflow
+	}
+	out, err := s.Write.Seal(dst, typ, s.WriteEpoch, s.WriteSeq, s.ClientCID, content)
+	if err != nil {
+		return dst, err
+	}
+	s.WriteSeq++
+	return out, nil
+}
+
+// Open authenticates one record from the device and appends its content to
+// dst, returning the real content type. It refuses records of another epoch,
+// without the session's connection ID when one was negotiated, and replays.
+func (s *Session) Open(dst []byte, rec *Record) ([]byte, ContentType, error) {
+	if rec.Header.Epoch != s.ReadEpoch {
+		return dst, 0, fmt.Errorf("%w: epoch %d", ErrNotForSession, rec.Header.Epoch)
+	}
+	if (s.ServerCID != nil) != rec.Header.Type.HasCID() ||
+		(s.ServerCID != nil && !hmac.Equal(rec.Header.CID, s.ServerCID)) {
+		return dst, 0, fmt.Errorf("%w: connection ID", ErrNotForSession)
+	}
+	if !s.Replay.Check(rec.Header.Seq) {
+		return dst, 0, fmt.Errorf("%w: replayed sequence number %d", ErrNotForSession, rec.Header.Seq)
+	}
+	out, typ, err := s.Read.Open(dst, rec)
+	if err != nil {
+		return dst, 0, err
+	}
+	s.Replay.Mark(rec.Header.Seq)
+	return out, typ, nil
+}
