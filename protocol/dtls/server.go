@@ -56,6 +56,9 @@ const serverMaxMessageLen = 2048
 // serverMaxEarly bounds the epoch-1 records held while the keys are not yet known.
 const serverMaxEarly = 4
 
+// serverMaxEarlyLen bounds each held record; a Finished record is under 100 bytes.
+const serverMaxEarlyLen = 512
+
 // ServerConfig is what a server needs to run Gen 3 handshakes. It is read,
 // never written, by handshakes, so one config serves any number of them.
 type ServerConfig struct {
@@ -438,7 +441,7 @@ func (hs *ServerHandshake) handleRecord(rec Record) (resend bool, err error) {
 		return hs.addFragments(rec.Body, false)
 	case 1:
 		if hs.read == nil {
-			if len(hs.early) < serverMaxEarly {
+			if len(hs.early) < serverMaxEarly && len(rec.Raw) <= serverMaxEarlyLen {
 				hs.early = append(hs.early, slices.Clone(rec.Raw))
 			}
 			return false, nil
