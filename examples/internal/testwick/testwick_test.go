@@ -1,0 +1,9 @@
+package testwick
+
+import (
+	"testing"
+
+	"github.com/wick-cloud/wick/internal/doccheck"
+)
+
+func TestDocComments(t *testing.T) { doccheck.Exported(t, doccheck.Sources(t)) }
