@@ -468,12 +468,14 @@ func (hs *ServerHandshake) handleRecord(rec Record) (resend bool, err error) {
 	return false, nil
 }
 
-// addFragments feeds the handshake fragments of one record body.
+// addFragments feeds the handshake fragments of one record body. Fragments
+// that do not parse or that the reassembler refuses are dropped; a Finished
+// outside epoch 1, or another message inside it, is an error.
 func (hs *ServerHandshake) addFragments(body []byte, encrypted bool) (resend bool, err error) {
 	for len(body) > 0 {
 		h, frag, more, err := ParseHandshakeFragment(body)
 		if err != nil {
-			return resend, err
+			return resend, nil // noise: plaintext records are unauthenticated, so drop, don't fail
 		}
 		body = more
 		if h.Type == HandshakeClientHello && h.MessageSeq == hs.clientHello {
@@ -487,7 +489,7 @@ func (hs *ServerHandshake) addFragments(body []byte, encrypted bool) (resend boo
 			return resend, fmt.Errorf("%w: type %d protected=%v", ErrUnexpectedMessage, h.Type, encrypted)
 		}
 		if err := hs.reasm.Add(h, frag); err != nil {
-			return resend, err
+			continue // contradicts what is held, or over a limit: drop the fragment
 		}
 	}
 	return resend, nil
