@@ -35,6 +35,7 @@ type testDevice struct {
 	corruptCV  bool
 	corruptFin bool
 	finMsg     []byte
+	certBody   []byte // replaces the raw public key Certificate body when set
 }
 
 func newTestDevice(t testing.TB, key *ecdsa.PrivateKey, serverPub *ecdsa.PublicKey, cid []byte) *testDevice {
@@ -170,7 +171,11 @@ func (d *testDevice) clientFlight(dgram []byte) [][]byte {
 	if err != nil {
 		d.t.Fatal(err)
 	}
-	cert := AppendHandshake(nil, HandshakeCertificate, 2, (&RawPublicKeyCertificate{SPKI: spki}).Marshal())
+	certBody := (&RawPublicKeyCertificate{SPKI: spki}).Marshal()
+	if d.certBody != nil {
+		certBody = d.certBody
+	}
+	cert := AppendHandshake(nil, HandshakeCertificate, 2, certBody)
 	cke := AppendHandshake(nil, HandshakeClientKeyExchange, 3, (&ClientKeyExchange{PublicKey: eph.PublicKey().Bytes()}).Marshal())
 	d.transcript.Write(cert)
 	d.transcript.Write(cke)

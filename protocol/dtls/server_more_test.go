@@ -127,3 +127,24 @@ func FuzzServerHandleClientHello(f *testing.F) {
 		}
 	})
 }
+
+// TestServerHandshakeRefusesX509 checks that a device that negotiated raw
+// public keys cannot send an X.509 Certificate, even when the config allows
+// X.509 for interop tests (that applies only to ClientHellos without raw
+// public keys).
+func TestServerHandshakeRefusesX509(t *testing.T) {
+	devKey := mustP256(t)
+	chain := CertificateChain{Certificates: [][]byte{selfSigned(t, devKey, "device")}}
+	for _, allow := range []bool{false, true} {
+		s := newTestServer(t, devKey)
+		s.cfg.AllowX509 = allow
+		s.cfg.Certificate = chain.Certificates[0]
+		d := newTestDevice(t, devKey, &s.cfg.Key.PublicKey, nil)
+		d.certBody = chain.Marshal()
+		hs, flight := startHandshake(t, s, d)
+		_, done, err := feedServer(t, hs, d.clientFlight(flight)...)
+		if err == nil || errors.Is(err, ErrUnknownDeviceKey) || done {
+			t.Fatalf("AllowX509 %v: X.509 Certificate after a Gen 3 ClientHello: done %v err %v", allow, done, err)
+		}
+	}
+}
