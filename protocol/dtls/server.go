@@ -599,12 +599,16 @@ func (hs *ServerHandshake) parseCertificate(body []byte) (*ecdsa.PublicKey, erro
 	var rpk RawPublicKeyCertificate
 	rpkErr := rpk.Unmarshal(body)
 	if rpkErr == nil {
-		if pub, err := ParseDevicePublicKey(rpk.SPKI); err == nil || !hs.x509 {
-			return pub, err
+		pub, err := ParseDevicePublicKey(rpk.SPKI)
+		if err == nil {
+			return pub, nil
+		}
+		if !hs.x509 {
+			return nil, fmt.Errorf("%w: %w", errBadDeviceCertificate, err)
 		}
 	}
 	if !hs.x509 {
-		return nil, rpkErr
+		return nil, fmt.Errorf("%w: %w", errBadDeviceCertificate, rpkErr)
 	}
 	var chain CertificateChain
 	if err := chain.Unmarshal(body); err != nil || len(chain.Certificates) == 0 {
@@ -616,3 +620,6 @@ func (hs *ServerHandshake) parseCertificate(body []byte) (*ecdsa.PublicKey, erro
 	}
 	return ParseDevicePublicKey(leaf.RawSubjectPublicKeyInfo)
 }
+
+// errBadDeviceCertificate marks a Certificate that holds no usable raw public key.
+var errBadDeviceCertificate = errors.New("dtls: bad device Certificate")

@@ -100,10 +100,14 @@ func TestServerHandshakeFailures(t *testing.T) {
 		known   bool
 		mutate  func(*testDevice)
 		wantErr error
+		alert   AlertDescription
 	}{
-		{"unknown key", false, nil, ErrUnknownDeviceKey},
-		{"bad CertificateVerify", true, func(d *testDevice) { d.corruptCV = true }, ErrBadCertificateVerify},
-		{"bad Finished", true, func(d *testDevice) { d.corruptFin = true }, ErrBadFinished},
+		{"unknown key", false, nil, ErrUnknownDeviceKey, AlertAccessDenied},
+		{"bad CertificateVerify", true, func(d *testDevice) { d.corruptCV = true }, ErrBadCertificateVerify, AlertDecryptError},
+		{"bad Finished", true, func(d *testDevice) { d.corruptFin = true }, ErrBadFinished, AlertDecryptError},
+		{"X.509 Certificate", true, func(d *testDevice) {
+			d.certBody = (&CertificateChain{Certificates: [][]byte{selfSigned(t, d.key, "device")}}).Marshal()
+		}, errBadDeviceCertificate, AlertBadCertificate},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			devKey := mustP256(t)
@@ -116,9 +120,17 @@ func TestServerHandshakeFailures(t *testing.T) {
 				tc.mutate(d)
 			}
 			hs, flight := startHandshake(t, s, d)
+			if hs.Alert() != nil {
+				t.Fatal("alert before any failure")
+			}
 			_, done, err := feedServer(t, hs, d.clientFlight(flight)...)
 			if !errors.Is(err, tc.wantErr) || done {
 				t.Fatalf("err %v done %v, want %v", err, done, tc.wantErr)
+			}
+			rec, rest, err := ParseRecord(hs.Alert())
+			if err != nil || len(rest) != 0 || rec.Header.Type != TypeAlert || rec.Header.Epoch != 0 ||
+				!bytes.Equal(rec.Body, []byte{alertLevelFatal, byte(tc.alert)}) {
+				t.Fatalf("alert record %+v %x: %v", rec.Header, rec.Body, err)
 			}
 			if hs.Session() != nil {
 				t.Fatal("session after failure")
@@ -251,6 +263,9 @@ func TestServerHandshakeTimeoutGivesUp(t *testing.T) {
 		if _, err := hs.HandleTimeout(now); err != nil {
 			if !errors.Is(err, ErrHandshakeTimeout) {
 				t.Fatal(err)
+			}
+			if hs.Alert() != nil {
+				t.Fatal("alert after a timeout")
 			}
 			break
 		}
