@@ -72,7 +72,9 @@ type ServerConfig struct {
 	DeviceKey func(pub *ecdsa.PublicKey) (known bool)
 	// Cookies issues and checks HelloVerifyRequest cookies.
 	Cookies *Cookies
-	// Rand is the entropy source; nil means crypto/rand.
+	// Rand supplies the server random and connection IDs; nil means
+	// crypto/rand. Since Go 1.26 ECDSA signing and ECDH key generation draw
+	// their own secure randomness and ignore it.
 	Rand io.Reader
 	// NewCID returns the CIDLen-byte connection ID the device must put on
 	// its records; nil means CIDLen bytes from Rand.
