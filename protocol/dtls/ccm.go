@@ -35,6 +35,7 @@ var ErrBadRecordMAC = errors.New("dtls: bad record MAC")
 // concurrent use.
 type Cipher struct {
 	aead    cipher.AEAD
+	key     [KeyLen]byte // kept for Session.MarshalBinary
 	iv      [ImplicitIVLen]byte
 	scratch sync.Pool // of *scratch
 }
@@ -55,6 +56,7 @@ func NewCipher(key, iv []byte) (*Cipher, error) {
 	}
 	c := &Cipher{aead: aead}
 	c.scratch.New = func() any { return new(scratch) }
+	copy(c.key[:], key)
 	copy(c.iv[:], iv)
 	return c, nil
 }

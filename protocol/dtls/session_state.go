@@ -1,0 +1,124 @@
+package dtls
+
+import (
+	"crypto/x509"
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// sessionStateVersion is the first byte of a saved session; a new layout
+// gets a new number and UnmarshalSession refuses the ones it does not know.
+const sessionStateVersion = 1
+
+// ErrBadSessionState means saved session bytes are not a session this
+// package wrote: another version, a wrong length or an invalid field.
+var ErrBadSessionState = errors.New("dtls: bad saved session")
+
+// sessionFixedLen is the length of everything but the variable fields:
+// version, master secret, two keys and IVs, two epochs, the write sequence
+// number and the replay window.
+const sessionFixedLen = 1 + MasterSecretLen + 2*(KeyLen+ImplicitIVLen) + 2 + 2 + 8 + 8 + 8
+
+// MarshalBinary saves what a resumed session needs so that it survives a
+// process restart (docs/dtls.md, Saving a session): both directions' keys
+// and IVs, the master secret, the epochs, the next write sequence number,
+// the replay window, both connection IDs and the device's public key. The
+// result holds secrets; store it as such. Save it again after sending
+// records, since a restored session must never reuse a sequence number.
+func (s *Session) MarshalBinary() ([]byte, error) {
+	if s.Read == nil || s.Write == nil || len(s.MasterSecret) != MasterSecretLen {
+		return nil, errors.New("dtls: session has no keys to save")
+	}
+	if s.WriteSeq > MaxSeq {
+		return nil, ErrSeqOverflow
+	}
+	for _, cid := range [][]byte{s.ServerCID, s.ClientCID} {
+		if len(cid) != 0 && len(cid) != CIDLen {
+			return nil, ErrBadCID
+		}
+	}
+	var spki []byte
+	if s.DeviceKey != nil {
+		var err error
+		if spki, err = x509.MarshalPKIXPublicKey(s.DeviceKey); err != nil {
+			return nil, fmt.Errorf("dtls: save session: %w", err)
+		}
+	}
+	b := make([]byte, 0, sessionFixedLen+2+2*CIDLen+2+len(spki))
+	b = append(b, sessionStateVersion)
+	b = append(b, s.MasterSecret...)
+	b = append(b, s.Read.key[:]...)
+	b = append(b, s.Read.iv[:]...)
+	b = append(b, s.Write.key[:]...)
+	b = append(b, s.Write.iv[:]...)
+	b = binary.BigEndian.AppendUint16(b, s.ReadEpoch)
+	b = binary.BigEndian.AppendUint16(b, s.WriteEpoch)
+	b = binary.BigEndian.AppendUint64(b, s.WriteSeq)
+	latest, bitmap := s.Replay.State()
+	b = binary.BigEndian.AppendUint64(b, latest)
+	b = binary.BigEndian.AppendUint64(b, bitmap)
+	b = appendVec8(b, s.ServerCID)
+	b = appendVec8(b, s.ClientCID)
+	return appendVec16(b, spki), nil
+}
+
+// UnmarshalSession restores a session saved with MarshalBinary. It is
+// strict: an unknown version, trailing bytes, a connection ID that is
+// neither absent nor CIDLen bytes, a sequence number over 48 bits, epoch 0,
+// a replay window State cannot produce or a device key that is not P-256
+// are refused with ErrBadSessionState.
+func UnmarshalSession(b []byte) (*Session, error) {
+	if len(b) < sessionFixedLen || b[0] != sessionStateVersion {
+		return nil, fmt.Errorf("%w: version or length", ErrBadSessionState)
+	}
+	r := reader{b: b[1:]}
+	s := &Session{MasterSecret: append([]byte(nil), r.bytes(MasterSecretLen)...)}
+	readKey, readIV := r.bytes(KeyLen), r.bytes(ImplicitIVLen)
+	writeKey, writeIV := r.bytes(KeyLen), r.bytes(ImplicitIVLen)
+	s.ReadEpoch, s.WriteEpoch = r.u16(), r.u16()
+	s.WriteSeq = binary.BigEndian.Uint64(r.bytes(8))
+	latest := binary.BigEndian.Uint64(r.bytes(8))
+	bitmap := binary.BigEndian.Uint64(r.bytes(8))
+	serverCID, clientCID := r.vec8(), r.vec8()
+	spki := r.vec16()
+	if err := r.done(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadSessionState, err)
+	}
+	if s.WriteSeq > MaxSeq || latest > MaxSeq {
+		return nil, fmt.Errorf("%w: sequence number over 48 bits", ErrBadSessionState)
+	}
+	if (bitmap == 0 && latest != 0) || (bitmap != 0 && bitmap&1 == 0) {
+		return nil, fmt.Errorf("%w: replay window", ErrBadSessionState)
+	}
+	if s.ReadEpoch == 0 || s.WriteEpoch == 0 {
+		return nil, fmt.Errorf("%w: epoch 0 is not protected", ErrBadSessionState)
+	}
+	for _, cid := range []*[]byte{&serverCID, &clientCID} {
+		switch len(*cid) {
+		case 0:
+			*cid = nil
+		case CIDLen:
+			*cid = append([]byte(nil), *cid...)
+		default:
+			return nil, fmt.Errorf("%w: %w", ErrBadSessionState, ErrBadCID)
+		}
+	}
+	s.ServerCID, s.ClientCID = serverCID, clientCID
+	if len(spki) != 0 {
+		pub, err := ParseDevicePublicKey(spki)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrBadSessionState, err)
+		}
+		s.DeviceKey = pub
+	}
+	var err error
+	if s.Read, err = NewCipher(readKey, readIV); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadSessionState, err)
+	}
+	if s.Write, err = NewCipher(writeKey, writeIV); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadSessionState, err)
+	}
+	s.Replay = RestoreReplayWindow(latest, bitmap)
+	return s, nil
+}

@@ -1,0 +1,159 @@
+package dtls
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+)
+
+// handshakePair runs a full in-memory handshake and returns both sessions.
+func handshakePair(t testing.TB, cid []byte) (client, server *Session) {
+	t.Helper()
+	devKey := mustP256(t)
+	s := newTestServer(t, devKey)
+	p := newPair(t, s, devKey, cid)
+	if err := p.run(); err != nil {
+		t.Fatal(err)
+	}
+	return p.client.Session(), p.server.Session()
+}
+
+// sealRecord seals content on s and parses the record back.
+func sealRecord(t *testing.T, s *Session, content string) (Record, []byte) {
+	t.Helper()
+	raw, err := s.Seal(nil, []byte(content))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, _, err := ParseRecord(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec, raw
+}
+
+func TestSessionRestoreAcrossRestart(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cid  []byte
+	}{
+		{"device CID", []byte{1, 2, 3, 4, 5, 6, 7, 8}},
+		{"no device CID", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			client, server := handshakePair(t, tc.cid)
+			// Traffic before the restart: the record seen last is what a
+			// replay after the restart would repeat.
+			rec, raw := sealRecord(t, client, "before")
+			if _, _, err := server.Open(nil, &rec); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := server.Seal(nil, []byte("ack")); err != nil {
+				t.Fatal(err)
+			}
+			saved, err := server.MarshalBinary()
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A "new process": only the saved bytes survive.
+			restored, err := UnmarshalSession(bytes.Clone(saved))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !restored.DeviceKey.Equal(server.DeviceKey) || restored.WriteSeq != server.WriteSeq ||
+				!bytes.Equal(restored.ServerCID, server.ServerCID) || !bytes.Equal(restored.ClientCID, server.ClientCID) {
+				t.Fatalf("restored %+v, saved from %+v", restored, server)
+			}
+			again, err := restored.MarshalBinary()
+			if err != nil || !bytes.Equal(again, saved) {
+				t.Fatalf("re-saved session differs: %v", err)
+			}
+			old, _, _ := ParseRecord(raw)
+			if _, _, err := restored.Open(nil, &old); !errors.Is(err, ErrNotForSession) {
+				t.Fatalf("replay after restore: err = %v, want ErrNotForSession", err)
+			}
+			next, _ := sealRecord(t, client, "after")
+			got, typ, err := restored.Open(nil, &next)
+			if err != nil || typ != TypeApplicationData || string(got) != "after" {
+				t.Fatalf("open after restore: %q %v %v", got, typ, err)
+			}
+			if _, _, err := restored.Open(nil, &next); !errors.Is(err, ErrNotForSession) {
+				t.Fatalf("second replay: err = %v", err)
+			}
+			answer, _ := sealRecord(t, restored, "answer")
+			got, _, err = client.Open(nil, &answer)
+			if err != nil || string(got) != "answer" {
+				t.Fatalf("client open of the restored server's answer: %q %v", got, err)
+			}
+		})
+	}
+}
+
+func TestClientSessionRestore(t *testing.T) {
+	client, server := handshakePair(t, nil)
+	saved, err := client.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	restored, err := UnmarshalSession(saved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkTraffic(t, restored, server)
+}
+
+func TestUnmarshalSessionRefuses(t *testing.T) {
+	_, server := handshakePair(t, []byte{1, 2, 3, 4, 5, 6, 7, 8})
+	good, err := server.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const (
+		epochs = 1 + MasterSecretLen + 2*(KeyLen+ImplicitIVLen)
+		seq    = epochs + 4
+		window = seq + 8
+		cids   = window + 16
+	)
+	mod := func(f func(b []byte) []byte) []byte { return f(bytes.Clone(good)) }
+	for _, tc := range []struct {
+		name string
+		b    []byte
+	}{
+		{"empty", nil},
+		{"version 2", mod(func(b []byte) []byte { b[0] = 2; return b })},
+		{"truncated", good[:len(good)-1]},
+		{"trailing byte", append(bytes.Clone(good), 0)},
+		{"read epoch 0", mod(func(b []byte) []byte { b[epochs], b[epochs+1] = 0, 0; return b })},
+		{"sequence over 48 bits", mod(func(b []byte) []byte { b[seq] = 1; return b })},
+		{"window bit 0 clear", mod(func(b []byte) []byte { b[window+15] = 2; return b })},
+		{"CID of 7 bytes", mod(func(b []byte) []byte { b[cids] = 7; return b })},
+		{"device key garbage", mod(func(b []byte) []byte { b[len(b)-1] ^= 0xff; b[len(b)-10] ^= 0xff; return b })},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := UnmarshalSession(tc.b); !errors.Is(err, ErrBadSessionState) {
+				t.Fatalf("err = %v, want ErrBadSessionState", err)
+			}
+		})
+	}
+}
+
+func TestSessionMarshalRefusesIncomplete(t *testing.T) {
+	_, server := handshakePair(t, nil)
+	for _, tc := range []struct {
+		name string
+		mod  func(s *Session)
+	}{
+		{"no ciphers", func(s *Session) { s.Read = nil }},
+		{"short master secret", func(s *Session) { s.MasterSecret = s.MasterSecret[:10] }},
+		{"sequence overflow", func(s *Session) { s.WriteSeq = MaxSeq + 1 }},
+		{"bad CID", func(s *Session) { s.ClientCID = []byte{1} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := *server
+			tc.mod(&s)
+			if _, err := s.MarshalBinary(); err == nil {
+				t.Fatal("saved an incomplete session")
+			}
+		})
+	}
+}
