@@ -157,3 +157,30 @@ func TestSessionMarshalRefusesIncomplete(t *testing.T) {
 		})
 	}
 }
+
+// FuzzUnmarshalSession checks that UnmarshalSession never panics and that
+// whatever it accepts saves back to the same bytes.
+func FuzzUnmarshalSession(f *testing.F) {
+	client, server := handshakePair(f, []byte{1, 2, 3, 4, 5, 6, 7, 8})
+	for _, s := range []*Session{client, server} {
+		b, err := s.MarshalBinary()
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte{sessionStateVersion})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := UnmarshalSession(b)
+		if err != nil {
+			if !errors.Is(err, ErrBadSessionState) {
+				t.Fatalf("error %v is not ErrBadSessionState", err)
+			}
+			return
+		}
+		again, err := s.MarshalBinary()
+		if err != nil || !bytes.Equal(again, b) {
+			t.Fatalf("accepted session saves differently: %v", err)
+		}
+	})
+}
