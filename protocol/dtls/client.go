@@ -157,6 +157,9 @@ func (hs *ClientHandshake) sendHello(cookie []byte) {
 	hs.chSeq = hs.msgSeq
 	hs.msgSeq++
 	hs.flight = []flightMessage{{typ: TypeHandshake, payload: AppendHandshake(nil, HandshakeClientHello, hs.chSeq, hs.ch.Marshal())}}
+	// The server numbers its flight from the ClientHello's message_seq
+	// (RFC 6347 §4.2.2), so fragments may be held in any order from now on.
+	hs.reasm = &Reassembler{next: hs.chSeq, MaxMessageLen: clientMaxMessageLen, MaxFragments: 16, MaxAhead: 4}
 }
 
 // sendFlight encodes the current flight as one datagram with fresh record
@@ -253,7 +256,7 @@ func (hs *ClientHandshake) HandleDatagram(now time.Time, datagram []byte) (out [
 		}
 		resend, newFlight = resend || r, newFlight || nf
 	}
-	if hs.state == clientWaitFlight || (hs.state == clientWaitHello && hs.reasm != nil) {
+	if hs.state == clientWaitHello || hs.state == clientWaitFlight {
 		if err := hs.advance(); err != nil {
 			return nil, false, hs.fail(err)
 		}
@@ -297,7 +300,7 @@ func (hs *ClientHandshake) handleRecord(rec Record) (resend, newFlight bool, err
 		body = more
 		switch {
 		case h.Type == HandshakeHelloVerifyRequest:
-			if hs.state != clientWaitHello || hs.reasm != nil || h.FragmentOffset != 0 || h.FragmentLength != h.Length {
+			if hs.state != clientWaitHello || len(hs.server) != 0 || h.FragmentOffset != 0 || h.FragmentLength != h.Length {
 				continue
 			}
 			var hvr HelloVerifyRequest
@@ -315,13 +318,6 @@ func (hs *ClientHandshake) handleRecord(rec Record) (resend, newFlight bool, err
 				resend = hs.state == clientWaitFinish
 			}
 		case hs.state == clientWaitHello || hs.state == clientWaitFlight:
-			if hs.reasm == nil {
-				if h.Type != HandshakeServerHello {
-					continue
-				}
-				hs.reasm = &Reassembler{next: h.MessageSeq, MaxMessageLen: clientMaxMessageLen, MaxFragments: 16, MaxAhead: 4}
-				hs.state = clientWaitFlight
-			}
 			_ = hs.reasm.Add(h, frag) // refused fragments are dropped
 		}
 	}
@@ -341,6 +337,7 @@ func (hs *ClientHandshake) advance() error {
 			return fmt.Errorf("%w: type %d, want %d", ErrUnexpectedMessage, m.Type, want[len(hs.server)])
 		}
 		hs.server = append(hs.server, m)
+		hs.state = clientWaitFlight
 	}
 	return hs.clientFlight()
 }

@@ -246,3 +246,69 @@ func TestNewClientHandshakeRefusesBadConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestClientReassemblesServerFlight splits the server flight into small
+// fragments, one record per datagram, and delivers them in reverse order:
+// the client answers only once the last piece is in.
+func TestClientReassemblesServerFlight(t *testing.T) {
+	devKey := mustP256(t)
+	s := newTestServer(t, devKey)
+	p := newPair(t, s, devKey, []byte{1, 2, 3, 4, 5, 6, 7, 8})
+	hvr, err := p.toServer(p.client.Start(t0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, _, err := p.toClient(hvr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flight, err := p.toServer(second)
+	if err != nil || len(flight) != 1 {
+		t.Fatalf("server flight: %d datagrams, %v", len(flight), err)
+	}
+	rec, _, err := ParseRecord(flight[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pieces [][]byte
+	for body := rec.Body; len(body) > 0; {
+		h, frag, more, err := ParseHandshakeFragment(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body = more
+		frags, err := FragmentHandshake(h.Type, h.MessageSeq, frag, 24)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range frags {
+			d, err := AppendHeader(nil, &Header{Type: TypeHandshake, Version: Version, Seq: uint64(100 + len(pieces)), Length: uint16(len(f))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			pieces = append(pieces, append(d, f...))
+		}
+	}
+	var answer [][]byte
+	for i := len(pieces) - 1; i >= 0; i-- {
+		out, _, err := p.client.HandleDatagram(t0, pieces[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out) != 0 && i != 0 {
+			t.Fatalf("client answered before the last fragment (%d left)", i)
+		}
+		answer = out
+	}
+	if len(answer) != 1 {
+		t.Fatalf("client sent %d datagrams after the whole flight, want 1", len(answer))
+	}
+	fin, err := p.toServer(answer)
+	if err != nil || p.server.Session() == nil {
+		t.Fatalf("server did not finish: %v", err)
+	}
+	if _, done, err := p.toClient(fin); err != nil || !done {
+		t.Fatalf("client: done %v, err %v", done, err)
+	}
+	checkTraffic(t, p.client.Session(), p.server.Session())
+}
