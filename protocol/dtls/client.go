@@ -20,6 +20,11 @@ import (
 // before sending anything derived from it.
 var ErrBadServerKeyExchange = errors.New("dtls: bad ServerKeyExchange signature")
 
+// ErrPeerAlert means the server ended the handshake with a fatal alert; the
+// error names the alert's description (AlertAccessDenied for an unknown
+// device key).
+var ErrPeerAlert = errors.New("dtls: fatal alert from the server")
+
 // deviceOSSignatureAlgorithms is the signature_algorithms list Device OS
 // sends, in its order (docs/dtls.md, Handshake messages).
 var deviceOSSignatureAlgorithms = []uint16{0x0403, 0x0401, 0x0303, 0x0301}
@@ -289,6 +294,9 @@ func (hs *ClientHandshake) handleRecord(rec Record) (resend, newFlight bool, err
 	if rec.Header.Epoch == 1 {
 		return false, false, hs.handleProtected(rec)
 	}
+	if rec.Header.Epoch == 0 && rec.Header.Type == TypeAlert {
+		return false, false, clientAlert(rec.Body)
+	}
 	if rec.Header.Epoch != 0 || rec.Header.Type != TypeHandshake {
 		return false, false, nil
 	}
@@ -453,6 +461,9 @@ func (hs *ClientHandshake) handleProtected(rec Record) error {
 		return nil // forged or corrupted: drop
 	}
 	s.Replay.Mark(rec.Header.Seq)
+	if typ == TypeAlert {
+		return clientAlert(content)
+	}
 	if typ != TypeHandshake {
 		return nil
 	}
@@ -470,4 +481,15 @@ func (hs *ClientHandshake) handleProtected(rec Record) error {
 	}
 	hs.state = clientDone
 	return nil
+}
+
+// clientAlert turns a fatal alert into ErrPeerAlert. Warnings and bodies
+// that are not one alert are ignored. A plaintext alert is unauthenticated,
+// but so is everything before the server's Finished: one that could forge
+// it could as well drop the server's datagrams.
+func clientAlert(body []byte) error {
+	if len(body) != 2 || body[0] != alertLevelFatal {
+		return nil
+	}
+	return fmt.Errorf("%w: description %d", ErrPeerAlert, body[1])
 }

@@ -207,6 +207,38 @@ func TestServerRefusesUnknownDeviceWithClient(t *testing.T) {
 	}
 }
 
+// TestClientStopsOnServerAlert feeds the server's alert after it refused
+// an unknown device key to the client, which must stop at once.
+func TestClientStopsOnServerAlert(t *testing.T) {
+	s := newTestServer(t, mustP256(t))
+	p := newPair(t, s, mustP256(t), nil)
+	if err := p.run(); !errors.Is(err, ErrUnknownDeviceKey) {
+		t.Fatalf("server: err = %v, want ErrUnknownDeviceKey", err)
+	}
+	alert := p.server.Alert()
+	warning := bytes.Clone(alert)
+	warning[len(warning)-2] = 1
+	for _, tc := range []struct {
+		name  string
+		dgram []byte
+		fail  bool
+	}{
+		{"warning", warning, false},
+		{"fatal", alert, true},
+	} {
+		_, _, err := p.client.HandleDatagram(p.now, tc.dgram)
+		if tc.fail != (err != nil) {
+			t.Fatalf("%s: err = %v", tc.name, err)
+		}
+		if tc.fail && (!errors.Is(err, ErrPeerAlert) || err.Error() != "dtls: fatal alert from the server: description 49") {
+			t.Fatalf("%s: err = %v, want ErrPeerAlert with access_denied", tc.name, err)
+		}
+	}
+	if _, ok := p.client.NextTimeout(); ok {
+		t.Fatal("client keeps its timer after a fatal alert")
+	}
+}
+
 func TestClientTimesOut(t *testing.T) {
 	c, err := NewClientHandshake(&ClientConfig{Key: mustP256(t), ServerKey: &mustP256(t).PublicKey, MaxRetransmits: 2})
 	if err != nil {
