@@ -19,6 +19,12 @@ import (
 // testDevice is the device's side of a Gen 3 handshake, for tests only: a
 // raw public key, the draft connection ID, and each step as datagrams in and
 // out so that tests can drop, repeat and reorder them.
+//
+// The real device side is ClientHandshake (client.go), which the server is
+// also tested against (client_test.go). This driver stays for the server
+// tests that need a device misbehaving on purpose: a corrupt
+// CertificateVerify or Finished, a foreign Certificate body, and one record
+// per message so that records can be reordered one by one.
 type testDevice struct {
 	t          testing.TB
 	key        *ecdsa.PrivateKey
