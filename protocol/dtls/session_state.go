@@ -122,3 +122,19 @@ func UnmarshalSession(b []byte) (*Session, error) {
 	s.Replay = RestoreReplayWindow(latest, bitmap)
 	return s, nil
 }
+
+// MarkMoveSession turns a sealed connection-ID record into the record a
+// device sends on a resumed session: the same bytes with TypeMoveSession as
+// the outer type, which the additional data ignores (docs/dtls.md, Record
+// layout). It refuses anything that is not one TypeCID record.
+func MarkMoveSession(record []byte) error {
+	rec, rest, err := ParseRecord(record)
+	if err != nil {
+		return err
+	}
+	if rec.Header.Type != TypeCID || len(rest) != 0 {
+		return errors.New("dtls: move session: not one connection-ID record")
+	}
+	record[0] = byte(TypeMoveSession)
+	return nil
+}

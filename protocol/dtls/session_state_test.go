@@ -89,6 +89,58 @@ func TestSessionRestoreAcrossRestart(t *testing.T) {
 	}
 }
 
+// TestResumedDeviceAcrossRestart restores both sides from saved bytes and
+// sends the device's first record as a resumed device does, marked
+// TypeMoveSession; the restored server opens and answers it.
+func TestResumedDeviceAcrossRestart(t *testing.T) {
+	client, server := handshakePair(t, nil)
+	savedClient, err := client.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	savedServer, err := server.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	device, err := UnmarshalSession(savedClient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cloud, err := UnmarshalSession(savedServer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := device.Seal(nil, []byte("resumed"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := MarkMoveSession(raw); err != nil {
+		t.Fatal(err)
+	}
+	rec, _, err := ParseRecord(raw)
+	if err != nil || rec.Header.Type != TypeMoveSession {
+		t.Fatalf("record type %v, err %v", rec.Header.Type, err)
+	}
+	got, _, err := cloud.Open(nil, &rec)
+	if err != nil || string(got) != "resumed" {
+		t.Fatalf("restored server: %q %v", got, err)
+	}
+	answer, _ := sealRecord(t, cloud, "welcome back")
+	if got, _, err = device.Open(nil, &answer); err != nil || string(got) != "welcome back" {
+		t.Fatalf("restored device: %q %v", got, err)
+	}
+}
+
+func TestMarkMoveSessionRefuses(t *testing.T) {
+	_, server := handshakePair(t, nil) // the server writes no CID: plain records
+	plain, _ := server.Seal(nil, []byte("x"))
+	for name, b := range map[string][]byte{"empty": nil, "plain record": plain, "short": {25, 0xfe}} {
+		if err := MarkMoveSession(b); err == nil {
+			t.Errorf("%s: marked", name)
+		}
+	}
+}
+
 func TestClientSessionRestore(t *testing.T) {
 	client, server := handshakePair(t, nil)
 	saved, err := client.MarshalBinary()
