@@ -493,3 +493,23 @@ func clientAlert(body []byte) error {
 	}
 	return fmt.Errorf("%w: description %d", ErrPeerAlert, body[1])
 }
+
+// Alert returns the datagram to send after the handshake failed: one fatal
+// alert in a plaintext epoch-0 record, as the device's TLS library sends. It
+// returns nil while the handshake has not failed, after a timeout and after
+// the server's own fatal alert.
+func (hs *ClientHandshake) Alert() []byte {
+	if hs.err == nil || errors.Is(hs.err, ErrHandshakeTimeout) || errors.Is(hs.err, ErrPeerAlert) {
+		return nil
+	}
+	desc := AlertFor(hs.err)
+	if errors.Is(hs.err, ErrBadServerKeyExchange) {
+		desc = AlertDecryptError
+	}
+	b, err := AppendHeader(nil, &Header{Type: TypeAlert, Version: Version, Seq: hs.seq0, Length: 2})
+	if err != nil {
+		return nil
+	}
+	hs.seq0++
+	return append(b, alertLevelFatal, byte(desc))
+}

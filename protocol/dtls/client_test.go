@@ -197,6 +197,16 @@ func TestClientRefusesWrongServerKey(t *testing.T) {
 	if _, ok := p.client.NextTimeout(); ok || p.client.Session() != nil {
 		t.Fatal("failed client keeps a timer or a session")
 	}
+	alert := p.client.Alert()
+	rec, rest, err := ParseRecord(alert)
+	if err != nil || len(rest) != 0 || rec.Header.Type != TypeAlert || rec.Header.Epoch != 0 ||
+		!bytes.Equal(rec.Body, []byte{alertLevelFatal, byte(AlertDecryptError)}) {
+		t.Fatalf("client alert % x: %v", alert, err)
+	}
+	// The server ignores the alert; its handshake ends by timing out.
+	if _, _, err := p.server.HandleDatagram(p.now, testAddr, alert); err != nil {
+		t.Fatalf("server on the client's alert: %v", err)
+	}
 }
 
 func TestServerRefusesUnknownDeviceWithClient(t *testing.T) {
@@ -236,6 +246,9 @@ func TestClientStopsOnServerAlert(t *testing.T) {
 	}
 	if _, ok := p.client.NextTimeout(); ok {
 		t.Fatal("client keeps its timer after a fatal alert")
+	}
+	if p.client.Alert() != nil {
+		t.Fatal("client answers an alert with an alert")
 	}
 }
 
