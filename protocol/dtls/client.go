@@ -294,8 +294,8 @@ func (hs *ClientHandshake) handleRecord(rec Record) (resend, newFlight bool, err
 	if rec.Header.Epoch == 1 {
 		return false, false, hs.handleProtected(rec)
 	}
-	if rec.Header.Epoch == 0 && rec.Header.Type == TypeAlert {
-		return false, false, clientAlert(rec.Body)
+	if rec.Header.Epoch == 0 && rec.Header.Type == TypeAlert && hs.state != clientDone {
+		return false, false, clientAlert(rec.Body) // after done, the session decides
 	}
 	if rec.Header.Epoch != 0 || rec.Header.Type != TypeHandshake {
 		return false, false, nil

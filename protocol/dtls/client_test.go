@@ -181,6 +181,12 @@ func TestClientServerHandshake(t *testing.T) {
 				t.Fatalf("server uses CID %x the device did not ask for", ss.ClientCID)
 			}
 			checkTraffic(t, cs, ss)
+			// An unauthenticated alert cannot undo a finished handshake.
+			alert, _ := AppendHeader(nil, &Header{Type: TypeAlert, Version: Version, Seq: 99, Length: 2})
+			alert = append(alert, alertLevelFatal, byte(AlertHandshakeFailure))
+			if _, done, err := p.client.HandleDatagram(p.now, alert); err != nil || !done || p.client.Session() != cs {
+				t.Fatalf("finished client on a plaintext alert: done %v, err %v", done, err)
+			}
 		})
 	}
 }
