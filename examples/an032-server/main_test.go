@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/wick-cloud/wick/examples/internal/testwick"
+	"github.com/wick-cloud/wick/internal/server/servertest"
 	"github.com/wick-cloud/wick/sdk/cloud"
 )
 
@@ -18,10 +18,10 @@ import (
 // simulated device: the page is served without the token, and POST /led
 // reaches the device's "led" function.
 func TestLEDAgainstWick(t *testing.T) {
-	w := testwick.Start(t)
+	w := servertest.Start(t)
 	owner := w.Login(t)
-	id := w.StartDevice(t, testwick.Device{Token: owner.Token})
-	testwick.WaitOnline(t, owner, id)
+	id := w.StartDevice(t, servertest.Device{Token: owner.Token})
+	servertest.WaitOnline(t, owner, id)
 
 	h := NewHandler(owner, id, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	srv := httptest.NewServer(h)

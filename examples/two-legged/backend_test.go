@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wick-cloud/wick/examples/internal/testwick"
+	"github.com/wick-cloud/wick/internal/server/servertest"
 	"github.com/wick-cloud/wick/sdk/cloud"
 )
 
@@ -88,7 +88,7 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 // code that the device reports during setup, the device in the
 // customer's list, and log-out again.
 func TestTwoLeggedFlow(t *testing.T) {
-	w := testwick.Start(t)
+	w := servertest.Start(t)
 	owner := w.Login(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -174,7 +174,7 @@ func TestTwoLeggedFlow(t *testing.T) {
 	if out := alice.mustCall("GET", "/api/devices", "", 200); len(out["devices"].([]any)) != 0 {
 		t.Fatalf("devices before setup = %v", out)
 	}
-	id := w.StartDevice(t, testwick.Device{Token: owner.Token, Product: prod.Slug, ClaimCode: code})
+	id := w.StartDevice(t, servertest.Device{Token: owner.Token, Product: prod.Slug, ClaimCode: code})
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		out := alice.mustCall("GET", "/api/devices", "", 200)
@@ -215,7 +215,7 @@ func TestTwoLeggedFlow(t *testing.T) {
 // wrong client secret) leaves no user behind, and that a token revoked
 // behind the back end's back ends the session.
 func TestSignupRolledBack(t *testing.T) {
-	w := testwick.Start(t)
+	w := servertest.Start(t)
 	owner := w.Login(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

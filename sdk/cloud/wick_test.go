@@ -3,16 +3,13 @@ package cloud_test
 import (
 	"context"
 	"io"
-	"log/slog"
 	"net"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/wick-cloud/wick/internal/config"
-	"github.com/wick-cloud/wick/internal/server"
-	"github.com/wick-cloud/wick/internal/sim"
+	"github.com/wick-cloud/wick/internal/server/servertest"
 )
 
 // The tests of this file run the SDK against a real Wick server started in
@@ -20,54 +17,28 @@ import (
 // device protocol) connects them.
 
 const (
-	ownerEmail    = "owner@example.com"
-	ownerPassword = "a-long-password"
+	ownerEmail    = servertest.Owner
+	ownerPassword = servertest.OwnerPassword
 )
 
 // wick is one running server.
 type wick struct {
 	api        string // base URL
 	deviceAddr string // gateway HOST:PORT
-	data       string // data directory
+	srv        *servertest.Wick
 }
 
 // startWick starts a server with the account ownerEmail and stops it at
 // cleanup. The per-token publish limit is off so that tests may publish
-// quickly, and webhooks may reach loopback targets.
+// quickly, webhooks may reach loopback targets, and anyone may sign up.
 func startWick(t *testing.T) *wick {
 	t.Helper()
-	cfg := config.Default()
-	cfg.Data = filepath.Join(t.TempDir(), "data")
-	cfg.HTTP = "127.0.0.1:0"
-	cfg.DeviceTCP = "127.0.0.1:0"
-	cfg.PublishBurst = 0
-	cfg.WebhookAllowPrivate = true // the tests' webhook targets are on 127.0.0.1
-	cfg.Signup = true
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	ctx, cancel := context.WithCancel(context.Background())
-	if _, err := server.CreateUser(ctx, cfg, log, ownerEmail, ownerPassword); err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	srv, err := server.New(ctx, cfg, log)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("server: %v", err)
-		}
+	w := servertest.Start(t, func(cfg *config.Serve) {
+		cfg.PublishBurst = 0
+		cfg.WebhookAllowPrivate = true // the tests' webhook targets are on 127.0.0.1
+		cfg.Signup = true
 	})
-	select {
-	case <-srv.Ready():
-	case err := <-done:
-		t.Fatalf("server stopped: %v", err)
-	}
-	return &wick{api: "http://" + srv.HTTPAddr().String(), deviceAddr: srv.DeviceTCPAddr().String(), data: cfg.Data}
+	return &wick{api: w.API, deviceAddr: w.DeviceAddr, srv: w}
 }
 
 // startDevice runs one simulated device (functions led; variables temp,
@@ -76,25 +47,7 @@ func startWick(t *testing.T) *wick {
 // returns the device ID.
 func (w *wick) startDevice(t *testing.T, token, product string) string {
 	t.Helper()
-	cfg := sim.Default()
-	cfg.Server, cfg.API, cfg.Token, cfg.Data = w.deviceAddr, w.api, token, w.data
-	cfg.Count, cfg.IDPrefix, cfg.Progress, cfg.Product = 1, "c1", 0, product
-	cfg.KeysDir = filepath.Join(t.TempDir(), "keys")
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		_, err := sim.Run(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), io.Discard)
-		done <- err
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-	id, err := sim.DeviceID(cfg.IDPrefix, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id
+	return w.srv.StartDevice(t, servertest.Device{Token: token, Product: product})
 }
 
 // proxy forwards TCP connections to a backend; it can drop every open

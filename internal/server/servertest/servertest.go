@@ -1,7 +1,8 @@
-// Package testwick starts a real Wick server and simulated devices inside
-// a test process, for the tests of the examples: only HTTP and Particle's
-// device protocol connect an example to them, as in production.
-package testwick
+// Package servertest starts a real Wick server and simulated devices inside
+// a test process, for tests of code outside the server (sdk/cloud, the
+// examples): only HTTP and Particle's device protocol connect that code to
+// them, as in production.
+package servertest
 
 import (
 	"context"
@@ -34,13 +35,17 @@ type Wick struct {
 }
 
 // Start runs a server on 127.0.0.1 with an empty data directory and the
-// account Owner, and stops it at cleanup.
-func Start(t testing.TB) *Wick {
+// account Owner, and stops it at cleanup; each option may change the
+// configuration first.
+func Start(t testing.TB, options ...func(*config.Serve)) *Wick {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Data = filepath.Join(t.TempDir(), "data")
 	cfg.HTTP = "127.0.0.1:0"
 	cfg.DeviceTCP = "127.0.0.1:0"
+	for _, o := range options {
+		o(&cfg)
+	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	if _, err := server.CreateUser(ctx, cfg, log, Owner, OwnerPassword); err != nil {
@@ -57,13 +62,13 @@ func Start(t testing.TB) *Wick {
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
-			t.Errorf("testwick: server: %v", err)
+			t.Errorf("servertest: server: %v", err)
 		}
 	})
 	select {
 	case <-srv.Ready():
 	case err := <-done:
-		t.Fatalf("testwick: server stopped: %v", err)
+		t.Fatalf("servertest: server stopped: %v", err)
 	}
 	return &Wick{API: "http://" + srv.HTTPAddr().String(), DeviceAddr: srv.DeviceTCPAddr().String(), Data: cfg.Data}
 }
@@ -136,7 +141,7 @@ func WaitOnline(t testing.TB, c *cloud.Client, id string) *cloud.Device {
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("testwick: device %s not online: %+v, %v", id, d, err)
+			t.Fatalf("servertest: device %s not online: %+v, %v", id, d, err)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}

@@ -1,4 +1,4 @@
-package testwick
+package servertest
 
 import (
 	"testing"
