@@ -190,7 +190,7 @@ Serves the REST API (--http) and the device gateway (--device-tcp), both on
 loopback by default, with the data in --data (created on first start and
 locked while the server runs).`
 
-const keysUsage = "Usage: wick keys server --host HOST [--port PORT] [--protocol tcp|udp] --out FILE [--data DIR] [--init]"
+const keysUsage = "Usage: wick keys server --host HOST [--port PORT] [--protocol tcp|udp | --udp] --out FILE [--data DIR] [--init]"
 
 func keys(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "server" {
@@ -210,10 +210,14 @@ func keys(args []string, stdout, stderr io.Writer) error {
 	host := fs.String("host", "", "the server's IPv4 address or domain name, as devices reach it (required)")
 	port := fs.Uint("port", 0, "the server's device port (0: the transport's default, 5683 TCP / 5684 UDP)")
 	proto := fs.String("protocol", "tcp", "transport: tcp (Gen 2, RSA key) or udp (Gen 3, EC key)")
+	udp := fs.Bool("udp", false, "the same as --protocol udp")
 	out := fs.String("out", "", "file to write (required)")
 	rest, err := config.Parse(fs, args[1:], nil)
 	if err != nil {
 		return usageErr(err)
+	}
+	if *udp {
+		*proto = "udp"
 	}
 	if len(rest) > 0 || *host == "" || *out == "" || *port > 65535 {
 		fmt.Fprintln(stderr, keysUsage)

@@ -46,6 +46,8 @@ func TestRun(t *testing.T) {
 			wantCode: 0, wantOut: "512 bytes"},
 		{name: "keys server udp", args: []string{"keys", "server", "--host", "cloud.example.com", "--protocol", "udp", "--out", dir + "/blob-udp.der", "--data", dir},
 			wantCode: 0, wantOut: "320 bytes"},
+		{name: "keys server --udp", args: []string{"keys", "server", "--host", "cloud.example.com", "--udp", "--out", dir + "/blob-udp2.der", "--data", dir},
+			wantCode: 0, wantOut: "320 bytes, udp"},
 		{name: "keys server bad protocol", args: []string{"keys", "server", "--host", "h", "--protocol", "sctp", "--out", dir + "/x", "--data", dir},
 			wantCode: 1, wantErr: "unknown transport"},
 	}
