@@ -91,9 +91,7 @@ type ClientHandshake struct {
 	session    *Session
 	finSeq     uint64 // epoch-1 sequence number of the server Finished
 	flight     []flightMessage
-	deadline   time.Time
-	timeout    time.Duration
-	resent     int
+	timer      retransmitter
 }
 
 // NewClientHandshake checks cfg and prepares a handshake; call Start to
@@ -115,34 +113,14 @@ func NewClientHandshake(cfg *ClientConfig) (*ClientHandshake, error) {
 	if err != nil {
 		return nil, err
 	}
-	hs := &ClientHandshake{cfg: cfg, transcript: sha256.New(), timeout: cfg.initialTimeout()}
+	hs := &ClientHandshake{cfg: cfg, transcript: sha256.New(),
+		timer: newRetransmitter(cfg.InitialTimeout, cfg.MaxTimeout, cfg.MaxRetransmits)}
 	hs.ch = ClientHello{Version: Version, CipherSuites: []uint16{SuiteECDHEECDSAAES128CCM8, SuiteRenegotiationSCSV},
 		CompressionMethods: []byte{0}, Extensions: exts}
 	if _, err := io.ReadFull(cfg.rand(), hs.ch.Random[:]); err != nil {
 		return nil, fmt.Errorf("dtls: client random: %w", err)
 	}
 	return hs, nil
-}
-
-func (c *ClientConfig) initialTimeout() time.Duration {
-	if c.InitialTimeout > 0 {
-		return c.InitialTimeout
-	}
-	return DefaultInitialTimeout
-}
-
-func (c *ClientConfig) maxTimeout() time.Duration {
-	if c.MaxTimeout > 0 {
-		return c.MaxTimeout
-	}
-	return DefaultMaxTimeout
-}
-
-func (c *ClientConfig) maxRetransmits() int {
-	if c.MaxRetransmits > 0 {
-		return c.MaxRetransmits
-	}
-	return DefaultMaxRetransmits
 }
 
 // Start returns the first ClientHello (no cookie) and arms the timer.
@@ -184,18 +162,14 @@ func (hs *ClientHandshake) sendFlight(now time.Time) ([][]byte, error) {
 			return nil, fmt.Errorf("dtls: client flight: %w", err)
 		}
 	}
-	if hs.state == clientDone {
-		hs.deadline = time.Time{}
-	} else {
-		hs.deadline = now.Add(hs.timeout)
-	}
+	hs.timer.arm(now, hs.state == clientDone)
 	return [][]byte{dgram}, nil
 }
 
 // NextTimeout returns when HandleTimeout should next be called; ok is false
 // when no timer is armed.
 func (hs *ClientHandshake) NextTimeout() (deadline time.Time, ok bool) {
-	return hs.deadline, !hs.deadline.IsZero()
+	return hs.timer.next()
 }
 
 // HandleTimeout resends the current flight once its timer has expired,
@@ -205,19 +179,17 @@ func (hs *ClientHandshake) HandleTimeout(now time.Time) ([][]byte, error) {
 	if hs.err != nil {
 		return nil, hs.err
 	}
-	if hs.deadline.IsZero() || now.Before(hs.deadline) {
+	if due, err := hs.timer.expire(now); err != nil {
+		return nil, hs.fail(err)
+	} else if !due {
 		return nil, nil
 	}
-	if hs.resent >= hs.cfg.maxRetransmits() {
-		return nil, hs.fail(ErrHandshakeTimeout)
-	}
-	hs.resent++
-	hs.timeout = min(2*hs.timeout, hs.cfg.maxTimeout())
 	return hs.sendFlight(now)
 }
 
 func (hs *ClientHandshake) fail(err error) error {
-	hs.state, hs.err, hs.deadline = clientFailed, err, time.Time{}
+	hs.state, hs.err = clientFailed, err
+	hs.timer.stop()
 	hs.flight, hs.reasm, hs.server = nil, nil, nil
 	return err
 }
@@ -269,10 +241,11 @@ func (hs *ClientHandshake) HandleDatagram(now time.Time, datagram []byte) (out [
 	done = hs.state == clientDone
 	switch {
 	case done && prev != clientDone:
-		hs.flight, hs.deadline = nil, time.Time{}
+		hs.flight = nil
+		hs.timer.stop()
 		return nil, true, nil
 	case newFlight || (hs.state != prev && hs.state == clientWaitFinish):
-		hs.resent, hs.timeout = 0, hs.cfg.initialTimeout()
+		hs.timer.restart()
 		out, err := hs.sendFlight(now)
 		if err != nil {
 			return nil, false, hs.fail(err)

@@ -190,19 +190,17 @@ type ServerHandshake struct {
 	clientCID    []byte   // on ours; nil when the device asked for none
 	x509         bool
 
-	devKey   *ecdsa.PublicKey
-	master   []byte
-	keys     Keys
-	read     *Cipher
-	write    *Cipher
-	replay   ReplayWindow
-	session  *Session
-	seq0     uint64 // next epoch-0 record sequence number
-	flight   []flightMessage
-	deadline time.Time // zero: no timer armed
-	timeout  time.Duration
-	resent   int
-	msgSeq   uint16 // message_seq of the server's Finished
+	devKey  *ecdsa.PublicKey
+	master  []byte
+	keys    Keys
+	read    *Cipher
+	write   *Cipher
+	replay  ReplayWindow
+	session *Session
+	seq0    uint64 // next epoch-0 record sequence number
+	flight  []flightMessage
+	timer   retransmitter
+	msgSeq  uint16 // message_seq of the server's Finished
 }
 
 // newHandshake checks the ClientHello and prepares the server's first flight.
@@ -274,7 +272,7 @@ func (c *ServerConfig) newHandshake(now time.Time, addr netip.AddrPort, recSeq u
 	add(HandshakeServerHelloDone, nil)
 	hs.flight = []flightMessage{{typ: TypeHandshake, payload: body}}
 	hs.msgSeq = seq
-	hs.timeout = c.initialTimeout()
+	hs.timer = newRetransmitter(c.InitialTimeout, c.MaxTimeout, c.MaxRetransmits)
 	return hs, nil
 }
 
@@ -292,27 +290,6 @@ func (c *ServerConfig) sign(cr, sr *[RandomLen]byte, ske *ServerKeyExchange) err
 	}
 	ske.SignatureAlgorithm, ske.Signature = SigECDSASecp256r1SHA256, sig
 	return nil
-}
-
-func (c *ServerConfig) initialTimeout() time.Duration {
-	if c.InitialTimeout > 0 {
-		return c.InitialTimeout
-	}
-	return DefaultInitialTimeout
-}
-
-func (c *ServerConfig) maxTimeout() time.Duration {
-	if c.MaxTimeout > 0 {
-		return c.MaxTimeout
-	}
-	return DefaultMaxTimeout
-}
-
-func (c *ServerConfig) maxRetransmits() int {
-	if c.MaxRetransmits > 0 {
-		return c.MaxRetransmits
-	}
-	return DefaultMaxRetransmits
 }
 
 // sendFlight encodes the current flight with fresh record sequence numbers
@@ -339,18 +316,14 @@ func (hs *ServerHandshake) sendFlight(now time.Time) ([][]byte, error) {
 			return nil, fmt.Errorf("dtls: server flight: %w", err)
 		}
 	}
-	if hs.state == stateDone {
-		hs.deadline = time.Time{}
-	} else {
-		hs.deadline = now.Add(hs.timeout)
-	}
+	hs.timer.arm(now, hs.state == stateDone)
 	return [][]byte{dgram}, nil
 }
 
 // NextTimeout returns when HandleTimeout should next be called; ok is false
 // when no timer is armed (the handshake is over or failed).
 func (hs *ServerHandshake) NextTimeout() (deadline time.Time, ok bool) {
-	return hs.deadline, !hs.deadline.IsZero()
+	return hs.timer.next()
 }
 
 // HandleTimeout resends the last flight when its timer has expired at now,
@@ -360,20 +333,18 @@ func (hs *ServerHandshake) HandleTimeout(now time.Time) ([][]byte, error) {
 	if hs.err != nil {
 		return nil, hs.err
 	}
-	if hs.deadline.IsZero() || now.Before(hs.deadline) {
+	if due, err := hs.timer.expire(now); err != nil {
+		return nil, hs.fail(err)
+	} else if !due {
 		return nil, nil
 	}
-	if hs.resent >= hs.cfg.maxRetransmits() {
-		return nil, hs.fail(ErrHandshakeTimeout)
-	}
-	hs.resent++
-	hs.timeout = min(2*hs.timeout, hs.cfg.maxTimeout())
 	return hs.sendFlight(now)
 }
 
 // fail records err as final and disarms the timer.
 func (hs *ServerHandshake) fail(err error) error {
-	hs.state, hs.err, hs.deadline = stateFailed, err, time.Time{}
+	hs.state, hs.err = stateFailed, err
+	hs.timer.stop()
 	hs.flight, hs.early, hs.reasm = nil, nil, nil
 	return err
 }
