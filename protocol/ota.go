@@ -4,20 +4,33 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 )
 
-// OTA v1 (docs/particle-protocol.md#ota-updates; from source, not
-// wire-verified). spark-protocol's Flasher.js is the reference:
+// OTA v1 (docs/particle-protocol.md#ota-updates; the answers below are
+// those of Device OS's chunked transfer, read from its source, not
+// wire-verified). spark-protocol's Flasher.js is the other reference:
 //
-//	S→D UpdateBegin  CON POST u, payload (optional, 12 bytes):
+//	S→D UpdateBegin  CON POST u, 1-byte token, payload (optional, 12 bytes):
 //	                 | flags(1) | chunkSize(2) | fileSize(4) | destination(1) | destAddr(4) |
-//	                 flags bit0 = fast OTA
-//	D→S UpdateReady  2.04 (payload 1 byte when fast OTA is accepted) or 5.03 when refused
-//	S→D Chunk        CON POST c ?crc32(4, BE) [?chunkIndex(2, BE) in fast OTA], payload = chunk
-//	D→S ChunkMissed  CON GET c, payload = u16 BE chunk indexes
-//	S→D UpdateDone   CON PUT u; the device later sends PUT u with its result
+//	                 flags bit0 = fast OTA. The device parses it at fixed
+//	                 offsets: exactly one token byte and the one Uri-Path.
+//	D→S              empty ACK, then UpdateReady: separate 2.04 with the token
+//	                 and 1 byte (fast OTA accepted); or a piggy-backed ACK 5.03
+//	                 when the device refuses
+//	S→D Chunk        CON POST c ?crc32(4, BE) [?chunkIndex(2, BE) in fast OTA],
+//	                 1-byte token, payload = chunk (the last padded). Fast OTA:
+//	                 no answer. Otherwise empty ACK, then a separate 2.04
+//	                 (ChunkReceived) or 4.00 (bad CRC) with the token
+//	S→D UpdateDone   CON PUT u, 1-byte token
+//	D→S              piggy-backed ACK 2.04 (complete; the payload may carry
+//	                 validation text; the device then reboots) or 4.00
+//	                 (chunks missing), followed by ChunkMissed: GET c (NON over
+//	                 TCP, CON over UDP, no token), payload = up to 40 u16 BE
+//	                 indexes; the server resends them and sends UpdateDone again
 //
-// OTA v3 (POST S / C / F) is only classified (Classify), not encoded.
+// After the reboot the device's Hello carries HelloOTASucceeded. OTA v3
+// (POST S / C / F) is only classified (Classify), not encoded.
 const updateBeginLen = 12
 
 // UpdateBegin is the optional UpdateBegin payload.
@@ -150,4 +163,88 @@ func ParseChunkMissed(m *Message) ([]uint16, error) {
 // NewUpdateDone returns CON PUT u with a 1-byte token (server side).
 func NewUpdateDone(id uint16, token byte) Message {
 	return request(Confirmable, CodePUT, id, token1(token), PathUpdate)
+}
+
+// OTA v1 limits of Device OS (communication/inc/protocol_defs.h).
+const (
+	// DefaultOTAChunkSize is the chunk size a server uses when the Hello
+	// announces none.
+	DefaultOTAChunkSize = 512
+	// MaxOTAChunks is one more than the highest chunk index a device takes
+	// (indexes are 16 bits; 0xFFFF means "none missing" on the device).
+	MaxOTAChunks = 0xFFFF
+	// MaxChunksMissed is the most indexes a device lists in one ChunkMissed
+	// (40; 20 on the Argon and A SoM).
+	MaxChunksMissed = 40
+)
+
+// NewUpdateReady returns the device's UpdateReady: a separate 2.04 with
+// the UpdateBegin's token and one byte, 1 when the device accepts fast OTA
+// (NON over TCP, CON over UDP). A device refuses an update instead with a
+// piggy-backed ACK 5.03 to the UpdateBegin.
+func NewUpdateReady(typ Type, id uint16, token byte, fast bool) Message {
+	b := byte(0)
+	if fast {
+		b = 1
+	}
+	return NewResponse(typ, id, token, CodeChanged, []byte{b})
+}
+
+// ParseUpdateReady reports whether an UpdateReady (any 2.xx response)
+// accepts fast OTA. A response without payload, as old firmware sends,
+// does not.
+func ParseUpdateReady(m *Message) (fast bool, err error) {
+	if !m.Code.IsSuccess() {
+		return false, fmt.Errorf("%w: update ready with code %s", ErrOTAPayload, m.Code)
+	}
+	return len(m.Payload) > 0 && m.Payload[0]&1 != 0, nil
+}
+
+// NewChunkReceived returns the device's answer to a chunk outside fast
+// OTA: a separate 2.04 (CRC good) or 4.00 (bad) with the chunk's token.
+func NewChunkReceived(typ Type, id uint16, token byte, ok bool) Message {
+	code := CodeChanged
+	if !ok {
+		code = CodeBadRequest
+	}
+	return NewResponse(typ, id, token, code, nil)
+}
+
+// ChunkCount returns the number of chunks of size chunkSize that carry
+// fileSize bytes (0 for a chunk size of 0).
+func ChunkCount(fileSize, chunkSize int) int {
+	if chunkSize <= 0 {
+		return 0
+	}
+	return (fileSize + chunkSize - 1) / chunkSize
+}
+
+// AppendChunkData appends chunk index of bin, cut in chunks of chunkSize,
+// to dst; the last chunk is padded with zeros to the full chunk size, as
+// spark-protocol sends it (the device writes whole chunks). It appends
+// nothing for an index past the end.
+func AppendChunkData(dst, bin []byte, chunkSize, index int) []byte {
+	start := index * chunkSize
+	if chunkSize <= 0 || index < 0 || start >= len(bin) {
+		return dst
+	}
+	end := min(start+chunkSize, len(bin))
+	dst = append(dst, bin[start:end]...)
+	for range chunkSize - (end - start) {
+		dst = append(dst, 0)
+	}
+	return dst
+}
+
+// ChunkCRC returns the CRC-32 (IEEE) of a chunk, as the Chunk's first
+// Uri-Query carries it.
+func ChunkCRC(data []byte) uint32 { return crc32.ChecksumIEEE(data) }
+
+// NewUpdateResult returns the device's own PUT u carrying the result of
+// an update (text from the firmware's validation, possibly empty), which
+// some firmware sends after UpdateDone instead of a piggy-backed result.
+func NewUpdateResult(typ Type, id uint16, result []byte) Message {
+	m := request(typ, CodePUT, id, nil, PathUpdate)
+	m.Payload = result
+	return m
 }
