@@ -23,6 +23,7 @@ const (
 	KindPing     = "ping"     // liveness check
 	KindEvent    = "event"    // send event Name with Data to the device
 	KindDescribe = "describe" // ask for a fresh Describe
+	KindFlash    = "flash"    // OTA update with the binary whose SHA-256 (hex) is Name; Arg: optional JSON options
 )
 
 // A Call is a request to the process that holds a device's connection.
