@@ -180,9 +180,20 @@ type Devices interface {
 	// key; an empty der keeps the stored key, or creates the device
 	// without one. A non-zero productID moves it into that product. It
 	// returns the device as stored.
+	//
+	// An ECC key (KeyECC) is the device's identity on the DTLS transport,
+	// so it belongs to one device only: ProvisionDevice fails with
+	// ErrConflict, changing nothing, when another device has that ECC key.
+	// RSA keys are not indexed (a Gen 2 device names itself in its
+	// handshake). A key that differs from the stored one removes the
+	// device's saved DTLS sessions in the same transaction.
 	ProvisionDevice(ctx context.Context, id, alg string, der []byte, productID int64) (*Device, error)
 	// DeviceByID returns the device or ErrNotFound.
 	DeviceByID(ctx context.Context, id string) (*Device, error)
+	// DeviceByPublicKey returns the device whose ECC key is spkiDER
+	// (canonical SPKI DER, compared byte for byte), found through the key
+	// index (KeyFingerprint), or ErrNotFound.
+	DeviceByPublicKey(ctx context.Context, spkiDER []byte) (*Device, error)
 	// DeviceByOwnerName returns the device that user userID owns under
 	// that name, ignoring case, or ErrNotFound.
 	DeviceByOwnerName(ctx context.Context, userID, name string) (*Device, error)
@@ -247,7 +258,7 @@ type Devices interface {
 	// session whose handshake was before at, as after a crash of that
 	// node, and returns their IDs. An empty node resets nothing.
 	ResetNode(ctx context.Context, node string, at time.Time) ([]string, error)
-	// DeleteDevice removes the device.
+	// DeleteDevice removes the device and its saved DTLS sessions.
 	DeleteDevice(ctx context.Context, id string) error
 }
 

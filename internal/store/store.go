@@ -38,6 +38,7 @@ type Store interface {
 	Tokens
 	Challenges
 	Devices
+	DTLSSessions
 	ClaimCodes
 	Webhooks
 	Invites

@@ -91,8 +91,9 @@ func WithDeviceNames(n *store.DeviceNames) Option {
 var _ store.Store = (*DB)(nil)
 
 // Open connects to the database named by dsn, applies the per-connection
-// settings and brings the schema up to date; then it names the owned
-// devices that have no name (store.Devices.NameOwnedDevices). log receives
+// settings and brings the schema up to date; then it indexes the ECC device
+// keys stored without a fingerprint, and names the owned devices that have
+// no name (store.Devices.NameOwnedDevices). log receives
 // migration notices; nil discards them.
 func Open(ctx context.Context, dsn string, log *slog.Logger, opts ...Option) (*DB, error) {
 	if log == nil {
@@ -121,6 +122,10 @@ func Open(ctx context.Context, dsn string, log *slog.Logger, opts ...Option) (*D
 		o(db)
 	}
 	if err := db.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := db.fillKeyFingerprints(ctx); err != nil {
 		db.Close()
 		return nil, err
 	}

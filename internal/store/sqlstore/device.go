@@ -1,9 +1,11 @@
 package sqlstore
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -27,26 +29,56 @@ const deviceOrder = ` ORDER BY last_handshake_at IS NULL, last_handshake_at DESC
 // lower(), so that both dialects fold alike.
 func nameKey(name string) string { return strings.ToLower(name) }
 
-// ProvisionDevice registers device id, creating it when absent, in one
-// statement. A non-empty der replaces the key and its algorithm; an empty
-// one keeps them (or leaves a new device without a key). A non-zero
-// productID moves the device into that product. UpdatedAt becomes now.
+// ProvisionDevice registers device id, creating it when absent. A
+// non-empty der replaces the key and its algorithm; an empty one keeps them
+// (or leaves a new device without a key). A non-zero productID moves the
+// device into that product. UpdatedAt becomes now.
+//
+// An ECC key gets its fingerprint in the unique index devices_key_fingerprint
+// (migration 0007): the upsert fails on it, changing nothing, when another
+// device has the key. A key that differs from the stored one removes the
+// device's saved DTLS sessions in the same transaction.
 func (db *DB) ProvisionDevice(ctx context.Context, id, alg string, der []byte, productID int64) (*store.Device, error) {
 	t := toMS(now())
-	var key any // NULL: keep the stored key
+	var key, fingerprint any // NULL: keep the stored key; no fingerprint
 	if len(der) > 0 {
 		key = der
+		if alg == store.KeyECC {
+			fingerprint = store.KeyFingerprint(der)
+		}
 	} else {
 		alg = ""
 	}
-	d, err := scanDevice(db.w.QueryRowContext(ctx, db.rebind(`INSERT INTO devices
-		(id, public_key, key_algorithm, product_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET
-			public_key = COALESCE(excluded.public_key, devices.public_key),
-			key_algorithm = CASE WHEN excluded.public_key IS NULL THEN devices.key_algorithm ELSE excluded.key_algorithm END,
-			product_id = CASE WHEN excluded.product_id = 0 THEN devices.product_id ELSE excluded.product_id END,
-			updated_at = excluded.updated_at
-		RETURNING `+deviceColumns), id, key, alg, productID, t, t))
+	var d *store.Device
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		var old []byte
+		if len(der) > 0 {
+			err := tx.QueryRowContext(ctx, db.rebind(`SELECT public_key FROM devices WHERE id = ?`), id).Scan(&old)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+		}
+		var err error
+		d, err = scanDevice(tx.QueryRowContext(ctx, db.rebind(`INSERT INTO devices
+			(id, public_key, key_algorithm, key_fingerprint, product_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (id) DO UPDATE SET
+				public_key = COALESCE(excluded.public_key, devices.public_key),
+				key_algorithm = CASE WHEN excluded.public_key IS NULL THEN devices.key_algorithm ELSE excluded.key_algorithm END,
+				key_fingerprint = CASE WHEN excluded.public_key IS NULL THEN devices.key_fingerprint ELSE excluded.key_fingerprint END,
+				product_id = CASE WHEN excluded.product_id = 0 THEN devices.product_id ELSE excluded.product_id END,
+				updated_at = excluded.updated_at
+			RETURNING `+deviceColumns), id, key, alg, fingerprint, productID, t, t))
+		if err != nil {
+			return err
+		}
+		if len(der) > 0 && !bytes.Equal(old, der) {
+			_, err = db.exec(ctx, tx, `DELETE FROM dtls_sessions WHERE device_id = ?`, id)
+		}
+		return err
+	})
+	if isUniqueViolation(err) {
+		return nil, fmt.Errorf("sqlstore: provision device %q: the key is another device's key: %w", id, store.ErrConflict)
+	}
 	if err != nil {
 		return nil, wrap(err, "provision device %q", id)
 	}
@@ -60,6 +92,66 @@ func (db *DB) DeviceByID(ctx context.Context, id string) (*store.Device, error) 
 		return nil, wrap(err, "device %q", id)
 	}
 	return d, nil
+}
+
+// DeviceByPublicKey returns the device whose ECC key is spkiDER, through
+// the fingerprint index, or store.ErrNotFound. The stored key is compared
+// too, so that only the very key matches.
+func (db *DB) DeviceByPublicKey(ctx context.Context, spkiDER []byte) (*store.Device, error) {
+	if len(spkiDER) == 0 {
+		return nil, fmt.Errorf("sqlstore: device by key: no key: %w", store.ErrNotFound)
+	}
+	d, err := scanDevice(db.queryRow(ctx, `SELECT `+deviceColumns+` FROM devices WHERE key_fingerprint = ?`,
+		store.KeyFingerprint(spkiDER)))
+	if err == nil && !bytes.Equal(d.PublicKey, spkiDER) {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		return nil, wrap(err, "device by key %x", store.KeyFingerprint(spkiDER)[:8])
+	}
+	return d, nil
+}
+
+// fillKeyFingerprints indexes the ECC keys stored without a fingerprint:
+// those of rows written before migration 0007, or by an older binary
+// sharing the database. A key that another device already has in the
+// index stays unindexed, with a warning: that device cannot connect over
+// DTLS until one of the two is given a new key.
+func (db *DB) fillKeyFingerprints(ctx context.Context) error {
+	type row struct {
+		id  string
+		key []byte
+	}
+	var rows []row
+	err := db.queryRows(ctx, db.w, func(r *sql.Rows) error {
+		var x row
+		if err := r.Scan(&x.id, &x.key); err != nil {
+			return err
+		}
+		rows = append(rows, x)
+		return nil
+	}, `SELECT id, public_key FROM devices
+		WHERE key_algorithm = 'ecc' AND public_key IS NOT NULL AND key_fingerprint IS NULL ORDER BY id`)
+	if err != nil {
+		return wrap(err, "unindexed device keys")
+	}
+	filled := 0
+	for _, x := range rows {
+		_, err := db.exec(ctx, db.w, `UPDATE devices SET key_fingerprint = ?
+			WHERE id = ? AND public_key = ? AND key_fingerprint IS NULL`, store.KeyFingerprint(x.key), x.id, x.key)
+		switch {
+		case isUniqueViolation(err):
+			db.log.Warn("sqlstore: device key is another device's key; not indexed", "device", x.id)
+		case err != nil:
+			return wrap(err, "index key of device %q", x.id)
+		default:
+			filled++
+		}
+	}
+	if filled > 0 {
+		db.log.Info("sqlstore: indexed device keys", "devices", filled)
+	}
+	return nil
 }
 
 // DeviceByOwnerName returns the device that user userID owns under that
@@ -485,9 +577,18 @@ func (db *DB) ResetNode(ctx context.Context, node string, at time.Time) ([]strin
 	return ids, nil
 }
 
-// DeleteDevice removes the device or fails with store.ErrNotFound.
+// DeleteDevice removes the device and its saved DTLS sessions, or fails
+// with store.ErrNotFound. The device goes first: on PostgreSQL a
+// concurrent SaveDTLSSession, which locks the device row, then either
+// finds it gone or commits before the sessions are deleted.
 func (db *DB) DeleteDevice(ctx context.Context, id string) error {
-	err := db.execOne(ctx, db.w, `DELETE FROM devices WHERE id = ?`, id)
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		if err := db.execOne(ctx, tx, `DELETE FROM devices WHERE id = ?`, id); err != nil {
+			return err
+		}
+		_, err := db.exec(ctx, tx, `DELETE FROM dtls_sessions WHERE device_id = ?`, id)
+		return err
+	})
 	return wrap(err, "delete device %q", id)
 }
 

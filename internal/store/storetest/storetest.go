@@ -37,6 +37,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Tokens", tokenTests},
 		{"Challenges", challengeTests},
 		{"Devices", deviceTests},
+		{"DeviceKeys", deviceKeyTests},
+		{"DTLSSessions", dtlsSessionTests},
 		{"ClaimCodes", claimCodeTests},
 		{"Webhooks", webhookTests},
 		{"Invites", inviteTests},

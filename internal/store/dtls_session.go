@@ -1,0 +1,57 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"time"
+)
+
+// KeyFingerprint returns the SHA-256 of a device key's canonical SPKI DER:
+// what the device key index (Devices.DeviceByPublicKey) stores. The bytes
+// are hashed as given; callers canonicalize the key first.
+func KeyFingerprint(spkiDER []byte) []byte {
+	sum := sha256.Sum256(spkiDER)
+	return sum[:]
+}
+
+// DTLSSession is the saved state of one DTLS session of a Gen 3 device,
+// found by its connection ID, so that a device that resumes its session
+// (sends records on it with no handshake) is recognized even by another
+// gateway process or after a restart.
+type DTLSSession struct {
+	// CID is the connection ID the server chose; unique.
+	CID []byte
+	// DeviceID is the device the session belongs to.
+	DeviceID string
+	// State is opaque to the store: the gateway decides what it holds and
+	// seals it before it arrives here.
+	State []byte
+	// Addr is the device's last address, as "host:port"; "" when unknown.
+	Addr string
+	// UpdatedAt is when the session was last saved; zero means now.
+	UpdatedAt time.Time
+}
+
+// DTLSSessions holds saved DTLS sessions.
+//
+// Besides these methods, Devices.DeleteDevice removes the device's
+// sessions, and Devices.ProvisionDevice removes them when it changes the
+// device's key, in the same transaction: a session made with an old key
+// must not outlive it.
+type DTLSSessions interface {
+	// SaveDTLSSession inserts s or replaces the session with the same CID,
+	// setting UpdatedAt to now when zero. It fails with ErrNotFound when
+	// the device s.DeviceID is absent, so that a session saved as its
+	// device is deleted does not outlive it.
+	SaveDTLSSession(ctx context.Context, s DTLSSession) error
+	// DTLSSession returns the session with that CID or ErrNotFound.
+	DTLSSession(ctx context.Context, cid []byte) (*DTLSSession, error)
+	// DeleteDTLSSession removes the session with that CID; removing an
+	// absent one is not an error.
+	DeleteDTLSSession(ctx context.Context, cid []byte) error
+	// DeleteDeviceDTLSSessions removes every session of the device.
+	DeleteDeviceDTLSSessions(ctx context.Context, deviceID string) error
+	// DeleteDTLSSessionsBefore removes the sessions last saved before t and
+	// returns how many went.
+	DeleteDTLSSessionsBefore(ctx context.Context, t time.Time) (int, error)
+}

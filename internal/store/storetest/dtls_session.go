@@ -1,0 +1,341 @@
+package storetest
+
+import (
+	"bytes"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wick-cloud/wick/internal/store"
+)
+
+// eccKey returns a key-like byte string for an ECC key, unique to seed and
+// distinct from every testKey.
+func eccKey(seed int) []byte {
+	return append([]byte{0x30, 0x59, 0x30, 0x13, 0x00, 0xfe}, fmt.Sprintf("ecc-%d", seed)...)
+}
+
+// addECCDevice provisions device id with eccKey(seed) and returns it.
+func addECCDevice(t *testing.T, s store.Store, id string, seed int) *store.Device {
+	t.Helper()
+	d, err := s.ProvisionDevice(t.Context(), id, store.KeyECC, eccKey(seed), 0)
+	must(t, err)
+	return d
+}
+
+// byKey returns the ID of the device DeviceByPublicKey finds for key, or ""
+// when it reports store.ErrNotFound.
+func byKey(t *testing.T, s store.Store, key []byte) string {
+	t.Helper()
+	d, err := s.DeviceByPublicKey(t.Context(), key)
+	if exists(t, "DeviceByPublicKey", err) {
+		return d.ID
+	}
+	return ""
+}
+
+// cid returns an 8-byte connection ID unique to n, with a zero and a high
+// byte as random IDs have.
+func cid(n byte) []byte { return []byte{0x00, 0xff, 0xc1, 0xd0, 0x80, 0x01, 0x00, n} }
+
+// sessionCIDs returns which of the connection IDs cid(1..n) have a saved
+// session.
+func sessionCIDs(t *testing.T, s store.Store, n byte) []string {
+	t.Helper()
+	var out []string
+	for i := byte(1); i <= n; i++ {
+		_, err := s.DTLSSession(t.Context(), cid(i))
+		if exists(t, "DTLSSession", err) {
+			out = append(out, fmt.Sprintf("%x", cid(i)))
+		}
+	}
+	return out
+}
+
+// cidHex renders connection IDs as sessionCIDs does.
+func cidHex(ns ...byte) []string {
+	var out []string
+	for _, n := range ns {
+		out = append(out, fmt.Sprintf("%x", cid(n)))
+	}
+	return out
+}
+
+// saveSession saves a session of device on cid(n) with state "state-n".
+func saveSession(t *testing.T, s store.Store, device string, n byte, updated time.Time) {
+	t.Helper()
+	must(t, s.SaveDTLSSession(t.Context(), store.DTLSSession{
+		CID: cid(n), DeviceID: device, State: []byte(fmt.Sprintf("state-%d", n)),
+		Addr: "198.51.100.7:40000", UpdatedAt: updated,
+	}))
+}
+
+var deviceKeyTests = []test{
+	{"FindByECCKey", func(t *testing.T, s store.Store) {
+		addECCDevice(t, s, devID(1), 1)
+		addECCDevice(t, s, devID(2), 2)
+		d, err := s.DeviceByPublicKey(t.Context(), eccKey(2))
+		must(t, err)
+		checkEqual(t, "DeviceByPublicKey", d, getDevice(t, s, devID(2)))
+		if got := byKey(t, s, eccKey(1)); got != devID(1) {
+			t.Errorf("key 1 finds %q; want %q", got, devID(1))
+		}
+		for name, key := range map[string][]byte{
+			"unknown key": eccKey(3),
+			"prefix":      eccKey(1)[:len(eccKey(1))-1],
+			"empty":       nil,
+		} {
+			_, err := s.DeviceByPublicKey(t.Context(), key)
+			wantErr(t, name, err, store.ErrNotFound)
+		}
+	}},
+	{"RSAKeysNotIndexed", func(t *testing.T, s store.Store) {
+		// A Gen 2 device names itself in its handshake: RSA keys are not
+		// in the index, and two devices may share one.
+		for i := 1; i <= 2; i++ {
+			_, err := s.ProvisionDevice(t.Context(), devID(i), store.KeyRSA, testKey(1), 0)
+			must(t, err)
+		}
+		if got := byKey(t, s, testKey(1)); got != "" {
+			t.Errorf("RSA key finds %q; want none", got)
+		}
+	}},
+	{"KeyOfAnotherDevice", func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		addECCDevice(t, s, devID(1), 1)
+		// A new device with that key is refused and not created.
+		_, err := s.ProvisionDevice(ctx, devID(2), store.KeyECC, eccKey(1), 10001)
+		wantErr(t, "new device with a taken key", err, store.ErrConflict)
+		if _, err := s.DeviceByID(ctx, devID(2)); exists(t, "DeviceByID", err) {
+			t.Error("refused device was created")
+		}
+		// An existing device keeps its key and product.
+		_, err = s.ProvisionDevice(ctx, devID(2), store.KeyECC, eccKey(2), 0)
+		must(t, err)
+		_, err = s.ProvisionDevice(ctx, devID(2), store.KeyECC, eccKey(1), 10001)
+		wantErr(t, "existing device with a taken key", err, store.ErrConflict)
+		if d := getDevice(t, s, devID(2)); !bytes.Equal(d.PublicKey, eccKey(2)) || d.ProductID != 0 {
+			t.Errorf("refused provisioning changed the device: key %q product %d", d.PublicKey, d.ProductID)
+		}
+		// The same key on its own device again is no conflict.
+		_, err = s.ProvisionDevice(ctx, devID(1), store.KeyECC, eccKey(1), 0)
+		must(t, err)
+		// A new key frees the old one.
+		_, err = s.ProvisionDevice(ctx, devID(1), store.KeyECC, eccKey(3), 0)
+		must(t, err)
+		_, err = s.ProvisionDevice(ctx, devID(2), store.KeyECC, eccKey(1), 0)
+		must(t, err)
+		for seed, want := range map[int]string{1: devID(2), 2: "", 3: devID(1)} {
+			if got := byKey(t, s, eccKey(seed)); got != want {
+				t.Errorf("key %d finds %q; want %q", seed, got, want)
+			}
+		}
+	}},
+	{"KeyIndexFollowsKey", func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		addECCDevice(t, s, devID(1), 1)
+		// Provisioning without a key keeps the key and its index entry.
+		_, err := s.ProvisionDevice(ctx, devID(1), "", nil, 10001)
+		must(t, err)
+		if got := byKey(t, s, eccKey(1)); got != devID(1) {
+			t.Errorf("after keyless provisioning: %q; want %q", got, devID(1))
+		}
+		// An RSA key replaces the ECC key in the index too.
+		_, err = s.ProvisionDevice(ctx, devID(1), store.KeyRSA, testKey(1), 0)
+		must(t, err)
+		if got := byKey(t, s, eccKey(1)); got != "" {
+			t.Errorf("old ECC key finds %q after an RSA key; want none", got)
+		}
+		addECCDevice(t, s, devID(2), 1) // the old key is free
+		// A deleted device frees its key.
+		must(t, s.DeleteDevice(ctx, devID(2)))
+		if got := byKey(t, s, eccKey(1)); got != "" {
+			t.Errorf("deleted device's key finds %q", got)
+		}
+		addECCDevice(t, s, devID(3), 1)
+	}},
+	{"KeyRaceOneWinner", func(t *testing.T, s store.Store) {
+		const n = 8
+		var (
+			wg   sync.WaitGroup
+			errs [n]error
+		)
+		for i := range n {
+			wg.Go(func() {
+				_, errs[i] = s.ProvisionDevice(t.Context(), devID(i+1), store.KeyECC, eccKey(1), 0)
+			})
+		}
+		wg.Wait()
+		won := 0
+		for i, err := range errs {
+			switch {
+			case err == nil:
+				won++
+			default:
+				wantErr(t, fmt.Sprintf("provisioning %d", i), err, store.ErrConflict)
+			}
+		}
+		if won != 1 {
+			t.Errorf("%d devices got the key; want 1", won)
+		}
+		if got := byKey(t, s, eccKey(1)); got == "" {
+			t.Error("the winner is not found by its key")
+		}
+		count, err := s.CountDevices(t.Context())
+		must(t, err)
+		if count != 1 {
+			t.Errorf("%d devices; want only the winner", count)
+		}
+	}},
+}
+
+var dtlsSessionTests = []test{
+	{"SaveAndGet", func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		addECCDevice(t, s, devID(1), 1)
+		before := time.Now()
+		want := store.DTLSSession{CID: cid(1), DeviceID: devID(1), State: []byte{0, 1, 0xff, 0}, Addr: "[2001:db8::1]:5684"}
+		must(t, s.SaveDTLSSession(ctx, want))
+		got, err := s.DTLSSession(ctx, cid(1))
+		must(t, err)
+		checkStamped(t, "UpdatedAt", got.UpdatedAt, before, time.Now())
+		want.UpdatedAt = got.UpdatedAt
+		checkEqual(t, "DTLSSession", got, &want)
+
+		// Saving on the same CID replaces everything, with the given time
+		// at the stored precision.
+		want = store.DTLSSession{CID: cid(1), DeviceID: devID(1), State: []byte("next"), Addr: "203.0.113.9:1", UpdatedAt: base}
+		must(t, s.SaveDTLSSession(ctx, want))
+		got, err = s.DTLSSession(ctx, cid(1))
+		must(t, err)
+		want.UpdatedAt = at(0)
+		checkEqual(t, "after replace", got, &want)
+
+		// An empty state and address round-trip as empty.
+		must(t, s.SaveDTLSSession(ctx, store.DTLSSession{CID: cid(2), DeviceID: devID(1), UpdatedAt: base}))
+		got, err = s.DTLSSession(ctx, cid(2))
+		must(t, err)
+		if len(got.State) != 0 || got.Addr != "" {
+			t.Errorf("empty session = %+v", got)
+		}
+		checkStrings(t, "sessions", sessionCIDs(t, s, 3), cidHex(1, 2))
+	}},
+	{"Missing", func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		_, err := s.DTLSSession(ctx, cid(1))
+		wantErr(t, "unknown CID", err, store.ErrNotFound)
+		err = s.SaveDTLSSession(ctx, store.DTLSSession{CID: cid(1), DeviceID: devID(9), State: []byte("x")})
+		wantErr(t, "session of an absent device", err, store.ErrNotFound)
+		addECCDevice(t, s, devID(1), 1)
+		if err := s.SaveDTLSSession(ctx, store.DTLSSession{DeviceID: devID(1), State: []byte("x")}); err == nil {
+			t.Error("a session without a connection ID was saved")
+		}
+		// Deleting what is absent is no error.
+		must(t, s.DeleteDTLSSession(ctx, cid(1)))
+		must(t, s.DeleteDeviceDTLSSessions(ctx, devID(9)))
+		n, err := s.DeleteDTLSSessionsBefore(ctx, base)
+		must(t, err)
+		if n != 0 {
+			t.Errorf("DeleteDTLSSessionsBefore on none = %d", n)
+		}
+	}},
+	{"MoveToAnotherDevice", func(t *testing.T, s store.Store) {
+		// A CID is the server's choice; should it be reused, the newest
+		// save owns it.
+		ctx := t.Context()
+		addECCDevice(t, s, devID(1), 1)
+		addECCDevice(t, s, devID(2), 2)
+		saveSession(t, s, devID(1), 1, base)
+		saveSession(t, s, devID(2), 1, base)
+		got, err := s.DTLSSession(ctx, cid(1))
+		must(t, err)
+		if got.DeviceID != devID(2) {
+			t.Errorf("session device = %q; want %q", got.DeviceID, devID(2))
+		}
+		must(t, s.DeleteDeviceDTLSSessions(ctx, devID(1)))
+		checkStrings(t, "sessions", sessionCIDs(t, s, 1), cidHex(1))
+	}},
+	{"Delete", func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		addECCDevice(t, s, devID(1), 1)
+		addECCDevice(t, s, devID(2), 2)
+		saveSession(t, s, devID(1), 1, base)
+		saveSession(t, s, devID(1), 2, base)
+		saveSession(t, s, devID(2), 3, base)
+		saveSession(t, s, devID(2), 4, base)
+		must(t, s.DeleteDTLSSession(ctx, cid(1)))
+		checkStrings(t, "after DeleteDTLSSession", sessionCIDs(t, s, 4), cidHex(2, 3, 4))
+		must(t, s.DeleteDeviceDTLSSessions(ctx, devID(2)))
+		checkStrings(t, "after DeleteDeviceDTLSSessions", sessionCIDs(t, s, 4), cidHex(2))
+	}},
+	{"DeleteBefore", func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		addECCDevice(t, s, devID(1), 1)
+		for i, d := range []time.Duration{-2 * time.Hour, -time.Hour, -time.Millisecond, 0, time.Hour} {
+			saveSession(t, s, devID(1), byte(i+1), base.Add(d))
+		}
+		n, err := s.DeleteDTLSSessionsBefore(ctx, base)
+		must(t, err)
+		if n != 3 {
+			t.Errorf("DeleteDTLSSessionsBefore = %d; want 3", n)
+		}
+		checkStrings(t, "kept", sessionCIDs(t, s, 5), cidHex(4, 5))
+	}},
+	{"DeviceDeleteRemovesSessions", func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		addECCDevice(t, s, devID(1), 1)
+		addECCDevice(t, s, devID(2), 2)
+		saveSession(t, s, devID(1), 1, base)
+		saveSession(t, s, devID(2), 2, base)
+		must(t, s.DeleteDevice(ctx, devID(1)))
+		checkStrings(t, "sessions", sessionCIDs(t, s, 2), cidHex(2))
+		wantErr(t, "DeleteDevice of an absent device", s.DeleteDevice(ctx, devID(1)), store.ErrNotFound)
+	}},
+	{"KeyChangeRemovesSessions", func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		addECCDevice(t, s, devID(1), 1)
+		addECCDevice(t, s, devID(2), 2)
+		saveSession(t, s, devID(1), 1, base)
+		saveSession(t, s, devID(2), 2, base)
+		// The same key, no key, or a refused key keep the sessions.
+		_, err := s.ProvisionDevice(ctx, devID(1), store.KeyECC, eccKey(1), 0)
+		must(t, err)
+		_, err = s.ProvisionDevice(ctx, devID(1), "", nil, 10001)
+		must(t, err)
+		_, err = s.ProvisionDevice(ctx, devID(1), store.KeyECC, eccKey(2), 0)
+		wantErr(t, "taken key", err, store.ErrConflict)
+		checkStrings(t, "sessions kept", sessionCIDs(t, s, 2), cidHex(1, 2))
+		// A new key ends the device's sessions, and no other's.
+		_, err = s.ProvisionDevice(ctx, devID(1), store.KeyECC, eccKey(3), 0)
+		must(t, err)
+		checkStrings(t, "after new key", sessionCIDs(t, s, 2), cidHex(2))
+	}},
+	{"ConcurrentSaves", func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		addECCDevice(t, s, devID(1), 1)
+		const n = 16
+		var wg sync.WaitGroup
+		errs := make([]error, n)
+		for i := range n {
+			wg.Go(func() {
+				errs[i] = s.SaveDTLSSession(ctx, store.DTLSSession{
+					CID: cid(byte(i % 4)), DeviceID: devID(1), State: []byte{byte(i)}, UpdatedAt: base,
+				})
+			})
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Errorf("save %d: %v", i, err)
+			}
+		}
+		for c := range byte(4) {
+			got, err := s.DTLSSession(ctx, cid(c))
+			must(t, err)
+			if len(got.State) != 1 || int(got.State[0])%4 != int(c) {
+				t.Errorf("session %x state = %x; want one of its own saves", cid(c), got.State)
+			}
+		}
+	}},
+}
