@@ -42,6 +42,9 @@ type Store interface {
 	ClaimCodes
 	Webhooks
 	Invites
+	FirmwareBinaries
+	ProductFirmwares
+	DeviceFirmwares
 	// Close releases the database connections.
 	Close() error
 }

@@ -1,0 +1,224 @@
+package storetest
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wick-cloud/wick/internal/store"
+)
+
+var firmwareTests = []test{
+	{"BinaryRoundTripAndDedup", func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		data := bytes.Repeat([]byte{0xde, 0xad, 0xbe, 0xef, 0x00}, 50000)
+		sum := sha256.Sum256(data)
+		want := hex.EncodeToString(sum[:])
+		h1, err := s.PutFirmwareBinary(ctx, data)
+		must(t, err)
+		h2, err := s.PutFirmwareBinary(ctx, data)
+		must(t, err)
+		if h1 != want || h2 != want {
+			t.Fatalf("hashes = %s, %s; want %s twice", h1, h2, want)
+		}
+		got, err := s.FirmwareBinary(ctx, want)
+		must(t, err)
+		if !bytes.Equal(got, data) {
+			t.Fatalf("binary of %d bytes differs from the %d stored", len(got), len(data))
+		}
+		empty, err := s.PutFirmwareBinary(ctx, nil)
+		must(t, err)
+		got, err = s.FirmwareBinary(ctx, empty)
+		must(t, err)
+		if len(got) != 0 {
+			t.Errorf("empty binary read back as %d bytes", len(got))
+		}
+		_, err = s.FirmwareBinary(ctx, hex.EncodeToString(make([]byte, 32)))
+		wantErr(t, "FirmwareBinary(absent)", err, store.ErrNotFound)
+	}},
+	{"ProductFirmwareLifecycle", func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		f1 := &store.ProductFirmware{ProductID: 7, Version: 1, Title: "one", Description: "first",
+			FileName: "firmware.bin", Hash: "aa", Size: 100, PlatformID: 12, UploadedBy: "a@example.com",
+			CreatedAt: base, ProductDefault: true}
+		must(t, s.CreateProductFirmware(ctx, f1))
+		if f1.ProductDefault {
+			t.Error("a new version came out released")
+		}
+		checkTime(t, "CreatedAt", f1.CreatedAt, at(0))
+		checkTime(t, "UpdatedAt", f1.UpdatedAt, at(0))
+		f2 := &store.ProductFirmware{ProductID: 7, Version: 2, Title: "two", Hash: "bb", Size: 200, PlatformID: 12, CreatedAt: base.Add(time.Hour)}
+		must(t, s.CreateProductFirmware(ctx, f2))
+		must(t, s.CreateProductFirmware(ctx, &store.ProductFirmware{ProductID: 8, Version: 1, Hash: "cc", PlatformID: 6}))
+		wantErr(t, "duplicate version", s.CreateProductFirmware(ctx, &store.ProductFirmware{ProductID: 7, Version: 2, Hash: "dd"}), store.ErrConflict)
+
+		got, err := s.ProductFirmware(ctx, 7, 1)
+		must(t, err)
+		checkEqual(t, "ProductFirmware", got, f1)
+		_, err = s.ProductFirmware(ctx, 7, 3)
+		wantErr(t, "ProductFirmware(absent)", err, store.ErrNotFound)
+
+		list, err := s.ProductFirmwares(ctx, 7)
+		must(t, err)
+		if len(list) != 2 || list[0].Version != 2 || list[1].Version != 1 {
+			t.Fatalf("ProductFirmwares = %+v; want versions 2, 1", list)
+		}
+		_, err = s.ProductDefaultFirmware(ctx, 7)
+		wantErr(t, "ProductDefaultFirmware(none)", err, store.ErrNotFound)
+
+		rel, err := s.ReleaseProductFirmware(ctx, 7, 1, "a@example.com", base.Add(2*time.Hour))
+		must(t, err)
+		if !rel.ProductDefault || rel.ReleasedBy != "a@example.com" || rel.ReleasedAt == nil {
+			t.Fatalf("released = %+v", rel)
+		}
+		checkTime(t, "ReleasedAt", *rel.ReleasedAt, at(2*time.Hour))
+		rel, err = s.ReleaseProductFirmware(ctx, 7, 2, "b@example.com", base.Add(3*time.Hour))
+		must(t, err)
+		def, err := s.ProductDefaultFirmware(ctx, 7)
+		must(t, err)
+		checkEqual(t, "default", def, rel)
+		old, err := s.ProductFirmware(ctx, 7, 1)
+		must(t, err)
+		if old.ProductDefault {
+			t.Error("version 1 is still a default after version 2 was released")
+		}
+		// Releasing the default again keeps it the only one.
+		_, err = s.ReleaseProductFirmware(ctx, 7, 2, "b@example.com", time.Time{})
+		must(t, err)
+		_, err = s.ReleaseProductFirmware(ctx, 7, 9, "b@example.com", time.Time{})
+		wantErr(t, "release absent", err, store.ErrNotFound)
+		if def, err := s.ProductDefaultFirmware(ctx, 7); err != nil || def.Version != 2 {
+			t.Errorf("default after a failed release = %+v, %v; want version 2", def, err)
+		}
+		_, err = s.ProductDefaultFirmware(ctx, 8)
+		wantErr(t, "other product's default", err, store.ErrNotFound)
+
+		upd := &store.ProductFirmware{ProductID: 7, Version: 1, Title: "uno", Description: "primero"}
+		lo := time.Now()
+		must(t, s.UpdateProductFirmware(ctx, upd))
+		got, err = s.ProductFirmware(ctx, 7, 1)
+		must(t, err)
+		if got.Title != "uno" || got.Description != "primero" || got.Hash != "aa" {
+			t.Errorf("updated = %+v", got)
+		}
+		checkStamped(t, "UpdatedAt", got.UpdatedAt, lo, time.Now())
+		wantErr(t, "update absent", s.UpdateProductFirmware(ctx, &store.ProductFirmware{ProductID: 7, Version: 5}), store.ErrNotFound)
+
+		must(t, s.UnreleaseProductFirmware(ctx, 7))
+		must(t, s.UnreleaseProductFirmware(ctx, 7))
+		_, err = s.ProductDefaultFirmware(ctx, 7)
+		wantErr(t, "default after unrelease", err, store.ErrNotFound)
+
+		must(t, s.DeleteProductFirmware(ctx, 7, 1))
+		wantErr(t, "delete again", s.DeleteProductFirmware(ctx, 7, 1), store.ErrNotFound)
+		list, err = s.ProductFirmwares(ctx, 7)
+		must(t, err)
+		if len(list) != 1 || list[0].Version != 2 {
+			t.Errorf("after delete = %+v; want version 2 only", list)
+		}
+	}},
+	{"DeviceFirmwareLockAndOTA", func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		_, err := s.DeviceFirmware(ctx, "dev1")
+		wantErr(t, "DeviceFirmware(none)", err, store.ErrNotFound)
+		v := 3
+		must(t, s.SetDeviceFirmwareLock(ctx, "dev1", 7, &v))
+		d, err := s.DeviceFirmware(ctx, "dev1")
+		must(t, err)
+		if d.DesiredVersion == nil || *d.DesiredVersion != 3 || d.ProductID != 7 || d.Status != "" || d.Hash != "" {
+			t.Fatalf("locked = %+v", d)
+		}
+
+		must(t, s.StartDeviceOTA(ctx, "dev1", store.DeviceOTA{ProductID: 7, Hash: "h3", Version: 3, At: base, StaleAfter: time.Minute}))
+		err = s.StartDeviceOTA(ctx, "dev1", store.DeviceOTA{ProductID: 7, Hash: "h4", Version: 4, At: base.Add(30 * time.Second), StaleAfter: time.Minute})
+		wantErr(t, "second start", err, store.ErrConflict)
+		d, err = s.DeviceFirmware(ctx, "dev1")
+		must(t, err)
+		want := &store.DeviceFirmware{DeviceID: "dev1", ProductID: 7, DesiredVersion: &v, Hash: "h3", Version: 3,
+			Status: store.OTAStarted, Attempts: 1, StartedAt: ptr(at(0)), UpdatedAt: at(0)}
+		checkEqual(t, "started", d, want)
+
+		ok, err := s.FinishDeviceOTA(ctx, "dev1", "other", "", base.Add(time.Second))
+		must(t, err)
+		if ok {
+			t.Error("finishing another hash applied")
+		}
+		ok, err = s.FinishDeviceOTA(ctx, "dev1", "h3", "device refused", base.Add(2*time.Second))
+		must(t, err)
+		if !ok {
+			t.Fatal("finishing the started update did not apply")
+		}
+		ok, err = s.FinishDeviceOTA(ctx, "dev1", "h3", "", base.Add(3*time.Second))
+		must(t, err)
+		if ok {
+			t.Error("finishing twice applied")
+		}
+		d, err = s.DeviceFirmware(ctx, "dev1")
+		must(t, err)
+		want.Status, want.Error, want.FinishedAt, want.UpdatedAt = store.OTAFailed, "device refused", ptr(at(2*time.Second)), at(2*time.Second)
+		checkEqual(t, "failed", d, want)
+
+		// A finished update does not block; a plain flash (product 0)
+		// keeps the product.
+		must(t, s.StartDeviceOTA(ctx, "dev1", store.DeviceOTA{Hash: "plain", At: base.Add(time.Minute)}))
+		// A stale one does not either.
+		must(t, s.StartDeviceOTA(ctx, "dev1", store.DeviceOTA{ProductID: 7, Hash: "h3", Version: 3, At: base.Add(3 * time.Minute), StaleAfter: time.Minute}))
+		ok, err = s.FinishDeviceOTA(ctx, "dev1", "h3", "", base.Add(4*time.Minute))
+		must(t, err)
+		if !ok {
+			t.Fatal("finish after restart did not apply")
+		}
+		d, err = s.DeviceFirmware(ctx, "dev1")
+		must(t, err)
+		if d.Attempts != 3 || d.Status != store.OTASuccess || d.Error != "" || d.ProductID != 7 || *d.DesiredVersion != 3 {
+			t.Errorf("after success = %+v", d)
+		}
+
+		// Without StaleAfter a started update never goes stale.
+		must(t, s.StartDeviceOTA(ctx, "dev2", store.DeviceOTA{ProductID: 7, Hash: "x", At: base}))
+		wantErr(t, "never stale", s.StartDeviceOTA(ctx, "dev2", store.DeviceOTA{ProductID: 7, Hash: "y", At: base.Add(1000 * time.Hour)}), store.ErrConflict)
+		must(t, s.StartDeviceOTA(ctx, "dev3", store.DeviceOTA{ProductID: 8, Hash: "x", At: base}))
+
+		must(t, s.SetDeviceFirmwareLock(ctx, "dev1", 7, nil))
+		list, err := s.DeviceFirmwaresByProduct(ctx, 7)
+		must(t, err)
+		if len(list) != 2 || list[0].DeviceID != "dev1" || list[1].DeviceID != "dev2" || list[0].DesiredVersion != nil {
+			t.Errorf("DeviceFirmwaresByProduct = %+v", list)
+		}
+		must(t, s.DeleteDeviceFirmware(ctx, "dev1"))
+		must(t, s.DeleteDeviceFirmware(ctx, "dev1"))
+		_, err = s.DeviceFirmware(ctx, "dev1")
+		wantErr(t, "after delete", err, store.ErrNotFound)
+	}},
+	{"StartDeviceOTAConcurrent", func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		const n = 8
+		var (
+			wg   sync.WaitGroup
+			mu   sync.Mutex
+			wins int
+		)
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				err := s.StartDeviceOTA(ctx, "dev", store.DeviceOTA{Hash: string(rune('a' + i)), StaleAfter: time.Hour})
+				if err == nil {
+					mu.Lock()
+					wins++
+					mu.Unlock()
+				} else if !errors.Is(err, store.ErrConflict) {
+					t.Errorf("start: %v", err)
+				}
+			}()
+		}
+		wg.Wait()
+		if wins != 1 {
+			t.Errorf("%d of %d concurrent starts succeeded; want 1", wins, n)
+		}
+	}},
+}
