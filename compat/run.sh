@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the pinned Particle clients (only when package-lock.json changed) and runs the
-# client-compatibility suite against a freshly built wick (or $WICK_BIN). Used by `make test-compat`.
+# client-compatibility suite and the browser tests of the console (browser/) against a freshly
+# built wick (or $WICK_BIN). Used by `make test-compat`.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -22,4 +23,18 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
-exec npm test -- "$@"
+# Build wick once for both suites (unless WICK_BIN names a binary already).
+if [ -z "${WICK_BIN:-}" ]; then
+  bindir=$(mktemp -d)
+  trap 'rm -rf "$bindir"' EXIT
+  echo "compat: building ./cmd/wick ..."
+  (cd .. && go build -o "$bindir/wick" ./cmd/wick)
+  export WICK_BIN="$bindir/wick"
+fi
+
+# The Particle clients' suite, then the console in a browser (browser/README.md). Both run
+# even when the first fails; the exit status is a failure when either failed.
+status=0
+npm test -- "$@" || status=$?
+npm run --silent test:browser -- "$@" || status=$?
+exit "$status"

@@ -1,0 +1,1 @@
+export async function accountPage(root) { root.textContent = "Account"; }

@@ -1,0 +1,1 @@
+export async function clientsPage(root) { root.textContent = "Clients"; }

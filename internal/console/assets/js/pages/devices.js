@@ -1,0 +1,100 @@
+// Devices: the signed-in user's devices, with live online state from the
+// spark/status events of the user's event stream (no polling), a search box
+// and filters.
+
+import { get, stream } from '../api.js';
+import { h, mount, empty, loading, ago, statusBadge, platformName, pageHead, errorBox } from '../ui.js';
+
+export async function devicesPage(root, ctx) {
+	const list = h('div', { class: 'device-list' }, loading('Loading devices…'));
+	const state = h('span', { class: 'stream-state muted', role: 'status' }, '');
+	const search = h('input', { type: 'search', placeholder: 'Search by name, ID or notes', 'aria-label': 'Search devices' });
+	const filter = h('select', { 'aria-label': 'Show' }, h('option', { value: 'all' }, 'All devices'), h('option', { value: 'online' }, 'Online'), h('option', { value: 'offline' }, 'Offline'));
+	const platform = h('select', { 'aria-label': 'Platform' }, h('option', { value: '' }, 'All platforms'));
+	mount(root,
+		pageHead('Devices', 'Devices claimed to your account. Online state updates live.', state),
+		h('div', { class: 'toolbar' }, search, filter, platform),
+		list);
+
+	let devices = [];
+	try {
+		devices = await get('/v1/devices');
+	} catch (err) {
+		mount(list, errorBox(err));
+		return;
+	}
+	const platforms = [...new Set(devices.map((d) => d.platform_id))].sort((a, b) => a - b);
+	platforms.forEach((p) => platform.appendChild(h('option', { value: String(p) }, platformName(p))));
+
+	const byId = new Map(devices.map((d) => [d.id, d]));
+	const q = new URLSearchParams(location.hash.split('?')[1] || '');
+	search.value = q.get('q') || '';
+
+	function draw() {
+		const text = search.value.trim().toLowerCase();
+		const rows = devices.filter((d) => {
+			if (filter.value === 'online' && !d.online) return false;
+			if (filter.value === 'offline' && d.online) return false;
+			if (platform.value && String(d.platform_id) !== platform.value) return false;
+			if (!text) return true;
+			return [d.id, d.name, d.notes].some((v) => v && String(v).toLowerCase().includes(text));
+		});
+		if (!devices.length) {
+			mount(list, empty('No devices yet',
+				'Claim a device with the Particle CLI (particle device add ID) or try a simulated one: wick sim --api URL --token TOKEN.'));
+			return;
+		}
+		if (!rows.length) {
+			mount(list, empty('No device matches', 'Change the search or the filters.'));
+			return;
+		}
+		rows.sort((a, b) => (b.online - a.online) || String(a.name || a.id).localeCompare(String(b.name || b.id)));
+		mount(list, h('div', { class: 'table-wrap' }, h('table', { 'aria-label': 'Devices' },
+			h('thead', {}, h('tr', {}, ['Name', 'Status', 'Device ID', 'Platform', 'Last heard'].map((t) => h('th', { scope: 'col' }, t)))),
+			h('tbody', {}, rows.map((d) => h('tr', { dataset: { device: d.id } },
+				h('td', {}, h('a', { href: `#/devices/${d.id}` }, d.name || d.id), d.notes ? h('div', { class: 'muted' }, String(d.notes).split('\n')[0].slice(0, 80)) : null),
+				h('td', {}, statusBadge(d.online)),
+				h('td', { class: 'mono' }, d.id),
+				h('td', {}, platformName(d.platform_id)),
+				h('td', {}, ago(d.last_heard))))))));
+	}
+	search.addEventListener('input', draw);
+	filter.addEventListener('change', draw);
+	platform.addEventListener('change', draw);
+	draw();
+
+	let refreshing = null;
+	async function refreshOne(id) {
+		// A device this page has not seen (claimed meanwhile): fetch the list again, once at a time.
+		if (refreshing) return;
+		refreshing = get('/v1/devices').then((all) => {
+			devices = all;
+			byId.clear();
+			all.forEach((d) => byId.set(d.id, d));
+			draw();
+		}).catch(() => {}).finally(() => { refreshing = null; });
+		void id;
+	}
+
+	const close = stream('/v1/devices/events/spark/status', {
+		onEvent(ev) {
+			if (ev.name !== 'spark/status' || !ev.coreid) return;
+			const d = byId.get(ev.coreid);
+			if (!d) {
+				refreshOne(ev.coreid);
+				return;
+			}
+			if (ev.data === 'online' || ev.data === 'offline') {
+				d.online = ev.data === 'online';
+				d.connected = d.online;
+				d.last_heard = ev.published_at || d.last_heard;
+				draw();
+			}
+		},
+		onState(s, detail) {
+			state.textContent = s === 'open' ? '● Live' : s === 'retrying' ? 'Reconnecting…' : s === 'closed' ? (detail || 'Live updates stopped') : 'Connecting…';
+			state.className = `stream-state ${s === 'open' ? 'live' : 'muted'}`;
+		},
+	});
+	ctx.onCleanup(close);
+}

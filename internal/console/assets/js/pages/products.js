@@ -1,0 +1,2 @@
+export async function productsPage(root) { root.textContent = 'Products'; }
+export async function productPage(root) { root.textContent = 'Product'; }
