@@ -20,6 +20,7 @@ import (
 	"github.com/wick-cloud/wick/internal/auth"
 	"github.com/wick-cloud/wick/internal/bus"
 	"github.com/wick-cloud/wick/internal/config"
+	"github.com/wick-cloud/wick/internal/console"
 	"github.com/wick-cloud/wick/internal/gateway"
 	"github.com/wick-cloud/wick/internal/netguard"
 	"github.com/wick-cloud/wick/internal/netlimit"
@@ -178,6 +179,14 @@ func build(ctx context.Context, cfg config.Serve, log *slog.Logger) (*Server, er
 	if c, ok := handler.(interface{ CloseStreams() }); ok {
 		closeStreams = c.CloseStreams
 	}
+	// The web console (internal/console) answers /console/ and browsers
+	// opening "/"; every other path is the API's.
+	root := http.Handler(handler)
+	if ui, err := console.New(log); err != nil {
+		log.Warn("console unavailable", "err", err)
+	} else {
+		root = console.Mount(handler, ui)
+	}
 	s := &Server{
 		cfg:   cfg,
 		log:   log,
@@ -188,7 +197,7 @@ func build(ctx context.Context, cfg config.Serve, log *slog.Logger) (*Server, er
 		hooks: hooks,
 		ready: make(chan struct{}),
 		http: &http.Server{
-			Handler:           bodyDeadline(handler, cfg.HTTPBodyTimeout),
+			Handler:           bodyDeadline(root, cfg.HTTPBodyTimeout),
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       120 * time.Second,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
