@@ -42,6 +42,7 @@ type Store interface {
 	ClaimCodes
 	Webhooks
 	Invites
+	AuthCodes
 	FirmwareBinaries
 	ProductFirmwares
 	DeviceFirmwares
@@ -297,6 +298,7 @@ type Tokens interface {
 	TakeRefreshToken(ctx context.Context, hash string) (*RefreshToken, error)
 	// DeleteExpired removes access tokens, refresh tokens, challenges,
 	// claim codes and team invitations that expired before now, and
+	// authorization codes that expired AuthCodeRetention before now, and
 	// returns how many rows went.
 	DeleteExpired(ctx context.Context, now time.Time) (int, error)
 }

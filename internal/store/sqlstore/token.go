@@ -155,7 +155,9 @@ func (db *DB) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 			}
 			total += n
 		}
-		return nil
+		n, err := db.deleteExpiredAuthCodes(ctx, tx, now)
+		total += n
+		return err
 	})
 	if err != nil {
 		return 0, wrap(err, "delete expired")

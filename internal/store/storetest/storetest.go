@@ -42,6 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ClaimCodes", claimCodeTests},
 		{"Webhooks", webhookTests},
 		{"Invites", inviteTests},
+		{"AuthCodes", authCodeTests},
 		{"Firmware", firmwareTests},
 	}
 	for _, suite := range suites {
