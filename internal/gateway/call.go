@@ -146,6 +146,10 @@ func (g *Gateway) remote(ctx context.Context, deviceID string, c bus.Call) (bus.
 		return r, fmt.Errorf("gateway: device %s: %s: %w", deviceID, r.Error, ErrBadRequest)
 	case http.StatusTooManyRequests:
 		return r, fmt.Errorf("gateway: device %s: %s: %w", deviceID, r.Error, ErrBusy)
+	case http.StatusConflict:
+		return r, fmt.Errorf("gateway: device %s: %s: %w", deviceID, r.Error, ErrUpdateInProgress)
+	case http.StatusServiceUnavailable:
+		return r, fmt.Errorf("gateway: device %s: %s: %w", deviceID, r.Error, ErrUpdateRefused)
 	}
 	return r, nil
 }
@@ -178,6 +182,8 @@ func (s *session) handleCall(ctx context.Context, c bus.Call) (bus.Reply, error)
 		return callReply(bus.Reply{}, err)
 	case KindReload:
 		return callReply(bus.Reply{}, s.reload(ctx))
+	case bus.KindFlash:
+		return callReply(bus.Reply{}, s.flash(ctx, c.Name))
 	}
 	return bus.Reply{}, fmt.Errorf("gateway: unknown call kind %q", c.Kind)
 }
@@ -206,6 +212,10 @@ func callReply(r bus.Reply, err error) (bus.Reply, error) {
 		return bus.Reply{Status: http.StatusBadRequest, Error: err.Error()}, nil
 	case errors.Is(err, ErrBusy):
 		return bus.Reply{Status: http.StatusTooManyRequests, Error: err.Error()}, nil
+	case errors.Is(err, ErrUpdateInProgress):
+		return bus.Reply{Status: http.StatusConflict, Error: err.Error()}, nil
+	case errors.Is(err, ErrUpdateRefused):
+		return bus.Reply{Status: http.StatusServiceUnavailable, Error: err.Error()}, nil
 	}
 	return bus.Reply{}, err
 }

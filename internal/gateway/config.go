@@ -119,6 +119,8 @@ type Config struct {
 	// "Quick acknowledgements"). Calls to real firmware then take 40 ms
 	// longer; it exists to measure that. Default off.
 	DisableQuickACK bool
+	// OTA configures firmware updates (Flash); zero fields get defaults.
+	OTA OTAConfig
 }
 
 func (c *Config) setDefaults(busNode string) {
@@ -162,6 +164,7 @@ func (c *Config) setDefaults(busNode string) {
 	if c.RouterBuffer <= 0 {
 		c.RouterBuffer = DefaultRouterBuffer
 	}
+	c.OTA.setDefaults()
 }
 
 func setDuration(d *time.Duration, def time.Duration) {

@@ -45,6 +45,10 @@ func (s *session) dispatch(m *protocol.Message, plain []byte) {
 		s.handleDescribePost(m)
 	case protocol.KindGoodbye:
 		s.handleGoodbye(m)
+	case protocol.KindChunkMissed:
+		s.handleChunkMissed(m)
+	case protocol.KindUpdateDone:
+		s.handleUpdateResult(m)
 	case protocol.KindHello:
 		// A repeated Hello: answer it like the first (harmless, and what
 		// the firmware waits for if it restarted its protocol layer).

@@ -52,6 +52,9 @@ type Deps struct {
 	// (docs/particle-protocol.md#key-types): an *rsa.PrivateKey, or a faster
 	// implementation from package rsakey. Sessions use it concurrently.
 	ServerKey protocol.ServerKey
+	// Firmware loads binaries for Flash (optional): when nil, the Store
+	// serves them if it implements FirmwareSource, else Flash fails.
+	Firmware FirmwareSource
 }
 
 // Gateway accepts device connections on the Gen 2 TCP transport
@@ -84,6 +87,7 @@ type Gateway struct {
 	sub    *bus.Subscription // every event, feeding device subscriptions
 
 	stats counters
+	ota   otaState // firmware updates (ota.go)
 
 	// testHookDispatch, when set, runs before each message is dispatched
 	// (tests use it to inject panics).
@@ -128,6 +132,7 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Gateway, error) {
 		conns:     make(map[*session]struct{}),
 		byID:      make(map[string]*session),
 		router:    router{sets: make(map[routeKey]map[*session]struct{})},
+		ota:       otaState{source: firmwareSource(deps)},
 	}
 	if rk, ok := g.key.(*rsa.PrivateKey); ok {
 		rk.Precompute()

@@ -239,6 +239,7 @@ func (s *session) goOnline() error {
 	s.unhandle = g.bus.HandleDevice(s.id, s.handleCall)
 	g.publishStatus(s.owner(), d.ProductVersion, s.id, statusOnline)
 	g.publishPresence(s.id, true, s.sid, s.ip)
+	s.otaOnline()
 	g.log.Info("gateway: device online", "device", s.id, "session", s.sid, "addr", s.ip,
 		"platform", h.PlatformID, "system", h.SystemVersion)
 	s.startDescribe()

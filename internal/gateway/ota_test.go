@@ -1,0 +1,477 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wick-cloud/wick/internal/bus"
+	"github.com/wick-cloud/wick/internal/store"
+	"github.com/wick-cloud/wick/protocol"
+)
+
+// memFirmware is a FirmwareSource in memory.
+type memFirmware struct {
+	mu   sync.Mutex
+	bins map[string][]byte
+}
+
+func (m *memFirmware) put(b []byte) string {
+	sum := sha256.Sum256(b)
+	h := hex.EncodeToString(sum[:])
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.bins == nil {
+		m.bins = map[string][]byte{}
+	}
+	m.bins[h] = b
+	return h
+}
+
+func (m *memFirmware) FirmwareBinary(_ context.Context, h string) ([]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if b, ok := m.bins[h]; ok {
+		return b, nil
+	}
+	return nil, store.ErrNotFound
+}
+
+// testBinary returns n bytes of a recognisable pattern.
+func testBinary(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i*7 + i>>8)
+	}
+	return b
+}
+
+// otaTestConfig has short OTA timeouts.
+func otaTestConfig() Config {
+	cfg := testConfig()
+	cfg.OTA = OTAConfig{StallTimeout: time.Second, RebootTimeout: 2 * time.Second}
+	return cfg
+}
+
+// otaWorld is a world whose gateway loads binaries from memory.
+func otaWorld(t *testing.T, cfg Config) (*world, *memFirmware) {
+	w := newWorld(t, cfg)
+	fw := &memFirmware{}
+	w.g.ota.source = fw
+	return w, fw
+}
+
+// otaDevice plays Device OS's chunked transfer on a testDevice, answering
+// from its inbox in a goroutine.
+type otaDevice struct {
+	d *testDevice
+
+	refuse   bool              // answer UpdateBegin with 5.03
+	slow     bool              // refuse fast OTA
+	lose     map[uint16]bool   // chunk indexes lost on their first sending
+	badCRC   map[uint16]bool   // slow mode: answer 4.00 the first time
+	dropAt   int               // close the connection when this many chunks arrived (0: never)
+	noAnswer bool              // never answer UpdateDone
+	got      map[uint16][]byte // chunks received, by index
+	size     int               // chunk size from UpdateBegin
+	fileSize int
+	dones    int // UpdateDones received
+	chunks   int // chunk messages received
+	result   chan []byte
+}
+
+func (o *otaDevice) run(t *testing.T) {
+	o.got = map[uint16][]byte{}
+	o.result = make(chan []byte, 1)
+	d := o.d
+	var next uint16 // slow mode: the device counts chunks itself
+	go func() {
+		for {
+			var msg devMsg
+			select {
+			case msg = <-d.in:
+			case <-d.done:
+				return
+			}
+			m := &msg.m
+			tok, _ := m.Token1()
+			switch msg.kind() {
+			case protocol.KindUpdateBegin:
+				u, _, err := protocol.ParseUpdateBegin(m)
+				if err != nil || len(m.Token) != 1 {
+					t.Errorf("device: bad UpdateBegin % x: %v", msg.raw, err)
+				}
+				if o.refuse {
+					d.send(protocol.NewACK(m.ID, m.Token, protocol.CodeServiceUnavailable, nil))
+					continue
+				}
+				o.size, o.fileSize = int(u.ChunkSize), int(u.FileSize)
+				d.send(protocol.NewEmptyACK(m.ID))
+				d.send(protocol.NewUpdateReady(protocol.NonConfirmable, d.nextID(), tok, u.Fast && !o.slow))
+			case protocol.KindChunk:
+				o.chunks++
+				if o.dropAt > 0 && o.chunks >= o.dropAt {
+					d.conn.Close()
+					return
+				}
+				c, err := protocol.ParseChunk(m)
+				if err != nil {
+					t.Errorf("device: bad chunk: %v", err)
+					continue
+				}
+				idx := c.Index
+				if !c.HasIndex {
+					idx = next
+				}
+				if o.lose[idx] {
+					delete(o.lose, idx)
+					continue // lost on the way
+				}
+				good := protocol.ChunkCRC(c.Data) == c.CRC32 && len(c.Data) == o.size
+				if !c.HasIndex {
+					d.send(protocol.NewEmptyACK(m.ID))
+					if o.badCRC[idx] {
+						delete(o.badCRC, idx)
+						good = false
+					}
+					d.send(protocol.NewChunkReceived(protocol.NonConfirmable, d.nextID(), tok, good))
+					if good {
+						next++
+					}
+				}
+				if good {
+					o.got[idx] = c.Data
+				}
+			case protocol.KindUpdateDone:
+				o.dones++
+				if o.noAnswer {
+					continue
+				}
+				var missing []uint16
+				for i := range protocol.ChunkCount(o.fileSize, o.size) {
+					if o.got[uint16(i)] == nil && len(missing) < protocol.MaxChunksMissed {
+						missing = append(missing, uint16(i))
+					}
+				}
+				if len(missing) > 0 {
+					d.send(protocol.NewACK(m.ID, m.Token, protocol.CodeBadRequest, nil))
+					cm := protocol.NewChunkMissed(d.nextID(), missing...)
+					cm.Type = protocol.NonConfirmable
+					d.send(cm)
+					continue
+				}
+				d.send(protocol.NewACK(m.ID, m.Token, protocol.CodeChanged, nil))
+				var img []byte
+				for i := range protocol.ChunkCount(o.fileSize, o.size) {
+					img = append(img, o.got[uint16(i)]...)
+				}
+				o.result <- img[:o.fileSize]
+				return
+			}
+		}
+	}()
+}
+
+// image waits for the binary the device assembled.
+func (o *otaDevice) image(t *testing.T) []byte {
+	t.Helper()
+	select {
+	case b := <-o.result:
+		return b
+	case <-time.After(waitTime):
+		t.Fatal("device: no complete image")
+		return nil
+	}
+}
+
+// flashStatus returns the data of the next spark/flash/status event.
+func flashStatus(t *testing.T, sub *bus.Subscription) string {
+	t.Helper()
+	return nextEvent(t, sub, EventFlashStatus).Data
+}
+
+// reboot reconnects the device as after an update, with or without the
+// "previous OTA succeeded" flag.
+func (w *world) reboot(d *testDevice, ok bool) *testDevice {
+	w.t.Helper()
+	d.conn.Close()
+	waitFor(w.t, "old session gone", func() bool { return !w.g.Online(d.id.String()) })
+	var flags protocol.HelloFlags
+	if ok {
+		flags = protocol.HelloOTASucceeded
+	}
+	return w.online(d.id, testKey(w.t, "device_a"), flags)
+}
+
+func TestFlashFastWithLostChunks(t *testing.T) {
+	w, fw := otaWorld(t, otaTestConfig())
+	id := deviceID(1)
+	w.provision(id, testKey(t, "device_a"), owner1)
+	d := w.online(id, testKey(t, "device_a"), 0)
+	sub := w.subscribe(bus.Filter{DeviceID: id.String()})
+	bin := testBinary(100*512 + 77) // 101 chunks, the last one short
+	h := fw.put(bin)
+	// 45 lost chunks take two ChunkMissed rounds (at most 40 listed per round).
+	lose := map[uint16]bool{}
+	for i := uint16(3); i < 93; i += 2 {
+		lose[i] = true
+	}
+	o := &otaDevice{d: d, lose: lose}
+	o.run(t)
+	if err := w.g.Flash(context.Background(), id.String(), h); err != nil {
+		t.Fatalf("Flash: %v", err)
+	}
+	if got := flashStatus(t, sub); got != FlashStarted {
+		t.Fatalf("first status %q", got)
+	}
+	if img := o.image(t); !bytes.Equal(img, bin) {
+		t.Fatalf("device assembled %d bytes that differ from the binary", len(img))
+	}
+	if o.dones != 3 {
+		t.Errorf("UpdateDone sent %d times, want 3 (two rounds of resends)", o.dones)
+	}
+	if !w.g.Updating(id.String()) {
+		t.Fatal("update forgotten before the device came back")
+	}
+	w.reboot(d, true)
+	if got := flashStatus(t, sub); got != FlashSuccess {
+		t.Fatalf("status after reboot %q, want %q", got, FlashSuccess)
+	}
+	waitFor(t, "update slot free", func() bool { return !w.g.Updating(id.String()) })
+}
+
+func TestFlashSlowWithBadCRC(t *testing.T) {
+	cfg := otaTestConfig()
+	for _, disable := range []bool{false, true} {
+		t.Run(fmt.Sprintf("disable_fast=%v", disable), func(t *testing.T) {
+			cfg.OTA.DisableFast = disable
+			w, fw := otaWorld(t, cfg)
+			id := deviceID(2)
+			w.provision(id, testKey(t, "device_a"), owner1)
+			d := w.online(id, testKey(t, "device_a"), 0)
+			bin := testBinary(10*512 + 1)
+			h := fw.put(bin)
+			// The device refuses fast OTA in one case, the server does not
+			// offer it in the other.
+			o := &otaDevice{d: d, slow: !disable, badCRC: map[uint16]bool{4: true}}
+			o.run(t)
+			if err := w.g.Flash(context.Background(), id.String(), h); err != nil {
+				t.Fatalf("Flash: %v", err)
+			}
+			if img := o.image(t); !bytes.Equal(img, bin) {
+				t.Fatal("image differs")
+			}
+			for _, m := range d.logged(protocol.KindChunk) {
+				if c, _ := protocol.ParseChunk(&m.m); c.HasIndex {
+					t.Fatal("chunk with an index outside fast OTA")
+				}
+			}
+			if n := len(d.logged(protocol.KindChunk)); n != 12 {
+				t.Errorf("%d chunks sent, want 11 and one resend", n)
+			}
+		})
+	}
+}
+
+func TestFlashRefused(t *testing.T) {
+	w, fw := otaWorld(t, otaTestConfig())
+	id := deviceID(3)
+	w.provision(id, testKey(t, "device_a"), owner1)
+	d := w.online(id, testKey(t, "device_a"), 0)
+	sub := w.subscribe(bus.Filter{DeviceID: id.String()})
+	o := &otaDevice{d: d, refuse: true}
+	o.run(t)
+	err := w.g.Flash(context.Background(), id.String(), fw.put(testBinary(3000)))
+	if !errors.Is(err, ErrUpdateRefused) {
+		t.Fatalf("Flash = %v, want ErrUpdateRefused", err)
+	}
+	if a, b := flashStatus(t, sub), flashStatus(t, sub); a != FlashStarted || b != FlashFailed {
+		t.Fatalf("statuses %q, %q", a, b)
+	}
+	if w.g.Updating(id.String()) {
+		t.Fatal("refused update still holds the slot")
+	}
+}
+
+func TestFlashRequestErrors(t *testing.T) {
+	w, fw := otaWorld(t, otaTestConfig())
+	id := deviceID(4)
+	w.provision(id, testKey(t, "device_a"), owner1)
+	d := w.dial(id, testKey(t, "device_a"))
+	h := helloPayload(0)
+	h.MaxBinarySize = 4096
+	d.hello(h)
+	waitFor(t, "online", func() bool { return w.g.Online(id.String()) })
+	ctx := context.Background()
+	for _, c := range []struct {
+		name string
+		hash string
+		want error
+	}{
+		{"not hex", "xyz", ErrBadRequest},
+		{"short hash", "abcd", ErrBadRequest},
+		{"unknown", fw.put(nil)[:0] + hex.EncodeToString(make([]byte, 32)), ErrNotFound},
+		{"empty binary", fw.put([]byte{}), ErrBadRequest},
+		{"larger than the device takes", fw.put(testBinary(4097)), ErrBadRequest},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if err := w.g.Flash(ctx, id.String(), c.hash); !errors.Is(err, c.want) {
+				t.Fatalf("Flash = %v, want %v", err, c.want)
+			}
+			if w.g.Updating(id.String()) {
+				t.Fatal("failed Flash holds the slot")
+			}
+		})
+	}
+	if err := w.g.Flash(ctx, deviceID(99).String(), fw.put(testBinary(10))); !errors.Is(err, bus.ErrDeviceOffline) {
+		t.Fatalf("Flash of an offline device = %v", err)
+	}
+	if len(d.logged(protocol.KindUpdateBegin)) != 0 {
+		t.Fatal("UpdateBegin sent for a refused request")
+	}
+}
+
+func TestFlashDisconnectThenRestart(t *testing.T) {
+	w, fw := otaWorld(t, otaTestConfig())
+	id := deviceID(5)
+	w.provision(id, testKey(t, "device_a"), owner1)
+	d := w.online(id, testKey(t, "device_a"), 0)
+	sub := w.subscribe(bus.Filter{DeviceID: id.String()})
+	bin := testBinary(20 * 512)
+	h := fw.put(bin)
+	o := &otaDevice{d: d, dropAt: 6}
+	o.run(t)
+	if err := w.g.Flash(context.Background(), id.String(), h); err != nil {
+		t.Fatalf("Flash: %v", err)
+	}
+	if a, b := flashStatus(t, sub), flashStatus(t, sub); a != FlashStarted || b != FlashFailed {
+		t.Fatalf("statuses %q, %q", a, b)
+	}
+	waitFor(t, "slot free", func() bool { return !w.g.Updating(id.String()) })
+	// The device comes back (without the flag: it never rebooted into the
+	// update) and the next flash starts from the beginning.
+	d2 := w.online(id, testKey(t, "device_a"), 0)
+	o2 := &otaDevice{d: d2}
+	o2.run(t)
+	if err := w.g.Flash(context.Background(), id.String(), h); err != nil {
+		t.Fatalf("second Flash: %v", err)
+	}
+	if img := o2.image(t); !bytes.Equal(img, bin) {
+		t.Fatal("image differs")
+	}
+	w.reboot(d2, true)
+	if a, b := flashStatus(t, sub), flashStatus(t, sub); a != FlashStarted || b != FlashSuccess {
+		t.Fatalf("statuses of the second update %q, %q", a, b)
+	}
+}
+
+func TestFlashStalls(t *testing.T) {
+	cfg := otaTestConfig()
+	cfg.OTA.StallTimeout = 300 * time.Millisecond
+	w, fw := otaWorld(t, cfg)
+	id := deviceID(6)
+	w.provision(id, testKey(t, "device_a"), owner1)
+	d := w.online(id, testKey(t, "device_a"), 0)
+	sub := w.subscribe(bus.Filter{DeviceID: id.String()})
+	o := &otaDevice{d: d, noAnswer: true}
+	o.run(t)
+	start := time.Now()
+	if err := w.g.Flash(context.Background(), id.String(), fw.put(testBinary(2000))); err != nil {
+		t.Fatalf("Flash: %v", err)
+	}
+	if a, b := flashStatus(t, sub), flashStatus(t, sub); a != FlashStarted || b != FlashFailed {
+		t.Fatalf("statuses %q, %q", a, b)
+	}
+	if el := time.Since(start); el < 300*time.Millisecond || el > 3*time.Second {
+		t.Fatalf("stalled update failed after %s, want about the 300 ms stall timeout", el)
+	}
+	if !w.g.Online(id.String()) {
+		t.Fatal("a stalled update ended the session")
+	}
+}
+
+func TestFlashConcurrentRefused(t *testing.T) {
+	w, fw := otaWorld(t, otaTestConfig())
+	id := deviceID(7)
+	w.provision(id, testKey(t, "device_a"), owner1)
+	d := w.online(id, testKey(t, "device_a"), 0)
+	g2 := w.newGateway(testConfig()) // another node on the same bus
+	o := &otaDevice{d: d, noAnswer: true}
+	o.run(t)
+	h := fw.put(testBinary(2000))
+	if err := w.g.Flash(context.Background(), id.String(), h); err != nil {
+		t.Fatalf("Flash: %v", err)
+	}
+	if err := w.g.Flash(context.Background(), id.String(), h); !errors.Is(err, ErrUpdateInProgress) {
+		t.Fatalf("second local Flash = %v, want ErrUpdateInProgress", err)
+	}
+	if err := g2.Flash(context.Background(), id.String(), h); !errors.Is(err, ErrUpdateInProgress) {
+		t.Fatalf("Flash over the bus = %v, want ErrUpdateInProgress", err)
+	}
+}
+
+func TestFlashOverBus(t *testing.T) {
+	w, fw := otaWorld(t, otaTestConfig())
+	id := deviceID(8)
+	w.provision(id, testKey(t, "device_a"), owner1)
+	d := w.online(id, testKey(t, "device_a"), 0)
+	g2 := w.newGateway(testConfig())
+	bin := testBinary(3000)
+	o := &otaDevice{d: d}
+	o.run(t)
+	if err := g2.Flash(context.Background(), id.String(), fw.put(bin)); err != nil {
+		t.Fatalf("Flash over the bus: %v", err)
+	}
+	if img := o.image(t); !bytes.Equal(img, bin) {
+		t.Fatal("image differs")
+	}
+	refusing := &otaDevice{d: w.reboot(d, true), refuse: true}
+	refusing.run(t)
+	if err := g2.Flash(context.Background(), id.String(), fw.put(bin)); !errors.Is(err, ErrUpdateRefused) {
+		t.Fatalf("refused Flash over the bus = %v", err)
+	}
+}
+
+func TestFlashRebootOutcomes(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		back   bool // the device reconnects
+		flag   bool // with HelloOTASucceeded
+		status string
+	}{
+		{"back with the flag", true, true, FlashSuccess},
+		{"back without the flag", true, false, FlashFailed},
+		{"never back", false, false, FlashFailed},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := otaTestConfig()
+			cfg.OTA.RebootTimeout = 500 * time.Millisecond
+			w, fw := otaWorld(t, cfg)
+			id := deviceID(9)
+			w.provision(id, testKey(t, "device_a"), owner1)
+			d := w.online(id, testKey(t, "device_a"), 0)
+			sub := w.subscribe(bus.Filter{DeviceID: id.String(), NamePrefix: EventFlashStatus})
+			o := &otaDevice{d: d}
+			o.run(t)
+			if err := w.g.Flash(context.Background(), id.String(), fw.put(testBinary(1500))); err != nil {
+				t.Fatal(err)
+			}
+			o.image(t)
+			if c.back {
+				w.reboot(d, c.flag)
+			} else {
+				d.conn.Close()
+			}
+			if a, b := flashStatus(t, sub), flashStatus(t, sub); a != FlashStarted || b != c.status {
+				t.Fatalf("statuses %q, %q; want %q last", a, b, c.status)
+			}
+			waitFor(t, "slot free", func() bool { return !w.g.Updating(id.String()) })
+		})
+	}
+}
