@@ -24,6 +24,17 @@ const (
 	DefaultHandshakeIdle    = 10 * time.Second
 	DefaultHandshakeRate    = 10.0
 	DefaultHandshakeBurst   = 100
+	// DefaultUDPIdleTimeout is 2 × the 25 s Wi-Fi keepalive of a Gen 3
+	// device plus its 45 s retransmission span.
+	DefaultUDPIdleTimeout = 95 * time.Second
+	// DefaultUDPCellularIdleTimeout is 2 × the 23 min cellular keepalive
+	// plus the retransmission span.
+	DefaultUDPCellularIdleTimeout = 46*time.Minute + 45*time.Second
+	// DefaultMaxUDPHandshakes bounds the Gen 3 handshakes in progress.
+	DefaultMaxUDPHandshakes = 10000
+	// DefaultSavedSessionAge is how long a saved Gen 3 session may go
+	// unused before it is deleted.
+	DefaultSavedSessionAge = 30 * 24 * time.Hour
 	// DefaultHandshakeKeys is how many addresses the handshake rate limit
 	// tracks (the least recently seen are forgotten first).
 	DefaultHandshakeKeys = 100000
@@ -119,6 +130,29 @@ type Config struct {
 	// "Quick acknowledgements"). Calls to real firmware then take 40 ms
 	// longer; it exists to measure that. Default off.
 	DisableQuickACK bool
+	// UDPIdleTimeout marks a Gen 3 device offline after this long without
+	// a datagram from it (docs/device-protocol.md, "Presence over UDP"):
+	// a device on Wi-Fi or Ethernet pings after 25 s of silence, and a
+	// device does not notice a vanished server for minutes, so presence
+	// comes from this timer. Default 95 s.
+	UDPIdleTimeout time.Duration
+	// UDPCellularIdleTimeout replaces UDPIdleTimeout for cellular
+	// platforms (Boron, B SoM, B5 SoM, Tracker, M SoM...), which ping
+	// only every 23 minutes. Default 46 min 45 s.
+	UDPCellularIdleTimeout time.Duration
+	// MaxUDPHandshakes caps the Gen 3 handshakes in progress (past the
+	// cookie exchange); ClientHellos over it are dropped. Default 10000.
+	MaxUDPHandshakes int
+	// UDPHandshakeRetransmit is the first retransmission timeout of the
+	// server's handshake flights (doubling up to 60 s). Default 1 s.
+	UDPHandshakeRetransmit time.Duration
+	// UDPAckTimeout is the first wait for the device's ACK of a confirmable
+	// message before it is sent again (times a random 1–1.5, doubling,
+	// 3 resends, then the device counts as gone). Default 4 s, as Device OS.
+	UDPAckTimeout time.Duration
+	// SavedSessionAge deletes saved Gen 3 sessions unused for this long
+	// (checked every hour). Default 30 days.
+	SavedSessionAge time.Duration
 	// OTA configures firmware updates (Flash); zero fields get defaults.
 	OTA OTAConfig
 }
@@ -145,6 +179,13 @@ func (c *Config) setDefaults(busNode string) {
 	setDuration(&c.CallTimeout, DefaultCallTimeout)
 	setDuration(&c.LastHeardFlush, DefaultLastHeardFlush)
 	setDuration(&c.DescribeWait, DefaultDescribeWait)
+	setDuration(&c.UDPIdleTimeout, DefaultUDPIdleTimeout)
+	setDuration(&c.UDPCellularIdleTimeout, DefaultUDPCellularIdleTimeout)
+	setDuration(&c.SavedSessionAge, DefaultSavedSessionAge)
+	setDuration(&c.UDPAckTimeout, protocol.AckTimeout)
+	if c.MaxUDPHandshakes <= 0 {
+		c.MaxUDPHandshakes = DefaultMaxUDPHandshakes
+	}
 	if c.MaxFrame <= 0 {
 		c.MaxFrame = protocol.DefaultMaxFrameLen
 	}

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"crypto/rsa"
 	"errors"
 	"fmt"
@@ -52,6 +53,10 @@ type Deps struct {
 	// (docs/particle-protocol.md#key-types): an *rsa.PrivateKey, or a faster
 	// implementation from package rsakey. Sessions use it concurrently.
 	ServerKey protocol.ServerKey
+	// UDPKey is the server's P-256 key for the Gen 3 transport
+	// (docs/device-protocol.md, "The DTLS transport"); optional: without
+	// it ServeUDP fails. It signs each handshake and seals saved sessions.
+	UDPKey *ecdsa.PrivateKey
 	// Firmware loads binaries for Flash (optional): when nil, the Store
 	// serves them if it implements FirmwareSource, else Flash fails.
 	Firmware FirmwareSource
@@ -87,7 +92,9 @@ type Gateway struct {
 	sub    *bus.Subscription // every event, feeding device subscriptions
 
 	stats counters
-	ota   otaState // firmware updates (ota.go)
+	// udp is the Gen 3 transport; nil without Deps.UDPKey.
+	udp *udpServer
+	ota otaState // firmware updates (ota.go)
 
 	// testHookDispatch, when set, runs before each message is dispatched
 	// (tests use it to inject panics).
@@ -136,6 +143,13 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Gateway, error) {
 	}
 	if rk, ok := g.key.(*rsa.PrivateKey); ok {
 		rk.Precompute()
+	}
+	if deps.UDPKey != nil {
+		u, err := newUDPServer(g, deps.UDPKey)
+		if err != nil {
+			return nil, err
+		}
+		g.udp = u
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	reset, err := g.store.ResetNode(ctx, cfg.Node, time.Now())
@@ -250,6 +264,9 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		for ln := range g.listeners {
 			ln.Close()
 		}
+		if g.udp != nil {
+			g.udp.closeSockets()
+		}
 		for s := range g.conns {
 			s.close(reasonShutdown)
 		}
@@ -282,6 +299,9 @@ func (g *Gateway) Close() error {
 func (g *Gateway) Stats() Stats {
 	st := g.stats.snapshot()
 	st.EventsDropped += g.sub.Dropped()
+	if g.udp != nil {
+		st.UDPSessions = int64(g.udp.sessionCount())
+	}
 	return st
 }
 

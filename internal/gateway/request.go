@@ -207,22 +207,13 @@ const (
 
 // maxIncomingLen returns the largest encoded CoAP message the device can
 // receive, or 0 when its Hello announced no size.
-func (s *session) maxIncomingLen() int {
-	size := int(s.hello.MaxMessageSize)
-	if size == 0 {
-		return 0
-	}
-	// The ciphertext is the plaintext padded to whole AES blocks, with at
-	// least one byte of padding. A size too small for anything still
-	// limits (to 1 byte: nothing fits).
-	return max((size-deviceFrameReserve)/16*16-1, 1)
-}
+func (s *session) maxIncomingLen() int { return s.tr.maxIncomingLen(&s.hello) }
 
 // maxRequestLen returns the largest encoded request m may be, 0 for no limit.
 func (s *session) maxRequestLen(m *protocol.Message) int {
 	limit := s.maxIncomingLen()
-	if limit > 0 && m.PathKind() == protocol.PathFunction {
-		limit = max(min(limit, int(s.hello.MaxMessageSize)-deviceFrameReserve-functionACKRoom), 1)
+	if room := s.tr.functionACKRoom(); limit > 0 && room > 0 && m.PathKind() == protocol.PathFunction {
+		limit = max(min(limit, int(s.hello.MaxMessageSize)-room), 1)
 	}
 	return limit
 }

@@ -42,6 +42,7 @@ const (
 // connection and a few map entries: buffers are pooled per frame.
 type session struct {
 	g     *Gateway
+	tr    transport // tcpTransport{} or the session's *udpConn
 	conn  net.Conn
 	ip    string
 	start time.Time
@@ -58,6 +59,8 @@ type session struct {
 	opener    *protocol.FrameOpener
 	hdr       [2]byte
 	block     *blockAssembly // a Block1 describe post in progress
+	held      *frameBuf      // a resumed session's first message, not a Hello
+	heldPlain []byte
 	userBurst bucket
 	sysBurst  bucket
 	quick     quickACK // acknowledges the device's segments at once
@@ -114,18 +117,21 @@ func (a *appInfo) hasFunction(name string) bool {
 }
 
 func newSession(g *Gateway, conn net.Conn) *session {
-	return &session{g: g, conn: conn, ip: remoteIP(conn.RemoteAddr()), start: time.Now(), done: make(chan struct{})}
+	return &session{g: g, tr: tcpTransport{}, conn: conn, ip: remoteIP(conn.RemoteAddr()), start: time.Now(), done: make(chan struct{})}
 }
 
 // serve runs the session to its end.
 func (s *session) serve() {
 	defer close(s.done)
+	defer s.tr.ended(s)
 	defer s.finish()
 	defer s.recoverPanic()
 	if err := s.handshake(); err != nil {
 		return
 	}
-	s.g.stats.handshakesOK.Add(1)
+	if !s.tr.resumed() {
+		s.g.stats.handshakesOK.Add(1)
+	}
 	if err := s.awaitHello(); err != nil {
 		return
 	}
@@ -168,8 +174,16 @@ func (s *session) awaitHello() error {
 		s.readFailed(err)
 		return err
 	}
-	defer putFrameBuf(fb)
 	m := &fb.m
+	if err := m.Decode(plain); err == nil && protocol.Classify(m) != protocol.KindHello && s.tr.resumed() {
+		// A resumed Gen 3 session may start with any message (a ping):
+		// the saved Hello stands, and the message is handled once online.
+		s.held, s.heldPlain = fb, plain
+		s.lastHeard.Store(time.Now().UnixNano())
+		s.conn.SetDeadline(time.Time{})
+		return nil
+	}
+	defer putFrameBuf(fb)
 	if err := m.Decode(plain); err != nil || protocol.Classify(m) != protocol.KindHello {
 		g.stats.framesBad.Add(1)
 		s.close(reasonBadFrame)
@@ -183,8 +197,16 @@ func (s *session) awaitHello() error {
 		g.log.Info("gateway: bad Hello", "device", s.id, "addr", s.ip, "err", err)
 		return err
 	}
+	if err := s.tr.checkHello(s, &h); err != nil {
+		return err
+	}
 	s.hello = h
 	s.lastHeard.Store(time.Now().UnixNano())
+	if m.Type == protocol.Confirmable { // Gen 3: the Hello is a CON
+		if err := s.sendACK(m.ID); err != nil {
+			return err
+		}
+	}
 	if err := s.sendNew(func(id uint16) protocol.Message {
 		return protocol.NewServerHello(protocol.NonConfirmable, id)
 	}); err != nil {
@@ -322,9 +344,15 @@ func (s *session) recoverBackground() {
 
 // readLoop dispatches the device's messages until the connection ends.
 func (s *session) readLoop() {
-	idle := s.g.cfg.IdleTimeout
+	idle := s.tr.idleTimeout(s)
 	if !s.g.cfg.DisableQuickACK {
 		s.quick = newQuickACK(s.conn)
+	}
+	if fb := s.held; fb != nil {
+		s.held = nil
+		s.dispatch(&fb.m, s.heldPlain)
+		s.heldPlain = nil
+		putFrameBuf(fb)
 	}
 	for {
 		s.conn.SetReadDeadline(time.Now().Add(idle))

@@ -57,6 +57,37 @@ type Stats struct {
 	ClaimsFailed uint64
 	// Panics counts panics recovered in a session or in the router.
 	Panics uint64
+
+	// Gen 3 (DTLS over UDP; docs/device-protocol.md, "The DTLS transport").
+	// UDPSessions is the number of sessions in the connection-ID table
+	// (a gauge). UDPDatagramsIn and UDPDatagramsOut count datagrams read
+	// and written; UDPDropped those dropped before any session saw them
+	// (too short, not a ClientHello nor a known record, a full session
+	// queue). UDPCookies counts HelloVerifyRequests sent; UDPSignatures
+	// the ServerKeyExchange signatures made (one per handshake past the
+	// cookie). UDPUnknownCID counts records on a connection ID no session
+	// has (dropped: the device falls back to a full handshake);
+	// UDPResumptions sessions resumed from a saved session; UDPSaves
+	// sessions saved. UDPRetransmits counts handshake flights and CoAP
+	// messages sent again; UDPGaveUp sessions ended because a confirmable
+	// message went unacknowledged; UDPDuplicates repeated confirmable
+	// messages answered from the cache; UDPBadRecords records that did
+	// not open (bad MAC, replay, wrong epoch); UDPMoves sessions re-bound
+	// to a new device address.
+	UDPSessions     int64
+	UDPDatagramsIn  uint64
+	UDPDatagramsOut uint64
+	UDPDropped      uint64
+	UDPCookies      uint64
+	UDPSignatures   uint64
+	UDPUnknownCID   uint64
+	UDPResumptions  uint64
+	UDPSaves        uint64
+	UDPRetransmits  uint64
+	UDPGaveUp       uint64
+	UDPDuplicates   uint64
+	UDPBadRecords   uint64
+	UDPMoves        uint64
 }
 
 // counters is the atomic form of Stats.
@@ -73,6 +104,11 @@ type counters struct {
 	panics                                  atomic.Uint64
 	callsBusy, handshakesLimited            atomic.Uint64
 	eventsUnacked                           atomic.Uint64
+	udpIn, udpOut, udpDropped, udpCookies   atomic.Uint64
+	udpSignatures, udpUnknownCID            atomic.Uint64
+	udpResumptions, udpSaves                atomic.Uint64
+	udpRetransmits, udpGaveUp               atomic.Uint64
+	udpDuplicates, udpBadRecords, udpMoves  atomic.Uint64
 }
 
 func (c *counters) snapshot() Stats {
@@ -100,5 +136,18 @@ func (c *counters) snapshot() Stats {
 		CallsBusy:         c.callsBusy.Load(),
 		HandshakesLimited: c.handshakesLimited.Load(),
 		EventsUnacked:     c.eventsUnacked.Load(),
+		UDPDatagramsIn:    c.udpIn.Load(),
+		UDPDatagramsOut:   c.udpOut.Load(),
+		UDPDropped:        c.udpDropped.Load(),
+		UDPCookies:        c.udpCookies.Load(),
+		UDPSignatures:     c.udpSignatures.Load(),
+		UDPUnknownCID:     c.udpUnknownCID.Load(),
+		UDPResumptions:    c.udpResumptions.Load(),
+		UDPSaves:          c.udpSaves.Load(),
+		UDPRetransmits:    c.udpRetransmits.Load(),
+		UDPGaveUp:         c.udpGaveUp.Load(),
+		UDPDuplicates:     c.udpDuplicates.Load(),
+		UDPBadRecords:     c.udpBadRecords.Load(),
+		UDPMoves:          c.udpMoves.Load(),
 	}
 }

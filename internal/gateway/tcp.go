@@ -2,10 +2,10 @@ package gateway
 
 // The TCP transport (docs/particle-protocol.md#the-tcp-transport): the RSA
 // handshake and the AES-128-CBC frames. This file and the session fields
-// opener, sealer and hdr are all that is TCP-specific; the DTLS transport of
-// docs/particle-protocol.md#the-dtls-transport will supply its own handshake
-// and readFrame/writeFrame (one CoAP message per DTLS record) and reuse the
-// session, dispatch and everything above them unchanged.
+// opener, sealer and hdr are all that is TCP-specific; the DTLS transport
+// (udp*.go, dtls*.go) supplies its own handshake and frames through the same
+// transport interface (transport.go) and reuses the session, dispatch and
+// everything above them unchanged.
 
 import (
 	"context"
@@ -54,7 +54,7 @@ func handshakeLimiter(cfg Config) *ratelimit.Buckets {
 // a handshake slot (Config.MaxHandshakes) is held only during the two RSA
 // private-key operations, never while a slow or silent peer is read from.
 // The whole exchange, and the Hello after it, share one deadline.
-func (s *session) handshake() error {
+func (tcpTransport) handshake(s *session) error {
 	g := s.g
 	deadline := s.start.Add(g.cfg.HandshakeTimeout)
 	s.deadline = deadline
@@ -235,7 +235,7 @@ func (s *session) refused(err error) error {
 // readFrame reads one frame and decrypts it in a pooled buffer, which the
 // caller returns with putFrameBuf. The buffer is taken only after the
 // length prefix arrived, so an idle session holds none.
-func (s *session) readFrame() (*frameBuf, []byte, error) {
+func (tcpTransport) readFrame(s *session) (*frameBuf, []byte, error) {
 	if _, err := io.ReadFull(s.conn, s.hdr[:]); err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) {
 			return nil, nil, protocol.ErrFrameTruncated
@@ -267,7 +267,7 @@ func (s *session) readFrame() (*frameBuf, []byte, error) {
 }
 
 // writeFrame encrypts wb.enc into one frame and writes it. Called with wmu held.
-func (s *session) writeFrame(wb *writeBuf) error {
+func (tcpTransport) writeFrame(s *session, wb *writeBuf) error {
 	frame, err := s.sealer.Seal(wb.frame[:0], wb.enc)
 	if err != nil {
 		return err

@@ -1,0 +1,718 @@
+package gateway
+
+// One Gen 3 session's transport (docs/device-protocol.md, "The DTLS
+// transport"): the DTLS handshake, records in and out, CoAP reliability
+// over UDP and the session's address. A udpConn is the session's net.Conn
+// (for Close and the read deadline) and its transport.
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wick-cloud/wick/protocol"
+	"github.com/wick-cloud/wick/protocol/dtls"
+)
+
+// Why a UDP session ended, beside the reasons of session.go.
+const (
+	reasonNoACK     = "no acknowledgement from the device"
+	reasonAlert     = "alert from the device"
+	reasonWrongHost = "hello names another device than the key"
+)
+
+// Errors of the Gen 3 transport.
+var (
+	errUnknownCID   = errors.New("gateway: no saved session has the connection ID")
+	errNotUDPDevice = errors.New("gateway: the key belongs to no device the gateway serves")
+	errHelloID      = errors.New("gateway: the Hello names another device than the handshake's key")
+	errCIDTaken     = errors.New("gateway: connection ID already in use")
+)
+
+// udpConn is the transport of one Gen 3 session. Lock order: the session's
+// wmu, then rmu, then smu; amu alone.
+type udpConn struct {
+	u    *udpServer
+	s    *session
+	in   chan *udpDatagram // from the demultiplexer
+	done chan struct{}     // closed by Close
+	once sync.Once
+
+	amu  sync.Mutex
+	addr netip.AddrPort // guarded by amu; where records go
+	pc   net.PacketConn // guarded by amu; the socket that last heard the device
+
+	rdl   atomic.Int64 // read deadline, Unix ns; 0: none
+	timer *time.Timer  // read waits; read goroutine only
+
+	// Read goroutine only.
+	first        []byte                // the ClientHello that started the handshake
+	random       [dtls.RandomLen]byte  // its client random (written before the goroutine starts)
+	hs           *dtls.ServerHandshake // until the first application record
+	resuming     bool                  // a saved session is looked up
+	resumedState bool                  // the session was restored, not handshaken
+	cur          *udpDatagram
+	rest         []byte
+	cid          cidKey
+	inCIDs       bool   // registered in u.byCID
+	devID        string // the device of the handshake's key
+	product      int64
+
+	smu      sync.Mutex
+	sess     *dtls.Session // guarded by smu (Open, Seal, saving)
+	seqLimit uint64        // guarded by smu; write sequence numbers saved as reserved
+	persist  atomic.Bool   // the device is known: the session may be saved
+
+	rmu    sync.Mutex
+	dedup  protocol.Dedup  // guarded by rmu
+	outbox protocol.Outbox // guarded by rmu
+	rtimer *time.Timer     // guarded by rmu
+}
+
+func newUDPConn(u *udpServer, pc net.PacketConn, addr netip.AddrPort) *udpConn {
+	c := &udpConn{u: u, in: make(chan *udpDatagram, udpInbox), done: make(chan struct{}), addr: addr, pc: pc}
+	c.outbox.AckTimeout = u.g.cfg.UDPAckTimeout
+	return c
+}
+
+func newUDPSession(g *Gateway, c *udpConn) *session {
+	s := &session{g: g, tr: c, conn: c, ip: c.addr.Addr().String(), start: time.Now(), done: make(chan struct{})}
+	c.s = s
+	return s
+}
+
+// deliver queues a copy of d for the session goroutine, or drops it when
+// the queue is full.
+func (c *udpConn) deliver(pc net.PacketConn, d []byte, addr netip.AddrPort) {
+	dg := getDatagram()
+	dg.b = append(dg.b[:0], d...)
+	dg.addr, dg.pc = addr, pc
+	select {
+	case c.in <- dg:
+	default:
+		putDatagram(dg)
+		c.u.g.stats.udpDropped.Add(1)
+	}
+}
+
+// next waits for the next datagram until deadline (zero: no deadline).
+func (c *udpConn) next(deadline time.Time) (*udpDatagram, error) {
+	select {
+	case d := <-c.in:
+		return d, nil
+	case <-c.done:
+		return nil, io.EOF
+	default:
+	}
+	if deadline.IsZero() {
+		select {
+		case d := <-c.in:
+			return d, nil
+		case <-c.done:
+			return nil, io.EOF
+		}
+	}
+	wait := time.Until(deadline)
+	if wait <= 0 {
+		return nil, os.ErrDeadlineExceeded
+	}
+	if c.timer == nil {
+		c.timer = time.NewTimer(wait)
+	} else {
+		c.timer.Reset(wait)
+	}
+	defer c.timer.Stop()
+	select {
+	case d := <-c.in:
+		return d, nil
+	case <-c.done:
+		return nil, io.EOF
+	case <-c.timer.C:
+		return nil, os.ErrDeadlineExceeded
+	}
+}
+
+// send writes raw datagrams (handshake flights, alerts) to the device.
+func (c *udpConn) send(out [][]byte) {
+	c.amu.Lock()
+	pc, addr := c.pc, c.addr
+	c.amu.Unlock()
+	for _, o := range out {
+		c.u.write(pc, o, addr)
+	}
+}
+
+// handshake runs the DTLS handshake (docs/device-protocol.md, "Handshake")
+// or restores a saved session.
+func (c *udpConn) handshake(s *session) error {
+	if c.resuming {
+		return c.restore(s)
+	}
+	g := s.g
+	deadline := s.start.Add(g.cfg.HandshakeTimeout)
+	s.deadline = deadline
+	var (
+		out [][]byte
+		hs  *dtls.ServerHandshake
+	)
+	err := g.withHandshakeSlot(deadline, func() (err error) {
+		out, hs, err = c.u.cfg.HandleClientHello(time.Now(), c.addr, c.first)
+		return err
+	})
+	c.first = nil
+	if err == nil && hs == nil {
+		err = errors.New("cookie no longer valid")
+	}
+	if err != nil {
+		s.close("handshake failed")
+		return s.handshakeFailed("client hello", err)
+	}
+	g.stats.udpSignatures.Add(1)
+	c.hs = hs
+	c.send(out)
+	for {
+		wait := deadline
+		if t, ok := hs.NextTimeout(); ok && t.Before(wait) {
+			wait = t
+		}
+		d, err := c.next(wait)
+		now := time.Now()
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			if !now.Before(deadline) {
+				s.close("handshake timeout")
+				return s.handshakeFailed("wait", err)
+			}
+			out, err = hs.HandleTimeout(now)
+			if err != nil {
+				s.close("handshake timeout")
+				return s.handshakeFailed("retransmit", err)
+			}
+			g.stats.udpRetransmits.Add(uint64(len(out)))
+			c.send(out)
+			continue
+		}
+		if err != nil {
+			s.close(reasonDisconnected)
+			return s.handshakeFailed("wait", err)
+		}
+		var done bool
+		err = g.withHandshakeSlot(deadline, func() (err error) {
+			out, done, err = hs.HandleDatagram(now, d.addr, d.b)
+			return err
+		})
+		putDatagram(d)
+		if err != nil {
+			if a := hs.Alert(); a != nil {
+				c.send([][]byte{a})
+			}
+			s.close("handshake failed")
+			return c.refusedHandshake(s, err)
+		}
+		if !done && len(out) > 0 {
+			g.stats.udpRetransmits.Add(uint64(len(out))) // our flight again, on the device's repeat
+		}
+		c.send(out)
+		if done {
+			break
+		}
+	}
+	return c.established(s, hs.Session())
+}
+
+// refusedHandshake counts a handshake the device failed.
+func (c *udpConn) refusedHandshake(s *session, err error) error {
+	switch {
+	case errors.Is(err, dtls.ErrUnknownDeviceKey):
+		return s.refused(fmt.Errorf("%w: %w", errUnknownDevice, err))
+	case errors.Is(err, dtls.ErrBadCertificateVerify), errors.Is(err, dtls.ErrBadFinished):
+		return s.refused(fmt.Errorf("%w: %w", errKeyMismatch, err))
+	}
+	return s.handshakeFailed("handshake", err)
+}
+
+// established registers a handshaken session under its connection ID.
+func (c *udpConn) established(s *session, sess *dtls.Session) error {
+	e, err := c.u.lookupKey(sess.DeviceKey)
+	if err == nil && !e.ok {
+		err = errNotUDPDevice
+	}
+	if err != nil {
+		s.close("handshake failed")
+		return s.refused(err)
+	}
+	c.devID, c.product = e.id, e.product
+	s.id, s.storedProduct = e.id, e.product
+	c.smu.Lock()
+	c.sess = sess
+	c.smu.Unlock()
+	copy(c.cid[:], sess.ServerCID)
+	u := c.u
+	u.mu.Lock()
+	if u.byCID[c.cid] != nil {
+		u.mu.Unlock()
+		s.close("handshake failed")
+		return s.handshakeFailed("register", errCIDTaken)
+	}
+	u.byCID[c.cid] = c
+	c.inCIDs = true
+	delete(u.misses, c.cid)
+	u.mu.Unlock()
+	c.newCounters(s)
+	return nil
+}
+
+// newCounters starts the session's server message IDs and tokens. A Gen 3
+// device starts its own message IDs at 1 on a fresh session; the server's
+// may start anywhere.
+func (c *udpConn) newCounters(s *session) {
+	s.sid = newSessionID()
+	seed := randomBytes(3)
+	s.ids = protocol.NewMessageIDs(uint16(seed[0])<<8 | uint16(seed[1]))
+	s.tokens = protocol.NewTokens(seed[2])
+}
+
+// checkHello requires the Hello of a handshaken session to name the device
+// whose key made the handshake (docs/device-protocol.md, "Handshake"), then
+// saves the session so that the device can resume it.
+func (c *udpConn) checkHello(s *session, h *protocol.Hello) error {
+	if len(h.DeviceID) != gen3DeviceIDLen || hex.EncodeToString(h.DeviceID) != c.devID {
+		s.g.stats.refusedKey.Add(1)
+		s.g.log.Info("gateway: device refused", "device", c.devID, "addr", s.ip, "reason", errHelloID,
+			"hello", hex.EncodeToString(h.DeviceID))
+		s.close(reasonWrongHost)
+		return errHelloID
+	}
+	first := !c.persist.Load()
+	c.persist.Store(true)
+	if first && c.u.saved != nil {
+		s.wmu.Lock()
+		err := c.save(s, h, c.reserveAhead())
+		s.wmu.Unlock()
+		if err != nil {
+			s.g.log.Warn("gateway: save dtls session", "device", c.devID, "err", err)
+		}
+	}
+	return nil
+}
+
+// maxIncomingLen: a Gen 3 device takes CoAP messages up to the size its
+// Hello announces (its records carry at most 1152 bytes).
+func (c *udpConn) maxIncomingLen(h *protocol.Hello) int {
+	if h.MaxMessageSize == 0 {
+		return udpDefaultMaxMessage
+	}
+	return min(int(h.MaxMessageSize), udpMaxRecordContent)
+}
+
+// Sizes of a Gen 3 device's receive side (docs/device-protocol.md,
+// "Message size limits").
+const (
+	udpMaxRecordContent  = 1152
+	udpDefaultMaxMessage = 1024
+)
+
+func (c *udpConn) functionACKRoom() int { return 0 }
+
+// readFrame returns the next CoAP message: it opens the application
+// records of each datagram in turn, answers a repeated handshake flight,
+// re-binds the session to a device's new address, drops duplicates of
+// confirmable messages (answering them from the cache) and stops the
+// retransmission of acknowledged server messages.
+func (c *udpConn) readFrame(s *session) (*frameBuf, []byte, error) {
+	for {
+		if len(c.rest) == 0 {
+			putDatagram(c.cur)
+			c.cur, c.rest = nil, nil
+			c.idle(s)
+			var dl time.Time
+			if n := c.rdl.Load(); n != 0 {
+				dl = time.Unix(0, n)
+			}
+			d, err := c.next(dl)
+			if err != nil {
+				return nil, nil, err
+			}
+			c.cur, c.rest = d, d.b
+		}
+		d := c.cur
+		whole := len(c.rest) == len(d.b)
+		rec, after, err := dtls.ParseRecord(c.rest)
+		if err != nil {
+			c.rest = nil
+			s.g.stats.udpBadRecords.Add(1)
+			continue
+		}
+		c.rest = after
+		if rec.Header.Epoch == 0 || !rec.Header.Type.HasCID() {
+			// Plaintext: the device repeats its last handshake flight
+			// (our Finished was lost); anything else is unauthenticated.
+			if c.hs != nil && whole {
+				c.handshakeAgain(s, d)
+			}
+			c.rest = nil
+			continue
+		}
+		fb := getFrameBuf()
+		c.smu.Lock()
+		latest, _ := c.sess.Replay.State()
+		plain, typ, err := c.sess.Open(fb.b[:0], &rec)
+		c.smu.Unlock()
+		if err != nil {
+			putFrameBuf(fb)
+			s.g.stats.udpBadRecords.Add(1)
+			continue
+		}
+		fb.b = plain[:0]
+		c.rebind(s, d, rec.Header.Seq > latest || latest == 0)
+		switch typ {
+		case dtls.TypeApplicationData:
+		case dtls.TypeHandshake:
+			putFrameBuf(fb)
+			if c.hs != nil {
+				c.handshakeAgain(s, d)
+				c.rest = nil
+			}
+			continue
+		case dtls.TypeAlert:
+			putFrameBuf(fb)
+			if len(plain) >= 2 && (plain[0] == 2 || plain[1] == 0) { // fatal, or close_notify
+				s.close(reasonAlert)
+				return nil, nil, io.EOF
+			}
+			continue
+		default:
+			putFrameBuf(fb)
+			continue
+		}
+		if c.hs != nil {
+			c.hs = nil // the device has our Finished
+			c.u.mu.Lock()
+			if c.u.byAddr[c.addrNow()] == c {
+				delete(c.u.byAddr, c.addrNow())
+			}
+			c.u.mu.Unlock()
+		}
+		if len(c.rest) == 0 {
+			putDatagram(c.cur)
+			c.cur, c.rest = nil, nil
+		}
+		if c.reliable(s, plain) {
+			putFrameBuf(fb)
+			continue
+		}
+		return fb, plain, nil
+	}
+}
+
+// idle releases the reliability state of a quiet session.
+func (c *udpConn) idle(s *session) {
+	c.rmu.Lock()
+	if c.dedup.Len() > 0 {
+		c.dedup.Expire(time.Now())
+		if c.dedup.Len() == 0 {
+			c.dedup.Shrink()
+		}
+	}
+	if c.outbox.Len() == 0 {
+		c.outbox.Shrink()
+	}
+	c.rmu.Unlock()
+}
+
+// handshakeAgain feeds a repeated handshake flight to the finished
+// handshake, which resends its last flight.
+func (c *udpConn) handshakeAgain(s *session, d *udpDatagram) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	c.smu.Lock()
+	out, _, err := c.hs.HandleDatagram(time.Now(), d.addr, d.b)
+	c.smu.Unlock()
+	if err == nil && len(out) > 0 {
+		s.g.stats.udpRetransmits.Add(uint64(len(out)))
+		c.send(out)
+	}
+}
+
+// rebind moves the session to the address of an authenticated record from
+// elsewhere (a resumed device marks its records 253; NAT rebinding changes
+// the port). Only a record newer than every one before may move it, so a
+// delayed copy cannot pull the session back.
+func (c *udpConn) rebind(s *session, d *udpDatagram, newest bool) {
+	c.amu.Lock()
+	moved := d.addr != c.addr
+	if moved && newest {
+		c.addr = d.addr
+	}
+	if newest {
+		c.pc = d.pc
+	}
+	c.amu.Unlock()
+	if moved && newest {
+		s.g.stats.udpMoves.Add(1)
+		s.g.log.Info("gateway: device moved", "device", s.id, "session", s.sid, "addr", d.addr.String())
+	}
+}
+
+func (c *udpConn) addrNow() netip.AddrPort {
+	c.amu.Lock()
+	defer c.amu.Unlock()
+	return c.addr
+}
+
+// reliable applies CoAP over UDP's rules to an incoming message
+// (docs/device-protocol.md, "Reliability over UDP") and reports whether it
+// is a duplicate, already handled.
+func (c *udpConn) reliable(s *session, plain []byte) (dup bool) {
+	if len(plain) < 4 {
+		return false
+	}
+	id := binary.BigEndian.Uint16(plain[2:4])
+	switch protocol.Type(plain[0] >> 4 & 3) {
+	case protocol.Confirmable:
+		s.wmu.Lock()
+		c.rmu.Lock()
+		dup, replies := c.dedup.Receive(time.Now(), id)
+		if dup {
+			for _, r := range replies {
+				c.sealAndSend(s, nil, r)
+			}
+		}
+		c.rmu.Unlock()
+		s.wmu.Unlock()
+		if dup {
+			s.g.stats.udpDuplicates.Add(1)
+		}
+		return dup
+	case protocol.Acknowledgement, protocol.Reset:
+		c.rmu.Lock()
+		if c.outbox.Ack(id) {
+			c.armRetransmitLocked(s)
+		}
+		c.rmu.Unlock()
+	}
+	return false
+}
+
+// writeFrame sends one CoAP message in one record: an ACK or RST is kept
+// for repeats of the message it answers, a CON until its ACK.
+func (c *udpConn) writeFrame(s *session, wb *writeBuf) error {
+	enc := wb.enc
+	if len(enc) >= 4 {
+		id := binary.BigEndian.Uint16(enc[2:4])
+		c.rmu.Lock()
+		switch protocol.Type(enc[0] >> 4 & 3) {
+		case protocol.Acknowledgement, protocol.Reset:
+			c.dedup.Reply(id, enc)
+		case protocol.Confirmable:
+			if c.outbox.Send(time.Now(), id, enc) == nil {
+				c.armRetransmitLocked(s)
+			}
+		}
+		c.rmu.Unlock()
+	}
+	frame, err := c.sealAndSend(s, wb.frame[:0], enc)
+	wb.frame = frame
+	return err
+}
+
+// sealAndSend seals content into dst and sends it. Called with s.wmu held.
+func (c *udpConn) sealAndSend(s *session, dst, content []byte) ([]byte, error) {
+	c.smu.Lock()
+	if c.persist.Load() && c.u.saved != nil && c.sess.WriteSeq >= c.seqLimit {
+		c.smu.Unlock()
+		if err := c.save(s, &s.hello, c.reserveAhead()); err != nil {
+			return dst, fmt.Errorf("gateway: reserve sequence numbers: %w", err)
+		}
+		c.smu.Lock()
+	}
+	frame, err := c.sess.Seal(dst, content)
+	c.smu.Unlock()
+	if err != nil {
+		return dst, err
+	}
+	c.amu.Lock()
+	pc, addr := c.pc, c.addr
+	c.amu.Unlock()
+	return frame, c.u.write(pc, frame, addr)
+}
+
+// armRetransmitLocked sets the retransmission timer to the outbox's next
+// deadline. Called with rmu held.
+func (c *udpConn) armRetransmitLocked(s *session) {
+	dl, ok := c.outbox.NextTimeout()
+	if !ok {
+		if c.rtimer != nil {
+			c.rtimer.Stop()
+		}
+		return
+	}
+	wait := max(time.Until(dl), 0)
+	if c.rtimer == nil {
+		c.rtimer = time.AfterFunc(wait, func() { c.retransmit(s) })
+		return
+	}
+	c.rtimer.Reset(wait)
+}
+
+// retransmit resends the server's unacknowledged CONs that are due, and
+// ends the session when one was given up: the device is gone.
+func (c *udpConn) retransmit(s *session) {
+	defer s.recoverBackground()
+	select {
+	case <-c.done:
+		return
+	default:
+	}
+	s.wmu.Lock()
+	c.rmu.Lock()
+	resend, gaveUp := c.outbox.HandleTimeout(time.Now())
+	for _, r := range resend {
+		if _, err := c.sealAndSend(s, nil, r); err == nil {
+			s.g.stats.udpRetransmits.Add(1)
+		}
+	}
+	lost := len(gaveUp) > 0
+	if !lost {
+		c.armRetransmitLocked(s)
+	}
+	c.rmu.Unlock()
+	s.wmu.Unlock()
+	if lost {
+		s.g.stats.udpGaveUp.Add(1)
+		s.close(reasonNoACK)
+	}
+}
+
+// idleTimeout is how long a Gen 3 session may be silent before the device
+// counts as offline: longer than the keepalive of its network
+// (Config.UDPIdleTimeout, Config.UDPCellularIdleTimeout).
+func (c *udpConn) idleTimeout(s *session) time.Duration {
+	if isCellular(s.hello.PlatformID) {
+		return s.g.cfg.UDPCellularIdleTimeout
+	}
+	return s.g.cfg.UDPIdleTimeout
+}
+
+// isCellular reports platforms whose Device OS keeps the 23-minute
+// cellular keepalive: Boron, B SoM, B5 SoM, Tracker, Tracker M, E SoM EXT
+// and M SoM (which may be on cellular).
+func isCellular(platform uint16) bool {
+	switch platform {
+	case 13, 23, 25, 26, 28, 35:
+		return true
+	}
+	return false
+}
+
+// ended saves the session for resumption (unless the device replaced it
+// or was refused) and forgets it.
+func (c *udpConn) ended(s *session) {
+	c.Close()
+	c.rmu.Lock()
+	if c.rtimer != nil {
+		c.rtimer.Stop()
+	}
+	c.outbox.Clear()
+	c.rmu.Unlock()
+	s.mu.Lock()
+	reason := s.reason
+	s.mu.Unlock()
+	if c.persist.Load() && c.u.saved != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		var err error
+		switch reason {
+		case reasonReplaced, reasonWrongHost, reasonStore:
+			err = c.u.saved.DeleteDTLSSession(ctx, c.cid[:])
+		default:
+			s.wmu.Lock()
+			err = c.save(s, &s.hello, 0)
+			s.wmu.Unlock()
+		}
+		cancel()
+		if err != nil {
+			s.g.log.Warn("gateway: save dtls session", "device", s.id, "err", err)
+		}
+	}
+	c.unregister()
+	putDatagram(c.cur)
+	c.cur, c.rest = nil, nil
+	// Datagrams that came in while the session ended go through the
+	// demultiplexer again: a record on the saved session resumes it.
+	resumable := c.persist.Load() && reason != reasonReplaced && reason != reasonShutdown
+	for {
+		select {
+		case d := <-c.in:
+			if resumable && !s.g.isClosed() {
+				c.u.demux(d.pc, d.b, d.addr)
+			}
+			putDatagram(d)
+		default:
+			return
+		}
+	}
+}
+
+// unregister removes c from the demultiplexer's tables.
+func (c *udpConn) unregister() {
+	u := c.u
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if c.inCIDs && u.byCID[c.cid] == c {
+		delete(u.byCID, c.cid)
+	}
+	c.inCIDs = false
+	if a := c.addrNow(); u.byAddr[a] == c {
+		delete(u.byAddr, a)
+	}
+	if c.resuming {
+		c.resuming = false
+		u.lookups--
+	}
+}
+
+// net.Conn, for the session: Close and the read deadline are real; the
+// session never calls Read or Write.
+
+func (c *udpConn) Read([]byte) (int, error)  { return 0, errors.New("gateway: udpConn.Read") }
+func (c *udpConn) Write([]byte) (int, error) { return 0, errors.New("gateway: udpConn.Write") }
+
+// Close wakes the session goroutine; it returns io.EOF from then on.
+func (c *udpConn) Close() error {
+	c.once.Do(func() { close(c.done) })
+	return nil
+}
+
+func (c *udpConn) LocalAddr() net.Addr {
+	c.amu.Lock()
+	defer c.amu.Unlock()
+	return c.pc.LocalAddr()
+}
+
+func (c *udpConn) RemoteAddr() net.Addr { return net.UDPAddrFromAddrPort(c.addrNow()) }
+
+func (c *udpConn) SetDeadline(t time.Time) error { return c.SetReadDeadline(t) }
+
+func (c *udpConn) SetReadDeadline(t time.Time) error {
+	if t.IsZero() {
+		c.rdl.Store(0)
+	} else {
+		c.rdl.Store(t.UnixNano())
+	}
+	return nil
+}
+
+func (c *udpConn) SetWriteDeadline(time.Time) error { return nil }
+
+func (c *udpConn) resumed() bool { return c.resumedState }
+
+// close ends the session of c from outside (a new handshake from its address).
+func (c *udpConn) close() { c.Close() }
