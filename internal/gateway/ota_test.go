@@ -60,7 +60,7 @@ func otaTestConfig() Config {
 }
 
 // otaWorld is a world whose gateway loads binaries from memory.
-func otaWorld(t *testing.T, cfg Config) (*world, *memFirmware) {
+func otaWorld(t testing.TB, cfg Config) (*world, *memFirmware) {
 	w := newWorld(t, cfg)
 	fw := &memFirmware{}
 	w.g.ota.source = fw

@@ -74,6 +74,10 @@ type Config struct {
 	// spark/device/claim/... (at most 63 characters).
 	ClaimCode string
 
+	// OTA is how the device takes firmware updates; the zero value
+	// accepts them.
+	OTA OTAOptions
+
 	// Quirks makes the device reproduce wire behaviours of real Device OS
 	// firmware that a server must cope with; the zero value is a
 	// well-behaved device, AllQuirks turns them all on.

@@ -92,6 +92,7 @@ type Device struct {
 	timeSet   bool
 	signaling bool
 	ctx       context.Context // Run's context, for handlers
+	ota       otaDevice       // firmware updates (ota.go)
 
 	app dispatcher
 }

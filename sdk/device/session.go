@@ -70,6 +70,7 @@ type session struct {
 	msg                     protocol.Message // decoded frame, aliases the frame buffer
 	helloDeadline, lastRecv time.Time
 	pingSent                time.Time // zero when no ping is outstanding
+	ota                     *otaRecv  // the update in progress, nil when none
 }
 
 // pendingRequest is a confirmable message whose ACK (or RST) someone awaits.
@@ -319,7 +320,7 @@ func (s *session) hello() protocol.Message {
 	if cfg.DeviceDescribe {
 		flags |= protocol.HelloDeviceDescribe
 	}
-	return protocol.NewHello(protocol.TransportTCP.DefaultType(), 0, protocol.Hello{
+	h := protocol.Hello{
 		ProductID:      cfg.ProductID,
 		ProductVersion: cfg.ProductVersion,
 		Flags:          flags,
@@ -328,7 +329,9 @@ func (s *session) hello() protocol.Message {
 		MaxMessageSize: cfg.MaxMessageSize,
 		MaxBinarySize:  userMaxSize,
 		OTAChunkSize:   512,
-	})
+	}
+	s.d.helloOTA(&h)
+	return protocol.NewHello(protocol.TransportTCP.DefaultType(), 0, h)
 }
 
 // run exchanges messages until the connection fails or ctx ends.
@@ -496,6 +499,7 @@ func (s *session) handle(ctx context.Context, m *protocol.Message) error {
 				return err
 			}
 		}
+		s.d.otaHelloAnswered()
 		if !s.online.Load() {
 			s.online.Store(true)
 			s.wasOnline = true
@@ -517,9 +521,10 @@ func (s *session) handle(ctx context.Context, m *protocol.Message) error {
 		if m.Type == protocol.Confirmable {
 			return s.replyInPlace(protocol.NewEmptyACK(m.ID))
 		}
-	case protocol.KindUpdateBegin, protocol.KindChunk, protocol.KindUpdateDone, protocol.KindServerMoved,
-		protocol.KindUpdateStart, protocol.KindUpdateChunk, protocol.KindUpdateFinish:
-		// OTA is not supported: refuse like a device that cannot update.
+	case protocol.KindUpdateBegin, protocol.KindChunk, protocol.KindUpdateDone:
+		return s.handleOTA(m)
+	case protocol.KindServerMoved, protocol.KindUpdateStart, protocol.KindUpdateChunk, protocol.KindUpdateFinish:
+		// OTA v3 is not supported: refuse like a device that cannot update.
 		if m.Type == protocol.Confirmable {
 			return s.reply(protocol.NewACK(m.ID, cloneToken(m), protocol.CodeServiceUnavailable, nil))
 		}

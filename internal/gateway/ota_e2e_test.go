@@ -1,0 +1,195 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wick-cloud/wick/internal/bus"
+	"github.com/wick-cloud/wick/sdk/device"
+)
+
+// The tests below run sdk/device's OTA (the simulator's) against the
+// gateway over loopback TCP.
+
+// otaSimDevice runs an sdk/device device with the given OTA options against
+// the gateway's listener and waits until it is online.
+func otaSimDevice(t testing.TB, w *world, ln net.Listener, n byte, ota device.OTAOptions) *device.Device {
+	t.Helper()
+	id := deviceID(n)
+	key := testKey(t, "device_a")
+	w.provision(id, key, owner1)
+	d, err := device.New(device.Config{
+		ID: id.String(), PrivateKey: key, ServerAddr: ln.Addr().String(),
+		ServerKey: &testKey(t, "server").PublicKey, PlatformID: device.PlatformPhoton,
+		ProductVersion: 3, OTA: ota,
+		Backoff: device.Backoff{Min: 20 * time.Millisecond, Max: 100 * time.Millisecond},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); d.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	waitFor(t, "sim device online", func() bool { return w.g.Online(id.String()) })
+	return d
+}
+
+func listen(t testing.TB, w *world) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go w.g.Serve(ln)
+	return ln
+}
+
+// versionAt reads a product version the test binaries carry in their
+// last two bytes.
+func versionAt(bin []byte) (uint16, bool) {
+	if len(bin) < 2 {
+		return 0, false
+	}
+	return binary.BigEndian.Uint16(bin[len(bin)-2:]), true
+}
+
+func TestFlashSimDevice(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		ota  device.OTAOptions
+	}{
+		{"fast", device.OTAOptions{}},
+		{"fast, every 7th chunk lost", device.OTAOptions{LoseEvery: 7}},
+		{"no fast OTA, every 5th chunk bad", device.OTAOptions{NoFast: true, LoseEvery: 5}},
+		{"slow device", device.OTAOptions{ChunkDelay: time.Millisecond}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			w, fw := otaWorld(t, otaTestConfig())
+			ln := listen(t, w)
+			var mu sync.Mutex
+			var took [][]byte
+			c.ota.VersionOf = versionAt
+			c.ota.OnUpdate = func(b []byte) {
+				mu.Lock()
+				took = append(took, append([]byte(nil), b...))
+				mu.Unlock()
+			}
+			d := otaSimDevice(t, w, ln, 20, c.ota)
+			sub := w.subscribe(bus.Filter{DeviceID: d.ID(), NamePrefix: EventFlashStatus})
+			bin := append(testBinary(60*1024+5), 0, 7) // product version 7
+			if err := w.g.Flash(context.Background(), d.ID(), fw.put(bin)); err != nil {
+				t.Fatalf("Flash: %v", err)
+			}
+			if a, b := flashStatus(t, sub), flashStatus(t, sub); a != FlashStarted || b != FlashSuccess {
+				t.Fatalf("statuses %q, %q", a, b)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(took) != 1 || !bytes.Equal(took[0], bin) {
+				t.Fatalf("device took %d binaries; want the one flashed", len(took))
+			}
+			if d.ProductVersion() != 7 || d.OTAUpdates() != 1 {
+				t.Fatalf("after the update: version %d, updates %d", d.ProductVersion(), d.OTAUpdates())
+			}
+			waitFor(t, "store shows the new version", func() bool {
+				dev := w.device(deviceID(20))
+				return dev.Online && dev.ProductVersion == 7
+			})
+		})
+	}
+}
+
+func TestFlashSimDeviceRefusesAndDrops(t *testing.T) {
+	w, fw := otaWorld(t, otaTestConfig())
+	ln := listen(t, w)
+	refusing := otaSimDevice(t, w, ln, 21, device.OTAOptions{Mode: device.OTARefuse})
+	h := fw.put(testBinary(10 * 1024))
+	if err := w.g.Flash(context.Background(), refusing.ID(), h); !errors.Is(err, ErrUpdateRefused) {
+		t.Fatalf("Flash of a refusing device = %v", err)
+	}
+	dropping := otaSimDevice(t, w, ln, 22, device.OTAOptions{Mode: device.OTADrop, DropAfter: 5})
+	sub := w.subscribe(bus.Filter{DeviceID: dropping.ID(), NamePrefix: EventFlashStatus})
+	if err := w.g.Flash(context.Background(), dropping.ID(), h); err != nil {
+		t.Fatalf("Flash: %v", err)
+	}
+	if a, b := flashStatus(t, sub), flashStatus(t, sub); a != FlashStarted || b != FlashFailed {
+		t.Fatalf("statuses %q, %q", a, b)
+	}
+	// It reconnects by itself; a new flash starts over and drops again.
+	waitFor(t, "device back", func() bool { return w.g.Online(dropping.ID()) && !w.g.Updating(dropping.ID()) })
+	if dropping.OTAUpdates() != 0 {
+		t.Fatal("a dropped transfer counted as taken")
+	}
+}
+
+// BenchmarkFlash256K measures one device's transfer of a 256 KB binary
+// over loopback TCP with sdk/device, from Flash to the device's acceptance
+// of UpdateDone (the reboot and reconnect are outside the timing), with
+// and without fast OTA, 512-byte chunks. It reports the round trip of a
+// ping (rtt-µs) and what the chunk protocol allows at that round trip:
+// without fast OTA every chunk waits for its answer, so 512 round trips
+// (limit-ms); fast OTA needs two round trips plus the time to stream the
+// bytes.
+func BenchmarkFlash256K(b *testing.B) {
+	for _, c := range []struct {
+		name   string
+		noFast bool
+	}{{"fast", false}, {"nofast", true}} {
+		b.Run(c.name, func(b *testing.B) {
+			cfg := otaTestConfig()
+			cfg.OTA.RebootTimeout = time.Minute
+			cfg.IdleTimeout = time.Minute
+			w, fw := otaWorld(b, cfg)
+			ln := listen(b, w)
+			took := make(chan struct{}, 1)
+			d := otaSimDevice(b, w, ln, 30, device.OTAOptions{NoFast: c.noFast, MaxBinarySize: 1 << 20,
+				OnUpdate: func([]byte) { took <- struct{}{} }})
+			bin := testBinary(256 * 1024)
+			h := fw.put(bin)
+			ctx := context.Background()
+			// The round trip of one request, as the slow protocol pays it per chunk.
+			var rtt time.Duration
+			const pings = 200
+			for range pings {
+				start := time.Now()
+				if err := w.g.Ping(ctx, d.ID()); err != nil {
+					b.Fatal(err)
+				}
+				rtt += time.Since(start)
+			}
+			rtt /= pings
+			b.SetBytes(int64(len(bin)))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				if err := w.g.Flash(ctx, d.ID(), h); err != nil {
+					b.Fatal(err)
+				}
+				select {
+				case <-took:
+				case <-time.After(time.Minute):
+					b.Fatal("device did not take the binary")
+				}
+				b.StopTimer()
+				deadline := time.Now().Add(30 * time.Second)
+				for w.g.Updating(d.ID()) || !w.g.Online(d.ID()) {
+					if time.Now().After(deadline) {
+						b.Fatal("device did not come back")
+					}
+					time.Sleep(time.Millisecond)
+				}
+				b.StartTimer()
+			}
+			chunks := float64(len(bin) / 512)
+			b.ReportMetric(float64(rtt.Microseconds()), "rtt-µs")
+			b.ReportMetric(chunks*float64(rtt.Microseconds())/1000, "limit-ms")
+		})
+	}
+}
