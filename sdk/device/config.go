@@ -2,6 +2,8 @@ package device
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rsa"
 	"errors"
 	"fmt"
@@ -48,6 +50,20 @@ type Config struct {
 	ServerAddr string
 	// ServerKey is the pinned server public key (RSA-2048).
 	ServerKey *rsa.PublicKey
+
+	// Transport is protocol.TransportTCP (the zero value: Gen 2, TCP 5683,
+	// RSA) or protocol.TransportUDP (Gen 3, UDP 5684, DTLS 1.2 with P-256
+	// keys). Over UDP, ECPrivateKey (or PrivateKeyDER holding a P-256 key)
+	// and ECServerKey replace PrivateKey and ServerKey.
+	Transport protocol.Transport
+	// ECPrivateKey is the device's P-256 key for the UDP transport.
+	ECPrivateKey *ecdsa.PrivateKey
+	// ECServerKey is the pinned server P-256 public key for the UDP
+	// transport (the key in the 320-byte UDP server key blob).
+	ECServerKey *ecdsa.PublicKey
+	// UDP holds the settings of the UDP transport: resumption, a saved
+	// session and link faults.
+	UDP UDPOptions
 
 	// PlatformID goes into the Hello and the system describe; the zero
 	// value is the Spark Core (PlatformCore), use PlatformPhoton for a Photon.
@@ -250,24 +266,40 @@ func (c Config) normalize() (Config, protocol.DeviceID, error) {
 	if err != nil {
 		return c, id, fmt.Errorf("%w: ID %q: %w", ErrConfig, c.ID, err)
 	}
+	udp := c.Transport == protocol.TransportUDP
 	switch {
-	case c.PrivateKey == nil && len(c.PrivateKeyDER) == 0:
+	case c.Transport != protocol.TransportTCP && !udp:
+		return c, id, fmt.Errorf("%w: unknown Transport %d", ErrConfig, c.Transport)
+	case !udp && c.PrivateKey == nil && len(c.PrivateKeyDER) == 0:
 		return c, id, fmt.Errorf("%w: PrivateKey or PrivateKeyDER is required", ErrConfig)
-	case c.ServerKey == nil:
+	case !udp && c.ServerKey == nil:
 		return c, id, fmt.Errorf("%w: ServerKey is required", ErrConfig)
+	case udp && c.ECPrivateKey == nil && len(c.PrivateKeyDER) == 0:
+		return c, id, fmt.Errorf("%w: ECPrivateKey or PrivateKeyDER is required over UDP", ErrConfig)
+	case udp && (c.ECServerKey == nil || c.ECServerKey.Curve != elliptic.P256()):
+		return c, id, fmt.Errorf("%w: ECServerKey (P-256) is required over UDP", ErrConfig)
 	case c.ServerAddr == "":
 		return c, id, fmt.Errorf("%w: ServerAddr is required", ErrConfig)
 	case len(c.ClaimCode) > protocol.MaxClaimCodeLen:
 		return c, id, fmt.Errorf("%w: ClaimCode longer than %d", ErrConfig, protocol.MaxClaimCodeLen)
 	}
-	if c.PrivateKey == nil {
+	port := protocol.DefaultTCPPort
+	if udp {
+		port = protocol.DefaultUDPPort
+		if _, err := c.ecKey(); err != nil {
+			return c, id, fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+		if c.KeepAlive <= 0 {
+			c.KeepAlive = DefaultUDPKeepAlive
+		}
+	} else if c.PrivateKey == nil {
 		// Parse once to fail early; the parsed key is not kept.
 		if _, err := protocol.ParseRSAPrivateKey(c.PrivateKeyDER); err != nil {
 			return c, id, fmt.Errorf("%w: PrivateKeyDER: %w", ErrConfig, err)
 		}
 	}
 	if _, _, err := net.SplitHostPort(c.ServerAddr); err != nil {
-		c.ServerAddr = net.JoinHostPort(c.ServerAddr, fmt.Sprint(protocol.DefaultTCPPort))
+		c.ServerAddr = net.JoinHostPort(c.ServerAddr, fmt.Sprint(port))
 	}
 	if c.ProductID == 0 {
 		c.ProductID = c.PlatformID
@@ -307,4 +339,23 @@ func (c *Config) privateKey() (*rsa.PrivateKey, error) {
 		return nil, fmt.Errorf("device: private key: %w", err)
 	}
 	return k, nil
+}
+
+// ecKey returns the device's P-256 key for the UDP transport.
+func (c *Config) ecKey() (*ecdsa.PrivateKey, error) {
+	if c.ECPrivateKey != nil {
+		if c.ECPrivateKey.Curve != elliptic.P256() {
+			return nil, errors.New("device: ECPrivateKey is not a P-256 key")
+		}
+		return c.ECPrivateKey, nil
+	}
+	k, err := protocol.ParsePrivateKey(c.PrivateKeyDER)
+	if err != nil {
+		return nil, fmt.Errorf("device: private key: %w", err)
+	}
+	ec, ok := k.(*ecdsa.PrivateKey)
+	if !ok || ec.Curve != elliptic.P256() {
+		return nil, errors.New("device: PrivateKeyDER is not a P-256 key")
+	}
+	return ec, nil
 }

@@ -13,12 +13,12 @@ import (
 )
 
 // allowedImport reports whether a non-test file of the public SDK may
-// import p: the standard library, the protocol package and the SDK's own
+// import p: the standard library, the protocol packages and the SDK's own
 // packages — never internal/..., so the SDK stays usable outside Wick.
 func allowedImport(p string) bool {
 	const module = "github.com/wick-cloud/wick/"
 	switch {
-	case p == module+"protocol", strings.HasPrefix(p, module+"sdk/device"):
+	case p == module+"protocol", p == module+"protocol/dtls", strings.HasPrefix(p, module+"sdk/device"):
 		return true
 	case strings.HasPrefix(p, module):
 		return false

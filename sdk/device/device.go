@@ -93,6 +93,7 @@ type Device struct {
 	signaling bool
 	ctx       context.Context // Run's context, for handlers
 	ota       otaDevice       // firmware updates (ota.go)
+	saved     *savedSession   // UDP: the session to resume at the next connection
 
 	app dispatcher
 }
@@ -103,7 +104,13 @@ func New(cfg Config) (*Device, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Device{cfg: c, id: id, claimCode: c.ClaimCode}, nil
+	d := &Device{cfg: c, id: id, claimCode: c.ClaimCode}
+	if len(c.UDP.Session) > 0 {
+		if d.saved, err = parseSavedSession(c.UDP.Session); err != nil {
+			return nil, fmt.Errorf("%w: UDP.Session: %w", ErrConfig, err)
+		}
+	}
+	return d, nil
 }
 
 // ID returns the device ID (24 lowercase hex characters).
@@ -373,7 +380,11 @@ func (d *Device) pause(ctx context.Context, online bool, err error, failures *in
 // got as far as the server's Hello.
 func (d *Device) connectOnce(ctx context.Context) (online bool, err error) {
 	d.setState(Connecting, nil)
-	s, err := dial(ctx, d)
+	dialFn := dial
+	if d.cfg.Transport == protocol.TransportUDP {
+		dialFn = dialUDP
+	}
+	s, err := dialFn(ctx, d)
 	if err != nil {
 		return false, err
 	}
@@ -387,6 +398,15 @@ func (d *Device) connectOnce(ctx context.Context) (online bool, err error) {
 		d.mu.Unlock()
 	}()
 	err = s.run(ctx)
+	if s.resumed && !s.wasOnline {
+		// The server did not know the session (restarted without it, or
+		// expired): the next attempt runs a full handshake.
+		if errors.Is(err, ErrHelloTimeout) {
+			err = ErrResumeFailed
+		}
+	} else {
+		d.saveSession(s)
+	}
 	return s.wasOnline, err
 }
 

@@ -66,7 +66,13 @@ type session struct {
 	wasOnline  bool         // read by connectOnce after run returns
 	drainUntil atomic.Int64 // unix nanos; set when leaving
 
+	// UDP transport (nil over TCP): conn is udp, and fr and sealer are nil.
+	udp     *udpConn
+	resumed bool    // the connection resumed a saved session (no handshake)
+	appHash [8]byte // of the resumed session: the app digest when it was saved
+
 	// Reading goroutine only.
+	rbuf                    []byte           // UDP: the message being handled
 	msg                     protocol.Message // decoded frame, aliases the frame buffer
 	helloDeadline, lastRecv time.Time
 	pingSent                time.Time // zero when no ping is outstanding
@@ -141,6 +147,27 @@ func dial(ctx context.Context, d *Device) (*session, error) {
 	return s, nil
 }
 
+// transport returns the session's transport.
+func (s *session) transport() protocol.Transport {
+	if s.udp != nil {
+		return protocol.TransportUDP
+	}
+	return protocol.TransportTCP
+}
+
+// readFrame returns the next message: a decrypted frame over TCP, a record's
+// content over UDP.
+func (s *session) readFrame() ([]byte, error) {
+	if s.udp == nil {
+		return s.fr.ReadFrame()
+	}
+	if s.rbuf == nil {
+		s.rbuf = make([]byte, udpReadBuf)
+	}
+	n, err := s.udp.Read(s.rbuf)
+	return s.rbuf[:n], err
+}
+
 func (s *session) isOnline() bool { return s.online.Load() && !s.closed.Load() && !s.leaving.Load() }
 
 // nextToken returns the next 1-byte token.
@@ -187,7 +214,7 @@ func (s *session) reply(m protocol.Message) error { return s.send(&m, false, nil
 // the device's next message ID instead of the request's, as the firmware's
 // TCP channel stamps it.
 func (s *session) replyInPlace(m protocol.Message) error {
-	return s.send(&m, s.d.cfg.Quirks.ReplyIDs, nil)
+	return s.send(&m, s.d.cfg.Quirks.ReplyIDs && s.udp == nil, nil)
 }
 
 // sendSeparate sends the empty ACK of request id and then its separate
@@ -227,6 +254,22 @@ var writeBufs = sync.Pool{New: func() any { return new(writeBuf) }}
 func (s *session) writeFrame(m, more *protocol.Message) error {
 	b := writeBufs.Get().(*writeBuf)
 	defer writeBufs.Put(b)
+	if s.udp != nil {
+		// One message per record and datagram.
+		for _, x := range [2]*protocol.Message{m, more} {
+			if x == nil {
+				continue
+			}
+			var err error
+			if b.msg, err = x.AppendBinary(b.msg[:0]); err != nil {
+				return err
+			}
+			if _, err := s.udp.Write(b.msg); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	b.frame = b.frame[:0]
 	for _, x := range [2]*protocol.Message{m, more} {
 		if x == nil {
@@ -320,7 +363,12 @@ func (s *session) hello() protocol.Message {
 	if cfg.DeviceDescribe {
 		flags |= protocol.HelloDeviceDescribe
 	}
+	var id []byte
+	if s.udp != nil {
+		id = s.d.id[:] // over DTLS the Hello names the device
+	}
 	h := protocol.Hello{
+		DeviceID:       id,
 		ProductID:      cfg.ProductID,
 		ProductVersion: cfg.ProductVersion,
 		Flags:          flags,
@@ -331,7 +379,7 @@ func (s *session) hello() protocol.Message {
 		OTAChunkSize:   512,
 	}
 	s.d.helloOTA(&h)
-	return protocol.NewHello(protocol.TransportTCP.DefaultType(), 0, h)
+	return protocol.NewHello(s.transport().DefaultType(), 0, h)
 }
 
 // run exchanges messages until the connection fails or ctx ends.
@@ -350,7 +398,7 @@ func (s *session) run(ctx context.Context) error {
 	for {
 		s.armDeadline()
 		before := s.cr.n
-		frame, err := s.fr.ReadFrame()
+		frame, err := s.readFrame()
 		if err := s.received(ctx, frame, err, before); err != nil {
 			return err
 		}
@@ -359,6 +407,9 @@ func (s *session) run(ctx context.Context) error {
 
 // start sends the Hello and starts the clock for the server's.
 func (s *session) start() error {
+	if s.udp != nil {
+		return s.startUDP()
+	}
 	h := s.hello()
 	if err := s.send(&h, true, nil); err != nil {
 		return err
@@ -500,13 +551,7 @@ func (s *session) handle(ctx context.Context, m *protocol.Message) error {
 			}
 		}
 		s.d.otaHelloAnswered()
-		if !s.online.Load() {
-			s.online.Store(true)
-			s.wasOnline = true
-			s.d.setState(Online, nil)
-			s.d.cfg.Logger.Info("device: online", "device", s.d.ID())
-			go s.afterOnline(ctx)
-		}
+		s.goOnline(ctx, true)
 	case protocol.KindDescribeRequest:
 		return s.answerDescribe(m)
 	case protocol.KindFunctionCall:
@@ -534,6 +579,23 @@ func (s *session) handle(ctx context.Context, m *protocol.Message) error {
 		}
 	}
 	return nil
+}
+
+// goOnline marks the session online once the server answered; with full
+// it then sends what firmware sends after a handshake (afterOnline). Over
+// TCP the server's Hello calls it, over UDP the ACK of the device's Hello
+// or, on a resumed session, of its first ping.
+func (s *session) goOnline(ctx context.Context, full bool) {
+	if s.online.Load() {
+		return
+	}
+	s.online.Store(true)
+	s.wasOnline = true
+	s.d.setState(Online, nil)
+	s.d.cfg.Logger.Info("device: online", "device", s.d.ID(), "transport", s.transport(), "resumed", s.resumed)
+	if full {
+		go s.afterOnline(ctx)
+	}
 }
 
 func (s *session) ackIfConfirmable(m *protocol.Message) error {
@@ -634,7 +696,7 @@ func (s *session) subscribe(prefix string) error {
 
 // publish sends an event: NON over TCP, or CON awaiting its ACK.
 func (s *session) publish(ctx context.Context, e protocol.Event, withAck bool) error {
-	typ := protocol.TransportTCP.DefaultType()
+	typ := s.transport().DefaultType()
 	if withAck {
 		typ = protocol.Confirmable
 	}
@@ -762,7 +824,7 @@ func (s *session) answerFunction(ctx context.Context, m *protocol.Message) error
 	}
 	if !d.app.submit(func() {
 		ret := fn(ctx, call.Argument)
-		r := protocol.NewFunctionResult(protocol.TransportTCP.DefaultType(), 0, tok, ret)
+		r := protocol.NewFunctionResult(s.transport().DefaultType(), 0, tok, ret)
 		s.send(&r, true, nil)
 	}) {
 		d.cfg.Logger.Warn("device: function call dropped, handlers are backlogged", "device", d.ID(), "function", call.Name)
@@ -789,7 +851,7 @@ func (s *session) answerVariable(m *protocol.Message) error {
 		}
 	}
 	d.mu.Unlock()
-	typ := protocol.TransportTCP.DefaultType()
+	typ := s.transport().DefaultType()
 	if !found {
 		r := protocol.NewResponse(typ, 0, tok, protocol.CodeNotFound, nil)
 		return s.sendSeparate(m.ID, &r)
