@@ -1,0 +1,499 @@
+// Package firmware runs over-the-air updates for the API and product
+// releases (docs/ota.md): it starts one device's update on request, rolls a
+// product's released (or locked) firmware out to the devices that run
+// another version, at a bounded rate per product, and records every
+// device's outcome in the store.
+//
+// The transfer itself is the gateway's (Flasher); this package decides who
+// gets which binary and when, holds the one-update-per-device claim in the
+// store (store.DeviceFirmwares.StartDeviceOTA, so that it holds across a
+// cluster), and listens on the bus for devices coming online and for the
+// spark/flash/status outcomes the gateway publishes.
+package firmware
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wick-cloud/wick/internal/bus"
+	"github.com/wick-cloud/wick/internal/store"
+)
+
+// Flasher starts an update of a device with the stored binary whose
+// SHA-256 is hash, and returns once the device accepted it; the outcome
+// follows as a spark/flash/status event. *gateway.Gateway is one.
+type Flasher interface {
+	Flash(ctx context.Context, deviceID, hash string) error
+}
+
+// Defaults of zero Config fields.
+const (
+	DefaultRate         = 60 // updates started per minute per product
+	DefaultStaleAfter   = 20 * time.Minute
+	DefaultRetryBackoff = 10 * time.Minute
+	DefaultStartTimeout = 45 * time.Second
+)
+
+// Config tunes the service.
+type Config struct {
+	// Rate is how many automatic updates start per minute in one product
+	// (the --ota-rate flag); the starts are spaced evenly. Default 60.
+	Rate int
+	// StaleAfter is how long a started update may take before another may
+	// start for the same device (the gateway's transfer timeout plus its
+	// reboot wait, with room). Default 20 min.
+	StaleAfter time.Duration
+	// RetryBackoff is how long after a failed automatic update the same
+	// binary is not offered to that device again. Default 10 min.
+	RetryBackoff time.Duration
+	// StartTimeout bounds one Flash call (until the device accepts).
+	// Default 45 s.
+	StartTimeout time.Duration
+	// Node, when set, limits automatic updates on a device coming online
+	// to devices this gateway node holds, so that of several servers only
+	// one acts (the store claim makes the others harmless anyway).
+	Node string
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+func (c *Config) setDefaults() {
+	if c.Rate <= 0 {
+		c.Rate = DefaultRate
+	}
+	if c.StaleAfter <= 0 {
+		c.StaleAfter = DefaultStaleAfter
+	}
+	if c.RetryBackoff <= 0 {
+		c.RetryBackoff = DefaultRetryBackoff
+	}
+	if c.StartTimeout <= 0 {
+		c.StartTimeout = DefaultStartTimeout
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// ErrInProgress means the device already has an update running.
+var ErrInProgress = errors.New("firmware: an update of the device is in progress")
+
+// Service starts and tracks updates. Create it with New, start its bus
+// listeners with Run.
+type Service struct {
+	cfg     Config
+	st      store.Store
+	flasher Flasher
+	log     *slog.Logger
+
+	mu     sync.Mutex
+	queues map[int64]*queue // products with automatic updates waiting
+	ctx    context.Context  // Run's; nil before Run
+	wg     sync.WaitGroup
+}
+
+// queue is the devices of one product waiting for an automatic update, in
+// arrival order, each once.
+type queue struct {
+	ids     []string
+	waiting map[string]bool
+}
+
+// New returns a service that updates devices through flasher and records
+// in st. log may be nil.
+func New(cfg Config, st store.Store, flasher Flasher, log *slog.Logger) *Service {
+	cfg.setDefaults()
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Service{cfg: cfg, st: st, flasher: flasher, log: log, queues: make(map[int64]*queue)}
+}
+
+// Interval is the spacing of automatic update starts within one product.
+func (s *Service) Interval() time.Duration {
+	return time.Minute / time.Duration(s.cfg.Rate)
+}
+
+// Flash starts an update of the device with the stored binary hash (of
+// product version version, 0 for none) and returns once the device
+// accepted it. It claims the device's update slot in the store first
+// (ErrInProgress when taken), and records a failed start at once; the
+// outcome of an accepted one arrives as spark/flash/status (Outcome).
+func (s *Service) Flash(ctx context.Context, deviceID string, productID int64, hash string, version int) error {
+	err := s.st.StartDeviceOTA(ctx, deviceID, store.DeviceOTA{ProductID: productID, Hash: hash, Version: version,
+		At: s.cfg.Now(), StaleAfter: s.cfg.StaleAfter})
+	if errors.Is(err, store.ErrConflict) {
+		return fmt.Errorf("firmware: device %s: %w", deviceID, ErrInProgress)
+	}
+	if err != nil {
+		return fmt.Errorf("firmware: start update of %s: %w", deviceID, err)
+	}
+	fctx, cancel := context.WithTimeout(ctx, s.cfg.StartTimeout)
+	ferr := s.flasher.Flash(fctx, deviceID, hash)
+	cancel()
+	if ferr != nil {
+		if _, err := s.st.FinishDeviceOTA(context.WithoutCancel(ctx), deviceID, hash, "not started: "+ferr.Error(), s.cfg.Now()); err != nil {
+			s.log.Warn("firmware: record failed start", "device", deviceID, "err", err)
+		}
+		return fmt.Errorf("firmware: update %s: %w", deviceID, ferr)
+	}
+	s.log.Info("firmware: update started", "device", deviceID, "product", productID, "version", version, "hash", hash)
+	return nil
+}
+
+// Outcome records the end of the device's started update: ok, or failed
+// with reason. It reports whether an update was waiting for it.
+func (s *Service) Outcome(ctx context.Context, deviceID string, ok bool, reason string) (bool, error) {
+	df, err := s.st.DeviceFirmware(ctx, deviceID)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("firmware: outcome of %s: %w", deviceID, err)
+	}
+	if df.Status != store.OTAStarted {
+		return false, nil
+	}
+	if !ok && reason == "" {
+		reason = "failed"
+	}
+	if ok {
+		reason = ""
+	}
+	applied, err := s.st.FinishDeviceOTA(ctx, deviceID, df.Hash, reason, s.cfg.Now())
+	if err != nil {
+		return false, fmt.Errorf("firmware: outcome of %s: %w", deviceID, err)
+	}
+	if applied {
+		s.log.Info("firmware: update finished", "device", deviceID, "ok", ok, "hash", df.Hash)
+	}
+	return applied, nil
+}
+
+// Target is the firmware a product device should run, and why.
+type Target struct {
+	Firmware *store.ProductFirmware // nil: none
+	Locked   bool                   // the device is locked to it
+}
+
+// TargetFor returns the firmware device d should run: the version it is
+// locked to, else the product default release. Firmware is nil when d is
+// in no product or the product has released nothing.
+func (s *Service) TargetFor(ctx context.Context, d *store.Device) (Target, error) {
+	if d.ProductID == 0 {
+		return Target{}, nil
+	}
+	df, err := s.st.DeviceFirmware(ctx, d.ID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return Target{}, fmt.Errorf("firmware: state of %s: %w", d.ID, err)
+	}
+	if df != nil && df.DesiredVersion != nil && df.ProductID == d.ProductID {
+		f, err := s.st.ProductFirmware(ctx, d.ProductID, *df.DesiredVersion)
+		if errors.Is(err, store.ErrNotFound) {
+			return Target{Locked: true}, nil
+		}
+		if err != nil {
+			return Target{}, fmt.Errorf("firmware: locked version of %s: %w", d.ID, err)
+		}
+		return Target{Firmware: f, Locked: true}, nil
+	}
+	f, err := s.st.ProductDefaultFirmware(ctx, d.ProductID)
+	if errors.Is(err, store.ErrNotFound) {
+		return Target{}, nil
+	}
+	if err != nil {
+		return Target{}, fmt.Errorf("firmware: release of product %d: %w", d.ProductID, err)
+	}
+	return Target{Firmware: f}, nil
+}
+
+// Skip reasons of Decide.
+const (
+	SkipNotInProduct = "not in a product"
+	SkipOffline      = "offline"
+	SkipDevelopment  = "development device"
+	SkipQuarantined  = "quarantined or denied"
+	SkipNoTarget     = "no released or locked firmware"
+	SkipCurrent      = "runs the target version"
+	SkipDisabled     = "firmware updates disabled on the device"
+	SkipPlatform     = "target firmware is for another platform"
+	SkipInProgress   = "an update is in progress"
+	SkipFailedLately = "the same update failed recently"
+	SkipDidNotTake   = "the same update succeeded but the device reports another version"
+)
+
+// Decide returns the firmware to send d now, or nil and the reason not to.
+func (s *Service) Decide(ctx context.Context, d *store.Device) (*store.ProductFirmware, string, error) {
+	switch {
+	case d.ProductID == 0:
+		return nil, SkipNotInProduct, nil
+	case !d.Online:
+		return nil, SkipOffline, nil
+	case d.Development:
+		return nil, SkipDevelopment, nil
+	case d.Quarantined || d.Denied:
+		return nil, SkipQuarantined, nil
+	}
+	t, err := s.TargetFor(ctx, d)
+	if err != nil {
+		return nil, "", err
+	}
+	f := t.Firmware
+	switch {
+	case f == nil:
+		return nil, SkipNoTarget, nil
+	case f.Version == d.ProductVersion:
+		return nil, SkipCurrent, nil
+	case !d.FirmwareUpdatesEnabled && !d.FirmwareUpdatesForced:
+		return nil, SkipDisabled, nil
+	case d.PlatformID != 0 && f.PlatformID != d.PlatformID:
+		return nil, SkipPlatform, nil
+	}
+	df, err := s.st.DeviceFirmware(ctx, d.ID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, "", fmt.Errorf("firmware: state of %s: %w", d.ID, err)
+	}
+	if df != nil && df.Hash == f.Hash {
+		now := s.cfg.Now()
+		switch {
+		case df.Status == store.OTAStarted && df.StartedAt != nil && now.Sub(*df.StartedAt) < s.cfg.StaleAfter:
+			return nil, SkipInProgress, nil
+		case df.Status == store.OTAFailed && df.FinishedAt != nil && now.Sub(*df.FinishedAt) < s.cfg.RetryBackoff:
+			return nil, SkipFailedLately, nil
+		case df.Status == store.OTASuccess:
+			return nil, SkipDidNotTake, nil
+		}
+	}
+	return f, "", nil
+}
+
+// Run listens on b for devices coming online and for update outcomes until
+// ctx ends, and runs the automatic updates queued meanwhile. It returns
+// once every started goroutine has ended.
+func (s *Service) Run(ctx context.Context, b *bus.Bus) error {
+	online, err := b.Subscribe(bus.Filter{NamePrefix: "spark/status"}, 4096)
+	if err != nil {
+		return fmt.Errorf("firmware: subscribe: %w", err)
+	}
+	defer online.Close()
+	flash, err := b.Subscribe(bus.Filter{NamePrefix: "spark/flash/status"}, 4096)
+	if err != nil {
+		return fmt.Errorf("firmware: subscribe: %w", err)
+	}
+	defer flash.Close()
+	s.mu.Lock()
+	s.ctx = ctx
+	for id := range s.queues {
+		s.startLocked(id)
+	}
+	s.mu.Unlock()
+	defer s.wg.Wait()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case e, ok := <-online.Events():
+			if !ok {
+				return nil
+			}
+			if e.Name == "spark/status" && e.Data == "online" && e.ProductID != 0 {
+				s.deviceOnline(ctx, e.DeviceID)
+			}
+		case e, ok := <-flash.Events():
+			if !ok {
+				return nil
+			}
+			if e.Name != "spark/flash/status" {
+				continue
+			}
+			switch strings.TrimSpace(e.Data) {
+			case "success":
+				_, err = s.Outcome(ctx, e.DeviceID, true, "")
+			case "failed":
+				_, err = s.Outcome(ctx, e.DeviceID, false, "the device reported a failed update")
+			default:
+				continue
+			}
+			if err != nil {
+				s.log.Warn("firmware: record outcome", "device", e.DeviceID, "err", err)
+			}
+		}
+	}
+}
+
+// deviceOnline queues an automatic update of a product device that just
+// connected, if it runs another version than it should.
+func (s *Service) deviceOnline(ctx context.Context, deviceID string) {
+	d, err := s.st.DeviceByID(ctx, deviceID)
+	if err != nil {
+		s.log.Warn("firmware: device online", "device", deviceID, "err", err)
+		return
+	}
+	if s.cfg.Node != "" && d.Node != "" && d.Node != s.cfg.Node {
+		return
+	}
+	f, _, err := s.Decide(ctx, d)
+	if err != nil {
+		s.log.Warn("firmware: device online", "device", deviceID, "err", err)
+		return
+	}
+	if f != nil {
+		s.Enqueue(d.ProductID, d.ID)
+	}
+}
+
+// ProductChanged queues every online device of the product that should
+// run another version: after a release, or a lock or development change.
+// It returns how many it queued.
+func (s *Service) ProductChanged(ctx context.Context, productID int64) (int, error) {
+	devs, _, err := s.st.DevicesByProduct(ctx, productID, store.DeviceFilter{})
+	if err != nil {
+		return 0, fmt.Errorf("firmware: devices of product %d: %w", productID, err)
+	}
+	n := 0
+	for i := range devs {
+		f, _, err := s.Decide(ctx, &devs[i])
+		if err != nil {
+			return n, err
+		}
+		if f != nil {
+			s.Enqueue(productID, devs[i].ID)
+			n++
+		}
+	}
+	return n, nil
+}
+
+// DeviceChanged queues one device if it should run another version.
+func (s *Service) DeviceChanged(ctx context.Context, deviceID string) error {
+	d, err := s.st.DeviceByID(ctx, deviceID)
+	if err != nil {
+		return fmt.Errorf("firmware: device %s: %w", deviceID, err)
+	}
+	f, _, err := s.Decide(ctx, d)
+	if err != nil {
+		return err
+	}
+	if f != nil {
+		s.Enqueue(d.ProductID, d.ID)
+	}
+	return nil
+}
+
+// Enqueue adds a device to its product's automatic update queue (once).
+// The queue drains at the configured rate while Run runs.
+func (s *Service) Enqueue(productID int64, deviceID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q := s.queues[productID]
+	if q == nil {
+		q = &queue{waiting: make(map[string]bool)}
+		s.queues[productID] = q
+		s.startLocked(productID)
+	}
+	if q.waiting[deviceID] {
+		return
+	}
+	q.waiting[deviceID] = true
+	q.ids = append(q.ids, deviceID)
+}
+
+// Queued returns how many devices of the product wait for an update.
+func (s *Service) Queued(productID int64) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if q := s.queues[productID]; q != nil {
+		return len(q.ids)
+	}
+	return 0
+}
+
+// startLocked starts the product's drain goroutine once Run has begun.
+// The caller holds s.mu and has just created the queue (or Run starts the
+// ones created before it).
+func (s *Service) startLocked(productID int64) {
+	if s.ctx == nil {
+		return
+	}
+	ctx := s.ctx
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.drain(ctx, productID)
+	}()
+}
+
+// drain starts the product's queued updates, one per Interval, each in its
+// own goroutine (a start waits for the device), until the queue is empty;
+// then it removes the queue and ends. Starts are scheduled on a fixed
+// grid, so a slow start does not let the next ones bunch up.
+func (s *Service) drain(ctx context.Context, productID int64) {
+	interval := s.Interval()
+	var next time.Time // the earliest time of the next start
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		s.mu.Lock()
+		q := s.queues[productID]
+		if len(q.ids) == 0 {
+			delete(s.queues, productID)
+			s.mu.Unlock()
+			return
+		}
+		id := q.ids[0]
+		q.ids = q.ids[1:]
+		delete(q.waiting, id)
+		s.mu.Unlock()
+
+		if wait := time.Until(next); wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-ctx.Done():
+				return
+			case <-timer.C:
+			}
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if s.startAuto(ctx, id) {
+			if now := time.Now(); next.Before(now.Add(-interval)) {
+				next = now // idle for a while: no credit for the gap
+			}
+			next = next.Add(interval)
+		}
+	}
+}
+
+// startAuto re-checks a queued device and starts its update in the
+// background; it reports whether it started one (and so used a slot of
+// the product's rate).
+func (s *Service) startAuto(ctx context.Context, deviceID string) bool {
+	d, err := s.st.DeviceByID(ctx, deviceID)
+	if err != nil {
+		s.log.Warn("firmware: queued device", "device", deviceID, "err", err)
+		return false
+	}
+	f, why, err := s.Decide(ctx, d)
+	if err != nil {
+		s.log.Warn("firmware: queued device", "device", deviceID, "err", err)
+		return false
+	}
+	if f == nil {
+		s.log.Debug("firmware: no update", "device", deviceID, "reason", why)
+		return false
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := s.Flash(ctx, d.ID, d.ProductID, f.Hash, f.Version); err != nil && !errors.Is(err, ErrInProgress) {
+			s.log.Info("firmware: automatic update not started", "device", d.ID, "version", f.Version, "err", err)
+		}
+	}()
+	return true
+}
