@@ -65,6 +65,9 @@ export function toast(message, kind = 'ok') {
 	}
 	const t = h('div', { class: ['toast', kind === 'error' && 'toast-error'] }, message);
 	toastHost.appendChild(t);
+	while (toastHost.children.length > 3) {
+		toastHost.firstChild.remove();
+	}
 	setTimeout(() => t.remove(), kind === 'error' ? 8000 : 4000);
 }
 

@@ -1,0 +1,238 @@
+'use strict';
+// The console's management pages in a real browser: sign-up on first run, products with
+// their devices (import), customers, team invitations, claim codes, webhooks with the
+// delivery log, the product's Authentication view (a client's secret shown once and never
+// again), the account page (MFA enrolment from the page's own key, recovery codes,
+// password change, tokens), dark mode and a phone-sized screen.
+
+const { describe, it, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const http = require('node:http');
+
+const { unavailable, launch, openPage, screenshot, noProblems } = require('../lib/browser');
+const { startWick } = require('../../lib/wick');
+const rest = require('../../lib/rest');
+const { freshTotp } = require('../../lib/totp');
+
+const skip = unavailable();
+const EMAIL = 'grace@example.com';
+const PASSWORD = 'hopper-1906-cobol';
+
+describe('console: products, clients, webhooks, account', { skip: skip || false }, () => {
+	let server;
+	let browser;
+	let tab;
+	let hookTarget;
+	const hits = [];
+	const used = new Set();
+
+	before(async () => {
+		hookTarget = http.createServer((req, res) => {
+			let body = '';
+			req.on('data', (c) => { body += c; });
+			req.on('end', () => {
+				hits.push({ method: req.method, url: req.url, body });
+				res.writeHead(200, { 'Content-Type': 'application/json' });
+				res.end('{"thanks":true}');
+			});
+		});
+		await new Promise((r) => hookTarget.listen(0, '127.0.0.1', r));
+		server = await startWick({ signup: true, extraArgs: ['--webhook-allow-private'] });
+		browser = await launch();
+		tab = await openPage(browser);
+	});
+
+	after(async () => {
+		if (browser) await browser.close();
+		if (server) await server.stop();
+		if (hookTarget) hookTarget.close();
+	});
+
+	const token = () => tab.page.evaluate(() => sessionStorage.getItem('wick.console.token'));
+
+	it('creates the first account from the sign-in page when sign-up is open', async () => {
+		const { page } = tab;
+		await page.goto(`${server.url}/console/`);
+		await page.getByRole('button', { name: 'Create an account' }).click();
+		await page.getByLabel('Email').fill(EMAIL);
+		await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
+		await page.getByLabel('Repeat the password').fill(PASSWORD);
+		await screenshot(page, 'manage-01-signup');
+		await page.getByRole('button', { name: 'Create account' }).click();
+		await page.getByRole('heading', { name: 'Devices' }).waitFor();
+		const me = await rest.request(server.url, 'GET', '/v1/user', { token: await token() });
+		assert.equal(me.body.username, EMAIL, rest.describe(me));
+	});
+
+	it('creates a product and imports devices by ID', async () => {
+		const { page } = tab;
+		await page.getByRole('link', { name: 'Products' }).click();
+		await page.getByText('No products yet').waitFor();
+		await screenshot(page, 'manage-02-products-empty');
+		await page.getByRole('button', { name: '+ New product' }).first().click();
+		await page.getByLabel('Name').fill('Smart Lamp');
+		await page.getByLabel('Device type').selectOption('6');
+		await page.getByRole('button', { name: 'Create product' }).click();
+		await page.getByRole('heading', { name: 'Smart Lamp' }).waitFor();
+		await page.getByText('No devices in this product yet').waitFor();
+		await page.getByRole('button', { name: 'Import devices' }).click();
+		await page.getByLabel('Device IDs').fill('0123456789abcdef01234567\n0123456789abcdef01234568\nnot-a-device');
+		await page.getByRole('button', { name: 'Import', exact: true }).click();
+		await page.getByText('Some devices were not imported').waitFor();
+		await page.getByRole('button', { name: 'OK' }).click();
+		await page.locator('tr[data-device="0123456789abcdef01234568"]').waitFor();
+		await screenshot(page, 'manage-03-product-devices');
+		const res = await rest.request(server.url, 'GET', '/v1/products/smart-lamp/devices', { token: await token() });
+		assert.deepEqual(res.body.devices.map((d) => d.id).sort(), ['0123456789abcdef01234567', '0123456789abcdef01234568']);
+	});
+
+	it('shows a new client secret once, with a copy button, and never again', async () => {
+		const { page } = tab;
+		await page.getByRole('link', { name: 'Authentication' }).last().click();
+		await page.getByText('No clients yet').waitFor();
+		await page.getByRole('button', { name: '+ New client' }).first().click();
+		await page.getByLabel('Name').fill('Lamp web app');
+		await page.getByText('Simple auth (web app)').click();
+		await page.getByLabel('Redirect URI', { exact: true }).fill('https://lamp.example.com/setup');
+		await screenshot(page, 'manage-04-new-client');
+		await page.getByRole('button', { name: 'Create client' }).click();
+		const secretEl = page.locator('code.client-secret');
+		await secretEl.waitFor();
+		const secret = await secretEl.textContent();
+		const id = await page.locator('code.client-id').textContent();
+		assert.match(secret, /^[0-9a-f]{40}$/);
+		await page.getByRole('button', { name: 'Copy to clipboard' }).last().click();
+		assert.equal(await page.evaluate(() => navigator.clipboard.readText()), secret);
+		await screenshot(page, 'manage-05-client-secret');
+		await page.getByRole('button', { name: 'I have copied the secret' }).click();
+		const row = page.locator(`tr[data-client="${id}"]`);
+		await row.waitFor();
+		assert.match(await row.textContent(), /Create customers/);
+		assert.ok(!(await page.content()).includes(secret), 'the secret must leave the page');
+		await page.reload();
+		await row.waitFor();
+		assert.ok(!(await page.content()).includes(secret), 'the secret must not come back after a reload');
+		await screenshot(page, 'manage-06-clients');
+		// The secret works: the client creates a customer, as the guide's simple auth does.
+		const made = await rest.request(server.url, 'POST', '/v1/products/smart-lamp/customers', {
+			form: { client_id: id, client_secret: secret, email: 'lin@example.com', password: 'customer-pass-1' },
+		});
+		assert.ok(made.status === 200 || made.status === 201, rest.describe(made));
+		// Edit, then two-legged server preset, then delete.
+		await row.getByRole('button', { name: 'Edit Lamp web app' }).click();
+		await page.getByLabel('Name').fill('Lamp web');
+		await page.getByRole('button', { name: 'Save' }).click();
+		await page.locator(`tr[data-client="${id}"]`, { hasText: 'Lamp web' }).waitFor();
+		await page.getByRole('button', { name: '+ New client' }).click();
+		await page.getByLabel('Name').fill('Lamp server');
+		await page.getByText('Two-legged auth (server)').click();
+		await page.getByRole('button', { name: 'Create client' }).click();
+		await page.locator('code.client-secret').waitFor();
+		await page.getByRole('button', { name: 'I have copied the secret' }).click();
+		await page.getByRole('button', { name: 'Delete Lamp web' }).click();
+		await page.getByRole('button', { name: 'Delete', exact: true }).click();
+		await page.locator(`tr[data-client="${id}"]`).waitFor({ state: 'detached' });
+		const list = await rest.request(server.url, 'GET', '/v1/products/smart-lamp/clients', { token: await token() });
+		assert.equal(list.body.clients.length, 1, rest.describe(list));
+		assert.equal(list.body.clients[0].name, 'Lamp server');
+		assert.equal(list.body.clients[0].scope, undefined, 'the two-legged preset has no scope');
+	});
+
+	it('lists customers, invites to the team and makes claim codes', async () => {
+		const { page } = tab;
+		await page.getByRole('link', { name: 'Customers' }).click();
+		await page.locator('tr[data-customer="lin@example.com"]').waitFor();
+		await page.getByRole('button', { name: '+ New customer' }).click();
+		await page.getByLabel('Email').fill('shadow@example.com');
+		await page.getByRole('button', { name: 'Create customer' }).click();
+		await page.locator('tr[data-customer="shadow@example.com"]').waitFor();
+		await screenshot(page, 'manage-07-customers');
+		await page.getByRole('link', { name: 'Team' }).click();
+		await page.getByRole('button', { name: 'Invite' }).click();
+		await page.getByLabel('Email').fill('linus@example.com');
+		await page.getByRole('button', { name: 'Invite', exact: true }).last().click();
+		await page.getByText('Invitation created').waitFor();
+		assert.match(await page.locator('dialog code').textContent(), /^[0-9a-f]{40}$/);
+		await page.getByRole('button', { name: 'Done' }).click();
+		await page.getByRole('cell', { name: 'linus@example.com' }).waitFor();
+		await screenshot(page, 'manage-08-team');
+		await page.getByRole('link', { name: 'Claim codes' }).click();
+		await page.getByRole('button', { name: 'Create claim code' }).click();
+		assert.equal((await page.locator('code.claim-code').textContent()).length, 63);
+		await screenshot(page, 'manage-09-claim-codes');
+	});
+
+	it('creates a webhook, sends a test and shows the delivery log', async () => {
+		const { page } = tab;
+		await page.getByRole('link', { name: 'Integrations' }).last().click();
+		await page.getByRole('button', { name: '+ New webhook' }).first().click();
+		await page.getByLabel('Name').fill('Lamp telemetry');
+		await page.getByLabel('Event prefix').fill('lamp');
+		await page.getByLabel('URL').fill(`http://127.0.0.1:${hookTarget.address().port}/in`);
+		await page.getByRole('button', { name: 'Create webhook' }).click();
+		await page.getByRole('heading', { name: 'Lamp telemetry' }).waitFor();
+		await page.getByRole('button', { name: 'Send test' }).click();
+		await page.getByRole('cell', { name: '200' }).waitFor();
+		assert.ok(hits.length >= 1, 'the webhook target got the test');
+		await screenshot(page, 'manage-10-webhook');
+	});
+
+	it('turns on two-step verification with the key the page shows, then off', async () => {
+		const { page } = tab;
+		await page.getByRole('link', { name: 'Account' }).click();
+		await page.getByRole('heading', { name: 'Two-step verification' }).waitFor();
+		await page.getByRole('button', { name: 'Turn on' }).click();
+		const secret = await page.locator('code.mfa-secret').textContent();
+		await screenshot(page, 'manage-11-mfa-setup');
+		await page.getByLabel('Code from the app').fill(await freshTotp(secret, used));
+		await page.getByRole('button', { name: 'Turn on' }).last().click();
+		await page.getByText('Save your recovery codes').waitFor();
+		const codes = (await page.locator('pre.recovery-codes').textContent()).split('\n').filter(Boolean);
+		assert.ok(codes.length >= 5, `recovery codes: ${codes}`);
+		await page.getByRole('button', { name: 'I have saved them' }).click();
+		const me = await rest.request(server.url, 'GET', '/v1/user', { token: await token() });
+		assert.equal(me.body.mfa.enabled, true);
+		// A recovery code signs in (one step of the console's MFA sign-in).
+		const ch = await rest.request(server.url, 'POST', '/oauth/token', { form: { grant_type: 'password', username: EMAIL, password: PASSWORD, client_id: 'particle', client_secret: 'particle' } });
+		assert.equal(ch.body.error, 'mfa_required');
+		await page.getByLabel('Password to confirm').fill(PASSWORD);
+		await page.getByRole('button', { name: 'Turn off two-step verification' }).click();
+		await page.getByText('Two-step verification is off').waitFor();
+		await page.getByPlaceholder('Your password').fill(PASSWORD);
+		await page.getByRole('button', { name: 'List tokens' }).click();
+		await page.getByRole('table', { name: 'Access tokens' }).waitFor();
+		await screenshot(page, 'manage-12-account');
+	});
+
+	it('changes the password', async () => {
+		const { page } = tab;
+		await page.getByLabel('Current password', { exact: true }).fill(PASSWORD);
+		await page.getByLabel('New password', { exact: true }).fill(`${PASSWORD}-2`);
+		await page.getByLabel('Repeat the new password').fill(`${PASSWORD}-2`);
+		await page.getByRole('button', { name: 'Change password' }).click();
+		await page.getByText('Password changed').waitFor();
+		await rest.passwordToken(server.url, EMAIL, `${PASSWORD}-2`);
+	});
+
+	it('looks right in dark mode and on a phone', async () => {
+		const t = await token();
+		for (const [name, opts] of [['dark', { colorScheme: 'dark' }], ['phone', { viewport: { width: 390, height: 844 } }]]) {
+			const other = await openPage(browser, opts);
+			await other.page.goto(`${server.url}/console/`);
+			await other.page.evaluate((tk) => { sessionStorage.setItem('wick.console.token', tk); sessionStorage.setItem('wick.console.user', 'grace@example.com'); }, t);
+			await other.page.goto(`${server.url}/console/#/products/smart-lamp/devices`);
+			await other.page.locator('tr[data-device="0123456789abcdef01234567"]').waitFor();
+			await screenshot(other.page, `manage-13-${name}-product`);
+			if (name === 'phone') {
+				await other.page.getByRole('button', { name: 'Menu' }).click();
+				await other.page.getByRole('link', { name: 'Events' }).waitFor();
+				await screenshot(other.page, 'manage-14-phone-menu');
+				const overflow = await other.page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+				assert.ok(overflow <= 0, `the page scrolls sideways by ${overflow}px on a phone`);
+			}
+			noProblems(other.problems);
+			await other.context.close();
+		}
+		noProblems(tab.problems);
+	});
+});
