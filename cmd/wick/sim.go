@@ -32,6 +32,12 @@ Keys are RSA-1024 and take ~10 ms of CPU each to generate: keep them with
 Beyond ~28,000 devices, spread the connections over local addresses with
 --bind 127.0.0.2,127.0.0.3,...
 
+The devices take firmware updates (OTA v1, fast OTA) and reboot into them,
+reconnecting with the product version of the binary (or --ota-version):
+--ota=refuse answers every update with 5.03, --ota=drop disconnects in the
+middle of a transfer, --ota-delay slows every chunk and --ota-lose loses
+every n-th chunk once, so that the gateway must resend it.
+
 Progress goes to stderr every --progress; the summary goes to stdout. When
 no device has come online by the end of the ramp-up, the run stops there
 and says why (nothing listening, not a device port, a key the server does

@@ -80,6 +80,11 @@ type Config struct {
 	DeviceDescribe bool
 	// KeepAlive is the devices' ping interval when idle.
 	KeepAlive time.Duration
+	// ProductVersion is the product firmware version the devices report
+	// (0: none, reported as 0xFFFF like non-product firmware).
+	ProductVersion int
+	// OTA is how the devices take firmware updates.
+	OTA OTAConfig
 	// Quirks makes the devices behave on the wire like real Device OS
 	// firmware (docs/device-protocol.md, "Firmware quirks").
 	Quirks device.Quirks
@@ -142,6 +147,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ConnectTimeout, "connect-timeout", c.ConnectTimeout, "how long the ramp-up waits for one device's first connection")
 	fs.DurationVar(&c.Progress, "progress", c.Progress, "interval of the progress line on stderr (0: none)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn, error")
+	c.registerOTA(fs)
 }
 
 // quirkNames lists the quirks for flag help.
@@ -206,6 +212,9 @@ func (c *Config) Validate() error {
 		return bad("--platform out of range")
 	case c.Duration < 0 || c.KeepAlive < 0 || c.ConnectTimeout <= 0 || c.Progress < 0:
 		return bad("durations must not be negative")
+	}
+	if err := c.validateOTA(); err != nil {
+		return err
 	}
 	if _, _, err := net.SplitHostPort(c.Server); err != nil {
 		return bad("--server %q: want HOST:PORT", c.Server)

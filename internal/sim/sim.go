@@ -58,6 +58,7 @@ type Summary struct {
 	Claimed         int64 // devices claimed through POST /v1/devices
 	ClaimFailed     int64
 	Calls           int64 // calls of the function led
+	Updates         int64 // firmware updates the devices took
 	Elapsed         time.Duration
 	// Failures says why the devices that never came online failed, by
 	// kind, and Why in sentences with what to do (empty when none failed).
@@ -86,6 +87,9 @@ func (s Summary) Write(w io.Writer) {
 		fmt.Fprintf(w, "claims        %d claimed, %d failed\n", s.Claimed, s.ClaimFailed)
 	}
 	fmt.Fprintf(w, "calls         %d of led\n", s.Calls)
+	if s.Updates > 0 {
+		fmt.Fprintf(w, "updates       %d firmware updates taken\n", s.Updates)
+	}
 	fmt.Fprintf(w, "elapsed       %s\n", s.Elapsed.Round(time.Millisecond))
 	for _, f := range s.Failures {
 		fmt.Fprintf(w, "never online  %d: %s: %s\n", f.Devices, f.Kind, f.Example)
@@ -99,6 +103,7 @@ type counters struct {
 	handshakes, connectErrors, disconnects            atomic.Int64
 	published, publishFailed, claimed, claimFailed    atomic.Int64
 	claiming                                          atomic.Int64 // claim calls in flight
+	updates                                           atomic.Int64 // firmware updates taken
 	lastFirstOnline                                   atomic.Int64 // unix nanos
 }
 
@@ -374,6 +379,8 @@ func (s *sim) startDevice(d *simDevice) error {
 		ClaimCode:      s.cfg.ClaimCode,
 		KeepAlive:      s.cfg.KeepAlive,
 		Quirks:         s.cfg.Quirks,
+		ProductVersion: uint16(s.cfg.ProductVersion),
+		OTA:            s.cfg.deviceOTA(func() { s.c.updates.Add(1) }),
 		Dial:           s.dialers[d.n%len(s.dialers)].DialContext,
 		Logger:         s.log,
 		OnState:        func(st device.State, err error) { s.onState(ctx, d, st, err) },
@@ -602,6 +609,7 @@ func (s *sim) summary() Summary {
 		Claimed:         s.c.claimed.Load(),
 		ClaimFailed:     s.c.claimFailed.Load(),
 		Calls:           s.c.calls.Load(),
+		Updates:         s.c.updates.Load(),
 		Elapsed:         time.Since(s.start),
 	}
 	sum.Failed = sum.Devices - sum.Connected
