@@ -84,6 +84,12 @@ var authzRows = []authzRow{
 		[numCreds]int{200, 200, 200, 200, 200, 200, 400, 200, 200, 200}},
 	{"POST", "/oauth/token", "grant_type=client_credentials", false,
 		[numCreds]int{400, 400, 400, 400, 400, 400, 400, 400, 400, 400}},
+	// The browser sign-in ignores tokens: without a client it is an error
+	// page, and a form without its token is refused (authorize_test.go).
+	{"GET", "/oauth/authorize", "", false,
+		[numCreds]int{400, 400, 400, 400, 400, 400, 400, 400, 400, 400}},
+	{"POST", "/oauth/authorize", "step=login&username={owner}&password={ownerpass}", false,
+		[numCreds]int{403, 403, 403, 403, 403, 403, 403, 403, 403, 403}},
 
 	// Access tokens (docs/particle-api.md#managing-access-tokens).
 	{"GET", "/v1/access_tokens", "", true,

@@ -70,6 +70,9 @@ func (s *server) routes() []route {
 		// The token endpoint (docs/particle-api.md#the-token-endpoint); it
 		// ignores Bearer headers.
 		{method: "POST", pattern: "/oauth/token", policy: public, limit: limitToken, handler: s.handleToken},
+		// The browser sign-in (authorize.go, docs/authentication.md#browser-sign-in).
+		{method: "GET", pattern: "/oauth/authorize", policy: public, handler: s.handleAuthorize},
+		{method: "POST", pattern: "/oauth/authorize", policy: public, limit: limitToken, handler: s.handleAuthorizePost},
 
 		// Access tokens (docs/particle-api.md#managing-access-tokens).
 		{method: "GET", pattern: "/v1/access_tokens", policy: basicUser, handler: s.handleListTokens},

@@ -34,6 +34,9 @@ func (s *server) handleToken(rq *request) error {
 		MFAToken:     p.str("mfa_token"),
 		OTP:          strings.TrimSpace(p.str("otp")),
 		RecoveryCode: strings.TrimSpace(p.str("recovery_code")),
+		Code:         strings.TrimSpace(p.str("code")),
+		RedirectURI:  p.str("redirect_uri"),
+		CodeVerifier: strings.TrimSpace(p.str("code_verifier")),
 	}
 	req.ClientID, req.ClientSecret, req.ClientSecretSet = clientCredentials(rq)
 	var err error

@@ -40,6 +40,9 @@ const (
 	GrantRefreshToken      = "refresh_token"
 	GrantMFAOTP            = "urn:custom:mfa-otp"
 	GrantRecoveryCode      = "urn:custom:recovery-code"
+	// GrantAuthorizationCode exchanges a code of the browser sign-in
+	// (GET /oauth/authorize) with its PKCE code_verifier.
+	GrantAuthorizationCode = "authorization_code"
 )
 
 // Scope names with a meaning to Wick.
@@ -100,6 +103,10 @@ type TokenRequest struct {
 	MFAToken        string
 	OTP             string
 	RecoveryCode    string
+	// Code, RedirectURI and CodeVerifier are the authorization_code grant's.
+	Code         string
+	RedirectURI  string
+	CodeVerifier string
 	// ExpiresIn is the requested lifetime in seconds; nil means the default,
 	// 0 means never.
 	ExpiresIn *int64

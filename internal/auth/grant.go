@@ -77,13 +77,17 @@ func (s *Service) Token(ctx context.Context, req TokenRequest) (*TokenResponse, 
 		grant = s.grantMFAOTP
 	case GrantRecoveryCode:
 		grant = s.grantRecoveryCode
+	case GrantAuthorizationCode:
+		grant = s.grantAuthorizationCode
 	default:
 		return nil, s.failed(ctx, &req, ErrBadGrantType)
 	}
 	if req.ClientID == "" || len(req.ClientID) > maxClientIDLen {
 		return nil, s.failed(ctx, &req, errMissingClientID)
 	}
-	if !req.ClientSecretSet {
+	// Public clients (a page in a browser) exchange codes without a
+	// secret: PKCE stands in for it.
+	if !req.ClientSecretSet && req.GrantType != GrantAuthorizationCode {
 		return nil, s.failed(ctx, &req, errMissingSecret)
 	}
 	resp, err := grant(ctx, &req, s.now())

@@ -30,7 +30,7 @@ func TestTokenErrors(t *testing.T) {
 		want *Error
 	}{
 		{"no grant type", TokenRequest{ClientID: "particle", ClientSecretSet: true}, badReq("Invalid or missing grant_type parameter")},
-		{"unknown grant type", TokenRequest{GrantType: "authorization_code", ClientID: "particle", ClientSecretSet: true}, ErrBadGrantType},
+		{"unknown grant type", TokenRequest{GrantType: "implicit", ClientID: "particle", ClientSecretSet: true}, ErrBadGrantType},
 		{"no client id", pw(func(r *TokenRequest) { r.ClientID = "" }), badClient("Invalid or missing client_id parameter")},
 		{"huge client id", pw(func(r *TokenRequest) { r.ClientID = strings.Repeat("x", 500) }), badClient("Invalid or missing client_id parameter")},
 		{"no client secret", pw(func(r *TokenRequest) { r.ClientSecretSet = false; r.ClientSecret = "" }), badClient("Missing client_secret parameter")},

@@ -201,7 +201,8 @@ func (r *Resp) String(tb testing.TB, key string) string {
 }
 
 // Do sends r through the handler and records the response. Every non-204
-// response must be JSON with a JSON Content-Type, or a 200 event stream;
+// response must be JSON with a JSON Content-Type, or a 200 event stream,
+// or (under /oauth/authorize) an HTML page or a redirect;
 // Do fails the test otherwise. An event stream (text/event-stream) is cut
 // at its first flush, as by a client that goes away once it has the
 // headers and ":ok": Do cancels the request's context there and returns
@@ -255,6 +256,10 @@ func (e *Env) Do(r Req) *Resp {
 	}
 	if resp.Status == http.StatusOK && isEventStream(resp.Header) {
 		return resp
+	}
+	if strings.HasPrefix(r.Path, "/oauth/authorize") &&
+		(strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") || resp.Header.Get("Location") != "") {
+		return resp // the browser sign-in answers with pages and redirects
 	}
 	if resp.Status != http.StatusNoContent {
 		if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
