@@ -3,6 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	pemlib "encoding/pem"
 	"errors"
 	"os"
 	"path/filepath"
@@ -26,6 +31,29 @@ func TestDeviceCommand(t *testing.T) {
 	big := filepath.Join(dir, "big.pem")
 	if err := os.WriteFile(big, bytes.Repeat([]byte("x"), maxKeyFile+1), 0o600); err != nil {
 		t.Fatal(err)
+	}
+	// Gen 3 keys: a fresh P-256 key as SEC 1 DER and as PKCS#8 PEM (what
+	// `particle keys save` and some tools write), and a P-384 key.
+	ec1, ec2 := newECKey(t, elliptic.P256()), newECKey(t, elliptic.P256())
+	sec1, err := x509.MarshalECPrivateKey(ec1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkcs8, err := x509.MarshalPKCS8PrivateKey(ec2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p384, err := x509.MarshalECPrivateKey(newECKey(t, elliptic.P384()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec1File, pkcs8File, p384File := filepath.Join(dir, "ec1.der"), filepath.Join(dir, "ec2.pem"), filepath.Join(dir, "p384.der")
+	for file, b := range map[string][]byte{
+		sec1File: sec1, pkcs8File: pemlib.EncodeToMemory(&pemlib.Block{Type: "PRIVATE KEY", Bytes: pkcs8}), p384File: p384,
+	} {
+		if err := os.WriteFile(file, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 	tests := []struct {
 		name    string
@@ -51,6 +79,17 @@ func TestDeviceCommand(t *testing.T) {
 			wantOut: "provisioned device ab0000000000000000000003 (rsa key)"},
 		{name: "EC DER", args: []string{"provision", "ab0000000000000000000004", "--key", key("device_ec_key.pub.der"), "--data", dir},
 			wantOut: "provisioned device ab0000000000000000000004 (ecc key)"},
+		{name: "EC private key PEM after EC PARAMETERS, as openssl ecparam -genkey writes it",
+			args:    []string{"provision", "ab0000000000000000000004", "--key", key("device_ec_key.pem"), "--data", dir},
+			wantOut: "provisioned device ab0000000000000000000004 (ecc key, public half of the private key file)"},
+		{name: "EC private key SEC 1 DER", args: []string{"provision", "ab000000000000000000000a", "--key", sec1File, "--data", dir},
+			wantOut: "provisioned device ab000000000000000000000a (ecc key, public half of the private key file)"},
+		{name: "EC private key PKCS#8 PEM", args: []string{"provision", "ab000000000000000000000b", "--key", pkcs8File, "--data", dir},
+			wantOut: "provisioned device ab000000000000000000000b (ecc key, public half of the private key file)"},
+		{name: "EC key of another device", args: []string{"provision", "ab000000000000000000000c", "--key", key("device_ec_key.pub.pem"), "--data", dir},
+			wantErr: "device ab0000000000000000000004 already has this key"},
+		{name: "P-384 private key", args: []string{"provision", "ab000000000000000000000c", "--key", p384File, "--data", dir},
+			wantErr: "curve P-384: want P-256"},
 		{name: "stdin", args: []string{"provision", "ab0000000000000000000005", "--key", "-", "--data", dir}, stdin: string(pem),
 			wantOut: "provisioned device ab0000000000000000000005 (rsa key)"},
 		{name: "bad ID", args: []string{"provision", "nope", "--key", key("device_key.pub.pem"), "--data", dir},
@@ -114,16 +153,50 @@ func TestDeviceCommand(t *testing.T) {
 			t.Errorf("device %s holds %s %x; want the canonical SPKI of device_key", id, d.KeyAlgorithm, d.PublicKey)
 		}
 	}
-	if n, err := db.CountDevices(context.Background()); err != nil || n != 7 {
-		t.Errorf("CountDevices = %d, %v; want 7", n, err)
+	ecSPKI, err := os.ReadFile(key("device_ec_key.pub.der"))
+	if err != nil {
+		t.Fatal(err)
 	}
+	ecWant := map[string][]byte{"ab0000000000000000000004": ecSPKI}
+	for id, k := range map[string]*ecdsa.PrivateKey{"ab000000000000000000000a": ec1, "ab000000000000000000000b": ec2} {
+		if ecWant[id], err = x509.MarshalPKIXPublicKey(&k.PublicKey); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for id, want := range ecWant {
+		d, err := db.DeviceByID(context.Background(), id)
+		if err != nil {
+			t.Fatalf("device %s: %v", id, err)
+		}
+		if d.KeyAlgorithm != "ecc" || !bytes.Equal(d.PublicKey, want) {
+			t.Errorf("device %s holds %s %x; want ecc %x", id, d.KeyAlgorithm, d.PublicKey, want)
+		}
+		// Found through the key index, as the DTLS handshake finds it.
+		if d, err := db.DeviceByPublicKey(context.Background(), want); err != nil || d.ID != id {
+			t.Errorf("DeviceByPublicKey(key of %s) = %v, %v", id, d, err)
+		}
+	}
+	if n, err := db.CountDevices(context.Background()); err != nil || n != 9 {
+		t.Errorf("CountDevices = %d, %v; want 9", n, err)
+	}
+}
+
+// newECKey generates a key on curve c.
+func newECKey(t *testing.T, c elliptic.Curve) *ecdsa.PrivateKey {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(c, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }
 
 // FuzzPublicHalf: any key file either passes through unchanged (the API's
 // parser judges it), fails with an error, or yields a public key that
 // parses; it never panics.
 func FuzzPublicHalf(f *testing.F) {
-	for _, name := range []string{"device_key.pem", "device_key.der", "device_key.pub.pem", "device_key.pub.der"} {
+	for _, name := range []string{"device_key.pem", "device_key.der", "device_key.pub.pem", "device_key.pub.der",
+		"device_ec_key.pem", "device_ec_key.pub.der"} {
 		if b, err := os.ReadFile(filepath.Join("..", "..", "protocol", "testdata", name)); err == nil {
 			f.Add(b)
 		}

@@ -5,7 +5,10 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rsa"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/base64"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -55,6 +58,10 @@ func ParseDeviceKey(data []byte) (alg string, der []byte, err error) {
 	case errors.Is(err, protocol.ErrKeyType):
 		return "", nil, &DeviceKeyError{"unsupported key type: want RSA or EC P-256"}
 	case err != nil:
+		if curve := ecCurveOf(data); curve != "" {
+			// An EC key on a curve Go does not parse, such as secp256k1.
+			return "", nil, &DeviceKeyError{fmt.Sprintf("EC key on curve %s: want P-256", curve)}
+		}
 		return "", nil, &DeviceKeyError{"not a public key: want PEM (PUBLIC KEY or RSA PUBLIC KEY) or DER"}
 	}
 	switch k := k.(type) {
@@ -78,6 +85,58 @@ func ParseDeviceKey(data []byte) (alg string, der []byte, err error) {
 	return alg, der, nil
 }
 
+// ecCurves names the curves of EC keys that devices might be given by
+// mistake, by the object identifier in their SPKI.
+var ecCurves = map[string]string{
+	"1.3.132.0.10":          "secp256k1",
+	"1.2.840.10045.3.1.1":   "P-192",
+	"1.3.132.0.33":          "P-224",
+	"1.3.132.0.34":          "P-384",
+	"1.3.132.0.35":          "P-521",
+	"1.3.36.3.3.2.8.1.1.7":  "brainpoolP256r1",
+	"1.3.36.3.3.2.8.1.1.11": "brainpoolP384r1",
+}
+
+// oidECPublicKey is id-ecPublicKey, the SPKI algorithm of EC keys.
+var oidECPublicKey = asn1.ObjectIdentifier{1, 2, 840, 10045, 2, 1}
+
+// ecCurveOf returns the curve of an EC public key that ParsePublicKey
+// refused, given as a "PUBLIC KEY" PEM block, SPKI DER or that DER in
+// base64: its name, or its object identifier when unnamed. It returns ""
+// for anything else.
+func ecCurveOf(data []byte) string {
+	der := data
+	if bytes.Contains(data, []byte("-----BEGIN ")) {
+		der = nil
+		for rest := data; der == nil; {
+			var block *pem.Block
+			if block, rest = pem.Decode(rest); block == nil {
+				return ""
+			}
+			if block.Type == "PUBLIC KEY" {
+				der = block.Bytes
+			}
+		}
+	} else if raw, err := base64.StdEncoding.DecodeString(string(bytes.Join(bytes.Fields(data), nil))); err == nil && len(raw) > 0 {
+		der = raw
+	}
+	var spki struct {
+		Algorithm pkix.AlgorithmIdentifier
+		Key       asn1.BitString
+	}
+	if _, err := asn1.Unmarshal(der, &spki); err != nil || !spki.Algorithm.Algorithm.Equal(oidECPublicKey) {
+		return ""
+	}
+	var curve asn1.ObjectIdentifier
+	if _, err := asn1.Unmarshal(spki.Algorithm.Parameters.FullBytes, &curve); err != nil {
+		return ""
+	}
+	if name, ok := ecCurves[curve.String()]; ok {
+		return name
+	}
+	return curve.String()
+}
+
 // Provisioning failures.
 var (
 	errDeviceIDInvalid = errorf(http.StatusBadRequest, "Invalid device ID: want 24 hex characters")
@@ -85,6 +144,11 @@ var (
 	errKeyAlgorithm    = errorf(http.StatusBadRequest, "algorithm must be rsa or ecc")
 	errDeviceForeign   = &Error{Status: http.StatusForbidden, Message: "Permission Denied",
 		Info: "That device belongs to someone else"}
+	// errKeyInUse refuses an EC key that another device has: a Gen 3
+	// device is known by its key alone until its Hello names it. Which
+	// device has it is not said.
+	errKeyInUse = &Error{Status: http.StatusConflict, Message: "Public key already in use",
+		Info: "Another device has this key: each device needs its own key pair"}
 )
 
 // parseDeviceID validates a device ID path parameter (24 hex characters,
@@ -165,6 +229,9 @@ func (s *server) handleProvision(rq *request) error {
 		productID = prod.ID
 	}
 	d, err := s.store.ProvisionDevice(rq.ctx, id, alg, der, productID)
+	if errors.Is(err, store.ErrConflict) {
+		return errKeyInUse
+	}
 	if err != nil {
 		return fmt.Errorf("api: provision device: %w", err)
 	}

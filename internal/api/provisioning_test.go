@@ -8,6 +8,8 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
@@ -80,6 +82,47 @@ func p384PEM(t testing.TB) string {
 	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
 }
 
+// newECPEM returns the SPKI PEM and DER of a fresh P-256 key.
+func newECPEM(t testing.TB) (pemText, der string) {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: b})), string(b)
+}
+
+// foreignCurveDER is the SPKI DER of an EC public key on the curve with
+// object identifier oid, which Go's x509 package does not parse (such as
+// secp256k1, 1.3.132.0.10). The point is random bytes: the curve is refused
+// before the point matters.
+func foreignCurveDER(t testing.TB, oid asn1.ObjectIdentifier) []byte {
+	param, err := asn1.Marshal(oid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	point := make([]byte, 65)
+	point[0] = 4
+	rand.Read(point[1:])
+	der, err := asn1.Marshal(struct {
+		Algorithm pkix.AlgorithmIdentifier
+		Key       asn1.BitString
+	}{
+		pkix.AlgorithmIdentifier{Algorithm: asn1.ObjectIdentifier{1, 2, 840, 10045, 2, 1}, Parameters: asn1.RawValue{FullBytes: param}},
+		asn1.BitString{Bytes: point, BitLength: 8 * len(point)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
+}
+
+// secp256k1 is the object identifier of the curve secp256k1.
+var secp256k1 = asn1.ObjectIdentifier{1, 3, 132, 0, 10}
+
 // Device IDs of the provisioning tests.
 const (
 	provA = "0a0a0a0a0a0a0a0a0a0a0a0a" // the owner's, keyed as particle-cli does
@@ -89,6 +132,7 @@ const (
 	provE = "0e0e0e0e0e0e0e0e0e0e0e0e" // provisioned into widget by its team
 	provF = "0f0f0f0f0f0f0f0f0f0f0f0f" // provisioned by widget's product token
 	provG = "1a1a1a1a1a1a1a1a1a1a1a1a" // known to Wick with neither key, owner nor product
+	provH = "1b1b1b1b1b1b1b1b1b1b1b1b" // offered provB's EC key
 )
 
 // TestProvisioning covers POST /v1/provisioning/{id}
@@ -135,6 +179,17 @@ func TestProvisioning(t *testing.T) {
 		t.Fatal(err)
 	}
 	p384, small := p384PEM(t), smallRSAPEM(t)
+	ecF, ecFDER := newECPEM(t)   // provF's key
+	ecB2, ecB2DER := newECPEM(t) // provB's next key
+	k1PEM := string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: foreignCurveDER(t, secp256k1)}))
+	inUse := `{"ok":false,"error":"Public key already in use","info":"Another device has this key: each device needs its own key pair"}`
+	absent := func(id string) func(testing.TB, *apitest.Resp) {
+		return func(tb testing.TB, _ *apitest.Resp) {
+			if _, err := w.Store.DeviceByID(ctx, id); !errors.Is(err, store.ErrNotFound) {
+				tb.Errorf("device %s: err = %v; want it absent", id, err)
+			}
+		}
+	}
 	pid := itoa(w.product.ID)
 	forbidden := `{"ok":false,"error":"Permission Denied"}`
 	foreign := `{"ok":false,"error":"Permission Denied","info":"That device belongs to someone else"}`
@@ -167,6 +222,7 @@ func TestProvisioning(t *testing.T) {
 		{Name: "private key refused", Req: cli(provA, devicePrivPEM, "rsa"), Status: 400,
 			Want: badKey("that is a private key: send the public key only")},
 		{Name: "P-384", Req: cli(provA, p384, "ecc"), Status: 400, Want: badKey("EC key on curve P-384: want P-256")},
+		{Name: "secp256k1", Req: cli(provA, k1PEM, "ecc"), Status: 400, Want: badKey("EC key on curve secp256k1: want P-256")},
 		{Name: "RSA-512", Req: cli(provA, small, "rsa"), Status: 400, Want: badKey("RSA key of 512 bits: want 1024 (or 2048)")},
 		{Name: "no key", Req: cli(provA, "  ", "rsa"), Status: 400, Want: `{"ok":false,"error":"No key provided"}`},
 		{Name: "unknown algorithm", Req: cli(provA, devicePubPEM, "dsa"), Status: 400,
@@ -206,13 +262,28 @@ func TestProvisioning(t *testing.T) {
 			Status: 403, Want: forbidden},
 		{Name: "an unclaimed product device is the team's", Req: as(w.otherToken, provE, map[string]any{"publicKey": device2PubPEM}),
 			Status: 403, Want: foreign, Check: stored(provE, "rsa", devicePubDER, "", "", w.product.ID)},
-		{Name: "product token, its own product", Req: as(w.productToken, provF, map[string]any{"publicKey": deviceECPubPEM}),
-			Status: 200, Want: ok(provF), Check: stored(provF, "ecc", deviceECPubDER, "", "", w.product.ID)},
-		{Name: "product token, another product", Req: as(w.productToken, provF, map[string]any{"publicKey": deviceECPubPEM, "product_id": "gadget"}),
+		{Name: "product token, its own product", Req: as(w.productToken, provF, map[string]any{"publicKey": ecF}),
+			Status: 200, Want: ok(provF), Check: stored(provF, "ecc", ecFDER, "", "", w.product.ID)},
+		{Name: "product token, another product", Req: as(w.productToken, provF, map[string]any{"publicKey": ecF, "product_id": "gadget"}),
 			Status: 403, Want: forbidden},
+
+		// An EC key is one device's identity (the DTLS transport knows the
+		// device by its key): another device cannot have it.
+		{Name: "EC key of another device, new device", Req: cli(provH, deviceECPubPEM, "ecc"),
+			Status: 409, Want: inUse, Check: absent(provH)},
+		{Name: "EC key of another device, own device", Req: as(w.productToken, provF, map[string]any{"publicKey": deviceECPubPEM}),
+			Status: 409, Want: inUse, Check: stored(provF, "ecc", ecFDER, "", "", w.product.ID)},
+		{Name: "own EC key again", Req: as(w.otherToken, provB, map[string]any{"publicKey": deviceECPubPEM, "algorithm": "ecc"}),
+			Status: 200, Want: ok(provB), Check: stored(provB, "ecc", deviceECPubDER, w.other.ID, "", 0)},
+		{Name: "a new key frees the old one", Req: as(w.otherToken, provB, map[string]any{"publicKey": ecB2, "algorithm": "ecc"}),
+			Status: 200, Want: ok(provB), Check: stored(provB, "ecc", ecB2DER, w.other.ID, "", 0)},
+		{Name: "the freed key", Req: cli(provH, deviceECPubPEM, "ecc"),
+			Status: 200, Want: ok(provH), Check: stored(provH, "ecc", deviceECPubDER, w.owner.ID, "", 0)},
+		{Name: "RSA keys may be shared", Req: cli(provH, devicePubPEM, "rsa"),
+			Status: 200, Want: ok(provH), Check: stored(provH, "rsa", devicePubDER, w.owner.ID, "", 0)},
 		{Name: "product token, another user's device", Req: as(w.productToken, provB, map[string]any{"publicKey": deviceECPubPEM}),
-			Status: 403, Want: foreign, Check: stored(provB, "ecc", deviceECPubDER, w.other.ID, "", 0)},
-		{Name: "team may not pull another user's device into its product", Req: cli(provB, deviceECPubPEM, "ecc", "product_id", pid),
+			Status: 403, Want: foreign, Check: stored(provB, "ecc", ecB2DER, w.other.ID, "", 0)},
+		{Name: "team may not pull another user's device into its product", Req: cli(provB, ecB2, "ecc", "product_id", pid),
 			Status: 403, Want: foreign},
 		{Name: "owner moves own device into own product", Req: cli(provA, devicePubPEM, "rsa", "product_id", pid),
 			Status: 200, Want: ok(provA), Check: stored(provA, "rsa", devicePubDER, w.owner.ID, "", w.product.ID)},
@@ -255,6 +326,16 @@ func TestParseDeviceKey(t *testing.T) {
 			reason: "not a public key: want PEM (PUBLIC KEY or RSA PUBLIC KEY) or DER"},
 		{name: "private PEM", in: devicePrivPEM, reason: "that is a private key: send the public key only"},
 		{name: "private DER", in: readTestdata("device_key.der"), reason: "not a public key: want PEM (PUBLIC KEY or RSA PUBLIC KEY) or DER"},
+		{name: "secp256k1 DER", in: string(foreignCurveDER(t, secp256k1)), reason: "EC key on curve secp256k1: want P-256"},
+		{name: "secp256k1 base64", in: base64.StdEncoding.EncodeToString(foreignCurveDER(t, secp256k1)),
+			reason: "EC key on curve secp256k1: want P-256"},
+		{name: "secp256k1 PEM after EC PARAMETERS", in: "-----BEGIN EC PARAMETERS-----\nBgUrgQQACg==\n-----END EC PARAMETERS-----\n" +
+			string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: foreignCurveDER(t, secp256k1)})),
+			reason: "EC key on curve secp256k1: want P-256"},
+		{name: "unnamed curve", in: string(foreignCurveDER(t, asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 99999, 1})),
+			reason: "EC key on curve 1.3.6.1.4.1.99999.1: want P-256"},
+		{name: "EC PARAMETERS alone", in: "-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n",
+			reason: "not a public key: want PEM (PUBLIC KEY or RSA PUBLIC KEY) or DER"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -293,6 +374,7 @@ func FuzzParseDeviceKey(f *testing.F) {
 		deviceECPubDER, serverRSAPubPEM, devicePrivPEM, base64.StdEncoding.EncodeToString([]byte(devicePubDER)), "", "-----BEGIN "} {
 		f.Add([]byte(seed))
 	}
+	f.Add(foreignCurveDER(f, secp256k1))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		alg, der, err := api.ParseDeviceKey(in)
 		if err != nil {

@@ -20,7 +20,8 @@ import (
 // api.ParseDeviceKey). A non-zero productID, which must exist, moves the
 // device into that product. The operator is trusted: the device's owner
 // and any previous key are not checked, and ownership does not change.
-// log may be nil.
+// An EC key that another device has is refused (store.ErrConflict), with
+// that device named. log may be nil.
 func ProvisionDevice(ctx context.Context, cfg config.Serve, log *slog.Logger, id string, key []byte, productID int64) (*store.Device, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -56,6 +57,16 @@ func ProvisionDevice(ctx context.Context, cfg config.Serve, log *slog.Logger, id
 		}
 	}
 	d, err := st.ProvisionDevice(ctx, devID.String(), alg, der, productID)
+	if errors.Is(err, store.ErrConflict) {
+		// An EC key is one device's identity: name the device that has
+		// it, for the operator to re-key one of the two.
+		holder := "another device"
+		if other, lerr := st.DeviceByPublicKey(ctx, der); lerr == nil {
+			holder = "device " + other.ID
+		}
+		return nil, fmt.Errorf("server: provision device %s: %s already has this key; each device needs its own key pair: %w",
+			devID, holder, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("server: provision device: %w", err)
 	}
