@@ -11,6 +11,8 @@ const http = require('node:http');
 
 const { unavailable, launch, openPage, screenshot, noProblems } = require('../lib/browser');
 const { startWick } = require('../../lib/wick');
+const { Sim, deviceAddress, simDeviceId } = require('../../lib/sim');
+const { spawn } = require('node:child_process');
 const rest = require('../../lib/rest');
 const { freshTotp } = require('../../lib/totp');
 
@@ -23,6 +25,7 @@ describe('console: products, clients, webhooks, account', { skip: skip || false 
 	let browser;
 	let tab;
 	let hookTarget;
+	let sim;
 	const hits = [];
 	const used = new Set();
 
@@ -43,6 +46,7 @@ describe('console: products, clients, webhooks, account', { skip: skip || false 
 	});
 
 	after(async () => {
+		if (sim) await sim.stop();
 		if (browser) await browser.close();
 		if (server) await server.stop();
 		if (hookTarget) hookTarget.close();
@@ -160,6 +164,33 @@ describe('console: products, clients, webhooks, account', { skip: skip || false 
 		await page.getByRole('button', { name: 'Create claim code' }).click();
 		assert.equal((await page.locator('code.claim-code').textContent()).length, 63);
 		await screenshot(page, 'manage-09-claim-codes');
+	});
+
+	it('shows a product device come online and calls its function through the product', async () => {
+		const { page } = tab;
+		// `wick sim --product` provisions the device into the product, unowned (lib/sim.js has
+		// no product option, so the process is started here with the same arguments).
+		const args = ['sim', '--server', deviceAddress(server), '--data', server.dataDir, '--count', '1',
+			'--id-prefix', 'ab12', '--id-start', '1', '--progress', '0', '--connect-timeout', '10s',
+			'--api', server.url, '--token', await token(), '--product', 'smart-lamp'];
+		sim = new Sim({ child: spawn(server.bin, args, { stdio: ['ignore', 'pipe', 'pipe'] }), ids: [simDeviceId('ab12', 1)], args });
+		await page.getByRole('navigation', { name: 'Product sections' }).getByRole('link', { name: 'Devices' }).click();
+		const row = page.locator(`tr[data-device="${sim.ids[0]}"]`);
+		await row.getByText('Online').waitFor({ timeout: 20000 }).catch(async (err) => {
+			throw new Error(`${err.message}\n${sim.logs()}`);
+		});
+		await row.getByRole('link').click();
+		await page.getByRole('heading', { name: 'Functions' }).waitFor();
+		const led = page.locator('form[data-function="led"]');
+		await led.getByRole('textbox').fill('on');
+		await led.getByRole('button', { name: 'Call' }).click();
+		await led.locator('.return-value').waitFor();
+		assert.equal(await led.locator('.return-value').textContent(), '1');
+		await page.getByRole('button', { name: 'Refresh on' }).click();
+		await page.waitForFunction(() => document.querySelector('[data-variable="on"]').textContent === 'true');
+		await screenshot(page, 'manage-09b-product-device');
+		await page.getByRole('link', { name: '← Product devices' }).click();
+		await page.getByRole('button', { name: 'Import devices' }).waitFor();
 	});
 
 	it('creates a webhook, sends a test and shows the delivery log', async () => {

@@ -134,6 +134,18 @@ describe('console: sign-in with MFA, devices, functions, events', { skip: skip |
 		await page.waitForFunction((k) => document.querySelectorAll('.event').length > k, n);
 	});
 
+	it('shows the device go offline without a reload', async () => {
+		const { page } = tab;
+		await page.getByRole('link', { name: 'Devices' }).click();
+		const row = page.locator(`tr[data-device="${sim.ids[0]}"]`);
+		await row.getByText('Online').waitFor();
+		await page.getByText('● Live').waitFor();
+		await sim.stop();
+		sim = null;
+		await row.getByText('Offline').waitFor();
+		await screenshot(page, '08-devices-offline');
+	});
+
 	it('signs out and revokes the token', async () => {
 		const { page } = tab;
 		const token = await page.evaluate(() => sessionStorage.getItem('wick.console.token'));

@@ -20,6 +20,7 @@ const ROUTES = [
 	['products', productsPage, 'products'],
 	['products/:p', productPage, 'products'],
 	['products/:p/:tab', productPage, 'products'],
+	['products/:p/devices/:id', devicePage, 'products'],
 	['integrations', hooksPage, 'integrations'],
 	['integrations/:hook', hooksPage, 'integrations'],
 	['authentication', clientsPage, 'authentication'],

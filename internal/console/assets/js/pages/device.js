@@ -8,15 +8,21 @@ import { eventList } from '../events-view.js';
 
 export async function devicePage(root, ctx) {
 	const id = ctx.params.id;
+	// A product's device (#/products/P/devices/ID) goes through the product's routes, which
+	// team members may use whoever owns the device; a user's own device through /v1/devices.
+	const product = ctx.params.p || '';
+	const backHref = product ? `#/products/${product}/devices` : '#/devices';
+	const backText = product ? '← Product devices' : '← Devices';
+	const root0 = product ? `/v1/products/${seg(product)}/devices/` : '/v1/devices/';
 	mount(root, loading('Loading device…'));
 	let d;
 	try {
-		d = await get(`/v1/devices/${seg(id)}`);
+		d = await get(`${root0}${seg(id)}`);
 	} catch (err) {
-		mount(root, h('p', {}, h('a', { href: '#/devices' }, '← Devices')), errorBox(err));
+		mount(root, h('p', {}, h('a', { href: backHref }, backText)), errorBox(err));
 		return;
 	}
-	const base = `/v1/devices/${seg(d.id)}`;
+	const base = `${root0}${seg(d.id)}`;
 	const badge = h('span', {}, statusBadge(d.online));
 	const title = h('h1', { tabindex: '-1' }, d.name || d.id);
 	let signalOn = false;
@@ -81,13 +87,17 @@ export async function devicePage(root, ctx) {
 		close(true);
 	})));
 
-	const unclaimBtn = h('button', { type: 'button', class: 'btn danger' }, 'Unclaim');
+	const unclaimBtn = h('button', { type: 'button', class: 'btn danger' }, product ? 'Unclaim owner' : 'Unclaim');
+	unclaimBtn.hidden = product && !d.owner;
 	unclaimBtn.addEventListener('click', async () => {
-		if (!await confirmDialog('Unclaim this device?', `${d.name || d.id} will no longer belong to your account. It keeps its name and notes; anyone with a claim code can claim it.`, 'Unclaim')) return;
+		const text = product
+			? `${d.owner} will no longer own ${d.name || d.id}. It stays in the product.`
+			: `${d.name || d.id} will no longer belong to your account. It keeps its name and notes; anyone with a claim code can claim it.`;
+		if (!await confirmDialog('Unclaim this device?', text, 'Unclaim')) return;
 		try {
-			await del(base);
+			await del(product ? `${base}/owner` : base);
 			toast('Device unclaimed');
-			location.hash = '#/devices';
+			location.hash = backHref;
 		} catch (err) {
 			toast(err.message, 'error');
 		}
@@ -179,7 +189,7 @@ export async function devicePage(root, ctx) {
 	});
 
 	mount(root,
-		h('p', {}, h('a', { href: '#/devices' }, '← Devices')),
+		h('p', {}, h('a', { href: backHref }, backText)),
 		h('div', { class: 'page-head' }, h('div', {}, h('div', { class: 'row' }, title, badge), h('p', { class: 'muted mono' }, d.id)),
 			h('div', { class: 'row' }, pingBtn, signalBtn, renameBtn, unclaimBtn)),
 		h('div', { class: 'grid2' },

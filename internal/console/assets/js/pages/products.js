@@ -108,7 +108,7 @@ async function devicesTab(root, { product, base, ctx }) {
 		mount(list, h('div', { class: 'table-wrap' }, h('table', { 'aria-label': 'Product devices' },
 			h('thead', {}, h('tr', {}, ['Device ID', 'Name', 'Status', 'Owner', 'Firmware', 'Last heard', ''].map((t) => h('th', { scope: 'col' }, t)))),
 			h('tbody', {}, devices.map((d) => h('tr', { dataset: { device: d.id } },
-				h('td', { class: 'mono' }, d.id),
+				h('td', { class: 'mono' }, h('a', { href: `#/products/${product.slug}/devices/${d.id}` }, d.id)),
 				h('td', {}, d.name || h('span', { class: 'muted' }, '—')),
 				h('td', {}, statusBadge(d.online), d.quarantined ? h('span', { class: 'badge badge-warn' }, 'Quarantined') : null, d.denied ? h('span', { class: 'badge badge-off' }, 'Denied') : null),
 				h('td', {}, d.owner || h('span', { class: 'muted' }, 'unclaimed')),
