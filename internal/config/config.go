@@ -9,6 +9,7 @@ package config
 import (
 	"flag"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -33,6 +34,11 @@ type Serve struct {
 	// Empty disables the TCP gateway. Like HTTP it defaults to loopback:
 	// serving a network is an explicit choice (":5683").
 	DeviceTCP string
+	// DeviceUDP is the device gateway's UDP listen address (Gen 3 devices,
+	// DTLS). DeviceUDPAuto, the default, follows DeviceTCP: its host with
+	// port 5684 (port 0 when DeviceTCP has port 0, as tests use; off when
+	// DeviceTCP is off). Empty disables the UDP gateway.
+	DeviceUDP string
 	// NATS is the URL of an external NATS server or cluster; empty runs an
 	// embedded in-process server with no listening port.
 	NATS string
@@ -153,6 +159,7 @@ func Default() Serve {
 		Data:            "./wick-data",
 		HTTP:            "127.0.0.1:8080",
 		DeviceTCP:       "127.0.0.1:5683",
+		DeviceUDP:       DeviceUDPAuto,
 		LogLevel:        "info",
 		LogFormat:       "text",
 		MaxBodyBytes:    1 << 20,
@@ -212,6 +219,7 @@ func (c *Serve) Register(fs *flag.FlagSet) {
 	c.RegisterStorage(fs)
 	fs.StringVar(&c.HTTP, "http", c.HTTP, "REST API listen address")
 	fs.StringVar(&c.DeviceTCP, "device-tcp", c.DeviceTCP, "device gateway TCP address (Gen 2 devices); empty disables it")
+	fs.StringVar(&c.DeviceUDP, "device-udp", c.DeviceUDP, "device gateway UDP address (Gen 3 devices, DTLS); auto: the --device-tcp host with port 5684; empty disables it")
 	fs.StringVar(&c.NATS, "nats", c.NATS, "external NATS URL (default: embedded in-process NATS, no port)")
 	fs.StringVar(&c.Node, "node", c.Node, "name of this process on the bus, stable across restarts and unique per process (default host name)")
 	fs.BoolVar(&c.Signup, "signup", c.Signup, "open POST /v1/users to anyone")
@@ -269,6 +277,25 @@ func (c *Serve) Register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.InviteLifetime, "invite-lifetime", c.InviteLifetime, "how long a team invitation can be accepted")
 }
 
+// DeviceUDPAuto is the DeviceUDP value that follows DeviceTCP.
+const DeviceUDPAuto = "auto"
+
+// autoDeviceUDP returns the UDP address that goes with a TCP device
+// address: the same host, port 5684 (0 when the TCP port is 0).
+func autoDeviceUDP(tcp string) string {
+	if tcp == "" {
+		return ""
+	}
+	host, port, err := net.SplitHostPort(tcp)
+	if err != nil {
+		return ""
+	}
+	if port != "0" {
+		port = "5684"
+	}
+	return net.JoinHostPort(host, port)
+}
+
 // Resolve fills the derived defaults (DB, SecretKeyFile, PublicURL) and
 // checks the values.
 func (c *Serve) Resolve() error {
@@ -290,6 +317,9 @@ func (c *Serve) Resolve() error {
 	}
 	if c.PublicURL == "" {
 		c.PublicURL = "http://" + c.HTTP
+	}
+	if c.DeviceUDP == DeviceUDPAuto {
+		c.DeviceUDP = autoDeviceUDP(c.DeviceTCP)
 	}
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
 	if c.MaxBodyBytes <= 0 {

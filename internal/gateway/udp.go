@@ -165,6 +165,7 @@ func (g *Gateway) ServeUDP(pc net.PacketConn) error {
 	g.mu.Lock()
 	if g.closed {
 		g.mu.Unlock()
+		pc.Close()
 		return ErrClosed
 	}
 	u.mu.Lock()

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"time"
 
@@ -47,6 +48,7 @@ type Server struct {
 	limited  map[string]*netlimit.Listener // guarded by mu; the capped listeners by name
 	httpAddr net.Addr                      // guarded by mu; set once listening
 	devAddr  net.Addr                      // guarded by mu; the device TCP listener, nil when disabled
+	udpAddr  net.Addr                      // guarded by mu; the device UDP sockets' address, nil when disabled
 	ready    chan struct{}
 }
 
@@ -112,7 +114,7 @@ func build(ctx context.Context, cfg config.Serve, log *slog.Logger) (*Server, er
 	}
 	log.Info("device handshake key loaded", "rsa", rsakey.Name(serverKey))
 	gw, err := gateway.New(gateway.Config{Node: cfg.Node, HandshakeIdle: cfg.DeviceHandshakeIdle,
-		HandshakeRate: cfg.DeviceHandshakeRate, HandshakeBurst: cfg.DeviceHandshakeBurst}, gateway.Deps{Store: st, Bus: b, ServerKey: serverKey}, log)
+		HandshakeRate: cfg.DeviceHandshakeRate, HandshakeBurst: cfg.DeviceHandshakeBurst}, gateway.Deps{Store: st, Bus: b, ServerKey: serverKey, UDPKey: keys.EC}, log)
 	if err != nil {
 		b.Close()
 		st.Close()
@@ -262,11 +264,27 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 		devLn = s.limit("device", devLn, lim.device)
 	}
+	var udpConns []net.PacketConn
+	if s.cfg.DeviceUDP != "" {
+		// One socket per core, sharing the port (gateway.ListenUDP).
+		udpConns, err = gateway.ListenUDP(s.cfg.DeviceUDP, runtime.GOMAXPROCS(0))
+		if err != nil {
+			ln.Close()
+			if devLn != nil {
+				devLn.Close()
+			}
+			s.close()
+			return fmt.Errorf("server: %w", err)
+		}
+	}
 	metricsLn, err := s.obs.listen(s.cfg.Metrics)
 	if err != nil {
 		ln.Close()
 		if devLn != nil {
 			devLn.Close()
+		}
+		for _, pc := range udpConns {
+			pc.Close()
 		}
 		s.close()
 		return err
@@ -281,21 +299,33 @@ func (s *Server) Run(ctx context.Context) error {
 		s.devAddr = devLn.Addr()
 		devAddr = devLn.Addr().String()
 	}
+	udpAddr := "disabled"
+	if len(udpConns) > 0 {
+		s.udpAddr = udpConns[0].LocalAddr()
+		udpAddr = s.udpAddr.String()
+	}
 	s.mu.Unlock()
 	where, _ := Locate(s.cfg) // cfg was resolved by New
-	s.log.Info("wick listening", "http", ln.Addr().String(), "device_tcp", devAddr, "node", s.cfg.Node,
+	s.log.Info("wick listening", "http", ln.Addr().String(), "device_tcp", devAddr, "device_udp", udpAddr, "node", s.cfg.Node,
 		"db", where.DB, "nats", natsLabel(s.cfg.NATS), "data", where.Data)
 	s.lock.describe("http " + ln.Addr().String() + ", devices " + devAddr)
 	s.logNextSteps(ctx, ln.Addr(), s.devAddr, where)
 	close(s.ready)
 
-	errc := make(chan error, 3)
+	errc := make(chan error, 3+len(udpConns))
 	go func() { errc <- s.http.Serve(ln) }()
 	s.obs.start(metricsLn, errc)
 	if devLn != nil {
 		go func() {
 			if err := s.gw.Serve(devLn); !errors.Is(err, gateway.ErrClosed) {
 				errc <- fmt.Errorf("device gateway: %w", err)
+			}
+		}()
+	}
+	for _, pc := range udpConns {
+		go func() {
+			if err := s.gw.ServeUDP(pc); !errors.Is(err, gateway.ErrClosed) {
+				errc <- fmt.Errorf("device gateway udp: %w", err)
 			}
 		}()
 	}
@@ -356,6 +386,14 @@ func (s *Server) DeviceTCPAddr() net.Addr {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.devAddr
+}
+
+// DeviceUDPAddr is the address of the device gateway's UDP sockets (Gen 3
+// devices), nil before Ready or when the UDP gateway is disabled.
+func (s *Server) DeviceUDPAddr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.udpAddr
 }
 
 // natsLabel describes the bus for the start-up log line.
