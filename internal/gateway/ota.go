@@ -43,6 +43,8 @@ const (
 	DefaultOTATimeout       = 15 * time.Minute
 	DefaultOTARebootTimeout = 2 * time.Minute
 	DefaultOTAMaxRounds     = 10
+	// DefaultOTAUDPChunkInterval is OTAConfig.UDPChunkInterval's default.
+	DefaultOTAUDPChunkInterval = time.Millisecond
 )
 
 // OTAConfig configures firmware updates (Config.OTA).
@@ -66,6 +68,10 @@ type OTAConfig struct {
 	// DisableFast sends every chunk awaiting the device's answer instead of
 	// offering fast OTA (streaming, with missed chunks resent at the end).
 	DisableFast bool
+	// UDPChunkInterval spaces the fast-OTA chunks sent to a Gen 3 device
+	// over UDP, which has no flow control: a device whose receive buffer
+	// overflows lists the lost chunks as missed. Default 1 ms.
+	UDPChunkInterval time.Duration
 }
 
 func (c *OTAConfig) setDefaults() {
@@ -75,6 +81,7 @@ func (c *OTAConfig) setDefaults() {
 	if c.MaxRounds <= 0 {
 		c.MaxRounds = DefaultOTAMaxRounds
 	}
+	setDuration(&c.UDPChunkInterval, DefaultOTAUDPChunkInterval)
 }
 
 // The flash status event (docs/particle-protocol.md#events-the-cloud-emits):
@@ -271,6 +278,10 @@ func (t *transfer) load(ctx context.Context) error {
 	}
 	h := s.hello
 	switch {
+	case h.Flags&protocol.HelloOTAv3 != 0:
+		// Device OS builds OTA v3 instead of v1, never both.
+		return fmt.Errorf("gateway: device %s takes updates only by OTA v3, which Wick does not implement: %w",
+			s.id, ErrBadRequest)
 	case len(bin) == 0:
 		return fmt.Errorf("gateway: firmware %s is empty: %w", t.hash, ErrBadRequest)
 	case h.MaxBinarySize > 0 && len(bin) > int(h.MaxBinarySize):
@@ -379,6 +390,7 @@ func (t *transfer) send(ctx context.Context) error {
 // else each awaiting the device's answer (a bad CRC is resent twice).
 func (t *transfer) sendChunks(ctx context.Context, idx []uint16) error {
 	var buf []byte
+	_, udp := t.s.tr.(*udpConn)
 	for _, i := range idx {
 		if int(i) >= t.n {
 			return fmt.Errorf("gateway: device %s asks for chunk %d of %d", t.s.id, i, t.n)
@@ -390,8 +402,20 @@ func (t *transfer) sendChunks(ctx context.Context, idx []uint16) error {
 		c := protocol.Chunk{CRC32: protocol.ChunkCRC(buf), Data: buf}
 		if t.fast {
 			c.Index, c.HasIndex = i, true
-			if err := t.s.sendNew(func(id uint16) protocol.Message { return protocol.NewChunk(id, t.tok, c) }); err != nil {
+			if err := t.s.sendNew(func(id uint16) protocol.Message {
+				m := protocol.NewChunk(id, t.tok, c)
+				if udp {
+					// Device OS does not acknowledge fast-OTA chunks: a
+					// CON would be retransmitted until the device counted
+					// as gone. Lost ones are listed as missed instead.
+					m.Type = protocol.NonConfirmable
+				}
+				return m
+			}); err != nil {
 				return t.s.offline()
+			}
+			if udp {
+				time.Sleep(t.g.cfg.OTA.UDPChunkInterval)
 			}
 			continue
 		}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wick-cloud/wick/internal/bus"
+	"github.com/wick-cloud/wick/protocol"
 	"github.com/wick-cloud/wick/sdk/device"
 )
 
@@ -191,5 +192,56 @@ func BenchmarkFlash256K(b *testing.B) {
 			b.ReportMetric(float64(rtt.Microseconds()), "rtt-µs")
 			b.ReportMetric(chunks*float64(rtt.Microseconds())/1000, "limit-ms")
 		})
+	}
+}
+
+// TestFlashSimDeviceUDP: OTA v1 to an sdk/device Gen 3 device over DTLS
+// (as Device OS before OTA v3 takes it): fast-OTA chunks go NON, lost ones
+// come back as missed, and the device, rebooting with a full handshake,
+// reports the update in its Hello. Resumption stays on for the device.
+func TestFlashSimDeviceUDP(t *testing.T) {
+	cfg := udpTestConfig()
+	cfg.OTA = otaTestConfig().OTA
+	w := newUDPWorld(t, cfg)
+	fw := &memFirmware{}
+	w.g.ota.source = fw
+	id := deviceID(40)
+	key := testUDPKey(t, "device_a")
+	w.provisionECC(id, key, owner1)
+	took := make(chan []byte, 1)
+	d, err := device.New(device.Config{
+		ID: id.String(), Transport: protocol.TransportUDP, ECPrivateKey: key,
+		ECServerKey: &testUDPKey(t, "server").PublicKey, ServerAddr: w.addr.String(),
+		PlatformID: 12, ProductVersion: 1,
+		UDP: device.UDPOptions{Resume: true},
+		OTA: device.OTAOptions{LoseEvery: 9, VersionOf: versionAt, OnUpdate: func(b []byte) { took <- b }},
+		Backoff: device.Backoff{Min: 20 * time.Millisecond, Max: 100 * time.Millisecond},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); d.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	waitFor(t, "UDP device online", func() bool { return w.g.Online(id.String()) })
+	sub := w.subscribe(bus.Filter{DeviceID: id.String(), NamePrefix: EventFlashStatus})
+	bin := append(testBinary(40*1024+3), 0, 5)
+	if err := w.g.Flash(context.Background(), id.String(), fw.put(bin)); err != nil {
+		t.Fatalf("Flash: %v", err)
+	}
+	select {
+	case got := <-took:
+		if !bytes.Equal(got, bin) {
+			t.Fatal("device took another binary")
+		}
+	case <-time.After(waitTime):
+		t.Fatal("device did not take the binary")
+	}
+	if a, b := flashStatus(t, sub), flashStatus(t, sub); a != FlashStarted || b != FlashSuccess {
+		t.Fatalf("statuses %q, %q", a, b)
+	}
+	if d.ProductVersion() != 5 {
+		t.Fatalf("version after the update %d", d.ProductVersion())
 	}
 }

@@ -187,7 +187,7 @@ func (s *session) otaBegin(m *protocol.Message) error {
 		data: make([]byte, n*int(u.ChunkSize)), got: make([]bool, n), lost: map[int]bool{}}
 	s.d.cfg.Logger.Info("device: update begins", "device", s.d.ID(), "bytes", u.FileSize, "chunk", u.ChunkSize,
 		"fast", s.ota.fast)
-	r := protocol.NewUpdateReady(protocol.TransportTCP.DefaultType(), 0, tok, s.ota.fast)
+	r := protocol.NewUpdateReady(s.transport().DefaultType(), 0, tok, s.ota.fast)
 	return s.sendSeparate(m.ID, &r)
 }
 
@@ -238,7 +238,7 @@ func (s *session) otaChunk(m *protocol.Message) error {
 	if good {
 		o.next++
 	}
-	r := protocol.NewChunkReceived(protocol.TransportTCP.DefaultType(), 0, tok, good)
+	r := protocol.NewChunkReceived(s.transport().DefaultType(), 0, tok, good)
 	return s.sendSeparate(m.ID, &r)
 }
 
@@ -258,7 +258,7 @@ func (s *session) otaDone(m *protocol.Message) error {
 			return err
 		}
 		cm := protocol.NewChunkMissed(0, missing...)
-		cm.Type = protocol.TransportTCP.DefaultType()
+		cm.Type = s.transport().DefaultType()
 		return s.send(&cm, true, nil)
 	}
 	if err := s.reply(protocol.NewACK(m.ID, cloneToken(m), protocol.CodeChanged, nil)); err != nil {

@@ -550,7 +550,6 @@ func (s *session) handle(ctx context.Context, m *protocol.Message) error {
 				return err
 			}
 		}
-		s.d.otaHelloAnswered()
 		s.goOnline(ctx, true)
 	case protocol.KindDescribeRequest:
 		return s.answerDescribe(m)
@@ -589,6 +588,7 @@ func (s *session) goOnline(ctx context.Context, full bool) {
 	if s.online.Load() {
 		return
 	}
+	s.d.otaHelloAnswered()
 	s.online.Store(true)
 	s.wasOnline = true
 	s.d.setState(Online, nil)
