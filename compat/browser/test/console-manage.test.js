@@ -85,9 +85,14 @@ describe('console: products, clients, webhooks, account', { skip: skip || false 
 		await page.getByText('Some devices were not imported').waitFor();
 		await page.getByRole('button', { name: 'OK' }).click();
 		await page.locator('tr[data-device="0123456789abcdef01234568"]').waitFor();
+		// The same import from a file (a CSV export: ID in the first column).
+		await page.getByRole('button', { name: 'Import devices' }).click();
+		await page.getByLabel('…or a file').setInputFiles({ name: 'devices.csv', mimeType: 'text/csv', buffer: Buffer.from('0123456789abcdef01234569,lamp 3\r\n') });
+		await page.getByRole('button', { name: 'Import', exact: true }).click();
+		await page.locator('tr[data-device="0123456789abcdef01234569"]').waitFor();
 		await screenshot(page, 'manage-03-product-devices');
 		const res = await rest.request(server.url, 'GET', '/v1/products/smart-lamp/devices', { token: await token() });
-		assert.deepEqual(res.body.devices.map((d) => d.id).sort(), ['0123456789abcdef01234567', '0123456789abcdef01234568']);
+		assert.deepEqual(res.body.devices.map((d) => d.id).sort(), ['0123456789abcdef01234567', '0123456789abcdef01234568', '0123456789abcdef01234569']);
 	});
 
 	it('shows a new client secret once, with a copy button, and never again', async () => {
@@ -243,6 +248,22 @@ describe('console: products, clients, webhooks, account', { skip: skip || false 
 		await page.getByRole('button', { name: 'Change password' }).click();
 		await page.getByText('Password changed').waitFor();
 		await rest.passwordToken(server.url, EMAIL, `${PASSWORD}-2`);
+	});
+
+	it('sends the user back to sign-in when the token is revoked elsewhere', async () => {
+		const { page } = tab;
+		const t = await token();
+		const res = await rest.request(server.url, 'DELETE', `/v1/access_tokens/${t}`);
+		assert.equal(res.status, 200, rest.describe(res));
+		await page.getByRole('link', { name: 'Products' }).click();
+		await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+		await page.getByText('Your session ended').waitFor();
+		assert.equal(await token(), null);
+		await page.getByLabel('Email').fill(EMAIL);
+		await page.getByLabel('Password').fill(`${PASSWORD}-2`);
+		await page.getByRole('button', { name: 'Sign in' }).click();
+		// Back where the user was going.
+		await page.getByRole('heading', { name: 'Products' }).waitFor();
 	});
 
 	it('looks right in dark mode and on a phone', async () => {

@@ -49,7 +49,7 @@ export async function devicesPage(root, ctx) {
 			return;
 		}
 		rows.sort((a, b) => (b.online - a.online) || String(a.name || a.id).localeCompare(String(b.name || b.id)));
-		mount(list, h('div', { class: 'table-wrap' }, h('table', { 'aria-label': 'Devices' },
+		mount(list, h('div', { class: 'table-wrap' }, h('table', { 'aria-label': 'Devices', class: 'devices-table' },
 			h('thead', {}, h('tr', {}, ['Name', 'Status', 'Device ID', 'Platform', 'Last heard'].map((t) => h('th', { scope: 'col' }, t)))),
 			h('tbody', {}, rows.map((d) => h('tr', { dataset: { device: d.id } },
 				h('td', {}, h('a', { href: `#/devices/${d.id}` }, d.name || d.id), d.notes ? h('div', { class: 'muted' }, String(d.notes).split('\n')[0].slice(0, 80)) : null),

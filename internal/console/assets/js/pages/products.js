@@ -105,7 +105,7 @@ async function devicesTab(root, { product, base, ctx }) {
 			mount(list, search.value.trim() ? empty('No device matches', 'Try another ID or name.') : empty('No devices in this product yet', 'Import device IDs, or provision devices into the product (wick sim --product, particle keys send).'));
 			return;
 		}
-		mount(list, h('div', { class: 'table-wrap' }, h('table', { 'aria-label': 'Product devices' },
+		mount(list, h('div', { class: 'table-wrap' }, h('table', { 'aria-label': 'Product devices', class: 'product-devices-table' },
 			h('thead', {}, h('tr', {}, ['Device ID', 'Name', 'Status', 'Owner', 'Firmware', 'Last heard', ''].map((t) => h('th', { scope: 'col' }, t)))),
 			h('tbody', {}, devices.map((d) => h('tr', { dataset: { device: d.id } },
 				h('td', { class: 'mono' }, h('a', { href: `#/products/${product.slug}/devices/${d.id}` }, d.id)),
