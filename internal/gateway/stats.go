@@ -109,6 +109,9 @@ type counters struct {
 	udpResumptions, udpSaves                atomic.Uint64
 	udpRetransmits, udpGaveUp               atomic.Uint64
 	udpDuplicates, udpBadRecords, udpMoves  atomic.Uint64
+	// udpHandshakeNanos sums the time handshakes spent in their slot
+	// (the server's crypto), for benchmarks.
+	udpHandshakeNanos atomic.Int64
 }
 
 func (c *counters) snapshot() Stats {

@@ -165,7 +165,9 @@ func (c *udpConn) handshake(s *session) error {
 		hs  *dtls.ServerHandshake
 	)
 	err := g.withHandshakeSlot(deadline, func() (err error) {
-		out, hs, err = c.u.cfg.HandleClientHello(time.Now(), c.addr, c.first)
+		t0 := time.Now()
+		out, hs, err = c.u.cfg.HandleClientHello(t0, c.addr, c.first)
+		g.stats.udpHandshakeNanos.Add(int64(time.Since(t0)))
 		return err
 	})
 	c.first = nil
@@ -206,7 +208,9 @@ func (c *udpConn) handshake(s *session) error {
 		}
 		var done bool
 		err = g.withHandshakeSlot(deadline, func() (err error) {
+			t0 := time.Now()
 			out, done, err = hs.HandleDatagram(now, d.addr, d.b)
+			g.stats.udpHandshakeNanos.Add(int64(time.Since(t0)))
 			return err
 		})
 		putDatagram(d)

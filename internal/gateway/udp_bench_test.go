@@ -1,0 +1,171 @@
+package gateway
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"fmt"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wick-cloud/wick/protocol"
+)
+
+// BenchmarkUDPHandshake measures full Gen 3 handshakes over loopback UDP,
+// the device (protocol/dtls's ClientHandshake) in the same process:
+// HelloVerifyRequest, both flights, the final flight. handshakes/s is the
+// pair's rate on this machine (the device does as much public-key work as
+// the server); server-handshakes/cpu-s divides by the time the server spent
+// in its handshake slots alone (ECDSA sign and verify, ECDH), to set beside
+// `openssl speed ecdsap256 ecdhp256`.
+func BenchmarkUDPHandshake(b *testing.B) {
+	cfg := udpTestConfig()
+	cfg.HandshakeRate = -1
+	cfg.HelloTimeout = 200 * time.Millisecond
+	w := newUDPWorld(b, cfg)
+	id, key := deviceID(1), testUDPKey(b, "device_a")
+	w.provisionECC(id, key, "")
+	serverPub := &testUDPKey(b, "server").PublicKey
+	n0 := w.g.stats.udpHandshakeNanos.Load()
+	b.ReportAllocs()
+	for b.Loop() {
+		d := newUDPDevice(b, id, key, w.addr)
+		if err := d.handshake(serverPub, nil); err != nil {
+			b.Fatal(err)
+		}
+		d.pc.Close()
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "handshakes/s")
+	if ns := w.g.stats.udpHandshakeNanos.Load() - n0; ns > 0 {
+		b.ReportMetric(float64(b.N)/(float64(ns)/1e9), "server-handshakes/cpu-s")
+	}
+}
+
+// BenchmarkUDPResume measures resumptions: the device's session is ended
+// on the server (saved, as after an idle timeout), then the device sends a
+// ping on it with no handshake and waits for the ACK. Each resumption reads
+// the saved session, checks the device, stores a new sequence-number
+// reservation and records the device online.
+func BenchmarkUDPResume(b *testing.B) {
+	w := newUDPWorld(b, udpTestConfig())
+	id, key := deviceID(1), testUDPKey(b, "device_a")
+	w.provisionECC(id, key, "")
+	d := w.onlineUDP(id, key)
+	d.mark253 = true
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		s := w.g.lookup(id.String())
+		if s == nil {
+			b.Fatal("not online")
+		}
+		s.close(reasonIdle)
+		<-s.done
+		b.StartTimer()
+		pid := d.nextID()
+		d.send(protocol.NewPing(pid))
+		d.expect("ping ACK", ackOf(pid))
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "resumptions/s")
+}
+
+// BenchmarkUDPFunctionCall measures a function call's round trip over a
+// Gen 3 session on loopback: CON POST f/led, empty ACK, CON 2.04 and its
+// ACK; p50 and p99 are reported beside the mean.
+func BenchmarkUDPFunctionCall(b *testing.B) {
+	w := newUDPWorld(b, udpTestConfig())
+	id, key := deviceID(1), testUDPKey(b, "device_a")
+	w.provisionECC(id, key, "")
+	w.onlineUDPWith(id, key, func(d *udpDevice) {
+		d.lossy = true
+		d.functions["led"] = func(string) int32 { return 1 }
+		d.appJSON = `{"f":["led"],"v":{}}`
+	})
+	waitFor(b, "describe", func() bool { return len(w.device(id).Functions) == 1 })
+	ctx := context.Background()
+	var lat []time.Duration
+	b.ReportAllocs()
+	for b.Loop() {
+		t0 := time.Now()
+		if v, err := w.g.CallFunction(ctx, id.String(), "led", "on"); err != nil || v != 1 {
+			b.Fatal(v, err)
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+}
+
+// TestScaleUDP measures the memory of idle Gen 3 sessions (opt-in):
+//
+//	WICK_GATEWAY_SCALE_UDP=10000 go test -run TestScaleUDP -v -timeout 30m ./internal/gateway/
+//
+// N devices each make a full handshake and say Hello; each device then
+// drops its socket and state, so that the process holds only the server
+// sessions (goroutine, session, DTLS keys, reliability state, table
+// entries). Heap and stacks in use are compared before and after.
+func TestScaleUDP(t *testing.T) {
+	n := scaleN(t, "WICK_GATEWAY_SCALE_UDP")
+	cfg := udpTestConfig()
+	cfg.HandshakeRate = -1
+	cfg.UDPIdleTimeout = time.Hour
+	cfg.HandshakeTimeout = time.Minute
+	w := newUDPWorld(t, cfg)
+	keys := make([]*ecdsa.PrivateKey, n)
+	for i := range n {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys[i] = k
+		w.provisionECC(scaleID(i), k, "")
+	}
+	before := inUse()
+	serverPub := &testUDPKey(t, "server").PublicKey
+	start := time.Now()
+	var wg sync.WaitGroup
+	work := make(chan int)
+	for range runtime.GOMAXPROCS(0) * 4 {
+		wg.Go(func() {
+			for i := range work {
+				d := newUDPDevice(t, scaleID(i), keys[i], w.addr)
+				if err := d.handshake(serverPub, nil); err != nil {
+					t.Errorf("device %d: %v", i, err)
+					d.pc.Close()
+					continue
+				}
+				d.start()
+				d.hello(gen3Hello(scaleID(i)))
+				d.pc.Close()
+			}
+		})
+	}
+	for i := range n {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	keys = nil
+	setup := time.Since(start)
+	waitFor(t, "all online", func() bool { return w.g.Stats().Online == int64(n) })
+	after := inUse()
+	per := float64(after-before) / float64(n)
+	t.Logf("%d Gen 3 sessions in %s (%.0f handshakes+hellos/s); in use %d → %d bytes: %.0f bytes per idle session",
+		n, setup.Round(time.Millisecond), float64(n)/setup.Seconds(), before, after, per)
+	fmt.Printf("udp-idle-session-bytes %d %.0f\n", n, per)
+}
+
+// inUse returns the heap and stack bytes in use after a full collection.
+func inUse() uint64 {
+	runtime.GC()
+	debug.FreeOSMemory()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse + ms.StackInuse
+}
