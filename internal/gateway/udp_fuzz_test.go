@@ -27,8 +27,10 @@ func (f *fakePacketConn) WriteTo(b []byte, _ net.Addr) (int, error) {
 	return len(b), nil
 }
 
-func (f *fakePacketConn) Close() error                     { return nil }
-func (f *fakePacketConn) LocalAddr() net.Addr              { return &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5684} }
+func (f *fakePacketConn) Close() error { return nil }
+func (f *fakePacketConn) LocalAddr() net.Addr {
+	return &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5684}
+}
 func (f *fakePacketConn) SetDeadline(time.Time) error      { return nil }
 func (f *fakePacketConn) SetReadDeadline(time.Time) error  { return nil }
 func (f *fakePacketConn) SetWriteDeadline(time.Time) error { return nil }
