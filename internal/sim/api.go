@@ -81,16 +81,17 @@ func (c *apiClient) send(ctx context.Context, op, method, path string, form url.
 }
 
 // provision registers a device's public key (PEM) as `particle keys send`
-// does: POST /v1/provisioning/{id} with publicKey and algorithm=rsa
-// (docs/particle-protocol.md#how-the-cloud-learns-a-device-key), and
+// does: POST /v1/provisioning/{id} with publicKey and algorithm (rsa, or
+// ecc for a Gen 3 P-256 key;
+// docs/particle-protocol.md#how-the-cloud-learns-a-device-key), and
 // product_id when product is set. Provisioning by a user claims a device
 // that has neither owner nor product to that user; with unowned, the device
 // is then released again (DELETE /v1/devices/{id}), so that a claim code
 // decides its owner.
-func (c *apiClient) provision(ctx context.Context, id string, publicKeyPEM []byte, product string, unowned bool) error {
+func (c *apiClient) provision(ctx context.Context, id string, publicKeyPEM []byte, algorithm, product string, unowned bool) error {
 	form := url.Values{
 		"publicKey": {string(publicKeyPEM)},
-		"algorithm": {"rsa"},
+		"algorithm": {algorithm},
 		"filename":  {"wick-sim"},
 	}
 	if product != "" {

@@ -85,6 +85,8 @@ type Config struct {
 	ProductVersion int
 	// OTA is how the devices take firmware updates.
 	OTA OTAConfig
+	// UDP runs Gen 3 devices over DTLS/UDP (`wick sim --udp`).
+	UDP UDPConfig
 	// Quirks makes the devices behave on the wire like real Device OS
 	// firmware (docs/device-protocol.md, "Firmware quirks").
 	Quirks device.Quirks
@@ -148,6 +150,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Progress, "progress", c.Progress, "interval of the progress line on stderr (0: none)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn, error")
 	c.registerOTA(fs)
+	c.registerUDP(fs)
 }
 
 // quirkNames lists the quirks for flag help.
@@ -236,6 +239,9 @@ func (c *Config) Validate() error {
 		if net.ParseIP(b) == nil {
 			return bad("--bind %q is not an IP address", b)
 		}
+	}
+	if err := c.validateUDP(); err != nil {
+		return err
 	}
 	if c.ServerKey == "" {
 		if c.Data == "" {

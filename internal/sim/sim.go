@@ -24,6 +24,7 @@ package sim
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"crypto/rsa"
 	"fmt"
 	"io"
@@ -37,7 +38,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/wick-cloud/wick/protocol"
 	"github.com/wick-cloud/wick/sdk/device"
 )
 
@@ -124,20 +124,21 @@ type simDevice struct {
 
 // sim is one run.
 type sim struct {
-	cfg        Config
-	log        *slog.Logger
-	progress   io.Writer
-	progressMu sync.Mutex // serializes writes to progress
-	serverKey  *rsa.PublicKey
-	api        *apiClient
-	dialers    []*net.Dialer
-	c          counters
-	claims     chan struct{}   // bounds concurrent claim calls
-	devCtx     context.Context // the devices' lifetime: Run's context, ended after the summary
-	publishing atomic.Int32    // publish callbacks running
-	devices    []*simDevice
-	wg         sync.WaitGroup // device goroutines
-	warned     sync.Map       // kind → *atomic.Int32, for warnOnce
+	cfg         Config
+	log         *slog.Logger
+	progress    io.Writer
+	progressMu  sync.Mutex // serializes writes to progress
+	serverKey   *rsa.PublicKey
+	ecServerKey *ecdsa.PublicKey // with --udp
+	api         *apiClient
+	dialers     []*net.Dialer
+	c           counters
+	claims      chan struct{}   // bounds concurrent claim calls
+	devCtx      context.Context // the devices' lifetime: Run's context, ended after the summary
+	publishing  atomic.Int32    // publish callbacks running
+	devices     []*simDevice
+	wg          sync.WaitGroup // device goroutines
+	warned      sync.Map       // kind → *atomic.Int32, for warnOnce
 
 	phaseMu sync.Mutex
 	phase   string
@@ -156,7 +157,14 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, progress io.Writer) 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	serverKey, err := LoadServerKey(cfg.ServerKey)
+	var serverKey *rsa.PublicKey
+	var ecServerKey *ecdsa.PublicKey
+	var err error
+	if cfg.UDP.Enabled {
+		ecServerKey, err = LoadUDPServerKey(cfg.ServerKey)
+	} else {
+		serverKey, err = LoadServerKey(cfg.ServerKey)
+	}
 	if err != nil {
 		return Summary{}, err
 	}
@@ -173,13 +181,16 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, progress io.Writer) 
 	// The devices stop after the summary's snapshot of the end state.
 	devCtx, stopDevices := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopDevices()
-	s := &sim{cfg: cfg, log: log, progress: progress, serverKey: serverKey, start: time.Now(),
+	s := &sim{cfg: cfg, log: log, progress: progress, serverKey: serverKey, ecServerKey: ecServerKey, start: time.Now(),
 		claims: make(chan struct{}, cfg.Concurrency), devCtx: devCtx}
 	if cfg.API != "" {
 		s.api = newAPIClient(cfg.API, cfg.Token, cfg.Concurrency)
 	}
 	for _, b := range cfg.Bind {
 		s.dialers = append(s.dialers, &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(b)}})
+	}
+	if cfg.UDP.Enabled {
+		s.dialers = udpDialers(cfg.Bind)
 	}
 	if len(s.dialers) == 0 {
 		s.dialers = []*net.Dialer{{}}
@@ -305,7 +316,7 @@ func (s *sim) warn(kind, msg string, args ...any) {
 // makeKeys loads or generates every device key on all cores.
 func (s *sim) makeKeys(ctx context.Context) {
 	s.eachDevice(ctx, runtime.GOMAXPROCS(0), func(d *simDevice) {
-		der, generated, err := deviceKey(s.cfg.KeysDir, d.id)
+		der, generated, err := s.deviceKeyFor(d.id)
 		if err != nil {
 			s.warn("key", "sim: device key", "device", d.id, "err", err)
 			return
@@ -324,12 +335,9 @@ func (s *sim) provisionAll(ctx context.Context) {
 		if d.der == nil {
 			return
 		}
-		k, err := protocol.ParseRSAPrivateKey(d.der)
+		pemKey, algorithm, err := publicKeyPEM(d.der)
 		if err == nil {
-			var pemKey []byte
-			if pemKey, err = protocol.MarshalPublicKeyPEM(&k.PublicKey); err == nil {
-				err = s.api.provision(ctx, d.id, pemKey, s.cfg.Product, s.cfg.ClaimCode != "")
-			}
+			err = s.api.provision(ctx, d.id, pemKey, algorithm, s.cfg.Product, s.cfg.ClaimCode != "")
 		}
 		if err != nil {
 			if ctx.Err() == nil {
@@ -369,7 +377,7 @@ func (s *sim) startDevice(d *simDevice) error {
 	ctx := s.devCtx
 	d.app = NewBehaviour(fmt.Sprintf("sim-%d", d.n), &s.c.calls)
 	d.first = make(chan struct{})
-	dev, err := device.New(device.Config{
+	dev, err := s.newDevice(ctx, device.Config{
 		ID:             d.id,
 		PrivateKeyDER:  d.der,
 		ServerAddr:     s.cfg.Server,

@@ -560,14 +560,18 @@ func (d *Device) saveSession(s *session) {
 	}
 	state, err := s.sessionState()
 	if err != nil {
+		d.cfg.Logger.Warn("device: session not saved", "device", d.ID(), "err", err)
 		return
 	}
 	if d.cfg.UDP.Resume {
-		if saved, err := parseSavedSession(state); err == nil {
-			d.mu.Lock()
-			d.saved = saved
-			d.mu.Unlock()
+		saved, err := parseSavedSession(state)
+		if err != nil {
+			d.cfg.Logger.Warn("device: session not saved", "device", d.ID(), "err", err)
+			return
 		}
+		d.mu.Lock()
+		d.saved = saved
+		d.mu.Unlock()
 	}
 	if d.cfg.UDP.OnSession != nil {
 		d.cfg.UDP.OnSession(state)
@@ -659,4 +663,13 @@ func (s *session) startUDP() error {
 			s.goOnline(ctx, true)
 		}
 	})
+}
+
+// Disconnect ends the current connection at once, without a Goodbye, as a
+// lost network would; Run then reconnects after its backoff (resuming the
+// session over UDP with UDPOptions.Resume). It does nothing when offline.
+func (d *Device) Disconnect() {
+	if s := d.session(); s != nil {
+		s.closeConn()
+	}
 }

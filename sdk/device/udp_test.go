@@ -32,6 +32,7 @@ type udpTestServer struct {
 
 	mu         sync.Mutex
 	hs         map[netip.AddrPort]*dtls.ServerHandshake
+	registered map[*dtls.ServerHandshake]bool
 	sess       map[string]*srvSession
 	ignore     func(m *protocol.Message) bool // CONs left unacknowledged
 	handshakes atomic.Int32
@@ -70,7 +71,7 @@ func newUDPTestServer(t *testing.T, devKey *ecdsa.PublicKey) *udpTestServer {
 		t.Fatal(err)
 	}
 	s := &udpTestServer{t: t, pc: pc, key: key, msgs: make(chan srvMsg, 1000),
-		hs: map[netip.AddrPort]*dtls.ServerHandshake{}, sess: map[string]*srvSession{}}
+		hs: map[netip.AddrPort]*dtls.ServerHandshake{}, registered: map[*dtls.ServerHandshake]bool{}, sess: map[string]*srvSession{}}
 	s.cfg = &dtls.ServerConfig{Key: key, Cookies: cookies,
 		DeviceKey: func(pub *ecdsa.PublicKey) bool { return pub.Equal(devKey) }}
 	done := make(chan struct{})
@@ -151,8 +152,11 @@ func (s *udpTestServer) handshake(now time.Time, addr netip.AddrPort, hs *dtls.S
 	if done {
 		// The handshake stays for the address: a repeat of the device's
 		// flight (our Finished was lost) makes it resend its last flight.
-		sess := hs.Session()
-		if _, ok := s.sess[string(sess.ServerCID)]; !ok {
+		// (A late datagram of the old session must not bring it back after
+		// forget, so each handshake registers its session once.)
+		if !s.registered[hs] {
+			s.registered[hs] = true
+			sess := hs.Session()
 			s.sess[string(sess.ServerCID)] = &srvSession{s: sess, addr: addr}
 			s.handshakes.Add(1)
 		}

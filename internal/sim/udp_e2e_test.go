@@ -1,0 +1,295 @@
+package sim_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/wick-cloud/wick/internal/config"
+	"github.com/wick-cloud/wick/internal/server"
+	"github.com/wick-cloud/wick/internal/sim"
+	"github.com/wick-cloud/wick/protocol"
+	"github.com/wick-cloud/wick/sdk/cloud"
+	"github.com/wick-cloud/wick/sdk/device"
+)
+
+const (
+	e2eUser     = "udp@example.com"
+	e2ePassword = "a-long-password"
+)
+
+// startUDPServer runs a whole Wick server with its UDP gateway on loopback
+// port 0 and returns the API URL, the UDP address, the data directory and
+// a token and client of e2eUser.
+func startUDPServer(t *testing.T) (api, udpAddr, data, token string, c *cloud.Client) {
+	t.Helper()
+	cfg := config.Default()
+	cfg.Data = filepath.Join(t.TempDir(), "data")
+	cfg.HTTP, cfg.DeviceTCP, cfg.DeviceUDP = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Rate = 1 << 30
+	// Every simulated device comes from 127.0.0.1.
+	cfg.DeviceConnsPerIP, cfg.HTTPConnsPerIP, cfg.DeviceHandshakeRate = 0, 0, -1
+	cfg.ShutdownTimeout = 5 * time.Second
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	if _, err := server.CreateUser(ctx, cfg, log, e2eUser, e2ePassword); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	srv, err := server.New(ctx, cfg, log)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("server: %v", err)
+		}
+	})
+	select {
+	case <-srv.Ready():
+	case err := <-done:
+		t.Fatalf("server stopped: %v", err)
+	}
+	if srv.DeviceUDPAddr() == nil {
+		t.Fatal("no UDP gateway")
+	}
+	api = "http://" + srv.HTTPAddr().String()
+	lctx, lcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer lcancel()
+	tok, err := cloud.New(api, "").Login(lctx, e2eUser, e2ePassword, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return api, srv.DeviceUDPAddr().String(), cfg.Data, tok.AccessToken, cloud.New(api, tok.AccessToken)
+}
+
+// TestEndToEndUDP is `wick sim --udp --count 50` against a whole in-process
+// server: keys provisioned through the API (algorithm=ecc), every device
+// online over DTLS, function calls and variable reads through the REST
+// API, events from the devices on the SSE stream, an event from the API to
+// a Gen 3 device's subscription, and every device offline once the
+// simulator stops.
+func TestEndToEndUDP(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test skipped in -short mode")
+	}
+	const n = 50
+	api, udpAddr, data, token, c := startUDPServer(t)
+	ctx := context.Background()
+
+	stream, err := c.Subscribe(ctx, cloud.StreamOptions{Prefix: "sensorValueEvent"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Close()
+
+	cfg := sim.Default()
+	cfg.UDP.Enabled = true
+	cfg.Server, cfg.Data, cfg.API, cfg.Token = udpAddr, data, api, token
+	cfg.Count, cfg.Concurrency, cfg.Progress = n, 20, 0
+	cfg.KeysDir = filepath.Join(t.TempDir(), "keys")
+	cfg.Publish, cfg.Every = "sensorValueEvent", time.Second
+	ready := make(chan func() sim.Summary, 1)
+	cfg.Ready = func(stats func() sim.Summary) { ready <- stats }
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	done := make(chan sim.Summary, 1)
+	go func() {
+		sum, err := sim.Run(runCtx, cfg, nil, nil)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- sum
+	}()
+	var stats func() sim.Summary
+	select {
+	case stats = <-ready:
+	case sum := <-done:
+		t.Fatalf("simulator ended: %+v", sum)
+	case <-time.After(2 * time.Minute):
+		t.Fatal("simulator ramp-up did not end")
+	}
+	if s := stats(); s.Connected != n || s.Failed != 0 {
+		t.Fatalf("ramp-up: %+v", s)
+	}
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i], _ = sim.DeviceID(cfg.IDPrefix, cfg.IDStart+i)
+	}
+	callCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	// Online in the API, with the functions of the describe.
+	for start := time.Now(); ; time.Sleep(200 * time.Millisecond) {
+		devs, err := c.ListDevices(callCtx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ready := 0
+		for _, d := range devs {
+			if d.Online && len(d.Functions) > 0 {
+				ready++
+			}
+		}
+		if ready == n {
+			break
+		}
+		if time.Since(start) > 30*time.Second {
+			t.Fatalf("%d of %d devices online with their describe in the API", ready, n)
+		}
+	}
+
+	// Functions and variables through the REST API, over DTLS.
+	id := ids[n/2]
+	for _, call := range []struct {
+		arg  string
+		want int32
+	}{{"on", 1}, {"dim", -1}} {
+		r, err := c.CallFunction(callCtx, id, "led", call.arg)
+		if err != nil || r.ReturnValue != call.want {
+			t.Fatalf("led(%s) = %+v, %v", call.arg, r, err)
+		}
+	}
+	if v, err := c.GetVariable(callCtx, id, "on"); err != nil {
+		t.Error(err)
+	} else if on, err := v.Bool(); err != nil || !on {
+		t.Errorf("on = %v, %v", on, err)
+	}
+	if v, err := c.GetVariable(callCtx, id, "count"); err != nil {
+		t.Error(err)
+	} else if count, err := v.Int(); err != nil || count != 2 {
+		t.Errorf("count = %d, %v", count, err)
+	}
+
+	// Events from the devices.
+	fromUDP := map[string]bool{}
+	deadline := time.After(30 * time.Second)
+	for len(fromUDP) < 5 {
+		select {
+		case e := <-stream.Events():
+			fromUDP[e.CoreID] = true
+		case <-deadline:
+			t.Fatalf("events from %d devices on the stream", len(fromUDP))
+		}
+	}
+
+	// An event to a Gen 3 device's subscription.
+	got := make(chan string, 1)
+	extra := startSubscriber(t, c, udpAddr, data, "udp-cmd", got)
+	if err := c.Publish(callCtx, "udp-cmd/led", "on", nil); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case d := <-got:
+		if d != "udp-cmd/led=on" {
+			t.Errorf("event %q", d)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("event not delivered to the Gen 3 device")
+	}
+	extra()
+
+	// Stopping the simulator: Goodbye, and every device goes offline.
+	stop()
+	sum := <-done
+	if sum.Connected != n || sum.Failed != 0 || sum.Calls != 2 {
+		t.Errorf("summary %+v", sum)
+	}
+	for start := time.Now(); ; time.Sleep(100 * time.Millisecond) {
+		devs, err := c.ListDevices(callCtx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		still := 0
+		for _, d := range devs {
+			if d.Online {
+				still++
+			}
+		}
+		if still == 0 {
+			t.Logf("%d Gen 3 devices online in %s (%.0f handshakes/s); all offline %s after stopping",
+				n, sum.RampTime.Round(time.Millisecond), sum.HandshakesPerSecond(), time.Since(start).Round(time.Millisecond))
+			break
+		}
+		if time.Since(start) > 30*time.Second {
+			t.Fatalf("%d devices still online 30 s after the simulator stopped", still)
+		}
+	}
+}
+
+// startSubscriber provisions and runs one more Gen 3 device (sdk/device)
+// subscribed to prefix, reporting "name=data" on got; the returned func
+// stops it.
+func startSubscriber(t *testing.T, c *cloud.Client, udpAddr, data, prefix string, got chan<- string) (stop func()) {
+	t.Helper()
+	key, der := newP256(t)
+	pemKey, err := protocol.MarshalPublicKeyPEM(&key.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := "e2e000000000000000000001"
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.ProvisionDevice(ctx, id, pemKey, ""); err != nil {
+		t.Fatal(err)
+	}
+	serverKey, err := sim.LoadUDPServerKey(filepath.Join(data, "server_ec_key.pub.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var online atomic.Bool
+	isOnline := make(chan struct{})
+	d, err := device.New(device.Config{ID: id, Transport: protocol.TransportUDP, PrivateKeyDER: der,
+		ECServerKey: serverKey, ServerAddr: udpAddr, PlatformID: 12,
+		OnState: func(s device.State, _ error) {
+			if s == device.Online && online.CompareAndSwap(false, true) {
+				close(isOnline)
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Subscribe(prefix, func(name, data string) {
+		select {
+		case got <- name + "=" + data:
+		default:
+		}
+	})
+	runCtx, stopRun := context.WithCancel(context.Background())
+	runDone := make(chan struct{})
+	go func() { defer close(runDone); d.Run(runCtx) }()
+	select {
+	case <-isOnline:
+	case <-time.After(20 * time.Second):
+		stopRun()
+		t.Fatal("subscriber device never online")
+	}
+	// The subscription goes out right after the Hello's ACK; give the
+	// gateway a moment to record it.
+	time.Sleep(200 * time.Millisecond)
+	return func() { stopRun(); <-runDone }
+}
+
+// newP256 returns a P-256 device key and its PKCS#8 DER.
+func newP256(t *testing.T) (*ecdsa.PrivateKey, []byte) {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := protocol.MarshalPrivateKeyDER(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k, der
+}
