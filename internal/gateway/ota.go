@@ -14,7 +14,7 @@ import (
 	"github.com/wick-cloud/wick/protocol"
 )
 
-// Firmware updates over the air, OTA v1 (docs/ota.md, "The transfer";
+// Firmware updates over the air, OTA v1 (docs/device-protocol.md, "The transfer";
 // the message shapes are in protocol/ota.go). Flash claims the device's one
 // update slot, loads the binary by hash, and sends UpdateBegin; once the
 // device answers UpdateReady, Flash returns and a goroutine of the session

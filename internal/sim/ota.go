@@ -10,7 +10,7 @@ import (
 )
 
 // OTAConfig is how the simulated devices take firmware updates
-// (device.OTAOptions; docs/ota.md, "The device side").
+// (device.OTAOptions; docs/device-protocol.md, "The device side").
 type OTAConfig struct {
 	// Mode accepts, refuses (5.03) or drops (disconnects mid-transfer).
 	Mode device.OTAMode

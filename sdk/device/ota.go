@@ -51,7 +51,7 @@ func ParseOTAMode(s string) (OTAMode, error) {
 }
 
 // OTAOptions are how a Device takes firmware updates over the air (OTA
-// v1, docs/ota.md "The device side"). The zero value accepts every update,
+// v1, docs/device-protocol.md "The device side"). The zero value accepts every update,
 // with fast OTA, as Device OS does.
 type OTAOptions struct {
 	// Mode accepts, refuses or drops updates.
