@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -310,6 +311,38 @@ var dtlsSessionTests = []test{
 		_, err = s.ProvisionDevice(ctx, devID(1), store.KeyECC, eccKey(3), 0)
 		must(t, err)
 		checkStrings(t, "after new key", sessionCIDs(t, s, 2), cidHex(2))
+	}},
+	{"DeleteDeviceWhileSaving", func(t *testing.T, s store.Store) {
+		// A gateway may save a session while an operator deletes the
+		// device: whichever order the two take, no session of the
+		// deleted device remains.
+		ctx := t.Context()
+		for round := range 5 {
+			id := devID(100 + round)
+			addECCDevice(t, s, id, 100+round)
+			var wg sync.WaitGroup
+			for i := range 6 {
+				wg.Go(func() {
+					err := s.SaveDTLSSession(ctx, store.DTLSSession{
+						CID: []byte{byte(round), byte(i), 0, 0, 0, 0, 0, 1}, DeviceID: id, State: []byte("s"),
+					})
+					if err != nil && !errors.Is(err, store.ErrNotFound) {
+						t.Errorf("save: %v", err)
+					}
+				})
+			}
+			wg.Go(func() {
+				if err := s.DeleteDevice(ctx, id); err != nil {
+					t.Errorf("delete: %v", err)
+				}
+			})
+			wg.Wait()
+			for i := range 6 {
+				if _, err := s.DTLSSession(ctx, []byte{byte(round), byte(i), 0, 0, 0, 0, 0, 1}); exists(t, "DTLSSession", err) {
+					t.Errorf("round %d: session %d of the deleted device remains", round, i)
+				}
+			}
+		}
 	}},
 	{"ConcurrentSaves", func(t *testing.T, s store.Store) {
 		ctx := t.Context()
