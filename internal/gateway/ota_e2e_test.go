@@ -213,8 +213,8 @@ func TestFlashSimDeviceUDP(t *testing.T) {
 		ID: id.String(), Transport: protocol.TransportUDP, ECPrivateKey: key,
 		ECServerKey: &testUDPKey(t, "server").PublicKey, ServerAddr: w.addr.String(),
 		PlatformID: 12, ProductVersion: 1,
-		UDP: device.UDPOptions{Resume: true},
-		OTA: device.OTAOptions{LoseEvery: 9, VersionOf: versionAt, OnUpdate: func(b []byte) { took <- b }},
+		UDP:     device.UDPOptions{Resume: true},
+		OTA:     device.OTAOptions{LoseEvery: 9, VersionOf: versionAt, OnUpdate: func(b []byte) { took <- b }},
 		Backoff: device.Backoff{Min: 20 * time.Millisecond, Max: 100 * time.Millisecond},
 	})
 	if err != nil {
