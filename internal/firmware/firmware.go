@@ -1,14 +1,3 @@
-// Package firmware runs over-the-air updates for the API and product
-// releases (docs/ota.md): it starts one device's update on request, rolls a
-// product's released (or locked) firmware out to the devices that run
-// another version, at a bounded rate per product, and records every
-// device's outcome in the store.
-//
-// The transfer itself is the gateway's (Flasher); this package decides who
-// gets which binary and when, holds the one-update-per-device claim in the
-// store (store.DeviceFirmwares.StartDeviceOTA, so that it holds across a
-// cluster), and listens on the bus for devices coming online and for the
-// spark/flash/status outcomes the gateway publishes.
 package firmware
 
 import (
@@ -21,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wick-cloud/wick/internal/bus"
+	"github.com/wick-cloud/wick/internal/gateway"
 	"github.com/wick-cloud/wick/internal/store"
 )
 
@@ -80,8 +70,13 @@ func (c *Config) setDefaults() {
 	}
 }
 
-// ErrInProgress means the device already has an update running.
-var ErrInProgress = errors.New("firmware: an update of the device is in progress")
+// Errors of Flash, besides the bus's (offline, timeout).
+var (
+	// ErrInProgress means the device already has an update running.
+	ErrInProgress = errors.New("firmware: an update of the device is in progress")
+	// ErrRefused means the device refused to begin the update.
+	ErrRefused = errors.New("firmware: the device refused the update")
+)
 
 // Service starts and tracks updates. Create it with New, start its bus
 // listeners with Run.
@@ -139,6 +134,12 @@ func (s *Service) Flash(ctx context.Context, deviceID string, productID int64, h
 	if ferr != nil {
 		if _, err := s.st.FinishDeviceOTA(context.WithoutCancel(ctx), deviceID, hash, "not started: "+ferr.Error(), s.cfg.Now()); err != nil {
 			s.log.Warn("firmware: record failed start", "device", deviceID, "err", err)
+		}
+		switch {
+		case errors.Is(ferr, gateway.ErrUpdateInProgress):
+			return fmt.Errorf("firmware: device %s: %w", deviceID, ErrInProgress)
+		case errors.Is(ferr, gateway.ErrUpdateRefused):
+			return fmt.Errorf("firmware: device %s: %w (%v)", deviceID, ErrRefused, ferr)
 		}
 		return fmt.Errorf("firmware: update %s: %w", deviceID, ferr)
 	}
