@@ -17,9 +17,9 @@ import (
 	"github.com/wick-cloud/wick/internal/store"
 )
 
-// The browser sign-in: the OAuth 2.0 authorization-code flow (RFC 6749
-// §4.1) with PKCE (RFC 7636), following the OAuth 2.0 security best
-// current practice (RFC 9700): PKCE with S256 for every client, exact
+// The browser sign-in: the OAuth 2.0 authorization-code flow
+// (RFC 6749 §4.1) with PKCE (RFC 7636), following the OAuth 2.0 security
+// best current practice (RFC 9700): PKCE with S256 for every client, exact
 // redirect-URI matching, single-use short-lived codes, no implicit grant.
 // The API renders the pages; this file holds what they decide
 // (docs/authentication.md, Browser sign-in).
@@ -45,8 +45,8 @@ const (
 	maxAuthorizeParam = 2048
 )
 
-// Errors of the authorization endpoint (RFC 6749 §4.1.2.1) and of the code
-// exchange (§5.2).
+// Errors of the authorization endpoint (RFC 6749 §4.1.2.1) and of the
+// code exchange (RFC 6749 §5.2).
 var (
 	errMissingCode     = errorf(400, "invalid_request", `Missing "code" parameter`)
 	errMissingVerifier = errorf(400, "invalid_request", `Missing "code_verifier" parameter`)
