@@ -8,6 +8,7 @@
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const http = require('node:http');
+const jsQR = require('jsqr');
 
 const { unavailable, launch, openPage, screenshot, noProblems } = require('../lib/browser');
 const { startWick } = require('../../lib/wick');
@@ -219,6 +220,16 @@ describe('console: products, clients, webhooks, account', { skip: skip || false 
 		await page.getByRole('heading', { name: 'Two-step verification' }).waitFor();
 		await page.getByRole('button', { name: 'Turn on' }).click();
 		const secret = await page.locator('code.mfa-secret').textContent();
+		// The QR code decodes to the otpauth link, which holds the same key.
+		const link = await page.locator('a.otpauth').getAttribute('href');
+		assert.match(link, new RegExp(`^otpauth://totp/.*[?&]secret=${secret}(&|$)`));
+		const img = await page.locator('canvas.qr').evaluate((c) => {
+			const d = c.getContext('2d').getImageData(0, 0, c.width, c.height);
+			return { w: d.width, h: d.height, px: Array.from(d.data) };
+		});
+		const decoded = jsQR(Uint8ClampedArray.from(img.px), img.w, img.h);
+		assert.ok(decoded, 'the QR code must decode');
+		assert.equal(decoded.data, link);
 		await screenshot(page, 'manage-11-mfa-setup');
 		await page.getByLabel('Code from the app').fill(await freshTotp(secret, used));
 		await page.getByRole('button', { name: 'Turn on' }).last().click();

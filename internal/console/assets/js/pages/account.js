@@ -5,6 +5,7 @@
 
 import { get, put, post, del, seg, session } from '../api.js';
 import { h, mount, loading, pageHead, dialog, confirmDialog, field, onSubmit, toast, errorBox, copyButton } from '../ui.js';
+import { qrCanvas } from '../qr.js';
 
 export async function accountPage(root) {
 	mount(root, loading('Loading account…'));
@@ -69,9 +70,10 @@ function drawMFA(root, user) {
 			return;
 		}
 		const codes = await dialog('Set up two-step verification', (close) => onSubmit(h('form', { class: 'stack' },
-			h('p', {}, 'Add this key to your authenticator app (choose "enter a setup key", time based), or open the link on a phone that has one.'),
+			h('p', {}, 'Scan this code with your authenticator app (any TOTP app).'),
+			h('div', { class: 'qr-wrap' }, qrCanvas(en.qr_url, { label: 'QR code of the authenticator setup link' })),
+			h('p', { class: 'muted' }, 'Cannot scan? Enter this setup key (time based), or ', h('a', { href: en.qr_url, class: 'otpauth' }, 'open the link'), ' on a phone that has the app.'),
 			h('div', { class: 'code-line' }, h('code', { class: 'mfa-secret' }, en.secret), copyButton(en.secret)),
-			h('p', {}, h('a', { href: en.qr_url }, 'Open in an authenticator app')),
 			field('Code from the app', { name: 'otp', inputmode: 'numeric', autocomplete: 'one-time-code', required: true, maxlength: '8' }),
 			h('div', { class: 'row end' }, h('button', { type: 'button', class: 'btn', onclick: () => close() }, 'Cancel'), h('button', { type: 'submit', class: 'btn primary' }, 'Turn on'))), async (v) => {
 			const res = await post('/v1/user/mfa-enable', { mfa_token: en.mfa_token, otp: v.otp.replace(/\s+/g, '') });
