@@ -18,6 +18,7 @@ import (
 
 	"github.com/pquerna/otp/totp"
 
+	"github.com/wick-cloud/wick/internal/api"
 	"github.com/wick-cloud/wick/internal/api/apitest"
 	"github.com/wick-cloud/wick/internal/auth"
 	"github.com/wick-cloud/wick/internal/store"
@@ -627,5 +628,22 @@ func TestAuthorizeLockout(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusTooManyRequests {
 		t.Errorf("POST /oauth/token after the sign-in lockout: %d", resp.StatusCode)
+	}
+}
+
+func TestAuthorizeSecureCookie(t *testing.T) {
+	env := apitest.New(t, apitest.Options{InMemory: true, Config: api.Config{PublicURL: "https://wick.example.com"}})
+	owner := env.CreateUser("owner@example.com", "owner-password-1")
+	env.CreateClient(&store.Client{ID: szWebClient, Type: store.ClientWeb, RedirectURI: szWebRedir, OwnerID: owner.ID})
+	_, challenge := pkce(t)
+	r := env.Do(apitest.Req{Method: "GET", Path: "/oauth/authorize?" + authorizeQuery(szWebClient, szWebRedir, challenge).Encode()})
+	if r.Status != http.StatusOK {
+		t.Fatalf("GET: %d %s", r.Status, r.Body)
+	}
+	cookie := r.Header.Get("Set-Cookie")
+	for _, want := range []string{"Secure", "HttpOnly", "SameSite=Lax"} {
+		if !strings.Contains(cookie, want) {
+			t.Errorf("Set-Cookie %q lacks %s behind an https public URL", cookie, want)
+		}
 	}
 }

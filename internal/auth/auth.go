@@ -16,6 +16,11 @@
 // hashes run at most Limits.HashConcurrency at once (guard.go, hashgate.go;
 // docs/security.md, Passwords, second factors and lockout).
 //
+// The browser sign-in of web clients (GET /oauth/authorize: the
+// authorization-code flow with PKCE, authorize.go) decides here what the
+// API's pages show, and its codes are exchanged by the authorization_code
+// grant (docs/authentication.md#browser-sign-in).
+//
 // The wire contract is docs/particle-api.md#tokens (the OAuth library
 // Particle uses: error codes and texts are kept verbatim).
 package auth
