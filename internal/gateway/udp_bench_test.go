@@ -6,8 +6,10 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"fmt"
+	"os"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"testing"
@@ -126,7 +128,8 @@ func TestScaleUDP(t *testing.T) {
 		keys[i] = k
 		w.provisionECC(scaleID(i), k, "")
 	}
-	before := inUse()
+	heap0, stack0 := inUse()
+	g0 := runtime.NumGoroutine()
 	serverPub := &testUDPKey(t, "server").PublicKey
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -141,7 +144,12 @@ func TestScaleUDP(t *testing.T) {
 					continue
 				}
 				d.start()
-				d.hello(gen3Hello(scaleID(i)))
+				// Device-initiated describes (Hello flag 0x20, as Device
+				// OS 3.x sends): the server asks nothing of the device
+				// for DescribeWait, so the session is idle at once.
+				h := gen3Hello(scaleID(i))
+				h.Flags = protocol.HelloDeviceDescribe
+				d.hello(h)
 				d.pc.Close()
 			}
 		})
@@ -154,18 +162,29 @@ func TestScaleUDP(t *testing.T) {
 	keys = nil
 	setup := time.Since(start)
 	waitFor(t, "all online", func() bool { return w.g.Stats().Online == int64(n) })
-	after := inUse()
-	per := float64(after-before) / float64(n)
-	t.Logf("%d Gen 3 sessions in %s (%.0f handshakes+hellos/s); in use %d → %d bytes: %.0f bytes per idle session",
-		n, setup.Round(time.Millisecond), float64(n)/setup.Seconds(), before, after, per)
-	fmt.Printf("udp-idle-session-bytes %d %.0f\n", n, per)
+	heap1, stack1 := inUse()
+	if p := os.Getenv("WICK_GATEWAY_SCALE_HEAPPROFILE"); p != "" {
+		if f, err := os.Create(p); err == nil {
+			pprof.Lookup("heap").WriteTo(f, 0)
+			f.Close()
+		}
+	}
+	heap, stack := float64(heap1-heap0)/float64(n), float64(stack1-stack0)/float64(n)
+	t.Logf("%d Gen 3 sessions in %s (%.0f handshakes+hellos/s); per idle session: heap %.0f B, stacks %.0f B, total %.0f B, goroutines %.2f",
+		n, setup.Round(time.Millisecond), float64(n)/setup.Seconds(), heap, stack, heap+stack,
+		float64(runtime.NumGoroutine()-g0)/float64(n))
+	fmt.Printf("udp-idle-session-bytes %d heap %.0f stack %.0f\n", n, heap, stack)
 }
 
-// inUse returns the heap and stack bytes in use after a full collection.
-func inUse() uint64 {
-	runtime.GC()
+// inUse returns the heap and stack bytes in use after full collections
+// (several: each may halve a goroutine stack that is mostly unused, as the
+// collections of a long-running process do).
+func inUse() (heap, stack uint64) {
+	for range 4 {
+		runtime.GC()
+	}
 	debug.FreeOSMemory()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return ms.HeapInuse + ms.StackInuse
+	return ms.HeapInuse, ms.StackInuse
 }
