@@ -522,10 +522,51 @@ func (t *transfer) awaitReboot() {
 		return
 	}
 	t.rebooting = true
-	t.timer = time.AfterFunc(t.g.cfg.OTA.RebootTimeout, func() {
-		t.end(t.s, fmt.Errorf("gateway: device did not come back within %s", t.g.cfg.OTA.RebootTimeout))
-	})
+	t.timer = time.AfterFunc(t.g.cfg.OTA.RebootTimeout, t.rebootTimedOut)
 	o.mu.Unlock()
+}
+
+// rebootTimedOut fails the update of a device that did not come back to
+// this process in time, unless the store shows that it came back through
+// another one, which reported the success (otaElsewhere).
+func (t *transfer) rebootTimedOut() {
+	if df := t.g.storedUpdate(t.s.id); df != nil && df.Hash == t.hash && df.Status == store.OTASuccess &&
+		df.FinishedAt != nil && !df.FinishedAt.Before(t.begun) {
+		if t.g.ota.release(t.s.id, t) {
+			t.g.log.Info("gateway: device came back with the update through another process", "device", t.s.id,
+				"hash", t.hash)
+		}
+		return
+	}
+	t.end(t.s, fmt.Errorf("gateway: device did not come back within %s", t.g.cfg.OTA.RebootTimeout))
+}
+
+// storedUpdate returns the device's update as the store records it (the
+// firmware service writes it), or nil.
+func (g *Gateway) storedUpdate(deviceID string) *store.DeviceFirmware {
+	ctx, cancel := context.WithTimeout(g.ctx, storeTimeout)
+	defer cancel()
+	df, err := g.store.DeviceFirmware(ctx, deviceID)
+	if err != nil {
+		return nil
+	}
+	return df
+}
+
+// otaElsewhere handles a device that comes back with "previous OTA
+// succeeded" and no update of it in this process: when the store records
+// an update of it as started, another process sent it (the device
+// reconnected through this one after its reboot), and the success is
+// published here; that process then finds it recorded at its reboot
+// timeout and stays silent.
+func (s *session) otaElsewhere() {
+	df := s.g.storedUpdate(s.id)
+	if df == nil || df.Status != store.OTAStarted || df.Hash == "" {
+		return
+	}
+	t := &transfer{g: s.g, s: s, hash: df.Hash}
+	t.publish(s, FlashSuccess)
+	s.g.log.Info("gateway: update succeeded (sent by another process)", "device", s.id, "hash", df.Hash)
 }
 
 // cameBack decides the update by the Hello of the device's new session.
@@ -544,7 +585,14 @@ func (s *session) otaOnline() {
 	g := s.g
 	g.ota.mu.Lock()
 	t := g.ota.byID[s.id]
-	if t == nil || t.s == s {
+	if t == nil {
+		g.ota.mu.Unlock()
+		if s.hello.Flags&protocol.HelloOTASucceeded != 0 {
+			s.otaElsewhere()
+		}
+		return
+	}
+	if t.s == s {
 		g.ota.mu.Unlock()
 		return
 	}

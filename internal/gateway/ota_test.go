@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -439,6 +440,7 @@ func TestFlashOverBus(t *testing.T) {
 	}
 	refusing := &otaDevice{d: w.reboot(d, true), refuse: true}
 	refusing.run(t)
+	waitFor(t, "first update over", func() bool { return !w.g.Updating(id.String()) })
 	if err := g2.Flash(context.Background(), id.String(), fw.put(bin)); !errors.Is(err, ErrUpdateRefused) {
 		t.Fatalf("refused Flash over the bus = %v", err)
 	}
@@ -479,5 +481,57 @@ func TestFlashRebootOutcomes(t *testing.T) {
 			}
 			waitFor(t, "slot free", func() bool { return !w.g.Updating(id.String()) })
 		})
+	}
+}
+
+// TestFlashRebootThroughAnotherNode: the device reboots into the update
+// and comes back through another gateway process. That one publishes the
+// success (the store shows the update started, as the firmware service
+// records it); the first, finding the success recorded at its reboot
+// timeout, publishes no failure.
+func TestFlashRebootThroughAnotherNode(t *testing.T) {
+	cfg := otaTestConfig()
+	cfg.OTA.RebootTimeout = 300 * time.Millisecond
+	w, fw := otaWorld(t, cfg)
+	cfg2 := cfg
+	cfg2.Node = "node-2"
+	g2 := w.newGateway(cfg2)
+	id := deviceID(10)
+	w.provision(id, testKey(t, "device_a"), owner1)
+	d := w.online(id, testKey(t, "device_a"), 0)
+	sub := w.subscribe(bus.Filter{DeviceID: id.String(), NamePrefix: EventFlashStatus})
+	ctx := context.Background()
+	bin := testBinary(3000)
+	h := fw.put(bin)
+	if err := w.st.StartDeviceOTA(ctx, id.String(), store.DeviceOTA{Hash: h}); err != nil {
+		t.Fatal(err)
+	}
+	o := &otaDevice{d: d}
+	o.run(t)
+	if err := w.g.Flash(ctx, id.String(), h); err != nil {
+		t.Fatal(err)
+	}
+	o.image(t)
+	d.conn.Close()
+	waitFor(t, "old session gone", func() bool { return !w.g.Online(id.String()) })
+	client, server := net.Pipe()
+	go g2.ServeConn(ctx, server)
+	d2, err := startDevice(t, client, id, testKey(t, "device_a"), &testKey(t, "server").PublicKey, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d2.hello(helloPayload(protocol.HelloOTASucceeded))
+	if a, b := flashStatus(t, sub), flashStatus(t, sub); a != FlashStarted || b != FlashSuccess {
+		t.Fatalf("statuses %q, %q", a, b)
+	}
+	// The firmware service records the outcome it saw.
+	if _, err := w.st.FinishDeviceOTA(ctx, id.String(), h, "", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "first node's slot free", func() bool { return !w.g.Updating(id.String()) })
+	select {
+	case e := <-sub.Events():
+		t.Fatalf("unexpected %s %q after the success", e.Name, e.Data)
+	case <-time.After(300 * time.Millisecond):
 	}
 }
