@@ -20,7 +20,8 @@ const benchUsage = `Usage: wick bench events|calls|list [flags]
 Measures Wick end to end on this machine. By default it starts a server in
 process (embedded defaults, a temporary data directory, 127.0.0.1), creates
 a user and a token, provisions and connects --devices simulated devices
-over TCP, then drives real HTTP clients:
+over TCP (Gen 2), or over DTLS/UDP with --udp (Gen 3), then drives real
+HTTP clients:
 
   events   every device publishes every --every; --streams SSE streams read
            the events (publish-to-delivery latency)

@@ -17,7 +17,13 @@ import (
 const simUsage = `Usage: wick sim --server HOST:PORT (--server-key FILE | --data DIR) [flags]
 
 Runs --count virtual Gen 2 devices (the Go device SDK) against a device
-gateway. Every device registers the function led (on -> 1, off -> 0, else -1)
+gateway; with --udp, Gen 3 devices over DTLS/UDP with P-256 keys (the
+server's UDP address, default 127.0.0.1:5684, and server_ec_key.pub.pem or
+the blob of wick keys server --udp). --resume makes them reconnect by
+resuming their saved DTLS session without a handshake; --reconnect-every
+and --move-every drop their connections and move them to new ports
+periodically; --udp-drop, --udp-duplicate and --udp-reorder make their
+links misbehave. Every device registers the function led (on -> 1, off -> 0, else -1)
 and the variables temp (double), count (int, calls of led), label (string)
 and on (bool, set by led).
 
@@ -27,8 +33,8 @@ to the token's owner (POST /v1/devices) once online. With --claim-code the
 devices are left unowned and the code claims the first one that reports it.
 --product P provisions them into product P (an ID or slug).
 
-Keys are RSA-1024 and take ~10 ms of CPU each to generate: keep them with
---keys-dir to rerun fast.
+Gen 2 keys are RSA-1024 and take ~10 ms of CPU each to generate: keep them
+with --keys-dir to rerun fast (Gen 3 keys are P-256, <id>.p256.pem).
 Beyond ~28,000 devices, spread the connections over local addresses with
 --bind 127.0.0.2,127.0.0.3,...
 

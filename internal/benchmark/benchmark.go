@@ -114,6 +114,9 @@ type Config struct {
 	// OS firmware (docs/device-protocol.md, "Firmware quirks"): with them
 	// the calls scenario measures what a call to real firmware costs.
 	Quirks device.Quirks
+	// UDP runs the simulated devices as Gen 3 devices, over DTLS/UDP with
+	// P-256 keys, instead of Gen 2 devices over TCP.
+	UDP bool
 }
 
 // Default returns the defaults: the sizes (1,000 devices, 100
@@ -151,6 +154,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Progress, "progress", c.Progress, "interval of the progress lines on stderr (0: none)")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", c.CPUProfile, "write a CPU profile of the measurement to this file")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level of the server and devices: debug, info, warn, error")
+	fs.BoolVar(&c.UDP, "udp", c.UDP, "simulated devices are Gen 3: DTLS over UDP with P-256 keys (with --url, --device-server is the UDP address and --server-key the P-256 key)")
 	fs.Var(sim.QuirksFlag{P: &c.Quirks}, "firmware-quirks", "simulated devices behave like Device OS firmware on the wire: alone, every quirk; or a comma-separated list (see wick sim -h)")
 }
 
@@ -268,6 +272,7 @@ func (b *Bench) Run(ctx context.Context, progress io.Writer) (*Result, error) {
 	ec := EnvConfig{
 		Devices: c.Devices, URL: c.URL, Token: c.Token, DeviceServer: c.DeviceServer, ServerKey: c.ServerKey,
 		IDPrefix: c.IDPrefix, KeysDir: c.KeysDir, Bind: c.Bind, Progress: c.Progress, Quirks: c.Quirks,
+		UDP: c.UDP,
 	}
 	if c.Scenario == Events {
 		ec.Every = c.Every

@@ -67,6 +67,8 @@ type EnvConfig struct {
 	Progress time.Duration
 	// Quirks makes the devices behave on the wire like Device OS firmware.
 	Quirks device.Quirks
+	// UDP runs the devices over DTLS/UDP (Gen 3) instead of TCP.
+	UDP bool
 }
 
 // Env is a Wick server with simulated devices connected to it, ready for
@@ -171,6 +173,7 @@ func (e *Env) startServer(ctx context.Context, cfg EnvConfig, log *slog.Logger) 
 	sc.Data = dir
 	sc.HTTP = "127.0.0.1:0"
 	sc.DeviceTCP = "127.0.0.1:0"
+	sc.DeviceUDP = "127.0.0.1:0"
 	sc.Node = "bench"
 	sc.Rate = 1 << 30 // the global per-IP limit would stop the load after 10,000 requests
 	// Every simulated device connects from one address: lift the
@@ -212,6 +215,9 @@ func (e *Env) startServer(ctx context.Context, cfg EnvConfig, log *slog.Logger) 
 	}
 	if e.Token, err = e.login(ctx, benchUser, password); err != nil {
 		return "", "", err
+	}
+	if cfg.UDP {
+		return srv.DeviceUDPAddr().String(), filepath.Join(dir, "server_ec_key.pub.pem"), nil
 	}
 	return srv.DeviceTCPAddr().String(), filepath.Join(dir, "server_key.pub.pem"), nil
 }
@@ -269,6 +275,7 @@ func (e *Env) startDevices(ctx context.Context, cfg EnvConfig, deviceServer, ser
 	sc.Progress = cfg.Progress
 	sc.ConnectTimeout = time.Minute
 	sc.Quirks = cfg.Quirks
+	sc.UDP.Enabled = cfg.UDP
 	if cfg.Every > 0 {
 		sc.Publish, sc.Every, sc.PublishTime = EventName, cfg.Every, true
 	}
