@@ -1,7 +1,8 @@
 // Package device is a Go client for the Particle device protocol: it
 // connects to a Wick (or Particle-compatible) device gateway over the Gen 2
-// TCP transport and behaves like Device OS firmware, so that a Go program can
-// stand in for a Photon and a test can use it as a conformance client.
+// TCP transport, or over the Gen 3 DTLS/UDP transport (Config.Transport), and
+// behaves like Device OS firmware, so that a Go program can stand in for a
+// Photon or an Argon and a test can use it as a conformance client.
 //
 // Its API is shaped like the firmware's:
 //
@@ -41,6 +42,25 @@
 // cancellation the device sends a Goodbye (Hello flag 0x10) and closes the
 // connection.
 //
+// # The Gen 3 transport
+//
+// With Config.Transport = protocol.TransportUDP the device uses a P-256 key
+// (Config.ECPrivateKey) and pins the server's P-256 key (Config.ECServerKey).
+// It runs protocol/dtls's handshake over a connected UDP socket and sends one
+// CoAP message per record: the Hello is confirmable and names the device,
+// message IDs start at 1, events and separate responses are confirmable, and
+// the device is online once the Hello is acknowledged (no server Hello is
+// needed). Confirmable messages are retransmitted with protocol.Outbox
+// (4 s × 1.0-1.5, doubling, 3 retransmissions; then the connection is
+// given up), repeated ones from the server are answered from a
+// protocol.Dedup cache. With UDPOptions.Resume the session survives the
+// connection: the next one resumes it without a handshake, as Particle's
+// firmware does (records marked as type 253 until the server answers, then
+// a ping), and falls back to a full handshake when the server does not
+// answer. Device.SessionState and UDPOptions.Session move a session to
+// another process, Device.ChangeAddress moves the connection to a new local
+// port, and UDPOptions.Faults lose, repeat and reorder datagrams.
+//
 // # Concurrency and memory
 //
 // A Device is safe for concurrent use. A connected Device uses one goroutine
@@ -52,6 +72,7 @@
 // a few kilobytes, so one process can simulate tens of thousands of them
 // (see Config.PrivateKeyDER).
 //
-// Only the standard library and the protocol package are imported; the
-// devicetest subpackage is a minimal in-process server for tests.
+// Only the standard library and the protocol packages (protocol,
+// protocol/dtls) are imported; the devicetest subpackage is a minimal
+// in-process server for tests.
 package device
