@@ -131,7 +131,7 @@ type Config struct {
 	// longer; it exists to measure that. Default off.
 	DisableQuickACK bool
 	// UDPIdleTimeout marks a Gen 3 device offline after this long without
-	// a datagram from it (docs/device-protocol.md, "Presence over UDP"):
+	// a datagram from it (docs/device-protocol.md#39-the-dtls-transport, presence):
 	// a device on Wi-Fi or Ethernet pings after 25 s of silence, and a
 	// device does not notice a vanished server for minutes, so presence
 	// comes from this timer. Default 95 s.

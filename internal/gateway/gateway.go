@@ -54,7 +54,7 @@ type Deps struct {
 	// implementation from package rsakey. Sessions use it concurrently.
 	ServerKey protocol.ServerKey
 	// UDPKey is the server's P-256 key for the Gen 3 transport
-	// (docs/device-protocol.md, "The DTLS transport"); optional: without
+	// (docs/device-protocol.md#39-the-dtls-transport); optional: without
 	// it ServeUDP fails. It signs each handshake and seals saved sessions.
 	UDPKey *ecdsa.PrivateKey
 	// Firmware loads binaries for Flash (optional): when nil, the Store

@@ -58,7 +58,7 @@ type Stats struct {
 	// Panics counts panics recovered in a session or in the router.
 	Panics uint64
 
-	// Gen 3 (DTLS over UDP; docs/device-protocol.md, "The DTLS transport").
+	// Gen 3 (DTLS over UDP; docs/device-protocol.md#39-the-dtls-transport).
 	// UDPSessions is the number of sessions in the connection-ID table
 	// (a gauge). UDPDatagramsIn and UDPDatagramsOut count datagrams read
 	// and written; UDPDropped those dropped before any session saw them

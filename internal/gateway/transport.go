@@ -9,7 +9,7 @@ import (
 // A transport is how one session's CoAP messages travel: Gen 2 frames over
 // TCP (tcp.go) or Gen 3 DTLS records over UDP (udp*.go). The session, the
 // dispatcher, requests and event delivery above it are the same for both
-// (docs/device-protocol.md, "Transports").
+// (docs/device-protocol.md#39-the-dtls-transport).
 //
 // A transport value is stored in the session; the TCP one is an empty
 // struct (its state lives in the session's opener, sealer and hdr fields),

@@ -1,7 +1,6 @@
 package gateway
 
-// The Gen 3 transport's socket side (docs/device-protocol.md, "The DTLS
-// transport"): UDP sockets, the datagram demultiplexer and the tables that
+// The Gen 3 transport's socket side (docs/device-protocol.md#39-the-dtls-transport): UDP sockets, the datagram demultiplexer and the tables that
 // find a session for a datagram. Sessions are found by connection ID, never
 // by address; only a handshake in progress is found by address.
 
@@ -256,8 +255,8 @@ func (u *udpServer) closeSockets() {
 	}
 }
 
-// demux routes one datagram (docs/device-protocol.md, "Finding the
-// session"). d is the read loop's buffer: whatever keeps it copies it.
+// demux routes one datagram (docs/device-protocol.md#39-the-dtls-transport, finding the
+// session). d is the read loop's buffer: whatever keeps it copies it.
 //
 //  1. A handshake in progress from the address gets every datagram from
 //     that address (it holds epoch-0 and connection-ID records alike),
@@ -381,7 +380,7 @@ func parseClientHello(d []byte) (dtls.ClientHello, bool) {
 
 // resumeLocked handles a record on a connection ID no session in memory
 // has: unless the ID is known to be unknown, a session goroutine looks it
-// up among the saved sessions (docs/device-protocol.md, "Resumption"),
+// up among the saved sessions (docs/device-protocol.md#39-the-dtls-transport, resumption),
 // receiving the datagrams that follow meanwhile. Called with u.mu held; it
 // releases it.
 func (u *udpServer) resumeLocked(pc net.PacketConn, d []byte, addr netip.AddrPort, k cidKey) {

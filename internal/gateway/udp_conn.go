@@ -1,7 +1,6 @@
 package gateway
 
-// One Gen 3 session's transport (docs/device-protocol.md, "The DTLS
-// transport"): the DTLS handshake, records in and out, CoAP reliability
+// One Gen 3 session's transport (docs/device-protocol.md#39-the-dtls-transport): the DTLS handshake, records in and out, CoAP reliability
 // over UDP and the session's address. A udpConn is the session's net.Conn
 // (for Close and the read deadline) and its transport.
 
@@ -151,7 +150,7 @@ func (c *udpConn) send(out [][]byte) {
 	}
 }
 
-// handshake runs the DTLS handshake (docs/device-protocol.md, "Handshake")
+// handshake runs the DTLS handshake (docs/device-protocol.md#39-the-dtls-transport, handshake)
 // or restores a saved session.
 func (c *udpConn) handshake(s *session) error {
 	if c.resuming {
@@ -285,7 +284,7 @@ func (c *udpConn) newCounters(s *session) {
 }
 
 // checkHello requires the Hello of a handshaken session to name the device
-// whose key made the handshake (docs/device-protocol.md, "Handshake"), then
+// whose key made the handshake (docs/device-protocol.md#39-the-dtls-transport, handshake), then
 // saves the session so that the device can resume it.
 func (c *udpConn) checkHello(s *session, h *protocol.Hello) error {
 	if len(h.DeviceID) != gen3DeviceIDLen || hex.EncodeToString(h.DeviceID) != c.devID {
@@ -473,7 +472,7 @@ func (c *udpConn) addrNow() netip.AddrPort {
 }
 
 // reliable applies CoAP over UDP's rules to an incoming message
-// (docs/device-protocol.md, "Reliability over UDP") and reports whether it
+// (docs/device-protocol.md#39-the-dtls-transport, reliability) and reports whether it
 // is a duplicate, already handled.
 func (c *udpConn) reliable(s *session, plain []byte) (dup bool) {
 	if len(plain) < 4 {

@@ -25,7 +25,7 @@ import (
 
 // The Gen 3 test device below drives protocol/dtls's ClientHandshake over a
 // real loopback UDP socket and speaks CoAP over the session it yields, byte
-// by byte, as Device OS does (docs/device-protocol.md, "The DTLS transport").
+// by byte, as Device OS does (docs/device-protocol.md#39-the-dtls-transport).
 
 var (
 	udpKeysMu sync.Mutex

@@ -1,6 +1,6 @@
 package gateway
 
-// Saved Gen 3 sessions (docs/device-protocol.md, "Resumption"): what a
+// Saved Gen 3 sessions (docs/device-protocol.md#39-the-dtls-transport, resumption): what a
 // session needs to be resumed by a device that sends records on it with no
 // handshake, also after a restart of the gateway, sealed at rest.
 
@@ -154,7 +154,7 @@ func (c *udpConn) save(s *session, h *protocol.Hello, limit uint64) error {
 	return nil
 }
 
-// restore resumes a saved session (docs/device-protocol.md, "Resumption"):
+// restore resumes a saved session (docs/device-protocol.md#39-the-dtls-transport, resumption):
 // the device sent a record on a connection ID no session in memory has.
 // The device must still exist with the key the session was made with.
 func (c *udpConn) restore(s *session) error {
