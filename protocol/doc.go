@@ -41,8 +41,14 @@
 // Framing (frame.go): FrameSealer/FrameOpener hold one direction's IV chain;
 // FrameReader/FrameWriter wrap them around a stream. This is the only
 // TCP-specific layer; the DTLS transport of
-// docs/particle-protocol.md#the-dtls-transport will deliver the same CoAP
-// messages as datagrams.
+// docs/particle-protocol.md#the-dtls-transport (records in protocol/dtls)
+// delivers the same CoAP messages as datagrams, one per record.
+//
+// Reliability over UDP (reliable.go): Dedup answers repeated confirmable
+// messages from a cache of the replies sent, Outbox schedules the
+// retransmission of one's own until they are acknowledged or given up
+// (docs/particle-protocol.md#confirmable-messages-and-retransmission). Both take the
+// time as an argument and start no timers.
 //
 // CoAP (coap.go): Message with Decode (zero allocations when the Message is
 // reused; results alias the input) and AppendBinary. Messages of the

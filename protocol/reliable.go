@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// CoAP over UDP reliability (RFC 7252 §4, docs/particle-protocol.md#conon-ackrst-and-retransmission)
+// CoAP over UDP reliability (RFC 7252 §4, docs/particle-protocol.md#confirmable-messages-and-retransmission)
 // with Particle's timers. Both pieces are pure: the caller passes the time
 // in, owns the socket and the timers, and seals each message into its own
 // DTLS record. Cached and pending messages are plain CoAP bytes, never
