@@ -104,7 +104,7 @@ func (s *server) handleAuthorizePost(rq *request) error {
 		return s.signedIn(rq, a, binding, in)
 	case stepConsent:
 		if p.str("action") != "allow" {
-			rq.w.Header().Set("Location", a.Deny().RedirectURL())
+			rq.w.Header().Set("Location", s.withIssuer(rq, a.Deny().RedirectURL()))
 			rq.w.WriteHeader(http.StatusSeeOther)
 			return nil
 		}
@@ -114,7 +114,7 @@ func (s *server) handleAuthorizePost(rq *request) error {
 		}
 		// 303: the browser follows with a GET and never re-posts the
 		// form to the client (RFC 9700 §4.12).
-		rq.w.Header().Set("Location", to)
+		rq.w.Header().Set("Location", s.withIssuer(rq, to))
 		rq.w.WriteHeader(http.StatusSeeOther)
 		return nil
 	}
@@ -211,7 +211,7 @@ func (s *server) authorizeRefused(rq *request, err error, redirectStatus int) er
 	}
 	if ae.Redirect {
 		rq.w.Header().Del("Access-Control-Allow-Origin")
-		rq.w.Header().Set("Location", ae.RedirectURL())
+		rq.w.Header().Set("Location", s.withIssuer(rq, ae.RedirectURL()))
 		rq.w.WriteHeader(redirectStatus)
 		return nil
 	}
@@ -257,6 +257,22 @@ func (s *server) writePage(rq *request, status int, page authorizePage, formOrig
 	rq.w.WriteHeader(status)
 	_, err := rq.w.Write([]byte(b.String()))
 	return err
+}
+
+// withIssuer adds iss, this server's base URL, to an answer for the client
+// (RFC 9207), so that a client signing users in at several servers can
+// tell which one answered (mix-up attacks, RFC 9700 §4.4). The base URL is
+// Config.PublicURL, or the request's own scheme and host.
+func (s *server) withIssuer(rq *request, location string) string {
+	iss := strings.TrimRight(s.cfg.PublicURL, "/")
+	if iss == "" {
+		scheme := "http"
+		if rq.r.TLS != nil {
+			scheme = "https"
+		}
+		iss = scheme + "://" + rq.r.Host
+	}
+	return location + "&iss=" + url.QueryEscape(iss)
 }
 
 // formCookie returns this browser's form cookie. With create, a browser

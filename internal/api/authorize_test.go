@@ -197,6 +197,9 @@ func codeFrom(t *testing.T, p *page, status int, redirect string) string {
 	if q.Get("error") != "" {
 		t.Fatalf("error redirect: %s", loc)
 	}
+	if q.Get("iss") == "" {
+		t.Errorf("no iss in %s", loc)
+	}
 	return q.Get("code")
 }
 
@@ -298,9 +301,13 @@ func TestAuthorizeUserSignIn(t *testing.T) {
 	if !strings.Contains(p.body, "Allow Lamp App?") || !strings.Contains(p.body, szUser) {
 		t.Errorf("consent page does not name the client and the account: %s", p.body)
 	}
-	code := codeFrom(t, b.submit(p, "action", "allow"), http.StatusSeeOther, szWebRedir)
+	allowed := b.submit(p, "action", "allow")
+	code := codeFrom(t, allowed, http.StatusSeeOther, szWebRedir)
 	if !auth.ValidTokenFormat(code) {
 		t.Fatalf("code %q", code)
+	}
+	if iss := mustParseURL(t, allowed.header.Get("Location")).Query().Get("iss"); iss != w.srv.URL {
+		t.Errorf("iss = %q, want %q (RFC 9207)", iss, w.srv.URL)
 	}
 
 	// A public client: no secret, no refresh token.
@@ -639,6 +646,10 @@ func TestAuthorizeSecureCookie(t *testing.T) {
 	r := env.Do(apitest.Req{Method: "GET", Path: "/oauth/authorize?" + authorizeQuery(szWebClient, szWebRedir, challenge).Encode()})
 	if r.Status != http.StatusOK {
 		t.Fatalf("GET: %d %s", r.Status, r.Body)
+	}
+	refused := env.Do(apitest.Req{Method: "GET", Path: "/oauth/authorize?client_id=" + szWebClient})
+	if loc := refused.Header.Get("Location"); !strings.HasSuffix(loc, "&iss=https%3A%2F%2Fwick.example.com") {
+		t.Errorf("Location %q: want iss from the public URL", loc)
 	}
 	cookie := r.Header.Get("Set-Cookie")
 	for _, want := range []string{"Secure", "HttpOnly", "SameSite=Lax"} {

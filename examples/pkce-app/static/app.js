@@ -54,6 +54,11 @@
 			problem('The sign-in answer does not belong to this tab; sign in again.');
 			return;
 		}
+		// RFC 9207: the answer names the server that sent it.
+		if (params.get('iss') && params.get('iss') !== config.wick) {
+			problem('The sign-in answer came from another server (' + params.get('iss') + '); sign in again.');
+			return;
+		}
 		if (params.get('error')) {
 			problem('Sign-in refused: ' + (params.get('error_description') || params.get('error')));
 			return;
