@@ -233,3 +233,52 @@ func BenchmarkServeAsset(b *testing.B) {
 		root.ServeHTTP(w, r)
 	}
 }
+
+// FuzzMount checks, for any path and method, that Mount never panics, that
+// the API gets every request outside the console's paths, and that the
+// console serves only embedded files (or index.html, or a 404/405/302).
+func FuzzMount(f *testing.F) {
+	h, err := New(slog.New(slog.DiscardHandler))
+	if err != nil {
+		f.Fatal(err)
+	}
+	root := Mount(apiStub, h)
+	for _, p := range []string{"/", "/console", "/console/", "/console/js/app.js", "/console/../v1/devices", "/v1/devices", "/console/%2e%2e/x.js", "/consolex", "//console/"} {
+		f.Add("GET", p, "text/html")
+	}
+	f.Add("POST", "/console/app.css", "")
+	f.Fuzz(func(t *testing.T, method, p, accept string) {
+		r, err := http.NewRequest(method, "http://wick.test/", nil)
+		if err != nil {
+			return
+		}
+		r.URL.Path = p
+		r.Header.Set("Accept", accept)
+		w := httptest.NewRecorder()
+		root.ServeHTTP(w, r)
+		toAPI := w.Header().Get("X-Test-API") == "1"
+		inConsole := strings.HasPrefix(p, Prefix) || p == "/console" || (p == "/" && wantsHTML(r))
+		if inConsole == toAPI {
+			t.Fatalf("%s %q: reached the API: %v", method, p, toAPI)
+		}
+		if !inConsole {
+			return
+		}
+		switch w.Code {
+		case http.StatusOK:
+			body := w.Body.Bytes()
+			found := method == http.MethodHead
+			for _, a := range h.assets {
+				if string(a.body) == string(body) {
+					found = true
+				}
+			}
+			if !found {
+				t.Fatalf("%s %q: served something that is not an embedded file", method, p)
+			}
+		case http.StatusNotModified, http.StatusNotFound, http.StatusMethodNotAllowed, http.StatusFound, http.StatusRequestedRangeNotSatisfiable, http.StatusPartialContent, http.StatusPreconditionFailed:
+		default:
+			t.Fatalf("%s %q: status %d", method, p, w.Code)
+		}
+	})
+}

@@ -200,22 +200,24 @@ export function stream(path, { onEvent, onState = () => {} }) {
 		delay = 1000;
 		const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
 		let buf = '';
-		let ev = { name: 'message', data: [], id: '' };
-		for (;;) {
-			const { value, done } = await reader.read();
-			if (done) {
-				return;
-			}
-			buf += value;
+		let ev = { name: 'message', data: [], id: null };
+		const drain = () => {
 			let nl;
 			while ((nl = buf.search(/\r\n|\r|\n/)) >= 0) {
+				if (buf[nl] === '\r' && nl === buf.length - 1) {
+					return; // a CR at the end of a chunk may be the first half of CRLF
+				}
 				const line = buf.slice(0, nl);
 				buf = buf.slice(nl + (buf[nl] === '\r' && buf[nl + 1] === '\n' ? 2 : 1));
 				if (line === '') {
+					// The event is complete: only now does its ID count for a resume.
+					if (ev.id !== null) {
+						lastId = ev.id;
+					}
 					if (ev.data.length) {
 						dispatch(ev);
 					}
-					ev = { name: 'message', data: [], id: '' };
+					ev = { name: 'message', data: [], id: null };
 					continue;
 				}
 				if (line.startsWith(':')) {
@@ -231,13 +233,25 @@ export function stream(path, { onEvent, onState = () => {} }) {
 					ev.name = val;
 				} else if (field === 'data') {
 					ev.data.push(val);
-				} else if (field === 'id') {
+				} else if (field === 'id' && !val.includes('\0')) {
 					ev.id = val;
-					lastId = val;
 				} else if (field === 'retry' && /^\d+$/.test(val)) {
 					delay = Math.max(1000, Number(val));
 				}
 			}
+		};
+		for (;;) {
+			const { value, done } = await reader.read();
+			if (done) {
+				// A final CR ends its line; an event without its blank line is dropped.
+				if (buf.endsWith('\r')) {
+					buf += '\n';
+					drain();
+				}
+				return;
+			}
+			buf += value;
+			drain();
 		}
 	}
 
@@ -247,9 +261,12 @@ export function stream(path, { onEvent, onState = () => {} }) {
 		try {
 			body = JSON.parse(raw);
 		} catch {
+			// not JSON: the data as text
+		}
+		if (!body || typeof body !== 'object' || Array.isArray(body)) {
 			body = { data: raw };
 		}
-		onEvent({ name: ev.name, id: ev.id, raw, ...body });
+		onEvent({ ...body, name: ev.name, id: ev.id || '', raw });
 	}
 
 	(async () => {
