@@ -114,6 +114,9 @@ func BenchmarkUDPFunctionCall(b *testing.B) {
 // entries). Heap and stacks in use are compared before and after.
 func TestScaleUDP(t *testing.T) {
 	n := scaleN(t, "WICK_GATEWAY_SCALE_UDP")
+	if os.Getenv("WICK_GATEWAY_SCALE_HEAPPROFILE") != "" {
+		runtime.MemProfileRate = 1 // every allocation, for an exact profile
+	}
 	cfg := udpTestConfig()
 	cfg.HandshakeRate = -1
 	cfg.UDPIdleTimeout = time.Hour
