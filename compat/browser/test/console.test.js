@@ -53,6 +53,7 @@ describe('console: sign-in with MFA, devices, functions, events', { skip: skip |
 		const { page } = tab;
 		await page.goto(`${server.url}/`);
 		await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+		assert.equal(await page.evaluate(() => document.activeElement && document.activeElement.name), 'username', 'the email field starts with the focus');
 		await page.getByText('No account yet?').click();
 		await page.getByText('wick user create you@example.com').waitFor();
 		await screenshot(page, '01-signin-first-run');
@@ -72,8 +73,10 @@ describe('console: sign-in with MFA, devices, functions, events', { skip: skip |
 		await page.getByRole('button', { name: 'Sign in' }).click();
 		await page.getByRole('heading', { name: 'Two-step verification' }).waitFor();
 		await screenshot(page, '03-signin-otp');
-		await page.getByLabel('One-time code').fill(await freshTotp(secret, used));
-		await page.getByRole('button', { name: 'Verify' }).click();
+		// Keyboard only: the code field has the focus, Enter submits.
+		assert.equal(await page.evaluate(() => document.activeElement && document.activeElement.getAttribute('autocomplete')), 'one-time-code');
+		await page.keyboard.type(await freshTotp(secret, used));
+		await page.keyboard.press('Enter');
 		await page.getByRole('heading', { name: 'Devices' }).waitFor();
 		await page.getByText('No devices yet').waitFor();
 		await screenshot(page, '04-devices-empty');

@@ -5,6 +5,11 @@
 import { signIn, signInOTP, signupOpen, post, session } from '../api.js';
 import { h, mount, field, onSubmit, copyButton } from '../ui.js';
 
+/** Focuses el once the page is in the document (the first step is built before it is). */
+function focusSoon(el) {
+	queueMicrotask(() => el.focus());
+}
+
 function card(...children) {
 	return h('div', { class: 'auth-wrap' }, h('div', { class: 'auth-card' },
 		h('div', { class: 'auth-brand' }, h('img', { src: '/console/favicon.svg', alt: '', width: '36', height: '36' }), h('span', {}, 'Wick')),
@@ -40,7 +45,7 @@ export function signInPage({ onDone }) {
 		const first = h('div', { class: 'first-run' }, h('p', { class: 'muted' }, 'Checking whether this server takes new accounts…'));
 		mount(root, card(h('h1', {}, 'Sign in'), notice ? h('div', { class: 'note' }, notice) : null, form, first));
 		firstRun(first);
-		form.querySelector(username ? 'input[name=password]' : 'input[name=username]').focus();
+		focusSoon(form.querySelector(username ? 'input[name=password]' : 'input[name=username]'));
 	}
 
 	function otpStep(mfaToken, recovery = false) {
@@ -68,7 +73,7 @@ export function signInPage({ onDone }) {
 			}
 		});
 		mount(root, card(h('h1', {}, 'Two-step verification'), h('p', { class: 'muted' }, `Signing in as ${username}.`), form));
-		form.querySelector('input').focus();
+		focusSoon(form.querySelector('input'));
 	}
 
 	async function firstRun(slot) {
@@ -101,7 +106,7 @@ export function signInPage({ onDone }) {
 			done(res.token);
 		});
 		mount(root, card(h('h1', {}, 'Create your account'), form));
-		form.querySelector('input').focus();
+		focusSoon(form.querySelector('input'));
 	}
 
 	passwordStep();
