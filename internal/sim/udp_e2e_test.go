@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -30,18 +31,36 @@ const (
 // a token and client of e2eUser.
 func startUDPServer(t *testing.T) (api, udpAddr, data, token string, c *cloud.Client) {
 	t.Helper()
+	data = filepath.Join(t.TempDir(), "data")
+	api, udpAddr, _ = runServer(t, data, "127.0.0.1:0", true)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	tok, err := cloud.New(api, "").Login(ctx, e2eUser, e2ePassword, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return api, udpAddr, data, tok.AccessToken, cloud.New(api, tok.AccessToken)
+}
+
+// runServer runs a Wick server on data with its UDP gateway on udp (and
+// HTTP and TCP on free loopback ports), creating e2eUser first when
+// newUser; stop shuts it down cleanly (also at cleanup).
+func runServer(t *testing.T, data, udp string, newUser bool) (api, udpAddr string, stop func()) {
+	t.Helper()
 	cfg := config.Default()
-	cfg.Data = filepath.Join(t.TempDir(), "data")
-	cfg.HTTP, cfg.DeviceTCP, cfg.DeviceUDP = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Data = data
+	cfg.HTTP, cfg.DeviceTCP, cfg.DeviceUDP = "127.0.0.1:0", "127.0.0.1:0", udp
 	cfg.Rate = 1 << 30
 	// Every simulated device comes from 127.0.0.1.
 	cfg.DeviceConnsPerIP, cfg.HTTPConnsPerIP, cfg.DeviceHandshakeRate = 0, 0, -1
 	cfg.ShutdownTimeout = 5 * time.Second
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ctx, cancel := context.WithCancel(context.Background())
-	if _, err := server.CreateUser(ctx, cfg, log, e2eUser, e2ePassword); err != nil {
-		cancel()
-		t.Fatal(err)
+	if newUser {
+		if _, err := server.CreateUser(ctx, cfg, log, e2eUser, e2ePassword); err != nil {
+			cancel()
+			t.Fatal(err)
+		}
 	}
 	srv, err := server.New(ctx, cfg, log)
 	if err != nil {
@@ -50,12 +69,16 @@ func startUDPServer(t *testing.T) (api, udpAddr, data, token string, c *cloud.Cl
 	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("server: %v", err)
-		}
-	})
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("server: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
 	select {
 	case <-srv.Ready():
 	case err := <-done:
@@ -64,14 +87,7 @@ func startUDPServer(t *testing.T) (api, udpAddr, data, token string, c *cloud.Cl
 	if srv.DeviceUDPAddr() == nil {
 		t.Fatal("no UDP gateway")
 	}
-	api = "http://" + srv.HTTPAddr().String()
-	lctx, lcancel := context.WithTimeout(ctx, 10*time.Second)
-	defer lcancel()
-	tok, err := cloud.New(api, "").Login(lctx, e2eUser, e2ePassword, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return api, srv.DeviceUDPAddr().String(), cfg.Data, tok.AccessToken, cloud.New(api, tok.AccessToken)
+	return "http://" + srv.HTTPAddr().String(), srv.DeviceUDPAddr().String(), stop
 }
 
 // TestEndToEndUDP is `wick sim --udp --count 50` against a whole in-process
@@ -292,4 +308,121 @@ func newP256(t *testing.T) (*ecdsa.PrivateKey, []byte) {
 		t.Fatal(err)
 	}
 	return k, der
+}
+
+// TestUDPServerRestart restarts `wick serve` under a Gen 3 device that
+// stays up: the restarted server restores the device's session from the
+// database, so the device's next event goes through without a handshake and
+// the device answers calls; a device that then reconnects resumes its
+// session instead of running a handshake.
+func TestUDPServerRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test skipped in -short mode")
+	}
+	data := filepath.Join(t.TempDir(), "data")
+	api, udpAddr, stopServer := runServer(t, data, "127.0.0.1:0", true)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	tok, err := cloud.New(api, "").Login(ctx, e2eUser, e2ePassword, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := cloud.New(api, tok.AccessToken)
+	d, id, onlineCount := startUDPDevice(t, c, data, udpAddr, true)
+
+	stopServer()
+	api, _, _ = runServer(t, data, udpAddr, false)
+	c = cloud.New(api, tok.AccessToken)
+	stream, err := c.Subscribe(ctx, cloud.StreamOptions{Prefix: "after-restart"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Close()
+	// The device never noticed: its next event is acknowledged by the new
+	// server on the old session.
+	if err := d.Publish(ctx, "after-restart", "1", device.PublishOptions{WithAck: true}); err != nil {
+		t.Fatalf("publish after the restart: %v", err)
+	}
+	select {
+	case e := <-stream.Events():
+		if e.CoreID != id {
+			t.Errorf("event from %q", e.CoreID)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("event after the restart not on the stream")
+	}
+	if r, err := c.CallFunction(ctx, id, "add", "41"); err != nil || r.ReturnValue != 42 {
+		t.Fatalf("call after the restart: %+v, %v", r, err)
+	}
+	if n := onlineCount.Load(); n != 1 || d.Resumed() {
+		t.Fatalf("device went online %d times (resumed %v); want once, no reconnect", n, d.Resumed())
+	}
+
+	// A reconnect now resumes the saved session, with no handshake.
+	d.Disconnect()
+	for start := time.Now(); onlineCount.Load() < 2; time.Sleep(50 * time.Millisecond) {
+		if time.Since(start) > 30*time.Second {
+			t.Fatal("device did not come back after Disconnect")
+		}
+	}
+	if !d.Resumed() {
+		t.Error("the reconnection ran a handshake instead of resuming")
+	}
+	if r, err := c.CallFunction(ctx, id, "add", "1"); err != nil || r.ReturnValue != 2 {
+		t.Fatalf("call after resuming: %+v, %v", r, err)
+	}
+}
+
+// startUDPDevice provisions and runs a Gen 3 device with the function add
+// (argument + 1) until the test ends; onlineCount counts its connections.
+func startUDPDevice(t *testing.T, c *cloud.Client, data, udpAddr string, resume bool) (d *device.Device, id string, onlineCount *atomic.Int32) {
+	t.Helper()
+	key, der := newP256(t)
+	pemKey, err := protocol.MarshalPublicKeyPEM(&key.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id = "e2e000000000000000000002"
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.ProvisionDevice(ctx, id, pemKey, ""); err != nil {
+		t.Fatal(err)
+	}
+	serverKey, err := sim.LoadUDPServerKey(filepath.Join(data, "server_ec_key.pub.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	onlineCount = new(atomic.Int32)
+	d, err = device.New(device.Config{ID: id, Transport: protocol.TransportUDP, PrivateKeyDER: der,
+		ECServerKey: serverKey, ServerAddr: udpAddr, PlatformID: 12, DeviceDescribe: true,
+		UDP:     device.UDPOptions{Resume: resume},
+		Backoff: device.Backoff{Min: 100 * time.Millisecond, Max: 200 * time.Millisecond},
+		OnState: func(s device.State, _ error) {
+			if s == device.Online {
+				onlineCount.Add(1)
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Function("add", func(_ context.Context, arg string) int32 {
+		n := 0
+		for _, r := range arg {
+			n = n*10 + int(r-'0')
+		}
+		return int32(n + 1)
+	})
+	runCtx, stopRun := context.WithCancel(context.Background())
+	runDone := make(chan struct{})
+	go func() { defer close(runDone); d.Run(runCtx) }()
+	t.Cleanup(func() { stopRun(); <-runDone })
+	for start := time.Now(); ; time.Sleep(50 * time.Millisecond) {
+		dev, err := c.GetDevice(ctx, id)
+		if err == nil && dev.Online && len(dev.Functions) > 0 {
+			return d, id, onlineCount
+		}
+		if time.Since(start) > 9*time.Second {
+			t.Fatalf("device %s not online with its functions: %v", id, err)
+		}
+	}
 }

@@ -673,3 +673,10 @@ func (d *Device) Disconnect() {
 		s.closeConn()
 	}
 }
+
+// Resumed reports whether the current connection resumed a saved DTLS
+// session instead of running a handshake; false when offline or over TCP.
+func (d *Device) Resumed() bool {
+	s := d.session()
+	return s != nil && s.resumed
+}

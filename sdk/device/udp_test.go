@@ -510,6 +510,9 @@ func TestUDPDeviceResume(t *testing.T) {
 	runDevice(t, d)
 	log.wait(t, Online)
 	ping := srv.next(t, "ping", kindIs(protocol.KindPing))
+	if !d.Resumed() {
+		t.Error("Resumed() is false on a resumed connection")
+	}
 	if srv.handshakes.Load() != 1 || srv.moved.Load() == 0 {
 		t.Fatalf("handshakes %d, type-253 records %d; want 1 and some", srv.handshakes.Load(), srv.moved.Load())
 	}
@@ -601,6 +604,9 @@ func TestUDPDeviceChangeAddress(t *testing.T) {
 	d, log := newUDPDevice(t, key, srv, nil)
 	runDevice(t, d)
 	log.wait(t, Online)
+	if d.Resumed() {
+		t.Error("Resumed() is true after a full handshake")
+	}
 	before := d.LocalAddr().String()
 	first := srv.next(t, "hello", kindIs(protocol.KindHello))
 	if err := d.ChangeAddress(context.Background()); err != nil {
