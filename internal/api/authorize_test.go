@@ -658,3 +658,23 @@ func TestAuthorizeSecureCookie(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkAuthorizePage measures GET /oauth/authorize, the sign-in page
+// anyone can ask for without credentials: request checks, one client read,
+// a form token and the page's template.
+func BenchmarkAuthorizePage(b *testing.B) {
+	env := apitest.New(b, apitest.Options{InMemory: true, Config: api.Config{GlobalRate: -1}})
+	owner := env.CreateUser("owner@example.com", "owner-password-1")
+	env.CreateClient(&store.Client{ID: szWebClient, Name: "Lamp App", Type: store.ClientWeb, RedirectURI: szWebRedir, OwnerID: owner.ID})
+	q := url.Values{"response_type": {"code"}, "client_id": {szWebClient}, "redirect_uri": {szWebRedir}, "state": {szState},
+		"code_challenge": {auth.S256(strings.Repeat("v", 43))}, "code_challenge_method": {"S256"}}
+	path := "/oauth/authorize?" + q.Encode()
+	b.ReportAllocs()
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		env.Handler.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		if rec.Code != http.StatusOK {
+			b.Fatalf("status %d", rec.Code)
+		}
+	}
+}
