@@ -133,8 +133,13 @@ describe('console: sign-in with MFA, devices, functions, events', { skip: skip |
 		assert.equal(await page.locator('.event').count(), n, 'no event may be added while paused');
 		await page.getByText(/new while paused/).waitFor();
 		await screenshot(page, '07-events');
+		assert.match(page.url(), /#\/events\?prefix=sensor$/, 'the filter is in the address');
 		await page.getByRole('button', { name: 'Resume' }).click();
 		await page.waitForFunction((k) => document.querySelectorAll('.event').length > k, n);
+		// A reload keeps the filter.
+		await page.reload();
+		assert.equal(await page.getByLabel('Event name prefix').inputValue(), 'sensor');
+		await page.locator('.event[data-name="sensor"]').first().waitFor();
 	});
 
 	it('shows the device go offline without a reload', async () => {

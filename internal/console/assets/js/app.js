@@ -97,10 +97,11 @@ async function render() {
 		cleanup();
 		cleanup = null;
 	}
-	const path = location.hash.replace(/^#\/?/, '');
+	const full = location.hash.replace(/^#\/?/, '');
+	const path = full.split('?')[0];
 	if (!session.token) {
 		if (!path.startsWith('signin')) {
-			sessionStorage.setItem('wick.console.next', path);
+			sessionStorage.setItem('wick.console.next', full);
 		}
 		mount(app, signInPage({ onDone: afterSignIn }));
 		document.title = 'Sign in · Wick';
