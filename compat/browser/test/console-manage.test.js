@@ -212,6 +212,12 @@ describe('console: products, clients, webhooks, account', { skip: skip || false 
 		await page.getByRole('cell', { name: '200' }).waitFor();
 		assert.ok(hits.length >= 1, 'the webhook target got the test');
 		await screenshot(page, 'manage-10-webhook');
+		await page.getByRole('button', { name: 'Disable' }).click();
+		await page.getByRole('button', { name: 'Enable' }).waitFor();
+		await page.locator('tr[data-hook]').getByText('Disabled').waitFor();
+		const hooks = await rest.request(server.url, 'GET', '/v1/products/smart-lamp/integrations', { token: await token() });
+		assert.equal(hooks.body[0].disabled, true, rest.describe(hooks));
+		assert.equal(hooks.body[0].url, `http://127.0.0.1:${hookTarget.address().port}/in`, 'disabling keeps the rest of the configuration');
 	});
 
 	it('turns on two-step verification with the key the page shows, then off', async () => {
