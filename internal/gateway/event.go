@@ -29,6 +29,7 @@ var forwardedSystemEvents = map[string]bool{
 // the same name (docs/particle-protocol.md#events-devices-publish).
 const (
 	eventDeviceName   = "spark/device/name"
+	eventDeviceNameP  = "particle/device/name" // the form in Device OS's documentation today
 	eventDeviceRandom = "spark/device/random"
 	eventDeviceIP     = "spark/device/ip"
 	eventSafeModeDev  = "spark/device/safemode"
@@ -136,7 +137,7 @@ func (s *session) handleSystemEvent(ev protocol.Event) {
 	switch name := ev.Name; {
 	case name == protocol.ClaimCodeEventName:
 		s.claim(ev)
-	case name == eventDeviceName:
+	case name == eventDeviceName, name == eventDeviceNameP:
 		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 		d, err := g.store.DeviceByID(ctx, s.id)
 		cancel()

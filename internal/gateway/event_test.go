@@ -299,6 +299,10 @@ func TestSystemEvents(t *testing.T) {
 	if m := d.expect("name", eventNamed("spark/device/name")); string(m.m.Payload) != "toaster" {
 		t.Errorf("name reply %q", m.m.Payload)
 	}
+	ev("particle/device/name", "") // the form of Device OS's current documentation
+	if m := d.expect("name", eventNamed("particle/device/name")); string(m.m.Payload) != "toaster" {
+		t.Errorf("particle/ name reply %q", m.m.Payload)
+	}
 	ev("spark/device/random", "")
 	if m := d.expect("random", eventNamed("spark/device/random")); len(m.m.Payload) != 40 {
 		t.Errorf("random reply %q", m.m.Payload)
