@@ -485,15 +485,13 @@ func (c *udpConn) reliable(s *session, plain []byte) (dup bool) {
 		c.rmu.Lock()
 		dup, replies := c.dedup.Receive(time.Now(), id)
 		if dup {
+			s.g.stats.udpDuplicates.Add(1)
 			for _, r := range replies {
 				c.sealAndSend(s, nil, r)
 			}
 		}
 		c.rmu.Unlock()
 		s.wmu.Unlock()
-		if dup {
-			s.g.stats.udpDuplicates.Add(1)
-		}
 		return dup
 	case protocol.Acknowledgement, protocol.Reset:
 		c.rmu.Lock()
@@ -579,9 +577,8 @@ func (c *udpConn) retransmit(s *session) {
 	c.rmu.Lock()
 	resend, gaveUp := c.outbox.HandleTimeout(time.Now())
 	for _, r := range resend {
-		if _, err := c.sealAndSend(s, nil, r); err == nil {
-			s.g.stats.udpRetransmits.Add(1)
-		}
+		s.g.stats.udpRetransmits.Add(1)
+		c.sealAndSend(s, nil, r)
 	}
 	lost := len(gaveUp) > 0
 	if !lost {

@@ -309,7 +309,7 @@ func TestUDPResume(t *testing.T) {
 			if restart {
 				w.restart()
 			} else {
-				waitFor(t, "offline after silence", func() bool { return !w.g.Online(id.String()) })
+				waitFor(t, "offline after silence", func() bool { return !w.g.Online(id.String()) && !w.device(id).Online })
 			}
 			if w.device(id).Online {
 				t.Fatal("device still online in the store")
@@ -477,7 +477,7 @@ func TestUDPOfflineAfterSilence(t *testing.T) {
 	if el := time.Since(start); el > 3*time.Second {
 		t.Fatalf("offline after %s", el)
 	}
-	waitFor(t, "session saved", func() bool { return w.g.Stats().UDPSaves >= 2 })
+	waitFor(t, "session saved and forgotten", func() bool { st := w.g.Stats(); return st.UDPSaves >= 2 && st.UDPSessions == 0 })
 	if st := w.g.Stats(); st.IdleTimeouts != 1 || st.UDPSessions != 0 {
 		t.Fatalf("stats %+v: want 1 idle timeout and no session in memory", st)
 	}
