@@ -386,6 +386,26 @@ func writeGateway(w *metrics.Writer, st gateway.Stats) {
 	w.Counter("wick_device_claims_total", claims, st.ClaimsOK, result("ok"))
 	w.Counter("wick_device_claims_total", claims, st.ClaimsFailed, result("failed"))
 	w.Counter("wick_gateway_panics_total", "Panics recovered in a device session or the event router.", st.Panics)
+	writeGatewayUDP(w, st)
+}
+
+// writeGatewayUDP writes the Gen 3 (DTLS over UDP) counters of the gateway.
+func writeGatewayUDP(w *metrics.Writer, st gateway.Stats) {
+	w.Gauge("wick_udp_sessions", "Gen 3 sessions in the gateway's connection-ID table.", float64(st.UDPSessions))
+	const dg = "UDP datagrams read from and written to devices."
+	w.Counter("wick_udp_datagrams_total", dg, st.UDPDatagramsIn, metrics.Label{Name: "direction", Value: "in"})
+	w.Counter("wick_udp_datagrams_total", dg, st.UDPDatagramsOut, metrics.Label{Name: "direction", Value: "out"})
+	w.Counter("wick_udp_datagrams_dropped_total", "UDP datagrams dropped before any session saw them.", st.UDPDropped)
+	w.Counter("wick_udp_cookies_total", "HelloVerifyRequests sent (ClientHellos without a valid cookie).", st.UDPCookies)
+	w.Counter("wick_udp_signatures_total", "ServerKeyExchange signatures made (one per handshake past the cookie).", st.UDPSignatures)
+	w.Counter("wick_udp_unknown_cid_total", "Records on a connection ID no session has (dropped).", st.UDPUnknownCID)
+	w.Counter("wick_udp_resumptions_total", "Gen 3 sessions resumed from a saved session, with no handshake.", st.UDPResumptions)
+	w.Counter("wick_udp_sessions_saved_total", "Gen 3 sessions written to the store.", st.UDPSaves)
+	w.Counter("wick_udp_retransmissions_total", "Handshake flights and CoAP messages sent again.", st.UDPRetransmits)
+	w.Counter("wick_udp_gave_up_total", "Gen 3 sessions ended because a confirmable message went unacknowledged.", st.UDPGaveUp)
+	w.Counter("wick_udp_duplicates_total", "Repeated confirmable messages answered from the cache.", st.UDPDuplicates)
+	w.Counter("wick_udp_bad_records_total", "Records that did not open: bad MAC, replay, wrong epoch.", st.UDPBadRecords)
+	w.Counter("wick_udp_moves_total", "Gen 3 sessions re-bound to a new device address.", st.UDPMoves)
 }
 
 func writeSSE(w *metrics.Writer, st api.StreamStats) {
