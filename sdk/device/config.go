@@ -292,6 +292,9 @@ func (c Config) normalize() (Config, protocol.DeviceID, error) {
 		if c.KeepAlive <= 0 {
 			c.KeepAlive = DefaultUDPKeepAlive
 		}
+		if c.PingTimeout <= 0 {
+			c.PingTimeout = DefaultUDPPingTimeout
+		}
 	} else if c.PrivateKey == nil {
 		// Parse once to fail early; the parsed key is not kept.
 		if _, err := protocol.ParseRSAPrivateKey(c.PrivateKeyDER); err != nil {

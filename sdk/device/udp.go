@@ -75,6 +75,10 @@ const (
 	// DefaultUDPKeepAlive is Device OS's ping interval over Wi-Fi and
 	// Ethernet (cellular devices use 23 minutes).
 	DefaultUDPKeepAlive = 25 * time.Second
+	// DefaultUDPPingTimeout is how long Gen 3 firmware waits for the
+	// answer to a ping (retransmissions included) before it reconnects;
+	// a resumed session that gets no answer within it is given up.
+	DefaultUDPPingTimeout = 30 * time.Second
 	// udpReadBuf holds one datagram: a record of the largest CoAP message
 	// the firmware accepts (1152 bytes of content) plus headers.
 	udpReadBuf = 2048

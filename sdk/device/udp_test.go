@@ -665,8 +665,8 @@ func TestUDPConfig(t *testing.T) {
 				t.Fatalf("New: %v, want ok %v", err, c.ok)
 			}
 			if err == nil {
-				if d.cfg.ServerAddr != "example.com:5684" || d.cfg.KeepAlive != DefaultUDPKeepAlive {
-					t.Errorf("defaults: %s, keepalive %v", d.cfg.ServerAddr, d.cfg.KeepAlive)
+				if d.cfg.ServerAddr != "example.com:5684" || d.cfg.KeepAlive != DefaultUDPKeepAlive || d.cfg.PingTimeout != DefaultUDPPingTimeout {
+					t.Errorf("defaults: %s, keepalive %v, ping timeout %v", d.cfg.ServerAddr, d.cfg.KeepAlive, d.cfg.PingTimeout)
 				}
 			} else if !errors.Is(err, ErrConfig) {
 				t.Errorf("error %v is not ErrConfig", err)
