@@ -262,12 +262,15 @@ func (s *server) writePage(rq *request, status int, page authorizePage, formOrig
 // withIssuer adds iss, this server's base URL, to an answer for the client
 // (RFC 9207), so that a client signing users in at several servers can
 // tell which one answered (mix-up attacks, RFC 9700 §4.4). The base URL is
-// Config.PublicURL, or the request's own scheme and host.
+// the one the browser used: Config.PublicURL when its host is the
+// request's (its scheme is then right behind a TLS proxy too), otherwise
+// the request's own scheme and host (a default public URL such as
+// http://:8080 names no host a browser can use).
 func (s *server) withIssuer(rq *request, location string) string {
 	iss := strings.TrimRight(s.cfg.PublicURL, "/")
-	if iss == "" {
+	if u, err := url.Parse(iss); err != nil || u.Host != rq.r.Host {
 		scheme := "http"
-		if rq.r.TLS != nil {
+		if rq.r.TLS != nil || strings.HasPrefix(iss, "https:") {
 			scheme = "https"
 		}
 		iss = scheme + "://" + rq.r.Host
