@@ -70,15 +70,15 @@ type Dedup struct {
 	MaxEntries int
 
 	ring    []dedupEntry // circular, oldest at head; grows up to MaxEntries
+	ids     []uint16     // ring[i].id, kept apart so that a lookup scans 2 bytes per entry
 	head, n int
 	scratch [][]byte // Receive's result, reused
 }
 
-// dedupEntry is one remembered message ID. replies holds every reply
-// back to back, each preceded by its 2-byte big-endian length; the buffer is
-// reused when the slot is.
+// dedupEntry is one remembered message ID (its ID is in Dedup.ids).
+// replies holds every reply back to back, each preceded by its 2-byte
+// big-endian length; the buffer is reused when the slot is.
 type dedupEntry struct {
-	id      uint16
 	at      time.Time
 	replies []byte
 }
@@ -121,16 +121,16 @@ func (d *Dedup) Expire(now time.Time) {
 // scanned as its two contiguous runs, without a modulo per entry.
 func (d *Dedup) find(id uint16) *dedupEntry {
 	end := d.head + d.n
-	if wrap := end - len(d.ring); wrap > 0 {
+	if wrap := end - len(d.ids); wrap > 0 {
 		for i := wrap - 1; i >= 0; i-- {
-			if d.ring[i].id == id {
+			if d.ids[i] == id {
 				return &d.ring[i]
 			}
 		}
-		end = len(d.ring)
+		end = len(d.ids)
 	}
 	for i := end - 1; i >= d.head; i-- {
-		if d.ring[i].id == id {
+		if d.ids[i] == id {
 			return &d.ring[i]
 		}
 	}
@@ -169,18 +169,19 @@ func (d *Dedup) push(now time.Time, id uint16) {
 			d.n--
 		}
 	}
-	e := &d.ring[d.slot(d.n)]
-	e.id, e.at, e.replies = id, now, e.replies[:0]
+	i := d.slot(d.n)
+	e := &d.ring[i]
+	d.ids[i], e.at, e.replies = id, now, e.replies[:0]
 	d.n++
 }
 
 // grow moves the entries to a ring of size c, oldest first.
 func (d *Dedup) grow(c int) {
-	ring := make([]dedupEntry, c)
+	ring, ids := make([]dedupEntry, c), make([]uint16, c)
 	for i := range d.n {
-		ring[i] = d.ring[d.slot(i)]
+		ring[i], ids[i] = d.ring[d.slot(i)], d.ids[d.slot(i)]
 	}
-	d.ring, d.head = ring, 0
+	d.ring, d.ids, d.head = ring, ids, 0
 }
 
 // Reply records msg (the encoded CoAP ACK or RST, or a piggy-backed
@@ -202,7 +203,7 @@ func (d *Dedup) Reply(id uint16, msg []byte) bool {
 // call Expire first. It keeps the settings.
 func (d *Dedup) Shrink() {
 	if d.n == 0 {
-		d.ring, d.head, d.scratch = nil, 0, nil
+		d.ring, d.ids, d.head, d.scratch = nil, nil, 0, nil
 	}
 }
 
