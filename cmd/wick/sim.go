@@ -42,7 +42,9 @@ The devices take firmware updates (OTA v1, fast OTA) and reboot into them,
 reconnecting with the product version of the binary (or --ota-version):
 --ota=refuse answers every update with 5.03, --ota=drop disconnects in the
 middle of a transfer, --ota-delay slows every chunk and --ota-lose loses
-every n-th chunk once, so that the gateway must resend it.
+every n-th chunk once, so that the gateway must resend it. --ota-v3 makes
+them speak OTA v3 (as Gen 3 Device OS does), which resumes a transfer that
+broke off.
 
 Progress goes to stderr every --progress; the summary goes to stdout. When
 no device has come online by the end of the ramp-up, the run stops there

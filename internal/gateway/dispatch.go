@@ -61,6 +61,10 @@ func (s *session) dispatch(m *protocol.Message, plain []byte) {
 	case protocol.KindEmptyACK, protocol.KindReset, protocol.KindResponse:
 		s.handleResponse(m, kind, plain)
 	default:
+		if protocol.IsUpdateAck(m) {
+			s.handleUpdateAck(m)
+			return
+		}
 		// Anything else (OTA messages, requests only servers send): an
 		// empty ACK for a CON so the device does not wait
 		// (docs/particle-protocol.md#a-minimal-server-session).

@@ -128,6 +128,12 @@ type transfer struct {
 	missed chan []uint16 // ChunkMissed lists, from the dispatcher
 	begun  time.Time
 
+	// OTA v3 (ota3.go).
+	v3     bool
+	window uint32                  // chunks the device takes beyond its last in-order one
+	offset uint32                  // bytes the device already held (resumption)
+	acks   chan protocol.UpdateAck // UpdateAcks, from the dispatcher
+
 	// Guarded by g.ota.mu.
 	rebooting bool        // the device took the binary; waiting for its Hello
 	back      *session    // a newer session of the device, online before rebooting was set
@@ -227,6 +233,13 @@ func (s *session) flash(ctx context.Context, hash string) (err error) {
 	defer cancel()
 	announced = true
 	t.publish(s, FlashStarted)
+	if t.v3 {
+		if err := t.start3(ctx); err != nil {
+			return err
+		}
+		go t.run()
+		return nil
+	}
 	resp, err := s.request(ctx, answerSeparate, func(id uint16, tok byte) (protocol.Message, error) {
 		return protocol.NewUpdateBegin(id, tok, protocol.UpdateBegin{
 			Fast:      !g.cfg.OTA.DisableFast,
@@ -278,15 +291,15 @@ func (t *transfer) load(ctx context.Context) error {
 	}
 	h := s.hello
 	switch {
-	case h.Flags&protocol.HelloOTAv3 != 0:
-		// Device OS builds OTA v3 instead of v1, never both.
-		return fmt.Errorf("gateway: device %s takes updates only by OTA v3, which Wick does not implement: %w",
-			s.id, ErrBadRequest)
 	case len(bin) == 0:
 		return fmt.Errorf("gateway: firmware %s is empty: %w", t.hash, ErrBadRequest)
 	case h.MaxBinarySize > 0 && len(bin) > int(h.MaxBinarySize):
 		return fmt.Errorf("gateway: firmware of %d bytes, device %s takes at most %d: %w",
 			len(bin), s.id, h.MaxBinarySize, ErrBadRequest)
+	}
+	if h.Flags&protocol.HelloOTAv3 != 0 {
+		// Device OS builds OTA v3 instead of v1, never both.
+		return t.load3(bin)
 	}
 	size := int(h.OTAChunkSize)
 	if size == 0 {
@@ -319,7 +332,12 @@ func (t *transfer) publish(s *session, data string) {
 func (t *transfer) run() {
 	defer t.s.recoverBackground()
 	ctx, cancel := context.WithTimeout(t.g.ctx, t.g.cfg.OTA.Timeout)
-	err := t.send(ctx)
+	var err error
+	if t.v3 {
+		err = t.send3(ctx)
+	} else {
+		err = t.send(ctx)
+	}
 	cancel()
 	if t.fast {
 		t.s.mu.Lock()

@@ -245,3 +245,109 @@ func TestFlashSimDeviceUDP(t *testing.T) {
 		t.Fatalf("version after the update %d", d.ProductVersion())
 	}
 }
+
+// TestFlashSimDeviceV3: OTA v3 to an sdk/device device announcing it (Hello
+// flag 0x80), over TCP with lost chunks and over DTLS/UDP.
+func TestFlashSimDeviceV3(t *testing.T) {
+	t.Run("tcp", func(t *testing.T) {
+		w, fw := otaWorld(t, otaTestConfig())
+		ln := listen(t, w)
+		took := make(chan []byte, 1)
+		d := otaSimDevice(t, w, ln, 50, device.OTAOptions{V3: true, LoseEvery: 7, VersionOf: versionAt,
+			OnUpdate: func(b []byte) { took <- append([]byte(nil), b...) }})
+		sub := w.subscribe(bus.Filter{DeviceID: d.ID(), NamePrefix: EventFlashStatus})
+		bin := append(testBinary(70*1024+9), 0, 8)
+		if err := w.g.Flash(context.Background(), d.ID(), fw.put(bin)); err != nil {
+			t.Fatalf("Flash: %v", err)
+		}
+		if got := <-took; !bytes.Equal(got, bin) {
+			t.Fatal("device took another binary")
+		}
+		if a, b := flashStatus(t, sub), flashStatus(t, sub); a != FlashStarted || b != FlashSuccess {
+			t.Fatalf("statuses %q, %q", a, b)
+		}
+		if d.ProductVersion() != 8 {
+			t.Fatalf("version %d", d.ProductVersion())
+		}
+	})
+	t.Run("resumes", func(t *testing.T) {
+		// The device drops the connection after 30 chunks of every
+		// attempt: only resumption gets 100 chunks through, in four.
+		w, fw := otaWorld(t, otaTestConfig())
+		ln := listen(t, w)
+		d := otaSimDevice(t, w, ln, 51, device.OTAOptions{V3: true, Mode: device.OTADrop, DropAfter: 30})
+		sub := w.subscribe(bus.Filter{DeviceID: d.ID(), NamePrefix: EventFlashStatus})
+		h := fw.put(testBinary(100 * 512))
+		lastSession := ""
+		for attempt := 1; ; attempt++ {
+			// The dropped session may still be closing: wait for the
+			// device's next one.
+			waitFor(t, "device back", func() bool {
+				dev := w.device(deviceID(51))
+				return dev.Online && dev.SessionID != lastSession && w.g.Online(d.ID()) && !w.g.Updating(d.ID())
+			})
+			lastSession = w.device(deviceID(51)).SessionID
+			if err := w.g.Flash(context.Background(), d.ID(), h); err != nil {
+				t.Fatalf("attempt %d: Flash: %v", attempt, err)
+			}
+			a, b := flashStatus(t, sub), flashStatus(t, sub)
+			if a != FlashStarted {
+				t.Fatalf("attempt %d: %q", attempt, a)
+			}
+			if b == FlashSuccess {
+				if attempt != 4 {
+					t.Fatalf("took %d attempts, want 4", attempt)
+				}
+				break
+			}
+			if attempt == 4 {
+				t.Fatalf("attempt 4: %q", b)
+			}
+		}
+		if d.OTAUpdates() != 1 {
+			t.Fatalf("%d updates taken", d.OTAUpdates())
+		}
+	})
+	t.Run("udp", func(t *testing.T) {
+		cfg := udpTestConfig()
+		cfg.OTA = otaTestConfig().OTA
+		w := newUDPWorld(t, cfg)
+		fw := &memFirmware{}
+		w.g.ota.source = fw
+		id := deviceID(52)
+		key := testUDPKey(t, "device_a")
+		w.provisionECC(id, key, owner1)
+		took := make(chan []byte, 1)
+		d, err := device.New(device.Config{
+			ID: id.String(), Transport: protocol.TransportUDP, ECPrivateKey: key,
+			ECServerKey: &testUDPKey(t, "server").PublicKey, ServerAddr: w.addr.String(),
+			PlatformID: 12, UDP: device.UDPOptions{Resume: true},
+			OTA:     device.OTAOptions{V3: true, LoseEvery: 11, MaxBinarySize: 1 << 20, OnUpdate: func(b []byte) { took <- b }},
+			Backoff: device.Backoff{Min: 20 * time.Millisecond, Max: 100 * time.Millisecond},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); d.Run(ctx) }()
+		t.Cleanup(func() { cancel(); <-done })
+		waitFor(t, "UDP device online", func() bool { return w.g.Online(id.String()) })
+		sub := w.subscribe(bus.Filter{DeviceID: id.String(), NamePrefix: EventFlashStatus})
+		bin := testBinary(200*1024 + 1)
+		if err := w.g.Flash(context.Background(), id.String(), fw.put(bin)); err != nil {
+			t.Fatalf("Flash: %v", err)
+		}
+		select {
+		case got := <-took:
+			if !bytes.Equal(got, bin) {
+				t.Fatal("device took another binary")
+			}
+		case <-time.After(2 * waitTime):
+			t.Fatal("device did not take the binary")
+		}
+		if a, b := flashStatus(t, sub), flashStatus(t, sub); a != FlashStarted || b != FlashSuccess {
+			t.Fatalf("statuses %q, %q", a, b)
+		}
+	})
+}

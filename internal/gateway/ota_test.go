@@ -330,12 +330,6 @@ func TestFlashRequestErrors(t *testing.T) {
 			}
 		})
 	}
-	v3 := deviceID(98)
-	w.provision(v3, testKey(t, "device_a"), owner1)
-	w.online(v3, testKey(t, "device_a"), protocol.HelloOTAv3)
-	if err := w.g.Flash(ctx, v3.String(), fw.put(testBinary(10))); !errors.Is(err, ErrBadRequest) {
-		t.Fatalf("Flash of an OTA v3 device = %v, want ErrBadRequest", err)
-	}
 	if err := w.g.Flash(ctx, deviceID(99).String(), fw.put(testBinary(10))); !errors.Is(err, bus.ErrDeviceOffline) {
 		t.Fatalf("Flash of an offline device = %v", err)
 	}

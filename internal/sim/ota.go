@@ -24,6 +24,9 @@ type OTAConfig struct {
 	LoseEvery int
 	// NoFast refuses fast OTA.
 	NoFast bool
+	// V3 makes the devices speak OTA v3 (Hello flag 0x80) instead of v1,
+	// resuming interrupted transfers.
+	V3 bool
 	// Version is the product version a device reports after taking an
 	// update; zero means the product version in the binary's module
 	// suffix, or the version it had when the binary has none.
@@ -59,6 +62,7 @@ func (c *Config) registerOTA(fs *flag.FlagSet) {
 	fs.DurationVar(&c.OTA.Delay, "ota-delay", c.OTA.Delay, "pause before each firmware chunk is handled (a slow device)")
 	fs.IntVar(&c.OTA.LoseEvery, "ota-lose", c.OTA.LoseEvery, "lose every n-th firmware chunk the first time it arrives (0: none)")
 	fs.BoolVar(&c.OTA.NoFast, "ota-no-fast", c.OTA.NoFast, "refuse fast OTA: the server waits for every chunk's answer")
+	fs.BoolVar(&c.OTA.V3, "ota-v3", c.OTA.V3, "speak OTA v3 (Hello flag 0x80, windowed and resumable) instead of v1, as Gen 3 Device OS does")
 	fs.IntVar(&c.OTA.Version, "ota-version", c.OTA.Version, "product version reported after an update (0: the one in the binary's module suffix)")
 }
 
@@ -86,6 +90,7 @@ func (c *Config) deviceOTA(taken func()) device.OTAOptions {
 		ChunkDelay: c.OTA.Delay,
 		LoseEvery:  c.OTA.LoseEvery,
 		NoFast:     c.OTA.NoFast,
+		V3:         c.OTA.V3,
 		Version:    uint16(c.OTA.Version),
 		VersionOf:  binaryVersion,
 		OnUpdate:   func([]byte) { taken() },

@@ -129,6 +129,7 @@ func TestOTAFlags(t *testing.T) {
 		{[]string{"--ota", "drop", "--ota-drop-after", "10"}, true, OTAConfig{Mode: device.OTADrop, DropAfter: 10}},
 		{[]string{"--ota-delay", "5ms", "--ota-lose", "3", "--ota-no-fast", "--ota-version", "12"}, true,
 			OTAConfig{Delay: 5 * time.Millisecond, LoseEvery: 3, NoFast: true, Version: 12}},
+		{[]string{"--ota-v3"}, true, OTAConfig{V3: true}},
 		{[]string{"--ota=maybe"}, false, OTAConfig{}},
 		{[]string{"--ota-lose", "1"}, false, OTAConfig{}},
 		{[]string{"--ota-version", "65535"}, false, OTAConfig{}},

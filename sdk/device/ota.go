@@ -72,6 +72,10 @@ type OTAOptions struct {
 	// MaxBinarySize is the largest binary the device takes, announced in
 	// its Hello; zero means 128 KB (a Photon's user part).
 	MaxBinarySize uint32
+	// V3 makes the device speak OTA v3 instead of v1 (Hello flag 0x80), as
+	// Device OS does on Gen 3 platforms: a windowed transfer that resumes
+	// where an interrupted one stopped.
+	V3 bool
 	// Version is the product firmware version the device reports after
 	// rebooting into an update; zero means the version VersionOf reads
 	// from the binary, or else the version it had.
@@ -86,9 +90,10 @@ type OTAOptions struct {
 
 // otaDevice is a Device's OTA state across connections, guarded by its mu.
 type otaDevice struct {
-	succeeded bool   // the next Hello says "previous OTA succeeded"
-	version   uint16 // product version after an update; 0: Config.ProductVersion
-	updates   int    // updates taken
+	succeeded bool        // the next Hello says "previous OTA succeeded"
+	version   uint16      // product version after an update; 0: Config.ProductVersion
+	updates   int         // updates taken
+	partial   *otaPartial // OTA v3: an interrupted transfer, to resume
 }
 
 // ErrRebooting ends a connection when the device reboots into an update
@@ -139,6 +144,9 @@ func (d *Device) helloOTA(h *protocol.Hello) {
 	if d.ota.succeeded {
 		h.Flags |= protocol.HelloOTASucceeded
 	}
+	if d.cfg.OTA.V3 {
+		h.Flags |= protocol.HelloOTAv3
+	}
 	h.MaxBinarySize = d.maxBinarySize()
 }
 
@@ -161,7 +169,21 @@ func (d *Device) otaHelloAnswered() {
 // handleOTA plays Device OS's chunked transfer (OTA v1): the device side
 // of protocol/ota.go. Errors end the connection.
 func (s *session) handleOTA(m *protocol.Message) error {
-	switch protocol.Classify(m) {
+	k := protocol.Classify(m)
+	if v3 := k == protocol.KindUpdateStart || k == protocol.KindUpdateChunk || k == protocol.KindUpdateFinish; v3 != s.d.cfg.OTA.V3 {
+		// Device OS builds one of the two protocols.
+		if m.Type == protocol.Confirmable {
+			return s.reply(protocol.NewACK(m.ID, cloneToken(m), protocol.CodeServiceUnavailable, nil))
+		}
+		return nil
+	}
+	switch k {
+	case protocol.KindUpdateStart:
+		return s.ota3Start(m)
+	case protocol.KindUpdateChunk:
+		return s.ota3Chunk(m)
+	case protocol.KindUpdateFinish:
+		return s.ota3Finish(m)
 	case protocol.KindUpdateBegin:
 		return s.otaBegin(m)
 	case protocol.KindChunk:
@@ -266,6 +288,12 @@ func (s *session) otaDone(m *protocol.Message) error {
 	}
 	bin := o.data[:o.fileSize]
 	s.ota = nil
+	return s.otaTaken(bin)
+}
+
+// otaTaken records an update the device took and ends the connection to
+// "reboot" into it.
+func (s *session) otaTaken(bin []byte) error {
 	d, opts := s.d, &s.d.cfg.OTA
 	v := opts.Version
 	if v == 0 && opts.VersionOf != nil {

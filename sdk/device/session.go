@@ -77,6 +77,7 @@ type session struct {
 	helloDeadline, lastRecv time.Time
 	pingSent                time.Time // zero when no ping is outstanding
 	ota                     *otaRecv  // the update in progress, nil when none
+	ota3                    *otaRecv3 // the OTA v3 update in progress, nil when none
 }
 
 // pendingRequest is a confirmable message whose ACK (or RST) someone awaits.
@@ -565,10 +566,11 @@ func (s *session) handle(ctx context.Context, m *protocol.Message) error {
 		if m.Type == protocol.Confirmable {
 			return s.replyInPlace(protocol.NewEmptyACK(m.ID))
 		}
-	case protocol.KindUpdateBegin, protocol.KindChunk, protocol.KindUpdateDone:
+	case protocol.KindUpdateBegin, protocol.KindChunk, protocol.KindUpdateDone,
+		protocol.KindUpdateStart, protocol.KindUpdateChunk, protocol.KindUpdateFinish:
 		return s.handleOTA(m)
-	case protocol.KindServerMoved, protocol.KindUpdateStart, protocol.KindUpdateChunk, protocol.KindUpdateFinish:
-		// OTA v3 is not supported: refuse like a device that cannot update.
+	case protocol.KindServerMoved:
+		// Never sent by a server of one's own: refuse it.
 		if m.Type == protocol.Confirmable {
 			return s.reply(protocol.NewACK(m.ID, cloneToken(m), protocol.CodeServiceUnavailable, nil))
 		}
