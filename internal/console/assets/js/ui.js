@@ -237,3 +237,9 @@ export function pageHead(title, sub, ...actions) {
 export function link(href, text, cls = 'btn') {
 	return h('a', { href, class: cls }, text);
 }
+
+/** Shows an event stream's state (from stream()'s onState) in el: "● Live" in green when open. */
+export function showStreamState(el, s, detail, suffix = '') {
+	el.textContent = s === 'open' ? `● Live${suffix}` : s === 'retrying' ? 'Reconnecting…' : s === 'closed' ? (detail || 'Live updates stopped') : 'Connecting…';
+	el.className = `stream-state ${s === 'open' ? 'live' : 'muted'}`;
+}

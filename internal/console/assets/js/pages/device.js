@@ -3,7 +3,7 @@
 // ping, unclaim and its live events.
 
 import { get, put, post, del, seg, stream } from '../api.js';
-import { h, mount, loading, ago, statusBadge, platformName, toast, dialog, confirmDialog, field, onSubmit, errorBox } from '../ui.js';
+import { h, mount, loading, ago, statusBadge, platformName, toast, dialog, confirmDialog, field, onSubmit, errorBox, showStreamState } from '../ui.js';
 import { eventList } from '../events-view.js';
 
 export async function devicePage(root, ctx) {
@@ -212,9 +212,7 @@ export async function devicePage(root, ctx) {
 				}
 			}
 		},
-		onState(s, detail) {
-			streamState.textContent = s === 'open' ? '● Live' : s === 'retrying' ? 'Reconnecting…' : s === 'closed' ? (detail || 'Stopped') : 'Connecting…';
-		},
+		onState: (s, detail) => showStreamState(streamState, s, detail),
 	});
 	ctx.onCleanup(close);
 }

@@ -3,7 +3,7 @@
 // and filters.
 
 import { get, stream } from '../api.js';
-import { h, mount, empty, loading, ago, statusBadge, platformName, pageHead, errorBox } from '../ui.js';
+import { h, mount, empty, loading, ago, statusBadge, platformName, pageHead, errorBox, showStreamState } from '../ui.js';
 
 export async function devicesPage(root, ctx) {
 	const list = h('div', { class: 'device-list' }, loading('Loading devices…'));
@@ -91,10 +91,7 @@ export async function devicesPage(root, ctx) {
 				draw();
 			}
 		},
-		onState(s, detail) {
-			state.textContent = s === 'open' ? '● Live' : s === 'retrying' ? 'Reconnecting…' : s === 'closed' ? (detail || 'Live updates stopped') : 'Connecting…';
-			state.className = `stream-state ${s === 'open' ? 'live' : 'muted'}`;
-		},
+		onState: (s, detail) => showStreamState(state, s, detail),
 	});
 	ctx.onCleanup(close);
 }

@@ -3,7 +3,7 @@
 // filter, pause and the raw JSON of each event.
 
 import { stream, post, seg } from '../api.js';
-import { h, mount, pageHead, toast, field, onSubmit, dialog } from '../ui.js';
+import { h, mount, pageHead, toast, field, onSubmit, dialog, showStreamState } from '../ui.js';
 import { eventList } from '../events-view.js';
 
 export async function eventsPage(root, ctx) {
@@ -35,9 +35,7 @@ export async function eventsPage(root, ctx) {
 		}
 		close = stream(path, {
 			onEvent: (ev) => events.add(ev),
-			onState(s, detail) {
-				state.textContent = s === 'open' ? `● Live${p ? ` · ${p}*` : ''}` : s === 'retrying' ? 'Reconnecting…' : s === 'closed' ? (detail || 'Stopped') : 'Connecting…';
-			},
+			onState: (s, detail) => showStreamState(state, s, detail, p ? ` · ${p}*` : ''),
 		});
 	}
 	ctx.onCleanup(() => close && close());

@@ -3,7 +3,7 @@
 // codes, webhooks and its Authentication view (OAuth clients).
 
 import { get, post, del, seg, stream, request } from '../api.js';
-import { h, mount, loading, empty, pageHead, dialog, confirmDialog, field, onSubmit, toast, errorBox, ago, statusBadge, platformName, PLATFORM_OPTIONS, copyButton } from '../ui.js';
+import { h, mount, loading, empty, pageHead, dialog, confirmDialog, field, onSubmit, toast, errorBox, ago, statusBadge, platformName, PLATFORM_OPTIONS, copyButton, showStreamState } from '../ui.js';
 import { clientsView } from '../clients-view.js';
 import { hooksView } from '../hooks-view.js';
 
@@ -171,9 +171,7 @@ async function devicesTab(root, { product, base, ctx }) {
 				load();
 			}
 		},
-		onState(s) {
-			state.textContent = s === 'open' ? '● Live' : s === 'retrying' ? 'Reconnecting…' : '';
-		},
+		onState: (s, detail) => showStreamState(state, s, detail),
 	});
 	ctx.onCleanup(close);
 }
