@@ -6,6 +6,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -18,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/wick-cloud/wick/internal/store"
 	"github.com/wick-cloud/wick/protocol"
 	"github.com/wick-cloud/wick/protocol/dtls"
 )
@@ -294,6 +296,13 @@ func (c *udpConn) checkHello(s *session, h *protocol.Hello) error {
 		s.close(reasonWrongHost)
 		return errHelloID
 	}
+	if !c.resumedState {
+		// The key cache may be a minute old: read the device once more, as
+		// the TCP handshake does, for a denial or a new key since.
+		if err := c.recheck(s); err != nil {
+			return err
+		}
+	}
 	first := !c.persist.Load()
 	c.persist.Store(true)
 	if first && c.u.saved != nil {
@@ -304,6 +313,33 @@ func (c *udpConn) checkHello(s *session, h *protocol.Hello) error {
 			s.g.log.Warn("gateway: save dtls session", "device", c.devID, "err", err)
 		}
 	}
+	return nil
+}
+
+// recheck reads the handshaken device from the store: it must not be denied
+// and must still have the handshake's key.
+func (c *udpConn) recheck(s *session) error {
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	d, err := s.g.store.DeviceByID(ctx, c.devID)
+	if err != nil {
+		s.close(reasonStore)
+		if errors.Is(err, store.ErrNotFound) {
+			return s.refused(errUnknownDevice)
+		}
+		return fmt.Errorf("gateway: look up device: %w", err)
+	}
+	if d.Denied {
+		s.close(reasonWrongHost)
+		return s.refused(errDenied)
+	}
+	der, err := x509.MarshalPKIXPublicKey(c.sess.DeviceKey)
+	if err != nil || d.KeyAlgorithm != store.KeyECC || string(der) != string(d.PublicKey) {
+		c.u.forgetKeys()
+		s.close(reasonWrongHost)
+		return s.refused(errKeyMismatch)
+	}
+	s.storedProduct = d.ProductID
 	return nil
 }
 

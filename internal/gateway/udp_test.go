@@ -131,6 +131,30 @@ func TestUDPHandshakeRefused(t *testing.T) {
 	}
 }
 
+// TestUDPDeniedAfterCache: a device denied after its key was cached by an
+// earlier handshake still completes the DTLS handshake (within the cache's
+// minute) but is refused at its Hello.
+func TestUDPDeniedAfterCache(t *testing.T) {
+	w := newUDPWorld(t, udpTestConfig())
+	id, key := deviceID(1), testUDPKey(t, "device_a")
+	w.provisionECC(id, key, "")
+	d := w.onlineUDP(id, key)
+	d.pc.Close()
+	dev := w.device(id)
+	dev.Denied = true
+	if err := w.st.UpdateDevice(context.Background(), dev); err != nil {
+		t.Fatal(err)
+	}
+	d2, err := w.dialUDP(id, key)
+	if err != nil {
+		t.Fatalf("handshake: %v", err)
+	}
+	mid := d2.nextID()
+	d2.send(protocol.NewHello(protocol.Confirmable, mid, gen3Hello(id)))
+	d2.expectNone("hello ACK", 300*time.Millisecond, ackOf(mid))
+	waitFor(t, "refusal counted", func() bool { return w.g.Stats().RefusedDenied == 1 })
+}
+
 // TestUDPBadRecords: a replayed record and a record with a broken MAC are
 // dropped and counted; the session goes on.
 func TestUDPBadRecords(t *testing.T) {
