@@ -152,6 +152,10 @@ type Config struct {
 	// (docs/webhooks.md, Limits).
 	MaxProductsPerUser int
 
+	// MaxFirmwareBytes bounds an uploaded firmware binary (default
+	// DefaultMaxFirmwareBytes, 4 MiB; docs/ota.md).
+	MaxFirmwareBytes int64
+
 	// Now is the clock (default time.Now). Tests inject a fake clock.
 	Now func() time.Time
 	// PublicURL is the externally visible base URL of the API, such as
@@ -174,6 +178,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.MaxFirmwareBytes <= 0 {
+		c.MaxFirmwareBytes = DefaultMaxFirmwareBytes
 	}
 	if c.MinPasswordLength <= 0 {
 		c.MinPasswordLength = DefaultMinPasswordLength
@@ -226,6 +233,9 @@ type Deps struct {
 	// Mail sends team invitations and password-reset tokens by e-mail.
 	// Nil: nothing is mailed (docs/api.md, E-mail).
 	Mail Mailer
+	// Firmware starts and plans over-the-air updates (docs/ota.md). Nil:
+	// flashing answers 400 and releases queue no updates.
+	Firmware FirmwareUpdater
 }
 
 // DeviceCaller calls connected devices (docs/particle-api.md#device-endpoints).
@@ -278,6 +288,8 @@ type server struct {
 
 	// webhooks runs webhook deliveries (webhooks.go); nil when absent.
 	webhooks WebhookRunner
+	// firmware runs firmware updates (firmware.go); nil when absent.
+	firmware FirmwareUpdater
 	// urlPolicy checks webhook URLs at creation.
 	urlPolicy netguard.Policy
 	// hookIDs numbers new webhooks.
@@ -307,6 +319,7 @@ func New(cfg Config, deps Deps, log *slog.Logger) http.Handler {
 		publish:   newTokenBuckets(cfg.PublishBurst, cfg.PublishInterval, cfg.RateLimitKeys),
 		streams:   newStreamGate(cfg.SSEOpenRate, cfg.SSEOpenWindow, cfg.SSEMaxConnsPerIP, cfg.RateLimitKeys),
 		webhooks:  deps.Webhooks,
+		firmware:  deps.Firmware,
 		urlPolicy: netguard.Policy{AllowPrivate: cfg.WebhookAllowPrivate},
 		hookIDs:   newHookIDs(),
 		watch:     newStreamWatch(),

@@ -251,6 +251,15 @@ var authzRows = []authzRow{
 	{"PUT", "/v1/products/{p}/devices/" + customerDeviceID + "/ping", "", false, teamOnly},
 	{"POST", "/v1/products/{p}/devices/" + customerDeviceID + "/" + authzFunction, `{"args":"on"}`, false, teamOnly},
 	{"GET", "/v1/products/{p}/devices/" + customerDeviceID + "/" + authzVariable, "", false, teamOnly},
+	// Product firmware (firmware.go): the team only; an upload without a
+	// file and the versions the world lacks fail after authorization.
+	{"GET", "/v1/products/{p}/firmware", "", false, teamOnly},
+	{"POST", "/v1/products/{p}/firmware", `{"version":1,"title":"one"}`, false, teamFails(400)},
+	{"PUT", "/v1/products/{p}/firmware/release", `{"version":1}`, false, teamFails(404)},
+	{"GET", "/v1/products/{p}/firmware/4321", "", false, teamFails(404)},
+	{"PUT", "/v1/products/{p}/firmware/4321", `{"title":"uno"}`, false, teamFails(404)},
+	{"DELETE", "/v1/products/{p}/firmware/4321", "", false, teamFails(404)},
+	{"GET", "/v1/products/{p}/firmware/4321/binary", "", false, teamFails(404)},
 	{"DELETE", "/v1/products/{p}/devices/" + customerDeviceID + "/owner", "", false, teamOnly},
 	{"DELETE", "/v1/products/{p}/devices/" + customerDeviceID, "", false,
 		[numCreds]int{400, 204, 403, 403, 403, 204, 400, 401, 401, 400}},
@@ -403,6 +412,7 @@ func normalizePattern(p string) string {
 		authzPrefix:      "{prefix...}",
 		ownerHookID:      "{hook}",
 		productHookID:    "{hook}",
+		"4321":           "{version}", // a product firmware version no world has
 	}
 	segs := strings.Split(p, "/")
 	for i, seg := range segs {
@@ -411,4 +421,12 @@ func normalizePattern(p string) string {
 		}
 	}
 	return strings.Join(segs, "/")
+}
+
+// teamFails is teamOnly for a request the team is allowed to make but that
+// fails with status once authorized.
+func teamFails(status int) [numCreds]int {
+	w := teamOnly
+	w[credOwner], w[credProduct] = status, status
+	return w
 }

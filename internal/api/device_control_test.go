@@ -400,9 +400,10 @@ func TestUpdateDevice(t *testing.T) {
 		{name: "product: development", req: put(w.productToken, "/v1/products/{p}/devices/"+ctlPorch, `{"development":true}`),
 			status: 200, want: `{"id":"` + ctlPorch + `","development":true,"updated_at":"<iso>"}`, calls: 0},
 		{name: "product: unlock firmware (nothing locked)", req: own("/v1/products/{p}/devices/"+ctlPorch, `{"desired_firmware_version":null}`),
-			status: 200, want: `{"id":"` + ctlPorch + `","desired_firmware_version":null}`, calls: 0},
-		{name: "product: lock firmware", req: own("/v1/products/{p}/devices/"+ctlPorch, `{"desired_firmware_version":3,"flash":true}`),
-			status: 400, want: `{"ok":false,"error":"desired_firmware_version is not supported: Wick hosts no product firmware"}`, calls: 0},
+			status: 200, want: `{"id":"` + ctlPorch + `","desired_firmware_version":null,"updated_at":"<iso>"}`, calls: 0},
+		// Locking to a version is tested with product firmware in firmware_test.go.
+		{name: "product: lock firmware to a version the product lacks", req: own("/v1/products/{p}/devices/"+ctlPorch, `{"desired_firmware_version":3,"flash":true}`),
+			status: 400, want: `{"ok":false,"error":"Firmware version 3 does not exist in this product"}`, calls: 0},
 		{name: "product: groups", req: own("/v1/products/{p}/devices/"+ctlPorch, `{"groups":["east"]}`), status: 400,
 			want: `{"ok":false,"error":"Device groups are not supported"}`, calls: 0},
 		{name: "product: rename a customer's device", req: own("/v1/products/{p}/devices/"+ctlPorch, `{"name":"porch"}`), status: 200,

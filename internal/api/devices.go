@@ -323,7 +323,6 @@ const (
 // Update failures (docs/particle-api.md#device-endpoints).
 var (
 	errFlashNotHere  = errorf(http.StatusBadRequest, "Flashing firmware over the API is not supported")
-	errFirmwareLock  = errorf(http.StatusBadRequest, "desired_firmware_version is not supported: Wick hosts no product firmware")
 	errGroups        = errorf(http.StatusBadRequest, "Device groups are not supported")
 	errNotesTooLong  = errorf(http.StatusBadRequest, "notes must be at most 10000 bytes")
 	errSignalValue   = errorf(http.StatusBadRequest, "signal must be 1 or 0")
@@ -376,10 +375,13 @@ func boolParam(p params, key string) (bool, error) {
 //     the device must be online (400 "Device is offline").
 //   - firmware_updates_forced → "firmware_updates_forced".
 //   - product route only: development → "development", "updated_at";
-//     desired_firmware_version null → "desired_firmware_version":null (no
-//     lock to remove), a version → 400 (Wick hosts no product firmware);
+//     desired_firmware_version N (a version of the product's firmware) or
+//     null → "desired_firmware_version", "updated_at": locks or unlocks
+//     the device (docs/ota.md); with flash true, or development back to
+//     false, the device is re-checked for an update now;
 //     groups → 400 unless empty.
-//   - a firmware file or build_target_version (OTA flashing) → 400.
+//   - a multipart firmware file → the update is validated and started
+//     (flashDevice, docs/ota.md); build_target_version alone → 400.
 //   - nothing recognised → 400 "Nothing to do?".
 //
 // Everything is validated first; the signal is sent before anything is
@@ -391,7 +393,7 @@ func (s *server) handleUpdateDevice(rq *request) error {
 	}
 	p := rq.params
 	if (rq.form != nil && len(rq.form.File) > 0) || p.has("file") || p.has("build_target_version") || p.has("file_type") {
-		return errFlashNotHere
+		return s.flashDevice(rq, d)
 	}
 	onProduct := rq.product != nil
 	out := map[string]any{"id": d.ID}
@@ -424,11 +426,18 @@ func (s *server) handleUpdateDevice(rq *request) error {
 		}
 		d.Development, out["development"], stamped = v, v, true
 	}
-	if onProduct && p.has("desired_firmware_version") {
-		if v := p["desired_firmware_version"]; v != nil && scalarString(v) != "" {
-			return errFirmwareLock
+	var lock *int
+	lockSet := onProduct && p.has("desired_firmware_version")
+	if lockSet {
+		if lock, err = s.firmwareLock(rq); err != nil {
+			return err
 		}
-		out["desired_firmware_version"] = nil
+		if lock != nil {
+			out["desired_firmware_version"] = *lock
+		} else {
+			out["desired_firmware_version"] = nil
+		}
+		stamped = true
 	}
 	if onProduct && p.has("groups") && len(p.list("groups")) > 0 {
 		return errGroups
@@ -465,6 +474,16 @@ func (s *server) handleUpdateDevice(rq *request) error {
 		if stamped {
 			out["updated_at"] = isoTime(rq.now)
 		}
+	}
+	if lockSet {
+		if err := s.store.SetDeviceFirmwareLock(rq.ctx, d.ID, rq.product.ID, lock); err != nil {
+			return fmt.Errorf("api: lock device firmware: %w", err)
+		}
+	}
+	// A new lock with flash, or a device leaving development, may need
+	// the product firmware now (otherwise at its next connection).
+	if lockSet && p.isTrue("flash") || onProduct && p.has("development") && !d.Development {
+		s.firmwareChanged(rq, d.ID)
 	}
 	return writeJSON(rq.w, http.StatusOK, out)
 }

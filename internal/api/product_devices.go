@@ -129,7 +129,11 @@ func (s *server) handleGetProductDevice(rq *request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(rq.w, http.StatusOK, deviceView(d, owner))
+	v, err := s.withFirmware(rq.ctx, deviceView(d, owner), d)
+	if err != nil {
+		return err
+	}
+	return writeJSON(rq.w, http.StatusOK, v)
 }
 
 // importResult is the answer of POST /v1/products/{p}/devices

@@ -135,6 +135,10 @@ type Serve struct {
 	MaxProductsPerUser  int // products one user may own
 	MaxWebhooksPerOwner int // webhooks and integrations of one user sandbox or one product
 
+	// Firmware over the air (docs/ota.md).
+	OTARate          int   // automatic updates started per minute per product
+	FirmwareMaxBytes int64 // largest firmware binary accepted
+
 	// E-mail (docs/operations.md, E-mail): team invitations and password
 	// reset tokens go through this SMTP relay. An empty SMTPAddr sends
 	// nothing.
@@ -198,6 +202,9 @@ func Default() Serve {
 
 		MaxProductsPerUser:  20,
 		MaxWebhooksPerOwner: 100,
+
+		OTARate:          60,
+		FirmwareMaxBytes: 4 << 20,
 
 		SMTPTLS:           "starttls",
 		StreamAuthCheck:   2 * time.Second,
@@ -266,6 +273,8 @@ func (c *Serve) Register(fs *flag.FlagSet) {
 	fs.IntVar(&c.WebhookWorkers, "webhook-workers", c.WebhookWorkers, "webhook requests in flight per webhook")
 	fs.IntVar(&c.MaxProductsPerUser, "max-products-per-user", c.MaxProductsPerUser, "products one user may own")
 	fs.IntVar(&c.MaxWebhooksPerOwner, "max-webhooks-per-owner", c.MaxWebhooksPerOwner, "webhooks and integrations of one user sandbox or one product")
+	fs.IntVar(&c.OTARate, "ota-rate", c.OTARate, "automatic firmware updates started per minute per product")
+	fs.Int64Var(&c.FirmwareMaxBytes, "firmware-max-bytes", c.FirmwareMaxBytes, "largest firmware binary accepted for flashing or product firmware")
 	fs.StringVar(&c.SMTPAddr, "smtp-addr", c.SMTPAddr, "SMTP relay host:port for team invitations and password resets (default: no e-mail)")
 	fs.StringVar(&c.SMTPFrom, "smtp-from", c.SMTPFrom, "sender address of e-mail (required with --smtp-addr)")
 	fs.StringVar(&c.SMTPUsername, "smtp-username", c.SMTPUsername, "SMTP AUTH PLAIN user name (default: no authentication)")
@@ -383,6 +392,9 @@ func (c *Serve) Resolve() error {
 	}
 	if c.MaxProductsPerUser <= 0 || c.MaxWebhooksPerOwner <= 0 {
 		return fmt.Errorf("config: --max-products-per-user and --max-webhooks-per-owner must be positive")
+	}
+	if c.OTARate <= 0 || c.FirmwareMaxBytes <= 0 {
+		return fmt.Errorf("config: --ota-rate and --firmware-max-bytes must be positive")
 	}
 	if c.PublishBurst < 0 {
 		return fmt.Errorf("config: --publish-burst must not be negative (0 turns the limit off)")

@@ -27,6 +27,7 @@ const (
 	DefaultStaleAfter   = 20 * time.Minute
 	DefaultRetryBackoff = 10 * time.Minute
 	DefaultStartTimeout = 45 * time.Second
+	DefaultMaxAttempts  = 3
 )
 
 // Config tunes the service.
@@ -38,9 +39,14 @@ type Config struct {
 	// start for the same device (the gateway's transfer timeout plus its
 	// reboot wait, with room). Default 20 min.
 	StaleAfter time.Duration
-	// RetryBackoff is how long after a failed automatic update the same
-	// binary is not offered to that device again. Default 10 min.
+	// RetryBackoff is how long after a failed update the same binary is
+	// not offered to that device again; then, if the device is online, it
+	// is queued again. Default 10 min.
 	RetryBackoff time.Duration
+	// MaxAttempts is how many automatic updates in a row with one binary a
+	// device gets before the service gives up on it (until another
+	// release, lock or flash). Default 3.
+	MaxAttempts int
 	// StartTimeout bounds one Flash call (until the device accepts).
 	// Default 45 s.
 	StartTimeout time.Duration
@@ -64,6 +70,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.StartTimeout <= 0 {
 		c.StartTimeout = DefaultStartTimeout
+	}
+	if c.MaxAttempts <= 0 {
+		c.MaxAttempts = DefaultMaxAttempts
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -225,6 +234,7 @@ const (
 	SkipPlatform     = "target firmware is for another platform"
 	SkipInProgress   = "an update is in progress"
 	SkipFailedLately = "the same update failed recently"
+	SkipGaveUp       = "the same update failed too many times"
 	SkipDidNotTake   = "the same update succeeded but the device reports another version"
 )
 
@@ -264,6 +274,8 @@ func (s *Service) Decide(ctx context.Context, d *store.Device) (*store.ProductFi
 		switch {
 		case df.Status == store.OTAStarted && df.StartedAt != nil && now.Sub(*df.StartedAt) < s.cfg.StaleAfter:
 			return nil, SkipInProgress, nil
+		case df.Status == store.OTAFailed && df.Attempts >= s.cfg.MaxAttempts:
+			return nil, SkipGaveUp, nil
 		case df.Status == store.OTAFailed && df.FinishedAt != nil && now.Sub(*df.FinishedAt) < s.cfg.RetryBackoff:
 			return nil, SkipFailedLately, nil
 		case df.Status == store.OTASuccess:
@@ -316,7 +328,10 @@ func (s *Service) Run(ctx context.Context, b *bus.Bus) error {
 			case "success":
 				_, err = s.Outcome(ctx, e.DeviceID, true, "")
 			case "failed":
-				_, err = s.Outcome(ctx, e.DeviceID, false, "the device reported a failed update")
+				var applied bool
+				if applied, err = s.Outcome(ctx, e.DeviceID, false, "the device reported a failed update"); applied {
+					s.retryLater(ctx, e.DeviceID)
+				}
 			default:
 				continue
 			}
@@ -471,6 +486,26 @@ func (s *Service) drain(ctx context.Context, productID int64) {
 	}
 }
 
+// retryLater re-checks the device once RetryBackoff has passed since its
+// failed update: Decide queues it again while it is online and has
+// attempts left.
+func (s *Service) retryLater(ctx context.Context, deviceID string) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		t := time.NewTimer(s.cfg.RetryBackoff + time.Millisecond)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := s.DeviceChanged(ctx, deviceID); err != nil && ctx.Err() == nil {
+			s.log.Warn("firmware: retry update", "device", deviceID, "err", err)
+		}
+	}()
+}
+
 // startAuto re-checks a queued device and starts its update in the
 // background; it reports whether it started one (and so used a slot of
 // the product's rate).
@@ -494,6 +529,7 @@ func (s *Service) startAuto(ctx context.Context, deviceID string) bool {
 		defer s.wg.Done()
 		if err := s.Flash(ctx, d.ID, d.ProductID, f.Hash, f.Version); err != nil && !errors.Is(err, ErrInProgress) {
 			s.log.Info("firmware: automatic update not started", "device", d.ID, "version", f.Version, "err", err)
+			s.retryLater(ctx, d.ID)
 		}
 	}()
 	return true

@@ -115,6 +115,10 @@ func TestDecide(t *testing.T) {
 	st.FinishDeviceOTA(ctx, "failed", v2.Hash, "boom", time.Time{})
 	st.StartDeviceOTA(ctx, "took", store.DeviceOTA{ProductID: testProduct, Hash: v2.Hash})
 	st.FinishDeviceOTA(ctx, "took", v2.Hash, "", time.Time{})
+	for range 3 {
+		st.StartDeviceOTA(ctx, "gaveup", store.DeviceOTA{ProductID: testProduct, Hash: v2.Hash})
+		st.FinishDeviceOTA(ctx, "gaveup", v2.Hash, "boom", time.Now().Add(-time.Hour))
+	}
 	st.StartDeviceOTA(ctx, "oldfail", store.DeviceOTA{ProductID: testProduct, Hash: v2.Hash})
 	st.FinishDeviceOTA(ctx, "oldfail", v2.Hash, "boom", time.Now().Add(-time.Hour))
 
@@ -139,6 +143,7 @@ func TestDecide(t *testing.T) {
 		{"update running", func(d *store.Device) { d.ID = "busy" }, nil, SkipInProgress},
 		{"failed lately", func(d *store.Device) { d.ID = "failed" }, nil, SkipFailedLately},
 		{"failed long ago", func(d *store.Device) { d.ID = "oldfail" }, v2, ""},
+		{"failed too often", func(d *store.Device) { d.ID = "gaveup" }, nil, SkipGaveUp},
 		{"took but reports another version", func(d *store.Device) { d.ID = "took" }, nil, SkipDidNotTake},
 	}
 	for _, tc := range tests {
@@ -307,9 +312,9 @@ func TestRollout200(t *testing.T) {
 		t.Errorf("%d starts took %v; at %d/min they take at least %v", n, span, rate, min)
 	}
 	// No bunching: any 11 consecutive starts span at least 10 intervals,
-	// less one interval of jitter (a start's own store writes).
+	// less two intervals of jitter (a start's own store writes).
 	for i := 10; i < len(fl.order); i++ {
-		if gap, min := fl.order[i].Sub(fl.order[i-10]), 9*interval; gap < min {
+		if gap, min := fl.order[i].Sub(fl.order[i-10]), 8*interval; gap < min {
 			t.Errorf("starts %d to %d took only %v; the rate allows 10 intervals, %v", i-10, i, gap, 10*interval)
 			break
 		}

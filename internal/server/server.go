@@ -22,6 +22,7 @@ import (
 	"github.com/wick-cloud/wick/internal/bus"
 	"github.com/wick-cloud/wick/internal/config"
 	"github.com/wick-cloud/wick/internal/console"
+	"github.com/wick-cloud/wick/internal/firmware"
 	"github.com/wick-cloud/wick/internal/gateway"
 	"github.com/wick-cloud/wick/internal/netguard"
 	"github.com/wick-cloud/wick/internal/netlimit"
@@ -40,6 +41,7 @@ type Server struct {
 	bus   *bus.Bus
 	gw    *gateway.Gateway
 	hooks *webhook.Engine
+	fw    *firmware.Service // OTA updates and product rollouts
 	http  *http.Server
 	obs   *observer // metrics listener and stats log
 	lock  *dataLock // the data directory's lock, held until close
@@ -144,6 +146,7 @@ func build(ctx context.Context, cfg config.Serve, log *slog.Logger) (*Server, er
 		st.Close()
 		return nil, fmt.Errorf("server: webhooks: %w", err)
 	}
+	fw := firmware.New(firmware.Config{Rate: cfg.OTARate, Node: cfg.Node}, st, gw, log)
 	proxies, _ := cfg.TrustedProxyPrefixes() // checked by Resolve
 	handler := api.New(api.Config{
 		Signup:        cfg.Signup,
@@ -174,7 +177,8 @@ func build(ctx context.Context, cfg config.Serve, log *slog.Logger) (*Server, er
 		StreamAuthCheck:   cfg.StreamAuthCheck,
 		StreamAuthRecheck: cfg.StreamAuthRecheck,
 		InviteLifetime:    cfg.InviteLifetime,
-	}, api.Deps{Store: st, Auth: au, Bus: b, Devices: gw, Webhooks: hooks, Mail: mailer}, log)
+		MaxFirmwareBytes:  cfg.FirmwareMaxBytes,
+	}, api.Deps{Store: st, Auth: au, Bus: b, Devices: gw, Webhooks: hooks, Mail: mailer, Firmware: fw}, log)
 	// Event streams never go idle: end them when shutdown starts, so that
 	// http.Server.Shutdown need not wait out its timeout.
 	var closeStreams func()
@@ -197,6 +201,7 @@ func build(ctx context.Context, cfg config.Serve, log *slog.Logger) (*Server, er
 		bus:   b,
 		gw:    gw,
 		hooks: hooks,
+		fw:    fw,
 		ready: make(chan struct{}),
 		http: &http.Server{
 			Handler:           bodyDeadline(root, cfg.HTTPBodyTimeout),
@@ -330,11 +335,23 @@ func (s *Server) Run(ctx context.Context) error {
 		}()
 	}
 	go s.janitor(ctx)
+	// Firmware rollouts listen on the bus until shutdown, ending before
+	// the bus closes.
+	fwCtx, fwStop := context.WithCancel(context.WithoutCancel(ctx))
+	fwDone := make(chan struct{})
+	go func() {
+		defer close(fwDone)
+		if err := s.fw.Run(fwCtx, s.bus); err != nil {
+			s.log.Error("firmware updates stopped", "err", err)
+		}
+	}()
+	stopFirmware := func() { fwStop(); <-fwDone }
 
 	select {
 	case err := <-errc:
 		s.http.Close()
 		s.obs.stop()
+		stopFirmware()
 		s.close()
 		return fmt.Errorf("server: %w", err)
 	case <-ctx.Done():
@@ -349,6 +366,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if gerr := s.gw.Shutdown(shutdownCtx); gerr != nil && err == nil {
 		err = gerr
 	}
+	stopFirmware()
 	// Deliveries in flight get the rest of the grace period; the durable
 	// queue sends the others after the next start.
 	if werr := s.hooks.Stop(shutdownCtx); werr != nil && err == nil {

@@ -92,7 +92,7 @@ type DeviceFirmware struct {
 	Version    int    // product version of that binary; 0 for a plain flash
 	Status     string // OTAStarted, OTASuccess or OTAFailed
 	Error      string // why it failed
-	Attempts   int    // updates started for this device, in all
+	Attempts   int    // updates started in a row with this same Hash
 	StartedAt  *time.Time
 	FinishedAt *time.Time
 	UpdatedAt  time.Time
@@ -123,7 +123,8 @@ type DeviceFirmwares interface {
 	// productID, or, with a nil version, unlocks it.
 	SetDeviceFirmwareLock(ctx context.Context, deviceID string, productID int64, version *int) error
 	// StartDeviceOTA records that an update of the device begins: Status
-	// OTAStarted, the hash and version, Attempts one more, StartedAt, no
+	// OTAStarted, the hash and version, Attempts one more (1 when the hash
+	// differs from the previous update's), StartedAt, no
 	// FinishedAt or Error. It fails with ErrConflict, changing nothing,
 	// while another update of the device is started and not stale: one
 	// transfer at a time per device, across every server sharing the

@@ -215,7 +215,8 @@ func (db *DB) StartDeviceOTA(ctx context.Context, deviceID string, o store.Devic
 		ON CONFLICT (device_id) DO UPDATE SET
 			product_id = CASE WHEN excluded.product_id <> 0 THEN excluded.product_id ELSE device_firmware.product_id END,
 			hash = excluded.hash, version = excluded.version, status = excluded.status, error = '',
-			attempts = device_firmware.attempts + 1, started_at = excluded.started_at,
+			attempts = CASE WHEN device_firmware.hash = excluded.hash THEN device_firmware.attempts + 1 ELSE 1 END,
+			started_at = excluded.started_at,
 			finished_at = NULL, updated_at = excluded.updated_at
 		WHERE device_firmware.status <> ? OR device_firmware.started_at IS NULL OR device_firmware.started_at < ?`,
 		deviceID, o.ProductID, o.Hash, o.Version, store.OTAStarted, at, at, store.OTAStarted, staleBefore)

@@ -165,8 +165,16 @@ var firmwareTests = []test{
 		// A finished update does not block; a plain flash (product 0)
 		// keeps the product.
 		must(t, s.StartDeviceOTA(ctx, "dev1", store.DeviceOTA{Hash: "plain", At: base.Add(time.Minute)}))
-		// A stale one does not either.
+		// A stale one does not either; Attempts counts starts in a row
+		// of one hash.
 		must(t, s.StartDeviceOTA(ctx, "dev1", store.DeviceOTA{ProductID: 7, Hash: "h3", Version: 3, At: base.Add(3 * time.Minute), StaleAfter: time.Minute}))
+		if d, _ := s.DeviceFirmware(ctx, "dev1"); d.Attempts != 1 {
+			t.Errorf("attempts after another hash = %d; want 1", d.Attempts)
+		}
+		must(t, s.StartDeviceOTA(ctx, "dev1", store.DeviceOTA{ProductID: 7, Hash: "h3", Version: 3, At: base.Add(5 * time.Minute), StaleAfter: time.Minute}))
+		if d, _ := s.DeviceFirmware(ctx, "dev1"); d.Attempts != 2 {
+			t.Errorf("attempts after the same hash again = %d; want 2", d.Attempts)
+		}
 		ok, err = s.FinishDeviceOTA(ctx, "dev1", "h3", "", base.Add(4*time.Minute))
 		must(t, err)
 		if !ok {
@@ -174,7 +182,7 @@ var firmwareTests = []test{
 		}
 		d, err = s.DeviceFirmware(ctx, "dev1")
 		must(t, err)
-		if d.Attempts != 3 || d.Status != store.OTASuccess || d.Error != "" || d.ProductID != 7 || *d.DesiredVersion != 3 {
+		if d.Attempts != 2 || d.Status != store.OTASuccess || d.Error != "" || d.ProductID != 7 || *d.DesiredVersion != 3 {
 			t.Errorf("after success = %+v", d)
 		}
 
