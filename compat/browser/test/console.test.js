@@ -80,6 +80,16 @@ describe('console: sign-in with MFA, devices, functions, events', { skip: skip |
 		await page.getByRole('heading', { name: 'Devices' }).waitFor();
 		await page.getByText('No devices yet').waitFor();
 		await screenshot(page, '04-devices-empty');
+		// Add a device: a claim code, and a claim by ID that the server refuses.
+		await page.getByRole('button', { name: '+ Add device' }).click();
+		await page.getByRole('button', { name: 'Get a claim code' }).click();
+		assert.equal((await page.locator('dialog code.claim-code').textContent()).length, 63);
+		await page.getByLabel('Device ID').fill('0123456789abcdef0123ffff');
+		await page.getByRole('button', { name: 'Claim', exact: true }).click();
+		await page.locator('dialog').getByRole('alert').waitFor();
+		await screenshot(page, '04b-add-device');
+		await page.keyboard.press('Escape');
+		await page.locator('dialog').waitFor({ state: 'detached' });
 		const stored = await page.evaluate(() => Object.keys(sessionStorage));
 		assert.ok(stored.includes('wick.console.token'), `sessionStorage keys: ${stored}`);
 		const local = await page.evaluate(() => localStorage.length);

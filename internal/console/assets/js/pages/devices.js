@@ -2,8 +2,8 @@
 // spark/status events of the user's event stream (no polling), a search box
 // and filters.
 
-import { get, stream } from '../api.js';
-import { h, mount, empty, loading, ago, statusBadge, platformName, pageHead, errorBox, showStreamState } from '../ui.js';
+import { get, post, stream } from '../api.js';
+import { h, mount, empty, loading, ago, statusBadge, platformName, pageHead, errorBox, showStreamState, dialog, field, onSubmit, copyButton, toast } from '../ui.js';
 
 export async function devicesPage(root, ctx) {
 	const list = h('div', { class: 'device-list' }, loading('Loading devices…'));
@@ -11,8 +11,16 @@ export async function devicesPage(root, ctx) {
 	const search = h('input', { type: 'search', placeholder: 'Search by name, ID or notes', 'aria-label': 'Search devices' });
 	const filter = h('select', { 'aria-label': 'Show' }, h('option', { value: 'all' }, 'All devices'), h('option', { value: 'online' }, 'Online'), h('option', { value: 'offline' }, 'Offline'));
 	const platform = h('select', { 'aria-label': 'Platform' }, h('option', { value: '' }, 'All platforms'));
+	let refreshing = null;
+	// Enabled once the list has loaded (a claim then reloads it).
+	const addBtn = h('button', { type: 'button', class: 'btn primary', disabled: true }, '+ Add device');
+	addBtn.addEventListener('click', async () => {
+		if (await addDevice()) {
+			refreshOne();
+		}
+	});
 	mount(root,
-		pageHead('Devices', 'Devices claimed to your account. Online state updates live.', state),
+		pageHead('Devices', 'Devices claimed to your account. Online state updates live.', state, addBtn),
 		h('div', { class: 'toolbar' }, search, filter, platform),
 		list);
 
@@ -58,13 +66,13 @@ export async function devicesPage(root, ctx) {
 				h('td', {}, platformName(d.platform_id)),
 				h('td', {}, ago(d.last_heard))))))));
 	}
+	addBtn.disabled = false;
 	search.addEventListener('input', draw);
 	filter.addEventListener('change', draw);
 	platform.addEventListener('change', draw);
 	draw();
 
-	let refreshing = null;
-	async function refreshOne(id) {
+	async function refreshOne() {
 		// A device this page has not seen (claimed meanwhile): fetch the list again, once at a time.
 		if (refreshing) return;
 		refreshing = get('/v1/devices').then((all) => {
@@ -73,7 +81,6 @@ export async function devicesPage(root, ctx) {
 			all.forEach((d) => byId.set(d.id, d));
 			draw();
 		}).catch(() => {}).finally(() => { refreshing = null; });
-		void id;
 	}
 
 	const close = stream('/v1/devices/events/spark/status', {
@@ -81,7 +88,7 @@ export async function devicesPage(root, ctx) {
 			if (ev.name !== 'spark/status' || !ev.coreid) return;
 			const d = byId.get(ev.coreid);
 			if (!d) {
-				refreshOne(ev.coreid);
+				refreshOne();
 				return;
 			}
 			if (ev.data === 'online' || ev.data === 'offline') {
@@ -94,4 +101,33 @@ export async function devicesPage(root, ctx) {
 		onState: (s, detail) => showStreamState(state, s, detail),
 	});
 	ctx.onCleanup(close);
+}
+
+/** Claims a device by ID, or makes a claim code for a device being set up. */
+function addDevice() {
+	return dialog('Add a device', (close) => {
+		const codeSlot = h('div', {});
+		const claim = onSubmit(h('form', { class: 'stack' },
+			field('Device ID', { name: 'id', required: true, autocomplete: 'off', spellcheck: 'false', placeholder: '24 hexadecimal characters' }, 'Claims a device that belongs to nobody yet.'),
+			h('div', { class: 'row end' }, h('button', { type: 'submit', class: 'btn primary' }, 'Claim'))), async (v) => {
+			await post('/v1/devices', { id: v.id.trim() });
+			toast('Device claimed');
+			close(true);
+		});
+		const codeBtn = h('button', { type: 'button', class: 'btn' }, 'Get a claim code');
+		codeBtn.addEventListener('click', async () => {
+			codeBtn.disabled = true;
+			try {
+				const res = await post('/v1/device_claims');
+				mount(codeSlot, h('div', { class: 'code-line' }, h('code', { class: 'claim-code' }, res.claim_code), copyButton(res.claim_code)),
+					h('p', { class: 'muted' }, 'Give it to the device during setup (particle serial wifi, or your app); the first device that reports it becomes yours. Valid 24 hours, for one device.'));
+			} catch (err) {
+				mount(codeSlot, errorBox(err));
+			} finally {
+				codeBtn.disabled = false;
+			}
+		});
+		return h('div', { class: 'stack' }, claim, h('hr', { class: 'sep' }),
+			h('p', {}, 'Setting up a new device instead?'), h('div', { class: 'row' }, codeBtn), codeSlot);
+	});
 }
