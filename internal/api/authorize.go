@@ -90,9 +90,11 @@ func (s *server) handleAuthorizePost(rq *request) error {
 	}
 	switch step {
 	case stepLogin:
-		in, err := s.auth.AuthorizeLogin(rq.ctx, a, binding, strings.TrimSpace(p.str("username")), p.str("password"))
+		username := strings.TrimSpace(p.str("username"))
+		in, err := s.auth.AuthorizeLogin(rq.ctx, a, binding, username, p.str("password"))
 		if err != nil {
-			return s.signInFailed(rq, a, binding, stepLogin, err, nil)
+			// The form comes back with the e-mail kept.
+			return s.signInFailed(rq, a, binding, stepLogin, err, &auth.SignIn{Username: username})
 		}
 		return s.signedIn(rq, a, binding, in)
 	case stepOTP:
@@ -139,6 +141,10 @@ func (s *server) signInFailed(rq *request, a *auth.Authorization, binding, step 
 		msg string
 	)
 	status := http.StatusUnauthorized
+	defer func() {
+		s.log.InfoContext(rq.ctx, "api: browser sign-in refused", "client_id", a.Client.ID, "step", step,
+			"status", status, "ip", rq.ip, "err", err)
+	}()
 	switch {
 	case errors.As(err, &le):
 		status = le.Status

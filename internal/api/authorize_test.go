@@ -296,6 +296,9 @@ func TestAuthorizeUserSignIn(t *testing.T) {
 	if p.status != http.StatusUnauthorized || p.fields.Get("step") != "login" || !strings.Contains(p.body, `role="alert"`) {
 		t.Fatalf("wrong password: %d %s", p.status, p.body)
 	}
+	if !strings.Contains(p.body, `value="`+szUser+`"`) {
+		t.Error("the e-mail was not kept after a wrong password")
+	}
 	p = b.submit(p, "username", szUser, "password", szPass)
 	wantStep(t, p, "consent")
 	if !strings.Contains(p.body, "Allow Lamp App?") || !strings.Contains(p.body, szUser) {
