@@ -253,3 +253,39 @@ func TestAuthorizeTicket(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkAuthorizationCode measures one code's life after the password:
+// consent (a sealed ticket opened, the code stored) and its exchange (the
+// code used, the token minted and recorded), on SQLite.
+func BenchmarkAuthorizationCode(b *testing.B) {
+	f := newFixture(b)
+	_, h, err := f.svc.NewClientSecret()
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := &store.Client{ID: "web-0001", Name: "web", Type: store.ClientWeb, RedirectURI: testRedirect, SecretHash: h, OwnerID: f.user.ID}
+	if err := f.st.CreateClient(f.ctx, c); err != nil {
+		b.Fatal(err)
+	}
+	verifier := strings.Repeat("v", 43)
+	a, err := f.svc.CheckAuthorize(f.ctx, url.Values{"response_type": {"code"}, "client_id": {c.ID},
+		"code_challenge": {S256(verifier)}, "code_challenge_method": {"S256"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	in, err := f.svc.AuthorizeLogin(f.ctx, a, "cookie", userEmail, userPassword)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		to, err := f.svc.Approve(f.ctx, a, "cookie", in.Ticket)
+		if err != nil {
+			b.Fatal(err)
+		}
+		u, _ := url.Parse(to)
+		if _, err := f.svc.Token(f.ctx, codeReq(c.ID, u.Query().Get("code"), verifier)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
