@@ -130,9 +130,11 @@ type transfer struct {
 
 	// OTA v3 (ota3.go).
 	v3     bool
-	window uint32                  // chunks the device takes beyond its last in-order one
-	offset uint32                  // bytes the device already held (resumption)
-	acks   chan protocol.UpdateAck // UpdateAcks, from the dispatcher
+	window uint32             // chunks the device takes beyond its last in-order one
+	offset uint32             // bytes the device already held (resumption)
+	ackSig chan struct{}      // signals a new UpdateAck (cap 1)
+	ackMu  sync.Mutex         // guards ack
+	ack    protocol.UpdateAck // the device's latest UpdateAck
 
 	// Guarded by g.ota.mu.
 	rebooting bool        // the device took the binary; waiting for its Hello

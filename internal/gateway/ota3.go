@@ -31,9 +31,6 @@ const ota3ResendAfter = time.Second
 // most likely lost).
 const ota3GapResend = 100 * time.Millisecond
 
-// ackBuffer bounds the UpdateAcks waiting for the transfer.
-const ackBuffer = 64
-
 // load3 fits the chunk size to an OTA v3 device: the Hello's chunk size,
 // at least 512 and a multiple of 4, within the device's message size.
 func (t *transfer) load3(bin []byte) error {
@@ -46,7 +43,7 @@ func (t *transfer) load3(bin []byte) error {
 		return fmt.Errorf("gateway: device %s takes messages too small for an OTA v3 chunk: %w", s.id, ErrBadRequest)
 	}
 	t.bin, t.size, t.v3 = bin, size, true
-	t.acks = make(chan protocol.UpdateAck, ackBuffer)
+	t.ackSig = make(chan struct{}, 1)
 	return nil
 }
 
@@ -118,7 +115,10 @@ func (t *transfer) send3(ctx context.Context) error {
 			}
 		}
 		select {
-		case a := <-t.acks:
+		case <-t.ackSig:
+			t.ackMu.Lock()
+			a := t.ack
+			t.ackMu.Unlock()
 			if a.Index > acked.Index || (a.Index == acked.Index && len(a.Received) > len(acked.Received)) {
 				progress = time.Now()
 			}
@@ -168,8 +168,15 @@ func (s *session) handleUpdateAck(m *protocol.Message) {
 	if t == nil || t.s != s || !t.v3 {
 		return
 	}
+	// Only the latest acknowledgement matters: it says all the earlier
+	// ones did (bar reordering over UDP, which the next one repairs).
+	t.ackMu.Lock()
+	if a.Index >= t.ack.Index {
+		t.ack = a
+	}
+	t.ackMu.Unlock()
 	select {
-	case t.acks <- a:
-	default: // a later acknowledgement says as much
+	case t.ackSig <- struct{}{}:
+	default:
 	}
 }

@@ -133,7 +133,7 @@ func TestFlashSimDeviceRefusesAndDrops(t *testing.T) {
 // BenchmarkFlash256K measures one device's transfer of a 256 KB binary
 // over loopback TCP with sdk/device, from Flash to the device's acceptance
 // of UpdateDone (the reboot and reconnect are outside the timing), with
-// and without fast OTA, 512-byte chunks. It reports the round trip of a
+// and without fast OTA, and with OTA v3, 512-byte chunks. It reports the round trip of a
 // ping (rtt-µs) and what the chunk protocol allows at that round trip:
 // without fast OTA every chunk waits for its answer, so 512 round trips
 // (limit-ms); fast OTA needs two round trips plus the time to stream the
@@ -142,7 +142,8 @@ func BenchmarkFlash256K(b *testing.B) {
 	for _, c := range []struct {
 		name   string
 		noFast bool
-	}{{"fast", false}, {"nofast", true}} {
+		v3     bool
+	}{{"fast", false, false}, {"nofast", true, false}, {"v3", false, true}} {
 		b.Run(c.name, func(b *testing.B) {
 			cfg := otaTestConfig()
 			cfg.OTA.RebootTimeout = time.Minute
@@ -150,7 +151,7 @@ func BenchmarkFlash256K(b *testing.B) {
 			w, fw := otaWorld(b, cfg)
 			ln := listen(b, w)
 			took := make(chan struct{}, 1)
-			d := otaSimDevice(b, w, ln, 30, device.OTAOptions{NoFast: c.noFast, MaxBinarySize: 1 << 20,
+			d := otaSimDevice(b, w, ln, 30, device.OTAOptions{NoFast: c.noFast, V3: c.v3, MaxBinarySize: 1 << 20,
 				OnUpdate: func([]byte) { took <- struct{}{} }})
 			bin := testBinary(256 * 1024)
 			h := fw.put(bin)
