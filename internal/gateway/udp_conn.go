@@ -29,6 +29,7 @@ const (
 	reasonNoACK     = "no acknowledgement from the device"
 	reasonAlert     = "alert from the device"
 	reasonWrongHost = "hello names another device than the key"
+	reasonRestarted = "the device restarted its session with a Hello"
 )
 
 // Errors of the Gen 3 transport.
@@ -64,8 +65,15 @@ type udpConn struct {
 	cur          *udpDatagram
 	rest         []byte
 	cid          cidKey
-	inCIDs       bool   // registered in u.byCID
-	devID        string // the device of the handshake's key
+	inCIDs       bool // registered in u.byCID
+	// A Hello on an online session (a device that resumed its session with
+	// a changed state, e.g. after an update) ends the session and hands
+	// the DTLS session and this Hello to a new one (takeOver).
+	handoff      *frameBuf
+	handoffPlain []byte
+	takeover     bool           // this conn took over a live session
+	oldHello     protocol.Hello // the Hello of the session taken over
+	devID        string         // the device of the handshake's key
 	product      int64
 
 	smu      sync.Mutex
@@ -155,6 +163,9 @@ func (c *udpConn) send(out [][]byte) {
 // handshake runs the DTLS handshake (docs/device-protocol.md#39-the-dtls-transport, handshake)
 // or restores a saved session.
 func (c *udpConn) handshake(s *session) error {
+	if c.takeover {
+		return c.resumeTakeover(s)
+	}
 	if c.resuming {
 		return c.restore(s)
 	}
@@ -367,6 +378,10 @@ func (c *udpConn) functionACKRoom() int { return 0 }
 // confirmable messages (answering them from the cache) and stops the
 // retransmission of acknowledged server messages.
 func (c *udpConn) readFrame(s *session) (*frameBuf, []byte, error) {
+	if fb := c.handoff; fb != nil && c.takeover {
+		c.handoff = nil
+		return fb, c.handoffPlain, nil
+	}
 	for {
 		if len(c.rest) == 0 {
 			putDatagram(c.cur)
@@ -447,6 +462,11 @@ func (c *udpConn) readFrame(s *session) (*frameBuf, []byte, error) {
 		if c.reliable(s, plain) {
 			putFrameBuf(fb)
 			continue
+		}
+		if isHello(fb, plain) && s.isOnline() {
+			c.handoff, c.handoffPlain = fb, plain
+			s.close(reasonRestarted)
+			return nil, nil, io.EOF
 		}
 		return fb, plain, nil
 	}
@@ -650,7 +670,7 @@ func isCellular(platform uint16) bool {
 }
 
 // ended saves the session for resumption (unless the device replaced it
-// or was refused) and forgets it.
+// or was refused) and forgets it, or hands it to a new session.
 func (c *udpConn) ended(s *session) {
 	c.Close()
 	c.rmu.Lock()
@@ -659,6 +679,14 @@ func (c *udpConn) ended(s *session) {
 	}
 	c.outbox.Clear()
 	c.rmu.Unlock()
+	if c.handoff != nil && !c.takeover {
+		if !s.g.isClosed() {
+			c.takeOver(s)
+			return
+		}
+		putFrameBuf(c.handoff)
+		c.handoff = nil
+	}
 	s.mu.Lock()
 	reason := s.reason
 	s.mu.Unlock()
@@ -695,6 +723,57 @@ func (c *udpConn) ended(s *session) {
 			return
 		}
 	}
+}
+
+// isHello reports whether a message is a device Hello (POST h).
+func isHello(fb *frameBuf, plain []byte) bool {
+	return fb.m.Decode(plain) == nil && protocol.Classify(&fb.m) == protocol.KindHello
+}
+
+// takeOver starts a new session on c's DTLS session, whose first message
+// is the Hello that ended s: the new session goes online with that Hello
+// (new versions, flags such as "update succeeded") as after a handshake.
+// Called by s's goroutine once s is over and offline.
+func (c *udpConn) takeOver(s *session) {
+	u := c.u
+	n := newUDPConn(u, c.pc, c.addrNow())
+	n.cid, n.inCIDs, n.devID, n.product = c.cid, true, c.devID, c.product
+	c.smu.Lock()
+	n.sess, n.seqLimit = c.sess, c.seqLimit
+	c.smu.Unlock()
+	n.persist.Store(c.persist.Load())
+	n.takeover, n.oldHello = true, s.hello
+	n.handoff, n.handoffPlain = c.handoff, c.handoffPlain
+	c.handoff, c.handoffPlain = nil, nil
+	u.mu.Lock()
+	if c.inCIDs && u.byCID[c.cid] == c {
+		u.byCID[c.cid] = n
+	}
+	c.inCIDs = false
+	u.mu.Unlock()
+	c.unregister()
+	putDatagram(c.cur)
+	c.cur, c.rest = nil, nil
+	for pending := true; pending; {
+		select {
+		case d := <-c.in:
+			n.deliver(d.pc, d.b, d.addr)
+			putDatagram(d)
+		default:
+			pending = false
+		}
+	}
+	s.g.log.Info("gateway: device restarted its session", "device", s.id, "session", s.sid)
+	s.g.serveUDPConn(n)
+}
+
+// resumeTakeover sets up the session of a conn that took over a live one.
+func (c *udpConn) resumeTakeover(s *session) error {
+	s.deadline = s.start.Add(s.g.cfg.HandshakeTimeout)
+	s.id, s.storedProduct, s.hello = c.devID, c.product, c.oldHello
+	c.resumedState = true
+	c.newCounters(s)
+	return nil
 }
 
 // unregister removes c from the demultiplexer's tables.

@@ -155,6 +155,34 @@ func TestUDPDeniedAfterCache(t *testing.T) {
 	waitFor(t, "refusal counted", func() bool { return w.g.Stats().RefusedDenied == 1 })
 }
 
+// TestUDPHelloOnLiveSession: a device that resumes its session with a
+// changed state sends a Hello on the session the gateway still holds (Device
+// OS 3.3.1 after an update): the gateway goes on with a new session on the
+// same DTLS session, online with the new Hello, without a handshake.
+func TestUDPHelloOnLiveSession(t *testing.T) {
+	w := newUDPWorld(t, udpTestConfig())
+	id, key := deviceID(1), testUDPKey(t, "device_a")
+	w.provisionECC(id, key, "")
+	d := w.onlineUDPWith(id, key, func(d *udpDevice) {
+		d.functions["led"] = func(string) int32 { return 5 }
+		d.appJSON = `{"f":["led"],"v":{}}`
+	})
+	first := w.g.lookup(id.String())
+	h := gen3Hello(id)
+	h.SystemVersion, h.Flags = 3303, protocol.HelloOTASucceeded
+	d.hello(h)
+	waitFor(t, "a new session with the new Hello", func() bool {
+		s := w.g.lookup(id.String())
+		return s != nil && s != first && w.device(id).SystemModuleVersion == 3303
+	})
+	if ret, err := w.g.CallFunction(context.Background(), id.String(), "led", ""); err != nil || ret != 5 {
+		t.Fatalf("call after the new Hello = %d, %v", ret, err)
+	}
+	if st := w.g.Stats(); st.HandshakesOK != 1 || w.signer.n.Load() != 1 || st.UDPSessions != 1 {
+		t.Fatalf("stats %+v: want the one handshake and one session", st)
+	}
+}
+
 // TestUDPBadRecords: a replayed record and a record with a broken MAC are
 // dropped and counted; the session goes on.
 func TestUDPBadRecords(t *testing.T) {
