@@ -529,3 +529,62 @@ func TestFlashRebootThroughAnotherNode(t *testing.T) {
 	case <-time.After(300 * time.Millisecond):
 	}
 }
+
+// TestFlashV3WireLevel drives OTA v3 with a wire-level device: it refuses
+// once, then accepts with a resumption offset and acknowledges nothing,
+// so the update fails after the stall timeout; the chunks sent start at
+// the offset.
+func TestFlashV3WireLevel(t *testing.T) {
+	cfg := otaTestConfig()
+	cfg.OTA.StallTimeout = 400 * time.Millisecond
+	w, fw := otaWorld(t, cfg)
+	id := deviceID(11)
+	w.provision(id, testKey(t, "device_a"), owner1)
+	d := w.online(id, testKey(t, "device_a"), protocol.HelloOTAv3)
+	sub := w.subscribe(bus.Filter{DeviceID: id.String(), NamePrefix: EventFlashStatus})
+	bin := testBinary(10 * 512)
+	h := fw.put(bin)
+	answer := func(code protocol.Code) {
+		msg := d.expect("UpdateStart", func(m devMsg) bool { return m.kind() == protocol.KindUpdateStart })
+		u, err := protocol.ParseUpdateStart(&msg.m)
+		if err != nil || u.FileSize != uint32(len(bin)) || u.ChunkSize != 512 || hex.EncodeToString(u.SHA256) != h {
+			t.Errorf("UpdateStart %+v, %v", u, err)
+		}
+		tok, _ := msg.m.Token1()
+		d.send(protocol.NewEmptyACK(msg.m.ID))
+		if code != protocol.CodeCreated {
+			d.send(protocol.NewResponse(protocol.Confirmable, d.nextID(), tok, code, []byte("no")))
+			return
+		}
+		d.send(protocol.NewUpdateStarted(protocol.Confirmable, d.nextID(), tok, protocol.UpdateStarted{Window: 4, Offset: 3 * 512}))
+	}
+	go answer(protocol.CodeServiceUnavailable)
+	if err := w.g.Flash(context.Background(), id.String(), h); !errors.Is(err, ErrUpdateRefused) {
+		t.Fatalf("refused v3 Flash = %v", err)
+	}
+	if a, b := flashStatus(t, sub), flashStatus(t, sub); a != FlashStarted || b != FlashFailed {
+		t.Fatalf("statuses %q, %q", a, b)
+	}
+	go answer(protocol.CodeCreated)
+	if err := w.g.Flash(context.Background(), id.String(), h); err != nil {
+		t.Fatalf("Flash: %v", err)
+	}
+	if a, b := flashStatus(t, sub), flashStatus(t, sub); a != FlashStarted || b != FlashFailed {
+		t.Fatalf("stalled update: statuses %q, %q", a, b)
+	}
+	// Only the window (4 chunks) past the offset went out; chunk 1 is the
+	// binary's fourth chunk.
+	chunks := d.logged(protocol.KindUpdateChunk)
+	if len(chunks) < 4 {
+		t.Fatalf("%d chunks sent", len(chunks))
+	}
+	for _, c := range chunks {
+		idx, data, err := protocol.ParseUpdateChunk(&c.m)
+		if err != nil || idx < 1 || idx > 4 || c.m.Type != protocol.NonConfirmable {
+			t.Fatalf("chunk %d (%s): %v", idx, c.m.Type, err)
+		}
+		if want := bin[(3+int(idx)-1)*512 : (3+int(idx))*512]; !bytes.Equal(data, want) {
+			t.Fatalf("chunk %d does not start at the offset", idx)
+		}
+	}
+}
