@@ -13,6 +13,7 @@ const jsQR = require('jsqr');
 const { unavailable, launch, openPage, screenshot, noProblems } = require('../lib/browser');
 const { startWick } = require('../../lib/wick');
 const { Sim, deviceAddress, simDeviceId } = require('../../lib/sim');
+const { userPart } = require('../lib/module');
 const { spawn } = require('node:child_process');
 const rest = require('../../lib/rest');
 const { freshTotp } = require('../../lib/totp');
@@ -197,6 +198,41 @@ describe('console: products, clients, webhooks, account', { skip: skip || false 
 		await screenshot(page, 'manage-09b-product-device');
 		await page.getByRole('link', { name: '← Product devices' }).click();
 		await page.getByRole('button', { name: 'Import devices' }).waitFor();
+	});
+
+	it('uploads, releases, withdraws and deletes product firmware', async () => {
+		const { page } = tab;
+		await page.getByRole('navigation', { name: 'Product sections' }).getByRole('link', { name: 'Firmware' }).click();
+		await page.getByText('No firmware yet').waitFor();
+		for (const version of [2, 3]) {
+			await page.getByRole('button', { name: 'Upload firmware' }).first().click();
+			await page.getByLabel('Binary').setInputFiles({ name: `lamp-v${version}.bin`, mimeType: 'application/octet-stream', buffer: userPart({ platform: 6, productId: 10000, version }) });
+			await page.getByLabel('Version', { exact: true }).fill(String(version));
+			await page.getByLabel('Title', { exact: true }).fill(`Lamp ${version}`);
+			await page.getByRole('button', { name: 'Upload', exact: true }).click();
+			await page.locator(`tr[data-version="${version}"]`).waitFor();
+		}
+		// A binary of another version is refused, and the dialog says why.
+		await page.getByRole('button', { name: 'Upload firmware' }).click();
+		await page.getByLabel('Binary').setInputFiles({ name: 'wrong.bin', mimeType: 'application/octet-stream', buffer: userPart({ platform: 6, productId: 10000, version: 9 }) });
+		await page.getByLabel('Version', { exact: true }).fill('4');
+		await page.getByLabel('Title', { exact: true }).fill('Wrong');
+		await page.getByRole('button', { name: 'Upload', exact: true }).click();
+		await page.locator('dialog').getByRole('alert').waitFor();
+		await page.keyboard.press('Escape');
+		const v3 = page.locator('tr[data-version="3"]');
+		await v3.getByRole('button', { name: 'Release' }).click();
+		await page.getByRole('button', { name: 'Release', exact: true }).last().click();
+		await v3.getByText('Released', { exact: true }).waitFor();
+		await screenshot(page, 'manage-09c-firmware');
+		const list = await rest.request(server.url, 'GET', '/v1/products/smart-lamp/firmware', { token: await token() });
+		assert.deepEqual(list.body.map((f) => [f.version, f.product_default]), [[3, true], [2, false]], rest.describe(list));
+		await v3.getByRole('button', { name: 'Withdraw' }).click();
+		await page.getByRole('button', { name: 'Withdraw', exact: true }).last().click();
+		await v3.getByText('Not released').waitFor();
+		await page.getByRole('button', { name: 'Delete version 2' }).click();
+		await page.getByRole('button', { name: 'Delete', exact: true }).click();
+		await page.locator('tr[data-version="2"]').waitFor({ state: 'detached' });
 	});
 
 	it('creates a webhook, sends a test and shows the delivery log', async () => {

@@ -2,7 +2,7 @@
 // or file and live online state), customers, team and invitations, claim
 // codes, webhooks and its Authentication view (OAuth clients).
 
-import { get, post, del, seg, stream, request } from '../api.js';
+import { get, post, put, del, seg, stream, request } from '../api.js';
 import { h, mount, loading, empty, pageHead, dialog, confirmDialog, field, onSubmit, toast, errorBox, ago, statusBadge, platformName, PLATFORM_OPTIONS, copyButton, showStreamState } from '../ui.js';
 import { clientsView } from '../clients-view.js';
 import { hooksView } from '../hooks-view.js';
@@ -48,7 +48,7 @@ export async function productsPage(root) {
 			h('td', {}, p.user || '')))))));
 }
 
-const TABS = [['devices', 'Devices'], ['customers', 'Customers'], ['team', 'Team'], ['claim', 'Claim codes'], ['integrations', 'Integrations'], ['auth', 'Authentication']];
+const TABS = [['devices', 'Devices'], ['firmware', 'Firmware'], ['customers', 'Customers'], ['team', 'Team'], ['claim', 'Claim codes'], ['integrations', 'Integrations'], ['auth', 'Authentication']];
 
 export async function productPage(root, ctx) {
 	const slug = ctx.params.p;
@@ -73,7 +73,7 @@ export async function productPage(root, ctx) {
 		pageHead(product.name, `${platformName(product.platform_id)} · product ${product.id} · ${product.slug}`),
 		h('nav', { class: 'tabs', 'aria-label': 'Product sections' }, TABS.map(([id, label]) => h('a', { href: `#/products/${product.slug}/${id}`, class: ['tab', tab === id && 'active'], 'aria-current': tab === id ? 'page' : null }, label))),
 		body);
-	const views = { devices: devicesTab, customers: customersTab, team: teamTab, claim: claimTab, integrations: hooksTab, auth: authTab };
+	const views = { devices: devicesTab, firmware: firmwareTab, customers: customersTab, team: teamTab, claim: claimTab, integrations: hooksTab, auth: authTab };
 	await (views[tab] || devicesTab)(body, { product, base, ctx, hookId });
 }
 
@@ -324,3 +324,93 @@ async function authTab(root, { product }) {
 	await clientsView(view, `/v1/products/${seg(product.slug)}/clients`, { product });
 }
 
+
+/** Size in KiB or MiB. */
+function bytes(n) {
+	return n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MiB` : `${Math.max(1, Math.round(n / 1024))} KiB`;
+}
+
+async function firmwareTab(root, { product, base }) {
+	const list = h('div', {}, loading('Loading firmware…'));
+	const uploadBtn = h('button', { type: 'button', class: 'btn primary' }, 'Upload firmware');
+	mount(root, h('section', { class: 'panel' }, h('div', { class: 'panel-head' }, h('div', {}, h('h2', {}, 'Firmware'),
+		h('p', { class: 'muted' }, 'Versions of your product\'s application. The released version goes to every device of the product over the air.')), uploadBtn), list));
+
+	async function load() {
+		let versions;
+		try {
+			versions = await get(`${base}/firmware`);
+		} catch (err) {
+			mount(list, errorBox(err));
+			return;
+		}
+		if (!versions.length) {
+			mount(list, empty('No firmware yet', `Upload a binary compiled for ${platformName(product.platform_id)} with PRODUCT_VERSION set (and product ID ${product.id}).`, h('button', { type: 'button', class: 'btn primary', onclick: upload }, 'Upload firmware')));
+			return;
+		}
+		mount(list, h('div', { class: 'table-wrap' }, h('table', { 'aria-label': 'Firmware versions' },
+			h('thead', {}, h('tr', {}, ['Version', 'Title', 'Size', 'Devices running it', 'Uploaded', 'State', ''].map((t) => h('th', { scope: 'col' }, t)))),
+			h('tbody', {}, versions.map((f) => h('tr', { dataset: { version: String(f.version) } },
+				h('td', {}, h('strong', {}, String(f.version))),
+				h('td', {}, f.title, f.description ? h('div', { class: 'muted' }, f.description.slice(0, 100)) : null),
+				h('td', {}, bytes(f.size)),
+				h('td', {}, String(f.device_count ?? 0)),
+				h('td', {}, ago(f.uploaded_on || f.uploaded_at), f.uploaded_by ? h('div', { class: 'muted' }, f.uploaded_by.username) : null),
+				h('td', {}, f.product_default ? h('span', { class: 'badge badge-on' }, 'Released') : h('span', { class: 'badge badge-off' }, 'Not released')),
+				h('td', {}, h('div', { class: 'row end' },
+					f.product_default
+						? h('button', { type: 'button', class: 'btn small', onclick: () => release(f, false) }, 'Withdraw')
+						: [h('button', { type: 'button', class: 'btn small primary', onclick: () => release(f, true) }, 'Release'),
+							h('button', { type: 'button', class: 'btn small danger', 'aria-label': `Delete version ${f.version}`, onclick: () => remove(f) }, 'Delete')]))))))));
+	}
+
+	async function release(f, on) {
+		const text = on
+			? `Version ${f.version} becomes the product's firmware: devices that run another version get it over the air as they come online, a few at a time.`
+			: `Version ${f.version} stops being sent. Devices keep what they run.`;
+		if (!await confirmDialog(on ? `Release version ${f.version}?` : `Withdraw version ${f.version}?`, text, on ? 'Release' : 'Withdraw')) return;
+		try {
+			const res = await put(`${base}/firmware/release`, { version: f.version, product_default: on });
+			toast(on ? `Released; ${res.devices_queued || 0} device(s) queued for the update` : 'Release withdrawn');
+			load();
+		} catch (err) {
+			toast(err.message, 'error');
+		}
+	}
+
+	async function remove(f) {
+		if (!await confirmDialog(`Delete version ${f.version}?`, 'The binary is deleted from the server.')) return;
+		try {
+			await del(`${base}/firmware/${f.version}`);
+			toast('Version deleted');
+			load();
+		} catch (err) {
+			toast(err.message, 'error');
+		}
+	}
+
+	async function upload() {
+		const made = await dialog('Upload firmware', (close) => onSubmit(h('form', { class: 'stack' },
+			field('Binary', { name: 'file', type: 'file', accept: '.bin,application/octet-stream', required: true }, `Compiled for ${platformName(product.platform_id)}, with this product's ID and the version below inside.`),
+			field('Version', { name: 'version', type: 'number', min: '1', max: '65535', required: true }),
+			field('Title', { name: 'title', required: true, maxlength: '100' }),
+			field('Description', { name: 'description', as: 'textarea', maxlength: '1000' }),
+			h('div', { class: 'row end' }, h('button', { type: 'button', class: 'btn', onclick: () => close() }, 'Cancel'), h('button', { type: 'submit', class: 'btn primary' }, 'Upload'))), async (v, form) => {
+			const file = form.file.files[0];
+			if (!file) throw new Error('Choose the binary.');
+			const fd = new FormData();
+			fd.append('version', v.version);
+			fd.append('title', v.title.trim());
+			fd.append('description', v.description);
+			fd.append('file', file, file.name);
+			close(await request('POST', `${base}/firmware`, fd));
+		}));
+		if (made) {
+			toast(`Version ${made.version} uploaded`);
+			load();
+		}
+	}
+
+	uploadBtn.addEventListener('click', upload);
+	await load();
+}
