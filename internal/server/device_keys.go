@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -11,8 +12,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/wick-cloud/wick/internal/config"
+	"github.com/wick-cloud/wick/internal/store/sqlstore"
 	"github.com/wick-cloud/wick/protocol"
 )
 
@@ -126,8 +129,9 @@ func loadOrCreateKey(path string, generate func() (crypto.Signer, error)) (crypt
 // (docs/particle-protocol.md#the-server-key-file; what `particle keys server`
 // flashes): the server's public key for the transport ("tcp" or "udp") followed
 // by host and port.
+// With a PostgreSQL database it reads the cluster's shared key (docs/scaling.md).
 func ServerKeyBlob(cfg config.Serve, transport, host string, port uint16) ([]byte, error) {
-	keys, err := LoadServerKeys(cfg)
+	keys, err := serverKeysOf(context.Background(), cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -146,4 +150,25 @@ func ServerKeyBlob(cfg config.Serve, transport, host string, port uint16) ([]byt
 		return nil, err
 	}
 	return protocol.EncodeServerKeyBlob(t, der, host, port)
+}
+
+// serverKeysOf returns the server keys of the installation cfg points at:
+// the data directory's for SQLite, the cluster's for PostgreSQL (opening the
+// store to read them).
+func serverKeysOf(ctx context.Context, cfg config.Serve) (*ServerKeys, error) {
+	if err := cfg.Resolve(); err != nil {
+		return nil, err
+	}
+	if !strings.HasPrefix(cfg.DB, "postgres://") && !strings.HasPrefix(cfg.DB, "postgresql://") {
+		return LoadServerKeys(cfg)
+	}
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+		return nil, fmt.Errorf("server: create data directory: %w", err)
+	}
+	st, err := sqlstore.Open(ctx, cfg.DB, nil)
+	if err != nil {
+		return nil, fmt.Errorf("server: open store: %w", err)
+	}
+	defer st.Close()
+	return loadKeys(ctx, cfg, st, nil)
 }

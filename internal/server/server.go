@@ -100,7 +100,7 @@ func build(ctx context.Context, cfg config.Serve, log *slog.Logger) (*Server, er
 		st.Close()
 		return nil, fmt.Errorf("server: open bus: %w", err)
 	}
-	keys, err := LoadServerKeys(cfg)
+	keys, err := loadKeys(ctx, cfg, st, log) // shared by the cluster on PostgreSQL
 	if err != nil {
 		b.Close()
 		st.Close()
