@@ -11,6 +11,7 @@ const { startWick } = require('../../lib/wick');
 const { startSim, waitForDevices } = require('../../lib/sim');
 const rest = require('../../lib/rest');
 const { freshTotp } = require('../../lib/totp');
+const { userPart } = require('../lib/module');
 
 const skip = unavailable();
 const EMAIL = 'ada@example.com';
@@ -152,9 +153,23 @@ describe('console: sign-in with MFA, devices, functions, events', { skip: skip |
 		await page.locator('.event[data-name="sensor"]').first().waitFor();
 	});
 
-	it('shows the device go offline without a reload', async () => {
+	it('flashes firmware to the device and shows the update in its live events', async () => {
 		const { page } = tab;
 		await page.getByRole('link', { name: 'Devices' }).click();
+		await page.locator(`tr[data-device="${sim.ids[0]}"] a`).click();
+		await page.getByRole('heading', { name: 'Functions' }).waitFor();
+		await page.getByRole('button', { name: 'Flash', exact: true }).click();
+		// 0xFFFF: not a product binary.
+		await page.getByLabel('Binary').setInputFiles({ name: 'app.bin', mimeType: 'application/octet-stream', buffer: userPart({ platform: 6, productId: 0xffff, version: 0xffff }) });
+		await page.locator('dialog').getByRole('button', { name: 'Flash' }).click();
+		await page.getByText('Update started').waitFor();
+		await page.locator('.event[data-name="spark/flash/status"]', { hasText: 'success' }).waitFor({ timeout: 60000 });
+		await screenshot(page, '06b-device-flashed');
+	});
+
+	it('shows the device go offline without a reload', async () => {
+		const { page } = tab;
+		await page.getByRole('link', { name: 'Devices', exact: true }).click();
 		const row = page.locator(`tr[data-device="${sim.ids[0]}"]`);
 		await row.getByText('Online').waitFor();
 		await page.getByText('● Live').waitFor();

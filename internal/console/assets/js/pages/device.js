@@ -2,7 +2,7 @@
 // the return value, typed variables with refresh, rename, notes, signal,
 // ping, unclaim and its live events.
 
-import { get, put, post, del, seg, stream } from '../api.js';
+import { get, put, post, del, seg, stream, request } from '../api.js';
 import { h, mount, loading, ago, statusBadge, platformName, toast, dialog, confirmDialog, field, onSubmit, errorBox, showStreamState } from '../ui.js';
 import { eventList } from '../events-view.js';
 
@@ -84,6 +84,20 @@ export async function devicePage(root, ctx) {
 		h('div', { class: 'row end' }, h('button', { type: 'button', class: 'btn', onclick: () => close() }, 'Cancel'), h('button', { type: 'submit', class: 'btn primary' }, 'Save'))), async (v) => {
 		await update({ name: v.name.trim() }, 'Renamed');
 		title.textContent = d.name;
+		close(true);
+	})));
+
+	const flashBtn = h('button', { type: 'button', class: 'btn' }, 'Flash');
+	flashBtn.addEventListener('click', () => dialog('Flash firmware', (close) => onSubmit(h('form', { class: 'stack' },
+		h('p', {}, `Sends a compiled binary to ${d.name || d.id} over the air. The device restarts into it; its progress shows in the live events (spark/flash/status).`),
+		field('Binary', { name: 'file', type: 'file', accept: '.bin,application/octet-stream', required: true }, 'A user part (or system part) compiled for this device\'s platform. Source code is not compiled.'),
+		h('div', { class: 'row end' }, h('button', { type: 'button', class: 'btn', onclick: () => close() }, 'Cancel'), h('button', { type: 'submit', class: 'btn primary' }, 'Flash'))), async (v, form) => {
+		const file = form.file.files[0];
+		if (!file) throw new Error('Choose the binary.');
+		const fd = new FormData();
+		fd.append('file', file, file.name);
+		const res = await request('PUT', base, fd);
+		toast(res && res.status ? res.status : 'Update started');
 		close(true);
 	})));
 
@@ -191,7 +205,7 @@ export async function devicePage(root, ctx) {
 	mount(root,
 		h('p', {}, h('a', { href: backHref }, backText)),
 		h('div', { class: 'page-head' }, h('div', {}, h('div', { class: 'row' }, title, badge), h('p', { class: 'muted mono' }, d.id)),
-			h('div', { class: 'row' }, pingBtn, signalBtn, renameBtn, unclaimBtn)),
+			h('div', { class: 'row' }, pingBtn, signalBtn, flashBtn, renameBtn, unclaimBtn)),
 		h('div', { class: 'grid2' },
 			h('div', { class: 'col' }, fnPanel, varPanel),
 			h('div', { class: 'col' }, h('section', { class: 'panel', 'aria-labelledby': 'facts-h' }, h('h2', { id: 'facts-h' }, 'Details'), facts), notesForm)),
