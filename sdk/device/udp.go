@@ -613,13 +613,19 @@ func (d *Device) SessionState() ([]byte, error) {
 // new source port), as when a NAT rebinds or a cellular device gets a new
 // address: the session stays, its records are marked as type 253 until the
 // server answers, and the server must follow the session by its connection
-// ID. It returns ErrNotUDP unless the device is connected over UDP.
+// ID. A ping goes out at once from the new address, as after a resumption,
+// so that the server learns it before it next sends to the device. It
+// returns ErrNotUDP unless the device is connected over UDP.
 func (d *Device) ChangeAddress(ctx context.Context) error {
 	s := d.session()
 	if s == nil || s.udp == nil {
 		return ErrNotUDP
 	}
-	return s.udp.changeAddress(ctx)
+	if err := s.udp.changeAddress(ctx); err != nil {
+		return err
+	}
+	ping := protocol.NewPing(0)
+	return s.send(&ping, true, nil)
 }
 
 // LocalAddr returns the local address of the current connection, nil when
