@@ -258,7 +258,8 @@ type Devices interface {
 	// session whose handshake was before at, as after a crash of that
 	// node, and returns their IDs. An empty node resets nothing.
 	ResetNode(ctx context.Context, node string, at time.Time) ([]string, error)
-	// DeleteDevice removes the device and its saved DTLS sessions.
+	// DeleteDevice removes the device, its saved DTLS sessions and its
+	// firmware state.
 	DeleteDevice(ctx context.Context, id string) error
 }
 

@@ -586,7 +586,10 @@ func (db *DB) DeleteDevice(ctx context.Context, id string) error {
 		if err := db.execOne(ctx, tx, `DELETE FROM devices WHERE id = ?`, id); err != nil {
 			return err
 		}
-		_, err := db.exec(ctx, tx, `DELETE FROM dtls_sessions WHERE device_id = ?`, id)
+		if _, err := db.exec(ctx, tx, `DELETE FROM dtls_sessions WHERE device_id = ?`, id); err != nil {
+			return err
+		}
+		_, err := db.exec(ctx, tx, `DELETE FROM device_firmware WHERE device_id = ?`, id)
 		return err
 	})
 	return wrap(err, "delete device %q", id)

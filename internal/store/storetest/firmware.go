@@ -199,6 +199,13 @@ var firmwareTests = []test{
 		}
 		must(t, s.DeleteDeviceFirmware(ctx, "dev1"))
 		must(t, s.DeleteDeviceFirmware(ctx, "dev1"))
+		// Deleting a device forgets its firmware state.
+		if _, err := s.ProvisionDevice(ctx, "dev2", "", nil, 7); err != nil {
+			t.Fatal(err)
+		}
+		must(t, s.DeleteDevice(ctx, "dev2"))
+		_, err = s.DeviceFirmware(ctx, "dev2")
+		wantErr(t, "firmware state of a deleted device", err, store.ErrNotFound)
 		_, err = s.DeviceFirmware(ctx, "dev1")
 		wantErr(t, "after delete", err, store.ErrNotFound)
 	}},
