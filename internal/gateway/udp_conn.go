@@ -74,6 +74,7 @@ type udpConn struct {
 	takeover     bool           // this conn took over a live session
 	oldHello     protocol.Hello // the Hello of the session taken over
 	devID        string         // the device of the handshake's key
+	heardAt      time.Time      // when the last authenticated record came in
 	product      int64
 
 	smu      sync.Mutex
@@ -426,7 +427,9 @@ func (c *udpConn) readFrame(s *session) (*frameBuf, []byte, error) {
 			continue
 		}
 		fb.b = plain[:0]
-		c.rebind(s, d, rec.Header.Seq > latest || latest == 0)
+		now := time.Now()
+		c.rebind(s, d, rec.Header.Seq > latest || latest == 0 || now.Sub(c.heardAt) > rebindQuiet)
+		c.heardAt = now
 		switch typ {
 		case dtls.TypeApplicationData:
 		case dtls.TypeHandshake:
@@ -501,10 +504,17 @@ func (c *udpConn) handshakeAgain(s *session, d *udpDatagram) {
 	}
 }
 
+// rebindQuiet is how long a session must have heard nothing before an
+// authenticated record older than the newest may move it: a rebooted
+// device resumes with the write counter it saved, which can be below
+// records it sent after saving.
+const rebindQuiet = time.Second
+
 // rebind moves the session to the address of an authenticated record from
 // elsewhere (a resumed device marks its records 253; NAT rebinding changes
-// the port). Only a record newer than every one before may move it, so a
-// delayed copy cannot pull the session back.
+// the port). A record newer than every one before may move it; an older
+// one only after rebindQuiet of silence, so that a delayed copy in a
+// stream of records cannot pull the session back.
 func (c *udpConn) rebind(s *session, d *udpDatagram, newest bool) {
 	c.amu.Lock()
 	moved := d.addr != c.addr

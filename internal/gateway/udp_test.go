@@ -317,6 +317,37 @@ func TestUDPMoveSession(t *testing.T) {
 	}
 }
 
+// TestUDPMoveOlderRecord: a record older than the newest (a rebooted device
+// resumes with the counter it saved) moves the session only after a quiet
+// second; in a stream of records it does not.
+func TestUDPMoveOlderRecord(t *testing.T) {
+	w := newUDPWorld(t, udpTestConfig())
+	id, key := deviceID(1), testUDPKey(t, "device_a")
+	w.provisionECC(id, key, "")
+	d := w.onlineUDP(id, key)
+	// Two pings sealed in order; the second goes out first.
+	seal := func() (uint16, []byte) {
+		mid := d.nextID()
+		m := protocol.NewPing(mid)
+		enc, _ := m.MarshalBinary()
+		d.wmu.Lock()
+		defer d.wmu.Unlock()
+		rec, _ := d.sess.Seal(nil, enc)
+		return mid, rec
+	}
+	oldID, oldRec := seal()
+	newID, newRec := seal()
+	d.pc.WriteToUDPAddrPort(newRec, d.server)
+	d.expect("ping ACK", ackOf(newID))
+	time.Sleep(1200 * time.Millisecond)
+	moveSocket(t, d)
+	d.pc.WriteToUDPAddrPort(oldRec, d.server)
+	d.expect("ping ACK at the new address", ackOf(oldID))
+	if st := w.g.Stats(); st.UDPMoves != 1 {
+		t.Fatalf("stats %+v: want 1 move", st)
+	}
+}
+
 // moveSocket gives the device a new socket (a new source port) and
 // restarts its reader on it.
 func moveSocket(t *testing.T, d *udpDevice) {
