@@ -201,7 +201,8 @@ func TestRolloutEndToEnd(t *testing.T) {
 		if df.Status != store.OTASuccess {
 			failed++
 			d, _ := st.DeviceByID(ctx, df.DeviceID)
-			t.Logf("device %s (online %v): %s %q after %d attempts", df.DeviceID, d.Online, df.Status, df.Error, df.Attempts)
+			t.Logf("device %s (online %v, reports version %d): %s %q after %d attempts", df.DeviceID, d.Online, d.ProductVersion,
+				df.Status, df.Error, df.Attempts)
 			if df.Error == "" {
 				t.Errorf("device %s failed without a reason", df.DeviceID)
 			}
