@@ -81,6 +81,9 @@ type User struct {
 	MFARecoveryHashes []string
 	CreatedAt         time.Time
 	UpdatedAt         time.Time
+	// Version counts the row's updates (1 when created); UpdateUser checks
+	// it when set, so a write based on a stale read fails with ErrStale.
+	Version int64
 }
 
 // Users holds developer accounts.

@@ -13,6 +13,10 @@ import (
 const userColumns = `id, username, password_hash, first_name, last_name, company_name,
 	business_account, verified, mfa_enabled, mfa_secret, mfa_recovery_hashes, created_at, updated_at`
 
+// userSelect is userColumns and the row version (migration 0011), which
+// CreateUser leaves to its default of 1.
+const userSelect = userColumns + `, version`
+
 // CreateUser inserts u, assigning u.ID when empty and the timestamps when
 // zero. It fails with store.ErrConflict if the username or ID exists.
 func (db *DB) CreateUser(ctx context.Context, u *store.User) error {
@@ -31,12 +35,15 @@ func (db *DB) CreateUser(ctx context.Context, u *store.User) error {
 		u.ID, u.Username, u.PasswordHash, u.AccountInfo.FirstName, u.AccountInfo.LastName,
 		u.AccountInfo.CompanyName, u.AccountInfo.BusinessAccount, u.Verified, u.MFAEnabled,
 		u.MFASecret, recovery, toMS(u.CreatedAt), toMS(u.UpdatedAt))
+	if err == nil {
+		u.Version = 1
+	}
 	return wrap(err, "create user %q", u.Username)
 }
 
 // UserByID returns the user or store.ErrNotFound.
 func (db *DB) UserByID(ctx context.Context, id string) (*store.User, error) {
-	u, err := scanUser(db.queryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
+	u, err := scanUser(db.queryRow(ctx, `SELECT `+userSelect+` FROM users WHERE id = ?`, id))
 	if err != nil {
 		return nil, wrap(err, "user %q", id)
 	}
@@ -45,7 +52,7 @@ func (db *DB) UserByID(ctx context.Context, id string) (*store.User, error) {
 
 // UserByUsername returns the user with that username or store.ErrNotFound.
 func (db *DB) UserByUsername(ctx context.Context, username string) (*store.User, error) {
-	u, err := scanUser(db.queryRow(ctx, `SELECT `+userColumns+` FROM users WHERE username = ?`, username))
+	u, err := scanUser(db.queryRow(ctx, `SELECT `+userSelect+` FROM users WHERE username = ?`, username))
 	if err != nil {
 		return nil, wrap(err, "user %q", username)
 	}
@@ -53,7 +60,11 @@ func (db *DB) UserByUsername(ctx context.Context, username string) (*store.User,
 }
 
 // UpdateUser replaces every mutable field of the user with ID u.ID. A zero
-// UpdatedAt is set to now. It fails with store.ErrConflict on a username
+// UpdatedAt is set to now. When u.Version is set (u was read from the
+// store) the row must still have that version, so that two servers
+// updating one user from the same read cannot undo each other: the second
+// fails with store.ErrStale. On success the row's version, and u.Version
+// when set, go up by one. It fails with store.ErrConflict on a username
 // clash and store.ErrNotFound if absent.
 func (db *DB) UpdateUser(ctx context.Context, u *store.User) error {
 	stamp(&u.UpdatedAt, now())
@@ -61,13 +72,29 @@ func (db *DB) UpdateUser(ctx context.Context, u *store.User) error {
 	if err != nil {
 		return fmt.Errorf("sqlstore: update user %q: %w", u.ID, err)
 	}
-	err = db.execOne(ctx, db.w, `UPDATE users SET username = ?, password_hash = ?,
+	res, err := db.exec(ctx, db.w, `UPDATE users SET username = ?, password_hash = ?,
 		first_name = ?, last_name = ?, company_name = ?, business_account = ?,
-		verified = ?, mfa_enabled = ?, mfa_secret = ?, mfa_recovery_hashes = ?, updated_at = ?
-		WHERE id = ?`,
+		verified = ?, mfa_enabled = ?, mfa_secret = ?, mfa_recovery_hashes = ?, updated_at = ?,
+		version = version + 1
+		WHERE id = ? AND (? = 0 OR version = ?)`,
 		u.Username, u.PasswordHash, u.AccountInfo.FirstName, u.AccountInfo.LastName,
 		u.AccountInfo.CompanyName, u.AccountInfo.BusinessAccount, u.Verified, u.MFAEnabled,
-		u.MFASecret, recovery, toMS(u.UpdatedAt), u.ID)
+		u.MFASecret, recovery, toMS(u.UpdatedAt), u.ID, u.Version, u.Version)
+	if err != nil {
+		return wrap(err, "update user %q", u.ID)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 1 {
+		if err == nil && u.Version > 0 {
+			u.Version++
+		}
+		return wrap(err, "update user %q", u.ID)
+	}
+	// No row: the user is gone, or another writer changed it first.
+	var one int
+	err = db.w.QueryRowContext(ctx, db.rebind(`SELECT 1 FROM users WHERE id = ?`), u.ID).Scan(&one)
+	if err == nil {
+		return fmt.Errorf("sqlstore: update user %q at version %d: %w", u.ID, u.Version, store.ErrStale)
+	}
 	return wrap(err, "update user %q", u.ID)
 }
 
@@ -116,7 +143,7 @@ func (db *DB) CountUsers(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// scanUser reads one row of userColumns.
+// scanUser reads one row of userSelect.
 func scanUser(row rowScanner) (*store.User, error) {
 	var (
 		u                store.User
@@ -125,7 +152,7 @@ func scanUser(row rowScanner) (*store.User, error) {
 	)
 	err := row.Scan(&u.ID, &u.Username, &u.PasswordHash, &u.AccountInfo.FirstName,
 		&u.AccountInfo.LastName, &u.AccountInfo.CompanyName, &u.AccountInfo.BusinessAccount,
-		&u.Verified, &u.MFAEnabled, &u.MFASecret, &recovery, &created, &updated)
+		&u.Verified, &u.MFAEnabled, &u.MFASecret, &recovery, &created, &updated, &u.Version)
 	if err != nil {
 		return nil, err
 	}

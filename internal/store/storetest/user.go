@@ -59,7 +59,7 @@ var userTests = []test{
 				t.Errorf("ID = %q; want the given %q", u.ID, tc.user.ID)
 			}
 			want := tc.user
-			want.ID = u.ID
+			want.ID, want.Version = u.ID, 1 // a new row's version
 			want.CreatedAt, want.UpdatedAt = at(tc.created), at(tc.updated)
 			got, err := s.UserByID(ctx, u.ID)
 			must(t, err)
@@ -117,6 +117,7 @@ var userTests = []test{
 		must(t, s.UpdateUser(ctx, &upd))
 		got, err := s.UserByID(ctx, u.ID)
 		must(t, err)
+		want.Version = 2 // one update since created (upd had no version: unchecked)
 		checkEqual(t, "after update (MFA cleared)", got, &want)
 		if _, err := s.UserByUsername(ctx, "old@example.com"); err == nil {
 			t.Error("UserByUsername(old name) still finds the user")
@@ -125,8 +126,9 @@ var userTests = []test{
 		// MFA on again, with a new secret and codes.
 		want.MFAEnabled, want.MFASecret, want.MFARecoveryHashes = true, []byte{9, 0, 8}, []string{"x1", "x2"}
 		want.UpdatedAt = at(2 * time.Minute)
-		upd = want
+		upd = want // version 2, as read: checked, and current
 		must(t, s.UpdateUser(ctx, &upd))
+		want.Version = 3
 		got, err = s.UserByID(ctx, u.ID)
 		must(t, err)
 		checkEqual(t, "after update (MFA enabled)", got, &want)
@@ -139,6 +141,10 @@ var userTests = []test{
 		got, err = s.UserByID(ctx, u.ID)
 		must(t, err)
 		checkStamped(t, "UpdatedAt", got.UpdatedAt, before, time.Now())
+		if got.Version != 4 || upd.Version != 4 {
+			t.Errorf("version after a checked update = %d (stored), %d (record); want 4", got.Version, upd.Version)
+		}
+		want.Version = upd.Version
 
 		// A username clash changes nothing.
 		clash := want
