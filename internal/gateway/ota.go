@@ -224,6 +224,7 @@ func (s *session) flash(ctx context.Context, hash string) (err error) {
 	announced := false
 	defer func() {
 		if err != nil && g.ota.release(s.id, t) && announced {
+			g.stats.otaFailed.Add(1)
 			t.publish(s, FlashFailed)
 			g.log.Info("gateway: update refused", "device", s.id, "hash", hash, "err", err)
 		}
@@ -234,6 +235,7 @@ func (s *session) flash(ctx context.Context, hash string) (err error) {
 	ctx, cancel := context.WithTimeout(ctx, g.cfg.OTA.StallTimeout)
 	defer cancel()
 	announced = true
+	g.stats.otaStarted.Add(1)
 	t.publish(s, FlashStarted)
 	if t.v3 {
 		if err := t.start3(ctx); err != nil {
@@ -361,10 +363,12 @@ func (t *transfer) end(s *session, err error) {
 	}
 	in := time.Since(t.begun).Round(time.Millisecond)
 	if err != nil {
+		t.g.stats.otaFailed.Add(1)
 		t.publish(s, FlashFailed)
 		t.g.log.Info("gateway: update failed", "device", s.id, "hash", t.hash, "err", err, "after", in)
 		return
 	}
+	t.g.stats.otaSucceeded.Add(1)
 	t.publish(s, FlashSuccess)
 	t.g.log.Info("gateway: update succeeded", "device", s.id, "hash", t.hash, "in", in)
 }
@@ -418,6 +422,7 @@ func (t *transfer) sendChunks(ctx context.Context, idx []uint16) error {
 		if err := ctx.Err(); err != nil {
 			return t.ctxErr(ctx, "sending chunks")
 		}
+		t.g.stats.otaChunks.Add(1)
 		buf = protocol.AppendChunkData(buf[:0], t.bin, t.size, int(i))
 		c := protocol.Chunk{CRC32: protocol.ChunkCRC(buf), Data: buf}
 		if t.fast {
@@ -585,6 +590,7 @@ func (s *session) otaElsewhere() {
 		return
 	}
 	t := &transfer{g: s.g, s: s, hash: df.Hash}
+	s.g.stats.otaSucceeded.Add(1)
 	t.publish(s, FlashSuccess)
 	s.g.log.Info("gateway: update succeeded (sent by another process)", "device", s.id, "hash", df.Hash)
 }

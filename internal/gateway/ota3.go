@@ -110,6 +110,7 @@ func (t *transfer) send3(ctx context.Context) error {
 				return s.offline()
 			}
 			sentAt[i] = now
+			t.g.stats.otaChunks.Add(1)
 			if udp {
 				time.Sleep(t.g.cfg.OTA.UDPChunkInterval)
 			}

@@ -245,6 +245,10 @@ func TestFlashFastWithLostChunks(t *testing.T) {
 		t.Fatalf("status after reboot %q, want %q", got, FlashSuccess)
 	}
 	waitFor(t, "update slot free", func() bool { return !w.g.Updating(id.String()) })
+	// 101 chunks and the 45 lost ones again.
+	if st := w.g.Stats(); st.OTAStarted != 1 || st.OTASucceeded != 1 || st.OTAFailed != 0 || st.OTAChunks != 146 {
+		t.Fatalf("stats: started %d, succeeded %d, failed %d, chunks %d", st.OTAStarted, st.OTASucceeded, st.OTAFailed, st.OTAChunks)
+	}
 }
 
 func TestFlashSlowWithBadCRC(t *testing.T) {
@@ -297,6 +301,9 @@ func TestFlashRefused(t *testing.T) {
 	}
 	if w.g.Updating(id.String()) {
 		t.Fatal("refused update still holds the slot")
+	}
+	if st := w.g.Stats(); st.OTAStarted != 1 || st.OTAFailed != 1 || st.OTAChunks != 0 {
+		t.Fatalf("stats: started %d, failed %d, chunks %d", st.OTAStarted, st.OTAFailed, st.OTAChunks)
 	}
 }
 

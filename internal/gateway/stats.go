@@ -57,6 +57,13 @@ type Stats struct {
 	ClaimsFailed uint64
 	// Panics counts panics recovered in a session or in the router.
 	Panics uint64
+	// OTAStarted counts firmware updates announced to devices (Flash,
+	// spark/flash/status "started "); OTASucceeded and OTAFailed their
+	// outcomes. OTAChunks counts firmware chunks sent, resends included.
+	OTAStarted   uint64
+	OTASucceeded uint64
+	OTAFailed    uint64
+	OTAChunks    uint64
 
 	// Gen 3 (DTLS over UDP; docs/device-protocol.md#39-the-dtls-transport).
 	// UDPSessions is the number of sessions in the connection-ID table
@@ -104,6 +111,8 @@ type counters struct {
 	panics                                  atomic.Uint64
 	callsBusy, handshakesLimited            atomic.Uint64
 	eventsUnacked                           atomic.Uint64
+	otaStarted, otaSucceeded, otaFailed     atomic.Uint64
+	otaChunks                               atomic.Uint64
 	udpIn, udpOut, udpDropped, udpCookies   atomic.Uint64
 	udpSignatures, udpUnknownCID            atomic.Uint64
 	udpResumptions, udpSaves                atomic.Uint64
@@ -136,6 +145,10 @@ func (c *counters) snapshot() Stats {
 		ClaimsOK:          c.claimsOK.Load(),
 		ClaimsFailed:      c.claimsFailed.Load(),
 		Panics:            c.panics.Load(),
+		OTAStarted:        c.otaStarted.Load(),
+		OTASucceeded:      c.otaSucceeded.Load(),
+		OTAFailed:         c.otaFailed.Load(),
+		OTAChunks:         c.otaChunks.Load(),
 		CallsBusy:         c.callsBusy.Load(),
 		HandshakesLimited: c.handshakesLimited.Load(),
 		EventsUnacked:     c.eventsUnacked.Load(),

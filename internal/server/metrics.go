@@ -386,6 +386,11 @@ func writeGateway(w *metrics.Writer, st gateway.Stats) {
 	w.Counter("wick_device_claims_total", claims, st.ClaimsOK, result("ok"))
 	w.Counter("wick_device_claims_total", claims, st.ClaimsFailed, result("failed"))
 	w.Counter("wick_gateway_panics_total", "Panics recovered in a device session or the event router.", st.Panics)
+	w.Counter("wick_ota_updates_started_total", "Firmware updates announced to devices (spark/flash/status started).", st.OTAStarted)
+	const ota = "Firmware updates by outcome (spark/flash/status success or failed)."
+	w.Counter("wick_ota_updates_total", ota, st.OTASucceeded, result("success"))
+	w.Counter("wick_ota_updates_total", ota, st.OTAFailed, result("failed"))
+	w.Counter("wick_ota_chunks_total", "Firmware chunks sent to devices, resends included.", st.OTAChunks)
 	writeGatewayUDP(w, st)
 }
 
