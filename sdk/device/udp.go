@@ -141,6 +141,12 @@ type udpConn struct {
 	readDeadline time.Time
 	closed       bool
 	seal         []byte // sealing buffer, under mu
+	// appAcked reports that the server acknowledged the last application
+	// describe the device posted (or that none was due); appPending is
+	// the message ID of one awaiting its ACK. A session saved without it
+	// resumes with a new Hello and describe.
+	appAcked   bool
+	appPending int32 // -1: none
 
 	// Reading goroutine only.
 	buf   []byte
@@ -149,7 +155,27 @@ type udpConn struct {
 
 // newUDPConn wraps an established session.
 func newUDPConn(d *Device, sock net.Conn, sess *dtls.Session, move bool) *udpConn {
-	return &udpConn{d: d, sock: sock, sess: sess, move: move, faults: d.cfg.UDP.Faults}
+	// A resumed session starts with the describe its saved state vouches
+	// for; a device that does not post describes has none due.
+	acked := move || !d.cfg.DeviceDescribe
+	return &udpConn{d: d, sock: sock, sess: sess, move: move, faults: d.cfg.UDP.Faults, appAcked: acked, appPending: -1}
+}
+
+// noteDescribe records an application describe (the last block of one)
+// going out as message id; c.mu must be held.
+func (c *udpConn) noteDescribe(msg []byte, id uint16) {
+	var m protocol.Message
+	if m.Decode(msg) != nil || protocol.Classify(&m) != protocol.KindDescribePost {
+		return
+	}
+	b, err := protocol.ParseDescribePost(&m)
+	if err != nil || b.Flags&protocol.DescribeApplication == 0 {
+		return
+	}
+	c.appAcked = false
+	if b.Block == nil || !b.Block.More {
+		c.appPending = int32(id)
+	}
 }
 
 // chance reports true with probability p.
@@ -217,6 +243,7 @@ func (c *udpConn) Write(msg []byte) (int, error) {
 		if err := c.out.Send(now, id, msg); err != nil {
 			return 0, fmt.Errorf("device: %w", err)
 		}
+		c.noteDescribe(msg, id)
 		// Wake the reader if this message's timer is its earliest.
 		if dl, _ := c.out.NextTimeout(); c.sockDeadline.IsZero() || dl.Before(c.sockDeadline) {
 			c.sockDeadline = dl
@@ -337,6 +364,11 @@ func (c *udpConn) received(datagram []byte) {
 			}
 		case protocol.Acknowledgement, protocol.Reset:
 			c.out.Ack(id)
+			if int32(id) == c.appPending {
+				c.appPending = -1
+				code := protocol.Code(content[1])
+				c.appAcked = mtyp == protocol.Acknowledgement && (code == protocol.CodeEmpty || code.IsSuccess())
+			}
 		}
 		c.queue = append(c.queue, content)
 	}
@@ -363,10 +395,15 @@ func (c *udpConn) changeAddress(ctx context.Context) error {
 	return old.Close() // wakes the reader, which picks up the new socket
 }
 
-// snapshot returns the session to save, with the next message ID.
+// snapshot returns the session to save, with the next message ID and the
+// digest of the application the server knows: none (zero) unless it
+// acknowledged the last describe, so that a resumption re-sends it.
 func (c *udpConn) snapshot(lastID uint16, appHash [8]byte) ([]byte, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if !c.appAcked {
+		appHash = [8]byte{}
+	}
 	return (&savedSession{dtls: c.sess, lastID: lastID, appHash: appHash}).marshal()
 }
 

@@ -700,3 +700,56 @@ func FuzzSavedSession(f *testing.F) {
 		}
 	})
 }
+
+// TestUDPDeviceResumeSendsHelloOnlyWhenNeeded: a resumed session pings and
+// sends nothing more when the server acknowledged the application's
+// describe before the session was saved, and a Hello (then the describes)
+// when it did not.
+func TestUDPDeviceResumeSendsHelloOnlyWhenNeeded(t *testing.T) {
+	isAppDescribe := func(m *protocol.Message) bool {
+		b, err := protocol.ParseDescribePost(m)
+		return err == nil && b.Flags&protocol.DescribeApplication != 0
+	}
+	for _, acked := range []bool{true, false} {
+		t.Run(map[bool]string{true: "acknowledged", false: "unacknowledged"}[acked], func(t *testing.T) {
+			key := p256(t)
+			srv := newUDPTestServer(t, &key.PublicKey)
+			if !acked {
+				srv.mu.Lock()
+				srv.ignore = isAppDescribe
+				srv.mu.Unlock()
+			}
+			d, log := newUDPDevice(t, key, srv, func(c *Config) { c.UDP.Resume = true })
+			stop := runDevice(t, d)
+			log.wait(t, Online)
+			if acked {
+				srv.next(t, "application describe", isAppDescribe)
+				time.Sleep(200 * time.Millisecond) // its ACK reaches the device
+			} else {
+				time.Sleep(500 * time.Millisecond) // the describe goes out, unanswered
+			}
+			stop()
+			drain(srv)
+			runDevice(t, d)
+			log.wait(t, Online)
+			srv.next(t, "ping", kindIs(protocol.KindPing))
+			sawHello := false
+			deadline := time.After(time.Second)
+		wait:
+			for {
+				select {
+				case m := <-srv.msgs:
+					sawHello = sawHello || protocol.Classify(&m.m) == protocol.KindHello
+				case <-deadline:
+					break wait
+				}
+			}
+			if sawHello == acked {
+				t.Errorf("Hello on the resumed session: %v; want %v", sawHello, !acked)
+			}
+			if srv.handshakes.Load() != 1 {
+				t.Errorf("%d handshakes, want 1", srv.handshakes.Load())
+			}
+		})
+	}
+}
