@@ -1,0 +1,433 @@
+package cluster
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
+)
+
+// postgresEnv names the variable with the URL of a PostgreSQL database the
+// tests may create and drop schemas in.
+const postgresEnv = "WICK_TEST_POSTGRES_URL"
+
+// procLog collects a child process's output for failure messages.
+type procLog struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *procLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *procLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// tail returns the last n bytes of the log.
+func (l *procLog) tail(n int) string {
+	s := l.String()
+	if len(s) > n {
+		s = s[len(s)-n:]
+	}
+	return s
+}
+
+// proc is a child process the test started.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	log  *procLog
+	done chan struct{}
+}
+
+// start runs bin with args and stops it (SIGTERM, then SIGKILL) when the
+// test ends.
+func start(t *testing.T, name, bin string, args ...string) *proc {
+	t.Helper()
+	p := &proc{name: name, log: &procLog{}, done: make(chan struct{})}
+	p.cmd = exec.Command(bin, args...)
+	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	go func() { p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(15 * time.Second):
+			p.cmd.Process.Kill()
+			<-p.done
+		}
+		if t.Failed() {
+			t.Logf("--- %s output (tail) ---\n%s", name, p.log.tail(4000))
+		}
+	})
+	return p
+}
+
+// kill ends the process with SIGKILL and waits for it.
+func (p *proc) kill(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatalf("kill %s: %v", p.name, err)
+	}
+	<-p.done
+}
+
+// repoRoot is the module's root directory.
+func repoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// buildBinaries compiles cmd/wick and the nats-server the module depends
+// on into dir, concurrently.
+func buildBinaries(t *testing.T, dir string) (wick, natsServer string) {
+	t.Helper()
+	wick, natsServer = filepath.Join(dir, "wick"), filepath.Join(dir, "nats-server")
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i, args := range [][]string{
+		{"build", "-o", wick, "./cmd/wick"},
+		{"build", "-o", natsServer, "github.com/nats-io/nats-server/v2"},
+	} {
+		wg.Go(func() {
+			cmd := exec.Command("go", args...)
+			cmd.Dir = repoRoot()
+			if out, err := cmd.CombinedOutput(); err != nil {
+				errs[i] = fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return wick, natsServer
+}
+
+// freePorts returns n distinct TCP ports that were free on 127.0.0.1 a
+// moment ago (port 0 cannot be handed to another process).
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	var lns []net.Listener
+	var ports []int
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns = append(lns, ln)
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+	}
+	for _, ln := range lns {
+		ln.Close()
+	}
+	return ports
+}
+
+// freshSchema creates a PostgreSQL schema with a random name, drops it when
+// the test ends and returns a DSN whose connections use it; it skips the
+// test without WICK_TEST_POSTGRES_URL.
+func freshSchema(t *testing.T) string {
+	t.Helper()
+	base := os.Getenv(postgresEnv)
+	if base == "" {
+		t.Skip(postgresEnv + " not set; the cluster test needs a shared PostgreSQL")
+	}
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b [6]byte
+	rand.Read(b[:])
+	schema := "wick_cluster_" + hex.EncodeToString(b[:])
+	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
+		admin.Close()
+		t.Fatalf("create schema: %v", err)
+	}
+	// Registered before the processes' cleanups, so it runs after them.
+	t.Cleanup(func() {
+		defer admin.Close()
+		if _, err := admin.Exec("DROP SCHEMA " + schema + " CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// natsCluster is a NATS cluster of separate nats-server processes with
+// JetStream, on loopback.
+type natsCluster struct {
+	servers []*proc
+	urls    []string
+}
+
+// startNATS starts n nats-server processes routed into one cluster.
+func startNATS(t *testing.T, bin, dir string, n int) *natsCluster {
+	t.Helper()
+	ports := freePorts(t, 2*n)
+	var routes []string
+	for i := range n {
+		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", ports[n+i]))
+	}
+	c := &natsCluster{}
+	for i := range n {
+		name := fmt.Sprintf("nats%d", i+1)
+		c.urls = append(c.urls, fmt.Sprintf("nats://127.0.0.1:%d", ports[i]))
+		c.servers = append(c.servers, start(t, name, bin,
+			"-a", "127.0.0.1", "-p", strconv.Itoa(ports[i]), "-n", name,
+			"-js", "-sd", filepath.Join(dir, name),
+			"--cluster_name", "wickc", "--cluster", routes[i],
+			"--routes", strings.Join(routes, ",")))
+	}
+	for i, u := range c.urls {
+		waitTCP(t, strings.TrimPrefix(u, "nats://"), c.servers[i])
+	}
+	return c
+}
+
+// waitTCP waits until addr accepts connections.
+func waitTCP(t *testing.T, addr string, p *proc) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not listen on %s: %v\n%s", p.name, addr, err, p.log.tail(4000))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// node is one `wick serve` process.
+type node struct {
+	*proc
+	api    string // http://127.0.0.1:port
+	device string // device TCP address
+}
+
+// cluster is the whole setup: NATS, the shared database and the nodes.
+type cluster struct {
+	wick   string
+	dir    string
+	db     string
+	secret string
+	nats   *natsCluster
+	nodes  []*node
+	client *http.Client
+	// replicas is whether wick serve has --nats-replicas (streams
+	// replicated over the NATS cluster).
+	replicas bool
+}
+
+// hasFlag reports whether wick serve has the flag --name.
+func (c *cluster) hasFlag(t *testing.T, name string) bool {
+	t.Helper()
+	out, _ := exec.Command(c.wick, "serve", "--help").CombinedOutput()
+	return strings.Contains(string(out), "-"+name+" ")
+}
+
+// wickArgs are the store flags every wick command of the cluster gets.
+func (c *cluster) storeArgs(data string) []string {
+	return []string{"--data", data, "--db", c.db, "--secret-key-file", c.secret}
+}
+
+// run runs a wick admin command and returns its output.
+func (c *cluster) run(t *testing.T, stdin string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(c.wick, args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("wick %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// startNodes starts n wick serve processes on the cluster's store and NATS.
+func (c *cluster) startNodes(t *testing.T, n int, extra ...string) {
+	t.Helper()
+	ports := freePorts(t, 2*n)
+	for i := range n {
+		name := fmt.Sprintf("node%d", i+1)
+		nd := &node{api: fmt.Sprintf("http://127.0.0.1:%d", ports[i]), device: fmt.Sprintf("127.0.0.1:%d", ports[n+i])}
+		args := append([]string{"serve"}, c.storeArgs(filepath.Join(c.dir, name))...)
+		args = append(args, "--nats", strings.Join(c.nats.urls, ","), "--node", name,
+			"--http", strings.TrimPrefix(nd.api, "http://"), "--device-tcp", nd.device, "--device-udp", "",
+			"--webhook-allow-private", "--webhook-timeout", "5s", "--log-level", "warn")
+		args = append(args, extra...)
+		nd.proc = start(t, name, c.wick, args...)
+		c.nodes = append(c.nodes, nd)
+	}
+	for _, nd := range c.nodes {
+		waitTCP(t, strings.TrimPrefix(nd.api, "http://"), nd.proc)
+		waitTCP(t, nd.device, nd.proc)
+	}
+}
+
+// do sends an API request to base and returns the status and body.
+func (c *cluster) do(ctx context.Context, method, base, path, token string, form url.Values, js string) (int, []byte, error) {
+	var body io.Reader
+	ctype := ""
+	switch {
+	case js != "":
+		body, ctype = strings.NewReader(js), "application/json"
+	case form != nil:
+		body, ctype = strings.NewReader(form.Encode()), "application/x-www-form-urlencoded"
+	}
+	req, err := http.NewRequestWithContext(ctx, method, base+path, body)
+	if err != nil {
+		return 0, nil, err
+	}
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, err
+}
+
+// login returns an access token of the user, from node base.
+func (c *cluster) login(t *testing.T, base, user, password string) string {
+	t.Helper()
+	status, body, err := c.do(t.Context(), "POST", base, "/oauth/token", "", url.Values{"grant_type": {"password"},
+		"username": {user}, "password": {password}, "client_id": {"particle"}, "client_secret": {"particle"}}, "")
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	json.Unmarshal(body, &tok)
+	if err != nil || status != 200 || tok.AccessToken == "" {
+		t.Fatalf("login at %s: %d %s %v", base, status, body, err)
+	}
+	return tok.AccessToken
+}
+
+// newDeviceKey makes an RSA-1024 device key (what Gen 2 hardware has) and
+// writes its PEM to dir; it returns the key and the file.
+func newDeviceKey(t *testing.T, dir, id string) (*rsa.PrivateKey, string) {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, id+".pem")
+	b := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)})
+	if err := os.WriteFile(file, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return k, file
+}
+
+// sseEvent is one event read from a server-sent event stream.
+type sseEvent struct {
+	ID   uint64
+	Name string
+	Data string // the "data" field of the JSON payload
+}
+
+// openStream opens an SSE stream at base+path and sends its events to the
+// returned channel until ctx ends. lastID > 0 sends Last-Event-ID.
+func (c *cluster) openStream(ctx context.Context, t *testing.T, base, path, token string, lastID uint64) <-chan sseEvent {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, "GET", base+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Accept", "text/event-stream")
+	if lastID > 0 {
+		req.Header.Set("Last-Event-ID", strconv.FormatUint(lastID, 10))
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("open stream %s%s: %v", base, path, err)
+	}
+	if resp.StatusCode != 200 {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		t.Fatalf("open stream %s%s: %d %s", base, path, resp.StatusCode, b)
+	}
+	ch := make(chan sseEvent, 1024)
+	go func() {
+		defer resp.Body.Close()
+		defer close(ch)
+		sc := bufio.NewScanner(resp.Body)
+		var ev sseEvent
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case strings.HasPrefix(line, "id: "):
+				ev.ID, _ = strconv.ParseUint(strings.TrimPrefix(line, "id: "), 10, 64)
+			case strings.HasPrefix(line, "event: "):
+				ev.Name = strings.TrimPrefix(line, "event: ")
+			case strings.HasPrefix(line, "data: "):
+				var d struct {
+					Data string `json:"data"`
+				}
+				json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &d)
+				ev.Data = d.Data
+			case line == "":
+				if ev.Name != "" {
+					select {
+					case ch <- ev:
+					case <-ctx.Done():
+						return
+					}
+				}
+				ev = sseEvent{}
+			}
+		}
+	}()
+	return ch
+}
