@@ -2,6 +2,7 @@ package netlimit
 
 import (
 	"errors"
+	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
@@ -64,12 +65,56 @@ type Listener struct {
 	total int            // guarded by mu
 	byKey map[string]int // guarded by mu
 
-	refused atomic.Uint64
+	refused      atomic.Uint64
+	acceptErrors atomic.Uint64
+
+	log     *slog.Logger // nil: refusals are only counted
+	name    string
+	logMu   sync.Mutex
+	logNext time.Time // guarded by logMu: no refusal line before then
+	logged  [2]uint64 // guarded by logMu: refused, acceptErrors at the last line
 }
+
+// LogEvery is the least time between two lines a Listener logs about
+// refused connections or descriptor exhaustion.
+const LogEvery = 10 * time.Second
 
 // Wrap returns ln with lim applied.
 func Wrap(ln net.Listener, lim Limits) *Listener {
 	return &Listener{Listener: ln, lim: lim, byKey: make(map[string]int)}
+}
+
+// SetLogger makes l log, at most once per LogEvery, a warning when it
+// refuses connections at its caps or cannot accept for want of
+// descriptors, naming the listener name and the counts since the last
+// line. Call it before the first Accept.
+func (l *Listener) SetLogger(log *slog.Logger, name string) {
+	l.log, l.name = log, name
+}
+
+// warn logs the refusals and accept errors since the last line, unless a
+// line went out less than LogEvery ago.
+func (l *Listener) warn(now time.Time, err error) {
+	if l.log == nil {
+		return
+	}
+	l.logMu.Lock()
+	if now.Before(l.logNext) {
+		l.logMu.Unlock()
+		return
+	}
+	l.logNext = now.Add(LogEvery)
+	refused, errs := l.refused.Load(), l.acceptErrors.Load()
+	dr, de := refused-l.logged[0], errs-l.logged[1]
+	l.logged = [2]uint64{refused, errs}
+	l.logMu.Unlock()
+	if err != nil {
+		l.log.Warn("netlimit: out of descriptors, not accepting connections",
+			"listener", l.name, "err", err, "accept_errors", de, "open", l.Open())
+		return
+	}
+	l.log.Warn("netlimit: connection cap reached, refusing new connections",
+		"listener", l.name, "open", l.Open(), "max", l.lim.Max, "per_ip", l.lim.PerIP, "refused", dr)
 }
 
 // Accept returns the next connection within the limits. Connections over
@@ -87,6 +132,10 @@ func (l *Listener) Accept() (net.Conn, error) {
 				return nil, err
 			}
 			if isTemporary(err) {
+				if isOutOfDescriptors(err) {
+					l.acceptErrors.Add(1)
+					l.warn(time.Now(), err)
+				}
 				pause = min(max(2*pause, 5*time.Millisecond), time.Second)
 				time.Sleep(pause)
 				continue
@@ -101,6 +150,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 		if !l.admit(key) {
 			l.refused.Add(1)
 			c.Close()
+			l.warn(time.Now(), nil)
 			continue
 		}
 		return &conn{Conn: c, l: l, key: key}, nil
@@ -154,6 +204,10 @@ func (l *Listener) Open() int {
 // Refused returns the number of connections closed at accept for being
 // over a limit.
 func (l *Listener) Refused() uint64 { return l.refused.Load() }
+
+// AcceptErrors returns the number of accepts that failed because the
+// process or the system was out of descriptors (EMFILE, ENFILE).
+func (l *Listener) AcceptErrors() uint64 { return l.acceptErrors.Load() }
 
 // Limits returns the listener's caps.
 func (l *Listener) Limits() Limits { return l.lim }

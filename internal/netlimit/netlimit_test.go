@@ -211,3 +211,14 @@ func TestStandardLibraryOnly(t *testing.T) {
 func TestExportedNamesDocumented(t *testing.T) {
 	doccheck.Exported(t, doccheck.Sources(t))
 }
+
+func TestRaiseNoFile(t *testing.T) {
+	got, err := RaiseNoFile()
+	if err != nil {
+		t.Skipf("descriptor limit cannot be raised here: %v", err)
+	}
+	again, err := RaiseNoFile()
+	if err != nil || again != got || got == 0 {
+		t.Errorf("RaiseNoFile = %d, then %d, %v; want the same non-zero limit", got, again, err)
+	}
+}

@@ -17,3 +17,9 @@ func isTemporary(err error) bool {
 	}
 	return false
 }
+
+// isOutOfDescriptors reports whether err says the process (EMFILE) or the
+// system (ENFILE) has no descriptor left.
+func isOutOfDescriptors(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
+}

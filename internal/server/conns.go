@@ -99,6 +99,7 @@ func (b *deadlineBody) Read(p []byte) (int, error) {
 // limit wraps ln in its caps and keeps it for the metrics.
 func (s *Server) limit(name string, ln net.Listener, l netlimit.Limits) net.Listener {
 	w := netlimit.Wrap(ln, l)
+	w.SetLogger(s.log, name) // a rate-limited warning when the cap or the descriptors run out
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.limited == nil {
@@ -120,5 +121,6 @@ func (s *Server) writeListeners(w *metrics.Writer) {
 		lb := metrics.Label{Name: "listener", Value: name}
 		w.Gauge("wick_listener_connections", "Connections open on a listener (API, device TCP, metrics).", float64(l.Open()), lb)
 		w.Counter("wick_listener_connections_refused_total", "Connections closed at accept by a listener's total or per-address cap.", l.Refused(), lb)
+		w.Counter("wick_listener_accept_errors_total", "Accepts that failed because the process or system was out of descriptors.", l.AcceptErrors(), lb)
 	}
 }

@@ -250,7 +250,8 @@ func (s *Server) Run(ctx context.Context) error {
 		s.log.Warn("server: descriptor limit", "err", err)
 	}
 	lim := connLimits(s.cfg, nofile)
-	s.log.Info("connection limits", "nofile", nofile, "device_max", lim.device.Max, "device_per_ip", lim.device.PerIP,
+	s.log.Info(fmt.Sprintf("connection limits: %d descriptors allow %d device connections", nofile, lim.device.Max),
+		"nofile", nofile, "device_max", lim.device.Max, "device_per_ip", lim.device.PerIP,
 		"http_max", lim.http.Max, "http_per_ip", lim.http.PerIP, "metrics_max", lim.metrics.Max)
 	var ln net.Listener
 	ln, err = net.Listen("tcp", s.cfg.HTTP)
