@@ -294,6 +294,8 @@ type server struct {
 	urlPolicy netguard.Policy
 	// hookIDs numbers new webhooks.
 	hookIDs *hookIDs
+	// devList keeps rendered devices for GET /v1/devices (device_list.go).
+	devList *deviceListCache
 }
 
 // New returns the API handler. log may be nil (nothing is logged). It
@@ -322,6 +324,7 @@ func New(cfg Config, deps Deps, log *slog.Logger) http.Handler {
 		firmware:  deps.Firmware,
 		urlPolicy: netguard.Policy{AllowPrivate: cfg.WebhookAllowPrivate},
 		hookIDs:   newHookIDs(),
+		devList:   newDeviceListCache(0),
 		watch:     newStreamWatch(),
 		mail:      deps.Mail,
 		mailSlots: make(chan struct{}, maxMailsInFlight),

@@ -179,6 +179,15 @@ func callerOwners(rq *request) map[string]string {
 // connected first, each the full device object with its functions and
 // variables.
 func (s *server) handleListDevices(rq *request) error {
+	if ok, err := s.listCachedDevices(rq); ok {
+		return err
+	}
+	return s.listDevicesUncached(rq)
+}
+
+// listDevicesUncached answers GET /v1/devices by reading and rendering
+// every device, for stores without versioned lists (device_list.go).
+func (s *server) listDevicesUncached(rq *request) error {
 	p := rq.principal
 	var (
 		list []store.Device

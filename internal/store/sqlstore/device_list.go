@@ -1,0 +1,105 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+
+	"github.com/wick-cloud/wick/internal/store"
+)
+
+// The store keeps a row version per device (migration 0012): triggers give
+// every inserted or updated row the next value of one counter (a sequence
+// on PostgreSQL), so a version never repeats for a device ID, not even
+// after the device is deleted and provisioned again, and no write to a
+// device, whatever statement or node makes it, can leave it unchanged.
+
+var _ store.DeviceLists = (*DB)(nil)
+
+// idsPerQuery bounds the IDs of one DevicesByIDs query (SQLite allows
+// 32,766 parameters; PostgreSQL 65,535).
+const idsPerQuery = 500
+
+// DeviceVersionsByOwner lists the IDs and row versions of a user's
+// devices in the order of DevicesByOwner.
+func (db *DB) DeviceVersionsByOwner(ctx context.Context, userID string) ([]store.DeviceVersion, error) {
+	if userID == "" {
+		return nil, nil
+	}
+	out, err := db.deviceVersions(ctx, `SELECT id, row_version FROM devices WHERE owner_id = ?`+deviceOrder, userID)
+	return out, wrap(err, "device versions of user %q", userID)
+}
+
+// DeviceVersionsByCustomer lists the IDs and row versions of a customer's
+// devices in the order of DevicesByCustomer.
+func (db *DB) DeviceVersionsByCustomer(ctx context.Context, customerID string) ([]store.DeviceVersion, error) {
+	if customerID == "" {
+		return nil, nil
+	}
+	out, err := db.deviceVersions(ctx, `SELECT id, row_version FROM devices WHERE customer_id = ?`+deviceOrder, customerID)
+	return out, wrap(err, "device versions of customer %q", customerID)
+}
+
+// deviceVersions runs a query of (id, row_version) rows.
+func (db *DB) deviceVersions(ctx context.Context, query string, args ...any) ([]store.DeviceVersion, error) {
+	var out []store.DeviceVersion
+	err := db.queryRows(ctx, db.r, func(rows *sql.Rows) error {
+		var v store.DeviceVersion
+		if err := rows.Scan(&v.ID, &v.Version); err != nil {
+			return err
+		}
+		out = append(out, v)
+		return nil
+	}, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// DevicesByIDs returns the devices of ids that exist, with their row
+// versions, in no particular order.
+func (db *DB) DevicesByIDs(ctx context.Context, ids []string) ([]store.VersionedDevice, error) {
+	var out []store.VersionedDevice
+	for len(ids) > 0 {
+		n := min(len(ids), idsPerQuery)
+		args := make([]any, n)
+		for i, id := range ids[:n] {
+			args[i] = id
+		}
+		query := `SELECT row_version, ` + deviceColumns + ` FROM devices WHERE id IN (?` +
+			strings.Repeat(", ?", n-1) + `)`
+		rows, err := db.r.QueryContext(ctx, db.rebind(query), args...)
+		if err != nil {
+			return nil, wrap(err, "devices by ID")
+		}
+		for rows.Next() {
+			var v int64
+			d, err := scanDevice(versionScanner{rows, &v})
+			if err != nil {
+				rows.Close()
+				return nil, wrap(err, "devices by ID")
+			}
+			out = append(out, store.VersionedDevice{Device: *d, Version: v})
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, wrap(err, "devices by ID")
+		}
+		ids = ids[n:]
+	}
+	return out, nil
+}
+
+// versionScanner scans a leading row_version column into v and the rest
+// of the row, deviceColumns, as scanDevice asks.
+type versionScanner struct {
+	rows *sql.Rows
+	v    *int64
+}
+
+// Scan implements rowScanner.
+func (s versionScanner) Scan(dest ...any) error {
+	return s.rows.Scan(append([]any{s.v}, dest...)...)
+}
