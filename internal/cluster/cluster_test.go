@@ -51,6 +51,51 @@ type simDevice struct {
 	node   atomic.Int32 // index of the node of the current connection
 	prefer int          // the node it dials first
 	pinned bool         // dials only its preferred node
+	// moveTo, when >= 0, overrides prefer (set by moveSilently).
+	moveTo atomic.Int32
+	// conn is the current connection.
+	conn atomic.Pointer[leakyConn]
+}
+
+// leakyConn is a device connection that can be abandoned: the device sees
+// an error and reconnects, but the socket stays open, so the node it was
+// on sees a live, silent connection (a NAT that dropped its mapping, a
+// device that moved networks).
+type leakyConn struct {
+	net.Conn
+	abandoned atomic.Bool
+}
+
+// Read fails at once once the connection is abandoned.
+func (l *leakyConn) Read(p []byte) (int, error) {
+	if l.abandoned.Load() {
+		return 0, net.ErrClosed
+	}
+	return l.Conn.Read(p)
+}
+
+// Write fails once the connection is abandoned.
+func (l *leakyConn) Write(p []byte) (int, error) {
+	if l.abandoned.Load() {
+		return 0, net.ErrClosed
+	}
+	return l.Conn.Write(p)
+}
+
+// Close keeps the socket of an abandoned connection open.
+func (l *leakyConn) Close() error {
+	if l.abandoned.Load() {
+		return nil
+	}
+	return l.Conn.Close()
+}
+
+// abandon makes the device drop its connection without closing it; the
+// socket is closed when the test ends.
+func (l *leakyConn) abandon(t *testing.T) {
+	l.abandoned.Store(true)
+	l.Conn.SetReadDeadline(time.Now()) // wakes the device's blocked read
+	t.Cleanup(func() { l.Conn.Close() })
 }
 
 // setup builds everything: binaries, NATS cluster, schema, user, nodes.
@@ -98,6 +143,7 @@ func startDevices(t *testing.T, c *cluster, token string, n int, pinned bool) []
 		var b [12]byte
 		rand.Read(b[:])
 		sd := &simDevice{id: hex.EncodeToString(b[:]), prefer: i % len(c.nodes), pinned: pinned}
+		sd.moveTo.Store(-1)
 		key, file := newDeviceKey(t, keyDir, sd.id)
 		c.run(t, "", append([]string{"device", "provision", sd.id, "--key", file}, c.storeArgs(filepath.Join(c.dir, "node1"))...)...)
 		// Claimed through another node than the one that provisioned it.
@@ -127,13 +173,19 @@ func newDevice(t *testing.T, c *cluster, sd *simDevice, key *rsa.PrivateKey, sk 
 			if sd.pinned {
 				tries = 1
 			}
+			first := sd.prefer
+			if m := sd.moveTo.Load(); m >= 0 {
+				first = int(m)
+			}
 			for k := range tries {
-				i := (sd.prefer + k) % len(c.nodes)
+				i := (first + k) % len(c.nodes)
 				var dl net.Dialer
 				conn, err := dl.DialContext(ctx, network, c.nodes[i].device)
 				if err == nil {
 					sd.node.Store(int32(i))
-					return conn, nil
+					lc := &leakyConn{Conn: conn}
+					sd.conn.Store(lc)
+					return lc, nil
 				}
 				last = err
 			}
@@ -355,6 +407,41 @@ func TestCluster(t *testing.T) {
 		}
 	}
 
+	// Takeover: a device on node1 leaves its connection open but silent
+	// and reconnects to node2; node1 must let go at once, so that a call
+	// made through node1 reaches the device on node2.
+	mover := devs[0]
+	if mover.node.Load() != 0 {
+		t.Fatalf("device %s is on node%d; want node1", mover.id, mover.node.Load()+1)
+	}
+	mover.moveTo.Store(1)
+	moveAt := time.Now()
+	mover.conn.Load().abandon(t)
+	for mover.node.Load() != 1 || mover.dev.State() != device.Online {
+		if time.Since(moveAt) > 10*time.Second {
+			t.Fatalf("device %s did not reconnect to node2", mover.id)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for {
+		status, body, err := c.do(t.Context(), "POST", c.nodes[0].api, "/v1/devices/"+mover.id+"/echo", token, url.Values{"arg": {"41"}}, "")
+		var fr struct {
+			ReturnValue int `json:"return_value"`
+		}
+		json.Unmarshal(body, &fr)
+		if err == nil && status == 200 && fr.ReturnValue == 42 {
+			break
+		}
+		if time.Since(moveAt) > 15*time.Second {
+			t.Fatalf("a call through node1 to device %s, moved to node2, still fails %v after the move: %d %s %v",
+				mover.id, time.Since(moveAt), status, body, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("device moved from node1 to node2 with its old connection open: reachable through node1 %v after the move",
+		time.Since(moveAt).Round(time.Millisecond))
+	waitOnline(t, c, token, devs, all, 10*time.Second)
+
 	// Kills under load: a webhook receiver counts deliveries.
 	var mu sync.Mutex
 	received := map[string]int{}
@@ -400,6 +487,12 @@ func TestCluster(t *testing.T) {
 			}
 		}
 	}()
+	var moved []*simDevice
+	for _, sd := range devs {
+		if sd.node.Load() == 0 {
+			moved = append(moved, sd)
+		}
+	}
 	<-killed
 	killAt := time.Now()
 	c.nodes[0].kill(t)
@@ -412,12 +505,6 @@ func TestCluster(t *testing.T) {
 	}
 
 	// The killed node's devices come back on the survivors.
-	var moved []*simDevice
-	for _, sd := range devs {
-		if sd.prefer == 0 {
-			moved = append(moved, sd)
-		}
-	}
 	waitOnline(t, c, token, devs, []int{1, 2}, backOnlineWindow)
 	t.Logf("all devices online on the survivors %v after the kill (%d had been on node1)", time.Since(killAt).Round(time.Millisecond), len(moved))
 	for _, sd := range moved {

@@ -93,8 +93,9 @@ type Gateway struct {
 
 	stats counters
 	// udp is the Gen 3 transport; nil without Deps.UDPKey.
-	udp *udpServer
-	ota otaState // firmware updates (ota.go)
+	udp  *udpServer
+	ota  otaState // firmware updates (ota.go)
+	live liveness // other nodes' heartbeats (cluster.go)
 
 	// testHookDispatch, when set, runs before each message is dispatched
 	// (tests use it to inject panics).
@@ -166,6 +167,7 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Gateway, error) {
 	g.bg.Add(2)
 	go g.route()
 	go g.flushLoop()
+	g.startCluster()
 	if len(reset) > 0 {
 		g.log.Info("gateway: devices of a previous run marked offline", "count", len(reset))
 		g.bg.Add(1)
