@@ -157,7 +157,9 @@ func (s *Service) Flash(ctx context.Context, deviceID string, productID int64, h
 }
 
 // Outcome records the end of the device's started update: ok, or failed
-// with reason. It reports whether an update was waiting for it.
+// with reason; a failure of a product update counts as success when the
+// device already reports the version it was sent. It reports whether an
+// update was waiting for it.
 func (s *Service) Outcome(ctx context.Context, deviceID string, ok bool, reason string) (bool, error) {
 	df, err := s.st.DeviceFirmware(ctx, deviceID)
 	if errors.Is(err, store.ErrNotFound) {
@@ -168,6 +170,15 @@ func (s *Service) Outcome(ctx context.Context, deviceID string, ok bool, reason 
 	}
 	if df.Status != store.OTAStarted {
 		return false, nil
+	}
+	// A device already back with the product version it was sent took
+	// the update, whatever the report says (a gateway may lose track of
+	// a device that reconnected quickly).
+	if !ok && df.Version != 0 {
+		if d, err := s.st.DeviceByID(ctx, deviceID); err == nil && d.ProductVersion == df.Version {
+			s.log.Info("firmware: device reports the new version despite a failed update", "device", deviceID, "version", df.Version)
+			ok = true
+		}
 	}
 	if !ok && reason == "" {
 		reason = "failed"

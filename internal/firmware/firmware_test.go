@@ -200,6 +200,17 @@ func TestFlashOneAtATime(t *testing.T) {
 	if df.Status != store.OTASuccess || df.Hash != "h1" || df.Attempts != 1 {
 		t.Errorf("state = %+v", df)
 	}
+	// A failure reported for a device that already runs the version it
+	// was sent is a success.
+	if err := st.StartDeviceOTA(ctx, "d1", store.DeviceOTA{ProductID: testProduct, Hash: "h-v1", Version: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.Outcome(ctx, "d1", false, "lost track"); err != nil || !ok {
+		t.Fatalf("Outcome = %v, %v", ok, err)
+	}
+	if df, _ := st.DeviceFirmware(ctx, "d1"); df.Status != store.OTASuccess {
+		t.Errorf("failure of a device running the version sent recorded as %+v", df)
+	}
 
 	// A refused start is recorded as failed at once and frees the slot.
 	refuse := New(Config{}, st, flasherFunc(func(context.Context, string, string) error {
@@ -366,5 +377,52 @@ func TestOnlineTriggersUpdate(t *testing.T) {
 		case <-timeout:
 			t.Fatal("no update started after the device came online")
 		}
+	}
+}
+
+// TestRetryAfterFailure checks that a failed automatic update is tried
+// again once the backoff has passed, and counted as a second attempt.
+func TestRetryAfterFailure(t *testing.T) {
+	st := openStore(t)
+	ctx := t.Context()
+	b := bustest.New(t, bus.Config{})
+	addRelease(t, st, 2, true)
+	addDevice(t, st, "d-retry", 1)
+	var mu sync.Mutex
+	calls := 0
+	fl := flasherFunc(func(_ context.Context, id, _ string) error {
+		mu.Lock()
+		calls++
+		n := calls
+		mu.Unlock()
+		data := "success "
+		if n == 1 {
+			data = "failed "
+		}
+		go b.Publish(context.Background(), bus.Event{Name: "spark/flash/status", Data: data, DeviceID: id, ProductID: testProduct})
+		return nil
+	})
+	s := New(Config{Rate: 6000, RetryBackoff: 200 * time.Millisecond}, st, fl, nil)
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error)
+	go func() { done <- s.Run(runCtx, b) }()
+	defer func() { stop(); <-done }()
+	time.Sleep(100 * time.Millisecond) // Run subscribes
+	if _, err := s.ProductChanged(ctx, testProduct); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		df, err := st.DeviceFirmware(ctx, "d-retry")
+		if err == nil && df.Status == store.OTASuccess {
+			if df.Attempts != 2 {
+				t.Errorf("attempts = %d; want 2", df.Attempts)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no successful retry: %+v, %v (%d flashes)", df, err, calls)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
