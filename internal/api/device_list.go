@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -41,11 +40,15 @@ type renderedDevice struct {
 	pre, post  []byte
 }
 
-// deviceListCache holds rendered devices by ID.
+// deviceListCache holds rendered devices by ID, and assembled lists by
+// caller ("u:"+user ID, "c:"+customer ID).
 type deviceListCache struct {
-	max int
-	mu  sync.RWMutex
-	m   map[string]*renderedDevice
+	max          int
+	maxListBytes int
+	mu           sync.RWMutex
+	m            map[string]*renderedDevice
+	lists        map[string]*assembledList
+	listBytes    int
 }
 
 // newDeviceListCache returns a cache of at most max devices.
@@ -53,7 +56,12 @@ func newDeviceListCache(max int) *deviceListCache {
 	if max <= 0 {
 		max = defaultDeviceListEntries
 	}
-	return &deviceListCache{max: max, m: make(map[string]*renderedDevice)}
+	return &deviceListCache{
+		max:          max,
+		maxListBytes: defaultDeviceListBytes,
+		m:            make(map[string]*renderedDevice),
+		lists:        make(map[string]*assembledList),
+	}
 }
 
 // lookup fills out[i] with the cached rendering of list[i] when its
@@ -119,32 +127,138 @@ func renderDevice(d *store.Device, v int64) (*renderedDevice, error) {
 	}, nil
 }
 
+// defaultDeviceListBytes bounds the assembled lists kept in memory.
+const defaultDeviceListBytes = 64 << 20
+
+// assembledList is a whole response body of GET /v1/devices, valid while
+// its caller's list keeps its stamp and the caller's name stays.
+type assembledList struct {
+	stamp store.DeviceListStamp
+	owner string
+	body  []byte
+}
+
+// getList returns the assembled list of key at stamp for that owner name.
+func (c *deviceListCache) getList(key string, stamp store.DeviceListStamp, owner string) []byte {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if l := c.lists[key]; l != nil && l.stamp == stamp && l.owner == owner {
+		return l.body
+	}
+	return nil
+}
+
+// putList keeps an assembled list, evicting arbitrary ones past the
+// byte bound.
+func (c *deviceListCache) putList(key string, l *assembledList) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old := c.lists[key]; old != nil {
+		c.listBytes -= len(old.body)
+	}
+	c.lists[key] = l
+	c.listBytes += len(l.body)
+	for k, old := range c.lists {
+		if c.listBytes <= c.maxListBytes {
+			break
+		}
+		delete(c.lists, k)
+		c.listBytes -= len(old.body)
+	}
+}
+
 // listCachedDevices answers GET /v1/devices from the cache; ok is false
 // when the store cannot list by version (the caller renders the devices
-// itself).
+// itself). Where the store vouches for a list's stamp (SQLite), an
+// unchanged list is one query and a copy of the previous answer.
 func (s *server) listCachedDevices(rq *request) (ok bool, err error) {
 	ls, isLists := s.store.(store.DeviceLists)
 	if !isLists || s.devList == nil {
 		return false, nil
 	}
 	p := rq.principal
-	var list []store.DeviceVersion
+	var (
+		key      string
+		stampOf  func() (store.DeviceListStamp, bool, error)
+		stamps   store.DeviceListStamps
+		hasStamp bool
+	)
+	stamps, hasStamp = s.store.(store.DeviceListStamps)
 	switch p.Kind {
 	case store.KindUser:
-		list, err = ls.DeviceVersionsByOwner(rq.ctx, p.UserID)
+		key = "u:" + p.UserID
+		if hasStamp {
+			stampOf = func() (store.DeviceListStamp, bool, error) { return stamps.DeviceListStampByOwner(rq.ctx, p.UserID) }
+		}
 	case store.KindCustomer:
-		list, err = ls.DeviceVersionsByCustomer(rq.ctx, p.CustomerID)
+		key = "c:" + p.CustomerID
+		if hasStamp {
+			stampOf = func() (store.DeviceListStamp, bool, error) {
+				return stamps.DeviceListStampByCustomer(rq.ctx, p.CustomerID)
+			}
+		}
 	default:
 		return true, errForbidden
 	}
+	var (
+		stamp store.DeviceListStamp
+		exact bool
+	)
+	if stampOf != nil {
+		if stamp, exact, err = stampOf(); err != nil {
+			return true, err
+		}
+		if exact {
+			if body := s.devList.getList(key, stamp, p.Username); body != nil {
+				writeListBody(rq.w, body)
+				return true, nil
+			}
+		}
+	}
+	body, cacheable, err := s.assembleDeviceList(rq, ls)
 	if err != nil {
 		return true, err
+	}
+	if exact && cacheable {
+		// Keep it only if nothing changed while it was assembled: stamps
+		// never return to an earlier value, so an equal stamp means the
+		// same list.
+		if again, exact2, err := stampOf(); err == nil && exact2 && again == stamp {
+			s.devList.putList(key, &assembledList{stamp: stamp, owner: p.Username, body: body})
+		}
+	}
+	writeListBody(rq.w, body)
+	return true, nil
+}
+
+// writeListBody writes a device list answer.
+func writeListBody(w http.ResponseWriter, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
+}
+
+// assembleDeviceList builds the body of GET /v1/devices from the cached
+// renderings, rereading the devices whose version moved. cacheable is
+// false when some device shows an owner other than the caller.
+func (s *server) assembleDeviceList(rq *request, ls store.DeviceLists) (body []byte, cacheable bool, err error) {
+	p := rq.principal
+	var list []store.DeviceVersion
+	if p.Kind == store.KindUser {
+		list, err = ls.DeviceVersionsByOwner(rq.ctx, p.UserID)
+	} else {
+		list, err = ls.DeviceVersionsByCustomer(rq.ctx, p.CustomerID)
+	}
+	if err != nil {
+		return nil, false, err
 	}
 	rendered := make([]*renderedDevice, len(list))
 	if miss := s.devList.lookup(list, rendered); len(miss) > 0 {
 		devs, err := ls.DevicesByIDs(rq.ctx, miss)
 		if err != nil {
-			return true, err
+			return nil, false, err
 		}
 		byID := make(map[string]*renderedDevice, len(devs))
 		ids := make([]string, 0, len(devs))
@@ -159,7 +273,7 @@ func (s *server) listCachedDevices(rq *request) (ok bool, err error) {
 			}
 			r, err := renderDevice(&d.Device, d.Version)
 			if err != nil {
-				return true, err
+				return nil, false, err
 			}
 			byID[d.ID] = r
 			ids = append(ids, d.ID)
@@ -177,55 +291,46 @@ func (s *server) listCachedDevices(rq *request) (ok bool, err error) {
 	ownerJSON := map[string][]byte{}
 	size := 3 // "[", "]", "\n"
 	parts := make([][]byte, len(rendered))
+	cacheable = true
 	for i, r := range rendered {
 		if r == nil {
 			continue
 		}
+		if (p.Kind == store.KindUser && r.ownerID != p.UserID) ||
+			(p.Kind == store.KindCustomer && (r.ownerID != "" || r.customerID != p.CustomerID)) {
+			cacheable = false
+		}
 		name, err := s.deviceOwner(rq, &store.Device{OwnerID: r.ownerID, CustomerID: r.customerID}, owners)
 		if err != nil {
-			return true, err
+			return nil, false, err
 		}
 		oj, found := ownerJSON[name]
 		if !found {
 			if name == "" {
 				oj = []byte("null")
 			} else if oj, err = json.Marshal(name); err != nil {
-				return true, err
+				return nil, false, err
 			}
 			ownerJSON[name] = oj
 		}
 		parts[i] = oj
 		size += len(r.pre) + len(oj) + len(r.post) + 1
 	}
-
-	h := rq.w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(size-boolInt(size > 3)))
-	rq.w.WriteHeader(http.StatusOK)
-	bw := bufio.NewWriterSize(rq.w, 64<<10)
-	bw.WriteByte('[')
+	b := make([]byte, 0, size)
+	b = append(b, '[')
 	first := true
 	for i, r := range rendered {
 		if r == nil {
 			continue
 		}
 		if !first {
-			bw.WriteByte(',')
+			b = append(b, ',')
 		}
 		first = false
-		bw.Write(r.pre)
-		bw.Write(parts[i])
-		bw.Write(r.post)
+		b = append(b, r.pre...)
+		b = append(b, parts[i]...)
+		b = append(b, r.post...)
 	}
-	bw.WriteString("]\n")
-	_ = bw.Flush()
-	return true, nil
-}
-
-// boolInt is 1 for true, 0 for false.
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
+	b = append(b, "]\n"...)
+	return b, cacheable, nil
 }

@@ -20,14 +20,29 @@ import (
 // reads and renders every device (the reference rendering).
 type plainStore struct{ store.Store }
 
-// countingLists counts the devices the cached list rereads.
+// countingLists counts the devices the cached list rereads and the
+// version lists it reads; with noStamps its list stamps are never exact.
 type countingLists struct {
 	store.Store
-	lists store.DeviceLists
-	read  atomic.Int64
+	lists    store.DeviceLists
+	stamps   store.DeviceListStamps
+	noStamps bool
+	read     atomic.Int64
+	versions atomic.Int64
+}
+
+func (c *countingLists) DeviceListStampByOwner(ctx context.Context, id string) (store.DeviceListStamp, bool, error) {
+	s, exact, err := c.stamps.DeviceListStampByOwner(ctx, id)
+	return s, exact && !c.noStamps, err
+}
+
+func (c *countingLists) DeviceListStampByCustomer(ctx context.Context, id string) (store.DeviceListStamp, bool, error) {
+	s, exact, err := c.stamps.DeviceListStampByCustomer(ctx, id)
+	return s, exact && !c.noStamps, err
 }
 
 func (c *countingLists) DeviceVersionsByOwner(ctx context.Context, id string) ([]store.DeviceVersion, error) {
+	c.versions.Add(1)
 	return c.lists.DeviceVersionsByOwner(ctx, id)
 }
 
@@ -43,11 +58,18 @@ func (c *countingLists) DevicesByIDs(ctx context.Context, ids []string) ([]store
 // TestDeviceListCacheMatchesRendering checks that GET /v1/devices from the
 // cache is byte for byte the list rendered from the store, after every
 // kind of write to a device, for a user and a customer, and that only
-// changed devices are reread.
+// changed devices are reread; with list stamps (SQLite) and without
+// (PostgreSQL's case).
 func TestDeviceListCacheMatchesRendering(t *testing.T) {
+	for _, noStamps := range []bool{false, true} {
+		t.Run("noStamps="+strconv.FormatBool(noStamps), func(t *testing.T) { testDeviceListCache(t, noStamps) })
+	}
+}
+
+func testDeviceListCache(t *testing.T, noStamps bool) {
 	var counter *countingLists
 	env := apitest.New(t, apitest.Options{WrapStore: func(st store.Store) store.Store {
-		counter = &countingLists{Store: st, lists: st.(store.DeviceLists)}
+		counter = &countingLists{Store: st, lists: st.(store.DeviceLists), stamps: st.(store.DeviceListStamps), noStamps: noStamps}
 		return counter
 	}})
 	ref := api.New(api.Config{Now: env.Clock.Now}, api.Deps{Store: plainStore{env.DB}, Auth: env.Auth}, nil)
@@ -104,7 +126,11 @@ func TestDeviceListCacheMatchesRendering(t *testing.T) {
 		}
 	}
 	check("first list", 3)
+	v := counter.versions.Load()
 	check("unchanged", 0)
+	if n := counter.versions.Load() - v; noStamps != (n > 0) {
+		t.Errorf("unchanged list read its versions %d times (stamps disabled: %v)", n, noStamps)
+	}
 
 	update := func(id string, f func(d *store.Device)) {
 		t.Helper()

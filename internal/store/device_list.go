@@ -32,3 +32,25 @@ type DeviceLists interface {
 	// versions, in no particular order.
 	DevicesByIDs(ctx context.Context, ids []string) ([]VersionedDevice, error)
 }
+
+// DeviceListStamp identifies one state of a user's or a customer's device
+// list: how many devices it has and their highest row version.
+type DeviceListStamp struct {
+	Count      int64
+	MaxVersion int64
+}
+
+// DeviceListStamps is implemented by stores whose row versions are
+// assigned in commit order, where a list's stamp changes whenever any
+// device joins, leaves or changes, and never returns to an earlier value:
+// a new version is above every version before it, and a device that
+// leaves is written (and so no longer holds its old version).
+type DeviceListStamps interface {
+	// DeviceListStampByOwner returns the stamp of a user's list; exact
+	// is false when the store cannot vouch for it (writers that may
+	// commit versions out of order), and the caller must not rely on it.
+	DeviceListStampByOwner(ctx context.Context, userID string) (s DeviceListStamp, exact bool, err error)
+	// DeviceListStampByCustomer is DeviceListStampByOwner for a
+	// customer's list.
+	DeviceListStampByCustomer(ctx context.Context, customerID string) (s DeviceListStamp, exact bool, err error)
+}

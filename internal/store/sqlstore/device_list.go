@@ -103,3 +103,33 @@ type versionScanner struct {
 func (s versionScanner) Scan(dest ...any) error {
 	return s.rows.Scan(append([]any{s.v}, dest...)...)
 }
+
+var _ store.DeviceListStamps = (*DB)(nil)
+
+// DeviceListStampByOwner returns the stamp of a user's device list. Only
+// SQLite's stamps are exact: its one writer assigns versions in commit
+// order, while PostgreSQL's sequence hands them out before commit, so a
+// later version may commit first.
+func (db *DB) DeviceListStampByOwner(ctx context.Context, userID string) (store.DeviceListStamp, bool, error) {
+	return db.deviceListStamp(ctx, "owner_id", userID)
+}
+
+// DeviceListStampByCustomer returns the stamp of a customer's device
+// list, exact on SQLite only.
+func (db *DB) DeviceListStampByCustomer(ctx context.Context, customerID string) (store.DeviceListStamp, bool, error) {
+	return db.deviceListStamp(ctx, "customer_id", customerID)
+}
+
+// deviceListStamp reads the stamp of the devices whose column is id.
+func (db *DB) deviceListStamp(ctx context.Context, column, id string) (store.DeviceListStamp, bool, error) {
+	var s store.DeviceListStamp
+	if db.dialect == dialectPostgres || id == "" {
+		return s, false, nil
+	}
+	err := db.r.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(MAX(row_version), 0) FROM devices WHERE `+
+		column+` = ?`, id).Scan(&s.Count, &s.MaxVersion)
+	if err != nil {
+		return s, false, wrap(err, "device list stamp of %s %q", column, id)
+	}
+	return s, true, nil
+}

@@ -122,10 +122,30 @@ func TestDeviceRowVersionChangesOnEveryWrite(t *testing.T) {
 				return err
 			}},
 		}
+		stamps := map[store.DeviceListStamp]string{}
+		stampOf := func(step string) {
+			t.Helper()
+			st, exact, err := db.DeviceListStampByOwner(ctx, u.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if exact != (db.dialect != dialectPostgres) {
+				t.Fatalf("%s: stamp exact = %v on %v", step, exact, db.dialect)
+			}
+			if !exact {
+				return
+			}
+			if prev, dup := stamps[st]; dup {
+				t.Fatalf("%s: list stamp %+v repeats the one after %s", step, st, prev)
+			}
+			stamps[st] = step
+		}
+		stampOf("claim")
 		for _, w := range writes {
 			if err := w.write(ctx); err != nil {
 				t.Fatalf("%s: %v", w.name, err)
 			}
+			stampOf(w.name)
 			v := ownerVersion(t, db, u.ID, id)
 			if prev, dup := seen[v]; dup {
 				t.Fatalf("%s: row version %d unchanged since %s", w.name, v, prev)
@@ -148,6 +168,7 @@ func TestDeviceRowVersionChangesOnEveryWrite(t *testing.T) {
 		if v := ownerVersion(t, db, u.ID, id); v != -1 {
 			t.Fatalf("unclaimed device still listed at version %d", v)
 		}
+		stampOf("unclaim")
 		if err := db.DeleteDevice(ctx, id); err != nil {
 			t.Fatal(err)
 		}
@@ -160,6 +181,7 @@ func TestDeviceRowVersionChangesOnEveryWrite(t *testing.T) {
 		if v := ownerVersion(t, db, u.ID, id); v < 0 || seen[v] != "" {
 			t.Fatalf("reprovisioned device at version %d (seen before: %q)", v, seen[v])
 		}
+		stampOf("claim after reprovisioning")
 	})
 }
 

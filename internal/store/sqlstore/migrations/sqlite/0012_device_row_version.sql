@@ -28,3 +28,6 @@ END;
 
 CREATE INDEX devices_owner_list ON devices (owner_id, last_handshake_at);
 CREATE INDEX devices_customer_list ON devices (customer_id, last_handshake_at);
+-- A list's stamp (count and highest version) from the index alone.
+CREATE INDEX devices_owner_version ON devices (owner_id, row_version);
+CREATE INDEX devices_customer_version ON devices (customer_id, row_version);
