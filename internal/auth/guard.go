@@ -6,9 +6,11 @@ import (
 	"net/http"
 	"runtime"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/wick-cloud/wick/internal/ratelimit"
+	"github.com/wick-cloud/wick/internal/store"
 )
 
 // Limits bounds guessing and hashing (docs/security.md, Limits and
@@ -43,6 +45,12 @@ type Limits struct {
 	// Keys bounds the addresses and accounts each limit tracks (default
 	// 100000); the least recently seen are forgotten first.
 	Keys int
+	// Shared, when set, also keeps the failure counts, lockouts and known
+	// addresses in counters every server of a cluster shares (the
+	// PostgreSQL store), so that spreading guesses over the servers gains
+	// nothing (docs/scaling.md, Limits). Each server's own counts still
+	// apply, and still protect when the shared store fails.
+	Shared store.Counters
 }
 
 // Defaults of Limits.
@@ -129,16 +137,21 @@ type guard struct {
 	ip      *ratelimit.Lockout
 	account *ratelimit.Lockout
 	known   *ratelimit.Recent // account + "\x00" + address of past logins
+	shared  *sharedGuard      // nil on a single server
 }
 
 // newGuard returns the guard of l (already defaulted).
 func newGuard(l Limits, now func() time.Time) *guard {
-	return &guard{
+	g := &guard{
 		now:     now,
 		ip:      ratelimit.NewLockout(l.IPFailures, l.IPLockout, l.Keys),
 		account: ratelimit.NewLockout(l.AccountFailures, l.AccountLockout, l.Keys),
 		known:   ratelimit.NewRecent(l.KnownAddressTTL, l.Keys),
 	}
+	if l.Shared != nil {
+		g.shared = &sharedGuard{c: l.Shared, l: l}
+	}
+	return g
 }
 
 // Account keys: one namespace per kind of credential holder.
@@ -157,9 +170,16 @@ func (g *guard) check(ctx context.Context, account string) error {
 		if locked, retry := g.ip.Locked(ip, now); locked {
 			return &LimitError{Status: http.StatusTooManyRequests, RetryAfter: retry}
 		}
+		if locked, retry := g.shared.locked(ctx, sharedIP, ip, now); locked {
+			return &LimitError{Status: http.StatusTooManyRequests, RetryAfter: retry}
+		}
 	}
 	if account != "" {
-		if locked, retry := g.account.Locked(account, now); locked && !g.known.Has(account+"\x00"+ip, now) {
+		locked, retry := g.account.Locked(account, now)
+		if !locked {
+			locked, retry = g.shared.locked(ctx, sharedAccount, account, now)
+		}
+		if locked && !g.known.Has(account+"\x00"+ip, now) && !g.shared.known(ctx, account, ip, now) {
 			return &LimitError{Status: http.StatusTooManyRequests, RetryAfter: retry}
 		}
 	}
@@ -171,9 +191,11 @@ func (g *guard) fail(ctx context.Context, account string) {
 	now, ip := g.now(), clientAddr(ctx)
 	if ip != "" {
 		g.ip.Fail(ip, now)
+		g.shared.fail(ctx, sharedIP, ip, now)
 	}
 	if account != "" {
 		g.account.Fail(account, now)
+		g.shared.fail(ctx, sharedAccount, account, now)
 	}
 }
 
@@ -185,7 +207,110 @@ func (g *guard) succeed(ctx context.Context, account string) {
 		return
 	}
 	g.account.Reset(account)
-	if ip := clientAddr(ctx); ip != "" {
+	ip := clientAddr(ctx)
+	if ip != "" {
 		g.known.Add(account+"\x00"+ip, g.now())
+	}
+	g.shared.succeed(ctx, account, ip, g.now())
+}
+
+// Kinds of shared guard keys.
+const (
+	sharedIP      = "ip"
+	sharedAccount = "acct"
+	// sharedPruneEvery is how often a server deletes expired counters.
+	sharedPruneEvery = 10 * time.Minute
+)
+
+// sharedGuard keeps the guard's counts in store.Counters shared by the
+// servers of a cluster: "guard/fail/<kind>/<key>" counts failures in a
+// window of the lockout's length, "guard/lock/<kind>/<key>" is a lockout
+// until its expiry, and "guard/known/<account>\x00<address>" a recent
+// login. Errors of the store are ignored: the caller's own counts apply.
+// A nil *sharedGuard does nothing.
+type sharedGuard struct {
+	c store.Counters
+	l Limits
+
+	mu       sync.Mutex
+	prunedAt time.Time // guarded by mu
+}
+
+// limit returns the failures and lockout length of kind (max <= 0: off).
+func (s *sharedGuard) limit(kind string) (max int, dur time.Duration) {
+	if kind == sharedIP {
+		return s.l.IPFailures, s.l.IPLockout
+	}
+	return s.l.AccountFailures, s.l.AccountLockout
+}
+
+// locked reports whether key of kind is locked out cluster-wide.
+func (s *sharedGuard) locked(ctx context.Context, kind, key string, now time.Time) (bool, time.Duration) {
+	if s == nil {
+		return false, 0
+	}
+	if max, _ := s.limit(kind); max <= 0 {
+		return false, 0
+	}
+	n, exp, err := s.c.Counter(ctx, "guard/lock/"+kind+"/"+key, now)
+	if err != nil || n == 0 {
+		return false, 0
+	}
+	return true, exp.Sub(now)
+}
+
+// fail counts a failure of key of kind and locks it out cluster-wide at
+// the limit.
+func (s *sharedGuard) fail(ctx context.Context, kind, key string, now time.Time) {
+	if s == nil {
+		return
+	}
+	max, dur := s.limit(kind)
+	if max <= 0 {
+		return
+	}
+	s.prune(ctx, now)
+	n, _, err := s.c.AddCounter(ctx, "guard/fail/"+kind+"/"+key, now, dur)
+	if err != nil || n < int64(max) {
+		return
+	}
+	if s.c.SetCounter(ctx, "guard/lock/"+kind+"/"+key, 1, now.Add(dur)) == nil {
+		s.c.DeleteCounter(ctx, "guard/fail/"+kind+"/"+key)
+	}
+}
+
+// known reports whether address logged into account recently, on any
+// server.
+func (s *sharedGuard) known(ctx context.Context, account, ip string, now time.Time) bool {
+	if s == nil || ip == "" {
+		return false
+	}
+	n, _, err := s.c.Counter(ctx, "guard/known/"+account+"\x00"+ip, now)
+	return err == nil && n > 0
+}
+
+// succeed resets account's count and lockout and remembers the address.
+func (s *sharedGuard) succeed(ctx context.Context, account, ip string, now time.Time) {
+	if s == nil {
+		return
+	}
+	s.c.DeleteCounter(ctx, "guard/fail/"+sharedAccount+"/"+account)
+	s.c.DeleteCounter(ctx, "guard/lock/"+sharedAccount+"/"+account)
+	if ip != "" {
+		s.c.SetCounter(ctx, "guard/known/"+account+"\x00"+ip, 1, now.Add(s.l.KnownAddressTTL))
+	}
+}
+
+// prune deletes expired counters, at most every sharedPruneEvery per
+// server.
+func (s *sharedGuard) prune(ctx context.Context, now time.Time) {
+	s.mu.Lock()
+	due := now.Sub(s.prunedAt) >= sharedPruneEvery
+	if due {
+		s.prunedAt = now
+	}
+	s.mu.Unlock()
+	if due {
+		s.c.DeleteExpiredCounters(ctx, now)
 	}
 }

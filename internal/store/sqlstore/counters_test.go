@@ -1,0 +1,133 @@
+package sqlstore
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestCounters checks the shared counters in both dialects: windows,
+// expiry, set/delete and, on PostgreSQL, two handles (two servers) adding
+// at once without losing a count.
+func TestCounters(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		open func(t *testing.T) (*DB, *DB)
+	}{
+		{"sqlite", func(t *testing.T) (*DB, *DB) { db := openSQLiteFile(t); return db, db }},
+		{"postgres", func(t *testing.T) (*DB, *DB) {
+			dsn := freshSchema(t)
+			a, err := Open(context.Background(), dsn, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := Open(context.Background(), dsn, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { b.Close() })
+			return a, b
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			a, b := tc.open(t)
+			defer a.Close()
+			t0 := time.UnixMilli(1_800_000_000_000)
+			if n, exp, err := a.Counter(ctx, "k", t0); err != nil || n != 0 || !exp.IsZero() {
+				t.Fatalf("absent counter = %d %v %v", n, exp, err)
+			}
+			for i := 1; i <= 3; i++ {
+				n, exp, err := a.AddCounter(ctx, "k", t0.Add(time.Duration(i)*time.Second), time.Minute)
+				if err != nil || n != int64(i) || !exp.Equal(t0.Add(time.Second+time.Minute)) {
+					t.Fatalf("add %d = %d %v %v; want %d, window from the first", i, n, exp, err, i)
+				}
+			}
+			later := t0.Add(2 * time.Minute)
+			if n, _, _ := a.Counter(ctx, "k", later); n != 0 {
+				t.Errorf("expired counter reads %d", n)
+			}
+			if n, exp, err := a.AddCounter(ctx, "k", later, time.Minute); err != nil || n != 1 || !exp.Equal(later.Add(time.Minute)) {
+				t.Errorf("add after expiry = %d %v %v; want a new window", n, exp, err)
+			}
+			if err := a.SetCounter(ctx, "lock", 7, later.Add(time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			if n, exp, err := b.Counter(ctx, "lock", later); err != nil || n != 7 || !exp.Equal(later.Add(time.Hour)) {
+				t.Errorf("set counter read back = %d %v %v", n, exp, err)
+			}
+			if err := a.DeleteCounter(ctx, "lock"); err != nil {
+				t.Fatal(err)
+			}
+			if n, _, _ := b.Counter(ctx, "lock", later); n != 0 {
+				t.Error("deleted counter still counts")
+			}
+			if n, err := a.DeleteExpiredCounters(ctx, later.Add(2*time.Minute)); err != nil || n != 1 {
+				t.Errorf("DeleteExpiredCounters = %d, %v; want 1", n, err)
+			}
+			// Two servers counting one key at once lose nothing.
+			const each = 20
+			var wg sync.WaitGroup
+			for _, db := range []*DB{a, b} {
+				for range 2 {
+					wg.Go(func() {
+						for range each {
+							if _, _, err := db.AddCounter(ctx, "race", t0, time.Hour); err != nil {
+								t.Error(err)
+								return
+							}
+						}
+					})
+				}
+			}
+			wg.Wait()
+			if n, _, err := a.Counter(ctx, "race", t0); err != nil || n != 4*each {
+				t.Errorf("concurrent count = %d, %v; want %d", n, err, 4*each)
+			}
+		})
+	}
+}
+
+// BenchmarkAddCounter measures the cost a shared limit adds to a request:
+// one upsert round trip (docs/scaling.md, Limits).
+func BenchmarkAddCounter(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		open func(b *testing.B) *DB
+	}{
+		{"sqlite", func(b *testing.B) *DB { return openSQLiteFile(b) }},
+		{"postgres", func(b *testing.B) *DB { return openPostgresSchema(b) }},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			db := tc.open(b)
+			defer db.Close()
+			ctx := context.Background()
+			now := time.Now()
+			var seq atomic.Int64
+			for _, op := range []struct {
+				name string
+				run  func(key string) error
+			}{
+				{"add-one-key", func(string) error { _, _, err := db.AddCounter(ctx, "bench", now, time.Hour); return err }},
+				{"add-own-key", func(k string) error { _, _, err := db.AddCounter(ctx, k, now, time.Hour); return err }},
+				{"read", func(k string) error { _, _, err := db.Counter(ctx, k, now); return err }},
+			} {
+				b.Run(op.name, func(b *testing.B) {
+					b.ReportAllocs()
+					b.RunParallel(func(pb *testing.PB) {
+						key := "bench-" + strconv.FormatInt(seq.Add(1), 10)
+						for pb.Next() {
+							if err := op.run(key); err != nil {
+								b.Error(err)
+								return
+							}
+						}
+					})
+				})
+			}
+		})
+	}
+}
