@@ -15,7 +15,7 @@ import (
 	"github.com/wick-cloud/wick/internal/config"
 )
 
-const benchUsage = `Usage: wick bench events|calls|list [flags]
+const benchUsage = `Usage: wick bench events|calls|list|storm [flags]
 
 Measures Wick end to end on this machine. By default it starts a server in
 process (embedded defaults, a temporary data directory, 127.0.0.1), creates
@@ -28,6 +28,10 @@ HTTP clients:
   calls    --concurrency clients call a device function in turn
            (POST /v1/devices/ID/led)
   list     --concurrency clients read GET /v1/devices
+  storm    restarts the in-process server under --devices connected devices
+           and measures until all are online again: handshakes/s each
+           second, p99 of --concurrency clients' calls to devices already
+           back, memory peak
 
 After --warmup it measures for --duration: throughput, latency quantiles,
 errors, memory. Progress goes to stderr every --progress, the result to
@@ -73,6 +77,17 @@ func benchCommand(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if cfg.Scenario == benchmark.Storm {
+		sr, err := b.RunStorm(ctx, stderr)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return sr.WriteJSON(stdout)
+		}
+		sr.WriteText(stdout)
+		return nil
+	}
 	res, err := b.Run(ctx, stderr)
 	if err != nil {
 		return err

@@ -45,6 +45,9 @@ const (
 	Calls = "calls"
 	// List reads GET /v1/devices.
 	List = "list"
+	// Storm restarts the server under connected devices and measures
+	// their reconnection (Env.Storm).
+	Storm = "storm"
 )
 
 // Default concurrency of the request scenarios.
@@ -169,14 +172,18 @@ func (c *Config) Validate() error {
 	}
 	switch c.Scenario {
 	case Events, Calls, List:
+	case Storm:
+		if c.URL != "" || c.UDP {
+			return bad("storm restarts the in-process server over TCP: no --url, no --udp")
+		}
 	case "":
-		return bad("a scenario is required: events, calls or list")
+		return bad("a scenario is required: events, calls, list or storm")
 	default:
-		return bad("unknown scenario %q: want events, calls or list", c.Scenario)
+		return bad("unknown scenario %q: want events, calls, list or storm", c.Scenario)
 	}
 	if c.Concurrency == 0 {
 		c.Concurrency = DefaultCallConcurrency
-		if c.Scenario == List {
+		if c.Scenario == List || c.Scenario == Storm {
 			c.Concurrency = DefaultListConcurrency
 		}
 	}
@@ -264,6 +271,25 @@ func New(cfg Config, log *slog.Logger) (*Bench, error) {
 
 // Config returns the validated configuration.
 func (b *Bench) Config() Config { return b.cfg }
+
+// RunStorm runs the storm scenario (Env.Storm) on a new in-process
+// environment and tears it down. Progress lines go to progress (nil: none).
+func (b *Bench) RunStorm(ctx context.Context, progress io.Writer) (*StormResult, error) {
+	c := b.cfg
+	if c.Scenario != Storm {
+		return nil, fmt.Errorf("%w: RunStorm runs the storm scenario, not %q", ErrConfig, c.Scenario)
+	}
+	env, err := StartEnv(ctx, EnvConfig{Devices: c.Devices, IDPrefix: c.IDPrefix, KeysDir: c.KeysDir,
+		Bind: c.Bind, Progress: c.Progress, Quirks: c.Quirks}, b.log, progress)
+	if err != nil {
+		return nil, err
+	}
+	defer env.Close()
+	if c.Progress <= 0 {
+		progress = nil
+	}
+	return env.Storm(ctx, c.Concurrency, progress)
+}
 
 // Run sets up the environment, runs the scenario and tears everything
 // down. Progress lines go to progress (nil: none).

@@ -96,6 +96,9 @@ type Env struct {
 	simDone   chan simResult
 	stopSrv   context.CancelFunc
 	srvDone   chan error
+	srv       *server.Server // in process: the running server
+	srvCfg    config.Serve   // in process: its configuration, with the addresses it got
+	srvLog    *slog.Logger
 	dataDir   string // in process: removed by Close
 }
 
@@ -208,6 +211,12 @@ func (e *Env) startServer(ctx context.Context, cfg EnvConfig, log *slog.Logger) 
 		return "", "", fmt.Errorf("benchmark: server: %w", err)
 	}
 	e.URL = "http://" + srv.HTTPAddr().String()
+	// A restart (the storm scenario) takes the same addresses again.
+	e.srv, e.srvLog, e.srvCfg = srv, log, sc
+	e.srvCfg.HTTP, e.srvCfg.DeviceTCP = srv.HTTPAddr().String(), srv.DeviceTCPAddr().String()
+	if a := srv.DeviceUDPAddr(); a != nil {
+		e.srvCfg.DeviceUDP = a.String()
+	}
 	if cfg.KeysDir != "" { // keep the server key for the next run
 		if err := os.MkdirAll(cfg.KeysDir, 0o700); err == nil {
 			copyFiles(dir, cfg.KeysDir, serverKeyFiles)

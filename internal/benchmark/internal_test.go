@@ -243,6 +243,12 @@ func TestValidate(t *testing.T) {
 		{name: "negative rps", mod: func(c *Config) { c.Scenario, c.RPS = List, -1 }, wantErr: "--rps"},
 		{name: "rps with events", mod: func(c *Config) { c.Scenario, c.RPS = Events, 10 }, wantErr: "--every"},
 		{name: "bad log level", mod: func(c *Config) { c.Scenario, c.LogLevel = Calls, "loud" }, wantErr: "--log-level"},
+		{name: "storm concurrency", mod: func(c *Config) { c.Scenario = Storm },
+			check: func(c Config) bool { return c.Concurrency == DefaultListConcurrency }},
+		{name: "storm with url", mod: func(c *Config) {
+			c.Scenario, c.URL, c.Token, c.DeviceServer, c.ServerKey = Storm, "http://h:8080/", "t", "h:5683", "/k.pem"
+		}, wantErr: "no --url"},
+		{name: "storm over udp", mod: func(c *Config) { c.Scenario, c.UDP = Storm, true }, wantErr: "no --udp"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

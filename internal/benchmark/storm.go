@@ -1,0 +1,261 @@
+package benchmark
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wick-cloud/wick/internal/server"
+)
+
+// StormResult is the outcome of the storm scenario: every device online,
+// the in-process server restarted on the same data directory and ports,
+// and the time until every device is online again.
+type StormResult struct {
+	Devices int `json:"devices"`
+	// Shutdown is how long the old server took to stop, Restart from its
+	// stop until the new one listened, in seconds.
+	Shutdown float64 `json:"shutdown_s"`
+	Restart  float64 `json:"restart_s"`
+	// Recovered is the time from the new server's start until the
+	// simulator had every device online again (seconds); 0 with Complete
+	// false when the wait timed out.
+	Recovered float64 `json:"recovered_s"`
+	Complete  bool    `json:"complete"`
+	// Handshakes counts the devices' connections that reached online
+	// during the storm; PeakRate is the best second.
+	Handshakes int64   `json:"handshakes"`
+	PeakRate   float64 `json:"peak_handshakes_per_s"`
+	// Calls is the latency of successful function calls to devices
+	// that were back online, made by Concurrency clients during the
+	// storm; CallsOffline counts calls that found their device not yet
+	// back (expected, not a failure) and CallErrors other failures.
+	Concurrency  int              `json:"concurrency"`
+	Calls        Latency          `json:"calls_ms"`
+	CallsOffline int64            `json:"calls_offline"`
+	CallErrors   int64            `json:"call_errors"`
+	ErrorKinds   map[string]int64 `json:"error_kinds,omitempty"`
+	FirstError   string           `json:"first_error,omitempty"`
+	// Memory is this process's (server and simulator together).
+	Memory     Memory       `json:"memory"`
+	Setup      Setup        `json:"setup"`
+	Conditions Conditions   `json:"conditions"`
+	Series     []StormPoint `json:"series"`
+}
+
+// StormPoint is one second of the storm.
+type StormPoint struct {
+	T          float64 `json:"t_s"` // since the new server started
+	Online     int     `json:"online"`
+	Handshakes int64   `json:"handshakes"` // in this second
+	CallP99    float64 `json:"call_p99_ms"`
+	Calls      int64   `json:"calls"`
+	RSS        uint64  `json:"rss_bytes"`
+}
+
+// stormTimeout bounds the wait for every device to come back.
+const stormTimeout = 5 * time.Minute
+
+// Storm runs the storm scenario on an in-process Env whose devices are all
+// online: it stops the server, starts it again on the same data directory
+// and ports, and while the devices reconnect (each after its own backoff,
+// 0.5–1 s after the cut, as Device OS does) concurrency clients call the
+// function led of random devices. progress receives a line per second.
+func (e *Env) Storm(ctx context.Context, concurrency int, progress io.Writer) (*StormResult, error) {
+	if e.srv == nil {
+		return nil, fmt.Errorf("%w: storm restarts the server: it needs the in-process server (no --url)", ErrConfig)
+	}
+	res := &StormResult{Devices: len(e.DeviceIDs), Concurrency: concurrency,
+		Setup: Setup{Seconds: e.Setup.Seconds(), Devices: len(e.DeviceIDs), KeysGenerated: e.KeysGenerated}, Conditions: conditionsNow()}
+	mem := sampleMemory()
+	before := e.simStats().Handshakes
+
+	t0 := time.Now()
+	e.stopSrv()
+	if err := <-e.srvDone; err != nil {
+		return nil, fmt.Errorf("benchmark: storm: stop server: %w", err)
+	}
+	e.stopSrv = nil
+	res.Shutdown = time.Since(t0).Seconds()
+	if err := e.restartServer(ctx); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	res.Restart = start.Sub(t0).Seconds()
+
+	// Calls to random devices: those back answer, the rest 400 or 404.
+	var cur atomic.Pointer[meter]
+	cur.Store(newMeter(0))
+	var offline atomic.Int64
+	callCtx, stopCalls := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for range concurrency {
+		wg.Go(func() {
+			for callCtx.Err() == nil {
+				id := e.DeviceIDs[rand.IntN(len(e.DeviceIDs))]
+				t := time.Now()
+				if e.stormCall(callCtx, id, t, &cur) {
+					offline.Add(1)
+					pause(callCtx)
+				}
+			}
+		})
+	}
+	defer func() { stopCalls(); wg.Wait() }()
+
+	all := newMeter(0) // every successful call of the storm, for the totals
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	deadline := time.After(stormTimeout)
+	lastHS := before
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-deadline:
+			res.finish(e, all, &cur, &offline, before, mem)
+			return res, nil
+		case <-tick.C:
+		}
+		sum := e.simStats()
+		mt := cur.Swap(newMeter(0))
+		all.merge(mt)
+		s := mt.hist.snapshot()
+		m := sampleMemory()
+		mem = mem.peak(m)
+		p := StormPoint{T: time.Since(start).Seconds(), Online: sum.Online, Handshakes: sum.Handshakes - lastHS,
+			Calls: s.total, CallP99: float64(s.quantile(0.99)) / 1e6, RSS: m.RSS}
+		lastHS = sum.Handshakes
+		res.Series = append(res.Series, p)
+		res.PeakRate = max(res.PeakRate, float64(p.Handshakes))
+		if progress != nil {
+			fmt.Fprintf(progress, "storm: t=%5.1fs online %d/%d  handshakes %d/s  calls %d p99 %.1f ms  rss %s\n",
+				p.T, p.Online, res.Devices, p.Handshakes, p.Calls, p.CallP99, mib(p.RSS))
+		}
+		// Every device must have come back through a new handshake: a
+		// device that has not noticed the cut yet still counts online.
+		if sum.Online >= res.Devices && sum.Handshakes-before >= int64(res.Devices) {
+			res.Recovered = time.Since(start).Seconds()
+			res.Complete = true
+			res.finish(e, all, &cur, &offline, before, mem)
+			return res, nil
+		}
+	}
+}
+
+// finish fills the totals.
+func (r *StormResult) finish(e *Env, all *meter, cur *atomic.Pointer[meter], offline *atomic.Int64, before int64, mem Memory) {
+	all.merge(cur.Swap(newMeter(0)))
+	r.Calls = all.hist.snapshot().latency()
+	r.CallsOffline = offline.Load()
+	r.CallErrors = all.errs.Load()
+	r.ErrorKinds, r.FirstError = all.errorKinds()
+	r.Handshakes = e.simStats().Handshakes - before
+	r.Memory = mem.peak(sampleMemory())
+	r.Conditions.finish()
+}
+
+// merge adds m's successes, errors and latencies to a.
+func (a *meter) merge(m *meter) {
+	a.hist.add(&m.hist)
+	a.ops.Add(m.ops.Load())
+	a.errs.Add(m.errs.Load())
+	kinds, first := m.errorKinds()
+	a.mu.Lock()
+	for k, v := range kinds {
+		a.kinds[k] += v
+	}
+	if a.first == "" {
+		a.first = first
+	}
+	a.mu.Unlock()
+}
+
+// stormCall is call for the storm: it reports whether the device was not
+// (yet) online, which the storm counts apart from errors.
+func (e *Env) stormCall(ctx context.Context, id string, start time.Time, cur *atomic.Pointer[meter]) (offline bool) {
+	probe := newMeter(0)
+	var p atomic.Pointer[meter]
+	p.Store(probe)
+	e.call(ctx, id, start, &p)
+	// 400: the device is offline; 404: it is back but has not described
+	// its functions yet.
+	if kinds, _ := probe.errorKinds(); kinds["HTTP 400"]+kinds["HTTP 404"] > 0 {
+		return true
+	}
+	if mt := cur.Load(); mt != nil {
+		mt.merge(probe)
+	}
+	return false
+}
+
+// restartServer starts a new in-process server on the stopped one's data
+// directory and addresses.
+func (e *Env) restartServer(ctx context.Context) error {
+	srv, err := server.New(ctx, e.srvCfg, e.srvLog)
+	if err != nil {
+		return fmt.Errorf("benchmark: storm: restart server: %w", err)
+	}
+	srvCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	e.stopSrv = stop
+	e.srvDone = make(chan error, 1)
+	go func() { e.srvDone <- srv.Run(srvCtx) }()
+	select {
+	case <-srv.Ready():
+	case err := <-e.srvDone:
+		e.srvDone <- err
+		return fmt.Errorf("benchmark: storm: restart server: %w", err)
+	}
+	e.srv = srv
+	return nil
+}
+
+// WriteText prints r for people.
+func (r *StormResult) WriteText(w io.Writer) {
+	fmt.Fprintf(w, "storm: %d devices, server restarted (shutdown %.1f s, up again after %.1f s)\n", r.Devices, r.Shutdown, r.Restart)
+	if r.Complete {
+		fmt.Fprintf(w, "all online again after   %.1f s (from the new server's start)\n", r.Recovered)
+	} else {
+		fmt.Fprintf(w, "NOT all online after     %s\n", stormTimeout)
+	}
+	fmt.Fprintf(w, "handshakes               %d, peak %.0f/s, mean %.0f/s\n", r.Handshakes, r.PeakRate, float64(r.Handshakes)/max(r.Recovered, 1e-9))
+	fmt.Fprintf(w, "calls to devices back    %d by %d clients: p50 %.1f ms  p99 %.1f ms  max %.1f ms; %d found the device offline, %d errors\n",
+		r.Calls.Count, r.Concurrency, r.Calls.P50, r.Calls.P99, r.Calls.Max, r.CallsOffline, r.CallErrors)
+	if r.FirstError != "" {
+		fmt.Fprintf(w, "first error              %s\n", r.FirstError)
+	}
+	fmt.Fprintf(w, "memory (server+devices)  peak RSS %s, peak heap %s\n", mib(r.Memory.PeakRSS), mib(r.Memory.PeakHeapInuse))
+	fmt.Fprintf(w, "per second               t online handshakes calls p99_ms\n")
+	for _, p := range r.Series {
+		fmt.Fprintf(w, "                         %.0f %d %d %d %.1f\n", p.T, p.Online, p.Handshakes, p.Calls, p.CallP99)
+	}
+}
+
+// WriteJSON prints r as indented JSON.
+func (r *StormResult) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// add adds o's records to h.
+func (h *histogram) add(o *histogram) {
+	for i := range o.counts {
+		if c := o.counts[i].Load(); c != 0 {
+			h.counts[i].Add(c)
+		}
+	}
+	h.total.Add(o.total.Load())
+	h.sumUS.Add(o.sumUS.Load())
+	for m := o.maxNS.Load(); ; {
+		cur := h.maxNS.Load()
+		if m <= cur || h.maxNS.CompareAndSwap(cur, m) {
+			return
+		}
+	}
+}

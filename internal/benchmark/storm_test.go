@@ -1,0 +1,71 @@
+package benchmark_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wick-cloud/wick/internal/benchmark"
+)
+
+// TestStorm restarts a small in-process server under 20 connected devices:
+// every device must come back through a new handshake, calls made during
+// the storm must reach devices that are back, and the result must carry
+// the per-second series and the memory peak.
+func TestStorm(t *testing.T) {
+	if testing.Short() {
+		t.Skip("restarts an in-process server under simulated devices")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	const devices = 20
+	c := benchmark.Default()
+	c.Scenario, c.Devices, c.KeysDir, c.IDPrefix = benchmark.Storm, devices, t.TempDir(), "5e"
+	b, err := benchmark.New(c, testLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var progress bytes.Buffer
+	r, err := b.RunStorm(ctx, &progress)
+	if err != nil {
+		t.Fatalf("%v; progress:\n%s", err, progress.String())
+	}
+	if !r.Complete || r.Recovered <= 0 || r.Handshakes < devices || r.Devices != devices {
+		t.Errorf("storm did not complete: %+v", r)
+	}
+	if len(r.Series) == 0 || r.Series[len(r.Series)-1].Online != devices {
+		t.Errorf("series %+v does not end with every device online", r.Series)
+	}
+	var hs int64
+	for _, p := range r.Series {
+		hs += p.Handshakes
+	}
+	if hs != r.Handshakes || r.PeakRate <= 0 {
+		t.Errorf("series handshakes %d, total %d, peak %v", hs, r.Handshakes, r.PeakRate)
+	}
+	if r.CallErrors != 0 || r.Calls.Count+r.CallsOffline == 0 {
+		t.Errorf("calls during the storm: %+v, offline %d, errors %d (%s)", r.Calls, r.CallsOffline, r.CallErrors, r.FirstError)
+	}
+	if r.Memory.PeakRSS == 0 && r.Memory.PeakHeapInuse == 0 {
+		t.Errorf("no memory figures: %+v", r.Memory)
+	}
+	if !strings.Contains(progress.String(), "storm: t=") {
+		t.Errorf("no per-second progress lines:\n%s", progress.String())
+	}
+	var out bytes.Buffer
+	r.WriteText(&out)
+	if !strings.Contains(out.String(), "all online again after") {
+		t.Errorf("text result:\n%s", out.String())
+	}
+	out.Reset()
+	if err := r.WriteJSON(&out); err != nil {
+		t.Fatal(err)
+	}
+	var back benchmark.StormResult
+	if err := json.Unmarshal(out.Bytes(), &back); err != nil || back.Handshakes != r.Handshakes {
+		t.Errorf("JSON %s: %v", out.String(), err)
+	}
+}
