@@ -80,6 +80,11 @@ type Config struct {
 	ReplayMaxEvents int
 	// ReplayMaxBytes bounds the encoded size of the replay window. Default 64 MiB.
 	ReplayMaxBytes int64
+	// Replicas is the JetStream replication factor of the streams Wick
+	// creates on an external NATS cluster (durable consumers inherit it).
+	// Default 1; 3 in a cluster (docs/scaling.md). The embedded server
+	// always uses 1.
+	Replicas int
 	// CallTimeout is the timeout of Call when its context has no deadline.
 	// Default 30 s.
 	CallTimeout time.Duration
@@ -297,7 +302,7 @@ func (b *Bus) setupJetStream(ctx context.Context) error {
 		MaxMsgs:     int64(b.cfg.ReplayMaxEvents),
 		MaxBytes:    b.cfg.ReplayMaxBytes,
 		Storage:     jetstream.FileStorage,
-		Replicas:    1,
+		Replicas:    b.Replicas(),
 		RePublish:   &jetstream.RePublish{Source: all, Destination: b.subj.live + ">"},
 	})
 	if err != nil {
@@ -389,6 +394,16 @@ func (b *Bus) JetStream() jetstream.JetStream { return b.js }
 // EventStream returns the name of the JetStream stream that holds the
 // replay window ("" without JetStream). Its subjects are P.evt.>.
 func (b *Bus) EventStream() string { return b.stream }
+
+// Replicas is the JetStream replication factor for the streams and
+// buckets Wick creates: Config.Replicas on an external server (at least
+// 1), 1 on the embedded one.
+func (b *Bus) Replicas() int {
+	if b.srv != nil || b.cfg.Replicas < 1 {
+		return 1
+	}
+	return b.cfg.Replicas
+}
 
 // StreamSubject returns the P.evt subject filter that covers f's selectors
 // (not its NamePrefix), for JetStream consumers of the event stream.

@@ -42,6 +42,9 @@ type Serve struct {
 	// NATS is the URL of an external NATS server or cluster; empty runs an
 	// embedded in-process server with no listening port.
 	NATS string
+	// NATSReplicas is the JetStream replication factor of the streams and
+	// buckets Wick creates on an external NATS (1; 3 in a cluster).
+	NATSReplicas int
 	// Node names this process on the bus and in the store (which process
 	// holds which device). It must be stable across restarts (at start the
 	// process marks offline the devices it held before a crash) and unique
@@ -164,6 +167,7 @@ func Default() Serve {
 		HTTP:            "127.0.0.1:8080",
 		DeviceTCP:       "127.0.0.1:5683",
 		DeviceUDP:       DeviceUDPAuto,
+		NATSReplicas:    1,
 		LogLevel:        "info",
 		LogFormat:       "text",
 		MaxBodyBytes:    1 << 20,
@@ -228,6 +232,7 @@ func (c *Serve) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.DeviceTCP, "device-tcp", c.DeviceTCP, "device gateway TCP address (Gen 2 devices); empty disables it")
 	fs.StringVar(&c.DeviceUDP, "device-udp", c.DeviceUDP, "device gateway UDP address (Gen 3 devices, DTLS); auto: the --device-tcp host with port 5684; empty disables it")
 	fs.StringVar(&c.NATS, "nats", c.NATS, "external NATS URL (default: embedded in-process NATS, no port)")
+	fs.IntVar(&c.NATSReplicas, "nats-replicas", c.NATSReplicas, "JetStream replicas of the streams wick creates on an external NATS cluster (1; 3 for a cluster)")
 	fs.StringVar(&c.Node, "node", c.Node, "name of this process on the bus, stable across restarts and unique per process (default host name)")
 	fs.BoolVar(&c.Signup, "signup", c.Signup, "open POST /v1/users to anyone")
 	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "externally visible base URL (default http://<http>)")

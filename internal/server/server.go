@@ -93,6 +93,7 @@ func build(ctx context.Context, cfg config.Serve, log *slog.Logger) (*Server, er
 	}
 	b, err := bus.Open(ctx, bus.Config{
 		URL:          cfg.NATS,
+		Replicas:     cfg.NATSReplicas,
 		JetStreamDir: filepath.Join(cfg.Data, "jetstream"),
 		Node:         cfg.Node,
 	}, log)
@@ -232,7 +233,11 @@ func openCore(ctx context.Context, cfg config.Serve, log *slog.Logger) (store.St
 	if err != nil {
 		return nil, nil, fmt.Errorf("server: open store: %w", err)
 	}
-	au := auth.New(auth.Config{SecretKey: key, Issuer: "Wick", Limits: authLimits(cfg)}, st, log)
+	lim := authLimits(cfg)
+	if st.Shared() {
+		lim.Shared = st // lockouts count across the cluster (docs/scaling.md)
+	}
+	au := auth.New(auth.Config{SecretKey: key, Issuer: "Wick", Limits: lim}, st, log)
 	return st, au, nil
 }
 

@@ -88,6 +88,9 @@ type Config struct {
 	IdleAfter time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// Replicas is the JetStream replication factor of the queue stream and
+	// the lease bucket. Default: the bus's (bus.Config.Replicas).
+	Replicas int
 }
 
 func (c *Config) setDefaults(durable bool) {
@@ -325,6 +328,9 @@ func (e *Engine) Start(ctx context.Context) error {
 	}
 	var q queue
 	if e.durable {
+		if e.cfg.Replicas <= 0 {
+			e.cfg.Replicas = e.bus.Replicas()
+		}
 		jq, err := newJSQueue(ctx, e.js, e.bus.Conn(), e.prefix, e.origin, &e.cfg, e.log)
 		if err != nil {
 			return err

@@ -110,7 +110,7 @@ func newJSQueue(ctx context.Context, js jetstream.JetStream, nc *nats.Conn, pref
 		MaxMsgsPerSubject:    cfg.MaxQueuePerHook,
 		MaxAge:               cfg.MaxAge + time.Hour,
 		Duplicates:           cfg.DedupWindow,
-		Replicas:             1,
+		Replicas:             max(cfg.Replicas, 1),
 		AllowDirect:          true,
 	})
 	if err != nil {
@@ -127,7 +127,7 @@ func newJSQueue(ctx context.Context, js jetstream.JetStream, nc *nats.Conn, pref
 		TTL:         q.leaseTTL,
 		History:     1,
 		Storage:     jetstream.MemoryStorage,
-		Replicas:    1,
+		Replicas:    max(cfg.Replicas, 1),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("webhook: create lease bucket: %w", err)
