@@ -201,7 +201,13 @@ func (s *sim) newDevice(ctx context.Context, cfg device.Config) (*device.Device,
 	if err != nil {
 		return nil, err
 	}
-	every(ctx, u.ReconnectEvery, dev.Disconnect)
+	every(ctx, u.ReconnectEvery, func() {
+		// Only a connection that is up is dropped: a handshake slower than
+		// the period would otherwise never finish.
+		if dev.State() == device.Online {
+			dev.Disconnect()
+		}
+	})
 	if u.Enabled {
 		every(ctx, u.MoveEvery, func() {
 			if err := dev.ChangeAddress(ctx); err != nil && !errors.Is(err, device.ErrNotUDP) {
