@@ -414,6 +414,9 @@ func (e *Env) List(ctx context.Context, concurrency int, m Measure) (*Result, er
 	r.Concurrency, r.RPS = concurrency, m.RPS
 	if r.Ops > 0 {
 		r.BytesPerOp = float64(w.meter.bytes.Load()) / float64(r.Ops)
+		if lb, err := measureLoopback(ctx, int(r.BytesPerOp+0.5), time.Second); err == nil {
+			r.Loopback = lb
+		}
 	}
 	r.Goal = goal(List, r)
 	return r, nil

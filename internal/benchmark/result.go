@@ -42,7 +42,10 @@ type Result struct {
 	Expected  int64 `json:"expected,omitempty"`
 	Dropped   int64 `json:"dropped,omitempty"`
 	// BytesPerOp is the average response size (list).
-	BytesPerOp float64    `json:"bytes_per_op,omitempty"`
+	BytesPerOp float64 `json:"bytes_per_op,omitempty"`
+	// Loopback is the list's limit measured in the same run: round trips
+	// of a response of BytesPerOp bytes over loopback TCP (list.go).
+	Loopback   *Loopback  `json:"loopback,omitempty"`
 	Latency    Latency    `json:"latency_ms"`
 	Memory     Memory     `json:"memory"`
 	Setup      Setup      `json:"setup"`
@@ -272,6 +275,10 @@ func (r *Result) WriteText(w io.Writer) {
 	}
 	if r.BytesPerOp > 0 {
 		fmt.Fprintf(w, "  response     %s bytes\n", thousands(int64(r.BytesPerOp+0.5)))
+	}
+	if lb := r.Loopback; lb != nil {
+		fmt.Fprintf(w, "  limit        raw loopback TCP write of the same bytes, one connection: %.0f/s, p50 %.2f ms (lists/s at %.1f%% of it)\n",
+			lb.PerSec, lb.P50, 100*r.Rate/lb.PerSec)
 	}
 	fmt.Fprintf(w, "  errors       %d", r.Errors)
 	if len(r.ErrorKinds) > 0 {
