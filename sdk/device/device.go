@@ -404,8 +404,9 @@ func (d *Device) connectOnce(ctx context.Context) (online bool, err error) {
 		if errors.Is(err, ErrHelloTimeout) {
 			err = ErrResumeFailed
 		}
-	} else if !errors.Is(err, ErrRebooting) {
-		// A device rebooting into an update starts with a full handshake,
+	} else if s.wasOnline && !errors.Is(err, ErrRebooting) {
+		// Only a session whose Hello the server took is worth resuming. A
+		// device rebooting into an update starts with a full handshake,
 		// so that its Hello says whether the update succeeded.
 		d.saveSession(s)
 	}

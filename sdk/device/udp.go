@@ -696,10 +696,15 @@ func (s *session) startUDP() error {
 				s.goOnline(ctx, false)
 				return
 			}
+			// The application changed since the session was saved (or
+			// its describe was never acknowledged): a new Hello, and
+			// online once the server took it.
 			h := s.hello()
-			if s.send(&h, true, nil) == nil {
-				s.goOnline(ctx, true)
-			}
+			s.send(&h, true, func(a *protocol.Message) {
+				if a != nil && a.Type == protocol.Acknowledgement && (a.Code == protocol.CodeEmpty || a.Code.IsSuccess()) {
+					s.goOnline(ctx, true)
+				}
+			})
 		})
 	}
 	// Retransmission, not a Hello timer, decides when the server is gone.
