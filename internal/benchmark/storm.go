@@ -35,8 +35,11 @@ type StormResult struct {
 	// that were back online, made by Concurrency clients during the
 	// storm; CallsOffline counts calls that found their device not yet
 	// back (expected, not a failure) and CallErrors other failures.
-	Concurrency  int              `json:"concurrency"`
-	Calls        Latency          `json:"calls_ms"`
+	Concurrency int     `json:"concurrency"`
+	Calls       Latency `json:"calls_ms"`
+	// Before is the same calls' latency in the stormBaseline before the
+	// cut, with every device online: the reference for Calls.
+	Before       Latency          `json:"calls_before_ms"`
 	CallsOffline int64            `json:"calls_offline"`
 	CallErrors   int64            `json:"call_errors"`
 	ErrorKinds   map[string]int64 `json:"error_kinds,omitempty"`
@@ -61,6 +64,9 @@ type StormPoint struct {
 // stormTimeout bounds the wait for every device to come back.
 const stormTimeout = 5 * time.Minute
 
+// stormBaseline is how long the calls run before the cut.
+const stormBaseline = 3 * time.Second
+
 // Storm runs the storm scenario on an in-process Env whose devices are all
 // online: it stops the server, starts it again on the same data directory
 // and ports, and while the devices reconnect (each after its own backoff,
@@ -73,6 +79,38 @@ func (e *Env) Storm(ctx context.Context, concurrency int, progress io.Writer) (*
 	res := &StormResult{Devices: len(e.DeviceIDs), Concurrency: concurrency,
 		Setup: Setup{Seconds: e.Setup.Seconds(), Devices: len(e.DeviceIDs), KeysGenerated: e.KeysGenerated}, Conditions: conditionsNow()}
 	mem := sampleMemory()
+
+	// The same clients call random devices throughout: those online
+	// answer, the rest 400 or 404 (counted apart). Outside the measured
+	// phases (the restart itself) nothing is recorded.
+	var cur atomic.Pointer[meter]
+	var offline atomic.Int64
+	callCtx, stopCalls := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for range concurrency {
+		wg.Go(func() {
+			for callCtx.Err() == nil {
+				id := e.DeviceIDs[rand.IntN(len(e.DeviceIDs))]
+				if e.stormCall(callCtx, id, time.Now(), &cur, &offline) {
+					pause(callCtx)
+				}
+			}
+		})
+	}
+	defer func() { stopCalls(); wg.Wait() }()
+	base := newMeter(0)
+	cur.Store(base)
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-time.After(stormBaseline):
+	}
+	cur.Store(nil)
+	res.Before = base.hist.snapshot().latency()
+	offline.Store(0)
+	if progress != nil {
+		fmt.Fprintf(progress, "storm: before the cut, all online: calls %d p50 %.1f ms p99 %.1f ms\n", res.Before.Count, res.Before.P50, res.Before.P99)
+	}
 	before := e.simStats().Handshakes
 
 	t0 := time.Now()
@@ -88,26 +126,7 @@ func (e *Env) Storm(ctx context.Context, concurrency int, progress io.Writer) (*
 	start := time.Now()
 	res.Restart = start.Sub(t0).Seconds()
 
-	// Calls to random devices: those back answer, the rest 400 or 404.
-	var cur atomic.Pointer[meter]
 	cur.Store(newMeter(0))
-	var offline atomic.Int64
-	callCtx, stopCalls := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	for range concurrency {
-		wg.Go(func() {
-			for callCtx.Err() == nil {
-				id := e.DeviceIDs[rand.IntN(len(e.DeviceIDs))]
-				t := time.Now()
-				if e.stormCall(callCtx, id, t, &cur) {
-					offline.Add(1)
-					pause(callCtx)
-				}
-			}
-		})
-	}
-	defer func() { stopCalls(); wg.Wait() }()
-
 	all := newMeter(0) // every successful call of the storm, for the totals
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -178,20 +197,24 @@ func (a *meter) merge(m *meter) {
 
 // stormCall is call for the storm: it reports whether the device was not
 // (yet) online, which the storm counts apart from errors.
-func (e *Env) stormCall(ctx context.Context, id string, start time.Time, cur *atomic.Pointer[meter]) (offline bool) {
+func (e *Env) stormCall(ctx context.Context, id string, start time.Time, cur *atomic.Pointer[meter], offlineCalls *atomic.Int64) (offline bool) {
 	probe := newMeter(0)
 	var p atomic.Pointer[meter]
 	p.Store(probe)
 	e.call(ctx, id, start, &p)
 	// 400: the device is offline; 404: it is back but has not described
 	// its functions yet.
+	mt := cur.Load()
 	if kinds, _ := probe.errorKinds(); kinds["HTTP 400"]+kinds["HTTP 404"] > 0 {
+		if mt != nil {
+			offlineCalls.Add(1)
+		}
 		return true
 	}
-	if mt := cur.Load(); mt != nil {
+	if mt != nil {
 		mt.merge(probe)
 	}
-	return false
+	return probe.errs.Load() > 0 // a connection error during the restart: pause too
 }
 
 // restartServer starts a new in-process server on the stopped one's data
@@ -224,6 +247,8 @@ func (r *StormResult) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "NOT all online after     %s\n", stormTimeout)
 	}
 	fmt.Fprintf(w, "handshakes               %d, peak %.0f/s, mean %.0f/s\n", r.Handshakes, r.PeakRate, float64(r.Handshakes)/max(r.Recovered, 1e-9))
+	fmt.Fprintf(w, "calls before the cut     %d by %d clients: p50 %.1f ms  p99 %.1f ms  max %.1f ms\n",
+		r.Before.Count, r.Concurrency, r.Before.P50, r.Before.P99, r.Before.Max)
 	fmt.Fprintf(w, "calls to devices back    %d by %d clients: p50 %.1f ms  p99 %.1f ms  max %.1f ms; %d found the device offline, %d errors\n",
 		r.Calls.Count, r.Concurrency, r.Calls.P50, r.Calls.P99, r.Calls.Max, r.CallsOffline, r.CallErrors)
 	if r.FirstError != "" {
