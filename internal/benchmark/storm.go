@@ -84,6 +84,7 @@ func (e *Env) Storm(ctx context.Context, concurrency int, progress io.Writer) (*
 	// answer, the rest 400 or 404 (counted apart). Outside the measured
 	// phases (the restart itself) nothing is recorded.
 	var cur atomic.Pointer[meter]
+	var phase atomic.Int64 // bumped when measuring starts or stops; a call spanning a change is not counted
 	var offline atomic.Int64
 	callCtx, stopCalls := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -91,7 +92,7 @@ func (e *Env) Storm(ctx context.Context, concurrency int, progress io.Writer) (*
 		wg.Go(func() {
 			for callCtx.Err() == nil {
 				id := e.DeviceIDs[rand.IntN(len(e.DeviceIDs))]
-				if e.stormCall(callCtx, id, time.Now(), &cur, &offline) {
+				if e.stormCall(callCtx, id, time.Now(), &cur, &phase, &offline) {
 					pause(callCtx)
 				}
 			}
@@ -100,12 +101,14 @@ func (e *Env) Storm(ctx context.Context, concurrency int, progress io.Writer) (*
 	defer func() { stopCalls(); wg.Wait() }()
 	base := newMeter(0)
 	cur.Store(base)
+	phase.Add(1)
 	select {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	case <-time.After(stormBaseline):
 	}
 	cur.Store(nil)
+	phase.Add(1)
 	res.Before = base.hist.snapshot().latency()
 	offline.Store(0)
 	if progress != nil {
@@ -127,6 +130,7 @@ func (e *Env) Storm(ctx context.Context, concurrency int, progress io.Writer) (*
 	res.Restart = start.Sub(t0).Seconds()
 
 	cur.Store(newMeter(0))
+	phase.Add(1)
 	all := newMeter(0) // every successful call of the storm, for the totals
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -197,7 +201,8 @@ func (a *meter) merge(m *meter) {
 
 // stormCall is call for the storm: it reports whether the device was not
 // (yet) online, which the storm counts apart from errors.
-func (e *Env) stormCall(ctx context.Context, id string, start time.Time, cur *atomic.Pointer[meter], offlineCalls *atomic.Int64) (offline bool) {
+func (e *Env) stormCall(ctx context.Context, id string, start time.Time, cur *atomic.Pointer[meter], phase, offlineCalls *atomic.Int64) (offline bool) {
+	ph := phase.Load()
 	probe := newMeter(0)
 	var p atomic.Pointer[meter]
 	p.Store(probe)
@@ -205,6 +210,9 @@ func (e *Env) stormCall(ctx context.Context, id string, start time.Time, cur *at
 	// 400: the device is offline; 404: it is back but has not described
 	// its functions yet.
 	mt := cur.Load()
+	if phase.Load() != ph {
+		mt = nil // the call began in another phase (the restart, say)
+	}
 	if kinds, _ := probe.errorKinds(); kinds["HTTP 400"]+kinds["HTTP 404"] > 0 {
 		if mt != nil {
 			offlineCalls.Add(1)
