@@ -361,6 +361,16 @@ func (s *Service) deviceOnline(ctx context.Context, deviceID string) {
 		s.log.Warn("firmware: device online", "device", deviceID, "err", err)
 		return
 	}
+	// A device back with the version of an update reported failed took
+	// it after all.
+	if df, err := s.st.DeviceFirmware(ctx, deviceID); err == nil && df.Status == store.OTAFailed &&
+		df.Version != 0 && df.Version == d.ProductVersion {
+		if ok, err := s.st.MarkDeviceOTASucceeded(ctx, deviceID, df.Hash, s.cfg.Now()); err != nil {
+			s.log.Warn("firmware: device online", "device", deviceID, "err", err)
+		} else if ok {
+			s.log.Info("firmware: device came back with the update reported failed", "device", deviceID, "version", df.Version)
+		}
+	}
 	if s.cfg.Node != "" && d.Node != "" && d.Node != s.cfg.Node {
 		return
 	}

@@ -426,3 +426,35 @@ func TestRetryAfterFailure(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestOnlineReconcilesFailedUpdate checks that a device coming online with
+// the version of an update reported failed has that update recorded as a
+// success.
+func TestOnlineReconcilesFailedUpdate(t *testing.T) {
+	st := openStore(t)
+	ctx := t.Context()
+	b := bustest.New(t, bus.Config{})
+	v2 := addRelease(t, st, 2, true)
+	addDevice(t, st, "d-back", 2)
+	st.StartDeviceOTA(ctx, "d-back", store.DeviceOTA{ProductID: testProduct, Hash: v2.Hash, Version: 2})
+	st.FinishDeviceOTA(ctx, "d-back", v2.Hash, "lost track", time.Time{})
+	s := New(Config{}, st, flasherFunc(func(context.Context, string, string) error {
+		t.Error("a device running the release was flashed")
+		return nil
+	}), nil)
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error)
+	go func() { done <- s.Run(runCtx, b) }()
+	defer func() { stop(); <-done }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b.Publish(ctx, bus.Event{Name: "spark/status", Data: "online", DeviceID: "d-back", ProductID: testProduct, ProductVersion: 2})
+		if df, _ := st.DeviceFirmware(ctx, "d-back"); df.Status == store.OTASuccess && df.Error == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the failed update of a device back with its version stayed failed")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

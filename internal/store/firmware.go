@@ -135,6 +135,12 @@ type DeviceFirmwares interface {
 	// reports whether it applied: false when no update of that hash is
 	// started (already finished, or replaced by another).
 	FinishDeviceOTA(ctx context.Context, deviceID, hash, errText string, at time.Time) (bool, error)
+	// MarkDeviceOTASucceeded records that the device runs the update of
+	// hash after all (it came back with its version although the update
+	// was reported failed): status OTASuccess, no error, FinishedAt at. It
+	// reports whether it applied: false when the latest update is not of
+	// hash or is already a success.
+	MarkDeviceOTASucceeded(ctx context.Context, deviceID, hash string, at time.Time) (bool, error)
 	// DeleteDeviceFirmware forgets the device's firmware state; it is not
 	// an error when there is none.
 	DeleteDeviceFirmware(ctx context.Context, deviceID string) error

@@ -254,6 +254,23 @@ func (db *DB) FinishDeviceOTA(ctx context.Context, deviceID, hash, errText strin
 	return n > 0, nil
 }
 
+// MarkDeviceOTASucceeded turns the latest update of hash into a success
+// and reports whether it applied.
+func (db *DB) MarkDeviceOTASucceeded(ctx context.Context, deviceID, hash string, at time.Time) (bool, error) {
+	stamp(&at, now())
+	res, err := db.exec(ctx, db.w, `UPDATE device_firmware SET status = ?, error = '', finished_at = ?, updated_at = ?
+		WHERE device_id = ? AND hash = ? AND hash <> '' AND status <> ?`,
+		store.OTASuccess, toMS(at), toMS(at), deviceID, hash, store.OTASuccess)
+	if err != nil {
+		return false, wrap(err, "mark update of device %s succeeded", deviceID)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, wrap(err, "mark update of device %s succeeded", deviceID)
+	}
+	return n > 0, nil
+}
+
 // DeleteDeviceFirmware forgets the device's firmware state.
 func (db *DB) DeleteDeviceFirmware(ctx context.Context, deviceID string) error {
 	_, err := db.exec(ctx, db.w, `DELETE FROM device_firmware WHERE device_id = ?`, deviceID)

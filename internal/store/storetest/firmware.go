@@ -191,6 +191,24 @@ var firmwareTests = []test{
 		wantErr(t, "never stale", s.StartDeviceOTA(ctx, "dev2", store.DeviceOTA{ProductID: 7, Hash: "y", At: base.Add(1000 * time.Hour)}), store.ErrConflict)
 		must(t, s.StartDeviceOTA(ctx, "dev3", store.DeviceOTA{ProductID: 8, Hash: "x", At: base}))
 
+		// A failed update the device took after all becomes a success.
+		must(t, s.StartDeviceOTA(ctx, "dev4", store.DeviceOTA{ProductID: 9, Hash: "m", Version: 2, At: base}))
+		if _, err := s.FinishDeviceOTA(ctx, "dev4", "m", "lost", base.Add(time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			hash string
+			want bool
+		}{{"other", false}, {"m", true}, {"m", false}} {
+			ok, err := s.MarkDeviceOTASucceeded(ctx, "dev4", c.hash, base.Add(2*time.Second))
+			must(t, err)
+			if ok != c.want {
+				t.Errorf("MarkDeviceOTASucceeded(%s) = %v; want %v", c.hash, ok, c.want)
+			}
+		}
+		if d, _ := s.DeviceFirmware(ctx, "dev4"); d.Status != store.OTASuccess || d.Error != "" || !d.FinishedAt.Equal(at(2*time.Second)) {
+			t.Errorf("after MarkDeviceOTASucceeded: %+v", d)
+		}
 		must(t, s.SetDeviceFirmwareLock(ctx, "dev1", 7, nil))
 		list, err := s.DeviceFirmwaresByProduct(ctx, 7)
 		must(t, err)
