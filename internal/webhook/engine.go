@@ -204,6 +204,7 @@ type Engine struct {
 	thr     *throttle           // per target host
 	dlog    *deliveryLog        // buffered delivery log
 	changes string              // P.hooks.changed
+	sleeps  string              // P.hookthrottle: hosts asleep, shared by the processes
 	origin  string              // this engine's random ID in hooks.changed messages
 	durable bool                // JetStream available (decided in New)
 	js      jetstream.JetStream // the engine's own context on the bus connection; nil without JetStream
@@ -215,6 +216,7 @@ type Engine struct {
 	counters map[string]*hookCounters // guarded by mu
 	notices  map[string]time.Time     // last "Sleeping" notice per hook; guarded by mu
 	changed  *nats.Subscription
+	sleepSub *nats.Subscription // P.hookthrottle; guarded by mu
 
 	runCtx     context.Context // ends when Stop starts
 	runCancel  context.CancelFunc
@@ -266,6 +268,7 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Engine, error) {
 		thr:      newThrottle(cfg.Throttle),
 		dlog:     newDeliveryLog(deps.Store, cfg.LogKeep, cfg.LogBuffer, cfg.LogFlush, log),
 		changes:  prefix + ".hooks.changed",
+		sleeps:   prefix + ".hookthrottle",
 		origin:   randomID(),
 		durable:  durable,
 		workers:  make(map[string]*worker),
@@ -349,13 +352,19 @@ func (e *Engine) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("webhook: subscribe %s: %w", e.changes, err)
 	}
+	sleepSub, err := e.bus.Conn().Subscribe(e.sleeps, e.onSleep)
+	if err != nil {
+		sub.Unsubscribe()
+		return fmt.Errorf("webhook: subscribe %s: %w", e.sleeps, err)
+	}
 	e.mu.Lock()
-	e.changed = sub
+	e.changed, e.sleepSub = sub, sleepSub
 	e.mu.Unlock()
 
 	match, err := e.startMatcher(ctx)
 	if err != nil {
 		sub.Unsubscribe()
+		sleepSub.Unsubscribe()
 		return err
 	}
 	if jq, ok := q.(*jsQueue); ok {
@@ -385,12 +394,15 @@ func (e *Engine) Stop(ctx context.Context) error {
 	e.state = 2
 	workers := e.workers
 	e.workers = make(map[string]*worker)
-	sub := e.changed
+	sub, sleepSub := e.changed, e.sleepSub
 	e.mu.Unlock()
 
 	e.runCancel()
 	if sub != nil {
 		_ = sub.Unsubscribe()
+	}
+	if sleepSub != nil {
+		_ = sleepSub.Unsubscribe()
 	}
 	for _, w := range workers {
 		w.stop()

@@ -66,6 +66,7 @@ type hostState struct {
 	cur, prev  tally
 	sleepUntil time.Time // the host sleeps while now < sleepUntil
 	seen       time.Time // last outcome recorded
+	sharedAt   time.Time // when this process last told the others the host sleeps
 }
 
 type tally struct{ ok, err int }
@@ -125,6 +126,40 @@ func (s *hostState) rotate(now time.Time, half time.Duration) {
 	}
 	s.cur = tally{}
 	s.start = now
+}
+
+// share reports whether the other processes should be told that host
+// sleeps, and until when: when it sleeps and they were not told in the
+// last Resume/2 (so a host erroring on while asleep costs a message per
+// Resume/2, not one per error).
+func (t *throttle) share(host string, now time.Time) (until time.Time, ok bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := t.hosts[host]
+	if s == nil || !now.Before(s.sleepUntil) || now.Sub(s.sharedAt) < t.cfg.Resume/2 {
+		return time.Time{}, false
+	}
+	s.sharedAt = now
+	return s.sleepUntil, true
+}
+
+// sleepUntil puts host to sleep until until, as another process decided;
+// a later wake-up this process decided is kept.
+func (t *throttle) sleepUntil(host string, until, now time.Time) {
+	if !now.Before(until) || until.Sub(now) > 10*t.cfg.Resume {
+		return // expired, or not a throttle this configuration would set
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := t.hosts[host]
+	if s == nil {
+		s = &hostState{start: now, seen: now}
+		t.hosts[host] = s
+	}
+	if until.After(s.sleepUntil) {
+		s.sleepUntil = until
+		s.sharedAt = now // heard from another process: no need to repeat it
+	}
 }
 
 // sweep forgets hosts that are awake and had no outcome for a window.

@@ -181,6 +181,9 @@ func (e *Engine) process(d *delivery, c *hookCounters) {
 	}
 	ok := res.status >= 200 && res.status < 300
 	e.thr.record(host, ok, e.cfg.Now())
+	if !ok {
+		e.shareSleep(host)
+	}
 	if res.written {
 		e.publish(SentEvent(&he.h, j.Event))
 	}
