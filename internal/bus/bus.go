@@ -285,14 +285,26 @@ func (b *Bus) setupJetStream(ctx context.Context) error {
 		return fmt.Errorf("bus: jetstream: %w", err)
 	}
 	if b.srv == nil {
-		if _, err := js.AccountInfo(ctx); err != nil {
+		// A server without JetStream says so at once; anything else (a
+		// cluster still electing its leader) is retried.
+		err := RetrySetup(ctx, b.log, "jetstream account info", func(ctx context.Context) error {
+			_, err := js.AccountInfo(ctx)
+			if errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) {
+				return nil
+			}
+			return err
+		})
+		if err == nil {
+			_, err = js.AccountInfo(ctx)
+		}
+		if err != nil {
 			b.log.Info("bus: jetstream unavailable on the external server, replay uses the in-process ring", "err", err)
 			return nil
 		}
 	}
 	name := streamName(b.cfg.SubjectPrefix)
 	all := b.subj.evt + ">"
-	_, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	_, err = EnsureStream(ctx, b.log, js, jetstream.StreamConfig{
 		Name:        name,
 		Description: "Wick events: the replay window for Last-Event-ID (see docs/bus.md)",
 		Subjects:    []string{all},

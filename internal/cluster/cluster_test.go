@@ -92,14 +92,14 @@ func (l *leakyConn) Close() error {
 
 // abandon makes the device drop its connection without closing it; the
 // socket is closed when the test ends.
-func (l *leakyConn) abandon(t *testing.T) {
+func (l *leakyConn) abandon(t testing.TB) {
 	l.abandoned.Store(true)
 	l.Conn.SetReadDeadline(time.Now()) // wakes the device's blocked read
 	t.Cleanup(func() { l.Conn.Close() })
 }
 
 // setup builds everything: binaries, NATS cluster, schema, user, nodes.
-func setup(t *testing.T, extra ...string) *cluster {
+func setup(t testing.TB, extra ...string) *cluster {
 	t.Helper()
 	db := freshSchema(t) // skips without PostgreSQL
 	dir := t.TempDir()
@@ -124,7 +124,7 @@ func setup(t *testing.T, extra ...string) *cluster {
 
 // startDevices provisions and claims n devices and runs them, device i
 // dialing node i%3 first and the others after it when that fails.
-func startDevices(t *testing.T, c *cluster, token string, n int, pinned bool) []*simDevice {
+func startDevices(t testing.TB, c *cluster, token string, n int, pinned bool) []*simDevice {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -160,7 +160,7 @@ func startDevices(t *testing.T, c *cluster, token string, n int, pinned bool) []
 
 // newDevice makes the sdk device of sd: its Dial tries the nodes in turn
 // from sd.prefer and records which one answered.
-func newDevice(t *testing.T, c *cluster, sd *simDevice, key *rsa.PrivateKey, sk *rsa.PublicKey) *device.Device {
+func newDevice(t testing.TB, c *cluster, sd *simDevice, key *rsa.PrivateKey, sk *rsa.PublicKey) *device.Device {
 	t.Helper()
 	id := sd.id
 	d, err := device.New(device.Config{
@@ -217,7 +217,7 @@ type deviceInfo struct {
 
 // waitOnline waits until every device is online by its own account and by
 // the API of every node in nodes, and answers a ping through each of them.
-func waitOnline(t *testing.T, c *cluster, token string, devs []*simDevice, nodes []int, within time.Duration) time.Duration {
+func waitOnline(t testing.TB, c *cluster, token string, devs []*simDevice, nodes []int, within time.Duration) time.Duration {
 	t.Helper()
 	begin := time.Now()
 	deadline := begin.Add(within)
@@ -255,7 +255,7 @@ func waitOnline(t *testing.T, c *cluster, token string, devs []*simDevice, nodes
 
 // callAll calls echo, reads whoami and pings every device through every
 // node in nodes; it returns the call latencies, same-node and cross-node.
-func callAll(t *testing.T, c *cluster, token string, devs []*simDevice, nodes []int) (same, cross []time.Duration) {
+func callAll(t testing.TB, c *cluster, token string, devs []*simDevice, nodes []int) (same, cross []time.Duration) {
 	t.Helper()
 	for _, sd := range devs {
 		for _, n := range nodes {

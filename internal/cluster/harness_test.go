@@ -28,6 +28,8 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // postgresEnv names the variable with the URL of a PostgreSQL database the
@@ -71,7 +73,7 @@ type proc struct {
 
 // start runs bin with args and stops it (SIGTERM, then SIGKILL) when the
 // test ends.
-func start(t *testing.T, name, bin string, args ...string) *proc {
+func start(t testing.TB, name, bin string, args ...string) *proc {
 	t.Helper()
 	p := &proc{name: name, log: &procLog{}, done: make(chan struct{})}
 	p.cmd = exec.Command(bin, args...)
@@ -96,7 +98,7 @@ func start(t *testing.T, name, bin string, args ...string) *proc {
 }
 
 // kill ends the process with SIGKILL and waits for it.
-func (p *proc) kill(t *testing.T) {
+func (p *proc) kill(t testing.TB) {
 	t.Helper()
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatalf("kill %s: %v", p.name, err)
@@ -112,7 +114,7 @@ func repoRoot() string {
 
 // buildBinaries compiles cmd/wick and the nats-server the module depends
 // on into dir, concurrently.
-func buildBinaries(t *testing.T, dir string) (wick, natsServer string) {
+func buildBinaries(t testing.TB, dir string) (wick, natsServer string) {
 	t.Helper()
 	wick, natsServer = filepath.Join(dir, "wick"), filepath.Join(dir, "nats-server")
 	var wg sync.WaitGroup
@@ -140,7 +142,7 @@ func buildBinaries(t *testing.T, dir string) (wick, natsServer string) {
 
 // freePorts returns n distinct TCP ports that were free on 127.0.0.1 a
 // moment ago (port 0 cannot be handed to another process).
-func freePorts(t *testing.T, n int) []int {
+func freePorts(t testing.TB, n int) []int {
 	t.Helper()
 	var lns []net.Listener
 	var ports []int
@@ -161,7 +163,7 @@ func freePorts(t *testing.T, n int) []int {
 // freshSchema creates a PostgreSQL schema with a random name, drops it when
 // the test ends and returns a DSN whose connections use it; it skips the
 // test without WICK_TEST_POSTGRES_URL.
-func freshSchema(t *testing.T) string {
+func freshSchema(t testing.TB) string {
 	t.Helper()
 	base := os.Getenv(postgresEnv)
 	if base == "" {
@@ -203,7 +205,7 @@ type natsCluster struct {
 }
 
 // startNATS starts n nats-server processes routed into one cluster.
-func startNATS(t *testing.T, bin, dir string, n int) *natsCluster {
+func startNATS(t testing.TB, bin, dir string, n int) *natsCluster {
 	t.Helper()
 	ports := freePorts(t, 2*n)
 	var routes []string
@@ -223,11 +225,46 @@ func startNATS(t *testing.T, bin, dir string, n int) *natsCluster {
 	for i, u := range c.urls {
 		waitTCP(t, strings.TrimPrefix(u, "nats://"), c.servers[i])
 	}
+	c.waitJetStream(t)
 	return c
 }
 
+// waitJetStream waits until the cluster's JetStream has a meta leader and
+// can place a stream with one replica per server: a wick serve started
+// before that fails to create its event stream (see the report of
+// issue 14: a fresh cluster takes a few seconds to elect its leader).
+func (c *natsCluster) waitJetStream(t testing.TB) {
+	t.Helper()
+	nc, err := nats.Connect(strings.Join(c.urls, ","))
+	if err != nil {
+		t.Fatalf("connect to the NATS cluster: %v", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+		_, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "PROBE", Subjects: []string{"probe.>"},
+			Storage: jetstream.MemoryStorage, Replicas: len(c.urls)})
+		if err == nil {
+			err = js.DeleteStream(ctx, "PROBE")
+		}
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("JetStream of the NATS cluster not ready: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // waitTCP waits until addr accepts connections.
-func waitTCP(t *testing.T, addr string, p *proc) {
+func waitTCP(t testing.TB, addr string, p *proc) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -265,7 +302,7 @@ type cluster struct {
 }
 
 // hasFlag reports whether wick serve has the flag --name.
-func (c *cluster) hasFlag(t *testing.T, name string) bool {
+func (c *cluster) hasFlag(t testing.TB, name string) bool {
 	t.Helper()
 	out, _ := exec.Command(c.wick, "serve", "--help").CombinedOutput()
 	return strings.Contains(string(out), "-"+name+" ")
@@ -277,7 +314,7 @@ func (c *cluster) storeArgs(data string) []string {
 }
 
 // run runs a wick admin command and returns its output.
-func (c *cluster) run(t *testing.T, stdin string, args ...string) string {
+func (c *cluster) run(t testing.TB, stdin string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(c.wick, args...)
 	cmd.Stdin = strings.NewReader(stdin)
@@ -289,7 +326,7 @@ func (c *cluster) run(t *testing.T, stdin string, args ...string) string {
 }
 
 // startNodes starts n wick serve processes on the cluster's store and NATS.
-func (c *cluster) startNodes(t *testing.T, n int, extra ...string) {
+func (c *cluster) startNodes(t testing.TB, n int, extra ...string) {
 	t.Helper()
 	ports := freePorts(t, 2*n)
 	for i := range n {
@@ -339,7 +376,7 @@ func (c *cluster) do(ctx context.Context, method, base, path, token string, form
 }
 
 // login returns an access token of the user, from node base.
-func (c *cluster) login(t *testing.T, base, user, password string) string {
+func (c *cluster) login(t testing.TB, base, user, password string) string {
 	t.Helper()
 	status, body, err := c.do(t.Context(), "POST", base, "/oauth/token", "", url.Values{"grant_type": {"password"},
 		"username": {user}, "password": {password}, "client_id": {"particle"}, "client_secret": {"particle"}}, "")
@@ -355,7 +392,7 @@ func (c *cluster) login(t *testing.T, base, user, password string) string {
 
 // newDeviceKey makes an RSA-1024 device key (what Gen 2 hardware has) and
 // writes its PEM to dir; it returns the key and the file.
-func newDeviceKey(t *testing.T, dir, id string) (*rsa.PrivateKey, string) {
+func newDeviceKey(t testing.TB, dir, id string) (*rsa.PrivateKey, string) {
 	t.Helper()
 	k, err := rsa.GenerateKey(rand.Reader, 1024)
 	if err != nil {
@@ -378,7 +415,7 @@ type sseEvent struct {
 
 // openStream opens an SSE stream at base+path and sends its events to the
 // returned channel until ctx ends. lastID > 0 sends Last-Event-ID.
-func (c *cluster) openStream(ctx context.Context, t *testing.T, base, path, token string, lastID uint64) <-chan sseEvent {
+func (c *cluster) openStream(ctx context.Context, t testing.TB, base, path, token string, lastID uint64) <-chan sseEvent {
 	t.Helper()
 	req, err := http.NewRequestWithContext(ctx, "GET", base+path, nil)
 	if err != nil {

@@ -99,7 +99,7 @@ func newJSQueue(ctx context.Context, js jetstream.JetStream, nc *nats.Conn, pref
 		now:        cfg.Now,
 		readers:    make(map[string]*jsReader),
 	}
-	st, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	hooksConfig := jetstream.StreamConfig{
 		Name:                 hooksStreamName(prefix),
 		Description:          "Wick webhook deliveries: a job queue per hook (see docs/webhooks.md)",
 		Subjects:             []string{q.base + ">"},
@@ -112,6 +112,12 @@ func newJSQueue(ctx context.Context, js jetstream.JetStream, nc *nats.Conn, pref
 		Duplicates:           cfg.DedupWindow,
 		Replicas:             max(cfg.Replicas, 1),
 		AllowDirect:          true,
+	}
+	// Retried: nodes starting together race on a fresh NATS cluster.
+	var st jetstream.Stream
+	err := bus.RetrySetup(ctx, log, "webhook queue stream", func(ctx context.Context) (err error) {
+		st, err = js.CreateOrUpdateStream(ctx, hooksConfig)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("webhook: create queue stream: %w", err)
@@ -121,13 +127,17 @@ func newJSQueue(ctx context.Context, js jetstream.JetStream, nc *nats.Conn, pref
 	if err := q.dropLegacyConsumers(ctx); err != nil {
 		return nil, err
 	}
-	q.leases, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	leaseConfig := jetstream.KeyValueConfig{
 		Bucket:      leaseBucketName(prefix),
 		Description: "Wick webhook leases: which process delivers a hook's jobs (see docs/webhooks.md)",
 		TTL:         q.leaseTTL,
 		History:     1,
 		Storage:     jetstream.MemoryStorage,
 		Replicas:    max(cfg.Replicas, 1),
+	}
+	err = bus.RetrySetup(ctx, log, "webhook lease bucket", func(ctx context.Context) (err error) {
+		q.leases, err = js.CreateOrUpdateKeyValue(ctx, leaseConfig)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("webhook: create lease bucket: %w", err)
