@@ -11,7 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// JetStream setup in a cluster (docs/bus.md, Clusters). Several Wick
+// JetStream setup in a cluster (see docs/cluster-test.md). Several Wick
 // processes usually start together: a fresh NATS cluster may still be
 // electing its JetStream leader, and with replicas > 1 concurrent
 // create-or-update requests for the same stream time out on the servers
