@@ -210,9 +210,9 @@ func (d *Dedup) Shrink() {
 // Outbox holds outgoing confirmable messages until they are acknowledged and
 // schedules their retransmission: the first timeout is AckTimeout times a
 // random factor in [1, AckRandomFactor), then it doubles; after
-// MaxRetransmit resends and one more timeout the message is given up (RFC
-// 7252 §4.2). The zero value is ready to use with Particle's parameters. It
-// is not safe for concurrent use.
+// MaxRetransmit resends and one more timeout the message is given up
+// (RFC 7252 §4.2). The zero value is ready to use with Particle's
+// parameters. It is not safe for concurrent use.
 type Outbox struct {
 	// AckTimeout is the base initial timeout; zero means AckTimeout.
 	AckTimeout time.Duration
