@@ -47,6 +47,7 @@ type liveness struct {
 // with a warning, since a single node needs none of it.
 func (g *Gateway) startCluster() {
 	lv := &g.live
+	lv.heartbeat, lv.deadAfter = g.cfg.NodeHeartbeat, g.cfg.NodeDeadAfter
 	if lv.heartbeat <= 0 {
 		lv.heartbeat = DefaultNodeHeartbeat
 	}

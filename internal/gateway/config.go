@@ -155,6 +155,11 @@ type Config struct {
 	SavedSessionAge time.Duration
 	// OTA configures firmware updates (Flash); zero fields get defaults.
 	OTA OTAConfig
+	// NodeHeartbeat is how often this gateway tells the others it lives;
+	// NodeDeadAfter how long another node may stay silent before this one
+	// marks that node's devices offline (cluster.go). Defaults:
+	// DefaultNodeHeartbeat, DefaultNodeDeadAfter.
+	NodeHeartbeat, NodeDeadAfter time.Duration
 }
 
 func (c *Config) setDefaults(busNode string) {
