@@ -420,6 +420,10 @@ type jsReader struct {
 	sub     *nats.Subscription
 	reqN    uint64
 	ahead   []seqJob // fresh jobs read, not handed out yet (run's goroutine only)
+	// failed is set when a read of this step failed (no answer, an error
+	// status) rather than found nothing: the subject is not marked drained
+	// and the next step comes after readRetry (run's goroutine only).
+	failed bool
 
 	mu      sync.Mutex
 	rev     uint64  // the lease's revision; guarded by mu
@@ -481,6 +485,14 @@ func (r *jsReader) run(ctx context.Context) {
 	defer close(r.done)
 	renew := time.NewTicker(r.q.leaseTTL / 3)
 	defer renew.Stop()
+	// The safety-net poll has its own ticker. The step timer is reset on
+	// every pass of the loop, and a renewal (every leaseTTL/3) or a
+	// finished job makes a pass, so as a poll it would never fire: a job
+	// missed by a read (a direct get answered by a replica that had not
+	// applied it yet, or lost while the stream elected a leader) would
+	// wait for the hook's next job, for ever when there is none.
+	poll := time.NewTicker(r.q.poll)
+	defer poll.Stop()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -500,16 +512,24 @@ func (r *jsReader) run(ctx context.Context) {
 			return
 		case <-r.wakeCh:
 		case <-timer.C:
-			r.mu.Lock()
-			r.gen[0]++
-			r.gen[1]++
-			r.mu.Unlock()
+			r.rescan()
+		case <-poll.C:
+			r.rescan()
 		case <-renew.C:
 			if !r.renew(ctx) {
 				return
 			}
 		}
 	}
+}
+
+// rescan makes the next step read both subjects again, whether or not it
+// was told of new jobs.
+func (r *jsReader) rescan() {
+	r.mu.Lock()
+	r.gen[0]++
+	r.gen[1]++
+	r.mu.Unlock()
 }
 
 // renew extends the lease; false when it was lost.
@@ -538,6 +558,7 @@ func (r *jsReader) renew(ctx context.Context) bool {
 // step hands out what it can and returns how long to wait at most before
 // the next step.
 func (r *jsReader) step(ctx context.Context) time.Duration {
+	r.failed = false
 	r.fill(ctx, true)
 	for ctx.Err() == nil {
 		now := r.q.now()
@@ -559,13 +580,14 @@ func (r *jsReader) step(ctx context.Context) time.Duration {
 		r.mu.Unlock()
 		if len(r.ahead) == 0 && !drained {
 			want := min(room, maxBatch)
-			r.ahead = r.read(ctx, r.fresh, &r.freshNext, want, false)
+			var ok bool
+			r.ahead, ok = r.read(ctx, r.fresh, &r.freshNext, want, false)
 			r.mu.Lock()
 			for _, sj := range r.ahead {
 				r.pending[sj.seq] = struct{}{}
 			}
 			r.freshNextSafe = r.freshNext
-			if len(r.ahead) < want {
+			if len(r.ahead) < want && ok {
 				r.quiet[0] = gen
 			}
 			r.mu.Unlock()
@@ -587,6 +609,9 @@ func (r *jsReader) step(ctx context.Context) time.Duration {
 	if len(r.waiting) > 0 {
 		wait = min(wait, max(r.waiting[0].Due.Sub(r.q.now()), time.Millisecond))
 	}
+	if r.failed {
+		wait = min(wait, readRetry)
+	}
 	return wait
 }
 
@@ -604,9 +629,9 @@ func (r *jsReader) fill(ctx context.Context, quick bool) {
 			return
 		}
 		want := min(room, maxBatch)
-		got := r.read(ctx, r.retry, &r.retryNext, want, true)
+		got, ok := r.read(ctx, r.retry, &r.retryNext, want, true)
 		r.mu.Lock()
-		if len(got) < want {
+		if len(got) < want && ok {
 			r.quiet[1] = gen
 		}
 		for _, sj := range got {
@@ -622,6 +647,9 @@ func (r *jsReader) fill(ctx context.Context, quick bool) {
 
 // maxBatch bounds the jobs one read returns.
 const maxBatch = 64
+
+// readRetry is how soon a reader tries again after a failed read.
+const readRetry = time.Second
 
 // statusHeader and descriptionHeader carry the status line of a NATS
 // status message (nats.go's names for "NATS/1.0 404 Message Not Found").
@@ -644,14 +672,19 @@ type directGet struct {
 
 // read returns up to n jobs on subject at or after *next, in stream
 // order, and advances *next past them; fewer than n means the subject
-// has no more now (or a read failed: it is logged and tried again at the
-// next step). Undecodable jobs are deleted and skipped.
-func (r *jsReader) read(ctx context.Context, subject string, next *uint64, n int, retry bool) []seqJob {
+// has no more now, unless a read failed: then it is logged, r.failed is
+// set and the second result is false. Undecodable jobs are deleted and
+// skipped.
+func (r *jsReader) read(ctx context.Context, subject string, next *uint64, n int, retry bool) ([]seqJob, bool) {
 	var out []seqJob
 	for len(out) < n && ctx.Err() == nil {
-		seq, data, ok := r.get(ctx, subject, *next)
-		if !ok {
-			return out
+		seq, data, res := r.get(ctx, subject, *next)
+		if res == getFailed {
+			r.failed = true
+			return out, false
+		}
+		if res != getFound {
+			return out, true
 		}
 		*next = max(*next, seq+1)
 		j, err := decodeJob(data)
@@ -662,18 +695,25 @@ func (r *jsReader) read(ctx context.Context, subject string, next *uint64, n int
 		}
 		out = append(out, seqJob{job: j, seq: seq, retry: retry})
 	}
-	return out
+	return out, ctx.Err() == nil
 }
 
+// What a direct get found.
+const (
+	getFound  = iota // a message
+	getNone          // none: the subject has no message at or after the sequence
+	getFailed        // no answer, or an error
+)
+
 // get reads the first message on subject at or after sequence from with
-// one direct get; false when there is none or the read failed.
-func (r *jsReader) get(ctx context.Context, subject string, from uint64) (uint64, []byte, bool) {
+// one direct get.
+func (r *jsReader) get(ctx context.Context, subject string, from uint64) (uint64, []byte, int) {
 	r.reqN++
 	tag := "." + strconv.FormatUint(r.reqN, 10)
 	body, _ := json.Marshal(directGet{Seq: from, NextBySubj: subject})
 	if err := r.q.nc.PublishRequest(r.q.get, r.inbox+tag, body); err != nil {
 		r.q.log.Warn("webhook: read hook queue", "hook", r.id, "err", err)
-		return 0, nil, false
+		return 0, nil, getFailed
 	}
 	timeout := time.NewTimer(10 * time.Second)
 	defer timeout.Stop()
@@ -682,26 +722,27 @@ func (r *jsReader) get(ctx context.Context, subject string, from uint64) (uint64
 		select {
 		case m = <-r.replies:
 		case <-ctx.Done():
-			return 0, nil, false
+			return 0, nil, getFailed
 		case <-timeout.C:
 			r.q.log.Warn("webhook: read hook queue: no answer", "hook", r.id)
-			return 0, nil, false
+			return 0, nil, getFailed
 		}
 		if !strings.HasSuffix(m.Subject, tag) {
 			continue // the late answer of an earlier request
 		}
 		if st := m.Header.Get(statusHeader); st != "" {
-			if st != "404" {
-				r.q.log.Warn("webhook: read hook queue", "hook", r.id, "status", st, "description", m.Header.Get(descriptionHeader))
+			if st == "404" {
+				return 0, nil, getNone
 			}
-			return 0, nil, false
+			r.q.log.Warn("webhook: read hook queue", "hook", r.id, "status", st, "description", m.Header.Get(descriptionHeader))
+			return 0, nil, getFailed
 		}
 		seq, err := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
 		if err != nil {
 			r.q.log.Warn("webhook: read hook queue: no sequence", "hook", r.id)
-			return 0, nil, false
+			return 0, nil, getFailed
 		}
-		return seq, m.Data, true
+		return seq, m.Data, getFound
 	}
 }
 
