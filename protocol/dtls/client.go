@@ -76,13 +76,12 @@ const clientMaxMessageLen = 2048
 // HandleDatagram return datagrams to send, and HandleTimeout resends the
 // current flight when NextTimeout has passed. It is not safe for concurrent use.
 type ClientHandshake struct {
-	cfg        *ClientConfig
-	state      int
-	err        error
+	cfg   *ClientConfig
+	state int
+	flights
 	ch         ClientHello
 	chSeq      uint16 // message_seq of the ClientHello sent last
 	msgSeq     uint16 // next message_seq of ours
-	seq0       uint64 // next epoch-0 record sequence number
 	transcript hash.Hash
 	reasm      *Reassembler
 	server     []HandshakeMessage // ServerHello, ServerKeyExchange, CertificateRequest, ServerHelloDone
@@ -90,8 +89,6 @@ type ClientHandshake struct {
 	master     []byte
 	session    *Session
 	finSeq     uint64 // epoch-1 sequence number of the server Finished
-	flight     []flightMessage
-	timer      retransmitter
 }
 
 // NewClientHandshake checks cfg and prepares a handshake; call Start to
@@ -113,8 +110,8 @@ func NewClientHandshake(cfg *ClientConfig) (*ClientHandshake, error) {
 	if err != nil {
 		return nil, err
 	}
-	hs := &ClientHandshake{cfg: cfg, transcript: sha256.New(),
-		timer: newRetransmitter(cfg.InitialTimeout, cfg.MaxTimeout, cfg.MaxRetransmits)}
+	hs := &ClientHandshake{cfg: cfg, transcript: sha256.New()}
+	hs.timer = newRetransmitter(cfg.InitialTimeout, cfg.MaxTimeout, cfg.MaxRetransmits)
 	hs.ch = ClientHello{Version: Version, CipherSuites: []uint16{SuiteECDHEECDSAAES128CCM8, SuiteRenegotiationSCSV},
 		CompressionMethods: []byte{0}, Extensions: exts}
 	if _, err := io.ReadFull(cfg.rand(), hs.ch.Random[:]); err != nil {
@@ -145,25 +142,9 @@ func (hs *ClientHandshake) sendHello(cookie []byte) {
 	hs.reasm = &Reassembler{next: hs.chSeq, MaxMessageLen: clientMaxMessageLen, MaxFragments: 16, MaxAhead: 4}
 }
 
-// sendFlight encodes the current flight as one datagram with fresh record
-// sequence numbers and arms the timer unless the handshake is done.
+// sendFlight sends the current flight; once done no timer is armed.
 func (hs *ClientHandshake) sendFlight(now time.Time) ([][]byte, error) {
-	var dgram []byte
-	for _, m := range hs.flight {
-		var err error
-		if m.epoch == 0 {
-			dgram, err = AppendHeader(dgram, &Header{Type: m.typ, Version: Version, Seq: hs.seq0, Length: uint16(len(m.payload))})
-			dgram = append(dgram, m.payload...)
-			hs.seq0++
-		} else {
-			dgram, err = hs.session.SealType(dgram, m.typ, m.payload)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("dtls: client flight: %w", err)
-		}
-	}
-	hs.timer.arm(now, hs.state == clientDone)
-	return [][]byte{dgram}, nil
+	return hs.flights.sendFlight(now, hs.session, hs.state == clientDone)
 }
 
 // NextTimeout returns when HandleTimeout should next be called; ok is false
@@ -176,21 +157,14 @@ func (hs *ClientHandshake) NextTimeout() (deadline time.Time, ok bool) {
 // doubling the timeout up to the cap; after MaxRetransmits resends it fails
 // with ErrHandshakeTimeout.
 func (hs *ClientHandshake) HandleTimeout(now time.Time) ([][]byte, error) {
-	if hs.err != nil {
-		return nil, hs.err
-	}
-	if due, err := hs.timer.expire(now); err != nil {
-		return nil, hs.fail(err)
-	} else if !due {
-		return nil, nil
-	}
-	return hs.sendFlight(now)
+	return hs.handleTimeout(now, hs.session, hs.state == clientDone, hs.fail)
 }
 
+// fail records err as final and disarms the timer.
 func (hs *ClientHandshake) fail(err error) error {
-	hs.state, hs.err = clientFailed, err
-	hs.timer.stop()
-	hs.flight, hs.reasm, hs.server = nil, nil, nil
+	hs.state = clientFailed
+	hs.stop(err)
+	hs.reasm, hs.server = nil, nil
 	return err
 }
 

@@ -10,6 +10,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"net/netip"
 	"sync"
@@ -119,9 +120,27 @@ const CookieSecretLen = 32
 // concurrent use.
 type Cookies struct {
 	mu       sync.RWMutex
-	current  [CookieSecretLen]byte
-	previous [CookieSecretLen]byte
-	hasPrev  bool
+	current  *cookieKey
+	previous *cookieKey // nil before the first rotation
+}
+
+// cookieKey is one cookie secret with a pool of MAC states keyed with it,
+// so that a cookie costs no new HMAC.
+type cookieKey struct {
+	secret [CookieSecretLen]byte
+	macs   sync.Pool // of *cookieMACState
+}
+
+// cookieMACState is a keyed HMAC and a buffer for the ClientHello bytes.
+type cookieMACState struct {
+	h   hash.Hash
+	buf []byte
+}
+
+func newCookieKey(secret []byte) *cookieKey {
+	k := &cookieKey{}
+	copy(k.secret[:], secret)
+	return k
 }
 
 // NewCookies returns a cookie issuer keyed with secret (CookieSecretLen
@@ -130,9 +149,7 @@ func NewCookies(secret []byte) (*Cookies, error) {
 	if len(secret) != CookieSecretLen {
 		return nil, fmt.Errorf("dtls: cookie secret must be %d bytes", CookieSecretLen)
 	}
-	c := &Cookies{}
-	copy(c.current[:], secret)
-	return c, nil
+	return &Cookies{current: newCookieKey(secret)}, nil
 }
 
 // Rotate makes secret the current key and keeps the old one for checking.
@@ -140,10 +157,10 @@ func (c *Cookies) Rotate(secret []byte) error {
 	if len(secret) != CookieSecretLen {
 		return fmt.Errorf("dtls: cookie secret must be %d bytes", CookieSecretLen)
 	}
+	k := newCookieKey(secret)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.previous, c.hasPrev = c.current, true
-	copy(c.current[:], secret)
+	c.previous, c.current = c.current, k
 	return nil
 }
 
@@ -152,7 +169,7 @@ func (c *Cookies) Make(addr netip.AddrPort, ch *ClientHello) []byte {
 	c.mu.RLock()
 	key := c.current
 	c.mu.RUnlock()
-	return cookieMAC(&key, addr, ch)
+	return key.mac(make([]byte, 0, CookieLen), addr, ch)
 }
 
 // Verify reports, in constant time with respect to the cookie's contents,
@@ -163,25 +180,34 @@ func (c *Cookies) Verify(addr netip.AddrPort, ch *ClientHello) bool {
 		return false
 	}
 	c.mu.RLock()
-	cur, prev, hasPrev := c.current, c.previous, c.hasPrev
+	cur, prev := c.current, c.previous
 	c.mu.RUnlock()
-	ok := hmac.Equal(ch.Cookie, cookieMAC(&cur, addr, ch))
-	if hasPrev {
-		ok = hmac.Equal(ch.Cookie, cookieMAC(&prev, addr, ch)) || ok
+	var sum [CookieLen]byte
+	ok := hmac.Equal(ch.Cookie, cur.mac(sum[:0], addr, ch))
+	if prev != nil {
+		ok = hmac.Equal(ch.Cookie, prev.mac(sum[:0], addr, ch)) || ok
 	}
 	return ok
 }
 
-// cookieMAC computes HMAC-SHA256(key, addr ‖ port ‖ ClientHello without its
-// cookie). Every variable-length field is length-prefixed by its wire form,
-// so distinct inputs cannot collide.
-func cookieMAC(key *[CookieSecretLen]byte, addr netip.AddrPort, ch *ClientHello) []byte {
-	m := hmac.New(sha256.New, key[:])
+// mac appends HMAC-SHA256(secret, addr ‖ port ‖ ClientHello without its
+// cookie) to dst. Every variable-length field is length-prefixed by its
+// wire form, so distinct inputs cannot collide.
+func (k *cookieKey) mac(dst []byte, addr netip.AddrPort, ch *ClientHello) []byte {
+	st, _ := k.macs.Get().(*cookieMACState)
+	if st == nil {
+		st = &cookieMACState{h: hmac.New(sha256.New, k.secret[:])}
+	}
 	a := addr.Addr().Unmap().As16()
-	m.Write(a[:])
-	m.Write(binary.BigEndian.AppendUint16(nil, addr.Port()))
-	noCookie := *ch
-	noCookie.Cookie = nil
-	m.Write(noCookie.Marshal())
-	return m.Sum(nil)
+	b := append(st.buf[:0], a[:]...)
+	b = binary.BigEndian.AppendUint16(b, addr.Port())
+	b = ch.appendTo(b, nil)
+	st.h.Reset()
+	st.h.Write(b)
+	dst = st.h.Sum(dst)
+	if cap(b) <= 1024 {
+		st.buf = b
+	}
+	k.macs.Put(st)
+	return dst
 }

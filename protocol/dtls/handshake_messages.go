@@ -56,11 +56,15 @@ type ClientHello struct {
 }
 
 // Marshal returns the wire form of the body.
-func (m *ClientHello) Marshal() []byte {
-	b := binary.BigEndian.AppendUint16(nil, m.Version)
+func (m *ClientHello) Marshal() []byte { return m.appendTo(nil, m.Cookie) }
+
+// appendTo appends the wire form of the body with cookie in place of
+// m.Cookie to b.
+func (m *ClientHello) appendTo(b, cookie []byte) []byte {
+	b = binary.BigEndian.AppendUint16(b, m.Version)
 	b = append(b, m.Random[:]...)
 	b = appendVec8(b, m.SessionID)
-	b = appendVec8(b, m.Cookie)
+	b = appendVec8(b, cookie)
 	b = appendUint16s(b, m.CipherSuites)
 	b = appendVec8(b, m.CompressionMethods)
 	if m.Extensions == nil {
@@ -412,12 +416,14 @@ func parseExtensions(r *reader) ([]Extension, error) {
 }
 
 func appendExtensions(b []byte, exts []Extension) []byte {
-	var block []byte
+	start := len(b)
+	b = append(b, 0, 0)
 	for _, e := range exts {
-		block = binary.BigEndian.AppendUint16(block, e.Type)
-		block = appendVec16(block, e.Data)
+		b = binary.BigEndian.AppendUint16(b, e.Type)
+		b = appendVec16(b, e.Data)
 	}
-	return appendVec16(b, block)
+	binary.BigEndian.PutUint16(b[start:], uint16(len(b)-start-2))
+	return b
 }
 
 func appendVec8(b, v []byte) []byte { return append(append(b, byte(len(v))), v...) }

@@ -1,6 +1,9 @@
 package dtls
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // retransmitter is a handshake's flight timer (RFC 6347 §4.2.4): armed
 // after every flight but the last, doubling from an initial timeout up to
@@ -62,4 +65,75 @@ func (r *retransmitter) expire(now time.Time) (due bool, err error) {
 	r.resent++
 	r.timeout = min(2*r.timeout, r.max)
 	return true, nil
+}
+
+// flightMessage is one record of a flight, kept so the flight can be
+// resent with fresh record sequence numbers.
+type flightMessage struct {
+	typ     ContentType
+	epoch   uint16
+	payload []byte
+}
+
+// flights is what both sides of a handshake keep to send and resend their
+// flights: the flight sent last, the epoch-0 record counter, the timer and
+// the error that ended the handshake. ServerHandshake and ClientHandshake
+// embed it.
+type flights struct {
+	flight []flightMessage
+	seq0   uint64 // next epoch-0 record sequence number
+	timer  retransmitter
+	err    error // set once the handshake has failed
+}
+
+// sendFlight encodes the current flight as one datagram with fresh record
+// sequence numbers: epoch-0 records in plaintext, epoch-1 records sealed by
+// sess (which owns the epoch-1 counter, so a resent Finished never reuses a
+// nonce that application data has used). It arms the timer unless last
+// (nothing answers the final flight).
+func (f *flights) sendFlight(now time.Time, sess *Session, last bool) ([][]byte, error) {
+	var dgram []byte
+	for _, m := range f.flight {
+		var err error
+		if m.epoch == 0 {
+			start := len(dgram)
+			dgram, err = AppendHeader(dgram, &Header{Type: m.typ, Version: Version, Seq: f.seq0, Length: uint16(len(m.payload))})
+			if err == nil {
+				dgram = append(dgram, m.payload...)
+			} else {
+				dgram = dgram[:start]
+			}
+			f.seq0++
+		} else {
+			dgram, err = sess.SealType(dgram, m.typ, m.payload)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("dtls: flight: %w", err)
+		}
+	}
+	f.timer.arm(now, last)
+	return [][]byte{dgram}, nil
+}
+
+// handleTimeout resends the current flight when its timer has expired at
+// now, doubling the timeout up to the cap (RFC 6347 §4.2.4). Once the
+// resends are used up it ends the handshake through fail with
+// ErrHandshakeTimeout.
+func (f *flights) handleTimeout(now time.Time, sess *Session, last bool, fail func(error) error) ([][]byte, error) {
+	if f.err != nil {
+		return nil, f.err
+	}
+	if due, err := f.timer.expire(now); err != nil {
+		return nil, fail(err)
+	} else if !due {
+		return nil, nil
+	}
+	return f.sendFlight(now, sess, last)
+}
+
+// stop records err as final, disarms the timer and drops the flight.
+func (f *flights) stop(err error) {
+	f.err = err
+	f.timer.stop()
+	f.flight = nil
 }

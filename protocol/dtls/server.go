@@ -2,7 +2,6 @@ package dtls
 
 import (
 	"crypto"
-	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/hmac"
@@ -72,6 +71,11 @@ type ServerConfig struct {
 	DeviceKey func(pub *ecdsa.PublicKey) (known bool)
 	// Cookies issues and checks HelloVerifyRequest cookies.
 	Cookies *Cookies
+	// Crypto makes the ephemeral ECDHE key and checks the device's
+	// CertificateVerify; nil means Go's crypto (docs/dtls.md, Speed).
+	Crypto ServerCrypto
+	// Keys, when set, keeps parsed device keys across handshakes.
+	Keys *KeyCache
 	// Rand supplies the server random and connection IDs; nil means
 	// crypto/rand. Since Go 1.26 ECDSA signing and ECDH key generation draw
 	// their own secure randomness and ignore it.
@@ -161,28 +165,20 @@ const (
 	stateFailed
 )
 
-// flightMessage is one record of a server flight, kept so the flight can be
-// resent with fresh record sequence numbers.
-type flightMessage struct {
-	typ     ContentType
-	epoch   uint16
-	payload []byte
-}
-
 // ServerHandshake is one server-side handshake after the cookie exchange.
 // It owns no socket, goroutine or clock: datagrams and the current time go
 // in, datagrams to send come out (docs/dtls.md, Server handshake). Its
 // memory is bounded by the reassembler's limits and a few held records. It
 // is not safe for concurrent use.
 type ServerHandshake struct {
-	cfg          *ServerConfig
-	addr         netip.AddrPort
-	state        handshakeState
-	err          error
+	cfg   *ServerConfig
+	addr  netip.AddrPort
+	state handshakeState
+	flights
 	clientHello  uint16 // message_seq of the ClientHello
 	clientRandom [RandomLen]byte
 	serverRandom [RandomLen]byte
-	eph          *ecdh.PrivateKey
+	eph          ECDHEKey
 	transcript   hash.Hash
 	reasm        *Reassembler
 	early        [][]byte // epoch-1 records that came before the keys
@@ -191,25 +187,24 @@ type ServerHandshake struct {
 	x509         bool
 
 	devKey  *ecdsa.PublicKey
+	devSPKI []byte // the device key's SubjectPublicKeyInfo
 	master  []byte
 	keys    Keys
 	read    *Cipher
 	write   *Cipher
 	replay  ReplayWindow
 	session *Session
-	seq0    uint64 // next epoch-0 record sequence number
-	flight  []flightMessage
-	timer   retransmitter
 	msgSeq  uint16 // message_seq of the server's Finished
 }
 
 // newHandshake checks the ClientHello and prepares the server's first flight.
 func (c *ServerConfig) newHandshake(now time.Time, addr netip.AddrPort, recSeq uint64, m HandshakeMessage, ch *ClientHello) (*ServerHandshake, error) {
 	if c.Key == nil && c.Signer == nil {
-		return nil, errors.New("dtls: server config has no key")
+		return nil, errNoKey
 	}
 	hs := &ServerHandshake{cfg: c, addr: addr, clientHello: m.Seq, clientRandom: ch.Random,
-		transcript: sha256.New(), seq0: recSeq, x509: c.AllowX509}
+		transcript: sha256.New(), x509: c.AllowX509}
+	hs.seq0 = recSeq
 	hs.reasm = &Reassembler{next: m.Seq + 1, MaxMessageLen: serverMaxMessageLen, MaxFragments: 16, MaxAhead: 4}
 	var exts []Extension
 	gen3, err := CheckGen3ClientHello(ch)
@@ -241,14 +236,14 @@ func (c *ServerConfig) newHandshake(now time.Time, addr netip.AddrPort, recSeq u
 	default:
 		return nil, err
 	}
-	hs.transcript.Write(m.Raw())
+	writeTranscript(hs.transcript, m)
 	if _, err := io.ReadFull(c.rand(), hs.serverRandom[:]); err != nil {
 		return nil, fmt.Errorf("dtls: server random: %w", err)
 	}
-	if hs.eph, err = ecdh.P256().GenerateKey(c.rand()); err != nil {
+	if hs.eph, err = c.crypto().GenerateECDHE(); err != nil {
 		return nil, fmt.Errorf("dtls: ephemeral key: %w", err)
 	}
-	ske := ServerKeyExchange{NamedCurve: GroupSecp256r1, PublicKey: hs.eph.PublicKey().Bytes()}
+	ske := ServerKeyExchange{NamedCurve: GroupSecp256r1, PublicKey: hs.eph.PublicKey()}
 	if err := c.sign(&hs.clientRandom, &hs.serverRandom, &ske); err != nil {
 		return nil, err
 	}
@@ -292,32 +287,9 @@ func (c *ServerConfig) sign(cr, sr *[RandomLen]byte, ske *ServerKeyExchange) err
 	return nil
 }
 
-// sendFlight encodes the current flight with fresh record sequence numbers
-// as one datagram and, unless it is the final flight, arms the timer.
+// sendFlight sends the current flight; the final one arms no timer.
 func (hs *ServerHandshake) sendFlight(now time.Time) ([][]byte, error) {
-	var dgram []byte
-	for _, m := range hs.flight {
-		var err error
-		if m.epoch == 0 {
-			start := len(dgram)
-			dgram, err = AppendHeader(dgram, &Header{Type: m.typ, Version: Version, Seq: hs.seq0, Length: uint16(len(m.payload))})
-			if err == nil {
-				dgram = append(dgram, m.payload...)
-			} else {
-				dgram = dgram[:start]
-			}
-			hs.seq0++
-		} else {
-			// The session owns the epoch-1 counter, so a resent Finished never
-			// reuses a nonce the application data has used.
-			dgram, err = hs.session.SealType(dgram, m.typ, m.payload)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("dtls: server flight: %w", err)
-		}
-	}
-	hs.timer.arm(now, hs.state == stateDone)
-	return [][]byte{dgram}, nil
+	return hs.flights.sendFlight(now, hs.session, hs.state == stateDone)
 }
 
 // NextTimeout returns when HandleTimeout should next be called; ok is false
@@ -330,22 +302,14 @@ func (hs *ServerHandshake) NextTimeout() (deadline time.Time, ok bool) {
 // doubling the timeout up to the cap (RFC 6347 §4.2.4). After MaxRetransmits
 // resends it fails with ErrHandshakeTimeout.
 func (hs *ServerHandshake) HandleTimeout(now time.Time) ([][]byte, error) {
-	if hs.err != nil {
-		return nil, hs.err
-	}
-	if due, err := hs.timer.expire(now); err != nil {
-		return nil, hs.fail(err)
-	} else if !due {
-		return nil, nil
-	}
-	return hs.sendFlight(now)
+	return hs.handleTimeout(now, hs.session, hs.state == stateDone, hs.fail)
 }
 
 // fail records err as final and disarms the timer.
 func (hs *ServerHandshake) fail(err error) error {
-	hs.state, hs.err = stateFailed, err
-	hs.timer.stop()
-	hs.flight, hs.early, hs.reasm = nil, nil, nil
+	hs.state = stateFailed
+	hs.stop(err)
+	hs.early, hs.reasm = nil, nil
 	return err
 }
 
@@ -503,23 +467,22 @@ func (hs *ServerHandshake) handleMessage(m HandshakeMessage) error {
 	if m.Type != want {
 		return fmt.Errorf("%w: type %d, want %d", ErrUnexpectedMessage, m.Type, want)
 	}
-	raw := m.Raw()
 	switch hs.state {
 	case stateCertificate:
-		pub, err := hs.parseCertificate(m.Body)
+		pub, spki, err := hs.parseCertificate(m.Body)
 		if err != nil {
 			return err
 		}
 		if hs.cfg.DeviceKey == nil || !hs.cfg.DeviceKey(pub) {
 			return ErrUnknownDeviceKey
 		}
-		hs.devKey = pub
+		hs.devKey, hs.devSPKI = pub, spki
 	case stateClientKeyExchange:
 		var cke ClientKeyExchange
 		if err := cke.Unmarshal(m.Body); err != nil {
 			return err
 		}
-		pre, err := ECDHSharedSecret(hs.eph, cke.PublicKey)
+		pre, err := hs.eph.SharedSecret(cke.PublicKey)
 		if err != nil {
 			return err
 		}
@@ -541,7 +504,8 @@ func (hs *ServerHandshake) handleMessage(m HandshakeMessage) error {
 		if err := cv.Unmarshal(m.Body); err != nil {
 			return err
 		}
-		if err := VerifyCertificateVerify(hs.devKey, hs.transcript.Sum(nil), &cv); err != nil {
+		var sum [sha256.Size]byte
+		if err := hs.cfg.verifyCertificateVerify(hs.devSPKI, hs.devKey, hs.transcript.Sum(sum[:0]), &cv); err != nil {
 			return fmt.Errorf("%w: %w", ErrBadCertificateVerify, err)
 		}
 	case stateFinished:
@@ -549,12 +513,13 @@ func (hs *ServerHandshake) handleMessage(m HandshakeMessage) error {
 		if err := fin.Unmarshal(m.Body); err != nil {
 			return fmt.Errorf("%w: %w", ErrBadFinished, err)
 		}
-		want := VerifyData(hs.master, ClientFinished, hs.transcript.Sum(nil))
+		var sum [sha256.Size]byte
+		want := VerifyData(hs.master, ClientFinished, hs.transcript.Sum(sum[:0]))
 		if !hmac.Equal(want[:], fin.VerifyData[:]) {
 			return ErrBadFinished
 		}
-		hs.transcript.Write(raw)
-		mine := Finished{VerifyData: VerifyData(hs.master, ServerFinished, hs.transcript.Sum(nil))}
+		writeTranscript(hs.transcript, m)
+		mine := Finished{VerifyData: VerifyData(hs.master, ServerFinished, hs.transcript.Sum(sum[:0]))}
 		hs.flight = []flightMessage{
 			{typ: TypeChangeCipherSpec, payload: []byte{1}},
 			{typ: TypeHandshake, epoch: 1, payload: AppendHandshake(nil, HandshakeFinished, hs.msgSeq, mine.Marshal())},
@@ -562,36 +527,47 @@ func (hs *ServerHandshake) handleMessage(m HandshakeMessage) error {
 		hs.state, hs.reasm, hs.early = stateDone, nil, nil
 		return nil
 	}
-	hs.transcript.Write(raw)
+	writeTranscript(hs.transcript, m)
 	hs.state++
 	return nil
 }
 
-// parseCertificate reads the device's public key from its Certificate.
-func (hs *ServerHandshake) parseCertificate(body []byte) (*ecdsa.PublicKey, error) {
+// parseCertificate reads the device's public key and its
+// SubjectPublicKeyInfo from its Certificate.
+func (hs *ServerHandshake) parseCertificate(body []byte) (*ecdsa.PublicKey, []byte, error) {
 	var rpk RawPublicKeyCertificate
 	rpkErr := rpk.Unmarshal(body)
 	if rpkErr == nil {
-		pub, err := ParseDevicePublicKey(rpk.SPKI)
+		pub, err := hs.cfg.Keys.Parse(rpk.SPKI)
 		if err == nil {
-			return pub, nil
+			return pub, rpk.SPKI, nil
 		}
 		if !hs.x509 {
-			return nil, fmt.Errorf("%w: %w", errBadDeviceCertificate, err)
+			return nil, nil, fmt.Errorf("%w: %w", errBadDeviceCertificate, err)
 		}
 	}
 	if !hs.x509 {
-		return nil, fmt.Errorf("%w: %w", errBadDeviceCertificate, rpkErr)
+		return nil, nil, fmt.Errorf("%w: %w", errBadDeviceCertificate, rpkErr)
 	}
 	var chain CertificateChain
 	if err := chain.Unmarshal(body); err != nil || len(chain.Certificates) == 0 {
-		return nil, fmt.Errorf("dtls: client certificate: %v", err)
+		return nil, nil, fmt.Errorf("dtls: client certificate: %v", err)
 	}
 	leaf, err := x509.ParseCertificate(chain.Certificates[0])
 	if err != nil {
-		return nil, fmt.Errorf("dtls: client certificate: %w", err)
+		return nil, nil, fmt.Errorf("dtls: client certificate: %w", err)
 	}
-	return ParseDevicePublicKey(leaf.RawSubjectPublicKeyInfo)
+	pub, err := ParseDevicePublicKey(leaf.RawSubjectPublicKeyInfo)
+	return pub, leaf.RawSubjectPublicKeyInfo, err
+}
+
+// writeTranscript adds m to the transcript in unfragmented form
+// (HandshakeMessage.Raw) without copying its body.
+func writeTranscript(h hash.Hash, m HandshakeMessage) {
+	var hdr [HandshakeHeaderLen]byte
+	n := uint32(len(m.Body))
+	h.Write(AppendHandshakeHeader(hdr[:0], HandshakeHeader{Type: m.Type, Length: n, MessageSeq: m.Seq, FragmentLength: n}))
+	h.Write(m.Body)
 }
 
 // errBadDeviceCertificate marks a Certificate that holds no usable raw public key.
