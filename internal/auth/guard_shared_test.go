@@ -149,3 +149,34 @@ func TestSharedGuardOff(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestOTPAttemptsAcrossServers: wrong codes for one mfa_token tried on two
+// servers sharing counters add up to Limits.OTPAttempts, after which the
+// token is gone on both, even for the right code.
+func TestOTPAttemptsAcrossServers(t *testing.T) {
+	shared := &memCounters{}
+	f := newFixture(t, func(c *Config) {
+		c.Limits = Limits{IPFailures: -1, AccountFailures: -1, OTPAttempts: 4, Shared: shared}
+	})
+	secret, _ := f.enrol(t)
+	other := New(f.svc.cfg, f.st, nil) // a second server on the same store
+	servers := []*Service{f.svc, other}
+	mfaToken := f.mfaLogin(t, passwordReq("particle", "particle", userEmail, userPassword))
+	for i := range 4 { // 2 wrong codes on each server: neither reaches 4 alone
+		_, err := servers[i%2].Token(f.ctx, otpReq("particle", mfaToken, wrongCodeAt(t, secret, f.clock.Now())))
+		wantError(t, err, ErrInvalidOTP)
+	}
+	for i, s := range servers {
+		_, err := s.Token(f.ctx, otpReq("particle", mfaToken, codeAt(t, secret, f.clock.Now())))
+		if err == nil {
+			t.Fatalf("server %d took the right code after 4 wrong ones across servers", i)
+		}
+		wantError(t, err, ErrInvalidOTP)
+	}
+	shared.mu.Lock()
+	n := shared.m["otp/fail/"+HashToken(mfaToken)].n
+	shared.mu.Unlock()
+	if n != 4 {
+		t.Errorf("shared count = %d, want 4", n)
+	}
+}

@@ -313,9 +313,17 @@ func (s *Service) liveChallenge(ctx context.Context, token, purpose string, now 
 }
 
 // wrongCode counts a wrong code against a challenge and destroys the
-// challenge after Limits.OTPAttempts, bounding guesses per mfa_token.
+// challenge after Limits.OTPAttempts, bounding guesses per mfa_token. With
+// Limits.Shared the count is also kept in a shared counter, so that codes
+// tried on several servers of a cluster add up (docs/scaling.md, Limits).
 func (s *Service) wrongCode(ctx context.Context, hash string) {
-	if !s.otpFails.Fail(hash, s.now()) {
+	now := s.now()
+	locked := s.otpFails.Fail(hash, now)
+	if c := s.cfg.Limits.Shared; c != nil && !locked {
+		n, _, err := c.AddCounter(ctx, "otp/fail/"+hash, now, s.cfg.MFATokenLifetime)
+		locked = err == nil && n >= int64(max(s.cfg.Limits.OTPAttempts, 1))
+	}
+	if !locked {
 		return
 	}
 	if err := s.consumeChallenge(ctx, hash); err != nil && !errors.Is(err, store.ErrNotFound) {

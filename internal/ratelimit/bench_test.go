@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"context"
 	"strconv"
 	"testing"
 	"time"
@@ -47,4 +48,42 @@ func BenchmarkWindowParallel(b *testing.B) {
 			i += 7
 		}
 	})
+}
+
+// BenchmarkSharedWindowAllow measures the per-request cost of a
+// cluster-wide limit on the request path (the store round trip is once
+// per sync interval, not per request; see BenchmarkAddCounts in
+// internal/store/sqlstore).
+func BenchmarkSharedWindowAllow(b *testing.B) {
+	s := NewShared(&memCounts{}, SharedConfig{})
+	w := s.Window("global", 1<<40, time.Minute, 100000)
+	t0 := time.Unix(1_800_000_000, 0)
+	names := make([]string, 1024)
+	for i := range names {
+		names[i] = "203.0.113." + strconv.Itoa(i)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		w.Allow(names[i&(len(names)-1)], t0)
+		if i&4095 == 0 {
+			s.Sync(context.Background())
+		}
+	}
+}
+
+// BenchmarkWindowAllowBaseline is the per-node Window on the same keys,
+// the baseline of BenchmarkSharedWindowAllow.
+func BenchmarkWindowAllowBaseline(b *testing.B) {
+	w := NewWindow(1<<40, time.Minute, 100000)
+	t0 := time.Unix(1_800_000_000, 0)
+	names := make([]string, 1024)
+	for i := range names {
+		names[i] = "203.0.113." + strconv.Itoa(i)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		w.Allow(names[i&(len(names)-1)], t0)
+	}
 }

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/wick-cloud/wick/internal/ratelimit"
 )
 
 // TestCounters checks the shared counters in both dialects: windows,
@@ -129,5 +131,91 @@ func BenchmarkAddCounter(b *testing.B) {
 				})
 			}
 		})
+	}
+}
+
+// TestAddCounts checks the batched add of the cluster rate limits in both
+// dialects: sums, repeated keys, the later expiry kept, more keys than one
+// statement takes.
+func TestAddCounts(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		open func(t testing.TB) *DB
+	}{
+		{"sqlite", openSQLiteFile},
+		{"postgres", openPostgresSchema},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			db := tc.open(t)
+			t0 := time.UnixMilli(1_800_000_000_000)
+			got, err := db.AddCounts(ctx, []ratelimit.CountAdd{{Key: "a", N: 3, Expires: t0}, {Key: "b", N: 1, Expires: t0}, {Key: "a", N: 2, Expires: t0.Add(time.Second)}})
+			if err != nil || got["a"] != 5 || got["b"] != 1 || len(got) != 2 {
+				t.Fatalf("AddCounts = %v %v; want a=5 b=1", got, err)
+			}
+			got, err = db.AddCounts(ctx, []ratelimit.CountAdd{{Key: "a", N: 4, Expires: t0}})
+			if err != nil || got["a"] != 9 {
+				t.Fatalf("second add = %v %v; want a=9", got, err)
+			}
+			if n, exp, _ := db.Counter(ctx, "a", t0); n != 9 || !exp.Equal(t0.Add(time.Second)) {
+				t.Errorf("counter a = %d until %v; want 9 until the later expiry", n, exp)
+			}
+			if tc.name == "sqlite" {
+				return // one node never syncs; chunks matter for PostgreSQL's arrays
+			}
+			var many []ratelimit.CountAdd
+			for i := range addCountsChunk + 7 {
+				many = append(many, ratelimit.CountAdd{Key: "k" + strconv.Itoa(i), N: int64(i), Expires: t0})
+			}
+			got, err = db.AddCounts(ctx, many)
+			if err != nil || len(got) != len(many) || got["k"+strconv.Itoa(addCountsChunk+6)] != addCountsChunk+6 {
+				t.Errorf("AddCounts of %d keys: %d totals, %v", len(many), len(got), err)
+			}
+		})
+	}
+}
+
+// TestSharedRateLimitPostgres: two nodes' limiters (ratelimit.Shared) over
+// two handles on one PostgreSQL schema hold one limit for a client that
+// spreads its requests over both: at least the limit, at most the limit
+// plus what one node counts between syncs.
+func TestSharedRateLimitPostgres(t *testing.T) {
+	dsn := freshSchema(t)
+	const limit, perSync = 100, 10
+	clock := time.Now().Truncate(time.Hour).Add(time.Minute)
+	now := func() time.Time { return clock }
+	var nodes []*ratelimit.SharedWindow
+	var syncs []*ratelimit.Shared
+	for range 2 {
+		db, err := Open(context.Background(), dsn, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		s := ratelimit.NewShared(db, ratelimit.SharedConfig{Now: now})
+		syncs = append(syncs, s)
+		nodes = append(nodes, s.Window("global", limit, time.Hour, 1000))
+	}
+	admitted := 0
+	for i := range 400 {
+		if ok, _ := nodes[i%2].Allow("203.0.113.7", clock); ok {
+			admitted++
+		}
+		if i%(2*perSync) == 2*perSync-1 {
+			for _, s := range syncs {
+				if err := s.Sync(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	if admitted < limit || admitted > limit+perSync {
+		t.Errorf("admitted %d over 2 nodes; want %d..%d", admitted, limit, limit+perSync)
+	}
+	a, _ := Open(context.Background(), dsn, nil)
+	defer a.Close()
+	key := "rate/global/" + strconv.FormatInt(clock.Truncate(time.Hour).UnixMilli(), 10) + "/203.0.113.7"
+	if n, _, err := a.Counter(context.Background(), key, clock); err != nil || n != int64(admitted) {
+		t.Errorf("shared counter = %d %v; want the %d admitted", n, err, admitted)
 	}
 }
