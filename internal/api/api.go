@@ -10,6 +10,7 @@ import (
 	"github.com/wick-cloud/wick/internal/auth"
 	"github.com/wick-cloud/wick/internal/bus"
 	"github.com/wick-cloud/wick/internal/netguard"
+	"github.com/wick-cloud/wick/internal/ratelimit"
 	"github.com/wick-cloud/wick/internal/store"
 )
 
@@ -236,6 +237,10 @@ type Deps struct {
 	// Firmware starts and plans over-the-air updates (docs/ota.md). Nil:
 	// flashing answers 400 and releases queue no updates.
 	Firmware FirmwareUpdater
+	// Rates, when set, makes the per-address request limits (GlobalRate,
+	// TokenRate, SensitiveRate, SSEOpenRate) hold across the servers of a
+	// cluster (docs/scaling.md, Limits). Nil: each server counts alone.
+	Rates *ratelimit.Shared
 }
 
 // DeviceCaller calls connected devices (docs/particle-api.md#device-endpoints).
@@ -296,6 +301,9 @@ type server struct {
 	hookIDs *hookIDs
 	// devList keeps rendered devices for GET /v1/devices (device_list.go).
 	devList *deviceListCache
+	// prodList keeps product device orders for GET /v1/products/{p}/devices
+	// (product_device_list.go).
+	prodList *productListCache
 }
 
 // New returns the API handler. log may be nil (nothing is logged). It
@@ -314,9 +322,9 @@ func New(cfg Config, deps Deps, log *slog.Logger) http.Handler {
 		auth:      deps.Auth,
 		devices:   deps.Devices,
 		log:       log,
-		global:    newLimiter(cfg.GlobalRate, cfg.GlobalWindow, cfg.RateLimitKeys),
-		token:     newLimiter(cfg.TokenRate, cfg.TokenWindow, cfg.RateLimitKeys),
-		sensitive: newLimiter(cfg.SensitiveRate, cfg.SensitiveWindow, cfg.RateLimitKeys),
+		global:    newClusterLimiter(deps.Rates, "global", cfg.GlobalRate, cfg.GlobalWindow, cfg.RateLimitKeys),
+		token:     newClusterLimiter(deps.Rates, "token", cfg.TokenRate, cfg.TokenWindow, cfg.RateLimitKeys),
+		sensitive: newClusterLimiter(deps.Rates, "sensitive", cfg.SensitiveRate, cfg.SensitiveWindow, cfg.RateLimitKeys),
 		bus:       deps.Bus,
 		publish:   newTokenBuckets(cfg.PublishBurst, cfg.PublishInterval, cfg.RateLimitKeys),
 		streams:   newStreamGate(cfg.SSEOpenRate, cfg.SSEOpenWindow, cfg.SSEMaxConnsPerIP, cfg.RateLimitKeys),
@@ -325,9 +333,13 @@ func New(cfg Config, deps Deps, log *slog.Logger) http.Handler {
 		urlPolicy: netguard.Policy{AllowPrivate: cfg.WebhookAllowPrivate},
 		hookIDs:   newHookIDs(),
 		devList:   newDeviceListCache(0),
+		prodList:  newProductListCache(0),
 		watch:     newStreamWatch(),
 		mail:      deps.Mail,
 		mailSlots: make(chan struct{}, maxMailsInFlight),
+	}
+	if deps.Rates != nil {
+		s.streams.opens = newClusterLimiter(deps.Rates, "sseopen", cfg.SSEOpenRate, cfg.SSEOpenWindow, cfg.RateLimitKeys)
 	}
 	switch {
 	case len(cfg.TrustedProxies) > 0:

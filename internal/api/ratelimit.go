@@ -12,12 +12,34 @@ import (
 
 // limiter allows limit events per fixed window per key (ratelimit.Window:
 // sharded, memory bounded by maxKeys, a new key evicts the least recently
-// used one in constant time). A nil *limiter allows everything.
-type limiter struct{ w *ratelimit.Window }
+// used one in constant time; or ratelimit.SharedWindow, the same counted
+// across a cluster). A nil *limiter allows everything.
+type limiter struct{ w windowLimit }
+
+// windowLimit is what ratelimit.Window and ratelimit.SharedWindow share.
+type windowLimit interface {
+	Allow(key string, now time.Time) (ok bool, retry time.Duration)
+	Len() int
+}
 
 // newLimiter returns a limiter, or nil (no limit) when limit is negative.
 func newLimiter(limit int, window time.Duration, maxKeys int) *limiter {
 	w := ratelimit.NewWindow(limit, window, maxKeys)
+	if w == nil {
+		return nil
+	}
+	return &limiter{w: w}
+}
+
+// newClusterLimiter returns a limiter whose counts add up across the
+// servers sharing rates under name (docs/scaling.md, Limits), or this
+// server's own limiter (newLimiter) when rates is nil; nil (no limit) when
+// limit is negative.
+func newClusterLimiter(rates *ratelimit.Shared, name string, limit int, window time.Duration, maxKeys int) *limiter {
+	if rates == nil {
+		return newLimiter(limit, window, maxKeys)
+	}
+	w := rates.Window(name, limit, window, maxKeys)
 	if w == nil {
 		return nil
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/wick-cloud/wick/internal/gateway"
 	"github.com/wick-cloud/wick/internal/netguard"
 	"github.com/wick-cloud/wick/internal/netlimit"
+	"github.com/wick-cloud/wick/internal/ratelimit"
 	"github.com/wick-cloud/wick/internal/rsakey"
 	"github.com/wick-cloud/wick/internal/store"
 	"github.com/wick-cloud/wick/internal/store/sqlstore"
@@ -42,6 +43,7 @@ type Server struct {
 	gw    *gateway.Gateway
 	hooks *webhook.Engine
 	fw    *firmware.Service // OTA updates and product rollouts
+	rates *ratelimit.Shared // cluster-wide API limits; nil on one server
 	http  *http.Server
 	obs   *observer // metrics listener and stats log
 	lock  *dataLock // the data directory's lock, held until close
@@ -149,6 +151,7 @@ func build(ctx context.Context, cfg config.Serve, log *slog.Logger) (*Server, er
 	}
 	fw := firmware.New(firmware.Config{Rate: cfg.OTARate, Node: cfg.Node}, st, gw, log)
 	proxies, _ := cfg.TrustedProxyPrefixes() // checked by Resolve
+	rates := clusterRates(st, log)
 	handler := api.New(api.Config{
 		Signup:        cfg.Signup,
 		MaxBodyBytes:  cfg.MaxBodyBytes,
@@ -179,7 +182,7 @@ func build(ctx context.Context, cfg config.Serve, log *slog.Logger) (*Server, er
 		StreamAuthRecheck: cfg.StreamAuthRecheck,
 		InviteLifetime:    cfg.InviteLifetime,
 		MaxFirmwareBytes:  cfg.FirmwareMaxBytes,
-	}, api.Deps{Store: st, Auth: au, Bus: b, Devices: gw, Webhooks: hooks, Mail: mailer, Firmware: fw}, log)
+	}, api.Deps{Store: st, Auth: au, Bus: b, Devices: gw, Webhooks: hooks, Mail: mailer, Firmware: fw, Rates: rates}, log)
 	// Event streams never go idle: end them when shutdown starts, so that
 	// http.Server.Shutdown need not wait out its timeout.
 	var closeStreams func()
@@ -203,6 +206,7 @@ func build(ctx context.Context, cfg config.Serve, log *slog.Logger) (*Server, er
 		gw:    gw,
 		hooks: hooks,
 		fw:    fw,
+		rates: rates,
 		ready: make(chan struct{}),
 		http: &http.Server{
 			Handler:           bodyDeadline(root, cfg.HTTPBodyTimeout),
@@ -341,6 +345,7 @@ func (s *Server) Run(ctx context.Context) error {
 		}()
 	}
 	go s.janitor(ctx)
+	s.rates.Start()
 	// Firmware rollouts listen on the bus until shutdown, ending before
 	// the bus closes.
 	fwCtx, fwStop := context.WithCancel(context.WithoutCancel(ctx))
@@ -399,6 +404,7 @@ func (s *Server) close() error {
 	s.hooks.Stop(ctx) // a no-op after the graceful Stop in Run
 	cancel()
 	s.bus.Close()
+	s.rates.Close() // a last sync of the counts, before the store closes
 	err := s.store.Close()
 	s.lock.release() // last: nothing of this process touches the directory now
 	return err

@@ -125,3 +125,6 @@ func (db *DB) AddCounts(ctx context.Context, adds []ratelimit.CountAdd) (map[str
 	}
 	return totals, nil
 }
+
+// DB keeps the cluster-wide rate limits' counts (ratelimit.Shared).
+var _ ratelimit.CountStore = (*DB)(nil)
