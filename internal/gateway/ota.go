@@ -348,12 +348,32 @@ func (t *transfer) run() {
 		t.s.tokens.Release(t.tok)
 		t.s.mu.Unlock()
 	}
+	var ua *unansweredError
+	if errors.As(err, &ua) {
+		// The device may have taken the binary and rebooted at once: its
+		// answer lost with the old session (a reset, a failed write, a
+		// takeover by its new session) or on the way. Its next Hello
+		// decides, as for an answered UpdateDone.
+		t.g.log.Info("gateway: no answer to the end of the update; waiting for the device's next Hello",
+			"device", t.s.id, "hash", t.hash, "err", ua.err)
+		err = nil
+	}
 	if err != nil {
 		t.end(t.s, err)
 		return
 	}
 	t.awaitReboot()
 }
+
+// unansweredError is a transfer that ended without the device's answer to
+// UpdateDone (v1) or UpdateFinish (v3): the device may have taken the
+// binary, so the outcome is left to its next Hello (awaitReboot).
+type unansweredError struct{ err error }
+
+func (e *unansweredError) Error() string {
+	return "gateway: end of update unanswered: " + e.err.Error()
+}
+func (e *unansweredError) Unwrap() error { return e.err }
 
 // end publishes the outcome of the update, once: success when err is nil,
 // else failed; s is the device's session to publish with.
@@ -475,9 +495,14 @@ func (t *transfer) sendSlow(ctx context.Context, c protocol.Chunk) error {
 func (t *transfer) updateDone(ctx context.Context) (protocol.Code, []byte, error) {
 	cctx, cancel := context.WithTimeout(ctx, t.g.cfg.OTA.StallTimeout)
 	defer cancel()
+	sent := false
 	resp, err := t.s.request(cctx, answerPiggyBacked, func(id uint16, tok byte) (protocol.Message, error) {
+		sent = true
 		return protocol.NewUpdateDone(id, tok), nil
 	})
+	if err != nil && sent {
+		return 0, nil, &unansweredError{err}
+	}
 	if err != nil {
 		return 0, nil, err
 	}
@@ -623,8 +648,9 @@ func (s *session) otaOnline() {
 		return
 	}
 	if !t.rebooting {
-		// Still sending (the old session's end will fail the transfer),
-		// or just done sending: awaitReboot looks here.
+		// Still sending (the old session's end fails the transfer, unless
+		// it was waiting for the answer to UpdateDone: see run), or just
+		// done sending: awaitReboot looks here.
 		t.back = s
 		g.ota.mu.Unlock()
 		return

@@ -138,9 +138,14 @@ func (t *transfer) send3(ctx context.Context) error {
 	}
 	fctx, cancel := context.WithTimeout(ctx, t.g.cfg.OTA.StallTimeout)
 	defer cancel()
+	sent := false
 	resp, err := s.request(fctx, answerSeparate, func(id uint16, tok byte) (protocol.Message, error) {
+		sent = true
 		return protocol.NewUpdateFinish(id, tok, false, false), nil
 	})
+	if err != nil && sent {
+		return &unansweredError{err}
+	}
 	if err != nil {
 		return err
 	}

@@ -73,18 +73,24 @@ func otaWorld(t testing.TB, cfg Config) (*world, *memFirmware) {
 type otaDevice struct {
 	d *testDevice
 
-	refuse   bool              // answer UpdateBegin with 5.03
-	slow     bool              // refuse fast OTA
-	lose     map[uint16]bool   // chunk indexes lost on their first sending
-	badCRC   map[uint16]bool   // slow mode: answer 4.00 the first time
-	dropAt   int               // close the connection when this many chunks arrived (0: never)
-	noAnswer bool              // never answer UpdateDone
-	got      map[uint16][]byte // chunks received, by index
-	size     int               // chunk size from UpdateBegin
-	fileSize int
-	dones    int // UpdateDones received
-	chunks   int // chunk messages received
-	result   chan []byte
+	refuse   bool            // answer UpdateBegin with 5.03
+	slow     bool            // refuse fast OTA
+	lose     map[uint16]bool // chunk indexes lost on their first sending
+	badCRC   map[uint16]bool // slow mode: answer 4.00 the first time
+	dropAt   int             // close the connection when this many chunks arrived (0: never)
+	noAnswer bool            // never answer UpdateDone
+	muteAt   int             // slow mode: answer no chunk from this many on (0: always answer)
+	// takeSilently takes a complete image at UpdateDone without answering
+	// it: the answer lost on the way, or with the connection when close
+	// is set (the device rebooted at once).
+	takeSilently bool
+	close        bool
+	got          map[uint16][]byte // chunks received, by index
+	size         int               // chunk size from UpdateBegin
+	fileSize     int
+	dones        int // UpdateDones received
+	chunks       int // chunk messages received
+	result       chan []byte
 }
 
 func (o *otaDevice) run(t *testing.T) {
@@ -135,6 +141,9 @@ func (o *otaDevice) run(t *testing.T) {
 					continue // lost on the way
 				}
 				good := protocol.ChunkCRC(c.Data) == c.CRC32 && len(c.Data) == o.size
+				if o.muteAt > 0 && o.chunks >= o.muteAt {
+					continue
+				}
 				if !c.HasIndex {
 					d.send(protocol.NewEmptyACK(m.ID))
 					if o.badCRC[idx] {
@@ -167,7 +176,11 @@ func (o *otaDevice) run(t *testing.T) {
 					d.send(cm)
 					continue
 				}
-				d.send(protocol.NewACK(m.ID, m.Token, protocol.CodeChanged, nil))
+				if !o.takeSilently {
+					d.send(protocol.NewACK(m.ID, m.Token, protocol.CodeChanged, nil))
+				} else if o.close {
+					d.conn.Close()
+				}
 				var img []byte
 				for i := range protocol.ChunkCount(o.fileSize, o.size) {
 					img = append(img, o.got[uint16(i)]...)
@@ -387,10 +400,12 @@ func TestFlashStalls(t *testing.T) {
 	w.provision(id, testKey(t, "device_a"), owner1)
 	d := w.online(id, testKey(t, "device_a"), 0)
 	sub := w.subscribe(bus.Filter{DeviceID: id.String()})
-	o := &otaDevice{d: d, noAnswer: true}
+	// The device stops answering chunks half way (an unanswered
+	// UpdateDone is another case: TestFlashEndUnanswered).
+	o := &otaDevice{d: d, slow: true, muteAt: 3}
 	o.run(t)
 	start := time.Now()
-	if err := w.g.Flash(context.Background(), id.String(), fw.put(testBinary(2000))); err != nil {
+	if err := w.g.Flash(context.Background(), id.String(), fw.put(testBinary(3000))); err != nil {
 		t.Fatalf("Flash: %v", err)
 	}
 	if a, b := flashStatus(t, sub), flashStatus(t, sub); a != FlashStarted || b != FlashFailed {
@@ -594,4 +609,93 @@ func TestFlashV3WireLevel(t *testing.T) {
 			t.Fatalf("chunk %d does not start at the offset", idx)
 		}
 	}
+}
+
+// TestFlashEndUnanswered is the regression test of the misreported
+// failures seen under load: the device takes the binary and reboots at
+// once, and its answer to UpdateDone never reaches the transfer (lost on
+// the way, or unread when the old session ended: a reset discarding it, a
+// failed write, the device's new session taking over). The gateway used to
+// publish "failed " at once and the device then came back on the new
+// firmware. Now the device's next Hello decides: success exactly when it
+// carries "previous OTA succeeded", failed when it does not or when the
+// device does not come back. Each case drives the order of events itself
+// (the device closes, or reconnects, at a point of the protocol), so
+// nothing depends on timing except the reboot timeout of the last case.
+func TestFlashEndUnanswered(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		close    bool // the device closes its connection instead of answering
+		takeover bool // its new session replaces the old, still open one
+		back     bool // it reconnects
+		flag     bool // with HelloOTASucceeded
+		status   string
+	}{
+		{"connection ends, back with the flag", true, false, true, true, FlashSuccess},
+		{"answer lost, new session takes over with the flag", false, true, true, true, FlashSuccess},
+		{"connection ends, back without the flag", true, false, true, false, FlashFailed},
+		{"answer lost, new session takes over without the flag", false, true, true, false, FlashFailed},
+		{"connection ends, never back", true, false, false, false, FlashFailed},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := otaTestConfig()
+			cfg.OTA.StallTimeout = time.Minute // the case, not the stall timeout, ends the wait
+			cfg.OTA.RebootTimeout = 300 * time.Millisecond
+			if c.back {
+				cfg.OTA.RebootTimeout = time.Minute
+			}
+			w, fw := otaWorld(t, cfg)
+			id := deviceID(12)
+			w.provision(id, testKey(t, "device_a"), owner1)
+			d := w.online(id, testKey(t, "device_a"), 0)
+			sub := w.subscribe(bus.Filter{DeviceID: id.String(), NamePrefix: EventFlashStatus})
+			bin := testBinary(4000)
+			o := &otaDevice{d: d, takeSilently: true, close: c.close}
+			o.run(t)
+			if err := w.g.Flash(context.Background(), id.String(), fw.put(bin)); err != nil {
+				t.Fatal(err)
+			}
+			if got := flashStatus(t, sub); got != FlashStarted {
+				t.Fatalf("first status %q", got)
+			}
+			if img := o.image(t); !bytes.Equal(img, bin) {
+				t.Fatal("image differs")
+			}
+			if c.close {
+				waitFor(t, "old session gone", func() bool { return !w.g.Online(id.String()) })
+				if !w.g.Updating(id.String()) {
+					t.Fatal("the update ended with the old session, before the device's next Hello")
+				}
+			}
+			var flags protocol.HelloFlags
+			if c.flag {
+				flags = protocol.HelloOTASucceeded
+			}
+			if c.back {
+				// Over the old, still open connection in the takeover
+				// cases: UpdateDone is still waiting for its answer.
+				w.online(id, testKey(t, "device_a"), flags)
+			}
+			if got := flashStatus(t, sub); got != c.status {
+				t.Fatalf("outcome %q, want %q", got, c.status)
+			}
+			waitFor(t, "slot free", func() bool { return !w.g.Updating(id.String()) })
+			st := w.g.Stats()
+			if ok := c.status == FlashSuccess; st.OTASucceeded != b2u(ok) || st.OTAFailed != b2u(!ok) {
+				t.Fatalf("stats: succeeded %d, failed %d", st.OTASucceeded, st.OTAFailed)
+			}
+			select {
+			case e := <-sub.Events():
+				t.Fatalf("second outcome %q", e.Data)
+			default:
+			}
+		})
+	}
+}
+
+func b2u(b bool) uint64 {
+	if b {
+		return 1
+	}
+	return 0
 }
