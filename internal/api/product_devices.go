@@ -74,6 +74,9 @@ func (s *server) handleListProductDevices(rq *request) error {
 		total int
 	)
 	if strings.TrimSpace(p.str("serialNumber")) == "" && len(groupsParam(p)) == 0 {
+		if ok, err := s.listCachedProductDevices(rq, f); ok {
+			return err // product_device_list.go
+		}
 		var err error
 		if list, total, err = s.store.DevicesByProduct(rq.ctx, rq.product.ID, f); err != nil {
 			return err

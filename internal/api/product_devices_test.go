@@ -27,7 +27,13 @@ const (
 // productWorld is a world holding the product-device test devices.
 func productWorld(t *testing.T) *world {
 	t.Helper()
-	w := newWorldOpts(t, apitest.Options{InMemory: true})
+	return productWorldOpts(t, apitest.Options{InMemory: true})
+}
+
+// productWorldOpts is productWorld with options for the test environment.
+func productWorldOpts(t *testing.T, opts apitest.Options) *world {
+	t.Helper()
+	w := newWorldOpts(t, opts)
 	at := func(h, version int, sid string) *store.DeviceSession {
 		return &store.DeviceSession{Node: "n1", SessionID: sid, IP: "192.0.2.40",
 			At: time.Date(2025, 3, 1, h, 0, 0, 0, time.UTC), PlatformID: 12, ProductVersion: version, SystemModuleVersion: 6200}

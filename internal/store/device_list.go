@@ -1,6 +1,10 @@
 package store
 
-import "context"
+import (
+	"cmp"
+	"context"
+	"strings"
+)
 
 // DeviceVersion is one entry of a versioned device list: a device's ID and
 // its row version, which the store changes on every write to the device
@@ -53,4 +57,91 @@ type DeviceListStamps interface {
 	// DeviceListStampByCustomer is DeviceListStampByOwner for a
 	// customer's list.
 	DeviceListStampByCustomer(ctx context.Context, customerID string) (s DeviceListStamp, exact bool, err error)
+}
+
+// ProductDeviceList is the state of a product's device list as the store
+// keeps it: how many devices the product has, and an order version that
+// moves whenever a device joins or leaves the product or changes a field
+// the list sorts or filters on (last handshake, product firmware version,
+// quarantined, name). Presence, describes and notes leave the version as
+// it is. A version never goes back, so a product's order cached under one
+// version stays exact while the version stays.
+type ProductDeviceList struct {
+	Devices int64
+	Version int64
+}
+
+// ProductDeviceKey is what a product's device list sorts and filters on,
+// for one device.
+type ProductDeviceKey struct {
+	ID string
+	// NameKey is the device's name in lower case.
+	NameKey string
+	// LastHandshake is the last handshake in Unix milliseconds, 0 with
+	// HasHandshake false when the device never connected.
+	LastHandshake  int64
+	HasHandshake   bool
+	ProductVersion int
+	Quarantined    bool
+}
+
+// ProductDeviceLists is implemented by stores that keep a product's
+// device list state (ProductDeviceList), so that a caller may keep the
+// product's order in memory and page through it without counting and
+// sorting the product for every page (GET /v1/products/:p/devices).
+type ProductDeviceLists interface {
+	// ProductDeviceListState returns the product's list state; the zero
+	// state for a product without devices.
+	ProductDeviceListState(ctx context.Context, productID int64) (ProductDeviceList, error)
+	// ProductDeviceKeys returns the list state and the keys of all the
+	// product's devices, read in one snapshot, in no particular order.
+	ProductDeviceKeys(ctx context.Context, productID int64) (ProductDeviceList, []ProductDeviceKey, error)
+	// ProductDeviceVersions returns the row versions of the devices of ids
+	// that exist and are in the product, in no particular order.
+	ProductDeviceVersions(ctx context.Context, productID int64, ids []string) ([]DeviceVersion, error)
+}
+
+// Matches reports whether the device of k passes f's filters (IDContains,
+// NameContains, Quarantined), as DevicesByProduct applies them.
+func (f *DeviceFilter) Matches(k *ProductDeviceKey) bool {
+	if f.Quarantined != nil && k.Quarantined != *f.Quarantined {
+		return false
+	}
+	if f.IDContains != "" && !strings.Contains(k.ID, strings.ToLower(f.IDContains)) {
+		return false
+	}
+	if f.NameContains != "" && !strings.Contains(k.NameKey, strings.ToLower(f.NameContains)) {
+		return false
+	}
+	return true
+}
+
+// CompareProductDevices orders a before b (-1), after it (1) or as equal
+// (0) in the order of DevicesByProduct for sort and direction: devices
+// that never connected last in either direction, ties broken on ID,
+// ascending.
+func CompareProductDevices(a, b *ProductDeviceKey, sort DeviceSort, ascending bool) int {
+	dir := -1
+	if ascending {
+		dir = 1
+	}
+	switch sort {
+	case SortByID:
+		return dir * strings.Compare(a.ID, b.ID)
+	case SortByFirmwareVersion:
+		if c := cmp.Compare(a.ProductVersion, b.ProductVersion); c != 0 {
+			return dir * c
+		}
+	default:
+		if a.HasHandshake != b.HasHandshake {
+			if a.HasHandshake {
+				return -1
+			}
+			return 1
+		}
+		if c := cmp.Compare(a.LastHandshake, b.LastHandshake); c != 0 {
+			return dir * c
+		}
+	}
+	return strings.Compare(a.ID, b.ID)
 }

@@ -1,0 +1,207 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/wick-cloud/wick/internal/store"
+)
+
+// listState reads a product's list state or fails the test.
+func listState(t *testing.T, db *DB, productID int64) store.ProductDeviceList {
+	t.Helper()
+	l, err := db.ProductDeviceListState(t.Context(), productID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// TestProductDeviceListVersion checks which writes move a product's order
+// version and count (migration 0014): joining, leaving and the sort and
+// filter columns do; presence, describes and notes do not.
+func TestProductDeviceListVersion(t *testing.T) {
+	listDialects(t, func(t *testing.T, db *DB) {
+		ctx := t.Context()
+		const p, q = 7001, 7002
+		const id = "e00fce6800000000000000b1"
+		if l := listState(t, db, p); l != (store.ProductDeviceList{}) {
+			t.Fatalf("state of an empty product = %+v", l)
+		}
+		if _, err := db.ProvisionDevice(ctx, id, store.KeyRSA, make([]byte, 162), p); err != nil {
+			t.Fatal(err)
+		}
+		last := listState(t, db, p)
+		if last.Devices != 1 || last.Version == 0 {
+			t.Fatalf("after provisioning into the product: %+v", last)
+		}
+		update := func(f func(d *store.Device)) func(ctx context.Context) error {
+			return func(ctx context.Context) error {
+				d, err := db.DeviceByID(ctx, id)
+				if err != nil {
+					return err
+				}
+				f(d)
+				return db.UpdateDevice(ctx, d)
+			}
+		}
+		steps := []struct {
+			name  string
+			moves bool
+			write func(ctx context.Context) error
+		}{
+			{"online", true, func(ctx context.Context) error {
+				_, err := db.SetDeviceOnline(ctx, id, store.DeviceSession{Node: "n", SessionID: "s1", At: time.Now()})
+				return err
+			}},
+			{"touch", false, func(ctx context.Context) error {
+				return db.TouchDevices(ctx, map[string]time.Time{id: time.Now().Add(time.Minute)})
+			}},
+			{"offline", false, func(ctx context.Context) error {
+				_, err := db.SetDeviceOffline(ctx, id, "s1", time.Now())
+				return err
+			}},
+			{"describe", false, func(ctx context.Context) error {
+				return db.SetDeviceDescribe(ctx, id, store.Describe{Parts: store.DescribeApplication, Functions: []string{"led"}})
+			}},
+			{"notes", false, update(func(d *store.Device) { d.Notes = "n" })},
+			{"rename", true, update(func(d *store.Device) { d.Name = "Kettle" })},
+			{"quarantine", true, update(func(d *store.Device) { d.Quarantined = true })},
+			{"same values", false, update(func(d *store.Device) {})},
+			{"firmware version", true, func(ctx context.Context) error {
+				_, err := db.SetDeviceOnline(ctx, id, store.DeviceSession{Node: "n", SessionID: "s2",
+					At: time.Now().Add(time.Second), ProductVersion: 3})
+				return err
+			}},
+		}
+		for _, st := range steps {
+			if err := st.write(ctx); err != nil {
+				t.Fatalf("%s: %v", st.name, err)
+			}
+			l := listState(t, db, p)
+			if l.Devices != 1 {
+				t.Fatalf("%s: devices = %d; want 1", st.name, l.Devices)
+			}
+			if moved := l.Version != last.Version; moved != st.moves {
+				t.Fatalf("%s: version %d -> %d; want moved %v", st.name, last.Version, l.Version, st.moves)
+			}
+			if l.Version < last.Version {
+				t.Fatalf("%s: version went back from %d to %d", st.name, last.Version, l.Version)
+			}
+			last = l
+		}
+		// A move to another product counts on both sides.
+		if err := update(func(d *store.Device) { d.ProductID = q })(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if l := listState(t, db, p); l.Devices != 0 || l.Version <= last.Version {
+			t.Fatalf("old product after the move: %+v (before %+v)", l, last)
+		}
+		if l := listState(t, db, q); l.Devices != 1 {
+			t.Fatalf("new product after the move: %+v", l)
+		}
+		before := listState(t, db, q)
+		if err := db.DeleteDevice(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		if l := listState(t, db, q); l.Devices != 0 || l.Version <= before.Version {
+			t.Fatalf("after delete: %+v (before %+v)", l, before)
+		}
+	})
+}
+
+// TestProductDeviceKeysMatchSQL checks that sorting and filtering the
+// keys in memory gives every page DevicesByProduct gives, for every sort,
+// direction and filter.
+func TestProductDeviceKeysMatchSQL(t *testing.T) {
+	listDialects(t, func(t *testing.T, db *DB) {
+		ctx := t.Context()
+		const p = 7101
+		base := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+		var devs []store.Device
+		for i := range 60 {
+			d := store.Device{ID: fmt.Sprintf("e00fce68%016x", i*7919%1000), ProductID: p,
+				ProductVersion: i % 4, Quarantined: i%5 == 0}
+			if i%3 != 0 {
+				d.Name = fmt.Sprintf("Dev-%d", i%17)
+			}
+			if i%4 != 0 { // a quarter never connected; some share a time
+				at := base.Add(time.Duration(i%23) * time.Minute)
+				d.LastHandshakeAt = &at
+			}
+			devs = append(devs, d)
+		}
+		// Another product's device stays out.
+		devs = append(devs, store.Device{ID: "e00fce68ffffffffffffffff", ProductID: p + 1})
+		if err := db.InsertDevices(ctx, devs); err != nil {
+			t.Fatal(err)
+		}
+		l, keys, err := db.ProductDeviceKeys(ctx, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.Devices != 60 || len(keys) != 60 {
+			t.Fatalf("state %+v with %d keys; want 60", l, len(keys))
+		}
+		yes, no := true, false
+		filters := []store.DeviceFilter{
+			{}, {IDContains: "0A"}, {NameContains: "DEV-1"}, {Quarantined: &yes}, {Quarantined: &no},
+			{NameContains: "dev", Quarantined: &no}, {IDContains: "zz"},
+		}
+		for _, base := range filters {
+			for _, sort := range []store.DeviceSort{store.SortByLastConnection, store.SortByID, store.SortByFirmwareVersion} {
+				for _, asc := range []bool{false, true} {
+					f := base
+					f.Sort, f.Ascending = sort, asc
+					var sel []store.ProductDeviceKey
+					for i := range keys {
+						if f.Matches(&keys[i]) {
+							sel = append(sel, keys[i])
+						}
+					}
+					slices.SortFunc(sel, func(a, b store.ProductDeviceKey) int {
+						return store.CompareProductDevices(&a, &b, sort, asc)
+					})
+					for _, size := range []int{7, 25} {
+						for page := 1; (page-1)*size <= len(sel); page++ {
+							f.Page = store.Page{Number: page, Size: size}
+							got, total, err := db.DevicesByProduct(ctx, p, f)
+							if err != nil {
+								t.Fatal(err)
+							}
+							if total != len(sel) {
+								t.Fatalf("%+v: total %d; keys give %d", f, total, len(sel))
+							}
+							lo := min((page-1)*size, len(sel))
+							hi := min(lo+size, len(sel))
+							var want, gotIDs []string
+							for _, k := range sel[lo:hi] {
+								want = append(want, k.ID)
+							}
+							for _, d := range got {
+								gotIDs = append(gotIDs, d.ID)
+							}
+							if !slices.Equal(gotIDs, want) {
+								t.Fatalf("%+v: SQL page %v; keys give %v", f, gotIDs, want)
+							}
+						}
+					}
+				}
+			}
+		}
+		ids := []string{keys[0].ID, keys[1].ID, "e00fce68ffffffffffffffff", "e00fce68eeeeeeeeeeeeeeee"}
+		vs, err := db.ProductDeviceVersions(ctx, p, ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(vs) != 2 {
+			t.Fatalf("versions of 2 product devices, one of another product, one absent: %+v", vs)
+		}
+		if err := db.InsertDevices(ctx, devs[:1]); err == nil {
+			t.Fatal("InsertDevices of an existing ID succeeded")
+		}
+	})
+}
