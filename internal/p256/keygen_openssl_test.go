@@ -1,0 +1,5 @@
+//go:build openssl && cgo
+
+package p256
+
+func init() { opensslKeygens = keygens }
