@@ -112,6 +112,9 @@ func newUDPServer(g *Gateway, key *ecdsa.PrivateKey) (*udpServer, error) {
 	u.saved, _ = g.store.(store.DTLSSessions)
 	u.cfg = dtls.ServerConfig{Key: key, Cookies: cookies, DeviceKey: u.knownKey,
 		InitialTimeout: g.cfg.UDPHandshakeRetransmit}
+	if err := configureDTLS(&u.cfg); err != nil {
+		return nil, err
+	}
 	return u, nil
 }
 
