@@ -371,7 +371,15 @@ const (
 	udpDefaultMaxMessage = 1024
 )
 
-func (c *udpConn) functionACKRoom() int { return 0 }
+// functionACKRoom: Device OS over DTLS receives a message into one buffer
+// of the size its Hello announces and builds the ACK of a function call in
+// the 16 bytes after it; a call that leaves less gets no ACK. Device OS
+// (3.x to 6.x) takes no blockwise function call, event or variable request
+// from the server, so a longer call is refused before it is sent.
+func (c *udpConn) functionACKRoom() int { return udpFunctionACKRoom }
+
+// udpFunctionACKRoom is the room Device OS asks for the ACK of a call.
+const udpFunctionACKRoom = 16
 
 // readFrame returns the next CoAP message: it opens the application
 // records of each datagram in turn, answers a repeated handshake flight,
