@@ -151,6 +151,11 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		_ = writeJSON(w, http.StatusNotFound, map[string]any{"ok": false, "error": "Not Found"})
 	case errors.Is(err, store.ErrConflict):
 		_ = writeJSON(w, http.StatusConflict, map[string]any{"ok": false, "error": "Already exists"})
+	case errors.Is(err, store.ErrStale):
+		// Another request (maybe on another server) changed the record
+		// since this one read it; redoing the change on a fresh read is
+		// the client's decision.
+		_ = writeJSON(w, http.StatusConflict, map[string]any{"ok": false, "error": "Changed by another request; read it again and retry"})
 	case r.Context().Err() != nil && errors.Is(err, r.Context().Err()):
 		// The client went away (or the server is shutting down): nobody
 		// reads the answer, and it is not a server fault.

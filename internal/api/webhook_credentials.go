@@ -66,8 +66,8 @@ func SealWebhookCredentials(ctx context.Context, st store.Webhooks, au *auth.Ser
 		if err == nil {
 			err = st.UpdateWebhook(ctx, h)
 		}
-		if errors.Is(err, store.ErrNotFound) {
-			continue // deleted meanwhile
+		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrStale) {
+			continue // deleted or rewritten meanwhile (another server sealing it)
 		}
 		if err != nil {
 			return n, fmt.Errorf("api: seal webhook credentials of %s: %w", h.ID, err)

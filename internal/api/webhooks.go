@@ -459,6 +459,7 @@ func (s *server) buildHook(rq *request, in *hookInput, prev *store.Webhook) (*st
 	h := in.hook
 	if prev != nil {
 		h.ID, h.UserID, h.ProductID, h.CreatedAt = prev.ID, prev.UserID, prev.ProductID, prev.CreatedAt
+		h.Version = prev.Version // a concurrent update fails with store.ErrStale (409)
 		if !in.eventSet {
 			h.Event = prev.Event
 		}

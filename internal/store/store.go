@@ -221,6 +221,10 @@ type Client struct {
 	OwnerID     string
 	ProductID   int64
 	CreatedAt   time.Time
+	// Version counts the row's updates (1 when created); UpdateClient
+	// checks it when set, so a write based on a stale read fails with
+	// ErrStale.
+	Version int64
 }
 
 // Clients holds OAuth clients.
@@ -233,7 +237,9 @@ type Clients interface {
 	ClientsByOwner(ctx context.Context, userID string) ([]Client, error)
 	// ClientsByProduct lists a product's clients ordered by creation.
 	ClientsByProduct(ctx context.Context, productID int64) ([]Client, error)
-	// UpdateClient replaces Name and Scope (and RedirectURI).
+	// UpdateClient replaces Name and Scope (and RedirectURI). With a
+	// Version it fails with ErrStale when the row's version differs; on
+	// success the version goes up by one, in the row and in c.
 	UpdateClient(ctx context.Context, c *Client) error
 	// DeleteClient removes the client or fails with ErrNotFound.
 	DeleteClient(ctx context.Context, id string) error

@@ -37,6 +37,10 @@ type Webhook struct {
 	Settings  WebhookSettings
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// Version counts the row's updates (1 when created); UpdateWebhook
+	// checks it when set, so a write based on a stale read fails with
+	// ErrStale.
+	Version int64
 }
 
 // BasicAuth is a webhook's HTTP basic credentials (templates allowed).
@@ -172,6 +176,9 @@ type Webhooks interface {
 	AllWebhooks(ctx context.Context) ([]Webhook, error)
 	// UpdateWebhook replaces every field but ID, UserID, ProductID and
 	// CreatedAt; UpdatedAt becomes now when zero. ErrNotFound if absent.
+	// With a Version it fails with ErrStale when the row's version differs
+	// (another writer came first); on success the version goes up by one,
+	// in the row and in w.
 	UpdateWebhook(ctx context.Context, w *Webhook) error
 	// DeleteWebhook removes the webhook and its delivery log.
 	DeleteWebhook(ctx context.Context, id string) error

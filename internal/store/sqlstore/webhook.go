@@ -47,12 +47,15 @@ func (db *DB) CreateWebhook(ctx context.Context, w *store.Webhook) error {
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		w.ID, w.UserID, w.ProductID, w.IntegrationType, w.Name, w.Event, w.DeviceID, w.Disabled,
 		string(settings), toMS(w.CreatedAt), toMS(w.UpdatedAt))
+	if err == nil {
+		w.Version = 1
+	}
 	return wrap(err, "create webhook %q", w.ID)
 }
 
 // WebhookByID returns the webhook or store.ErrNotFound.
 func (db *DB) WebhookByID(ctx context.Context, id string) (*store.Webhook, error) {
-	w, err := scanWebhook(db.queryRow(ctx, `SELECT `+webhookColumns+` FROM webhooks WHERE id = ?`, id))
+	w, err := scanWebhook(db.queryRow(ctx, `SELECT `+webhookColumns+`, version FROM webhooks WHERE id = ?`, id))
 	if err != nil {
 		return nil, wrap(err, "webhook %q", id)
 	}
@@ -65,7 +68,7 @@ func (db *DB) WebhooksByUser(ctx context.Context, userID string) ([]store.Webhoo
 	if userID == "" {
 		return nil, nil
 	}
-	out, err := db.listWebhooks(ctx, `SELECT `+webhookColumns+` FROM webhooks
+	out, err := db.listWebhooks(ctx, `SELECT `+webhookColumns+`, version FROM webhooks
 		WHERE user_id = ? AND product_id = 0 ORDER BY created_at, id`, userID)
 	return out, wrap(err, "webhooks of user %q", userID)
 }
@@ -75,14 +78,14 @@ func (db *DB) WebhooksByProduct(ctx context.Context, productID int64) ([]store.W
 	if productID == 0 {
 		return nil, nil
 	}
-	out, err := db.listWebhooks(ctx, `SELECT `+webhookColumns+` FROM webhooks
+	out, err := db.listWebhooks(ctx, `SELECT `+webhookColumns+`, version FROM webhooks
 		WHERE product_id = ? ORDER BY created_at, id`, productID)
 	return out, wrap(err, "webhooks of product %d", productID)
 }
 
 // AllWebhooks lists every webhook by ID.
 func (db *DB) AllWebhooks(ctx context.Context) ([]store.Webhook, error) {
-	out, err := db.listWebhooks(ctx, `SELECT `+webhookColumns+` FROM webhooks ORDER BY id`)
+	out, err := db.listWebhooks(ctx, `SELECT `+webhookColumns+`, version FROM webhooks ORDER BY id`)
 	return out, wrap(err, "all webhooks")
 }
 
@@ -105,17 +108,19 @@ func (db *DB) listWebhooks(ctx context.Context, query string, args ...any) ([]st
 
 // UpdateWebhook replaces every field but ID, UserID, ProductID and
 // CreatedAt. A zero UpdatedAt becomes now. It fails with
-// store.ErrNotFound if the webhook is absent.
+// store.ErrNotFound if the webhook is absent, and with store.ErrStale when
+// w.Version is set and the row's differs.
 func (db *DB) UpdateWebhook(ctx context.Context, w *store.Webhook) error {
 	stamp(&w.UpdatedAt, now())
 	settings, err := json.Marshal(&w.Settings)
 	if err != nil {
 		return fmt.Errorf("sqlstore: update webhook %q: %w", w.ID, err)
 	}
-	err = db.execOne(ctx, db.w, `UPDATE webhooks SET integration_type = ?, name = ?, event = ?,
-		device_id = ?, disabled = ?, settings = ?, updated_at = ? WHERE id = ?`,
+	err = db.execVersioned(ctx, "webhooks", w.ID, &w.Version, `UPDATE webhooks SET integration_type = ?, name = ?, event = ?,
+		device_id = ?, disabled = ?, settings = ?, updated_at = ?, version = version + 1
+		WHERE id = ? AND (? = 0 OR version = ?)`,
 		w.IntegrationType, w.Name, w.Event, w.DeviceID, w.Disabled, string(settings),
-		toMS(w.UpdatedAt), w.ID)
+		toMS(w.UpdatedAt), w.ID, w.Version, w.Version)
 	return wrap(err, "update webhook %q", w.ID)
 }
 
@@ -296,7 +301,7 @@ func (db *DB) WebhookDeliveries(ctx context.Context, webhookID string, limit int
 	return out, nil
 }
 
-// scanWebhook reads one row of webhookColumns.
+// scanWebhook reads one row of webhookColumns and the version.
 func scanWebhook(row rowScanner) (*store.Webhook, error) {
 	var (
 		w                store.Webhook
@@ -304,7 +309,7 @@ func scanWebhook(row rowScanner) (*store.Webhook, error) {
 		created, updated int64
 	)
 	err := row.Scan(&w.ID, &w.UserID, &w.ProductID, &w.IntegrationType, &w.Name, &w.Event,
-		&w.DeviceID, &w.Disabled, &settings, &created, &updated)
+		&w.DeviceID, &w.Disabled, &settings, &created, &updated, &w.Version)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -21,6 +22,7 @@ var clientTests = []test{
 			must(t, s.CreateClient(ctx, &c))
 			got, err := s.ClientByID(ctx, want.ID)
 			must(t, err)
+			want.Version = 1 // a new row's version
 			checkEqual(t, "ClientByID", got, &want)
 		}
 		before := time.Now()
@@ -39,6 +41,24 @@ var clientTests = []test{
 		err = s.UpdateClient(ctx, &store.Client{ID: "missing-0000", Name: "x"})
 		wantErr(t, "UpdateClient", err, store.ErrNotFound)
 		wantErr(t, "DeleteClient", s.DeleteClient(ctx, "missing-0000"), store.ErrNotFound)
+	}},
+	{"StaleUpdate", func(t *testing.T, s store.Store) {
+		addClient(t, s, "cli-0001", "user-a", 0)
+		checkStaleUpdate(t, func(ctx context.Context) (string, int64, error) {
+			c, err := s.ClientByID(ctx, "cli-0001")
+			if err != nil {
+				return "", 0, err
+			}
+			return c.Name, c.Version, nil
+		}, func(ctx context.Context, name string, version int64) (int64, error) {
+			c, err := s.ClientByID(ctx, "cli-0001")
+			if err != nil {
+				return 0, err
+			}
+			c.Name, c.Version = name, version
+			err = s.UpdateClient(ctx, c)
+			return c.Version, err
+		})
 	}},
 	{"Lists", func(t *testing.T, s store.Store) {
 		ctx := t.Context()
@@ -87,6 +107,7 @@ var clientTests = []test{
 		must(t, err)
 		want := *orig
 		want.Name, want.Scope, want.RedirectURI = "Renamed", "customers:create", "https://example.com/new"
+		want.Version = 2 // the update had no Version: unchecked, but counted
 		checkEqual(t, "after update", got, &want)
 
 		addToken(t, s, "tok-of-app", store.Token{UserID: "user-a", ClientID: c.ID})

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -76,9 +77,10 @@ var webhookTests = []test{
 				Unchunked: true, DataURLResponseEvent: true, SigningSecret: []byte{1, 0, 255},
 				Extra: map[string]json.RawMessage{"topic": json.RawMessage(`"projects/x"`)},
 			},
-			CreatedAt: at(0), UpdatedAt: at(time.Minute),
+			CreatedAt: at(0), UpdatedAt: at(time.Minute), Version: 1,
 		}
 		w := full
+		w.Version = 0 // set by CreateWebhook
 		w.CreatedAt, w.UpdatedAt = base, base.Add(time.Minute)
 		must(t, s.CreateWebhook(ctx, &w))
 		checkEqual(t, "created (normalised in place)", &w, &full)
@@ -103,7 +105,7 @@ var webhookTests = []test{
 			if !w.UpdatedAt.Equal(w.CreatedAt) {
 				t.Errorf("UpdatedAt = %v; want CreatedAt %v", w.UpdatedAt, w.CreatedAt)
 			}
-			want.ID, want.CreatedAt, want.UpdatedAt = w.ID, w.CreatedAt, w.UpdatedAt
+			want.ID, want.CreatedAt, want.UpdatedAt, want.Version = w.ID, w.CreatedAt, w.UpdatedAt, 1
 			got, err := s.WebhookByID(ctx, w.ID)
 			must(t, err)
 			checkEqual(t, "WebhookByID", got, &want)
@@ -164,7 +166,8 @@ var webhookTests = []test{
 				Extra: map[string]json.RawMessage{"k": json.RawMessage(`{"a":1}`)}},
 			CreatedAt: w.CreatedAt, UpdatedAt: at(time.Hour),
 		}
-		upd := want
+		upd := want // no Version: unchecked
+		want.Version = 2
 		upd.UserID, upd.ProductID, upd.CreatedAt = "user-b", 5, at(-time.Hour) // not mutable: ignored
 		upd.UpdatedAt = base.Add(time.Hour)
 		must(t, s.UpdateWebhook(ctx, &upd))
@@ -194,6 +197,24 @@ var webhookTests = []test{
 		if len(log) != 1 {
 			t.Errorf("log of the other hook has %d entries; want 1", len(log))
 		}
+	}},
+	{"StaleUpdate", func(t *testing.T, s store.Store) {
+		w := addWebhook(t, s, "0b0000000000000000000001", "user-a", 0, 0)
+		checkStaleUpdate(t, func(ctx context.Context) (string, int64, error) {
+			h, err := s.WebhookByID(ctx, w.ID)
+			if err != nil {
+				return "", 0, err
+			}
+			return h.Name, h.Version, nil
+		}, func(ctx context.Context, name string, version int64) (int64, error) {
+			h, err := s.WebhookByID(ctx, w.ID)
+			if err != nil {
+				return 0, err
+			}
+			h.Name, h.Version = name, version
+			err = s.UpdateWebhook(ctx, h)
+			return h.Version, err
+		})
 	}},
 	{"Deliveries", func(t *testing.T, s store.Store) {
 		ctx := t.Context()
