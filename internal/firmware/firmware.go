@@ -28,6 +28,9 @@ const (
 	DefaultRetryBackoff = 10 * time.Minute
 	DefaultStartTimeout = 45 * time.Second
 	DefaultMaxAttempts  = 3
+	DefaultGCEvery      = time.Hour
+	DefaultGCGrace      = time.Hour
+	DefaultGCRetention  = 7 * 24 * time.Hour
 )
 
 // Config tunes the service.
@@ -54,6 +57,17 @@ type Config struct {
 	// to devices this gateway node holds, so that of several servers only
 	// one acts (the store claim makes the others harmless anyway).
 	Node string
+	// GCEvery is how often unused binaries are collected (CollectBinaries)
+	// while Run runs; of the servers sharing a database, one collects per
+	// period. Default 1 h; negative never.
+	GCEvery time.Duration
+	// GCGrace keeps every binary stored (or stored again) within it, so
+	// that an upload is not collected before it is named by a version or
+	// an update. Default 1 h.
+	GCGrace time.Duration
+	// GCRetention keeps the binary of every device update started or
+	// finished within it. Default 7 days.
+	GCRetention time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -73,6 +87,15 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxAttempts <= 0 {
 		c.MaxAttempts = DefaultMaxAttempts
+	}
+	if c.GCEvery == 0 {
+		c.GCEvery = DefaultGCEvery
+	}
+	if c.GCGrace <= 0 {
+		c.GCGrace = DefaultGCGrace
+	}
+	if c.GCRetention <= 0 {
+		c.GCRetention = DefaultGCRetention
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -99,6 +122,9 @@ type Service struct {
 	queues map[int64]*queue // products with automatic updates waiting
 	ctx    context.Context  // Run's; nil before Run
 	wg     sync.WaitGroup
+
+	// started, when set (tests), sees each automatic start with its slot.
+	started func(deviceID string, slot time.Time)
 }
 
 // queue is the devices of one product waiting for an automatic update, in
@@ -317,6 +343,13 @@ func (s *Service) Run(ctx context.Context, b *bus.Bus) error {
 	}
 	s.mu.Unlock()
 	defer s.wg.Wait()
+	if s.cfg.GCEvery > 0 {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.collectEvery(ctx)
+		}()
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -465,13 +498,15 @@ func (s *Service) startLocked(productID int64) {
 	}()
 }
 
-// drain starts the product's queued updates, one per Interval, each in its
-// own goroutine (a start waits for the device), until the queue is empty;
-// then it removes the queue and ends. Starts are scheduled on a fixed
-// grid, so a slow start does not let the next ones bunch up.
+// drain starts the product's queued updates, each in its own goroutine
+// (a start waits for the device), until the queue is empty; then it
+// removes the queue and ends. Each start takes a slot of the product's
+// schedule in the store (ClaimOTASlot), which every server sharing the
+// database follows: the rate holds for the cluster, not per server, and
+// the slots stay evenly spaced however the starts are spread over servers.
 func (s *Service) drain(ctx context.Context, productID int64) {
 	interval := s.Interval()
-	var next time.Time // the earliest time of the next start
+	var next time.Time // this server's own schedule, if the store fails
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -487,7 +522,25 @@ func (s *Service) drain(ctx context.Context, productID int64) {
 		delete(q.waiting, id)
 		s.mu.Unlock()
 
-		if wait := time.Until(next); wait > 0 {
+		d, f := s.decideQueued(ctx, id)
+		if f == nil {
+			continue
+		}
+		now := s.cfg.Now()
+		slot, err := s.st.ClaimOTASlot(ctx, productID, now, interval)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			s.log.Warn("firmware: claim an update slot; pacing this server alone", "product", productID, "err", err)
+			slot = now
+			if next.After(now) {
+				slot = next
+			}
+		}
+		next = slot.Add(interval)
+		wait := slot.Sub(now)
+		if wait > 0 {
 			timer.Reset(wait)
 			select {
 			case <-ctx.Done():
@@ -498,12 +551,13 @@ func (s *Service) drain(ctx context.Context, productID int64) {
 		if ctx.Err() != nil {
 			return
 		}
-		if s.startAuto(ctx, id) {
-			if now := time.Now(); next.Before(now.Add(-interval)) {
-				next = now // idle for a while: no credit for the gap
+		if wait > time.Second {
+			// The device may have changed while its slot came.
+			if d, f = s.decideQueued(ctx, id); f == nil {
+				continue
 			}
-			next = next.Add(interval)
 		}
+		s.startAuto(ctx, d, f, slot)
 	}
 }
 
@@ -527,23 +581,29 @@ func (s *Service) retryLater(ctx context.Context, deviceID string) {
 	}()
 }
 
-// startAuto re-checks a queued device and starts its update in the
-// background; it reports whether it started one (and so used a slot of
-// the product's rate).
-func (s *Service) startAuto(ctx context.Context, deviceID string) bool {
+// decideQueued re-checks a queued device and returns it with the firmware
+// to send, or a nil firmware.
+func (s *Service) decideQueued(ctx context.Context, deviceID string) (*store.Device, *store.ProductFirmware) {
 	d, err := s.st.DeviceByID(ctx, deviceID)
 	if err != nil {
 		s.log.Warn("firmware: queued device", "device", deviceID, "err", err)
-		return false
+		return nil, nil
 	}
 	f, why, err := s.Decide(ctx, d)
 	if err != nil {
 		s.log.Warn("firmware: queued device", "device", deviceID, "err", err)
-		return false
+		return nil, nil
 	}
 	if f == nil {
 		s.log.Debug("firmware: no update", "device", deviceID, "reason", why)
-		return false
+	}
+	return d, f
+}
+
+// startAuto starts the update of d with f in the background, in its slot.
+func (s *Service) startAuto(ctx context.Context, d *store.Device, f *store.ProductFirmware, slot time.Time) {
+	if s.started != nil {
+		s.started(d.ID, slot)
 	}
 	s.wg.Add(1)
 	go func() {
@@ -553,5 +613,59 @@ func (s *Service) startAuto(ctx context.Context, deviceID string) bool {
 			s.retryLater(ctx, d.ID)
 		}
 	}()
-	return true
+}
+
+// gcKey is the cluster counter that elects one collector per GCEvery.
+const gcKey = "firmware/gc"
+
+// collectEvery collects unused binaries every GCEvery until ctx ends; when
+// the store shares counters between servers, only the first server of
+// each period does.
+func (s *Service) collectEvery(ctx context.Context) {
+	t := time.NewTicker(s.cfg.GCEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, err := s.collectOnce(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("firmware: collect binaries", "err", err)
+		}
+	}
+}
+
+// collectOnce collects unused binaries unless another server sharing the
+// store's counters did in this period (most of GCEvery); it reports
+// whether it collected.
+func (s *Service) collectOnce(ctx context.Context) (bool, error) {
+	if c, ok := s.st.(store.Counters); ok {
+		n, _, err := c.AddCounter(ctx, gcKey, s.cfg.Now(), s.cfg.GCEvery*9/10)
+		if err != nil {
+			return false, fmt.Errorf("firmware: collect binaries: %w", err)
+		}
+		if n > 1 {
+			return false, nil // another server collects this period
+		}
+	}
+	_, err := s.CollectBinaries(ctx)
+	return err == nil, err
+}
+
+// CollectBinaries deletes the stored binaries nothing needs any more
+// (docs/ota.md, "Binaries"): named by no product firmware version, by no
+// device update started or finished within GCRetention, and not stored
+// within GCGrace. It returns how many it deleted.
+func (s *Service) CollectBinaries(ctx context.Context) (int, error) {
+	now := s.cfg.Now()
+	n, err := s.st.DeleteUnusedFirmwareBinaries(ctx, store.FirmwareGC{
+		UsedBefore: now.Add(-s.cfg.GCGrace), UpdatesSince: now.Add(-s.cfg.GCRetention)})
+	if err != nil {
+		return 0, fmt.Errorf("firmware: collect binaries: %w", err)
+	}
+	if n > 0 {
+		s.log.Info("firmware: unused binaries deleted", "count", n)
+	}
+	return n, nil
 }

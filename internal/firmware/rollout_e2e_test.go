@@ -121,6 +121,27 @@ func TestRolloutEndToEnd(t *testing.T) {
 			t.Error(err)
 		}
 	}()
+	// Every spark/flash/status "failed " the gateway publishes, by device:
+	// a device whose update succeeded at its only attempt must have none
+	// (the misreport fixed in gateway/ota.go: an unanswered UpdateDone).
+	statuses, err := b.Subscribe(bus.Filter{NamePrefix: gateway.EventFlashStatus}, 4*n+64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer statuses.Close()
+	failedEvents := map[string]int{}
+	countFailed := func() {
+		for {
+			select {
+			case e := <-statuses.Events():
+				if e.Data == gateway.FlashFailed {
+					failedEvents[e.DeviceID]++
+				}
+			default:
+				return
+			}
+		}
+	}
 	// Let Run subscribe before the first device comes online.
 	time.Sleep(100 * time.Millisecond)
 
@@ -142,6 +163,7 @@ func TestRolloutEndToEnd(t *testing.T) {
 	checked := false
 	var settled time.Time // when every device first had an outcome, in the current streak
 	for {
+		countFailed()
 		list, err := st.DeviceFirmwaresByProduct(ctx, p.ID)
 		if err != nil {
 			t.Fatal(err)
@@ -189,6 +211,7 @@ func TestRolloutEndToEnd(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	elapsed := time.Since(begin)
+	countFailed()
 
 	list, err := st.DeviceFirmwaresByProduct(ctx, p.ID)
 	if err != nil {
@@ -209,6 +232,9 @@ func TestRolloutEndToEnd(t *testing.T) {
 			continue
 		}
 		updated[df.DeviceID] = true
+		if k := failedEvents[df.DeviceID]; k > 0 && df.Attempts == 1 {
+			t.Errorf("device %s took the update at its only attempt, but %d failed status events were published", df.DeviceID, k)
+		}
 		if df.Attempts > 1 {
 			retried++
 			continue // its first start is not recorded any more

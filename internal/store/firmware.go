@@ -8,14 +8,28 @@ import (
 // FirmwareBinaries holds firmware binaries by content: each distinct binary
 // is stored once, under the lower-case hex SHA-256 of its bytes, however
 // many products, releases and flashes name it. Binaries are never changed;
-// an unreferenced one may stay.
+// one nothing needs any more is deleted by DeleteUnusedFirmwareBinaries.
 type FirmwareBinaries interface {
 	// PutFirmwareBinary stores data, unless a binary with the same hash is
-	// already stored, and returns its SHA-256 hex.
+	// already stored, and returns its SHA-256 hex. Either way the binary's
+	// last use becomes now, so that the collector leaves it alone while
+	// the caller goes on to name it (FirmwareGC.UsedBefore).
 	PutFirmwareBinary(ctx context.Context, data []byte) (sha256hex string, err error)
 	// FirmwareBinary returns the binary with that SHA-256 hex, or
 	// ErrNotFound.
 	FirmwareBinary(ctx context.Context, sha256hex string) ([]byte, error)
+	// DeleteUnusedFirmwareBinaries deletes, in one statement, every binary
+	// that g says nothing needs, and returns how many it deleted.
+	DeleteUnusedFirmwareBinaries(ctx context.Context, g FirmwareGC) (int, error)
+}
+
+// FirmwareGC says which firmware binaries are still needed. A binary is
+// kept while any of these holds: a product firmware version names it; a
+// device update names it whose latest activity (its end, else its start)
+// is at or after UpdatesSince; it was last stored at or after UsedBefore.
+type FirmwareGC struct {
+	UsedBefore   time.Time
+	UpdatesSince time.Time
 }
 
 // ProductFirmware is one firmware version uploaded to a product: the
@@ -144,4 +158,9 @@ type DeviceFirmwares interface {
 	// DeleteDeviceFirmware forgets the device's firmware state; it is not
 	// an error when there is none.
 	DeleteDeviceFirmware(ctx context.Context, deviceID string) error
+	// ClaimOTASlot reserves the next start of an automatic update in the
+	// product, on a schedule every server sharing the database follows:
+	// the slots are interval apart and none is before now. It returns the
+	// reserved slot's time; the caller starts its update then, not before.
+	ClaimOTASlot(ctx context.Context, productID int64, now time.Time, interval time.Duration) (time.Time, error)
 }

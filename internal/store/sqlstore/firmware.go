@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"math"
+	"strconv"
 	"time"
 
 	"github.com/wick-cloud/wick/internal/store"
@@ -19,8 +20,9 @@ func (db *DB) PutFirmwareBinary(ctx context.Context, data []byte) (string, error
 	}
 	sum := sha256.Sum256(data)
 	hash := hex.EncodeToString(sum[:])
-	_, err := db.exec(ctx, db.w, `INSERT INTO firmware_binaries (hash, size, data, created_at)
-		VALUES (?, ?, ?, ?) ON CONFLICT (hash) DO NOTHING`, hash, len(data), data, toMS(now()))
+	t := toMS(now())
+	_, err := db.exec(ctx, db.w, `INSERT INTO firmware_binaries (hash, size, data, created_at, used_at)
+		VALUES (?, ?, ?, ?, ?) ON CONFLICT (hash) DO UPDATE SET used_at = excluded.used_at`, hash, len(data), data, t, t)
 	if err != nil {
 		return "", wrap(err, "put firmware binary %s", hash)
 	}
@@ -38,6 +40,49 @@ func (db *DB) FirmwareBinary(ctx context.Context, hash string) ([]byte, error) {
 		data = []byte{}
 	}
 	return data, nil
+}
+
+// DeleteUnusedFirmwareBinaries deletes the binaries g says nothing needs.
+// The checks and the deletion are one statement; a binary being uploaded
+// is protected by its used_at, renewed by PutFirmwareBinary before the
+// caller names it.
+func (db *DB) DeleteUnusedFirmwareBinaries(ctx context.Context, g store.FirmwareGC) (int, error) {
+	res, err := db.exec(ctx, db.w, `DELETE FROM firmware_binaries
+		WHERE used_at < ?
+		AND NOT EXISTS (SELECT 1 FROM product_firmware p WHERE p.hash = firmware_binaries.hash)
+		AND NOT EXISTS (SELECT 1 FROM device_firmware d WHERE d.hash = firmware_binaries.hash
+			AND COALESCE(d.finished_at, d.started_at, d.updated_at) >= ?)`,
+		toMS(g.UsedBefore), toMS(g.UpdatesSince))
+	if err != nil {
+		return 0, wrap(err, "delete unused firmware binaries")
+	}
+	n, err := res.RowsAffected()
+	return int(n), wrap(err, "delete unused firmware binaries")
+}
+
+// otaSlotKey is the cluster counter (cluster_counters) whose expiry is the
+// product's next free automatic update slot.
+func otaSlotKey(productID int64) string {
+	return "ota/slot/" + strconv.FormatInt(productID, 10)
+}
+
+// ClaimOTASlot reserves the product's next automatic update slot in one
+// upsert of a cluster counter: its expires_at is the next free slot, its
+// count the slots claimed (a counter expired and collected restarts the
+// schedule at now, which it would anyway).
+func (db *DB) ClaimOTASlot(ctx context.Context, productID int64, now time.Time, interval time.Duration) (time.Time, error) {
+	step := max(interval.Milliseconds(), 1)
+	n := toMS(now)
+	var next int64
+	err := db.w.QueryRowContext(ctx, db.rebind(`INSERT INTO cluster_counters (key, count, expires_at) VALUES (?, 1, ?)
+		ON CONFLICT (key) DO UPDATE SET count = cluster_counters.count + 1,
+			expires_at = CASE WHEN cluster_counters.expires_at <= ? THEN excluded.expires_at
+				ELSE cluster_counters.expires_at + ? END
+		RETURNING expires_at`), otaSlotKey(productID), n+step, n, step).Scan(&next)
+	if err != nil {
+		return time.Time{}, wrap(err, "claim update slot of product %d", productID)
+	}
+	return fromMS(next - step), nil
 }
 
 // productFirmwareColumns are read by scanProductFirmware.

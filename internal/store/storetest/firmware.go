@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -252,6 +253,132 @@ var firmwareTests = []test{
 		wg.Wait()
 		if wins != 1 {
 			t.Errorf("%d of %d concurrent starts succeeded; want 1", wins, n)
+		}
+	}},
+	{"BinaryGC", func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		put := func(b string) string {
+			h, err := s.PutFirmwareBinary(ctx, []byte(b))
+			must(t, err)
+			return h
+		}
+		stored := func(h string) bool {
+			_, err := s.FirmwareBinary(ctx, h)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				t.Fatal(err)
+			}
+			return err == nil
+		}
+		gc := func(g store.FirmwareGC, want int) {
+			t.Helper()
+			n, err := s.DeleteUnusedFirmwareBinaries(ctx, g)
+			must(t, err)
+			if n != want {
+				t.Errorf("DeleteUnusedFirmwareBinaries(%+v) deleted %d; want %d", g, n, want)
+			}
+		}
+		version := put("a version")
+		must(t, s.CreateProductFirmware(ctx, &store.ProductFirmware{ProductID: 7, Version: 1, Hash: version, Size: 9, PlatformID: 6}))
+		running := put("a running update")
+		must(t, s.StartDeviceOTA(ctx, "dev1", store.DeviceOTA{Hash: running, At: base.Add(50 * time.Minute)}))
+		recent := put("an update finished lately")
+		must(t, s.StartDeviceOTA(ctx, "dev2", store.DeviceOTA{Hash: recent, At: base}))
+		if _, err := s.FinishDeviceOTA(ctx, "dev2", recent, "", base.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		old := put("an update finished long ago")
+		must(t, s.StartDeviceOTA(ctx, "dev3", store.DeviceOTA{Hash: old, At: base}))
+		if _, err := s.FinishDeviceOTA(ctx, "dev3", old, "boom", base.Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		unnamed := put("named by nothing")
+		// Everything was just stored: nothing goes, whatever the updates.
+		gc(store.FirmwareGC{UsedBefore: time.Now().Add(-time.Hour), UpdatesSince: base.Add(time.Hour * 24)}, 0)
+		// Past the grace, with updates kept from minute 30: the unnamed
+		// binary and the one of an update that ended at minute 1 go; the
+		// version's, the running update's (started at minute 50) and the
+		// one that ended at minute 60 stay.
+		gc(store.FirmwareGC{UsedBefore: time.Now().Add(time.Hour), UpdatesSince: base.Add(30 * time.Minute)}, 2)
+		for h, want := range map[string]bool{version: true, running: true, recent: true, old: false, unnamed: false} {
+			if stored(h) != want {
+				t.Errorf("binary %s stored = %v; want %v", h[:8], !want, want)
+			}
+		}
+		// From minute 55 the running update is too old to count.
+		gc(store.FirmwareGC{UsedBefore: time.Now().Add(time.Hour), UpdatesSince: base.Add(55 * time.Minute)}, 1)
+		if stored(running) || !stored(recent) || !stored(version) {
+			t.Errorf("after the second pass: running %v, recent %v, version %v", stored(running), stored(recent), stored(version))
+		}
+		// Storing the same bytes again renews the binary's use, so that one
+		// being uploaded again is not collected before its caller names it.
+		again := put("uploaded twice")
+		time.Sleep(5 * time.Millisecond)
+		between := time.Now()
+		time.Sleep(5 * time.Millisecond)
+		if h := put("uploaded twice"); h != again {
+			t.Fatalf("hash changed: %s, %s", h, again)
+		}
+		gc(store.FirmwareGC{UsedBefore: between, UpdatesSince: base.Add(time.Hour * 24)}, 1) // the recent update's
+		if !stored(again) || stored(recent) {
+			t.Fatalf("stored: again %v, recent %v; a binary stored again after the cut-off must stay", stored(again), stored(recent))
+		}
+		// A deleted version no longer holds its binary.
+		must(t, s.DeleteProductFirmware(ctx, 7, 1))
+		gc(store.FirmwareGC{UsedBefore: time.Now().Add(time.Hour), UpdatesSince: base.Add(time.Hour * 24)}, 2)
+		for _, h := range []string{version, again} {
+			if stored(h) {
+				t.Errorf("binary %s survived", h[:8])
+			}
+		}
+	}},
+	{"OTASlots", func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		const step = 100 * time.Millisecond
+		for i, c := range []struct {
+			product int64
+			now     time.Duration
+			want    time.Duration
+		}{
+			{7, 0, 0},
+			{7, 0, step},
+			{7, 10 * time.Millisecond, 2 * step},
+			{8, 0, 0},                 // each product has its own schedule
+			{7, time.Hour, time.Hour}, // no credit for idle time
+			{7, time.Hour + step/2, time.Hour + step}, // a slot never before now
+		} {
+			got, err := s.ClaimOTASlot(ctx, c.product, base.Add(c.now), step)
+			must(t, err)
+			checkTime(t, fmt.Sprintf("slot %d", i), got, at(c.want))
+		}
+		// Concurrent claims (as from several servers) get distinct slots,
+		// one step apart.
+		const n = 16
+		now := base.Add(2 * time.Hour)
+		var (
+			wg  sync.WaitGroup
+			mu  sync.Mutex
+			got = map[time.Time]bool{}
+		)
+		for range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				slot, err := s.ClaimOTASlot(ctx, 9, now, step)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				got[slot.UTC()] = true
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		for k := range n {
+			if want := at(2*time.Hour + time.Duration(k)*step); !got[want] {
+				t.Errorf("no claim got slot %v; got %v", want, got)
+				break
+			}
 		}
 	}},
 }
