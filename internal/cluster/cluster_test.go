@@ -41,6 +41,13 @@ const (
 	// take to mark its devices offline (gateway.DefaultNodeDeadAfter plus
 	// a heartbeat and the store update).
 	livenessWindow = 20 * time.Second
+	// clusterSensitiveRate is the nodes' --sensitive-rate, the limit
+	// checkClusterRate spreads its requests over.
+	clusterSensitiveRate = 30
+	// rateSync is ratelimit.DefaultSyncInterval plus a PostgreSQL round
+	// trip on a loaded machine: how stale a node's view of the others'
+	// counts may be.
+	rateSync = 500 * time.Millisecond
 )
 
 // simDevice is an in-process device of the test, with the node it is
@@ -53,8 +60,10 @@ type simDevice struct {
 	pinned bool         // dials only its preferred node
 	// moveTo, when >= 0, overrides prefer (set by moveSilently).
 	moveTo atomic.Int32
-	// conn is the current connection.
+	// conn is the current connection (TCP devices).
 	conn atomic.Pointer[leakyConn]
+	// changes counts the device's state changes (Gen 3 devices).
+	changes atomic.Int32
 }
 
 // leakyConn is a device connection that can be abandoned: the device sees
@@ -196,6 +205,14 @@ func newDevice(t testing.TB, c *cluster, sd *simDevice, key *rsa.PrivateKey, sk 
 	if err != nil {
 		t.Fatal(err)
 	}
+	addHandlers(t, d, id)
+	return d
+}
+
+// addHandlers gives d the function echo (its argument plus one) and the
+// variable whoami (its ID).
+func addHandlers(t testing.TB, d *device.Device, id string) {
+	t.Helper()
 	if err := d.Function("echo", func(_ context.Context, arg string) int32 {
 		v, _ := strconv.Atoi(arg)
 		return int32(v + 1)
@@ -205,7 +222,6 @@ func newDevice(t testing.TB, c *cluster, sd *simDevice, key *rsa.PrivateKey, sk 
 	if err := d.Variable("whoami", func() string { return id }); err != nil {
 		t.Fatal(err)
 	}
-	return d
 }
 
 // deviceInfo is the part of GET /v1/devices/{id} the test reads.
@@ -344,15 +360,22 @@ func TestCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts 3 NATS servers and 3 wick processes; skipped with -short")
 	}
-	c := setup(t)
+	c := setup(t, "--sensitive-rate", strconv.Itoa(clusterSensitiveRate))
 	token := c.login(t, c.nodes[0].api, user, password)
+	rateDone := make(chan struct{})
+	go func() { defer close(rateDone); checkClusterRate(t, c) }() // beside the devices' start
 	devs := startDevices(t, c, token, deviceCount, false)
 	// A device that reaches only node1: when node1 dies it stays away, and
 	// the survivors must mark it offline within the liveness window.
 	stuck := startDevices(t, c, token, 1, true)[0]
+	// Gen 3 devices over UDP/DTLS: on node1, node2, node3 and node1.
+	gen3 := startUDPDevices(t, c, token, 4)
 	all := []int{0, 1, 2}
-	d := waitOnline(t, c, token, append(slices.Clone(devs), stuck), all, 60*time.Second)
-	t.Logf("%d devices online on %d nodes, seen by every node, after %v", len(devs), nodeCount, d.Round(time.Millisecond))
+	d := waitOnline(t, c, token, append(slices.Concat(devs, gen3), stuck), all, 60*time.Second)
+	t.Logf("%d TCP and %d Gen 3 devices online on %d nodes, seen by every node, after %v", len(devs), len(gen3), nodeCount, d.Round(time.Millisecond))
+	devs = append(devs, gen3...) // from here on, every check covers both kinds
+
+	<-rateDone
 
 	// Any node serves any request.
 	same, cross := callAll(t, c, token, devs, all)
@@ -442,6 +465,10 @@ func TestCluster(t *testing.T) {
 		time.Since(moveAt).Round(time.Millisecond))
 	waitOnline(t, c, token, devs, all, 10*time.Second)
 
+	// A Gen 3 device's datagrams go to another node (no stickiness): the
+	// session follows its connection ID through the store.
+	moveUDP(t, c, token, gen3[0], 1)
+
 	// Kills under load: a webhook receiver counts deliveries.
 	var mu sync.Mutex
 	received := map[string]int{}
@@ -495,6 +522,7 @@ func TestCluster(t *testing.T) {
 	}
 	<-killed
 	killAt := time.Now()
+	c.dead[0].Store(true) // the balancer stops sending to node1
 	c.nodes[0].kill(t)
 	if c.replicas {
 		c.nats.servers[0].kill(t)
@@ -507,6 +535,11 @@ func TestCluster(t *testing.T) {
 	// The killed node's devices come back on the survivors.
 	waitOnline(t, c, token, devs, []int{1, 2}, backOnlineWindow)
 	t.Logf("all devices online on the survivors %v after the kill (%d had been on node1)", time.Since(killAt).Round(time.Millisecond), len(moved))
+	for _, sd := range gen3 {
+		if slices.Contains(moved, sd) {
+			t.Logf("Gen 3 device %s of node1 back on node%d, session resumed from the store: %v", sd.id, sd.node.Load()+1, sd.dev.Resumed())
+		}
+	}
 	for _, sd := range moved {
 		if n := sd.node.Load(); n == 0 {
 			t.Errorf("device %s still on the killed node", sd.id)
@@ -571,5 +604,47 @@ func TestCluster(t *testing.T) {
 	// At least once, not once per node: duplicates only around the kill.
 	if dups > len(accepted)/4 {
 		t.Errorf("%d of %d events delivered more than once: delivery is per node, not per cluster", dups, len(accepted))
+	}
+}
+
+// checkClusterRate sends a client's requests to a rate-limited route round
+// robin over the three nodes, paced, and checks that the cluster admits the
+// limit once, not once per node: at least the limit, and at most the limit
+// plus what the two other nodes could admit in one sync interval
+// (docs/scaling.md, Limits). Windows are aligned to the clock: a run too
+// close to a window's end waits for the next window.
+func checkClusterRate(t *testing.T, c *cluster) {
+	const requests, pace = 3 * clusterSensitiveRate, 20 * time.Millisecond
+	window := 5 * time.Minute // --rate-window's default, the sensitive limit's window
+	// Per node, requests arrive every nodeCount*pace; in one sync
+	// interval a node admits at most this many the others do not see.
+	perSync := int(rateSync/(nodeCount*pace)) + 1
+	bound := clusterSensitiveRate + (nodeCount-1)*perSync
+	if left := time.Until(time.Now().Truncate(window).Add(window)); left < 15*time.Second {
+		time.Sleep(left + 100*time.Millisecond)
+	}
+	admitted, limited := 0, 0
+	perNode := make([]int, nodeCount)
+	for i := range requests {
+		n := i % nodeCount
+		status, body, err := c.do(t.Context(), "POST", c.nodes[n].api, "/v1/user/password-reset", "",
+			url.Values{"username": {"nobody@example.com"}}, "")
+		switch {
+		case err != nil || status >= 500:
+			t.Errorf("password reset through node%d: %d %s %v", n+1, status, body, err)
+			return
+		case status == http.StatusTooManyRequests:
+			limited++
+		default:
+			admitted++
+			perNode[n]++
+		}
+		time.Sleep(pace)
+	}
+	t.Logf("cluster rate limit %d per %v: %d of %d requests spread over %d nodes admitted (per node %v), %d refused; bound %d",
+		clusterSensitiveRate, window, admitted, requests, nodeCount, perNode, limited, bound)
+	if admitted < clusterSensitiveRate || admitted > bound {
+		t.Errorf("admitted %d of %d requests over %d nodes with a limit of %d; want %d..%d (counted per node it would be all %d)",
+			admitted, requests, nodeCount, clusterSensitiveRate, clusterSensitiveRate, bound, requests)
 	}
 }

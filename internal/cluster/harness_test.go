@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -285,6 +286,7 @@ type node struct {
 	*proc
 	api    string // http://127.0.0.1:port
 	device string // device TCP address
+	udp    string // device UDP address (Gen 3)
 }
 
 // cluster is the whole setup: NATS, the shared database and the nodes.
@@ -299,6 +301,9 @@ type cluster struct {
 	// replicas is whether wick serve has --nats-replicas (streams
 	// replicated over the NATS cluster).
 	replicas bool
+	// dead marks the nodes the test killed: the UDP "load balancer" of
+	// the Gen 3 devices' Dial skips them (a UDP dial never fails).
+	dead [nodeCount]atomic.Bool
 }
 
 // hasFlag reports whether wick serve has the flag --name.
@@ -328,13 +333,14 @@ func (c *cluster) run(t testing.TB, stdin string, args ...string) string {
 // startNodes starts n wick serve processes on the cluster's store and NATS.
 func (c *cluster) startNodes(t testing.TB, n int, extra ...string) {
 	t.Helper()
-	ports := freePorts(t, 2*n)
+	ports := freePorts(t, 3*n)
 	for i := range n {
 		name := fmt.Sprintf("node%d", i+1)
-		nd := &node{api: fmt.Sprintf("http://127.0.0.1:%d", ports[i]), device: fmt.Sprintf("127.0.0.1:%d", ports[n+i])}
+		nd := &node{api: fmt.Sprintf("http://127.0.0.1:%d", ports[i]), device: fmt.Sprintf("127.0.0.1:%d", ports[n+i]),
+			udp: fmt.Sprintf("127.0.0.1:%d", ports[2*n+i])} // a free TCP port number, free for UDP too in practice
 		args := append([]string{"serve"}, c.storeArgs(filepath.Join(c.dir, name))...)
 		args = append(args, "--nats", strings.Join(c.nats.urls, ","), "--node", name,
-			"--http", strings.TrimPrefix(nd.api, "http://"), "--device-tcp", nd.device, "--device-udp", "",
+			"--http", strings.TrimPrefix(nd.api, "http://"), "--device-tcp", nd.device, "--device-udp", nd.udp,
 			"--webhook-allow-private", "--webhook-timeout", "5s", "--log-level", "warn")
 		args = append(args, extra...)
 		nd.proc = start(t, name, c.wick, args...)
