@@ -6,14 +6,24 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/wick-cloud/wick/internal/config"
 	"github.com/wick-cloud/wick/internal/server"
 	"github.com/wick-cloud/wick/protocol"
+	"github.com/wick-cloud/wick/sdk/cloud"
 )
 
-const deviceUsage = "Usage: wick device provision ID --key FILE [--product N] [--data DIR] [--db DSN] [--init]"
+const deviceUsage = `Usage: wick device provision ID --key FILE [--product N] [--data DIR] [--db DSN] [--init]
+       wick device provision ID --key FILE [--product N] --api URL --token TOKEN
+
+With --api the key goes to a running server through its REST API
+(POST /v1/provisioning/ID, as particle keys send does) with TOKEN's rights,
+instead of into the data directory.`
 
 // maxKeyFile bounds a key file read by `wick device provision`; public
 // keys are a few hundred bytes.
@@ -43,12 +53,14 @@ func deviceCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) err
 	initData := registerInit(fs)
 	keyFile := fs.String("key", "", `the device's key file: public or private (the public half is derived), PEM or DER, RSA or EC P-256; "-" reads standard input (required)`)
 	product := fs.Int64("product", 0, "ID of the product to put the device in (0: keep its product)")
+	apiURL := fs.String("api", "", "provision through the REST API of the server at this URL instead of the data directory")
+	token := fs.String("token", "", "access token for --api (a user on the product's team for --product)")
 	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn, error")
 	rest, err := config.Parse(fs, args[1:], nil)
 	if err != nil {
 		return usageErr(err)
 	}
-	if len(rest) != 1 || *keyFile == "" {
+	if len(rest) != 1 || *keyFile == "" || (*apiURL != "" && *token == "") {
 		fmt.Fprintln(stderr, deviceUsage)
 		return errUsage
 	}
@@ -59,6 +71,9 @@ func deviceCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) err
 	key, derived, err := publicHalf(key)
 	if err != nil {
 		return err
+	}
+	if *apiURL != "" {
+		return provisionRemote(*apiURL, *token, rest[0], key, *product, derived, stdout)
 	}
 	log, err := newLogger(stderr, *logLevel, "text")
 	if err != nil {
@@ -77,6 +92,42 @@ func deviceCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) err
 	}
 	if d.ProductID != 0 {
 		fmt.Fprintf(stdout, ", product %d", d.ProductID)
+	}
+	fmt.Fprintln(stdout, ")")
+	return nil
+}
+
+// provisionRemote is `wick device provision --api`: the key goes to the
+// server at apiURL through sdk/cloud, like `particle keys send`
+// (docs/sdk-cloud.md#wicks-own-commands).
+func provisionRemote(apiURL, token, id string, key []byte, product int64, derived bool, stdout io.Writer) error {
+	pemKey := key
+	if k, err := protocol.ParsePublicKey(key); err == nil {
+		if pemKey, err = protocol.MarshalPublicKeyPEM(k); err != nil {
+			return fmt.Errorf("read key: %w", err)
+		}
+	}
+	o := cloud.ProvisionOptions{Filename: "wick-device-provision"}
+	if product != 0 {
+		o.Product = strconv.FormatInt(product, 10)
+	}
+	c := cloud.New(apiURL, token)
+	c.UserAgent = "wick/" + version
+	c.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+	ctx := context.Background()
+	if err := c.ProvisionDeviceWith(ctx, id, pemKey, o); err != nil {
+		return fmt.Errorf("device provision: %w", err)
+	}
+	label := "key"
+	if alg := cloud.KeyAlgorithm(pemKey); alg != "" {
+		label = alg + " key"
+	}
+	fmt.Fprintf(stdout, "provisioned device %s through %s (%s", strings.ToLower(id), strings.TrimRight(apiURL, "/"), label)
+	if derived {
+		fmt.Fprint(stdout, ", public half of the private key file")
+	}
+	if product != 0 {
+		fmt.Fprintf(stdout, ", product %d", product)
 	}
 	fmt.Fprintln(stdout, ")")
 	return nil

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wick-cloud/wick/internal/server/servertest"
 	"github.com/wick-cloud/wick/internal/store/sqlstore"
 	"github.com/wick-cloud/wick/protocol"
 )
@@ -219,4 +220,50 @@ func FuzzPublicHalf(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestDeviceProvisionRemote runs `wick device provision --api` against a
+// real server: the key goes through sdk/cloud as `particle keys send`
+// sends it, RSA and P-256 alike, and a bad token is refused.
+func TestDeviceProvisionRemote(t *testing.T) {
+	w := servertest.Start(t)
+	owner := w.Login(t)
+	tok := owner.Token
+	dir := t.TempDir()
+	ecFile := filepath.Join(dir, "ec.der")
+	sec1, err := x509.MarshalECPrivateKey(newECKey(t, elliptic.P256()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(ecFile, sec1, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rsaFile := filepath.Join("..", "..", "protocol", "testdata", "device_key.pub.pem")
+	for _, tt := range []struct {
+		id, key, token, want string
+		wantErr              bool
+	}{
+		{"c30000000000000000000001", rsaFile, tok, "(rsa key)", false},
+		{"C30000000000000000000002", ecFile, tok, "(ecc key, public half of the private key file)", false},
+		{"c30000000000000000000003", rsaFile, "not-a-token", "", true},
+	} {
+		var out, errOut bytes.Buffer
+		err := deviceCommand([]string{"provision", tt.id, "--key", tt.key, "--api", w.API, "--token", tt.token}, nil, &out, &errOut)
+		if tt.wantErr {
+			if err == nil || !strings.Contains(err.Error(), "401") {
+				t.Errorf("%s: err = %v, want a 401", tt.id, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v (%s)", tt.id, err, errOut.String())
+		}
+		if !strings.Contains(out.String(), tt.want) {
+			t.Errorf("%s: output %q, want %q", tt.id, out.String(), tt.want)
+		}
+		d, err := owner.GetDevice(t.Context(), strings.ToLower(tt.id))
+		if err != nil || d.Owner == nil || *d.Owner != servertest.Owner {
+			t.Errorf("%s: device = %+v, %v; want it provisioned and owned by the token's user", tt.id, d, err)
+		}
+	}
 }

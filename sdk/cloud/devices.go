@@ -2,8 +2,13 @@ package cloud
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strconv"
 )
@@ -337,11 +342,75 @@ func (c *Client) GetProductVariable(ctx context.Context, product, id, variable s
 // ProvisionDevice is POST /v1/provisioning/{id}: it gives the cloud the
 // device's public key (PEM), so that the device can connect. With product
 // not "", the device joins that product; without, an unowned device
-// becomes the caller's.
+// becomes the caller's. It sends the fields `particle keys send` sends
+// (docs/sdk-cloud.md#provisioning): publicKey, algorithm ("rsa" for an RSA
+// key, "ecc" for a P-256 key of a Gen 3 device, read from the key itself),
+// filename and product_id.
 func (c *Client) ProvisionDevice(ctx context.Context, id string, publicKeyPEM []byte, product string) error {
-	form := url.Values{"publicKey": {string(publicKeyPEM)}}
-	if product != "" {
-		form.Set("product_id", product)
+	return c.ProvisionDeviceWith(ctx, id, publicKeyPEM, ProvisionOptions{Product: product})
+}
+
+// ProvisionOptions are the optional fields of ProvisionDeviceWith.
+type ProvisionOptions struct {
+	// Product is the product the device joins (ID or slug), "" for none.
+	Product string
+	// Algorithm is "rsa" or "ecc"; "" means read it from the key.
+	Algorithm string
+	// Filename names where the key came from, as the CLI reports it;
+	// "" sends "cloud-sdk".
+	Filename string
+}
+
+// ProvisionDeviceWith is ProvisionDevice with every field of the request.
+func (c *Client) ProvisionDeviceWith(ctx context.Context, id string, publicKeyPEM []byte, o ProvisionOptions) error {
+	alg := o.Algorithm
+	if alg == "" {
+		alg = KeyAlgorithm(publicKeyPEM)
 	}
-	return c.do(ctx, call{method: "POST", path: "/v1/provisioning/" + pathEscape(id), form: form}, nil)
+	name := o.Filename
+	if name == "" {
+		name = "cloud-sdk"
+	}
+	form := url.Values{"deviceID": {id}, "publicKey": {string(publicKeyPEM)}, "filename": {name}, "order": {name + "_" + id}}
+	if alg != "" {
+		form.Set("algorithm", alg)
+	}
+	if o.Product != "" {
+		form.Set("product_id", o.Product)
+	}
+	var out struct {
+		Error any `json:"error"`
+	}
+	if err := c.do(ctx, call{method: "POST", path: "/v1/provisioning/" + pathEscape(id), form: form}, &out); err != nil {
+		return err
+	}
+	// particle-cli treats any answer with "error" as a failure, 2xx or not.
+	if out.Error != nil {
+		return &Error{StatusCode: http.StatusOK, Code: fmt.Sprint(out.Error)}
+	}
+	return nil
+}
+
+// KeyAlgorithm returns the provisioning algorithm of a public key in PEM
+// (SPKI or PKCS#1): "rsa" or "ecc"; "" when the key cannot be read, in
+// which case the server decides from the key it is sent.
+func KeyAlgorithm(publicKeyPEM []byte) string {
+	block, _ := pem.Decode(publicKeyPEM)
+	if block == nil {
+		return ""
+	}
+	if block.Type == "RSA PUBLIC KEY" {
+		return "rsa"
+	}
+	k, err := x509.ParsePKIXPublicKey(block.Bytes)
+	if err != nil {
+		return ""
+	}
+	switch k.(type) {
+	case *rsa.PublicKey:
+		return "rsa"
+	case *ecdsa.PublicKey:
+		return "ecc"
+	}
+	return ""
 }

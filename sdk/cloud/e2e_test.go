@@ -2,6 +2,8 @@ package cloud_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -330,6 +332,28 @@ func TestSignUpAndProvision(t *testing.T) {
 	}
 	if err := user.ProvisionDevice(ctx, id, []byte("not a key"), ""); !cloud.IsBadRequest(err) {
 		t.Errorf("ProvisionDevice with garbage: %v; want 400", err)
+	}
+	// A Gen 3 device's P-256 key goes as algorithm=ecc, read from the key.
+	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecDER, err := x509.MarshalPKIXPublicKey(&ec.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: ecDER})
+	const ecID = "c20000000000000000000002"
+	if err := user.ProvisionDevice(ctx, ecID, ecPEM, ""); err != nil {
+		t.Fatalf("ProvisionDevice with a P-256 key: %v", err)
+	}
+	if d, err := user.GetDevice(ctx, ecID); err != nil || d.Owner == nil || *d.Owner != "new@example.com" {
+		t.Fatalf("P-256 device = %+v, %v; want it owned", d, err)
+	}
+	// An algorithm the server does not know is refused with its message.
+	err = user.ProvisionDeviceWith(ctx, ecID, ecPEM, cloud.ProvisionOptions{Algorithm: "dsa"})
+	if e := (*cloud.Error)(nil); !errors.As(err, &e) || e.StatusCode != 400 || !strings.Contains(e.Error(), "algorithm") {
+		t.Errorf("ProvisionDeviceWith(dsa): %v; want 400 naming the algorithm", err)
 	}
 }
 
