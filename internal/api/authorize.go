@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/wick-cloud/wick/internal/auth"
+	"github.com/wick-cloud/wick/internal/store"
 )
 
 // The browser sign-in pages of GET and POST /oauth/authorize
@@ -56,7 +57,14 @@ type authorizePage struct {
 	Redirect  string // the origin the browser goes back to
 	Full      bool   // the consent grants full access to a developer account
 	StartOver string // a link to start the sign-in again
+	// Scopes are the requested scopes in plain words; Choose shows them
+	// as boxes to untick (several narrow scopes).
+	Scopes []scopeLine
+	Choose bool
 }
+
+// scopeLine is one requested scope on the consent page.
+type scopeLine struct{ Name, Words string }
 
 // hiddenField is one hidden input of a form.
 type hiddenField struct{ Name, Value string }
@@ -105,12 +113,20 @@ func (s *server) handleAuthorizePost(rq *request) error {
 		}
 		return s.signedIn(rq, a, binding, in)
 	case stepConsent:
-		if p.str("action") != "allow" {
+		var granted []string // nil: everything asked for
+		if chooseScopes(a) {
+			granted = append([]string{}, paramValues(p)["grant_scope"]...)
+		}
+		if p.str("action") != "allow" || (granted != nil && len(granted) == 0) {
 			rq.w.Header().Set("Location", s.withIssuer(rq, a.Deny().RedirectURL()))
 			rq.w.WriteHeader(http.StatusSeeOther)
 			return nil
 		}
-		to, err := s.auth.Approve(rq.ctx, a, binding, p.str("ticket"))
+		to, err := s.auth.Approve(rq.ctx, a, binding, p.str("ticket"), granted)
+		if errors.Is(err, auth.ErrScopeNotRequested) {
+			return s.authorizeError(rq, http.StatusBadRequest, nil, "Those permissions were not asked for",
+				"Go back to the application and start the sign-in again.")
+		}
 		if err != nil {
 			return s.signInFailed(rq, a, binding, stepLogin, err, nil)
 		}
@@ -128,6 +144,18 @@ func (s *server) handleAuthorizePost(rq *request) error {
 func (s *server) signedIn(rq *request, a *auth.Authorization, binding string, in *auth.SignIn) error {
 	if in.MFAToken != "" {
 		return s.renderAuthorize(rq, http.StatusOK, a, binding, stepOTP, "", in)
+	}
+	// A consent given before that covers this request skips the page
+	// (docs/authentication.md, Remembered consent); the 303 is the same
+	// as after the consent form.
+	to, ok, err := s.auth.RememberedConsent(rq.ctx, a, binding, in.Ticket)
+	if err != nil {
+		return s.signInFailed(rq, a, binding, stepLogin, err, nil)
+	}
+	if ok {
+		rq.w.Header().Set("Location", s.withIssuer(rq, to))
+		rq.w.WriteHeader(http.StatusSeeOther)
+		return nil
 	}
 	return s.renderAuthorize(rq, http.StatusOK, a, binding, stepConsent, "", in)
 }
@@ -175,13 +203,21 @@ func (s *server) renderAuthorize(rq *request, status int, a *auth.Authorization,
 		ClientID: a.Client.ID,
 		App:      a.Client.Name,
 		Redirect: origin(a.RedirectURI),
-		Full:     a.Product == nil,
+		Full:     a.Product == nil && len(a.Scopes) == 1 && a.Scopes[0] == auth.ScopeFull,
+		Choose:   chooseScopes(a),
+	}
+	kind := store.KindUser
+	if a.Product != nil {
+		kind = store.KindCustomer
+	}
+	for _, sc := range a.Scopes {
+		page.Scopes = append(page.Scopes, scopeLine{Name: sc, Words: auth.ScopeWords(sc, kind)})
 	}
 	if a.Product != nil {
 		page.Product = a.Product.Name
 	}
 	hidden := []hiddenField{{"step", step}, {"csrf_token", s.auth.FormToken(binding, step)}}
-	for _, name := range []string{"response_type", "client_id", "redirect_uri", "state", "scope", "code_challenge", "code_challenge_method"} {
+	for _, name := range []string{"response_type", "client_id", "redirect_uri", "state", "scope", "code_challenge", "code_challenge_method", "prompt"} {
 		if v := a.Request.Values().Get(name); v != "" {
 			hidden = append(hidden, hiddenField{name, v})
 		}
@@ -205,6 +241,12 @@ func (s *server) renderAuthorize(rq *request, status int, a *auth.Authorization,
 		page.Title = "Sign in to " + a.Client.Name
 	}
 	return s.writePage(rq, status, page, page.Redirect)
+}
+
+// chooseScopes reports whether the consent page lets the user untick
+// scopes: a developer's sign-in asking for more than one narrow scope.
+func chooseScopes(a *auth.Authorization) bool {
+	return a.Product == nil && len(a.Scopes) > 1
 }
 
 // authorizeRefused answers a request CheckAuthorize refused: a redirect to
@@ -265,23 +307,11 @@ func (s *server) writePage(rq *request, status int, page authorizePage, formOrig
 	return err
 }
 
-// withIssuer adds iss, this server's base URL, to an answer for the client
-// (RFC 9207), so that a client signing users in at several servers can
-// tell which one answered (mix-up attacks, RFC 9700 §4.4). The base URL is
-// the one the browser used: Config.PublicURL when its host is the
-// request's (its scheme is then right behind a TLS proxy too), otherwise
-// the request's own scheme and host (a default public URL such as
-// http://:8080 names no host a browser can use).
+// withIssuer adds iss, this server's base URL (issuer), to an answer for
+// the client (RFC 9207), so that a client signing users in at several
+// servers can tell which one answered (mix-up attacks, RFC 9700 §4.4).
 func (s *server) withIssuer(rq *request, location string) string {
-	iss := strings.TrimRight(s.cfg.PublicURL, "/")
-	if u, err := url.Parse(iss); err != nil || u.Host != rq.r.Host {
-		scheme := "http"
-		if rq.r.TLS != nil || strings.HasPrefix(iss, "https:") {
-			scheme = "https"
-		}
-		iss = scheme + "://" + rq.r.Host
-	}
-	return location + "&iss=" + url.QueryEscape(iss)
+	return location + "&iss=" + url.QueryEscape(s.issuer(rq))
 }
 
 // formCookie returns this browser's form cookie. With create, a browser

@@ -90,6 +90,7 @@ type page struct {
 	header http.Header
 	body   string
 	fields url.Values
+	by     *browser // the browser that fetched it
 }
 
 var hiddenRE = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`)
@@ -105,7 +106,7 @@ func (b *browser) do(req *http.Request) *page {
 	if err != nil {
 		b.t.Fatal(err)
 	}
-	p := &page{status: resp.StatusCode, header: resp.Header, body: string(body), fields: url.Values{}}
+	p := &page{status: resp.StatusCode, header: resp.Header, body: string(body), fields: url.Values{}, by: b}
 	for _, m := range hiddenRE.FindAllStringSubmatch(p.body, -1) {
 		p.fields.Set(html.UnescapeString(m[1]), html.UnescapeString(m[2]))
 	}
@@ -217,6 +218,10 @@ func (b *browser) signIn(client, redirect, challenge, username, password string)
 	p := b.get(authorizeQuery(client, redirect, challenge))
 	wantStep(b.t, p, "login")
 	p = b.submit(p, "username", username, "password", password)
+	if p.status == http.StatusSeeOther {
+		// A consent remembered from an earlier sign-in skips the page.
+		return codeFrom(b.t, p, http.StatusSeeOther, redirect)
+	}
 	wantStep(b.t, p, "consent")
 	return codeFrom(b.t, b.submit(p, "action", "allow"), http.StatusSeeOther, redirect)
 }
@@ -419,7 +424,9 @@ func TestAuthorizeMFA(t *testing.T) {
 	p = b.submit(p, "username", szUser, "password", szPass)
 	wantStep(t, p, "otp")
 	p = b.submit(p, "otp", recovery[0])
-	wantStep(t, p, "consent")
+	// The consent given above is remembered: the second factor leads
+	// straight back to the client.
+	codeFrom(t, p, http.StatusSeeOther, szWebRedir)
 }
 
 func TestAuthorizeRefusals(t *testing.T) {
@@ -452,7 +459,14 @@ func TestAuthorizeRefusals(t *testing.T) {
 		{"no method", with(func(q url.Values) { q.Del("code_challenge_method") }), false, "invalid_request"},
 		{"short challenge", with(func(q url.Values) { q.Set("code_challenge", "abc") }), false, "invalid_request"},
 		{"repeated state", with(func(q url.Values) { q.Add("state", "x") }), false, "invalid_request"},
-		{"narrow scope", with(func(q url.Values) { q.Set("scope", "devices:list") }), false, "invalid_scope"},
+		{"unknown scope", with(func(q url.Values) { q.Set("scope", "devices:list devices:frobnicate") }), false, "invalid_scope"},
+		{"customer narrow scope", with(func(q url.Values) {
+			q.Set("client_id", szShopClient)
+			q.Set("redirect_uri", szShopRedir)
+			q.Set("scope", "devices:list")
+		}), false, "invalid_scope"},
+		{"prompt none", with(func(q url.Values) { q.Set("prompt", "none") }), false, "login_required"},
+		{"unknown prompt", with(func(q url.Values) { q.Set("prompt", "sometimes") }), false, "invalid_request"},
 		{"installed client", with(func(q url.Values) { q.Set("client_id", "installed-0001") }), false, "unauthorized_client"},
 		{"customers:create client", with(func(q url.Values) { q.Set("client_id", "creator-0001") }), false, "unauthorized_client"},
 	}
@@ -470,7 +484,7 @@ func TestAuthorizeRefusals(t *testing.T) {
 				t.Fatalf("want a redirect; got %d %s", p.status, p.body)
 			}
 			loc := mustParseURL(t, p.header.Get("Location"))
-			if !strings.HasPrefix(loc.String(), szWebRedir+"?") || loc.Query().Get("error") != tt.error ||
+			if !(strings.HasPrefix(loc.String(), szWebRedir+"?") || strings.HasPrefix(loc.String(), szShopRedir+"&")) || loc.Query().Get("error") != tt.error ||
 				loc.Query().Get("state") != szState || loc.Query().Get("code") != "" {
 				t.Fatalf("redirect %s; want error %s with the state", loc, tt.error)
 			}

@@ -73,6 +73,10 @@ func (s *server) routes() []route {
 		// The browser sign-in (authorize.go, docs/authentication.md#browser-sign-in).
 		{method: "GET", pattern: "/oauth/authorize", policy: public, handler: s.handleAuthorize},
 		{method: "POST", pattern: "/oauth/authorize", policy: public, limit: limitToken, handler: s.handleAuthorizePost},
+		// Its metadata (RFC 8414) and the consents it remembers (authorize_grants.go).
+		{method: "GET", pattern: "/.well-known/oauth-authorization-server", policy: public, handler: s.handleAuthServerMetadata},
+		{method: "GET", pattern: "/v1/user/grants", policy: userOrCustomer, handler: s.handleListGrants},
+		{method: "DELETE", pattern: "/v1/user/grants/{client}", policy: userOrCustomer, handler: s.handleDeleteGrant},
 
 		// Access tokens (docs/particle-api.md#managing-access-tokens).
 		{method: "GET", pattern: "/v1/access_tokens", policy: basicUser, handler: s.handleListTokens},

@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -98,11 +100,16 @@ type AuthorizeRequest struct {
 	Scope               string
 	CodeChallenge       string
 	CodeChallengeMethod string
+	// Prompt is OpenID Connect's prompt parameter, which many OAuth
+	// libraries send: "consent" shows the consent page even when the
+	// consent is remembered; "none" is refused with login_required (Wick
+	// keeps no sign-in session).
+	Prompt string
 }
 
 // authorizeParams are the parameters an authorization request may carry
 // once each (RFC 6749 §3.1).
-var authorizeParams = []string{"response_type", "client_id", "redirect_uri", "state", "scope", "code_challenge", "code_challenge_method"}
+var authorizeParams = []string{"response_type", "client_id", "redirect_uri", "state", "scope", "code_challenge", "code_challenge_method", "prompt"}
 
 // Values returns the request as parameters, for hidden form fields and
 // links; empty ones are left out.
@@ -111,7 +118,7 @@ func (r AuthorizeRequest) Values() url.Values {
 	for _, kv := range [...][2]string{
 		{"response_type", r.ResponseType}, {"client_id", r.ClientID}, {"redirect_uri", r.RedirectURI},
 		{"state", r.State}, {"scope", r.Scope}, {"code_challenge", r.CodeChallenge},
-		{"code_challenge_method", r.CodeChallengeMethod},
+		{"code_challenge_method", r.CodeChallengeMethod}, {"prompt", r.Prompt},
 	} {
 		if kv[1] != "" {
 			v.Set(kv[0], kv[1])
@@ -160,6 +167,8 @@ func ParseAuthorizeRequest(v url.Values) (AuthorizeRequest, error) {
 			r.CodeChallenge = val
 		case "code_challenge_method":
 			r.CodeChallengeMethod = val
+		case "prompt":
+			r.Prompt = val
 		}
 	}
 	if bad != "" {
@@ -211,14 +220,20 @@ type Authorization struct {
 	Product *store.Product // nil for a user client
 	// RedirectURI is the registered URI the answer goes to.
 	RedirectURI string
+	// Scopes is the requested scope set, sorted: ["*:*"] for full access
+	// (also when no scope was asked for).
+	Scopes []string
+	// ForceConsent is prompt=consent: ask even when remembered.
+	ForceConsent bool
 }
 
 // CheckAuthorize validates an authorization request. Problems with the
 // client or redirect URI are an *AuthorizeError without Redirect; every
 // later problem one with Redirect (RFC 6749 §4.1.2.1): an unsupported
 // response_type (the implicit grant "token" included), a missing or non-S256
-// PKCE challenge (RFC 9700 §2.1.1), a scope other than full access, or a
-// client that is not a web client.
+// PKCE challenge (RFC 9700 §2.1.1), an unknown scope (or, for a product's
+// customers, one other than full access), a prompt Wick cannot honour, or
+// a client that is not a web client.
 func (s *Service) CheckAuthorize(ctx context.Context, v url.Values) (*Authorization, error) {
 	req, parseErr := ParseAuthorizeRequest(v)
 	if len(s.cfg.SecretKey) != sealKeyLen {
@@ -277,10 +292,27 @@ func (s *Service) CheckAuthorize(ctx context.Context, v url.Values) (*Authorizat
 	if !validChallenge(req.CodeChallenge) {
 		return nil, refuse("invalid_request", "code_challenge must be the base64url SHA-256 of the code verifier")
 	}
-	if sc := strings.TrimSpace(req.Scope); sc != "" && sc != ScopeFull {
-		return nil, refuse("invalid_scope", "Only the full scope (*:*) can be requested")
+	scopes, unknown := parseScopeSet(req.Scope)
+	if unknown != "" {
+		return nil, refuse("invalid_scope", "Unknown scope "+strconv.Quote(unknown))
 	}
-	a := &Authorization{Request: req, Client: c, RedirectURI: c.RedirectURI}
+	if c.ProductID != 0 && !slices.Equal(scopes, []string{ScopeFull}) {
+		return nil, refuse("invalid_scope", "A product's customers sign in with full customer access (*:*) only")
+	}
+	force := false
+	for _, pr := range strings.Fields(req.Prompt) {
+		switch pr {
+		case "consent":
+			force = true
+		case "login", "select_account":
+			// Every sign-in asks for the password: nothing to do.
+		case "none":
+			return nil, refuse("login_required", "Wick keeps no sign-in session: the user must sign in")
+		default:
+			return nil, refuse("invalid_request", "Unknown prompt value "+strconv.Quote(pr))
+		}
+	}
+	a := &Authorization{Request: req, Client: c, RedirectURI: c.RedirectURI, Scopes: scopes, ForceConsent: force}
 	if c.ProductID != 0 {
 		p, err := s.store.ProductByID(ctx, c.ProductID)
 		if errors.Is(err, store.ErrNotFound) {
@@ -443,15 +475,87 @@ func (s *Service) openTicket(a *Authorization, binding, sealed string, now time.
 	return &t, nil
 }
 
-// Approve answers the consent page's "Allow": it issues an authorization
-// code for the ticket's subject and returns the client's redirect URI with
-// code and state. A bad ticket is ErrSignInExpired.
-func (s *Service) Approve(ctx context.Context, a *Authorization, binding, sealedTicket string) (string, error) {
+// Approve answers the consent page's "Allow": it remembers the consent
+// (the union with what the subject granted the client before), issues an
+// authorization code for the ticket's subject carrying exactly the granted
+// scopes, and returns the client's redirect URI with code and state.
+// granted is the part of a.Scopes the user kept ticked; nil means all of
+// them. A bad ticket is ErrSignInExpired; granted empty or outside the
+// request is ErrScopeNotRequested.
+func (s *Service) Approve(ctx context.Context, a *Authorization, binding, sealedTicket string, granted []string) (string, error) {
 	now := s.now()
 	t, err := s.openTicket(a, binding, sealedTicket, now)
 	if err != nil {
 		return "", err
 	}
+	if granted == nil {
+		granted = a.Scopes
+	}
+	granted, _ = parseScopeSet(strings.Join(granted, " "))
+	if len(granted) == 0 || !scopeCovers(a.Scopes, granted) {
+		return "", ErrScopeNotRequested
+	}
+	g := &store.OAuthGrant{Kind: t.Kind, SubjectID: t.subjectID(), ClientID: t.ClientID}
+	if old, err := s.store.OAuthGrant(ctx, g.Kind, g.SubjectID, g.ClientID); err == nil {
+		g.Scope = strings.Join(scopeUnion(strings.Fields(old.Scope), granted), " ")
+	} else if errors.Is(err, store.ErrNotFound) {
+		g.Scope = strings.Join(granted, " ")
+	} else {
+		return "", fmt.Errorf("auth: authorize: %w", err)
+	}
+	if err := s.store.SaveOAuthGrant(ctx, g); err != nil {
+		return "", fmt.Errorf("auth: authorize: remember consent: %w", err)
+	}
+	return s.issueCode(ctx, a, t, granted, now)
+}
+
+// ErrScopeNotRequested refuses a consent that grants nothing or more than
+// the application asked for.
+var ErrScopeNotRequested = errorf(400, "invalid_scope", "Choose at least one of the requested permissions")
+
+// RememberedConsent is called after a sign-in step: when the subject of
+// the ticket granted the client every requested scope before and the
+// request does not say prompt=consent, it issues the code at once and
+// returns the redirect URI (ok true), so the consent page is skipped. The
+// sign-in itself (password, one-time code) is never skipped.
+func (s *Service) RememberedConsent(ctx context.Context, a *Authorization, binding, sealedTicket string) (string, bool, error) {
+	if a.ForceConsent {
+		return "", false, nil
+	}
+	now := s.now()
+	t, err := s.openTicket(a, binding, sealedTicket, now)
+	if err != nil {
+		return "", false, err
+	}
+	g, err := s.store.OAuthGrant(ctx, t.Kind, t.subjectID(), t.ClientID)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("auth: authorize: %w", err)
+	}
+	if !scopeCovers(strings.Fields(g.Scope), a.Scopes) {
+		return "", false, nil
+	}
+	to, err := s.issueCode(ctx, a, t, a.Scopes, now)
+	if err != nil {
+		return "", false, err
+	}
+	s.log.InfoContext(ctx, "auth: consent remembered", "client_id", t.ClientID, "kind", t.Kind)
+	return to, true, nil
+}
+
+// subjectID is the user's or the customer's ID.
+func (t *ticket) subjectID() string {
+	if t.Kind == store.KindCustomer {
+		return t.CustomerID
+	}
+	return t.UserID
+}
+
+// issueCode stores a new authorization code for the ticket's subject with
+// the scopes granted and returns the client's redirect URI with it.
+func (s *Service) issueCode(ctx context.Context, a *Authorization, t *ticket, granted []string, now time.Time) (string, error) {
 	code, err := NewToken()
 	if err != nil {
 		return "", err
@@ -465,7 +569,7 @@ func (s *Service) Approve(ctx context.Context, a *Authorization, binding, sealed
 		UserID:        t.UserID,
 		CustomerID:    t.CustomerID,
 		ProductID:     t.ProductID,
-		Scope:         t.Scope,
+		Scope:         strings.Join(granted, " "),
 		ExpiresAt:     now.Add(AuthCodeLifetime),
 		CreatedAt:     now,
 	})
@@ -522,4 +626,73 @@ func (s *Service) CheckFormToken(binding, form, token string) bool {
 		return false
 	}
 	return hmac.Equal([]byte(token), []byte(s.FormToken(binding, form)))
+}
+
+// Grant is one remembered consent as its subject sees it.
+type Grant struct {
+	ClientID   string
+	ClientName string
+	Product    string // the client's product name; "" for a user client
+	Scopes     []string
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+}
+
+// Grants lists the consents the principal (a user or a customer) gave
+// through the browser sign-in, newest change first.
+func (s *Service) Grants(ctx context.Context, p *Principal) ([]Grant, error) {
+	kind, id := grantSubject(p)
+	if kind == "" {
+		return nil, nil
+	}
+	list, err := s.store.OAuthGrantsBySubject(ctx, kind, id)
+	if err != nil {
+		return nil, fmt.Errorf("auth: grants: %w", err)
+	}
+	out := make([]Grant, 0, len(list))
+	for _, g := range list {
+		gr := Grant{ClientID: g.ClientID, Scopes: strings.Fields(g.Scope), CreatedAt: g.CreatedAt, UpdatedAt: g.UpdatedAt}
+		if c, err := s.store.ClientByID(ctx, g.ClientID); err == nil {
+			gr.ClientName = c.Name
+			if c.ProductID != 0 {
+				if p, err := s.store.ProductByID(ctx, c.ProductID); err == nil {
+					gr.Product = p.Name
+				}
+			}
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return nil, fmt.Errorf("auth: grants: %w", err)
+		}
+		out = append(out, gr)
+	}
+	return out, nil
+}
+
+// RevokeGrant forgets the principal's consent to clientID and revokes every
+// token that client obtained for the principal (RFC 9700 §4.14: refresh
+// tokens included), so that the application loses access at once and its
+// next sign-in asks again. store.ErrNotFound (wrapped) if there is none.
+func (s *Service) RevokeGrant(ctx context.Context, p *Principal, clientID string) error {
+	kind, id := grantSubject(p)
+	if kind == "" {
+		return fmt.Errorf("auth: revoke grant: %w", store.ErrNotFound)
+	}
+	hashes, err := s.store.DeleteOAuthGrant(ctx, kind, id, clientID)
+	s.dropCached(hashes...)
+	if err != nil {
+		return fmt.Errorf("auth: revoke grant: %w", err)
+	}
+	s.log.InfoContext(ctx, "auth: consent revoked", "client_id", clientID, "kind", kind, "tokens", len(hashes))
+	return nil
+}
+
+// grantSubject is the kind and ID a principal's grants are kept under; ""
+// for principals that never sign in through the browser (product tokens).
+func grantSubject(p *Principal) (kind, id string) {
+	switch p.Kind {
+	case store.KindUser:
+		return store.KindUser, p.UserID
+	case store.KindCustomer:
+		return store.KindCustomer, p.CustomerID
+	}
+	return "", ""
 }

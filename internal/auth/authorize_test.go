@@ -48,7 +48,7 @@ func codeFor(t *testing.T, f *fixture, client *store.Client, username, password 
 	if err != nil || in.Ticket == "" {
 		t.Fatalf("AuthorizeLogin = %+v, %v", in, err)
 	}
-	to, err := f.svc.Approve(f.ctx, a, "cookie-1", in.Ticket)
+	to, err := f.svc.Approve(f.ctx, a, "cookie-1", in.Ticket, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,16 +235,16 @@ func TestAuthorizeTicket(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, try := range map[string]func() error{
-		"other cookie": func() error { _, err := f.svc.Approve(f.ctx, a, "cookie-2", in.Ticket); return err },
-		"other client": func() error { _, err := f.svc.Approve(f.ctx, b, "cookie-1", in.Ticket); return err },
+		"other cookie": func() error { _, err := f.svc.Approve(f.ctx, a, "cookie-2", in.Ticket, nil); return err },
+		"other client": func() error { _, err := f.svc.Approve(f.ctx, b, "cookie-1", in.Ticket, nil); return err },
 		"tampered": func() error {
-			_, err := f.svc.Approve(f.ctx, a, "cookie-1", in.Ticket[:len(in.Ticket)-2]+"AA")
+			_, err := f.svc.Approve(f.ctx, a, "cookie-1", in.Ticket[:len(in.Ticket)-2]+"AA", nil)
 			return err
 		},
-		"not base64url": func() error { _, err := f.svc.Approve(f.ctx, a, "cookie-1", "!!"); return err },
+		"not base64url": func() error { _, err := f.svc.Approve(f.ctx, a, "cookie-1", "!!", nil); return err },
 		"expired": func() error {
 			f.clock.Advance(AuthorizeTicketLifetime)
-			_, err := f.svc.Approve(f.ctx, a, "cookie-1", in.Ticket)
+			_, err := f.svc.Approve(f.ctx, a, "cookie-1", in.Ticket, nil)
 			return err
 		},
 	} {
@@ -279,7 +279,7 @@ func BenchmarkAuthorizationCode(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		to, err := f.svc.Approve(f.ctx, a, "cookie", in.Ticket)
+		to, err := f.svc.Approve(f.ctx, a, "cookie", in.Ticket, nil)
 		if err != nil {
 			b.Fatal(err)
 		}

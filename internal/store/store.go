@@ -43,6 +43,7 @@ type Store interface {
 	Webhooks
 	Invites
 	AuthCodes
+	OAuthGrants
 	FirmwareBinaries
 	ProductFirmwares
 	DeviceFirmwares

@@ -43,6 +43,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Webhooks", webhookTests},
 		{"Invites", inviteTests},
 		{"AuthCodes", authCodeTests},
+		{"OAuthGrants", grantTests},
 		{"Firmware", firmwareTests},
 	}
 	for _, suite := range suites {
