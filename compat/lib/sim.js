@@ -66,10 +66,11 @@ class Sim {
 /**
  * Starts `wick sim` against server's device gateway with count devices numbered from
  * idStart under idPrefix. With token, each key is provisioned through the API and, without
- * claimCode, each device is claimed to the token's owner. keysDir reuses (or keeps) device
+ * claimCode, each device is claimed to the token's owner; product puts the devices in that
+ * product (the token's owner must be on its team). keysDir reuses (or keeps) device
  * keys; publish/every make each device publish. Returns at once: wait with waitForDevices.
  */
-function startSim(server, { token, count = 1, idPrefix, idStart = 1, claimCode, publish, every, keysDir } = {}) {
+function startSim(server, { token, count = 1, idPrefix, idStart = 1, claimCode, product, publish, every, keysDir } = {}) {
 	if (!idPrefix) {
 		throw new Error('compat: startSim needs an idPrefix (each sim of a file needs its own IDs)');
 	}
@@ -81,6 +82,9 @@ function startSim(server, { token, count = 1, idPrefix, idStart = 1, claimCode, 
 	}
 	if (claimCode) {
 		args.push('--claim-code', claimCode);
+	}
+	if (product) {
+		args.push('--product', String(product));
 	}
 	if (publish) {
 		args.push('--publish', publish, '--every', every || '500ms');

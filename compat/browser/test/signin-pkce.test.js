@@ -141,7 +141,12 @@ describe('browser sign-in with PKCE (examples/pkce-app)', { skip: skip || false 
 	});
 
 	it('sends the user back with access_denied when they deny', async () => {
-		const app = apps[0];
+		// A client this user never allowed: Lamp App's consent is remembered now, so its
+		// next sign-in would skip the page (consent-customer.test.js).
+		const port = await freePort();
+		const clientId = await webClient(server, token, '/v1/clients', 'Lamp App', `http://127.0.0.1:${port}/callback`);
+		const app = await startApp(bin, port, server.url, clientId);
+		apps.push(app);
 		const tab = await openPage(browser, { colorScheme: 'dark' });
 		const { page } = tab;
 		await page.goto(app.url);

@@ -4,6 +4,8 @@
 
 const TOKEN_KEY = 'wick.console.token';
 const USER_KEY = 'wick.console.user';
+const KIND_KEY = 'wick.console.kind';
+const PKCE_KEY = 'wick.console.pkce';
 
 /** An API failure, with the HTTP status and Particle's error text. */
 export class APIError extends Error {
@@ -38,15 +40,79 @@ export const session = {
 	get user() {
 		return sessionStorage.getItem(USER_KEY) || '';
 	},
-	set(token, user) {
+	/** 'customer' for a product's customer, 'user' for a developer. */
+	get kind() {
+		return sessionStorage.getItem(KIND_KEY) || 'user';
+	},
+	get customer() {
+		return this.kind === 'customer';
+	},
+	set(token, user, kind = 'user') {
 		sessionStorage.setItem(TOKEN_KEY, token);
 		sessionStorage.setItem(USER_KEY, user);
+		sessionStorage.setItem(KIND_KEY, kind);
 	},
 	clear() {
 		sessionStorage.removeItem(TOKEN_KEY);
 		sessionStorage.removeItem(USER_KEY);
+		sessionStorage.removeItem(KIND_KEY);
 	},
 };
+
+/** The console's own address, the redirect URI of a product's customer sign-in. */
+export const consoleRedirect = () => `${location.origin}/console/`;
+
+function base64url(bytes) {
+	return btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+/**
+ * Starts a product customer's sign-in: the authorization-code flow with PKCE
+ * (S256) at Wick's own sign-in page, for the product's web client whose
+ * redirect URI is this console (docs/console.md, Customers).
+ */
+export async function startCustomerSignIn(clientId) {
+	const verifier = base64url(crypto.getRandomValues(new Uint8Array(32)));
+	const state = base64url(crypto.getRandomValues(new Uint8Array(16)));
+	const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier)));
+	sessionStorage.setItem(PKCE_KEY, JSON.stringify({ verifier, state, clientId }));
+	const q = new URLSearchParams({
+		response_type: 'code', client_id: clientId, redirect_uri: consoleRedirect(), state,
+		code_challenge: base64url(digest), code_challenge_method: 'S256',
+	});
+	location.assign(`/oauth/authorize?${q}`);
+}
+
+/**
+ * Finishes a customer sign-in when the page was opened by the redirect back
+ * (?code=…&state=…): checks state, exchanges the code with the verifier and
+ * stores the session. Returns true when it signed in; throws on a refusal.
+ */
+export async function finishCustomerSignIn() {
+	const q = new URLSearchParams(location.search);
+	if (!q.has('code') && !q.has('error')) {
+		return false;
+	}
+	const saved = JSON.parse(sessionStorage.getItem(PKCE_KEY) || 'null');
+	sessionStorage.removeItem(PKCE_KEY);
+	history.replaceState(null, '', `${location.pathname}${location.hash}`);
+	if (!saved || q.get('state') !== saved.state) {
+		throw new Error('That sign-in was not started here. Start it again.');
+	}
+	if (q.has('error')) {
+		throw new Error(q.get('error') === 'access_denied' ? 'You did not allow the console.' : (q.get('error_description') || q.get('error')));
+	}
+	const form = new URLSearchParams({
+		grant_type: 'authorization_code', code: q.get('code'), redirect_uri: consoleRedirect(),
+		code_verifier: saved.verifier, client_id: saved.clientId,
+	});
+	const tok = await request('POST', '/oauth/token', form, { auth: false });
+	session.set(tok.access_token, '', 'customer');
+	const me = await get('/v1/user');
+	session.set(tok.access_token, me.username, 'customer');
+	sessionStorage.setItem('wick.console.client', saved.clientId);
+	return true;
+}
 
 /** Listeners told when the server refuses the session's token (401). */
 const expiredListeners = new Set();

@@ -1,7 +1,7 @@
 // The console's entry point: the shell (navigation, account menu), the
 // hash router (#/devices, #/products/widget/auth …) and the session checks.
 
-import { session, onSessionExpired, del, get } from './api.js';
+import { session, onSessionExpired, del, get, finishCustomerSignIn } from './api.js';
 import { h, mount, toast } from './ui.js';
 import { signInPage } from './pages/signin.js';
 import { devicesPage } from './pages/devices.js';
@@ -26,6 +26,9 @@ const ROUTES = [
 	['authentication', clientsPage, 'authentication'],
 	['account', accountPage, 'account'],
 ];
+
+/** What a product's customer may open: their devices, events and account. */
+const CUSTOMER_SECTIONS = new Set(['devices', 'events', 'account']);
 
 const NAV = [
 	['devices', 'Devices'],
@@ -70,14 +73,15 @@ async function signOut() {
 	} catch {
 		// Already revoked or expired: forgetting it is all that is left.
 	}
+	const client = session.customer ? sessionStorage.getItem('wick.console.client') : null;
 	session.clear();
 	toast('Signed out');
-	location.hash = '#/signin';
+	location.hash = client ? `#/signin?client=${encodeURIComponent(client)}` : '#/signin';
 }
 
 function shell(section, content) {
 	const nav = h('nav', { class: 'nav', 'aria-label': 'Main' },
-		NAV.map(([id, label]) => h('a', { href: `#/${id}`, class: ['nav-link', section === id && 'active'], 'aria-current': section === id ? 'page' : null }, label)));
+		NAV.filter(([id]) => !session.customer || CUSTOMER_SECTIONS.has(id)).map(([id, label]) => h('a', { href: `#/${id}`, class: ['nav-link', section === id && 'active'], 'aria-current': section === id ? 'page' : null }, label)));
 	const menuBtn = h('button', { type: 'button', class: 'icon-btn nav-toggle', 'aria-label': 'Menu', 'aria-expanded': 'false' }, '☰');
 	const side = h('aside', { class: 'side' }, h('a', { href: '#/devices', class: 'brand' }, h('img', { src: '/console/favicon.svg', alt: '', width: '28', height: '28' }), 'Wick'), nav);
 	menuBtn.addEventListener('click', () => {
@@ -116,6 +120,14 @@ async function render() {
 		mount(app, shell('', h('div', { class: 'empty' }, h('p', { class: 'empty-title' }, 'Page not found'), h('a', { href: '#/devices', class: 'btn' }, 'Go to devices'))));
 		return;
 	}
+	if (session.customer && (!CUSTOMER_SECTIONS.has(m.section) || m.params.p)) {
+		// Products, integrations and clients are the product team's: a
+		// customer's token cannot reach them, so the page is not offered.
+		mount(app, shell('', h('div', { class: 'empty' }, h('p', { class: 'empty-title' }, 'Not available to customers'),
+			h('p', { class: 'muted' }, 'This part of the console is for the product\'s team.'),
+			h('a', { href: '#/devices', class: 'btn' }, 'Go to your devices'))));
+		return;
+	}
 	const container = h('div', { class: 'page' });
 	mount(app, shell(m.section, container));
 	const ctx = { params: m.params, onCleanup: (fn) => { const prev = cleanup; cleanup = () => { if (prev) prev(); fn(); }; } };
@@ -152,8 +164,14 @@ onSessionExpired(() => {
 });
 
 window.addEventListener('hashchange', render);
-// A token from a closed tab may have been revoked: check it once at start.
-if (session.token) {
-	get('/v1/access_tokens/current').catch(() => {});
-}
-render();
+// A customer coming back from Wick's sign-in page (?code=…): finish it first.
+finishCustomerSignIn().then((signedIn) => {
+	if (signedIn) {
+		toast(`Signed in as ${session.user}`);
+	} else if (session.token) {
+		// A token from a closed tab may have been revoked: check it once at start.
+		get('/v1/access_tokens/current').catch(() => {});
+	}
+}, (err) => {
+	toast(err.message || String(err), 'error');
+}).finally(render);

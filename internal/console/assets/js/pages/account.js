@@ -16,16 +16,69 @@ export async function accountPage(root) {
 		mount(root, errorBox(err));
 		return;
 	}
+	const apps = h('section', { class: 'panel', 'aria-labelledby': 'apps-h' });
+	if (session.customer) {
+		// A customer has no password, two-step or token settings here:
+		// the product's app manages the account.
+		mount(root, pageHead('Account', user.username),
+			h('div', { class: 'grid2' },
+				h('div', { class: 'col' }, h('section', { class: 'panel' }, h('h2', {}, 'Your account'),
+					h('p', {}, 'You are signed in as a customer of a product, with ', h('strong', {}, user.username), '.'),
+					h('p', { class: 'muted' }, 'Your password and account settings are managed in the product\'s own app.'))),
+				h('div', { class: 'col' }, apps)));
+		drawApps(apps);
+		return;
+	}
 	const mfa = h('section', { class: 'panel', 'aria-labelledby': 'mfa-h' });
 	const tokens = h('section', { class: 'panel', 'aria-labelledby': 'tok-h' });
 	const invites = h('section', { class: 'panel', 'aria-labelledby': 'inv-h' });
 	mount(root, pageHead('Account', user.username),
 		h('div', { class: 'grid2' },
 			h('div', { class: 'col' }, passwordPanel(), mfa),
-			h('div', { class: 'col' }, tokens, invites)));
+			h('div', { class: 'col' }, tokens, apps, invites)));
+	drawApps(apps);
 	drawMFA(mfa, user);
 	drawTokens(tokens, user);
 	drawInvites(invites);
+}
+
+/** Connected applications: the consents the browser sign-in remembers; revoking one also revokes its tokens. */
+async function drawApps(root) {
+	const head = h('div', { class: 'panel-head' }, h('h2', { id: 'apps-h' }, 'Connected applications'));
+	mount(root, head, loading('Loading…'));
+	let list;
+	try {
+		list = await get('/v1/user/grants');
+	} catch (err) {
+		mount(root, head, errorBox(err));
+		return;
+	}
+	if (!list.length) {
+		mount(root, head, h('p', { class: 'muted', id: 'apps-empty' }, 'No application signed you in through Wick yet. When you allow one, it is listed here and you are not asked again until it wants more.'));
+		return;
+	}
+	mount(root, head, h('p', { class: 'muted' }, 'Applications you allowed to act for you. Revoking one signs it out at once; it asks again next time.'),
+		h('ul', { class: 'list apps' }, list.map((g) => {
+			const revoke = h('button', { type: 'button', class: 'btn small danger' }, 'Revoke');
+			revoke.addEventListener('click', async () => {
+				if (!await confirmDialog(`Revoke ${g.client_name || g.client_id}?`, 'It loses access now: its tokens stop working and its next sign-in asks you again.', 'Revoke')) return;
+				revoke.disabled = true;
+				try {
+					await del(`/v1/user/grants/${seg(g.client_id)}`);
+					toast(`${g.client_name || g.client_id} revoked`);
+					drawApps(root);
+				} catch (err) {
+					revoke.disabled = false;
+					toast(err.message, 'error');
+				}
+			});
+			return h('li', { class: 'app-row', 'data-client': g.client_id },
+				h('div', { class: 'grow' },
+					h('div', {}, h('strong', {}, g.client_name || g.client_id), g.product ? h('span', { class: 'muted' }, ` · ${g.product}`) : null),
+					h('ul', { class: 'scopes muted' }, g.scopes.map((sc) => h('li', { title: sc.scope }, sc.description))),
+					h('div', { class: 'muted small' }, `Allowed ${new Date(g.updated_at).toLocaleString()}`)),
+				revoke);
+		})));
 }
 
 function passwordPanel() {

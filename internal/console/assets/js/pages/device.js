@@ -2,7 +2,7 @@
 // the return value, typed variables with refresh, rename, notes, signal,
 // ping, unclaim and its live events.
 
-import { get, put, post, del, seg, stream, request } from '../api.js';
+import { get, put, post, del, seg, stream, request, session } from '../api.js';
 import { h, mount, loading, ago, statusBadge, platformName, toast, dialog, confirmDialog, field, onSubmit, errorBox, showStreamState } from '../ui.js';
 import { eventList } from '../events-view.js';
 
@@ -88,6 +88,8 @@ export async function devicePage(root, ctx) {
 	})));
 
 	const flashBtn = h('button', { type: 'button', class: 'btn' }, 'Flash');
+	// A product's firmware is the team's to ship: customers do not flash.
+	flashBtn.hidden = session.customer;
 	flashBtn.addEventListener('click', () => dialog('Flash firmware', (close) => onSubmit(h('form', { class: 'stack' },
 		h('p', {}, `Sends a compiled binary to ${d.name || d.id} over the air. The device restarts into it; its progress shows in the live events (spark/flash/status).`),
 		field('Binary', { name: 'file', type: 'file', accept: '.bin,application/octet-stream', required: true }, 'A user part (or system part) compiled for this device\'s platform. Source code is not compiled.'),

@@ -2,7 +2,7 @@
 // spark/status events of the user's event stream (no polling), a search box
 // and filters.
 
-import { get, post, stream } from '../api.js';
+import { get, post, stream, session } from '../api.js';
 import { h, mount, empty, loading, ago, statusBadge, platformName, pageHead, errorBox, showStreamState, dialog, field, onSubmit, copyButton, toast } from '../ui.js';
 
 export async function devicesPage(root, ctx) {
@@ -14,8 +14,30 @@ export async function devicesPage(root, ctx) {
 	let refreshing = null;
 	// Enabled once the list has loaded (a claim then reloads it).
 	const addBtn = h('button', { type: 'button', class: 'btn primary', disabled: true }, '+ Add device');
+	// A claim code is used by the device later, during its setup; the claim
+	// sends this account no status event (the device was online before it
+	// was ours), so the list is re-read every few seconds until a new device
+	// shows up, for as long as the code is valid and this page is open.
+	let waitTimer = null;
+	function waitForClaim() {
+		clearInterval(waitTimer);
+		const known = new Set(byId.keys());
+		const until = Date.now() + 24 * 3600 * 1000;
+		waitTimer = setInterval(async () => {
+			if (Date.now() > until) {
+				clearInterval(waitTimer);
+				return;
+			}
+			await refreshOne();
+			const fresh = [...byId.keys()].find((id) => !known.has(id));
+			if (fresh) {
+				clearInterval(waitTimer);
+				toast(`${byId.get(fresh).name || fresh} is now yours`);
+			}
+		}, 3000);
+	}
 	addBtn.addEventListener('click', async () => {
-		if (await addDevice()) {
+		if (await addDevice(waitForClaim)) {
 			refreshOne();
 		}
 	});
@@ -48,8 +70,9 @@ export async function devicesPage(root, ctx) {
 			return [d.id, d.name, d.notes].some((v) => v && String(v).toLowerCase().includes(text));
 		});
 		if (!devices.length) {
-			mount(list, empty('No devices yet',
-				'Claim a device with the Particle CLI (particle device add ID) or try a simulated one: wick sim --api URL --token TOKEN.'));
+			mount(list, empty('No devices yet', session.customer
+				? 'Setting up a new device? Choose + Add device, get a claim code and give it to the device during setup (or in the product\'s app). It shows up here once it reports the code.'
+				: 'Claim a device with the Particle CLI (particle device add ID) or try a simulated one: wick sim --api URL --token TOKEN.'));
 			return;
 		}
 		if (!rows.length) {
@@ -74,13 +97,14 @@ export async function devicesPage(root, ctx) {
 
 	async function refreshOne() {
 		// A device this page has not seen (claimed meanwhile): fetch the list again, once at a time.
-		if (refreshing) return;
+		if (refreshing) return refreshing;
 		refreshing = get('/v1/devices').then((all) => {
 			devices = all;
 			byId.clear();
 			all.forEach((d) => byId.set(d.id, d));
 			draw();
 		}).catch(() => {}).finally(() => { refreshing = null; });
+		return refreshing;
 	}
 
 	const close = stream('/v1/devices/events/spark/status', {
@@ -100,11 +124,14 @@ export async function devicesPage(root, ctx) {
 		},
 		onState: (s, detail) => showStreamState(state, s, detail),
 	});
-	ctx.onCleanup(close);
+	ctx.onCleanup(() => {
+		close();
+		clearInterval(waitTimer);
+	});
 }
 
 /** Claims a device by ID, or makes a claim code for a device being set up. */
-function addDevice() {
+function addDevice(onCode) {
 	return dialog('Add a device', (close) => {
 		const codeSlot = h('div', {});
 		const claim = onSubmit(h('form', { class: 'stack' },
@@ -119,6 +146,7 @@ function addDevice() {
 			codeBtn.disabled = true;
 			try {
 				const res = await post('/v1/device_claims');
+				onCode();
 				mount(codeSlot, h('div', { class: 'code-line' }, h('code', { class: 'claim-code' }, res.claim_code), copyButton(res.claim_code)),
 					h('p', { class: 'muted' }, 'Give it to the device during setup (particle serial wifi, or your app); the first device that reports it becomes yours. Valid 24 hours, for one device.'));
 			} catch (err) {

@@ -2,7 +2,7 @@
 // code); and the first-run help: sign up when the server allows it, else
 // how the operator creates an account.
 
-import { signIn, signInOTP, signupOpen, post, session } from '../api.js';
+import { signIn, signInOTP, signupOpen, post, session, startCustomerSignIn } from '../api.js';
 import { h, mount, field, onSubmit, copyButton } from '../ui.js';
 
 /** Focuses el once the page is in the document (the first step is built before it is). */
@@ -14,6 +14,12 @@ function card(...children) {
 	return h('div', { class: 'auth-wrap' }, h('div', { class: 'auth-card' },
 		h('div', { class: 'auth-brand' }, h('img', { src: '/console/favicon.svg', alt: '', width: '36', height: '36' }), h('span', {}, 'Wick')),
 		children));
+}
+
+/** The product web client a customer's sign-in link names (#/signin?client=ID), or ''. */
+function customerClient() {
+	const q = new URLSearchParams(location.hash.split('?')[1] || '');
+	return q.get('client') || '';
 }
 
 /** The sign-in page; onDone runs once a token is stored. */
@@ -109,6 +115,30 @@ export function signInPage({ onDone }) {
 		focusSoon(form.querySelector('input'));
 	}
 
-	passwordStep();
+	/** A product's customer: Wick's own sign-in page for the product's web client (PKCE). */
+	function customerStep(client) {
+		const go = h('button', { type: 'button', class: 'btn primary wide', id: 'customer-sign-in' }, 'Continue to sign in');
+		go.addEventListener('click', async () => {
+			go.disabled = true;
+			try {
+				await startCustomerSignIn(client);
+			} catch (err) {
+				go.disabled = false;
+				throw err;
+			}
+		});
+		mount(root, card(h('h1', {}, 'Sign in'),
+			h('p', { class: 'muted' }, 'Sign in with the e-mail and password of your account for this product. You will see your devices, their functions, variables and events.'),
+			go,
+			h('p', { class: 'muted small' }, 'Building this product? ', h('button', { type: 'button', class: 'btn link', onclick: () => passwordStep() }, 'Sign in as a developer'))));
+		focusSoon(go);
+	}
+
+	const client = customerClient();
+	if (client) {
+		customerStep(client);
+	} else {
+		passwordStep();
+	}
 	return root;
 }
