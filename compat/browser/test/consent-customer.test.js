@@ -223,6 +223,15 @@ describe('remembered consent, scopes and the customer console', { skip: skip || 
 		await page.waitForFunction(() => document.querySelector('[data-variable="on"]').textContent === 'true');
 		await page.locator('.event[data-name="lamp"]').first().waitFor();
 		await screenshot(page, 'customer-05-device');
+		// The owner's controls work for a customer too: rename, notes, signal.
+		await page.getByRole('button', { name: 'Rename' }).click();
+		await page.locator('dialog').getByLabel('Name').fill('hall_lamp');
+		await page.locator('dialog').getByRole('button', { name: 'Save' }).click();
+		await page.getByRole('heading', { name: 'hall_lamp' }).waitFor();
+		await page.getByPlaceholder('Where it is, what it does…').fill('By the front door');
+		await page.getByRole('button', { name: 'Save notes' }).click();
+		await page.getByRole('button', { name: 'Signal' }).click();
+		await page.getByText('The device is shouting rainbows').waitFor();
 
 		await page.getByRole('link', { name: 'Events' }).click();
 		await page.locator('.event[data-name="lamp"]').first().waitFor();
