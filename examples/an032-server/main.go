@@ -16,9 +16,7 @@ import (
 	"embed"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -27,6 +25,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/wick-cloud/wick/examples/internal/envflag"
 	"github.com/wick-cloud/wick/sdk/cloud"
 )
 
@@ -53,19 +52,12 @@ type Config struct {
 
 // parseConfig reads flags from args, with defaults from getenv.
 func parseConfig(args []string, getenv func(string) string) (Config, error) {
-	def := func(name, fallback string) string {
-		if v := getenv(name); v != "" {
-			return v
-		}
-		return fallback
-	}
 	var c Config
-	fs := flag.NewFlagSet("an032-server", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.StringVar(&c.Listen, "listen", def("LISTEN", "127.0.0.1:3000"), "HOST:PORT to serve the page on (env LISTEN)")
-	fs.StringVar(&c.URL, "url", def("WICK_URL", "http://127.0.0.1:8080"), "API base URL (env WICK_URL)")
-	fs.StringVar(&c.Token, "token", getenv("WICK_TOKEN"), "access token; prefer the environment (env WICK_TOKEN)")
-	fs.StringVar(&c.DeviceID, "device-id", getenv("WICK_DEVICE_ID"), "device ID (env WICK_DEVICE_ID)")
+	fs := envflag.New("an032-server", getenv)
+	fs.String(&c.Listen, "listen", "LISTEN", "127.0.0.1:3000", "HOST:PORT to serve the page on")
+	fs.String(&c.URL, "url", "WICK_URL", "http://127.0.0.1:8080", "API base URL")
+	fs.String(&c.Token, "token", "WICK_TOKEN", "", "access token; prefer the environment")
+	fs.String(&c.DeviceID, "device-id", "WICK_DEVICE_ID", "", "device ID")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, fmt.Errorf("an032-server: %w", err)
 	}

@@ -17,9 +17,7 @@ import (
 	"embed"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -29,6 +27,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/wick-cloud/wick/examples/internal/envflag"
 )
 
 //go:embed static
@@ -49,19 +49,12 @@ type Config struct {
 
 // parseConfig reads flags from args, with defaults from getenv.
 func parseConfig(args []string, getenv func(string) string) (Config, error) {
-	def := func(name, fallback string) string {
-		if v := getenv(name); v != "" {
-			return v
-		}
-		return fallback
-	}
 	var c Config
-	fs := flag.NewFlagSet("pkce-app", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.StringVar(&c.Listen, "listen", def("PKCE_APP_LISTEN", "127.0.0.1:8090"), "HOST:PORT to serve the application on (PKCE_APP_LISTEN)")
-	fs.StringVar(&c.Wick, "wick", def("WICK_URL", "http://127.0.0.1:8080"), "Wick base URL (WICK_URL)")
-	fs.StringVar(&c.ClientID, "client-id", def("WICK_CLIENT_ID", ""), "the web client's ID (WICK_CLIENT_ID)")
-	fs.StringVar(&c.RedirectURI, "redirect-uri", def("WICK_REDIRECT_URI", ""), "the client's registered redirect_uri (default http://LISTEN/callback)")
+	fs := envflag.New("pkce-app", getenv)
+	fs.String(&c.Listen, "listen", "PKCE_APP_LISTEN", "127.0.0.1:8090", "HOST:PORT to serve the application on")
+	fs.String(&c.Wick, "wick", "WICK_URL", "http://127.0.0.1:8080", "Wick base URL")
+	fs.String(&c.ClientID, "client-id", "WICK_CLIENT_ID", "", "the web client's ID")
+	fs.String(&c.RedirectURI, "redirect-uri", "WICK_REDIRECT_URI", "", "the client's registered redirect_uri (default http://LISTEN/callback)")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, fmt.Errorf("pkce-app: %w", err)
 	}

@@ -19,15 +19,15 @@ import (
 	"context"
 	_ "embed"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/wick-cloud/wick/examples/internal/envflag"
 )
 
 //go:embed page.html
@@ -42,21 +42,14 @@ type options struct {
 
 // parseOptions reads flags from args, with defaults from getenv.
 func parseOptions(args []string, getenv func(string) string) (options, error) {
-	def := func(name, fallback string) string {
-		if v := getenv(name); v != "" {
-			return v
-		}
-		return fallback
-	}
 	var o options
-	fs := flag.NewFlagSet("two-legged", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.StringVar(&o.listen, "listen", def("LISTEN", "127.0.0.1:3001"), "HOST:PORT to serve on (env LISTEN)")
-	fs.StringVar(&o.users, "users", getenv("USERS_FILE"), `JSON file of the user table; "" keeps it in memory (env USERS_FILE)`)
-	fs.StringVar(&o.cfg.API, "url", def("WICK_URL", "http://127.0.0.1:8080"), "API base URL (env WICK_URL)")
-	fs.StringVar(&o.cfg.Product, "product", getenv("WICK_PRODUCT"), "product ID or slug (env WICK_PRODUCT)")
-	fs.StringVar(&o.cfg.ClientID, "client-id", getenv("WICK_CLIENT_ID"), "the product's OAuth client ID (env WICK_CLIENT_ID)")
-	fs.StringVar(&o.cfg.ClientSecret, "client-secret", getenv("WICK_CLIENT_SECRET"), "its secret; prefer the environment (env WICK_CLIENT_SECRET)")
+	fs := envflag.New("two-legged", getenv)
+	fs.String(&o.listen, "listen", "LISTEN", "127.0.0.1:3001", "HOST:PORT to serve on")
+	fs.String(&o.users, "users", "USERS_FILE", "", `JSON file of the user table; "" keeps it in memory`)
+	fs.String(&o.cfg.API, "url", "WICK_URL", "http://127.0.0.1:8080", "API base URL")
+	fs.String(&o.cfg.Product, "product", "WICK_PRODUCT", "", "product ID or slug")
+	fs.String(&o.cfg.ClientID, "client-id", "WICK_CLIENT_ID", "", "the product's OAuth client ID")
+	fs.String(&o.cfg.ClientSecret, "client-secret", "WICK_CLIENT_SECRET", "", "its secret; prefer the environment")
 	fs.BoolVar(&o.cfg.SecureCookie, "secure-cookie", false, "mark the session cookie Secure (behind HTTPS)")
 	if err := fs.Parse(args); err != nil {
 		return options{}, fmt.Errorf("two-legged: %w", err)
