@@ -523,9 +523,9 @@ func TestCluster(t *testing.T) {
 	<-killed
 	killAt := time.Now()
 	c.dead[0].Store(true) // the balancer stops sending to node1
-	c.nodes[0].kill(t)
+	c.nodes[0].Kill(t)
 	if c.replicas {
-		c.nats.servers[0].kill(t)
+		c.nats.servers[0].Kill(t)
 		t.Logf("killed wick node1 and nats1 with SIGKILL")
 	} else {
 		// With one replica the event stream lives on one NATS server only.

@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -13,152 +12,35 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/wick-cloud/wick/internal/testproc"
 )
 
 // postgresEnv names the variable with the URL of a PostgreSQL database the
 // tests may create and drop schemas in.
 const postgresEnv = "WICK_TEST_POSTGRES_URL"
 
-// procLog collects a child process's output for failure messages.
-type procLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *procLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *procLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// tail returns the last n bytes of the log.
-func (l *procLog) tail(n int) string {
-	s := l.String()
-	if len(s) > n {
-		s = s[len(s)-n:]
-	}
-	return s
-}
-
-// proc is a child process the test started.
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	log  *procLog
-	done chan struct{}
-}
-
-// start runs bin with args and stops it (SIGTERM, then SIGKILL) when the
-// test ends.
-func start(t testing.TB, name, bin string, args ...string) *proc {
-	t.Helper()
-	p := &proc{name: name, log: &procLog{}, done: make(chan struct{})}
-	p.cmd = exec.Command(bin, args...)
-	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	go func() { p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(15 * time.Second):
-			p.cmd.Process.Kill()
-			<-p.done
-		}
-		if t.Failed() {
-			t.Logf("--- %s output (tail) ---\n%s", name, p.log.tail(4000))
-		}
-	})
-	return p
-}
-
-// kill ends the process with SIGKILL and waits for it.
-func (p *proc) kill(t testing.TB) {
-	t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatalf("kill %s: %v", p.name, err)
-	}
-	<-p.done
-}
-
-// repoRoot is the module's root directory.
-func repoRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..")
-}
-
 // buildBinaries compiles cmd/wick and the nats-server the module depends
 // on into dir, concurrently.
 func buildBinaries(t testing.TB, dir string) (wick, natsServer string) {
 	t.Helper()
-	wick, natsServer = filepath.Join(dir, "wick"), filepath.Join(dir, "nats-server")
-	var wg sync.WaitGroup
-	errs := make([]error, 2)
-	for i, args := range [][]string{
-		{"build", "-o", wick, "./cmd/wick"},
-		{"build", "-o", natsServer, "github.com/nats-io/nats-server/v2"},
-	} {
-		wg.Go(func() {
-			cmd := exec.Command("go", args...)
-			cmd.Dir = repoRoot()
-			if out, err := cmd.CombinedOutput(); err != nil {
-				errs[i] = fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
-			}
-		})
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	return wick, natsServer
-}
-
-// freePorts returns n distinct TCP ports that were free on 127.0.0.1 a
-// moment ago (port 0 cannot be handed to another process).
-func freePorts(t testing.TB, n int) []int {
-	t.Helper()
-	var lns []net.Listener
-	var ports []int
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns = append(lns, ln)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
-	}
-	for _, ln := range lns {
-		ln.Close()
-	}
-	return ports
+	bins := testproc.Build(t, dir, testproc.Binary{Name: "wick", Pkg: "./cmd/wick"},
+		testproc.Binary{Name: "nats-server", Pkg: "github.com/nats-io/nats-server/v2"})
+	return bins[0], bins[1]
 }
 
 // freshSchema creates a PostgreSQL schema with a random name, drops it when
@@ -201,14 +83,14 @@ func freshSchema(t testing.TB) string {
 // natsCluster is a NATS cluster of separate nats-server processes with
 // JetStream, on loopback.
 type natsCluster struct {
-	servers []*proc
+	servers []*testproc.Proc
 	urls    []string
 }
 
 // startNATS starts n nats-server processes routed into one cluster.
 func startNATS(t testing.TB, bin, dir string, n int) *natsCluster {
 	t.Helper()
-	ports := freePorts(t, 2*n)
+	ports := testproc.FreePorts(t, 2*n)
 	var routes []string
 	for i := range n {
 		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", ports[n+i]))
@@ -217,14 +99,14 @@ func startNATS(t testing.TB, bin, dir string, n int) *natsCluster {
 	for i := range n {
 		name := fmt.Sprintf("nats%d", i+1)
 		c.urls = append(c.urls, fmt.Sprintf("nats://127.0.0.1:%d", ports[i]))
-		c.servers = append(c.servers, start(t, name, bin,
+		c.servers = append(c.servers, testproc.Start(t, name, nil, bin,
 			"-a", "127.0.0.1", "-p", strconv.Itoa(ports[i]), "-n", name,
 			"-js", "-sd", filepath.Join(dir, name),
 			"--cluster_name", "wickc", "--cluster", routes[i],
 			"--routes", strings.Join(routes, ",")))
 	}
 	for i, u := range c.urls {
-		waitTCP(t, strings.TrimPrefix(u, "nats://"), c.servers[i])
+		testproc.WaitTCP(t, strings.TrimPrefix(u, "nats://"), c.servers[i])
 	}
 	c.waitJetStream(t)
 	return c
@@ -264,26 +146,9 @@ func (c *natsCluster) waitJetStream(t testing.TB) {
 	}
 }
 
-// waitTCP waits until addr accepts connections.
-func waitTCP(t testing.TB, addr string, p *proc) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not listen on %s: %v\n%s", p.name, addr, err, p.log.tail(4000))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // node is one `wick serve` process.
 type node struct {
-	*proc
+	*testproc.Proc
 	api    string // http://127.0.0.1:port
 	device string // device TCP address
 	udp    string // device UDP address (Gen 3)
@@ -333,7 +198,7 @@ func (c *cluster) run(t testing.TB, stdin string, args ...string) string {
 // startNodes starts n wick serve processes on the cluster's store and NATS.
 func (c *cluster) startNodes(t testing.TB, n int, extra ...string) {
 	t.Helper()
-	ports := freePorts(t, 3*n)
+	ports := testproc.FreePorts(t, 3*n)
 	for i := range n {
 		name := fmt.Sprintf("node%d", i+1)
 		nd := &node{api: fmt.Sprintf("http://127.0.0.1:%d", ports[i]), device: fmt.Sprintf("127.0.0.1:%d", ports[n+i]),
@@ -343,42 +208,18 @@ func (c *cluster) startNodes(t testing.TB, n int, extra ...string) {
 			"--http", strings.TrimPrefix(nd.api, "http://"), "--device-tcp", nd.device, "--device-udp", nd.udp,
 			"--webhook-allow-private", "--webhook-timeout", "5s", "--log-level", "warn")
 		args = append(args, extra...)
-		nd.proc = start(t, name, c.wick, args...)
+		nd.Proc = testproc.Start(t, name, nil, c.wick, args...)
 		c.nodes = append(c.nodes, nd)
 	}
 	for _, nd := range c.nodes {
-		waitTCP(t, strings.TrimPrefix(nd.api, "http://"), nd.proc)
-		waitTCP(t, nd.device, nd.proc)
+		testproc.WaitTCP(t, strings.TrimPrefix(nd.api, "http://"), nd.Proc)
+		testproc.WaitTCP(t, nd.device, nd.Proc)
 	}
 }
 
 // do sends an API request to base and returns the status and body.
 func (c *cluster) do(ctx context.Context, method, base, path, token string, form url.Values, js string) (int, []byte, error) {
-	var body io.Reader
-	ctype := ""
-	switch {
-	case js != "":
-		body, ctype = strings.NewReader(js), "application/json"
-	case form != nil:
-		body, ctype = strings.NewReader(form.Encode()), "application/x-www-form-urlencoded"
-	}
-	req, err := http.NewRequestWithContext(ctx, method, base+path, body)
-	if err != nil {
-		return 0, nil, err
-	}
-	if ctype != "" {
-		req.Header.Set("Content-Type", ctype)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := c.client.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, b, err
+	return testproc.Request(ctx, c.client, method, base, path, token, form, js)
 }
 
 // login returns an access token of the user, from node base.

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,35 +10,15 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/wick-cloud/wick/internal/config"
+	"github.com/wick-cloud/wick/internal/testproc"
 )
-
-// crashLog collects a child process's output for the failure message.
-type crashLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *crashLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *crashLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestWebhookCrash is issue 5's crash proof: `wick serve` in another
 // process delivers events published through POST /v1/devices/events to a
@@ -87,65 +66,18 @@ func TestWebhookCrash(t *testing.T) {
 	}))
 	defer rc.Close()
 
-	var out crashLog
-	start := func() *exec.Cmd {
+	var out testproc.Log
+	start := func() *testproc.Proc {
 		t.Helper()
-		cmd := exec.Command(bin, "serve", "--data", cfg.Data, "--http", addr, "--device-tcp", "",
+		p := testproc.Start(t, "wick serve", &out, bin, "serve", "--data", cfg.Data, "--http", addr, "--device-tcp", "",
 			"--webhook-allow-private", "--webhook-timeout", "5s", "--webhook-workers", "2", "--log-level", "warn")
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			resp, err := http.Get(api + "/v1/user")
-			if err == nil {
-				resp.Body.Close()
-				return cmd
-			}
-			if time.Now().After(deadline) {
-				cmd.Process.Kill()
-				t.Fatalf("server did not come up: %v\n%s", err, out.String())
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		testproc.WaitTCP(t, addr, p)
+		return p
 	}
 	srv := start()
-	defer func() {
-		srv.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { srv.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			srv.Process.Kill()
-			<-done
-		}
-	}()
 
 	call := func(method, path, token string, form url.Values, js string) (int, []byte, error) {
-		var body io.Reader
-		ctype := ""
-		switch {
-		case js != "":
-			body, ctype = strings.NewReader(js), "application/json"
-		case form != nil:
-			body, ctype = strings.NewReader(form.Encode()), "application/x-www-form-urlencoded"
-		}
-		req, _ := http.NewRequest(method, api+path, body)
-		if ctype != "" {
-			req.Header.Set("Content-Type", ctype)
-		}
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return 0, nil, err
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		return resp.StatusCode, b, err
+		return testproc.Request(context.Background(), http.DefaultClient, method, api, path, token, form, js)
 	}
 
 	toks := make([]string, tokens)
@@ -193,10 +125,7 @@ func TestWebhookCrash(t *testing.T) {
 		}
 	}()
 	<-killed
-	if err := srv.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	srv.Wait()
+	srv.Kill(t)
 	mu.Lock()
 	atKill := len(received)
 	mu.Unlock()
