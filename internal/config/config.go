@@ -39,6 +39,12 @@ type Serve struct {
 	// port 5684 (port 0 when DeviceTCP has port 0, as tests use; off when
 	// DeviceTCP is off). Empty disables the UDP gateway.
 	DeviceUDP string
+	// DeviceUDPIdle and DeviceUDPCellularIdle are how long a Gen 3 device
+	// may be silent before it counts as offline; zero: the gateway's
+	// defaults (95 s; 46 min 45 s for cellular platforms). Devices never
+	// tell the cloud their keep-alive, so a fleet whose firmware sets a
+	// longer one needs a longer timeout (docs/device-protocol.md).
+	DeviceUDPIdle, DeviceUDPCellularIdle time.Duration
 	// NATS is the URL of an external NATS server or cluster; empty runs an
 	// embedded in-process server with no listening port.
 	NATS string
@@ -231,6 +237,8 @@ func (c *Serve) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.HTTP, "http", c.HTTP, "REST API listen address")
 	fs.StringVar(&c.DeviceTCP, "device-tcp", c.DeviceTCP, "device gateway TCP address (Gen 2 devices); empty disables it")
 	fs.StringVar(&c.DeviceUDP, "device-udp", c.DeviceUDP, "device gateway UDP address (Gen 3 devices, DTLS); auto: the --device-tcp host with port 5684; empty disables it")
+	fs.DurationVar(&c.DeviceUDPIdle, "device-udp-idle", c.DeviceUDPIdle, "how long a Gen 3 device may be silent before it counts as offline (0: 95s, twice the 25 s keep-alive plus 45 s; raise it for firmware with a longer Particle.keepAlive)")
+	fs.DurationVar(&c.DeviceUDPCellularIdle, "device-udp-cellular-idle", c.DeviceUDPCellularIdle, "the same for cellular Gen 3 platforms (0: 46m45s)")
 	fs.StringVar(&c.NATS, "nats", c.NATS, "external NATS URL (default: embedded in-process NATS, no port)")
 	fs.IntVar(&c.NATSReplicas, "nats-replicas", c.NATSReplicas, "JetStream replicas of the streams wick creates on an external NATS cluster (1; 3 for a cluster)")
 	fs.StringVar(&c.Node, "node", c.Node, "name of this process on the bus, stable across restarts and unique per process (default host name)")

@@ -136,6 +136,12 @@ func (g *Gateway) remote(ctx context.Context, deviceID string, c bus.Call) (bus.
 		defer cancel()
 	}
 	r, err := g.bus.Call(ctx, normalizeID(deviceID), c)
+	if errors.Is(err, bus.ErrDeviceOffline) && reachable(c.Kind) {
+		// A Gen 3 device may be up on a session saved by an earlier run.
+		if s := g.reachSaved(ctx, deviceID); s != nil {
+			r, err = s.handleCall(ctx, c)
+		}
+	}
 	if err != nil {
 		return r, fmt.Errorf("gateway: device %s: %w", deviceID, err)
 	}

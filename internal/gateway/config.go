@@ -30,6 +30,9 @@ const (
 	// DefaultUDPCellularIdleTimeout is 2 × the 23 min cellular keepalive
 	// plus the retransmission span.
 	DefaultUDPCellularIdleTimeout = 46*time.Minute + 45*time.Second
+	// DefaultUDPParkAfter is how long a quiet Gen 3 session keeps its
+	// goroutine before it parks.
+	DefaultUDPParkAfter = 2 * time.Second
 	// DefaultMaxUDPHandshakes bounds the Gen 3 handshakes in progress.
 	DefaultMaxUDPHandshakes = 10000
 	// DefaultSavedSessionAge is how long a saved Gen 3 session may go
@@ -150,6 +153,11 @@ type Config struct {
 	// message before it is sent again (times a random 1–1.5, doubling,
 	// 3 resends, then the device counts as gone). Default 4 s, as Device OS.
 	UDPAckTimeout time.Duration
+	// UDPParkAfter parks a Gen 3 session silent for this long with nothing
+	// in flight: its goroutine exits and its keys are kept in compact form
+	// until the next datagram, call or event (udp_park.go). Default
+	// DefaultUDPParkAfter; negative: never park.
+	UDPParkAfter time.Duration
 	// SavedSessionAge deletes saved Gen 3 sessions unused for this long
 	// (checked every hour). Default 30 days.
 	SavedSessionAge time.Duration
@@ -187,6 +195,9 @@ func (c *Config) setDefaults(busNode string) {
 	setDuration(&c.UDPIdleTimeout, DefaultUDPIdleTimeout)
 	setDuration(&c.UDPCellularIdleTimeout, DefaultUDPCellularIdleTimeout)
 	setDuration(&c.SavedSessionAge, DefaultSavedSessionAge)
+	if c.UDPParkAfter == 0 {
+		c.UDPParkAfter = DefaultUDPParkAfter
+	}
 	setDuration(&c.UDPAckTimeout, protocol.AckTimeout)
 	if c.MaxUDPHandshakes <= 0 {
 		c.MaxUDPHandshakes = DefaultMaxUDPHandshakes

@@ -120,25 +120,37 @@ func newSession(g *Gateway, conn net.Conn) *session {
 	return &session{g: g, tr: tcpTransport{}, conn: conn, ip: remoteIP(conn.RemoteAddr()), start: time.Now(), done: make(chan struct{})}
 }
 
-// serve runs the session to its end.
-func (s *session) serve() {
-	defer close(s.done)
-	defer s.tr.ended(s)
-	defer s.finish()
+// serve runs the session to its end, or until it parks (a quiet Gen 3
+// session, udp_park.go): then it reports true and the session lives on
+// without a goroutine.
+func (s *session) serve() (parked bool) {
+	defer func() {
+		if !parked {
+			s.end()
+		}
+	}()
 	defer s.recoverPanic()
 	if err := s.handshake(); err != nil {
-		return
+		return false
 	}
 	if !s.tr.resumed() {
 		s.g.stats.handshakesOK.Add(1)
 	}
 	if err := s.awaitHello(); err != nil {
-		return
+		return false
 	}
 	if err := s.goOnline(); err != nil {
-		return
+		return false
 	}
-	s.readLoop()
+	return s.readLoop()
+}
+
+// end releases the session (finish), lets its transport save or hand it
+// over, and marks it done.
+func (s *session) end() {
+	defer close(s.done)
+	defer s.tr.ended(s)
+	s.finish()
 }
 
 // recoverPanic turns a panic in the session into the end of that session.
@@ -342,8 +354,9 @@ func (s *session) recoverBackground() {
 	}
 }
 
-// readLoop dispatches the device's messages until the connection ends.
-func (s *session) readLoop() {
+// readLoop dispatches the device's messages until the connection ends, or
+// until the transport parks the session (it reports true).
+func (s *session) readLoop() (parked bool) {
 	idle := s.tr.idleTimeout(s)
 	if !s.g.cfg.DisableQuickACK {
 		s.quick = newQuickACK(s.conn)
@@ -357,9 +370,12 @@ func (s *session) readLoop() {
 	for {
 		s.conn.SetReadDeadline(time.Now().Add(idle))
 		fb, plain, err := s.readFrame()
+		if errors.Is(err, errParked) {
+			return true
+		}
 		if err != nil {
 			s.readFailed(err)
-			return
+			return false
 		}
 		s.quick.arm()
 		s.lastHeard.Store(time.Now().UnixNano())

@@ -95,6 +95,11 @@ type Stats struct {
 	UDPDuplicates   uint64
 	UDPBadRecords   uint64
 	UDPMoves        uint64
+	// UDPParked is the Gen 3 sessions parked now (no goroutine; a gauge);
+	// UDPParks and UDPWakes count parkings and wake-ups.
+	UDPParked int64
+	UDPParks  uint64
+	UDPWakes  uint64
 }
 
 // counters is the atomic form of Stats.
@@ -118,6 +123,8 @@ type counters struct {
 	udpResumptions, udpSaves                atomic.Uint64
 	udpRetransmits, udpGaveUp               atomic.Uint64
 	udpDuplicates, udpBadRecords, udpMoves  atomic.Uint64
+	udpParked                               atomic.Int64
+	udpParks, udpWakes                      atomic.Uint64
 	// udpHandshakeNanos sums the time handshakes spent in their slot
 	// (the server's crypto), for benchmarks.
 	udpHandshakeNanos atomic.Int64
@@ -165,5 +172,8 @@ func (c *counters) snapshot() Stats {
 		UDPDuplicates:     c.udpDuplicates.Load(),
 		UDPBadRecords:     c.udpBadRecords.Load(),
 		UDPMoves:          c.udpMoves.Load(),
+		UDPParked:         c.udpParked.Load(),
+		UDPParks:          c.udpParks.Load(),
+		UDPWakes:          c.udpWakes.Load(),
 	}
 }

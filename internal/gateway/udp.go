@@ -66,6 +66,9 @@ type udpServer struct {
 	keys     map[string]keyEntry  // SPKI DER → device, for the handshake
 	lookups  int                  // resume lookups running
 	rotating bool                 // the cookie rotation goroutine runs
+	// reachMisses are devices that did not answer on their saved session
+	// (udp_reach.go), by device ID.
+	reachMisses map[string]time.Time
 }
 
 // keyEntry is a cached answer of the device key index.
@@ -108,7 +111,7 @@ func newUDPServer(g *Gateway, key *ecdsa.PrivateKey) (*udpServer, error) {
 	u := &udpServer{g: g, cookies: cookies, stateKey: sk,
 		byCID: make(map[cidKey]*udpConn), byAddr: make(map[netip.AddrPort]*udpConn),
 		sockets: make(map[net.PacketConn]struct{}), misses: make(map[cidKey]time.Time),
-		keys: make(map[string]keyEntry)}
+		keys: make(map[string]keyEntry), reachMisses: make(map[string]time.Time)}
 	u.saved, _ = g.store.(store.DTLSSessions)
 	u.cfg = dtls.ServerConfig{Key: key, Cookies: cookies, DeviceKey: u.knownKey,
 		InitialTimeout: g.cfg.UDPHandshakeRetransmit}
@@ -176,8 +179,9 @@ func (g *Gateway) ServeUDP(pc net.PacketConn) error {
 	u.rotating = true
 	u.mu.Unlock()
 	if startRotation {
-		g.bg.Add(1)
+		g.bg.Add(2)
 		go u.rotateCookies()
+		go u.sweep()
 	}
 	g.mu.Unlock()
 	defer func() {
@@ -247,6 +251,15 @@ func (u *udpServer) rotateCookies() {
 			return
 		}
 	}
+}
+
+// anySocket returns one of the sockets ServeUDP reads, or nil. Called with
+// u.mu held.
+func (u *udpServer) anySocket() net.PacketConn {
+	for pc := range u.sockets {
+		return pc
+	}
+	return nil
 }
 
 // closeSockets closes every socket ServeUDP reads (Shutdown).
@@ -497,14 +510,5 @@ func (g *Gateway) serveUDPConn(c *udpConn) {
 	g.sessions.Add(1)
 	g.mu.Unlock()
 	g.stats.connections.Add(1)
-	go func() {
-		defer func() {
-			g.mu.Lock()
-			delete(g.conns, s)
-			g.mu.Unlock()
-			g.stats.connections.Add(-1)
-			g.sessions.Done()
-		}()
-		s.serve()
-	}()
+	go c.run(s.serve)
 }

@@ -62,6 +62,7 @@ type udpConn struct {
 	hs           *dtls.ServerHandshake // until the first application record
 	resuming     bool                  // a saved session is looked up
 	resumedState bool                  // the session was restored, not handshaken
+	reaching     bool                  // restored by the gateway to reach the device (udp_reach.go)
 	cur          *udpDatagram
 	rest         []byte
 	cid          cidKey
@@ -86,6 +87,12 @@ type udpConn struct {
 	dedup  protocol.Dedup  // guarded by rmu
 	outbox protocol.Outbox // guarded by rmu
 	rtimer *time.Timer     // guarded by rmu
+
+	// Parking (udp_park.go). in is nil while parked.
+	pmu       sync.Mutex
+	parked    atomic.Bool // written with pmu held: no goroutine runs the session
+	packed    []byte      // guarded by smu; sess in compact form while sess is nil
+	retryPark time.Time   // read goroutine only
 }
 
 func newUDPConn(u *udpServer, pc net.PacketConn, addr netip.AddrPort) *udpConn {
@@ -106,8 +113,12 @@ func (c *udpConn) deliver(pc net.PacketConn, d []byte, addr netip.AddrPort) {
 	dg := getDatagram()
 	dg.b = append(dg.b[:0], d...)
 	dg.addr, dg.pc = addr, pc
+	c.pmu.Lock()
+	c.wakeLocked()
+	in := c.in
+	c.pmu.Unlock()
 	select {
-	case c.in <- dg:
+	case in <- dg:
 	default:
 		putDatagram(dg)
 		c.u.g.stats.udpDropped.Add(1)
@@ -400,7 +411,7 @@ func (c *udpConn) readFrame(s *session) (*frameBuf, []byte, error) {
 			if n := c.rdl.Load(); n != 0 {
 				dl = time.Unix(0, n)
 			}
-			d, err := c.next(dl)
+			d, err := c.wait(s, dl)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -426,8 +437,16 @@ func (c *udpConn) readFrame(s *session) (*frameBuf, []byte, error) {
 		}
 		fb := getFrameBuf()
 		c.smu.Lock()
-		latest, _ := c.sess.Replay.State()
-		plain, typ, err := c.sess.Open(fb.b[:0], &rec)
+		sess, err := c.sessLocked()
+		var (
+			latest uint64
+			plain  []byte
+			typ    dtls.ContentType
+		)
+		if err == nil {
+			latest, _ = sess.Replay.State()
+			plain, typ, err = sess.Open(fb.b[:0], &rec)
+		}
 		c.smu.Unlock()
 		if err != nil {
 			putFrameBuf(fb)
@@ -536,6 +555,25 @@ func (c *udpConn) rebind(s *session, d *udpDatagram, newest bool) {
 	if moved && newest {
 		s.g.stats.udpMoves.Add(1)
 		s.g.log.Info("gateway: device moved", "device", s.id, "session", s.sid, "addr", d.addr.String())
+		s.ip = d.addr.Addr().String()
+		if s.isOnline() {
+			s.recordIP()
+		}
+	}
+}
+
+// recordIP stores the session's address as the device's last IP (a move;
+// going online stores it with the session). Read goroutine only; one store
+// write per move, none per datagram.
+func (s *session) recordIP() {
+	st, ok := s.g.store.(store.DeviceAddresses)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	if _, err := st.SetDeviceIP(ctx, s.id, s.sid, s.ip); err != nil {
+		s.g.log.Warn("gateway: record device address", "device", s.id, "err", err)
 	}
 }
 
@@ -580,6 +618,9 @@ func (c *udpConn) reliable(s *session, plain []byte) (dup bool) {
 // writeFrame sends one CoAP message in one record: an ACK or RST is kept
 // for repeats of the message it answers, a CON until its ACK.
 func (c *udpConn) writeFrame(s *session, wb *writeBuf) error {
+	// A parked session runs again until the exchange is over, then parks
+	// with its keys packed again.
+	c.wake()
 	enc := wb.enc
 	if len(enc) >= 4 {
 		id := binary.BigEndian.Uint16(enc[2:4])
@@ -602,14 +643,19 @@ func (c *udpConn) writeFrame(s *session, wb *writeBuf) error {
 // sealAndSend seals content into dst and sends it. Called with s.wmu held.
 func (c *udpConn) sealAndSend(s *session, dst, content []byte) ([]byte, error) {
 	c.smu.Lock()
-	if c.persist.Load() && c.u.saved != nil && c.sess.WriteSeq >= c.seqLimit {
+	sess, err := c.sessLocked()
+	if err != nil {
+		c.smu.Unlock()
+		return dst, err
+	}
+	if c.persist.Load() && c.u.saved != nil && sess.WriteSeq >= c.seqLimit {
 		c.smu.Unlock()
 		if err := c.save(s, &s.hello, c.reserveAhead()); err != nil {
 			return dst, fmt.Errorf("gateway: reserve sequence numbers: %w", err)
 		}
 		c.smu.Lock()
 	}
-	frame, err := c.sess.Seal(dst, content)
+	frame, err := sess.Seal(dst, content)
 	c.smu.Unlock()
 	if err != nil {
 		return dst, err
@@ -757,7 +803,7 @@ func (c *udpConn) takeOver(s *session) {
 	n := newUDPConn(u, c.pc, c.addrNow())
 	n.cid, n.inCIDs, n.devID, n.product = c.cid, true, c.devID, c.product
 	c.smu.Lock()
-	n.sess, n.seqLimit = c.sess, c.seqLimit
+	n.sess, n.packed, n.seqLimit = c.sess, c.packed, c.seqLimit
 	c.smu.Unlock()
 	n.persist.Store(c.persist.Load())
 	n.takeover, n.oldHello = true, s.hello
@@ -821,6 +867,7 @@ func (c *udpConn) Write([]byte) (int, error) { return 0, errors.New("gateway: ud
 // Close wakes the session goroutine; it returns io.EOF from then on.
 func (c *udpConn) Close() error {
 	c.once.Do(func() { close(c.done) })
+	c.wake() // a parked session ends on its goroutine
 	return nil
 }
 

@@ -114,7 +114,15 @@ func stateAD(cid cidKey) []byte { return append([]byte(stateInfo), cid[:]...) }
 
 // reserveAhead is the write sequence number the next save reserves up to.
 // Called with s.wmu held (every writer of WriteSeq holds it).
-func (c *udpConn) reserveAhead() uint64 { return min(c.sess.WriteSeq+seqReserve, dtls.MaxSeq) }
+func (c *udpConn) reserveAhead() uint64 {
+	c.smu.Lock()
+	defer c.smu.Unlock()
+	sess, err := c.sessLocked()
+	if err != nil {
+		return 0
+	}
+	return min(sess.WriteSeq+seqReserve, dtls.MaxSeq)
+}
 
 // save writes the session to the store with its write sequence number
 // raised to limit (0: the exact number; the session sends nothing more)
@@ -122,7 +130,12 @@ func (c *udpConn) reserveAhead() uint64 { return min(c.sess.WriteSeq+seqReserve,
 // beyond a reservation before it is stored.
 func (c *udpConn) save(s *session, h *protocol.Hello, limit uint64) error {
 	c.smu.Lock()
-	cp := *c.sess
+	sess, err := c.sessLocked()
+	if err != nil {
+		c.smu.Unlock()
+		return fmt.Errorf("gateway: save dtls session: %w", err)
+	}
+	cp := *sess
 	cp.WriteSeq = max(cp.WriteSeq, limit)
 	b, err := cp.MarshalBinary()
 	c.smu.Unlock()
@@ -216,6 +229,11 @@ func (c *udpConn) restore(s *session) error {
 	}
 	c.newCounters(s)
 	g.stats.udpResumptions.Add(1)
+	if c.reaching {
+		if err := c.ping(s); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
