@@ -184,8 +184,9 @@ func (s *Service) Flash(ctx context.Context, deviceID string, productID int64, h
 
 // Outcome records the end of the device's started update: ok, or failed
 // with reason; a failure of a product update counts as success when the
-// device already reports the version it was sent. It reports whether an
-// update was waiting for it.
+// device already reports the version it was sent, and a success reported
+// for an update recorded as failed (a device back after the gateway's
+// reboot wait) turns it into one. It reports whether it changed the record.
 func (s *Service) Outcome(ctx context.Context, deviceID string, ok bool, reason string) (bool, error) {
 	df, err := s.st.DeviceFirmware(ctx, deviceID)
 	if errors.Is(err, store.ErrNotFound) {
@@ -193,6 +194,18 @@ func (s *Service) Outcome(ctx context.Context, deviceID string, ok bool, reason 
 	}
 	if err != nil {
 		return false, fmt.Errorf("firmware: outcome of %s: %w", deviceID, err)
+	}
+	if ok && df.Status == store.OTAFailed && df.Hash != "" {
+		// A device back with "previous OTA succeeded" after the gateway's
+		// reboot wait had reported its update failed: it took it.
+		applied, err := s.st.MarkDeviceOTASucceeded(ctx, deviceID, df.Hash, s.cfg.Now())
+		if err != nil {
+			return false, fmt.Errorf("firmware: outcome of %s: %w", deviceID, err)
+		}
+		if applied {
+			s.log.Info("firmware: update reported failed succeeded after all", "device", deviceID, "hash", df.Hash)
+		}
+		return applied, nil
 	}
 	if df.Status != store.OTAStarted {
 		return false, nil

@@ -458,3 +458,38 @@ func TestOnlineReconcilesFailedUpdate(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestOutcomeLateSuccess: a success reported for an update already
+// recorded as failed (the device came back with "previous OTA succeeded"
+// after the gateway's reboot wait) turns the record into a success, also
+// for a plain flash with no product version; a second report changes
+// nothing, and a failure reported for a failed record neither.
+func TestOutcomeLateSuccess(t *testing.T) {
+	st := openStore(t)
+	ctx := t.Context()
+	s := New(Config{}, st, nil, nil)
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(st.StartDeviceOTA(ctx, "d-late", store.DeviceOTA{Hash: "h1"}))
+	if _, err := st.FinishDeviceOTA(ctx, "d-late", "h1", "gateway: device did not come back", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if applied, err := s.Outcome(ctx, "d-late", false, "again"); err != nil || applied {
+		t.Fatalf("failure for a failed record: applied %v, %v", applied, err)
+	}
+	if applied, err := s.Outcome(ctx, "d-late", true, ""); err != nil || !applied {
+		t.Fatalf("late success: applied %v, %v", applied, err)
+	}
+	df, err := st.DeviceFirmware(ctx, "d-late")
+	must(err)
+	if df.Status != store.OTASuccess || df.Error != "" || df.Hash != "h1" {
+		t.Fatalf("record %+v", df)
+	}
+	if applied, err := s.Outcome(ctx, "d-late", true, ""); err != nil || applied {
+		t.Fatalf("second success: applied %v, %v", applied, err)
+	}
+}

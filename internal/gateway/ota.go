@@ -603,21 +603,43 @@ func (g *Gateway) storedUpdate(deviceID string) *store.DeviceFirmware {
 	return df
 }
 
+// lateReturn is how long after its update was reported failed a device
+// coming back with "previous OTA succeeded" still has that update
+// published as a success (otaElsewhere): it took the binary, but its
+// reboot and reconnection outlasted OTAConfig.RebootTimeout.
+const lateReturn = 30 * time.Minute
+
 // otaElsewhere handles a device that comes back with "previous OTA
-// succeeded" and no update of it in this process: when the store records
-// an update of it as started, another process sent it (the device
-// reconnected through this one after its reboot), and the success is
-// published here; that process then finds it recorded at its reboot
-// timeout and stays silent.
+// succeeded" and no update of it in this process, by the store's record
+// of its latest update (the firmware service writes it):
+//
+//   - started: another process sent it (the device reconnected through
+//     this one after its reboot); the success is published here, and that
+//     process finds it recorded at its reboot timeout and stays silent;
+//   - failed within lateReturn: the device came back after the reboot wait
+//     (of this process or another) had published "failed ", running the
+//     update; the success is published now and corrects the record
+//     (firmware.Service.Outcome).
+//
+// The flag is the device's word that the last update it was sent took, and
+// Device OS sends it in the first Hello after that update only.
 func (s *session) otaElsewhere() {
 	df := s.g.storedUpdate(s.id)
-	if df == nil || df.Status != store.OTAStarted || df.Hash == "" {
+	if df == nil || df.Hash == "" {
+		return
+	}
+	how := "sent by another process"
+	switch {
+	case df.Status == store.OTAStarted:
+	case df.Status == store.OTAFailed && df.FinishedAt != nil && time.Since(*df.FinishedAt) < lateReturn:
+		how = "back after the reboot wait"
+	default:
 		return
 	}
 	t := &transfer{g: s.g, s: s, hash: df.Hash}
 	s.g.stats.otaSucceeded.Add(1)
 	t.publish(s, FlashSuccess)
-	s.g.log.Info("gateway: update succeeded (sent by another process)", "device", s.id, "hash", df.Hash)
+	s.g.log.Info("gateway: update succeeded ("+how+")", "device", s.id, "hash", df.Hash)
 }
 
 // cameBack decides the update by the Hello of the device's new session.

@@ -500,6 +500,70 @@ func TestFlashRebootOutcomes(t *testing.T) {
 	}
 }
 
+// TestFlashRebootLate: a device that takes the update but comes back only
+// after the reboot wait (a reconnection storm can take minutes) has it
+// published as failed at the timeout, and then, back with "previous OTA
+// succeeded" while the store records that update as failed, as a success.
+// Coming back late without the flag, or long after, publishes nothing.
+func TestFlashRebootLate(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		flag     bool
+		finished time.Duration // how long ago the failure is recorded
+		want     string        // "" none
+	}{
+		{"with the flag", true, 0, FlashSuccess},
+		{"without the flag", false, 0, ""},
+		{"with the flag, long after", true, lateReturn + time.Minute, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := otaTestConfig()
+			cfg.OTA.RebootTimeout = 200 * time.Millisecond
+			w, fw := otaWorld(t, cfg)
+			id := deviceID(13)
+			w.provision(id, testKey(t, "device_a"), owner1)
+			d := w.online(id, testKey(t, "device_a"), 0)
+			sub := w.subscribe(bus.Filter{DeviceID: id.String(), NamePrefix: EventFlashStatus})
+			ctx := context.Background()
+			h := fw.put(testBinary(2500))
+			// As the firmware service records it.
+			if err := w.st.StartDeviceOTA(ctx, id.String(), store.DeviceOTA{Hash: h}); err != nil {
+				t.Fatal(err)
+			}
+			o := &otaDevice{d: d}
+			o.run(t)
+			if err := w.g.Flash(ctx, id.String(), h); err != nil {
+				t.Fatal(err)
+			}
+			o.image(t)
+			d.conn.Close()
+			if a, b := flashStatus(t, sub), flashStatus(t, sub); a != FlashStarted || b != FlashFailed {
+				t.Fatalf("statuses %q, %q", a, b)
+			}
+			if _, err := w.st.FinishDeviceOTA(ctx, id.String(), h, "the device reported a failed update",
+				time.Now().Add(-c.finished)); err != nil {
+				t.Fatal(err)
+			}
+			var flags protocol.HelloFlags
+			if c.flag {
+				flags = protocol.HelloOTASucceeded
+			}
+			w.online(id, testKey(t, "device_a"), flags)
+			if c.want != "" {
+				if got := flashStatus(t, sub); got != c.want {
+					t.Fatalf("late status %q, want %q", got, c.want)
+				}
+				return
+			}
+			select {
+			case e := <-sub.Events():
+				t.Fatalf("unexpected %q", e.Data)
+			case <-time.After(300 * time.Millisecond):
+			}
+		})
+	}
+}
+
 // TestFlashRebootThroughAnotherNode: the device reboots into the update
 // and comes back through another gateway process. That one publishes the
 // success (the store shows the update started, as the firmware service
