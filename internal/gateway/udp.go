@@ -497,8 +497,11 @@ func (u *udpServer) sessionCount() int {
 
 // serveUDPConn runs the session of c in its own goroutine, tracked like a
 // TCP connection.
-func (g *Gateway) serveUDPConn(c *udpConn) {
-	s := newUDPSession(g, c)
+func (g *Gateway) serveUDPConn(c *udpConn) { g.serveUDPSession(newUDPSession(g, c)) }
+
+// serveUDPSession runs s, whose conn is s.tr, as serveUDPConn does.
+func (g *Gateway) serveUDPSession(s *session) {
+	c := s.tr.(*udpConn)
 	g.mu.Lock()
 	if g.closed {
 		g.mu.Unlock()

@@ -73,8 +73,8 @@ func (g *Gateway) reachSaved(ctx context.Context, deviceID string) *session {
 	}
 	var k cidKey
 	copy(k[:], st.CID)
-	c := u.reach(k, netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port()))
-	if c == nil {
+	done, ok := u.reach(k, netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port()))
+	if !ok {
 		return nil
 	}
 	t := time.NewTicker(10 * time.Millisecond)
@@ -88,7 +88,7 @@ func (g *Gateway) reachSaved(ctx context.Context, deviceID string) *session {
 		select {
 		case <-t.C:
 			continue
-		case <-c.s.done:
+		case <-done:
 		case <-ctx.Done():
 		case <-timeout.C:
 		}
@@ -106,27 +106,29 @@ func (g *Gateway) reachSaved(ctx context.Context, deviceID string) *session {
 }
 
 // reach starts a session that restores the saved session k and pings the
-// device at addr (restore, c.reaching), unless one runs for k already; it
-// returns that session's conn, or nil when no socket serves or too many
-// lookups run.
-func (u *udpServer) reach(k cidKey, addr netip.AddrPort) *udpConn {
+// device at addr (restore, c.reaching), and returns a channel closed when
+// that session is over. When a session for k runs already (the device is
+// resuming it) there is nothing to start and the channel is nil. ok is
+// false when no socket serves or too many lookups run.
+func (u *udpServer) reach(k cidKey, addr netip.AddrPort) (done <-chan struct{}, ok bool) {
 	u.mu.Lock()
-	if c := u.byCID[k]; c != nil {
+	if u.byCID[k] != nil {
 		u.mu.Unlock()
-		return c
+		return nil, true
 	}
-	var pc = u.anySocket()
+	pc := u.anySocket()
 	if pc == nil || u.lookups >= maxResumeLookups {
 		u.mu.Unlock()
-		return nil
+		return nil, false
 	}
 	u.lookups++
 	c := newUDPConn(u, pc, addr)
 	c.cid, c.resuming, c.inCIDs, c.reaching = k, true, true, true
+	s := newUDPSession(u.g, c)
 	u.byCID[k] = c
 	u.mu.Unlock()
-	u.g.serveUDPConn(c)
-	return c
+	u.g.serveUDPSession(s)
+	return s.done, true
 }
 
 // ping sends the CoAP ping that asks a device reached on its saved session
