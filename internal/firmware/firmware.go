@@ -24,7 +24,7 @@ type Flasher interface {
 // Defaults of zero Config fields.
 const (
 	DefaultRate         = 60 // updates started per minute per product
-	DefaultStaleAfter   = 20 * time.Minute
+	DefaultStaleAfter   = 25 * time.Minute
 	DefaultRetryBackoff = 10 * time.Minute
 	DefaultStartTimeout = 45 * time.Second
 	DefaultMaxAttempts  = 3
@@ -40,7 +40,7 @@ type Config struct {
 	Rate int
 	// StaleAfter is how long a started update may take before another may
 	// start for the same device (the gateway's transfer timeout plus its
-	// reboot wait, with room). Default 20 min.
+	// reboot wait, with room). Default 25 min.
 	StaleAfter time.Duration
 	// RetryBackoff is how long after a failed update the same binary is
 	// not offered to that device again; then, if the device is online, it

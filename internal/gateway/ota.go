@@ -41,7 +41,7 @@ var (
 const (
 	DefaultOTAStallTimeout  = 30 * time.Second
 	DefaultOTATimeout       = 15 * time.Minute
-	DefaultOTARebootTimeout = 2 * time.Minute
+	DefaultOTARebootTimeout = 5 * time.Minute
 	DefaultOTAMaxRounds     = 10
 	// DefaultOTAUDPChunkInterval is OTAConfig.UDPChunkInterval's default.
 	DefaultOTAUDPChunkInterval = time.Millisecond
@@ -59,7 +59,10 @@ type OTAConfig struct {
 	Timeout time.Duration
 	// RebootTimeout is how long the gateway waits, after the device took
 	// the binary, for it to come back with the "previous OTA succeeded"
-	// Hello flag before the update counts as failed. Default 2 min.
+	// Hello flag before the update counts as failed. Default 5 min: a
+	// cellular device's reconnection, or any device's during a
+	// reconnection storm with backoff, can take minutes (a device back
+	// later still gets a success, otaElsewhere).
 	RebootTimeout time.Duration
 	// MaxRounds bounds the UpdateDone / missed-chunks rounds beyond those a
 	// binary needs when a device lists at most protocol.MaxChunksMissed
