@@ -17,6 +17,9 @@ type Token struct {
 	ExpiresIn int64 `json:"expires_in"`
 	// RefreshToken, when not empty, gives a new pair through Refresh.
 	RefreshToken string `json:"refresh_token,omitempty"`
+	// Scope is the token's scope when the server names it (the browser
+	// sign-in's tokens: exactly what the user granted).
+	Scope string `json:"scope,omitempty"`
 }
 
 // TokenOptions are the optional parameters of the token endpoint.
