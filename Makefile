@@ -2,7 +2,7 @@
 GO ?= go
 FUZZTIME ?= 20s
 
-.PHONY: help build build-openssl release test test-go test-openssl test-compat check vet fuzz bench
+.PHONY: help build build-openssl release test test-go test-openssl test-compat check vet fuzz bench bench-dtls
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -46,3 +46,8 @@ fuzz: ## run every fuzzer for FUZZTIME each
 
 bench: ## benchmarks, for benchstat
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+bench-dtls: ## Gen 3 server handshakes per CPU-second beside `openssl speed ecdsap256 ecdhp256`, alternating, both builds (docs/dtls.md#speed)
+	$(GO) test -run '^$$' -bench ServerHandshake -benchtime 5x ./internal/p256/
+	@if [ -f /usr/include/openssl/evp.h ]; then $(GO) test -tags openssl -run '^$$' -bench ServerHandshake -benchtime 5x ./internal/p256/; \
+	else echo "bench-dtls: openssl build SKIPPED: /usr/include/openssl/evp.h missing"; fi
