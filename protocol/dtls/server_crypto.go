@@ -12,9 +12,9 @@ import (
 // ServerCrypto does the P-256 work of a server handshake other than the
 // ServerKeyExchange signature (ServerConfig.Key or Signer): the ephemeral
 // ECDHE key and the check of the device's CertificateVerify. A nil
-// ServerConfig.Crypto means Go's crypto/ecdh and crypto/ecdsa; Wick's
-// OpenSSL build injects libcrypto's (docs/dtls.md, Speed). Implementations
-// must be safe for concurrent use.
+// ServerConfig.Crypto means Go's crypto/ecdh and crypto/ecdsa, which Wick
+// uses in every build: an OpenSSL implementation was measured slower
+// (docs/dtls.md#speed). Implementations must be safe for concurrent use.
 type ServerCrypto interface {
 	// GenerateECDHE returns a new ephemeral P-256 key.
 	GenerateECDHE() (ECDHEKey, error)
