@@ -34,7 +34,8 @@ Usage:
   wick user password EMAIL --password-stdin   set a user's password (no e-mail needed)
   wick team invites|accept ...                team invitations without e-mail
   wick device provision ID --key FILE         register a device's key (public or private key file,
-                                              PEM or DER; only the public half is stored)
+                                              PEM or DER; only the public half is stored; with
+                                              --api URL --token T through a running server's API)
   wick sim --server HOST:PORT (--server-key FILE | --data DIR) [--count N] [--api URL --token T]
                                               run virtual devices (demo and load test)
   wick bench events|calls|list [--devices N] [--duration D]
