@@ -25,10 +25,11 @@ import (
 
 // Gen 3 device settings of the cluster test: a short keepalive and ping
 // timeout, so that a device of a killed node notices within seconds (Device
-// OS uses 25 s and 30 s).
+// OS uses 25 s and 30 s), yet long enough that a loaded CI machine does not
+// make the devices reconnect on their own.
 const (
-	udpKeepAlive   = 2 * time.Second
-	udpPingTimeout = 3 * time.Second
+	udpKeepAlive   = 3 * time.Second
+	udpPingTimeout = 6 * time.Second
 )
 
 // startUDPDevices provisions (P-256 keys) and claims n Gen 3 devices and
