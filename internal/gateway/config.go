@@ -41,6 +41,14 @@ const (
 	// DefaultHandshakeKeys is how many addresses the handshake rate limit
 	// tracks (the least recently seen are forgotten first).
 	DefaultHandshakeKeys = 100000
+	// DefaultStartQueue is how many TCP connections may wait for an
+	// admission slot (Config.MaxStarting).
+	DefaultStartQueue = 8192
+	// DefaultAdmissionHold bounds how long an online session keeps its
+	// admission slot while its describe is not stored yet.
+	DefaultAdmissionHold = 2 * time.Second
+	// startingPerCore is the default of Config.MaxStarting per core.
+	startingPerCore = 32
 )
 
 // System events have their own, more generous bucket: the firmware sends a
@@ -96,6 +104,25 @@ type Config struct {
 	// slots than cores would add no throughput; waiting handshakes queue
 	// until their handshake deadline. Default runtime.GOMAXPROCS(0).
 	MaxHandshakes int
+	// MaxStarting caps the TCP sessions that are starting: from the
+	// device's handshake block (before the first RSA operation) until the
+	// device is online and its application describe stored (or
+	// AdmissionHold after online). StartQueue more connections wait for a
+	// slot, each at most HandshakeIdle; connections beyond are closed at
+	// once and counted (Stats.AdmissionRefused). This keeps a reconnect
+	// storm's handshakes and store writes from starving the devices already
+	// online (docs/operations.md, "Reconnect storms"). Size it as the
+	// handshakes per second the node can do times the seconds a start takes
+	// (about 1.5 round trips to the device plus two store writes).
+	// Default 32 × GOMAXPROCS; negative: no admission.
+	MaxStarting int
+	// StartQueue bounds the connections waiting for an admission slot.
+	// Default DefaultStartQueue; negative: none wait.
+	StartQueue int
+	// AdmissionHold bounds how long an online session whose application
+	// describe is not stored yet keeps its admission slot. Default
+	// DefaultAdmissionHold.
+	AdmissionHold time.Duration
 	// CallTimeout bounds a function call, variable read, signal or ping
 	// when the caller's context has no earlier deadline, and each describe
 	// request. Default 20 s.
@@ -209,6 +236,16 @@ func (c *Config) setDefaults(busNode string) {
 	if c.MaxHandshakes <= 0 {
 		c.MaxHandshakes = runtime.GOMAXPROCS(0)
 	}
+	if c.MaxStarting == 0 {
+		c.MaxStarting = startingPerCore * runtime.GOMAXPROCS(0)
+	}
+	switch {
+	case c.StartQueue == 0:
+		c.StartQueue = DefaultStartQueue
+	case c.StartQueue < 0:
+		c.StartQueue = 0
+	}
+	setDuration(&c.AdmissionHold, DefaultAdmissionHold)
 	if c.EventRate == 0 {
 		c.EventRate = DefaultEventRate
 	}

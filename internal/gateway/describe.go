@@ -71,6 +71,9 @@ func (s *session) applyDescribe(flags protocol.DescribeFlags, payload []byte) er
 	if err := s.g.store.SetDeviceDescribe(ctx, s.id, d); err != nil {
 		return fmt.Errorf("gateway: store describe of %s: %w", s.id, err)
 	}
+	if app != nil {
+		s.admitted() // the start is over: calls find the functions
+	}
 	if sys := desc.System; sys != nil {
 		if safeMode {
 			data, _ := json.Marshal(sys)

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wick-cloud/wick/internal/bus"
@@ -76,6 +77,10 @@ type Gateway struct {
 	hsSem chan struct{}
 	// hsRate limits the handshakes each address starts; nil: no limit.
 	hsRate *ratelimit.Buckets
+	// admission bounds the TCP sessions starting (admission.go); nil: off.
+	admission *admission
+	// admissionLogged is when a full admission queue was last logged (Unix ns).
+	admissionLogged atomic.Int64
 
 	ctx    context.Context // ends at Shutdown
 	cancel context.CancelFunc
@@ -144,6 +149,9 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Gateway, error) {
 	}
 	if rk, ok := g.key.(*rsa.PrivateKey); ok {
 		rk.Precompute()
+	}
+	if cfg.MaxStarting > 0 {
+		g.admission = newAdmission(cfg.MaxStarting, cfg.StartQueue)
 	}
 	if deps.UDPKey != nil {
 		u, err := newUDPServer(g, deps.UDPKey)
@@ -303,6 +311,10 @@ func (g *Gateway) Stats() Stats {
 	st.EventsDropped += g.sub.Dropped()
 	if g.udp != nil {
 		st.UDPSessions = int64(g.udp.sessionCount())
+	}
+	if g.admission != nil {
+		st.Starting = int64(g.admission.starting())
+		st.StartWaiting = g.admission.waiting.Load()
 	}
 	return st
 }

@@ -32,6 +32,7 @@ const (
 	reasonPanic         = "panic"
 	reasonStore         = "store error"
 	reasonHandshakeRate = "handshake rate limit"
+	reasonAdmission     = "admission"
 )
 
 // A session is one device connection
@@ -96,6 +97,7 @@ type session struct {
 	rkeys    []routeKey // guarded by g.router.mu
 	routeGen uint64     // router goroutine only
 	unhandle func()     // bus.HandleDevice's unregister; set before online
+	slot     *admitSlot // TCP admission slot (admission.go); nil: none
 
 	closeOnce sync.Once
 	done      chan struct{} // closed when the session is over
@@ -276,6 +278,7 @@ func (s *session) goOnline() error {
 	s.otaOnline()
 	g.log.Info("gateway: device online", "device", s.id, "session", s.sid, "addr", s.ip,
 		"platform", h.PlatformID, "system", h.SystemVersion)
+	s.holdUntilDescribed()
 	s.startDescribe()
 	return nil
 }
@@ -418,6 +421,7 @@ func (s *session) isOnline() bool {
 func (s *session) finish() {
 	defer s.recoverBackground()
 	g := s.g
+	s.admitted()
 	s.close(reasonDisconnected)
 	s.mu.Lock()
 	s.closed = true

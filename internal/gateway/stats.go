@@ -48,6 +48,16 @@ type Stats struct {
 	// HandshakesLimited counts connections closed because their address
 	// exceeded Config.HandshakeRate, before any RSA operation.
 	HandshakesLimited uint64
+	// Starting is the number of TCP sessions holding an admission slot
+	// (Config.MaxStarting) and StartWaiting the connections waiting for
+	// one (gauges). AdmissionQueued counts connections that had to wait,
+	// AdmissionRefused those closed because the queue was full, and
+	// AdmissionTimeouts those closed after waiting HandshakeIdle.
+	Starting          int64
+	StartWaiting      int64
+	AdmissionQueued   uint64
+	AdmissionRefused  uint64
+	AdmissionTimeouts uint64
 	// EventsUnacked counts confirmable device events the bus did not
 	// accept: the device was not acknowledged, and its session was closed
 	// so that the firmware sends the event again after reconnecting.
@@ -116,6 +126,8 @@ type counters struct {
 	panics                                  atomic.Uint64
 	callsBusy, handshakesLimited            atomic.Uint64
 	eventsUnacked                           atomic.Uint64
+	admissionQueued, admissionRefused       atomic.Uint64
+	admissionTimeouts                       atomic.Uint64
 	otaStarted, otaSucceeded, otaFailed     atomic.Uint64
 	otaChunks                               atomic.Uint64
 	udpIn, udpOut, udpDropped, udpCookies   atomic.Uint64
@@ -158,6 +170,9 @@ func (c *counters) snapshot() Stats {
 		OTAChunks:         c.otaChunks.Load(),
 		CallsBusy:         c.callsBusy.Load(),
 		HandshakesLimited: c.handshakesLimited.Load(),
+		AdmissionQueued:   c.admissionQueued.Load(),
+		AdmissionRefused:  c.admissionRefused.Load(),
+		AdmissionTimeouts: c.admissionTimeouts.Load(),
 		EventsUnacked:     c.eventsUnacked.Load(),
 		UDPDatagramsIn:    c.udpIn.Load(),
 		UDPDatagramsOut:   c.udpOut.Load(),

@@ -89,6 +89,12 @@ func (tcpTransport) handshake(s *session) error {
 	if err := s.conn.SetReadDeadline(deadline); err != nil {
 		return s.handshakeFailed("set deadline", err)
 	}
+	// From here to online with a stored describe the session holds an
+	// admission slot (admission.go): a storm waits here, not in the RSA
+	// slots and the store, where it would slow the devices already online.
+	if err := s.admit(); err != nil {
+		return s.handshakeFailed("admission", err)
+	}
 	var hello protocol.DeviceHello
 	err = g.withHandshakeSlot(deadline, func() (err error) {
 		hello, err = protocol.OpenDeviceHello(g.key, nonce[:], block)

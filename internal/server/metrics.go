@@ -381,6 +381,12 @@ func writeGateway(w *metrics.Writer, st gateway.Stats) {
 	w.Counter("wick_device_calls_failed_total", "Device calls that ended in an error or a timeout.", st.CallsFailed)
 	w.Counter("wick_device_calls_busy_total", "Device calls refused unsent (429) because the device had 200 requests in flight.", st.CallsBusy)
 	w.Counter("wick_handshakes_rate_limited_total", "Device connections closed before the handshake by the per-address handshake rate limit.", st.HandshakesLimited)
+	w.Gauge("wick_device_sessions_starting", "Device TCP sessions holding an admission slot: from the handshake until online with the describe stored.", float64(st.Starting))
+	w.Gauge("wick_device_admission_waiting", "Device TCP connections waiting for an admission slot.", float64(st.StartWaiting))
+	w.Counter("wick_device_admission_queued_total", "Device TCP connections that waited for an admission slot.", st.AdmissionQueued)
+	const adm = "Device TCP connections closed by the admission, by reason (queue full, or waited too long)."
+	w.Counter("wick_device_admission_refused_total", adm, st.AdmissionRefused, metrics.Label{Name: "reason", Value: "queue_full"})
+	w.Counter("wick_device_admission_refused_total", adm, st.AdmissionTimeouts, metrics.Label{Name: "reason", Value: "timeout"})
 	w.Counter("wick_device_events_unacked_total", "Events published by devices that the bus refused (not acknowledged; 5.03 when confirmable).", st.EventsUnacked)
 	const claims = "Claim codes reported by devices, by result."
 	w.Counter("wick_device_claims_total", claims, st.ClaimsOK, result("ok"))

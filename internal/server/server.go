@@ -120,7 +120,8 @@ func build(ctx context.Context, cfg config.Serve, log *slog.Logger) (*Server, er
 	log.Info("device handshake key loaded", "rsa", rsakey.Name(serverKey))
 	gw, err := gateway.New(gateway.Config{Node: cfg.Node, HandshakeIdle: cfg.DeviceHandshakeIdle,
 		UDPIdleTimeout: cfg.DeviceUDPIdle, UDPCellularIdleTimeout: cfg.DeviceUDPCellularIdle,
-		HandshakeRate: cfg.DeviceHandshakeRate, HandshakeBurst: cfg.DeviceHandshakeBurst}, gateway.Deps{Store: st, Bus: b, ServerKey: serverKey, UDPKey: keys.EC}, log)
+		HandshakeRate: cfg.DeviceHandshakeRate, HandshakeBurst: cfg.DeviceHandshakeBurst,
+		MaxStarting: cfg.DeviceAdmission, StartQueue: cfg.DeviceAdmissionQueue}, gateway.Deps{Store: st, Bus: b, ServerKey: serverKey, UDPKey: keys.EC}, log)
 	if err != nil {
 		b.Close()
 		st.Close()
