@@ -199,6 +199,21 @@ func (d *Dedup) Reply(id uint16, msg []byte) bool {
 	return true
 }
 
+// Compact shrinks the ring to the IDs remembered, for a session gone idle
+// that still remembers some (an empty one is released as by Shrink); the
+// next Receive grows it again. Call Expire first.
+func (d *Dedup) Compact() {
+	if d.n == 0 {
+		d.Shrink()
+		return
+	}
+	ring, ids := make([]dedupEntry, d.n), make([]uint16, d.n)
+	for i := range d.n {
+		ring[i], ids[i] = d.ring[d.slot(i)], d.ids[d.slot(i)]
+	}
+	d.ring, d.ids, d.head, d.scratch = ring, ids, 0, nil
+}
+
 // Shrink releases the memory of an empty Dedup, for a session gone idle;
 // call Expire first. It keeps the settings.
 func (d *Dedup) Shrink() {

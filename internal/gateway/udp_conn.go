@@ -593,6 +593,12 @@ func (c *udpConn) reliable(s *session, plain []byte) (dup bool) {
 	id := binary.BigEndian.Uint16(plain[2:4])
 	switch protocol.Type(plain[0] >> 4 & 3) {
 	case protocol.Confirmable:
+		if protocol.Code(plain[1]) == protocol.CodeEmpty {
+			// A ping (the device's keep-alive) changes nothing: a
+			// repeat is answered again instead of from the cache,
+			// which then holds no entry per keep-alive.
+			return false
+		}
 		s.wmu.Lock()
 		c.rmu.Lock()
 		dup, replies := c.dedup.Receive(time.Now(), id)

@@ -118,6 +118,8 @@ func (c *udpConn) park(s *session) bool {
 		return false
 	}
 	c.outbox.Shrink()
+	c.dedup.Expire(time.Now())
+	c.dedup.Compact()
 	if c.rtimer != nil {
 		c.rtimer.Stop()
 		c.rtimer = nil
