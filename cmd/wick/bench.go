@@ -31,7 +31,8 @@ HTTP clients:
   storm    restarts the in-process server under --devices connected devices
            and measures until all are online again: handshakes/s each
            second, p99 of --concurrency clients' calls to devices already
-           back, memory peak
+           back, memory peak; with --server-process the server is a wick
+           serve child process, stopped with SIGTERM and started again
 
 After --warmup it measures for --duration: throughput, latency quantiles,
 errors, memory. Progress goes to stderr every --progress, the result to

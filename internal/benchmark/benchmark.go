@@ -120,6 +120,13 @@ type Config struct {
 	// UDP runs the simulated devices as Gen 3 devices, over DTLS/UDP with
 	// P-256 keys, instead of Gen 2 devices over TCP.
 	UDP bool
+	// ServerProcess runs the storm's server as a `wick serve` child
+	// process (ServerBin, default this executable, plus ServerArgs), so
+	// that the devices are in another process and the server's memory
+	// and CPU are measured alone.
+	ServerProcess bool
+	ServerBin     string
+	ServerArgs    []string
 }
 
 // Default returns the defaults: the issue's sizes (1,000 devices, 100
@@ -158,6 +165,9 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.CPUProfile, "cpuprofile", c.CPUProfile, "write a CPU profile of the measurement to this file")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level of the server and devices: debug, info, warn, error")
 	fs.BoolVar(&c.UDP, "udp", c.UDP, "simulated devices are Gen 3: DTLS over UDP with P-256 keys (with --url, --device-server is the UDP address and --server-key the P-256 key)")
+	fs.BoolVar(&c.ServerProcess, "server-process", c.ServerProcess, "storm: run the server as a wick serve child process (the devices stay in this one) and measure its memory and CPU alone")
+	fs.StringVar(&c.ServerBin, "server-bin", c.ServerBin, "storm: wick binary for --server-process (default: this one)")
+	fs.Var(config.List{P: &c.ServerArgs}, "server-args", "storm: extra wick serve flags for --server-process, comma-separated (e.g. --device-admission=32)")
 	fs.Var(sim.QuirksFlag{P: &c.Quirks}, "firmware-quirks", "simulated devices behave like Device OS firmware on the wire: alone, every quirk; or a comma-separated list (see wick sim -h)")
 }
 
@@ -279,8 +289,10 @@ func (b *Bench) RunStorm(ctx context.Context, progress io.Writer) (*StormResult,
 	if c.Scenario != Storm {
 		return nil, fmt.Errorf("%w: RunStorm runs the storm scenario, not %q", ErrConfig, c.Scenario)
 	}
+	back := newOnlineSet()
 	env, err := StartEnv(ctx, EnvConfig{Devices: c.Devices, IDPrefix: c.IDPrefix, KeysDir: c.KeysDir,
-		Bind: c.Bind, Progress: c.Progress, Quirks: c.Quirks}, b.log, progress)
+		Bind: c.Bind, Progress: c.Progress, Quirks: c.Quirks, OnState: back.set,
+		ServerProcess: c.ServerProcess, ServerBin: c.ServerBin, ServerArgs: c.ServerArgs}, b.log, progress)
 	if err != nil {
 		return nil, err
 	}
@@ -288,7 +300,7 @@ func (b *Bench) RunStorm(ctx context.Context, progress io.Writer) (*StormResult,
 	if c.Progress <= 0 {
 		progress = nil
 	}
-	return env.Storm(ctx, c.Concurrency, progress)
+	return env.storm(ctx, c.Concurrency, back, progress)
 }
 
 // Run sets up the environment, runs the scenario and tears everything

@@ -69,6 +69,16 @@ type EnvConfig struct {
 	Quirks device.Quirks
 	// UDP runs the devices over DTLS/UDP (Gen 3) instead of TCP.
 	UDP bool
+	// ServerProcess runs the server as a `wick serve` child process
+	// (ServerBin, default this executable, with ServerArgs added) instead
+	// of in process, so that its memory and CPU are its own and a restart
+	// is a real process exit and start.
+	ServerProcess bool
+	ServerBin     string
+	ServerArgs    []string
+	// OnState receives the simulated devices' online changes
+	// (sim.Config.OnState).
+	OnState func(id string, online bool)
 }
 
 // Env is a Wick server with simulated devices connected to it, ready for
@@ -99,7 +109,8 @@ type Env struct {
 	srv       *server.Server // in process: the running server
 	srvCfg    config.Serve   // in process: its configuration, with the addresses it got
 	srvLog    *slog.Logger
-	dataDir   string // in process: removed by Close
+	proc      *serverProc // with EnvConfig.ServerProcess: the child server
+	dataDir   string      // in process: removed by Close
 }
 
 type simResult struct {
@@ -196,6 +207,9 @@ func (e *Env) startServer(ctx context.Context, cfg EnvConfig, log *slog.Logger) 
 	if _, err := server.CreateUser(ctx, sc, log, benchUser, password); err != nil {
 		return "", "", fmt.Errorf("benchmark: %w", err)
 	}
+	if cfg.ServerProcess {
+		return e.startServerProcess(ctx, cfg, dir, password)
+	}
 	srv, err := server.New(ctx, sc, log)
 	if err != nil {
 		return "", "", fmt.Errorf("benchmark: %w", err)
@@ -229,6 +243,30 @@ func (e *Env) startServer(ctx context.Context, cfg EnvConfig, log *slog.Logger) 
 		return srv.DeviceUDPAddr().String(), filepath.Join(dir, "server_ec_key.pub.pem"), nil
 	}
 	return srv.DeviceTCPAddr().String(), filepath.Join(dir, "server_key.pub.pem"), nil
+}
+
+// startServerProcess is startServer with the server in a child process
+// (EnvConfig.ServerProcess) on the data directory dir, which holds the
+// user already.
+func (e *Env) startServerProcess(ctx context.Context, cfg EnvConfig, dir, password string) (deviceServer, serverKey string, err error) {
+	p, err := newServerProc(cfg.ServerBin, dir, cfg.ServerArgs)
+	if err != nil {
+		return "", "", err
+	}
+	if err := p.start(ctx); err != nil {
+		return "", "", err
+	}
+	e.proc = p
+	e.URL = "http://" + p.http
+	if cfg.KeysDir != "" { // keep the server key for the next run
+		if err := os.MkdirAll(cfg.KeysDir, 0o700); err == nil {
+			copyFiles(dir, cfg.KeysDir, serverKeyFiles)
+		}
+	}
+	if e.Token, err = e.login(ctx, benchUser, password); err != nil {
+		return "", "", err
+	}
+	return p.dev, filepath.Join(dir, "server_key.pub.pem"), nil
 }
 
 // copyFiles copies the named files from one directory to another (mode
@@ -285,6 +323,7 @@ func (e *Env) startDevices(ctx context.Context, cfg EnvConfig, deviceServer, ser
 	sc.ConnectTimeout = time.Minute
 	sc.Quirks = cfg.Quirks
 	sc.UDP.Enabled = cfg.UDP
+	sc.OnState = cfg.OnState
 	if cfg.Every > 0 {
 		sc.Publish, sc.Every, sc.PublishTime = EventName, cfg.Every, true
 	}
@@ -422,6 +461,12 @@ func (e *Env) Close() error {
 			err = serr
 		}
 		e.stopSrv = nil
+	}
+	if e.proc != nil {
+		if serr := e.proc.stop(); serr != nil && err == nil {
+			err = serr
+		}
+		e.proc = nil
 	}
 	if e.dataDir != "" {
 		os.RemoveAll(e.dataDir)

@@ -44,11 +44,18 @@ type StormResult struct {
 	CallErrors   int64            `json:"call_errors"`
 	ErrorKinds   map[string]int64 `json:"error_kinds,omitempty"`
 	FirstError   string           `json:"first_error,omitempty"`
-	// Memory is this process's (server and simulator together).
-	Memory     Memory       `json:"memory"`
-	Setup      Setup        `json:"setup"`
-	Conditions Conditions   `json:"conditions"`
-	Series     []StormPoint `json:"series"`
+	// Memory is this process's (server and simulator together, or with
+	// ServerProcess the simulator and clients alone).
+	Memory Memory `json:"memory"`
+	// ServerProcess reports a `wick serve` child process; ServerPeakRSS
+	// is then the new server's peak resident set (VmHWM) during the
+	// storm and ServerCPU the CPU seconds it used until all were back.
+	ServerProcess bool         `json:"server_process,omitempty"`
+	ServerPeakRSS uint64       `json:"server_peak_rss_bytes,omitempty"`
+	ServerCPU     float64      `json:"server_cpu_s,omitempty"`
+	Setup         Setup        `json:"setup"`
+	Conditions    Conditions   `json:"conditions"`
+	Series        []StormPoint `json:"series"`
 }
 
 // StormPoint is one second of the storm.
@@ -73,10 +80,17 @@ const stormBaseline = 3 * time.Second
 // 0.5–1 s after the cut, as Device OS does) concurrency clients call the
 // function led of random devices. progress receives a line per second.
 func (e *Env) Storm(ctx context.Context, concurrency int, progress io.Writer) (*StormResult, error) {
-	if e.srv == nil {
+	return e.storm(ctx, concurrency, nil, progress)
+}
+
+// storm is Storm; with back (the devices' online state, fed by
+// EnvConfig.OnState) the clients call only devices online at the time,
+// so that every second of the storm has calls to devices already back.
+func (e *Env) storm(ctx context.Context, concurrency int, back *onlineSet, progress io.Writer) (*StormResult, error) {
+	if e.srv == nil && e.proc == nil {
 		return nil, fmt.Errorf("%w: storm restarts the server: it needs the in-process server (no --url)", ErrConfig)
 	}
-	res := &StormResult{Devices: len(e.DeviceIDs), Concurrency: concurrency,
+	res := &StormResult{Devices: len(e.DeviceIDs), Concurrency: concurrency, ServerProcess: e.proc != nil,
 		Setup: Setup{Seconds: e.Setup.Seconds(), Devices: len(e.DeviceIDs), KeysGenerated: e.KeysGenerated}, Conditions: conditionsNow()}
 	mem := sampleMemory()
 
@@ -92,6 +106,13 @@ func (e *Env) Storm(ctx context.Context, concurrency int, progress io.Writer) (*
 		wg.Go(func() {
 			for callCtx.Err() == nil {
 				id := e.DeviceIDs[rand.IntN(len(e.DeviceIDs))]
+				if back != nil {
+					var ok bool
+					if id, ok = back.random(); !ok {
+						pause(callCtx)
+						continue
+					}
+				}
 				if e.stormCall(callCtx, id, time.Now(), &cur, &phase, &offline) {
 					pause(callCtx)
 				}
@@ -117,16 +138,27 @@ func (e *Env) Storm(ctx context.Context, concurrency int, progress io.Writer) (*
 	before := e.simStats().Handshakes
 
 	t0 := time.Now()
-	e.stopSrv()
-	if err := <-e.srvDone; err != nil {
-		return nil, fmt.Errorf("benchmark: storm: stop server: %w", err)
-	}
-	e.stopSrv = nil
-	res.Shutdown = time.Since(t0).Seconds()
-	if err := e.restartServer(ctx); err != nil {
-		return nil, err
+	if e.proc != nil {
+		if err := e.proc.stop(); err != nil {
+			return nil, fmt.Errorf("benchmark: storm: stop server: %w", err)
+		}
+		res.Shutdown = time.Since(t0).Seconds()
+		if err := e.proc.start(ctx); err != nil {
+			return nil, fmt.Errorf("benchmark: storm: restart server: %w", err)
+		}
+	} else {
+		e.stopSrv()
+		if err := <-e.srvDone; err != nil {
+			return nil, fmt.Errorf("benchmark: storm: stop server: %w", err)
+		}
+		e.stopSrv = nil
+		res.Shutdown = time.Since(t0).Seconds()
+		if err := e.restartServer(ctx); err != nil {
+			return nil, err
+		}
 	}
 	start := time.Now()
+	cpu0 := e.serverCPU()
 	res.Restart = start.Sub(t0).Seconds()
 
 	cur.Store(newMeter(0))
@@ -151,8 +183,14 @@ func (e *Env) Storm(ctx context.Context, concurrency int, progress io.Writer) (*
 		s := mt.hist.snapshot()
 		m := sampleMemory()
 		mem = mem.peak(m)
+		rss := m.RSS
+		if e.proc != nil {
+			var peak uint64
+			rss, peak = e.proc.memory()
+			res.ServerPeakRSS = max(res.ServerPeakRSS, peak)
+		}
 		p := StormPoint{T: time.Since(start).Seconds(), Online: sum.Online, Handshakes: sum.Handshakes - lastHS,
-			Calls: s.total, CallP99: float64(s.quantile(0.99)) / 1e6, RSS: m.RSS}
+			Calls: s.total, CallP99: float64(s.quantile(0.99)) / 1e6, RSS: rss}
 		lastHS = sum.Handshakes
 		res.Series = append(res.Series, p)
 		res.PeakRate = max(res.PeakRate, float64(p.Handshakes))
@@ -164,11 +202,57 @@ func (e *Env) Storm(ctx context.Context, concurrency int, progress io.Writer) (*
 		// device that has not noticed the cut yet still counts online.
 		if sum.Online >= res.Devices && sum.Handshakes-before >= int64(res.Devices) {
 			res.Recovered = time.Since(start).Seconds()
+			res.ServerCPU = (e.serverCPU() - cpu0).Seconds()
 			res.Complete = true
 			res.finish(e, all, &cur, &offline, before, mem)
 			return res, nil
 		}
 	}
+}
+
+// serverCPU returns the CPU time of the server child process (0 in process).
+func (e *Env) serverCPU() time.Duration {
+	if e.proc == nil {
+		return 0
+	}
+	return e.proc.cpu()
+}
+
+// onlineSet is the simulated devices online now, for picking one at random.
+type onlineSet struct {
+	mu  sync.Mutex
+	pos map[string]int // index in ids
+	ids []string
+}
+
+func newOnlineSet() *onlineSet { return &onlineSet{pos: make(map[string]int)} }
+
+// set records a device's online state (EnvConfig.OnState).
+func (o *onlineSet) set(id string, online bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	i, in := o.pos[id]
+	switch {
+	case online && !in:
+		o.pos[id] = len(o.ids)
+		o.ids = append(o.ids, id)
+	case !online && in:
+		last := o.ids[len(o.ids)-1]
+		o.ids[i] = last
+		o.pos[last] = i
+		o.ids = o.ids[:len(o.ids)-1]
+		delete(o.pos, id)
+	}
+}
+
+// random returns a device online now, false when there is none.
+func (o *onlineSet) random() (string, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.ids) == 0 {
+		return "", false
+	}
+	return o.ids[rand.IntN(len(o.ids))], true
 }
 
 // finish fills the totals.
@@ -262,10 +346,15 @@ func (r *StormResult) WriteText(w io.Writer) {
 	if r.FirstError != "" {
 		fmt.Fprintf(w, "first error              %s\n", r.FirstError)
 	}
-	fmt.Fprintf(w, "memory (server+devices)  peak RSS %s, peak heap %s\n", mib(r.Memory.PeakRSS), mib(r.Memory.PeakHeapInuse))
-	fmt.Fprintf(w, "per second               t online handshakes calls p99_ms\n")
+	if r.ServerProcess {
+		fmt.Fprintf(w, "server process           peak RSS %s during the storm, %.1f CPU-s until all back\n", mib(r.ServerPeakRSS), r.ServerCPU)
+		fmt.Fprintf(w, "memory (devices+clients) peak RSS %s, peak heap %s\n", mib(r.Memory.PeakRSS), mib(r.Memory.PeakHeapInuse))
+	} else {
+		fmt.Fprintf(w, "memory (server+devices)  peak RSS %s, peak heap %s\n", mib(r.Memory.PeakRSS), mib(r.Memory.PeakHeapInuse))
+	}
+	fmt.Fprintf(w, "per second               t online handshakes calls p99_ms rss_MiB\n")
 	for _, p := range r.Series {
-		fmt.Fprintf(w, "                         %.0f %d %d %d %.1f\n", p.T, p.Online, p.Handshakes, p.Calls, p.CallP99)
+		fmt.Fprintf(w, "                         %.0f %d %d %d %.1f %.0f\n", p.T, p.Online, p.Handshakes, p.Calls, p.CallP99, float64(p.RSS)/(1<<20))
 	}
 }
 

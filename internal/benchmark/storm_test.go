@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os/exec"
+	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,7 +32,7 @@ func TestStorm(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var progress bytes.Buffer
+	var progress lockedBuffer
 	r, err := b.RunStorm(ctx, &progress)
 	if err != nil {
 		t.Fatalf("%v; progress:\n%s", err, progress.String())
@@ -68,4 +72,70 @@ func TestStorm(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &back); err != nil || back.Handshakes != r.Handshakes {
 		t.Errorf("JSON %s: %v", out.String(), err)
 	}
+}
+
+// TestStormServerProcess runs the storm with the server as a `wick serve`
+// child process: the restart is a process exit and start on the same data
+// directory and ports, calls go only to devices back online, and the
+// server's own peak memory and CPU are reported.
+func TestStormServerProcess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds wick and restarts it under simulated devices")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "wick")
+	_, file, _, _ := runtime.Caller(0)
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/wick")
+	cmd.Dir = filepath.Join(filepath.Dir(file), "..", "..")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	const devices = 10
+	c := benchmark.Default()
+	c.Scenario, c.Devices, c.KeysDir, c.IDPrefix = benchmark.Storm, devices, t.TempDir(), "5f"
+	c.ServerProcess, c.ServerBin, c.ServerArgs = true, bin, []string{"--device-admission=2"}
+	b, err := benchmark.New(c, testLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var progress lockedBuffer
+	r, err := b.RunStorm(ctx, &progress)
+	if err != nil {
+		t.Fatalf("%v; progress:\n%s", err, progress.String())
+	}
+	if !r.Complete || r.Handshakes < devices || !r.ServerProcess {
+		t.Errorf("storm did not complete: %+v", r)
+	}
+	if r.ServerPeakRSS == 0 || r.ServerCPU <= 0 {
+		t.Errorf("server peak RSS %d, CPU %v s: want both measured", r.ServerPeakRSS, r.ServerCPU)
+	}
+	if r.CallErrors != 0 || r.Before.Count == 0 {
+		t.Errorf("calls before %d, during %+v, errors %d (%s)", r.Before.Count, r.Calls, r.CallErrors, r.FirstError)
+	}
+	var out bytes.Buffer
+	r.WriteText(&out)
+	if !strings.Contains(out.String(), "server process           peak RSS") {
+		t.Errorf("text result:\n%s", out.String())
+	}
+}
+
+// lockedBuffer is a bytes.Buffer that the simulator's and the storm's
+// progress lines may write to from different goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

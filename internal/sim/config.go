@@ -103,6 +103,11 @@ type Config struct {
 	// far; it may be called from any goroutine until Run returns. Ready
 	// must not block. It has no flag.
 	Ready func(stats func() Summary)
+	// OnState, if set, is called from a device's goroutine each time the
+	// device comes online (after its handshake and Hello) or loses an
+	// established connection, with its ID; `wick bench storm` uses it to
+	// call only devices already back. It must not block. It has no flag.
+	OnState func(id string, online bool)
 }
 
 // Default returns the defaults: 10 devices on 127.0.0.1:5683 with IDs

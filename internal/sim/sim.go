@@ -417,6 +417,9 @@ func (s *sim) onState(ctx context.Context, d *simDevice, st device.State, err er
 	switch st {
 	case device.Online:
 		d.onlineNow.Store(true)
+		if s.cfg.OnState != nil {
+			s.cfg.OnState(d.id, true)
+		}
 		s.c.online.Add(1)
 		s.c.handshakes.Add(1)
 		if d.everOnline.CompareAndSwap(false, true) {
@@ -434,6 +437,9 @@ func (s *sim) onState(ctx context.Context, d *simDevice, st device.State, err er
 	case device.Offline:
 		if d.onlineNow.CompareAndSwap(true, false) {
 			s.c.online.Add(-1)
+			if s.cfg.OnState != nil {
+				s.cfg.OnState(d.id, false)
+			}
 			if ctx.Err() == nil {
 				s.c.disconnects.Add(1)
 			}
