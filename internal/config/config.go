@@ -100,7 +100,7 @@ type Serve struct {
 	DeviceHandshakeRate  float64       // device handshakes per second per address (sustained; negative: no limit)
 	DeviceHandshakeBurst int           // device handshakes per address at once, above the rate
 	DeviceHandshakeIdle  time.Duration // wait for a device's handshake block after the nonce
-	DeviceAdmission      int           // device sessions starting at once (0: 32 per core; negative: no bound)
+	DeviceAdmission      int           // device sessions starting at once (0: 128 per core; negative: no bound)
 	DeviceAdmissionQueue int           // device connections waiting to start (0: 8192; negative: none)
 
 	// Rate limits of the Particle API (docs/particle-api.md#rate-limits), per
@@ -262,7 +262,7 @@ func (c *Serve) Register(fs *flag.FlagSet) {
 	fs.Float64Var(&c.DeviceHandshakeRate, "device-handshake-rate", c.DeviceHandshakeRate, "device handshakes per second from one address, sustained (negative: no limit)")
 	fs.IntVar(&c.DeviceHandshakeBurst, "device-handshake-burst", c.DeviceHandshakeBurst, "device handshakes from one address at once, above --device-handshake-rate")
 	fs.DurationVar(&c.DeviceHandshakeIdle, "device-handshake-idle", c.DeviceHandshakeIdle, "how long a new device connection may stay silent before its handshake")
-	fs.IntVar(&c.DeviceAdmission, "device-admission", c.DeviceAdmission, "device sessions starting at once, from the handshake until online with the describe stored (0: 32 per core; negative: no bound)")
+	fs.IntVar(&c.DeviceAdmission, "device-admission", c.DeviceAdmission, "device sessions starting at once, from the handshake until online with the describe stored (0: 128 per core; negative: no bound)")
 	fs.IntVar(&c.DeviceAdmissionQueue, "device-admission-queue", c.DeviceAdmissionQueue, "device connections waiting for --device-admission, each at most --device-handshake-idle; more are closed (0: 8192; negative: none wait)")
 	fs.IntVar(&c.Rate, "rate", c.Rate, "requests per --rate-window per client IP, all routes")
 	fs.DurationVar(&c.RateWindow, "rate-window", c.RateWindow, "window of --rate and --sensitive-rate")

@@ -48,7 +48,7 @@ const (
 	// admission slot while its describe is not stored yet.
 	DefaultAdmissionHold = 2 * time.Second
 	// startingPerCore is the default of Config.MaxStarting per core.
-	startingPerCore = 32
+	startingPerCore = 128
 )
 
 // System events have their own, more generous bucket: the firmware sends a
@@ -114,7 +114,7 @@ type Config struct {
 	// online (docs/operations.md, "Reconnect storms"). Size it as the
 	// handshakes per second the node can do times the seconds a start takes
 	// (about 1.5 round trips to the device plus two store writes).
-	// Default 32 × GOMAXPROCS; negative: no admission.
+	// Default 128 × GOMAXPROCS; negative: no admission.
 	MaxStarting int
 	// StartQueue bounds the connections waiting for an admission slot.
 	// Default DefaultStartQueue; negative: none wait.
