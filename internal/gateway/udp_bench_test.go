@@ -366,7 +366,7 @@ func BenchmarkUDPUnpack(b *testing.B) {
 	b.ReportMetric(float64(len(packed)), "packed-bytes")
 	b.ReportAllocs()
 	for b.Loop() {
-		c.sess, c.packed = nil, packed
+		c.sess.Read, c.sess.Write, c.packed = nil, nil, packed
 		if _, err := c.sessLocked(); err != nil {
 			b.Fatal(err)
 		}

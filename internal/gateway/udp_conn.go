@@ -91,7 +91,7 @@ type udpConn struct {
 	// Parking (udp_park.go). in is nil while parked.
 	pmu       sync.Mutex
 	parked    atomic.Bool // written with pmu held: no goroutine runs the session
-	packed    []byte      // guarded by smu; sess in compact form while sess is nil
+	packed    []byte      // guarded by smu; the record keys and IVs while sess has no ciphers
 	retryPark time.Time   // read goroutine only
 }
 

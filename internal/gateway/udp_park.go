@@ -190,35 +190,43 @@ func (s *session) resume() (parked bool) {
 	return s.readLoop()
 }
 
-// packLocked replaces the session's keys by their compact form (the bytes
-// they are made from), rebuilt by sessLocked on first use. Called with
-// c.smu held.
+// packLocked replaces the session's two AES-CCM states by the 40 bytes
+// of keys and IVs they are made from, rebuilt by sessLocked on first use
+// (a few microseconds; the device key and replay window stay as they are).
+// Called with c.smu held.
 func (c *udpConn) packLocked() {
-	if c.sess == nil {
+	s := c.sess
+	if s == nil || s.Read == nil || s.Write == nil || c.packed != nil {
 		return
 	}
-	b, err := c.sess.MarshalBinary()
-	if err != nil {
-		return // keep the session as it is
-	}
-	c.packed, c.sess = b, nil
+	rk, riv := s.Read.KeyIV()
+	wk, wiv := s.Write.KeyIV()
+	b := make([]byte, 0, 2*(dtls.KeyLen+dtls.ImplicitIVLen))
+	b = append(append(append(append(b, rk[:]...), riv[:]...), wk[:]...), wiv[:]...)
+	s.Read, s.Write, c.packed = nil, nil, b
 }
 
-// sessLocked returns the DTLS session, rebuilding it from its compact form
-// after a park. Called with c.smu held.
+// sessLocked returns the DTLS session, rebuilding its record keys after a
+// park. Called with c.smu held.
 func (c *udpConn) sessLocked() (*dtls.Session, error) {
-	if c.sess != nil || c.packed == nil {
-		if c.sess == nil {
-			return nil, errors.New("gateway: dtls session not established")
-		}
+	if c.sess == nil {
+		return nil, errors.New("gateway: dtls session not established")
+	}
+	if c.packed == nil {
 		return c.sess, nil
 	}
-	sess, err := dtls.UnmarshalSession(c.packed)
+	const n = dtls.KeyLen + dtls.ImplicitIVLen
+	p := c.packed
+	r, err := dtls.NewCipher(p[:dtls.KeyLen], p[dtls.KeyLen:n])
 	if err != nil {
 		return nil, fmt.Errorf("gateway: unpack dtls session: %w", err)
 	}
-	c.sess, c.packed = sess, nil
-	return sess, nil
+	w, err := dtls.NewCipher(p[n:n+dtls.KeyLen], p[n+dtls.KeyLen:2*n])
+	if err != nil {
+		return nil, fmt.Errorf("gateway: unpack dtls session: %w", err)
+	}
+	c.sess.Read, c.sess.Write, c.packed = r, w, nil
+	return c.sess, nil
 }
 
 // otaRunning reports whether a firmware update of the device is running.

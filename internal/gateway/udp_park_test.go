@@ -45,7 +45,7 @@ func TestUDPParkWake(t *testing.T) {
 	s := w.g.lookup(id.String())
 	c := s.tr.(*udpConn)
 	c.smu.Lock()
-	packed := c.sess == nil && c.packed != nil
+	packed := c.sess.Read == nil && c.sess.Write == nil && len(c.packed) == 40
 	c.smu.Unlock()
 	if !packed {
 		t.Fatal("parked session keeps its record keys unpacked")

@@ -40,6 +40,11 @@ type Cipher struct {
 	scratch sync.Pool // of *scratch
 }
 
+// KeyIV returns the key and implicit IV the Cipher was made from, so that
+// a holder of many idle sessions can drop their Ciphers and make them
+// again with NewCipher.
+func (c *Cipher) KeyIV() (key [KeyLen]byte, iv [ImplicitIVLen]byte) { return c.key, c.iv }
+
 // NewCipher returns a Cipher for a KeyLen-byte write key and its
 // ImplicitIVLen-byte write IV (see KeyBlock).
 func NewCipher(key, iv []byte) (*Cipher, error) {
