@@ -102,6 +102,10 @@ type Gateway struct {
 	ota  otaState // firmware updates (ota.go)
 	live liveness // other nodes' heartbeats (cluster.go)
 
+	// presence writes onlines, offlines and last-heard times in batches
+	// (presence.go).
+	presence *presenceWriter
+
 	// testHookDispatch, when set, runs before each message is dispatched
 	// (tests use it to inject panics).
 	testHookDispatch func(m *protocol.Message)
@@ -172,6 +176,7 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Gateway, error) {
 	}
 	g.sub = sub
 	g.ctx, g.cancel = context.WithCancel(context.Background())
+	g.presence = newPresenceWriter(g.store, g.log)
 	g.bg.Add(2)
 	go g.route()
 	go g.flushLoop()
@@ -293,6 +298,9 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		err = fmt.Errorf("gateway: shutdown: %w", ctx.Err())
 	}
+	if perr := g.presence.close(ctx); perr != nil && err == nil {
+		err = perr
+	}
 	g.sub.Close()
 	g.bg.Wait()
 	return err
@@ -372,8 +380,8 @@ func (g *Gateway) flushLoop() {
 	}
 }
 
-// flushLastHeard writes the last-heard time of every online device heard
-// from since the previous flush, in one TouchDevices call.
+// flushLastHeard queues the last-heard time of every online device heard
+// from since the previous flush for the presence writer.
 func (g *Gateway) flushLastHeard() {
 	var batch map[string]time.Time
 	g.mu.RLock()
@@ -388,14 +396,7 @@ func (g *Gateway) flushLastHeard() {
 		}
 	}
 	g.mu.RUnlock()
-	if len(batch) == 0 {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-	defer cancel()
-	if err := g.store.TouchDevices(ctx, batch); err != nil {
-		g.log.Warn("gateway: flush last heard", "devices", len(batch), "err", err)
-	}
+	g.presence.touch(batch)
 }
 
 // announceReset publishes spark/status offline for devices a previous run

@@ -241,7 +241,7 @@ func (s *session) goOnline() error {
 	if h.ProductVersion == 0xFFFF {
 		prodVer = 0
 	}
-	d, err := g.store.SetDeviceOnline(ctx, s.id, store.DeviceSession{
+	d, err := s.recordOnline(ctx, store.DeviceSession{
 		Node:                g.cfg.Node,
 		SessionID:           s.sid,
 		IP:                  s.ip,
@@ -460,7 +460,7 @@ func (s *session) finish() {
 	if flushSubs {
 		s.writeSubscriptions(ctx, subs)
 	}
-	applied, err := g.store.SetDeviceOffline(ctx, s.id, s.sid, time.Unix(0, s.lastHeard.Load()))
+	applied, err := s.recordOffline(ctx, time.Unix(0, s.lastHeard.Load()))
 	if err != nil {
 		g.log.Error("gateway: record device offline", "device", s.id, "err", err)
 		applied = true

@@ -421,6 +421,18 @@ const lastHeardSet = `last_heard = CASE WHEN last_heard IS NULL OR last_heard < 
 // SetDeviceOnline records a new session of the device and returns the
 // device. A zero s.At is now; a zero s.ProductID keeps the product.
 func (db *DB) SetDeviceOnline(ctx context.Context, id string, s store.DeviceSession) (*store.Device, error) {
+	query, args := onlineUpdate(id, s)
+	d, err := scanDevice(db.w.QueryRowContext(ctx, db.rebind(query+` RETURNING `+deviceColumns), args...))
+	if err != nil {
+		return nil, wrap(err, "set device %q online", id)
+	}
+	return d, nil
+}
+
+// onlineUpdate returns the statement of SetDeviceOnline, without the
+// columns it returns. A zero s.At is now; a zero s.ProductID keeps the
+// product.
+func onlineUpdate(id string, s store.DeviceSession) (string, []any) {
 	at := s.At
 	if at.IsZero() {
 		at = now()
@@ -433,14 +445,13 @@ func (db *DB) SetDeviceOnline(ctx context.Context, id string, s store.DeviceSess
 		query += `, product_id = ?`
 		args = append(args, s.ProductID)
 	}
-	query += ` WHERE id = ? RETURNING ` + deviceColumns
-	args = append(args, id)
-	d, err := scanDevice(db.w.QueryRowContext(ctx, db.rebind(query), args...))
-	if err != nil {
-		return nil, wrap(err, "set device %q online", id)
-	}
-	return d, nil
+	return query + ` WHERE id = ?`, append(args, id)
 }
+
+// offlineUpdate is the statement of SetDeviceOffline; its arguments are
+// the last-heard time (twice, in milliseconds), the ID and the session.
+const offlineUpdate = `UPDATE devices SET online = FALSE, node = '', session_id = '', ` + lastHeardSet + `
+		WHERE id = ? AND session_id = ?`
 
 // SetDeviceOffline marks the device offline if sessionID is still its
 // session, and reports whether it did. A zero at is now.
@@ -452,8 +463,7 @@ func (db *DB) SetDeviceOffline(ctx context.Context, id, sessionID string, at tim
 		at = now()
 	}
 	ms := toMS(at)
-	res, err := db.exec(ctx, db.w, `UPDATE devices SET online = FALSE, node = '', session_id = '', `+lastHeardSet+`
-		WHERE id = ? AND session_id = ?`, ms, ms, id, sessionID)
+	res, err := db.exec(ctx, db.w, offlineUpdate, ms, ms, id, sessionID)
 	if err != nil {
 		return false, wrap(err, "set device %q offline", id)
 	}
@@ -523,6 +533,11 @@ func (db *DB) SetFirmwareUpdatesEnabled(ctx context.Context, id string, enabled 
 // which is its own transaction: PostgreSQL joins the batch as two arrays,
 // SQLite as a JSON object of ID to milliseconds.
 func (db *DB) TouchDevices(ctx context.Context, lastHeard map[string]time.Time) error {
+	return wrap(db.touchDevices(ctx, db.w, lastHeard), "touch %d devices", len(lastHeard))
+}
+
+// touchDevices is TouchDevices on q.
+func (db *DB) touchDevices(ctx context.Context, q execer, lastHeard map[string]time.Time) error {
 	if len(lastHeard) == 0 {
 		return nil
 	}
@@ -540,7 +555,7 @@ func (db *DB) TouchDevices(ctx context.Context, lastHeard map[string]time.Time) 
 		for i, id := range ids {
 			times[i] = toMS(lastHeard[id])
 		}
-		_, err = db.w.ExecContext(ctx, `UPDATE devices SET last_heard = v.t
+		_, err = q.ExecContext(ctx, `UPDATE devices SET last_heard = v.t
 			FROM unnest($1::text[], $2::bigint[]) AS v(id, t)
 			WHERE devices.id = v.id AND (devices.last_heard IS NULL OR devices.last_heard < v.t)`, ids, times)
 	} else {
@@ -550,11 +565,11 @@ func (db *DB) TouchDevices(ctx context.Context, lastHeard map[string]time.Time) 
 		}
 		var obj []byte
 		if obj, err = json.Marshal(batch); err == nil {
-			_, err = db.w.ExecContext(ctx, `UPDATE devices SET last_heard = j.value FROM json_each(?) AS j
+			_, err = q.ExecContext(ctx, `UPDATE devices SET last_heard = j.value FROM json_each(?) AS j
 				WHERE devices.id = j.key AND (devices.last_heard IS NULL OR devices.last_heard < j.value)`, string(obj))
 		}
 	}
-	return wrap(err, "touch %d devices", len(lastHeard))
+	return err
 }
 
 // ResetNode marks offline the devices that node holds from sessions whose
