@@ -71,6 +71,9 @@ type Options struct {
 	// in a temporary directory: much faster (no fsync) for tests that
 	// build many Envs.
 	InMemory bool
+	// DSN, when set, opens that store instead of SQLite (such as a
+	// PostgreSQL schema for benchmarks).
+	DSN string
 	// Devices reaches devices for the API; nil gives the Env a fresh
 	// FakeDevices (Env.Devices).
 	Devices api.DeviceCaller
@@ -114,6 +117,9 @@ func New(tb testing.TB, opts Options) *Env {
 		}
 		tb.Cleanup(func() { os.RemoveAll(dir) })
 		dsn = "sqlite:" + filepath.Join(dir, "wick.db")
+	}
+	if opts.DSN != "" {
+		dsn = opts.DSN
 	}
 	db, err := sqlstore.Open(context.Background(), dsn, nil)
 	if err != nil {

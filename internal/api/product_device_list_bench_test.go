@@ -1,0 +1,152 @@
+package api_test
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/wick-cloud/wick/internal/api"
+	"github.com/wick-cloud/wick/internal/api/apitest"
+	"github.com/wick-cloud/wick/internal/store"
+)
+
+// BenchmarkProductDevicePages measures GET /v1/products/{p}/devices pages
+// in a product of 100,000 devices (WICK_BENCH_PRODUCT_DEVICES changes it):
+// the first, middle and last pages of 25 and 100, a filtered page, a page
+// right after a change that moves the product's order, and, as the
+// reference, the same pages counted and sorted by the store per request.
+// It runs on a SQLite file and, when WICK_TEST_POSTGRES_URL is set, on a
+// fresh PostgreSQL schema. Each reports p50-ms and p99-ms per page.
+func BenchmarkProductDevicePages(b *testing.B) {
+	n := 100000
+	if v, err := strconv.Atoi(os.Getenv("WICK_BENCH_PRODUCT_DEVICES")); err == nil && v > 0 {
+		n = v
+	}
+	b.Run("sqlite", func(b *testing.B) { benchProductPages(b, n, apitest.Options{}) })
+	if os.Getenv("WICK_TEST_POSTGRES_URL") != "" {
+		b.Run("postgres", func(b *testing.B) { benchProductPages(b, n, apitest.Options{DSN: benchPostgresSchema(b)}) })
+	}
+}
+
+// benchPostgresSchema creates a schema dropped at the end of the benchmark
+// and returns a DSN that uses it.
+func benchPostgresSchema(b *testing.B) string {
+	base := os.Getenv("WICK_TEST_POSTGRES_URL")
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { admin.Close() })
+	var r [6]byte
+	rand.Read(r[:])
+	schema := "wick_bench_" + hex.EncodeToString(r[:])
+	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { admin.Exec("DROP SCHEMA " + schema + " CASCADE") })
+	u, err := url.Parse(base)
+	if err != nil {
+		b.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+func benchProductPages(b *testing.B, n int, opts apitest.Options) {
+	env := apitest.New(b, opts)
+	owner := env.CreateUser("fleet@example.com", "pw")
+	prod := env.CreateProduct(owner, "fleet")
+	tok := env.UserToken(owner)
+	ctx := context.Background()
+	start := time.Now()
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	const chunk = 10000
+	for lo := 0; lo < n; lo += chunk {
+		devs := make([]store.Device, 0, chunk)
+		for i := lo; i < min(lo+chunk, n); i++ {
+			d := store.Device{ID: fmt.Sprintf("d0%022x", i), Name: "dev-" + strconv.Itoa(i), ProductID: prod.ID,
+				PlatformID: 12, ProductVersion: i % 5, Quarantined: i%50 == 0}
+			if i%10 != 0 { // a tenth never connected
+				at := base.Add(time.Duration(i*7919%n) * time.Second)
+				d.LastHandshakeAt = &at
+			}
+			devs = append(devs, d)
+		}
+		if err := env.DB.InsertDevices(ctx, devs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Logf("%d devices inserted in %v", n, time.Since(start).Round(time.Millisecond))
+	ref := api.New(api.Config{Now: env.Clock.Now}, api.Deps{Store: plainStore{env.DB}, Auth: env.Auth}, nil)
+	path := "/v1/products/" + strconv.FormatInt(prod.ID, 10) + "/devices"
+	get := func(h http.Handler, q string) {
+		r := httptest.NewRequest(http.MethodGet, path+q, nil)
+		r.Header.Set("Authorization", "Bearer "+tok)
+		r.RemoteAddr = "192.0.2.1:1234"
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != http.StatusOK {
+			b.Fatalf("GET %s: %d %s", q, w.Code, w.Body)
+		}
+	}
+	last25, last100 := (n+24)/25, (n+99)/100
+	pages := []struct{ name, q string }{
+		{"start-25", "?perPage=25"},
+		{"middle-25", "?perPage=25&page=" + strconv.Itoa(last25/2)},
+		{"end-25", "?perPage=25&page=" + strconv.Itoa(last25)},
+		{"start-100", "?perPage=100"},
+		{"middle-100", "?perPage=100&page=" + strconv.Itoa(last100/2)},
+		{"end-100", "?perPage=100&page=" + strconv.Itoa(last100)},
+		{"middle-100-by-id-asc", "?perPage=100&sortAttr=deviceId&sortDir=asc&page=" + strconv.Itoa(last100/2)},
+		{"filter-name", "?perPage=25&deviceName=dev-99"},
+	}
+	run := func(b *testing.B, each func(), prep func()) {
+		var lat []time.Duration
+		b.ReportAllocs()
+		for b.Loop() {
+			if prep != nil {
+				b.StopTimer()
+				prep()
+				b.StartTimer()
+			}
+			t0 := time.Now()
+			each()
+			lat = append(lat, time.Since(t0))
+		}
+		slices.Sort(lat)
+		b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+	}
+	get(env.Handler, "") // the first page builds the product's order
+	for _, p := range pages {
+		get(env.Handler, p.q) // the page's devices rendered once: the steady state
+		b.Run("cached/"+p.name, func(b *testing.B) { run(b, func() { get(env.Handler, p.q) }, nil) })
+	}
+	// A change that moves the order (a new handshake) before every page.
+	sid := 0
+	b.Run("cached/after-handshake-middle-25", func(b *testing.B) {
+		run(b, func() { get(env.Handler, pages[1].q) }, func() {
+			sid++
+			id := fmt.Sprintf("d0%022x", sid%n)
+			_, err := env.DB.SetDeviceOnline(ctx, id, store.DeviceSession{Node: "n", SessionID: strconv.Itoa(sid), PlatformID: 12})
+			if err != nil {
+				b.Fatal(err)
+			}
+		})
+	})
+	for _, p := range []int{0, 1, 2} {
+		b.Run("store-sorted/"+pages[p].name, func(b *testing.B) { run(b, func() { get(ref, pages[p].q) }, nil) })
+	}
+}
