@@ -368,7 +368,7 @@ func (u *udpServer) clientHello(pc net.PacketConn, d []byte, addr netip.AddrPort
 	}
 	c := newUDPConn(u, pc, addr)
 	c.random = ch.Random
-	c.first = append([]byte(nil), d...)
+	c.deliver(pc, d, addr) // the handshake's first datagram
 	u.mu.Lock()
 	if len(u.byAddr) >= g.cfg.MaxUDPHandshakes {
 		u.mu.Unlock()

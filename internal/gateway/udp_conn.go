@@ -57,7 +57,6 @@ type udpConn struct {
 	timer *time.Timer  // read waits; read goroutine only
 
 	// Read goroutine only.
-	first        []byte                // the ClientHello that started the handshake
 	random       [dtls.RandomLen]byte  // its client random (written before the goroutine starts)
 	hs           *dtls.ServerHandshake // until the first application record
 	resuming     bool                  // a saved session is looked up
@@ -72,10 +71,9 @@ type udpConn struct {
 	// the DTLS session and this Hello to a new one (takeOver).
 	handoff      *frameBuf
 	handoffPlain []byte
-	takeover     bool           // this conn took over a live session
-	oldHello     protocol.Hello // the Hello of the session taken over
-	devID        string         // the device of the handshake's key
-	heardAt      time.Time      // when the last authenticated record came in
+	takeover     bool      // this conn took over a live session
+	devID        string    // the device of the handshake's key
+	heardAt      time.Time // when the last authenticated record came in
 	product      int64
 
 	smu      sync.Mutex
@@ -188,13 +186,19 @@ func (c *udpConn) handshake(s *session) error {
 		out [][]byte
 		hs  *dtls.ServerHandshake
 	)
-	err := g.withHandshakeSlot(deadline, func() (err error) {
+	// The ClientHello that started the session is its first datagram.
+	first, err := c.next(deadline)
+	if err != nil {
+		s.close("handshake failed")
+		return s.handshakeFailed("client hello", err)
+	}
+	err = g.withHandshakeSlot(deadline, func() (err error) {
 		t0 := time.Now()
-		out, hs, err = c.u.cfg.HandleClientHello(t0, c.addr, c.first)
+		out, hs, err = c.u.cfg.HandleClientHello(t0, c.addr, first.b)
 		g.stats.udpHandshakeNanos.Add(int64(time.Since(t0)))
 		return err
 	})
-	c.first = nil
+	putDatagram(first)
 	if err == nil && hs == nil {
 		err = errors.New("cookie no longer valid")
 	}
@@ -807,12 +811,14 @@ func isHello(fb *frameBuf, plain []byte) bool {
 func (c *udpConn) takeOver(s *session) {
 	u := c.u
 	n := newUDPConn(u, c.pc, c.addrNow())
+	ns := newUDPSession(s.g, n)
+	ns.hello = s.hello // until the new Hello: the session taken over's
 	n.cid, n.inCIDs, n.devID, n.product = c.cid, true, c.devID, c.product
 	c.smu.Lock()
 	n.sess, n.packed, n.seqLimit = c.sess, c.packed, c.seqLimit
 	c.smu.Unlock()
 	n.persist.Store(c.persist.Load())
-	n.takeover, n.oldHello = true, s.hello
+	n.takeover = true
 	n.handoff, n.handoffPlain = c.handoff, c.handoffPlain
 	c.handoff, c.handoffPlain = nil, nil
 	u.mu.Lock()
@@ -834,13 +840,13 @@ func (c *udpConn) takeOver(s *session) {
 		}
 	}
 	s.g.log.Info("gateway: device restarted its session", "device", s.id, "session", s.sid)
-	s.g.serveUDPConn(n)
+	s.g.serveUDPSession(ns)
 }
 
 // resumeTakeover sets up the session of a conn that took over a live one.
 func (c *udpConn) resumeTakeover(s *session) error {
 	s.deadline = s.start.Add(s.g.cfg.HandshakeTimeout)
-	s.id, s.storedProduct, s.hello = c.devID, c.product, c.oldHello
+	s.id, s.storedProduct = c.devID, c.product
 	c.resumedState = true
 	c.newCounters(s)
 	return nil
