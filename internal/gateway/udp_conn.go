@@ -62,6 +62,7 @@ type udpConn struct {
 	resuming     bool                  // a saved session is looked up
 	resumedState bool                  // the session was restored, not handshaken
 	reaching     bool                  // restored by the gateway to reach the device (udp_reach.go)
+	keepDeadline bool                  // woken by a send: the next SetReadDeadline keeps the old one
 	cur          *udpDatagram
 	rest         []byte
 	cid          cidKey
@@ -630,7 +631,12 @@ func (c *udpConn) reliable(s *session, plain []byte) (dup bool) {
 func (c *udpConn) writeFrame(s *session, wb *writeBuf) error {
 	// A parked session runs again until the exchange is over, then parks
 	// with its keys packed again.
-	c.wake()
+	c.pmu.Lock()
+	if c.parked.Load() {
+		c.keepDeadline = true
+		c.wakeLocked()
+	}
+	c.pmu.Unlock()
 	enc := wb.enc
 	if len(enc) >= 4 {
 		id := binary.BigEndian.Uint16(enc[2:4])
@@ -894,6 +900,12 @@ func (c *udpConn) RemoteAddr() net.Addr { return net.UDPAddrFromAddrPort(c.addrN
 func (c *udpConn) SetDeadline(t time.Time) error { return c.SetReadDeadline(t) }
 
 func (c *udpConn) SetReadDeadline(t time.Time) error {
+	if c.keepDeadline {
+		// The read loop starts again after a wake-up by a send: the
+		// device has not been heard, its idle deadline stands.
+		c.keepDeadline = false
+		return nil
+	}
 	if t.IsZero() {
 		c.rdl.Store(0)
 	} else {

@@ -188,3 +188,30 @@ func TestUDPParkedShutdown(t *testing.T) {
 		}
 	}
 }
+
+// TestUDPParkedSendsKeepNoDeviceOnline: events the gateway sends to a
+// parked session wake it, but only the device's own datagrams count as
+// heard: a device that is gone goes offline after the idle timeout even
+// while events keep coming.
+func TestUDPParkedSendsKeepNoDeviceOnline(t *testing.T) {
+	cfg := parkConfig()
+	cfg.UDPIdleTimeout = time.Second
+	w := newUDPWorld(t, cfg)
+	id, key := deviceID(1), testUDPKey(t, "device_a")
+	w.provisionECC(id, key, "")
+	d := w.onlineUDP(id, key)
+	w.waitParked(1)
+	d.pc.Close() // the device is gone
+	ctx := context.Background()
+	deadline := time.Now().Add(waitTime)
+	for w.g.Online(id.String()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("still online after %s of events to a silent device (stats %+v)", waitTime, w.g.Stats())
+		}
+		w.g.SendEvent(ctx, id.String(), "tick", []byte("1"))
+		time.Sleep(150 * time.Millisecond)
+	}
+	if st := w.g.Stats(); st.UDPWakes == 0 {
+		t.Fatalf("stats %+v: the events never woke the parked session", st)
+	}
+}
