@@ -144,6 +144,7 @@ type transfer struct {
 	back      *session    // a newer session of the device, online before rebooting was set
 	timer     *time.Timer // RebootTimeout while rebooting
 	done      bool        // the outcome is published
+	flagged   bool        // a Hello of the device said "previous OTA succeeded" (otaHello)
 }
 
 // firmwareSource picks the binary loader: Deps.Firmware, or the store when
@@ -645,9 +646,30 @@ func (s *session) otaElsewhere() {
 	s.g.log.Info("gateway: update succeeded ("+how+")", "device", s.id, "hash", df.Hash)
 }
 
-// cameBack decides the update by the Hello of the device's new session.
-func (t *transfer) cameBack(s *session) {
+// otaHello notes a Hello with "previous OTA succeeded" from a device whose
+// update this process runs, as soon as it is read and before it is
+// answered: the device counts the flag as delivered once its Hello is
+// answered and sends it no more, so should this session fail before it is
+// online (a store error), the device's next session comes back without it
+// and cameBack still knows.
+func (s *session) otaHello() {
 	if s.hello.Flags&protocol.HelloOTASucceeded == 0 {
+		return
+	}
+	s.g.ota.mu.Lock()
+	if t := s.g.ota.byID[s.id]; t != nil && t.s != s {
+		t.flagged = true
+	}
+	s.g.ota.mu.Unlock()
+}
+
+// cameBack decides the update by the Hello of the device's new session,
+// or an earlier Hello of the device with the flag (otaHello).
+func (t *transfer) cameBack(s *session) {
+	t.g.ota.mu.Lock()
+	flagged := t.flagged
+	t.g.ota.mu.Unlock()
+	if s.hello.Flags&protocol.HelloOTASucceeded == 0 && !flagged {
 		t.end(s, errors.New("gateway: the device came back without the new firmware"))
 		return
 	}

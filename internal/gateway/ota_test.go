@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -561,6 +562,68 @@ func TestFlashRebootLate(t *testing.T) {
 			case <-time.After(300 * time.Millisecond):
 			}
 		})
+	}
+}
+
+// onlineFailer is a store whose device reads and online writes fail
+// while fail is set (armed after a device's handshake, it fails the
+// session's way online).
+type onlineFailer struct {
+	store.Store
+	fail atomic.Bool
+}
+
+var errInjected = errors.New("store: injected failure")
+
+func (f *onlineFailer) SetDeviceOnline(ctx context.Context, id string, s store.DeviceSession) (*store.Device, error) {
+	if f.fail.Load() {
+		return nil, errInjected
+	}
+	return f.Store.SetDeviceOnline(ctx, id, s)
+}
+
+func (f *onlineFailer) DeviceByID(ctx context.Context, id string) (*store.Device, error) {
+	if f.fail.Load() {
+		return nil, errInjected
+	}
+	return f.Store.DeviceByID(ctx, id)
+}
+
+// TestFlashFlagBeforeStoreError: the device reboots into the update and
+// its Hello with "previous OTA succeeded" is answered, but its session
+// fails before it is online (the store fails). The device counts the flag
+// as delivered and comes back without it; the update is still a success.
+func TestFlashFlagBeforeStoreError(t *testing.T) {
+	w, fw := otaWorld(t, otaTestConfig())
+	failer := &onlineFailer{Store: w.st}
+	g, err := New(otaTestConfig(), Deps{Store: failer, Bus: w.b, ServerKey: testServerKey(t)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.Close() })
+	g.ota.source = fw
+	w.g = g // the harness's devices connect to this gateway from here on
+	w.g.cfg.OTA.RebootTimeout = time.Minute
+	id := deviceID(14)
+	w.provision(id, testKey(t, "device_a"), owner1)
+	d := w.online(id, testKey(t, "device_a"), 0)
+	sub := w.subscribe(bus.Filter{DeviceID: id.String(), NamePrefix: EventFlashStatus})
+	o := &otaDevice{d: d}
+	o.run(t)
+	if err := g.Flash(context.Background(), id.String(), fw.put(testBinary(2500))); err != nil {
+		t.Fatal(err)
+	}
+	o.image(t)
+	d.conn.Close()
+	waitFor(t, "old session gone", func() bool { return !g.Online(id.String()) })
+	d2 := w.dial(id, testKey(t, "device_a"))
+	failer.fail.Store(true) // after the handshake, before the Hello
+	d2.hello(helloPayload(protocol.HelloOTASucceeded))
+	d2.waitClosed() // the store failed: no session
+	failer.fail.Store(false)
+	w.online(id, testKey(t, "device_a"), 0) // the flag is spent
+	if a, b := flashStatus(t, sub), flashStatus(t, sub); a != FlashStarted || b != FlashSuccess {
+		t.Fatalf("statuses %q, %q", a, b)
 	}
 }
 

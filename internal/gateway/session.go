@@ -215,6 +215,7 @@ func (s *session) awaitHello() error {
 		return err
 	}
 	s.hello = h
+	s.otaHello()
 	s.lastHeard.Store(time.Now().UnixNano())
 	if m.Type == protocol.Confirmable { // Gen 3: the Hello is a CON
 		if err := s.sendACK(m.ID); err != nil {
