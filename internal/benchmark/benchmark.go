@@ -291,7 +291,7 @@ func (b *Bench) RunStorm(ctx context.Context, progress io.Writer) (*StormResult,
 	}
 	back := newOnlineSet()
 	env, err := StartEnv(ctx, EnvConfig{Devices: c.Devices, IDPrefix: c.IDPrefix, KeysDir: c.KeysDir,
-		Bind: c.Bind, Progress: c.Progress, Quirks: c.Quirks, OnState: back.set,
+		Bind: c.Bind, Progress: c.Progress, Quirks: c.Quirks, OnState: back.set, MinReady: 0.99,
 		ServerProcess: c.ServerProcess, ServerBin: c.ServerBin, ServerArgs: c.ServerArgs}, b.log, progress)
 	if err != nil {
 		return nil, err

@@ -43,6 +43,10 @@ const streamsPerAddress = 50
 // functions, in GET /v1/devices.
 const readyTimeout = 3 * time.Minute
 
+// partialReadyWait is how long waitReady waits for the last devices when
+// EnvConfig.MinReady of them are ready.
+const partialReadyWait = 30 * time.Second
+
 // EnvConfig configures an Env.
 type EnvConfig struct {
 	// Devices is the number of simulated devices.
@@ -79,6 +83,11 @@ type EnvConfig struct {
 	// OnState receives the simulated devices' online changes
 	// (sim.Config.OnState).
 	OnState func(id string, online bool)
+	// MinReady, when positive, lets the setup go on once this share of
+	// the devices is ready and the rest have had partialReadyWait: a
+	// loaded store can lose a device's describe (it stays online without
+	// functions until it reconnects), which would otherwise stop the run.
+	MinReady float64
 }
 
 // Env is a Wick server with simulated devices connected to it, ready for
@@ -156,7 +165,7 @@ func StartEnv(ctx context.Context, cfg EnvConfig, log *slog.Logger, progress io.
 	if err := e.startDevices(ctx, cfg, deviceServer, serverKey, log, progress); err != nil {
 		return nil, err
 	}
-	if err := e.waitReady(ctx, progress, cfg.Progress); err != nil {
+	if err := e.waitReady(ctx, progress, cfg.Progress, cfg.MinReady); err != nil {
 		return nil, err
 	}
 	e.Setup = time.Since(start)
@@ -368,9 +377,10 @@ func (e *Env) startDevices(ctx context.Context, cfg EnvConfig, deviceServer, ser
 // waitReady polls GET /v1/devices until every simulated device is listed
 // online with the function led (its describe stored), so that calls do
 // not race the describe.
-func (e *Env) waitReady(ctx context.Context, progress io.Writer, every time.Duration) error {
+func (e *Env) waitReady(ctx context.Context, progress io.Writer, every time.Duration, minReady float64) error {
 	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
+	began := time.Now()
 	want := make(map[string]bool, len(e.DeviceIDs))
 	for _, id := range e.DeviceIDs {
 		want[id] = true
@@ -388,6 +398,12 @@ func (e *Env) waitReady(ctx context.Context, progress io.Writer, every time.Dura
 			}
 		}
 		if ready == len(want) {
+			return nil
+		}
+		if minReady > 0 && float64(ready) >= minReady*float64(len(want)) && time.Since(began) >= partialReadyWait {
+			if progress != nil {
+				fmt.Fprintf(progress, "bench: going on with %d/%d devices ready (the rest are online without their functions)\n", ready, len(want))
+			}
 			return nil
 		}
 		if progress != nil && every > 0 && time.Since(lastLine) >= every {
