@@ -160,6 +160,14 @@ func testDeviceListCache(t *testing.T, noStamps bool) {
 		}, 1},
 		{"last heard", func() error { return st.TouchDevices(ctx, map[string]time.Time{devGarage: at(21)}) }, 1},
 		{"offline", func() error { _, err := st.SetDeviceOffline(ctx, devGarage, "g1", at(22)); return err }, 1},
+		{"batched presence", func() error { // the gateway's presence writer
+			_, err := env.DB.ApplyPresence(ctx, []store.PresenceUpdate{
+				{DeviceID: devGarage, Online: &store.DeviceSession{Node: "n1", SessionID: "g2", At: at(23), PlatformID: 12}},
+				{DeviceID: devGarage, OfflineSession: "g2", OfflineAt: at(24)},
+				{DeviceID: devKitchen, LastHeard: at(25)},
+			})
+			return err
+		}, 2},
 		{"firmware updates off", func() error { return st.SetFirmwareUpdatesEnabled(ctx, devShed, false) }, 1},
 		{"claim", func() error { _, err := st.ClaimDevice(ctx, devNobody, owner.ID, ""); return err }, 1},
 		{"customer's device online", func() error {

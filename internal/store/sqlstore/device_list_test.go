@@ -117,6 +117,14 @@ func TestDeviceRowVersionChangesOnEveryWrite(t *testing.T) {
 				_, err := db.SetDeviceOnline(ctx, id, store.DeviceSession{Node: "n2", SessionID: "s2", PlatformID: 6})
 				return err
 			}},
+			{"batched presence", func(ctx context.Context) error {
+				_, err := db.ApplyPresence(ctx, []store.PresenceUpdate{
+					{DeviceID: id, OfflineSession: "s2"},
+					{DeviceID: id, Online: &store.DeviceSession{Node: "n2", SessionID: "s3", PlatformID: 6},
+						LastHeard: time.Now().Add(2 * time.Second)},
+				})
+				return err
+			}},
 			{"node reset", func(ctx context.Context) error {
 				// After the handshake's millisecond: a reset spares sessions
 				// that started at its time or later.
