@@ -30,9 +30,21 @@ func TestSQLiteConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return openSQLiteFile(t) })
 }
 
+// TestSQLiteMemoryConformance starts each test's database from the image of
+// one migrated in-memory database (WithSnapshot), as the API tests do; the
+// file variant above applies every migration to each of its databases.
 func TestSQLiteMemoryConformance(t *testing.T) {
+	src, err := Open(t.Context(), "sqlite::memory:", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := src.Snapshot(t.Context())
+	src.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
 	storetest.Run(t, func(t *testing.T) store.Store {
-		db, err := Open(t.Context(), "sqlite::memory:", nil)
+		db, err := Open(t.Context(), "sqlite::memory:", nil, WithSnapshot(img))
 		if err != nil {
 			t.Fatal(err)
 		}
