@@ -121,7 +121,18 @@ func New(tb testing.TB, opts Options) *Env {
 	if opts.DSN != "" {
 		dsn = opts.DSN
 	}
-	db, err := sqlstore.Open(context.Background(), dsn, nil)
+	// Start SQLite from the image of a migrated database instead of
+	// applying every migration again (snapshot.go).
+	var openOpts []sqlstore.Option
+	switch {
+	case dsn == "sqlite::memory:":
+		openOpts = append(openOpts, sqlstore.WithSnapshot(migratedImage(tb)))
+	case strings.HasPrefix(dsn, "sqlite:"):
+		if err := os.WriteFile(strings.TrimPrefix(dsn, "sqlite:"), migratedImage(tb), 0o600); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	db, err := sqlstore.Open(context.Background(), dsn, nil, openOpts...)
 	if err != nil {
 		tb.Fatalf("apitest: open store: %v", err)
 	}
