@@ -144,10 +144,26 @@ func deviceCallError(err, notFound, refused error) error {
 	return err
 }
 
-// reachable reports whether a call to d may be tried: the store says it is
-// online and there is a DeviceCaller to reach it.
+// savedSessionWindow is how recently an offline Gen 3 device must have been
+// heard for a call to try its saved DTLS session: the longest default
+// silence of a Gen 3 device (cellular, 46 min 45 s) rounded up.
+const savedSessionWindow = 47 * time.Minute
+
+// reachable reports whether a call to d may be tried: there is a
+// DeviceCaller to reach it, and the store says it is online, or it is a
+// Gen 3 device heard within savedSessionWindow. Such a device may still be
+// up on a session saved before a restart of the gateway (it does not notice
+// a restart until its next datagram); the gateway tries that session once
+// and remembers a miss for a minute
+// (docs/device-protocol.md, "After a restart").
 func (s *server) reachable(d *store.Device) bool {
-	return d.Online && s.devices != nil
+	if s.devices == nil {
+		return false
+	}
+	if d.Online {
+		return true
+	}
+	return d.KeyAlgorithm == store.KeyECC && d.LastHeard != nil && time.Since(*d.LastHeard) < savedSessionWindow
 }
 
 // wantsRaw reports whether the caller asked for format=raw (query or

@@ -6,6 +6,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wick-cloud/wick/internal/bus"
 	"github.com/wick-cloud/wick/internal/store"
@@ -183,4 +184,40 @@ func FuzzImportIdentifiers(f *testing.F) {
 			}
 		}
 	})
+}
+
+// stubCaller is a non-nil DeviceCaller whose methods are never called.
+type stubCaller struct{ DeviceCaller }
+
+// TestReachable checks which devices a call is tried on: online ones, and
+// offline Gen 3 devices heard recently enough to be up on a session saved
+// before a gateway restart; never with no DeviceCaller.
+func TestReachable(t *testing.T) {
+	now := time.Now()
+	recent, old := now.Add(-time.Minute), now.Add(-2*savedSessionWindow)
+	tests := []struct {
+		name   string
+		caller bool
+		d      store.Device
+		want   bool
+	}{
+		{"online", true, store.Device{Online: true, KeyAlgorithm: store.KeyRSA}, true},
+		{"online, no caller", false, store.Device{Online: true}, false},
+		{"offline Gen 2", true, store.Device{KeyAlgorithm: store.KeyRSA, LastHeard: &recent}, false},
+		{"offline Gen 3 heard recently", true, store.Device{KeyAlgorithm: store.KeyECC, LastHeard: &recent}, true},
+		{"offline Gen 3 heard long ago", true, store.Device{KeyAlgorithm: store.KeyECC, LastHeard: &old}, false},
+		{"offline Gen 3 never heard", true, store.Device{KeyAlgorithm: store.KeyECC}, false},
+		{"offline Gen 3, no caller", false, store.Device{KeyAlgorithm: store.KeyECC, LastHeard: &recent}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := &server{}
+			if tt.caller {
+				s.devices = stubCaller{}
+			}
+			if got := s.reachable(&tt.d); got != tt.want {
+				t.Errorf("reachable = %v, want %v", got, tt.want)
+			}
+		})
+	}
 }

@@ -121,7 +121,9 @@ func (s *server) flashDevice(rq *request, d *store.Device) error {
 	if err := info.CheckTarget(module.Target{PlatformID: d.PlatformID, SystemModuleVersion: d.SystemModuleVersion}); err != nil {
 		return badBinary(err)
 	}
-	if !s.reachable(d) {
+	// Only a device a gateway holds takes an update (a Gen 3 device up on a
+	// saved session is woken by calls, not by a flash).
+	if s.devices == nil || !d.Online {
 		return errDeviceOffline
 	}
 	hash, err := s.store.PutFirmwareBinary(rq.ctx, bin)
