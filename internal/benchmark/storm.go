@@ -50,6 +50,8 @@ type StormResult struct {
 	// ServerProcess reports a `wick serve` child process; ServerPeakRSS
 	// is then the new server's peak resident set (VmHWM) during the
 	// storm and ServerCPU the CPU seconds it used until all were back.
+	// ShutdownError is the old server process's non-zero exit, if any.
+	ShutdownError string       `json:"shutdown_error,omitempty"`
 	ServerProcess bool         `json:"server_process,omitempty"`
 	ServerPeakRSS uint64       `json:"server_peak_rss_bytes,omitempty"`
 	ServerCPU     float64      `json:"server_cpu_s,omitempty"`
@@ -143,6 +145,7 @@ func (e *Env) storm(ctx context.Context, concurrency int, back *onlineSet, progr
 			return nil, fmt.Errorf("benchmark: storm: stop server: %w", err)
 		}
 		res.Shutdown = time.Since(t0).Seconds()
+		res.ShutdownError = e.proc.exitErr
 		if err := e.proc.start(ctx); err != nil {
 			return nil, fmt.Errorf("benchmark: storm: restart server: %w", err)
 		}
@@ -345,6 +348,9 @@ func (r *StormResult) WriteText(w io.Writer) {
 		r.Calls.Count, r.Concurrency, r.Calls.P50, r.Calls.P99, r.Calls.Max, r.CallsOffline, r.CallErrors)
 	if r.FirstError != "" {
 		fmt.Fprintf(w, "first error              %s\n", r.FirstError)
+	}
+	if r.ShutdownError != "" {
+		fmt.Fprintf(w, "old server's exit        %s\n", r.ShutdownError)
 	}
 	if r.ServerProcess {
 		fmt.Fprintf(w, "server process           peak RSS %s during the storm, %.1f CPU-s until all back\n", mib(r.ServerPeakRSS), r.ServerCPU)
