@@ -119,6 +119,15 @@ var authzRows = []authzRow{
 		[numCreds]int{403, 403, 403, 403, 403, 403, 403, 403, 403, 403}},
 	{"GET", "/v1/user", "", false,
 		[numCreds]int{400, 200, 200, 200, 200, 403, 400, 401, 401, 400}},
+	// Remembered consents (authorize_grants.go): the caller's own, none in
+	// these worlds, so a revocation finds nothing.
+	{"GET", "/v1/user/grants", "", false,
+		[numCreds]int{400, 200, 200, 200, 200, 403, 400, 401, 401, 400}},
+	{"DELETE", "/v1/user/grants/{uclient}", "", false,
+		[numCreds]int{400, 404, 404, 404, 404, 403, 400, 401, 401, 400}},
+	// The authorization server's metadata (RFC 8414) is public.
+	{"GET", "/.well-known/oauth-authorization-server", "", false,
+		[numCreds]int{200, 200, 200, 200, 200, 200, 200, 200, 200, 200}},
 	{"PUT", "/v1/user", `{"account_info":{"first_name":"Ada"}}`, false,
 		[numCreds]int{400, 200, 200, 403, 403, 403, 400, 401, 401, 400}},
 	{"DELETE", "/v1/user", `{"password":"{ownerpass}"}`, false,
