@@ -15,7 +15,7 @@ import (
 // the code, the remembered consents and the server's metadata.
 
 // NewPKCE returns a fresh PKCE code verifier (32 random bytes, base64url)
-// and its S256 code challenge (RFC 7636, "plain" and "S256" code challenges).
+// and its code challenge by RFC 7636's S256 method.
 func NewPKCE() (verifier, challenge string, err error) {
 	var b [32]byte
 	if _, err := rand.Read(b[:]); err != nil {
