@@ -3,7 +3,9 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/wick-cloud/wick/internal/bus"
 	"github.com/wick-cloud/wick/internal/store"
@@ -66,10 +68,21 @@ func (s *session) applyDescribe(flags protocol.DescribeFlags, payload []byte) er
 	if d.Parts == 0 {
 		return nil // metrics only
 	}
+	seq := s.descN.Add(1)
+	for _, p := range describeParts(d.Parts) {
+		s.descSeq[p].Store(seq)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
 	if err := s.g.store.SetDeviceDescribe(ctx, s.id, d); err != nil {
-		return fmt.Errorf("gateway: store describe of %s: %w", s.id, err)
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("gateway: store describe of %s: %w", s.id, err)
+		}
+		// A store that is slow or down (a reconnect storm) must not leave
+		// the device listed without its functions for the whole session:
+		// the session already has them, and the write is retried.
+		s.g.log.Warn("gateway: store describe, retrying", "device", s.id, "err", err)
+		go s.retryDescribe(d, seq)
 	}
 	if app != nil {
 		s.admitted() // the start is over: calls find the functions
@@ -90,6 +103,70 @@ func (s *session) applyDescribe(flags protocol.DescribeFlags, payload []byte) er
 		}
 	}
 	return nil
+}
+
+// Describe parts as indexes of session.descSeq.
+const (
+	descApp = iota
+	descSys
+)
+
+// describeParts lists the descSeq indexes of the parts in ps.
+func describeParts(ps store.DescribePart) []int {
+	var out []int
+	if ps&store.DescribeApplication != 0 {
+		out = append(out, descApp)
+	}
+	if ps&store.DescribeSystem != 0 {
+		out = append(out, descSys)
+	}
+	return out
+}
+
+// Back-off of retried describe writes.
+const (
+	describeRetryMin = 250 * time.Millisecond
+	describeRetryMax = 10 * time.Second
+)
+
+// retryDescribe writes d, whose first write (number seq) failed, until it
+// is stored, the session is over, or a later describe of the same parts
+// replaced it (that one is written, or retried, on its own). A part that a
+// later describe replaced is left out, so an old retry never overwrites a
+// newer description.
+func (s *session) retryDescribe(d store.Describe, seq uint64) {
+	wait := describeRetryMin
+	for {
+		t := time.NewTimer(wait)
+		select {
+		case <-s.done:
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		var left store.DescribePart
+		if s.descSeq[descApp].Load() == seq {
+			left |= d.Parts & store.DescribeApplication
+		}
+		if s.descSeq[descSys].Load() == seq {
+			left |= d.Parts & store.DescribeSystem
+		}
+		if left == 0 {
+			return
+		}
+		d.Parts = left
+		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		err := s.g.store.SetDeviceDescribe(ctx, s.id, d)
+		cancel()
+		if err == nil {
+			s.g.log.Info("gateway: stored describe after retrying", "device", s.id)
+			return
+		}
+		if errors.Is(err, store.ErrNotFound) {
+			return
+		}
+		wait = min(2*wait, describeRetryMax)
+	}
 }
 
 // isSafeMode reports whether a system describe shows a module in the main

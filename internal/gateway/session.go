@@ -99,6 +99,12 @@ type session struct {
 	unhandle func()     // bus.HandleDevice's unregister; set before online
 	slot     *admitSlot // TCP admission slot (admission.go); nil: none
 
+	// descN numbers the session's describe writes; descSeq holds, per
+	// part (descApp, descSys), the number of the latest write of that part
+	// (describe.go retries a failed one while it is the latest).
+	descN   atomic.Uint64
+	descSeq [2]atomic.Uint64
+
 	closeOnce sync.Once
 	done      chan struct{} // closed when the session is over
 }
