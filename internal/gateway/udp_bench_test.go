@@ -62,7 +62,9 @@ func BenchmarkUDPResume(b *testing.B) {
 	id, key := deviceID(1), testUDPKey(b, "device_a")
 	w.provisionECC(id, key, "")
 	d := w.onlineUDP(id, key)
+	d.wmu.Lock() // sendPlain reads it
 	d.mark253 = true
+	d.wmu.Unlock()
 	b.ReportAllocs()
 	for b.Loop() {
 		b.StopTimer()

@@ -777,8 +777,14 @@ func (c *udpConn) ended(s *session) {
 		case reasonReplaced, reasonWrongHost, reasonStore:
 			err = c.u.saved.DeleteDTLSSession(ctx, c.cid[:])
 		default:
+			// Saved with a reservation, not the exact number: a request
+			// of the ended session still under way (a describe fetch)
+			// may seal one more record after this save, and the session
+			// resumed from it must never reuse that sequence number
+			// (the same keys and nonce: CCM's security is gone, and the
+			// device drops the record as replayed).
 			s.wmu.Lock()
-			err = c.save(s, &s.hello, 0)
+			err = c.save(s, &s.hello, c.reserveAhead())
 			s.wmu.Unlock()
 		}
 		cancel()

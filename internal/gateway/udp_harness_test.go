@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -157,8 +158,9 @@ type udpDevice struct {
 	sess    *dtls.Session // Write guarded by wmu; Read by the reader
 	ids     uint16        // the last message ID used
 	tok     byte
-	mark253 bool   // send records as type 253 (a resumed session)
-	last    []byte // the last datagram sent
+	mark253 bool         // send records as type 253 (a resumed session)
+	replays atomic.Int64 // server records refused as replayed: a reused sequence number
+	last    []byte       // the last datagram sent
 
 	in   chan devMsg
 	done chan struct{}
@@ -276,6 +278,9 @@ func (d *udpDevice) start() {
 				}
 				rest = after
 				plain, typ, err := d.sess.Open(nil, &rec)
+				if err != nil && strings.Contains(err.Error(), "replayed") {
+					d.replays.Add(1) // a sequence number the server used before
+				}
 				if err != nil || typ != dtls.TypeApplicationData {
 					continue
 				}
