@@ -114,6 +114,14 @@ func (w *udpWorld) newUDPGateway(cfg Config) *Gateway {
 	for _, pc := range pcs {
 		go g.ServeUDP(pc)
 	}
+	// Serving starts in those goroutines: wait until the gateway holds
+	// every socket, or a call made at once (a reach after a restart)
+	// finds no socket to send from.
+	waitFor(w.t, "udp sockets served", func() bool {
+		g.udp.mu.Lock()
+		defer g.udp.mu.Unlock()
+		return len(g.udp.sockets) == len(pcs)
+	})
 	w.t.Cleanup(func() { g.Close() })
 	return g
 }
