@@ -417,6 +417,9 @@ func writeGatewayUDP(w *metrics.Writer, st gateway.Stats) {
 	w.Counter("wick_udp_duplicates_total", "Repeated confirmable messages answered from the cache.", st.UDPDuplicates)
 	w.Counter("wick_udp_bad_records_total", "Records that did not open: bad MAC, replay, wrong epoch.", st.UDPBadRecords)
 	w.Counter("wick_udp_moves_total", "Gen 3 sessions re-bound to a new device address.", st.UDPMoves)
+	w.Gauge("wick_udp_sessions_parked", "Gen 3 sessions parked now: idle, no goroutine, keys released.", float64(st.UDPParked))
+	w.Counter("wick_udp_parks_total", "Gen 3 sessions parked after being idle.", st.UDPParks)
+	w.Counter("wick_udp_wakes_total", "Parked Gen 3 sessions woken by a datagram or a send.", st.UDPWakes)
 }
 
 func writeSSE(w *metrics.Writer, st api.StreamStats) {
