@@ -58,7 +58,10 @@
 // firmware does (records marked as type 253 until the server answers, then
 // a ping), and falls back to a full handshake when the server does not
 // answer. Device.SessionState and UDPOptions.Session move a session to
-// another process, Device.ChangeAddress moves the connection to a new local
+// another process; UDPOptions.OnSession keeps it in storage of the
+// device's own, with states that reserve sequence numbers ahead so that a
+// restart, even after a crash, never seals a DTLS record sequence number (a
+// CCM nonce) twice. Device.ChangeAddress moves the connection to a new local
 // port, and UDPOptions.Faults lose, repeat and reorder datagrams.
 //
 // # Concurrency and memory

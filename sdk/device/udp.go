@@ -47,8 +47,19 @@ type UDPOptions struct {
 	// Session is a saved session (from Device.SessionState or OnSession) to
 	// resume at the first connection; it implies Resume for that connection.
 	Session []byte
-	// OnSession, if set, is called with the resumable session state after
-	// every handshake and when a connection ends. It must not block.
+	// OnSession, if set, is called with the resumable session state, for
+	// a device that keeps its session in storage of its own (as Device OS
+	// does). Each connection calls it before its first record and then
+	// once every sessionReserve (1024) records, with a state that reserves
+	// the record sequence numbers and message IDs the connection may use
+	// until the next call; no record is sent beyond a reservation before
+	// OnSession has returned. So a device restarted from the latest state,
+	// even after a crash, never repeats a sequence number (a CCM nonce) nor
+	// a message ID the server may still remember. When a connection ends
+	// it is called once more with the exact state. Keep only the latest
+	// state: an earlier one may share sequence numbers with records sent
+	// since. It is called with the connection's lock held, so it must not
+	// block nor call the Device's methods.
 	OnSession func(state []byte)
 	// Faults make the device's link misbehave, to test a server's
 	// reliability against it.
@@ -84,6 +95,10 @@ const (
 	udpReadBuf = 2048
 	// savedSessionVersion starts the bytes of SessionState.
 	savedSessionVersion = 1
+	// sessionReserve is how many record sequence numbers and message IDs
+	// a state handed to UDPOptions.OnSession during a connection reserves
+	// ahead of those used.
+	sessionReserve = 1024
 )
 
 // savedSession is what a device keeps to resume: the DTLS session, the next
@@ -147,18 +162,25 @@ type udpConn struct {
 	// resumes with a new Hello and describe.
 	appAcked   bool
 	appPending int32 // -1: none
+	// With UDPOptions.OnSession: lastID is the device's latest message ID
+	// written (CON or NON), and records from reservedTo on are sealed
+	// only after OnSession got a state that starts at or beyond them.
+	lastID     uint16
+	reservedTo uint64
 
 	// Reading goroutine only.
 	buf   []byte
 	queue [][]byte // messages of the current datagram not yet returned
 }
 
-// newUDPConn wraps an established session.
-func newUDPConn(d *Device, sock net.Conn, sess *dtls.Session, move bool) *udpConn {
+// newUDPConn wraps an established session whose last message ID is lastID.
+func newUDPConn(d *Device, sock net.Conn, sess *dtls.Session, move bool, lastID uint16) *udpConn {
 	// A resumed session starts with the describe its saved state vouches
 	// for; a device that does not post describes has none due.
 	acked := move || !d.cfg.DeviceDescribe
-	return &udpConn{d: d, sock: sock, sess: sess, move: move, faults: d.cfg.UDP.Faults, appAcked: acked, appPending: -1}
+	// The first record waits for a reservation (with OnSession).
+	return &udpConn{d: d, sock: sock, sess: sess, move: move, faults: d.cfg.UDP.Faults, appAcked: acked, appPending: -1,
+		lastID: lastID, reservedTo: sess.WriteSeq}
 }
 
 // noteDescribe records an application describe (the last block of one)
@@ -184,6 +206,11 @@ func chance(p float64) bool { return p > 0 && rand.Float64() < p }
 // sendLocked seals msg into one record and writes it, applying the faults;
 // c.mu must be held.
 func (c *udpConn) sendLocked(msg []byte) error {
+	if c.sess.WriteSeq >= c.reservedTo && c.d.cfg.UDP.OnSession != nil {
+		if err := c.reserveLocked(); err != nil {
+			return err
+		}
+	}
 	rec, err := c.sess.Seal(c.seal[:0], msg)
 	if err != nil {
 		return fmt.Errorf("device: seal: %w", err)
@@ -195,6 +222,26 @@ func (c *udpConn) sendLocked(msg []byte) error {
 		}
 	}
 	return c.writeDatagram(rec)
+}
+
+// reserveLocked hands UDPOptions.OnSession a state that claims the next
+// sessionReserve sequence numbers and message IDs, so that a device
+// restarted from it uses none the connection may have used; c.mu must be
+// held.
+func (c *udpConn) reserveLocked() error {
+	ahead := *c.sess
+	ahead.WriteSeq = min(c.sess.WriteSeq+sessionReserve, dtls.MaxSeq)
+	var appHash [8]byte
+	if c.appAcked {
+		appHash = c.d.appDigest()
+	}
+	state, err := (&savedSession{dtls: &ahead, lastID: c.lastID + sessionReserve, appHash: appHash}).marshal()
+	if err != nil {
+		return fmt.Errorf("device: reserve session: %w", err)
+	}
+	c.d.cfg.UDP.OnSession(state)
+	c.reservedTo = ahead.WriteSeq
+	return nil
 }
 
 // writeDatagram writes one datagram through the faults; c.mu must be held.
@@ -244,11 +291,14 @@ func (c *udpConn) Write(msg []byte) (int, error) {
 			return 0, fmt.Errorf("device: %w", err)
 		}
 		c.noteDescribe(msg, id)
+		c.lastID = id
 		// Wake the reader if this message's timer is its earliest.
 		if dl, _ := c.out.NextTimeout(); c.sockDeadline.IsZero() || dl.Before(c.sockDeadline) {
 			c.sockDeadline = dl
 			c.sock.SetReadDeadline(dl)
 		}
+	case protocol.NonConfirmable:
+		c.lastID = id
 	case protocol.Acknowledgement, protocol.Reset:
 		c.in.Reply(id, msg)
 	}
@@ -335,6 +385,9 @@ func (c *udpConn) readFailed(sock net.Conn, err error) (again bool, _ error) {
 func (c *udpConn) received(datagram []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.closed {
+		return // nothing is sealed after Close: the session may be saved
+	}
 	now := time.Now()
 	for rest := datagram; len(rest) > 0; {
 		rec, after, err := dtls.ParseRecord(rest)
@@ -475,7 +528,7 @@ func dialUDP(ctx context.Context, d *Device) (*session, error) {
 		return nil, err
 	}
 	if saved := d.takeSaved(); saved != nil {
-		c := newUDPConn(d, sock, saved.dtls, true)
+		c := newUDPConn(d, sock, saved.dtls, true, saved.lastID)
 		s := &session{d: d, conn: c, udp: c, ids: protocol.NewMessageIDs(saved.lastID), resumed: true, appHash: saved.appHash}
 		s.tokens.Store(uint32(rand.N(256)))
 		return s, nil
@@ -498,7 +551,7 @@ func dialUDP(ctx context.Context, d *Device) (*session, error) {
 		return nil, fmt.Errorf("device: dtls handshake: %w", err)
 	}
 	sock.SetReadDeadline(time.Time{})
-	c := newUDPConn(d, sock, sess, false)
+	c := newUDPConn(d, sock, sess, false, 0)
 	// A fresh session numbers the device's messages from 1.
 	s := &session{d: d, conn: c, udp: c}
 	s.tokens.Store(uint32(rand.N(256)))

@@ -7,8 +7,10 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -40,6 +42,11 @@ type udpTestServer struct {
 	unknownCID atomic.Int32
 	dups       atomic.Int32 // repeated CONs answered from the cache
 	nextID     uint16
+	// seqs holds every (connection ID, epoch, sequence number) of the
+	// device's records on a known session; reused counts repeats, which
+	// with no duplicating fault mean a CCM nonce sealed twice.
+	seqs   map[string]bool
+	reused atomic.Int32
 }
 
 type srvSession struct {
@@ -71,7 +78,8 @@ func newUDPTestServer(t *testing.T, devKey *ecdsa.PublicKey) *udpTestServer {
 		t.Fatal(err)
 	}
 	s := &udpTestServer{t: t, pc: pc, key: key, msgs: make(chan srvMsg, 1000),
-		hs: map[netip.AddrPort]*dtls.ServerHandshake{}, registered: map[*dtls.ServerHandshake]bool{}, sess: map[string]*srvSession{}}
+		hs: map[netip.AddrPort]*dtls.ServerHandshake{}, registered: map[*dtls.ServerHandshake]bool{}, sess: map[string]*srvSession{},
+		seqs: map[string]bool{}}
 	s.cfg = &dtls.ServerConfig{Key: key, Cookies: cookies,
 		DeviceKey: func(pub *ecdsa.PublicKey) bool { return pub.Equal(devKey) }}
 	done := make(chan struct{})
@@ -113,6 +121,12 @@ func (s *udpTestServer) datagram(addr netip.AddrPort, b []byte) {
 				s.unknownCID.Add(1)
 				continue
 			}
+			seq := fmt.Sprintf("%x/%d/%d", rec.Header.CID, rec.Header.Epoch, rec.Header.Seq)
+			if s.seqs[seq] {
+				s.reused.Add(1)
+				s.t.Logf("record %s sealed twice", seq)
+			}
+			s.seqs[seq] = true
 			content, typ, err := ss.s.Open(nil, &rec)
 			if err != nil || typ != dtls.TypeApplicationData {
 				continue
@@ -601,6 +615,120 @@ func TestUDPDeviceSessionStateToAnotherDevice(t *testing.T) {
 	if _, err := New(Config{ID: d.ID(), Transport: protocol.TransportUDP, ECPrivateKey: key,
 		ECServerKey: &srv.key.PublicKey, ServerAddr: srv.addr(), UDP: UDPOptions{Session: []byte{9, 9}}}); !errors.Is(err, ErrConfig) {
 		t.Errorf("bad saved session: %v, want ErrConfig", err)
+	}
+}
+
+// TestUDPDeviceCrashNeverReusesSequence: a device that keeps its session
+// in storage of its own (OnSession) and crashes, so that its connection's
+// end is never saved, restarts from the latest state it stored. That state
+// must lie beyond every record sequence number (a CCM nonce under the
+// session's keys) and message ID the crashed connection used: here the
+// crash comes after a resumed connection sent records, where the state of
+// the previous connection's end was stale. Deterministic: the "crash" is
+// the state stored at the moment the server had all of the records.
+func TestUDPDeviceCrashNeverReusesSequence(t *testing.T) {
+	key := p256(t)
+	srv := newUDPTestServer(t, &key.PublicKey)
+	var stored atomic.Value // the device's own storage
+	d, log := newUDPDevice(t, key, srv, func(c *Config) {
+		c.UDP.Resume = true
+		c.UDP.OnSession = func(b []byte) { stored.Store(bytes.Clone(b)) }
+	})
+	stop := runDevice(t, d)
+	log.wait(t, Online)
+	srv.next(t, "hello", kindIs(protocol.KindHello))
+	if stored.Load() == nil {
+		t.Error("OnSession not called while the first connection was up")
+	}
+	// The link drops; the device resumes its session and sends on it.
+	d.Disconnect()
+	log.wait(t, Online)
+	if !d.Resumed() {
+		t.Fatal("the second connection did not resume")
+	}
+	for i := range 3 {
+		if err := d.Publish(context.Background(), "before-crash", fmt.Sprint(i), PublishOptions{WithAck: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	crash := stored.Load().([]byte)
+	stop() // what it still sends and saves is lost with the crash
+	drain(srv)
+
+	d2, log2 := newUDPDevice(t, key, srv, func(c *Config) {
+		c.UDP.Session = crash
+		c.PingTimeout = 10 * time.Second // a reused number drops the ping: fail sooner
+	})
+	runDevice(t, d2)
+	log2.waitWithin(t, Online, time.Minute)
+	if err := d2.Publish(context.Background(), "after-crash", "", PublishOptions{WithAck: true}); err != nil {
+		t.Fatal(err)
+	}
+	if n := srv.reused.Load(); n != 0 {
+		t.Fatalf("%d records reused a sequence number of the crashed connection", n)
+	}
+	if !d2.Resumed() || srv.handshakes.Load() != 1 {
+		t.Errorf("resumed %v, handshakes %d; want the stored session resumed", d2.Resumed(), srv.handshakes.Load())
+	}
+	// A message ID the server remembers would be answered from its cache
+	// and the event lost.
+	srv.next(t, "event after the crash", func(m *protocol.Message) bool {
+		e, err := protocol.ParseEvent(m)
+		return err == nil && e.Name == "after-crash"
+	})
+}
+
+// TestUDPDeviceNothingSealedAfterClose pins the order a saved session
+// relies on: a connection is closed before its session is saved, and once
+// closed nothing seals another record on it (not a writer, not a
+// retransmission, not a cached answer to a repeated CON), so the saved
+// sequence number is never used twice. Deterministic: it drives the closed
+// connection directly.
+func TestUDPDeviceNothingSealedAfterClose(t *testing.T) {
+	key := p256(t)
+	srv := newUDPTestServer(t, &key.PublicKey)
+	d, log := newUDPDevice(t, key, srv, func(c *Config) { c.Backoff = Backoff{Min: time.Hour, Max: time.Hour} })
+	runDevice(t, d)
+	log.wait(t, Online)
+	s := d.session()
+	// A server CON the device answers, so that a repeat of it would be
+	// answered from the device's cache.
+	ping := protocol.NewPing(0)
+	srv.send(ping)
+	srv.next(t, "ack of the server's ping", func(m *protocol.Message) bool { return m.Type == protocol.Acknowledgement })
+	srv.mu.Lock()
+	var repeat []byte
+	for _, ss := range srv.sess {
+		again := protocol.NewPing(srv.nextID)
+		b, _ := again.MarshalBinary()
+		var err error
+		if repeat, err = ss.s.Seal(nil, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv.mu.Unlock()
+
+	s.closeConn()
+	seq := func() uint64 {
+		s.udp.mu.Lock()
+		defer s.udp.mu.Unlock()
+		return s.udp.sess.WriteSeq
+	}
+	before := seq()
+	if err := s.send(&ping, true, nil); !errors.Is(err, ErrOffline) {
+		t.Errorf("send after close: %v, want ErrOffline", err)
+	}
+	own := protocol.NewPing(7)
+	b, _ := own.MarshalBinary()
+	if _, err := s.udp.Write(b); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Write after close: %v, want net.ErrClosed", err)
+	}
+	s.udp.received(repeat)
+	if again, err := s.udp.readFailed(s.udp.sock, os.ErrDeadlineExceeded); again || !errors.Is(err, net.ErrClosed) {
+		t.Errorf("retransmission timer after close: again %v, %v", again, err)
+	}
+	if after := seq(); after != before {
+		t.Fatalf("%d records sealed after close (sequence number %d, then %d)", after-before, before, after)
 	}
 }
 
