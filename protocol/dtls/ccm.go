@@ -34,10 +34,9 @@ var ErrBadRecordMAC = errors.New("dtls: bad record MAC")
 // sequence number and keep the replay window. A Cipher is safe for
 // concurrent use.
 type Cipher struct {
-	aead    cipher.AEAD
-	key     [KeyLen]byte // kept for Session.MarshalBinary
-	iv      [ImplicitIVLen]byte
-	scratch sync.Pool // of *scratch
+	aead cipher.AEAD
+	key  [KeyLen]byte // kept for Session.MarshalBinary
+	iv   [ImplicitIVLen]byte
 }
 
 // KeyIV returns the key and implicit IV the Cipher was made from, so that
@@ -60,7 +59,6 @@ func NewCipher(key, iv []byte) (*Cipher, error) {
 		return nil, fmt.Errorf("dtls: %w", err)
 	}
 	c := &Cipher{aead: aead}
-	c.scratch.New = func() any { return new(scratch) }
 	copy(c.key[:], key)
 	copy(c.iv[:], iv)
 	return c, nil
@@ -68,6 +66,10 @@ func NewCipher(key, iv []byte) (*Cipher, error) {
 
 // scratch holds a record's nonce and additional data. Both escape into the
 // AEAD interface call, so they are pooled rather than allocated per record.
+// The pool is shared by every Cipher: one per Cipher cost each new session
+// a pool registration and per-processor arrays on first use.
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
 type scratch struct {
 	nonce [ImplicitIVLen + ExplicitNonceLen]byte
 	ad    [HeaderLen + CIDLen + 1]byte
@@ -117,8 +119,8 @@ func (c *Cipher) Seal(dst []byte, typ ContentType, epoch uint16, seq uint64, cid
 	if err != nil {
 		return dst[:start], err
 	}
-	sc := c.scratch.Get().(*scratch)
-	defer c.scratch.Put(sc)
+	sc := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(sc)
 	nonce := &sc.nonce
 	copy(nonce[:], c.iv[:])
 	binary.BigEndian.PutUint16(nonce[4:6], epoch)
@@ -146,8 +148,8 @@ func (c *Cipher) Open(dst []byte, r *Record) ([]byte, ContentType, error) {
 	if len(body) < Overhead {
 		return dst, 0, ErrBadRecordMAC
 	}
-	sc := c.scratch.Get().(*scratch)
-	defer c.scratch.Put(sc)
+	sc := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(sc)
 	nonce := &sc.nonce
 	copy(nonce[:], c.iv[:])
 	copy(nonce[ImplicitIVLen:], body[:ExplicitNonceLen])

@@ -86,6 +86,23 @@ func AppendHandshake(dst []byte, t HandshakeType, seq uint16, body []byte) []byt
 	return append(dst, body...)
 }
 
+// beginHandshake appends the header of an unfragmented handshake message
+// of type t and sequence number seq whose lengths endHandshake fills in
+// once the body has been appended after it; start is where it begins.
+func beginHandshake(dst []byte, t HandshakeType, seq uint16) (out []byte, start int) {
+	return AppendHandshakeHeader(dst, HandshakeHeader{Type: t, MessageSeq: seq}), len(dst)
+}
+
+// endHandshake fills in the lengths of the message begun at start and
+// returns the whole message (header and body).
+func endHandshake(b []byte, start int) []byte {
+	n := uint32(len(b) - start - HandshakeHeaderLen)
+	hdr := b[start:]
+	hdr[1], hdr[2], hdr[3] = byte(n>>16), byte(n>>8), byte(n)
+	hdr[9], hdr[10], hdr[11] = byte(n>>16), byte(n>>8), byte(n)
+	return b[start:]
+}
+
 // FragmentHandshake splits body into handshake fragments (header included) of
 // at most maxFragment body bytes each; the bytes of the returned fragments
 // are freshly allocated.

@@ -37,11 +37,25 @@ func ParseDevicePublicKey(spki []byte) (*ecdsa.PublicKey, error) {
 // serverKeyExchangeDigest is SHA-256(client_random ‖ server_random ‖ params),
 // the digest a ServerKeyExchange signature covers (RFC 8422 §5.4).
 func serverKeyExchangeDigest(clientRandom, serverRandom *[RandomLen]byte, ske *ServerKeyExchange) []byte {
-	h := sha256.New()
-	h.Write(clientRandom[:])
-	h.Write(serverRandom[:])
-	h.Write(ske.Params())
-	return h.Sum(nil)
+	d := serverKeyExchangeSum(clientRandom, serverRandom, ske)
+	return d[:]
+}
+
+// serverKeyExchangeSum is serverKeyExchangeDigest as an array, hashed from
+// a stack buffer when the point is of a usual size.
+func serverKeyExchangeSum(clientRandom, serverRandom *[RandomLen]byte, ske *ServerKeyExchange) [sha256.Size]byte {
+	var buf [2*RandomLen + 4 + 2*66 + 1]byte // up to a P-521-sized point
+	if len(ske.PublicKey) > len(buf)-2*RandomLen-4 {
+		h := sha256.New()
+		h.Write(clientRandom[:])
+		h.Write(serverRandom[:])
+		h.Write(ske.Params())
+		var d [sha256.Size]byte
+		h.Sum(d[:0])
+		return d
+	}
+	b := append(append(buf[:0], clientRandom[:]...), serverRandom[:]...)
+	return sha256.Sum256(ske.appendParams(b))
 }
 
 // SignServerKeyExchange signs ske's ECDHE parameters together with both

@@ -129,6 +129,23 @@ func Gen3ServerHelloExtensions(cid []byte) ([]Extension, error) {
 	return h.Extensions(true)
 }
 
+// appendGen3ServerHelloExtensions appends the extensions block of
+// Gen3ServerHelloExtensions(cid) to b without building the list; cid must
+// be CIDLen bytes.
+func appendGen3ServerHelloExtensions(b, cid []byte) []byte {
+	start := len(b)
+	b = append(b, 0, 0)
+	b = append(b, byte(ExtRenegotiationInfo>>8), byte(ExtRenegotiationInfo&0xff), 0, 1, 0)
+	b = append(b, 0, byte(ExtECPointFormats), 0, 2, 1, PointFormatUncompressed)
+	b = append(b, 0, byte(ExtConnectionIDDraft), 0, byte(1+len(cid)), byte(len(cid)))
+	b = append(b, cid...)
+	b = append(b, 0, byte(ExtClientCertificateType), 0, 1, CertTypeRawPublicKey)
+	b = append(b, 0, byte(ExtServerCertificateType), 0, 1, CertTypeRawPublicKey)
+	n := len(b) - start - 2
+	b[start], b[start+1] = byte(n>>8), byte(n)
+	return b
+}
+
 func nonNil(b []byte) []byte {
 	if b == nil {
 		return []byte{}

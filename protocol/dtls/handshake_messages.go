@@ -132,8 +132,11 @@ type ServerHello struct {
 }
 
 // Marshal returns the wire form of the body.
-func (m *ServerHello) Marshal() []byte {
-	b := binary.BigEndian.AppendUint16(nil, m.Version)
+func (m *ServerHello) Marshal() []byte { return m.appendTo(nil) }
+
+// appendTo appends the wire form of the body to b.
+func (m *ServerHello) appendTo(b []byte) []byte {
+	b = binary.BigEndian.AppendUint16(b, m.Version)
 	b = append(b, m.Random[:]...)
 	b = appendVec8(b, m.SessionID)
 	b = binary.BigEndian.AppendUint16(b, m.CipherSuite)
@@ -179,14 +182,24 @@ type ServerKeyExchange struct {
 
 // Params returns the ServerECDHParams bytes: curve_type, named curve, point.
 func (m *ServerKeyExchange) Params() []byte {
-	b := append(make([]byte, 0, 4+len(m.PublicKey)), CurveTypeNamedCurve)
+	return m.appendParams(make([]byte, 0, 4+len(m.PublicKey)))
+}
+
+// appendParams appends the ServerECDHParams bytes to b.
+func (m *ServerKeyExchange) appendParams(b []byte) []byte {
+	b = append(b, CurveTypeNamedCurve)
 	b = binary.BigEndian.AppendUint16(b, m.NamedCurve)
 	return appendVec8(b, m.PublicKey)
 }
 
 // Marshal returns the wire form of the body.
 func (m *ServerKeyExchange) Marshal() []byte {
-	b := m.Params()
+	return m.appendTo(make([]byte, 0, 8+len(m.PublicKey)+len(m.Signature)))
+}
+
+// appendTo appends the wire form of the body to b.
+func (m *ServerKeyExchange) appendTo(b []byte) []byte {
+	b = m.appendParams(b)
 	b = binary.BigEndian.AppendUint16(b, m.SignatureAlgorithm)
 	return appendVec16(b, m.Signature)
 }
@@ -217,14 +230,19 @@ type CertificateRequest struct {
 }
 
 // Marshal returns the wire form of the body.
-func (m *CertificateRequest) Marshal() []byte {
-	b := appendVec8(nil, m.CertificateTypes)
+func (m *CertificateRequest) Marshal() []byte { return m.appendTo(nil) }
+
+// appendTo appends the wire form of the body to b.
+func (m *CertificateRequest) appendTo(b []byte) []byte {
+	b = appendVec8(b, m.CertificateTypes)
 	b = appendUint16s(b, m.SignatureAlgorithms)
-	var cas []byte
+	start := len(b)
+	b = append(b, 0, 0)
 	for _, dn := range m.CertificateAuthorities {
-		cas = appendVec16(cas, dn)
+		b = appendVec16(b, dn)
 	}
-	return appendVec16(b, cas)
+	binary.BigEndian.PutUint16(b[start:], uint16(len(b)-start-2))
+	return b
 }
 
 // Unmarshal parses a CertificateRequest body strictly.

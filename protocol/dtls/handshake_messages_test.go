@@ -331,3 +331,18 @@ func TestCheckGen3ClientHello(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendGen3ServerHelloExtensions checks that the server's direct
+// encoding of its extensions block is the encoding of
+// Gen3ServerHelloExtensions.
+func TestAppendGen3ServerHelloExtensions(t *testing.T) {
+	cid := []byte{1, 2, 3, 4, 5, 6, 7, 8}
+	exts, err := Gen3ServerHelloExtensions(cid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := appendExtensions([]byte{0xaa}, exts)
+	if got := appendGen3ServerHelloExtensions([]byte{0xaa}, cid); !bytes.Equal(got, want) {
+		t.Fatalf("got %x\nwant %x", got, want)
+	}
+}

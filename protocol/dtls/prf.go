@@ -22,6 +22,15 @@ const (
 // PRF fills out with the TLS 1.2 pseudo-random function P_SHA256(secret,
 // label ‖ seed) (RFC 5246, section 5).
 func PRF(out, secret []byte, label string, seed []byte) {
+	if len(secret) <= sha256.BlockSize && len(label)+len(seed) <= prfMaxLabelSeed {
+		prfSmall(out, secret, label, seed)
+		return
+	}
+	prfHMAC(out, secret, label, seed)
+}
+
+// prfHMAC is PRF on crypto/hmac, for any sizes.
+func prfHMAC(out, secret []byte, label string, seed []byte) {
 	mac := hmac.New(sha256.New, secret)
 	labelSeed := make([]byte, 0, len(label)+len(seed))
 	labelSeed = append(append(labelSeed, label...), seed...)
@@ -42,16 +51,59 @@ func PRF(out, secret []byte, label string, seed []byte) {
 	}
 }
 
+// prfMaxLabelSeed bounds label ‖ seed for prfSmall: the longest label of
+// this suite (15 bytes) and the longest seed (two randoms).
+const prfMaxLabelSeed = 16 + 2*RandomLen
+
+// prfSmall is PRF for a secret of at most one SHA-256 block and a short
+// label ‖ seed, the only sizes a handshake uses. Every HMAC (RFC 2104:
+// H(k⊕opad ‖ H(k⊕ipad ‖ m))) is two sha256.Sum256 calls over stack
+// buffers, so the key schedule allocates nothing.
+func prfSmall(out, secret []byte, label string, seed []byte) {
+	const bs, hs = sha256.BlockSize, sha256.Size
+	var first [bs + prfMaxLabelSeed]byte   // k⊕ipad ‖ label ‖ seed
+	var in [bs + hs + prfMaxLabelSeed]byte // k⊕ipad ‖ A(i) ‖ label ‖ seed
+	var outer [bs + hs]byte                // k⊕opad ‖ inner hash
+	for i := range bs {
+		k := byte(0)
+		if i < len(secret) {
+			k = secret[i]
+		}
+		first[i], in[i], outer[i] = k^0x36, k^0x36, k^0x5c
+	}
+	n := copy(first[bs:], label)
+	n += copy(first[bs+n:], seed)
+	copy(in[bs+hs:], first[bs:bs+n])
+	a := hmacOuter(&outer, first[:bs+n]) // A(1) = HMAC(label ‖ seed)
+	for len(out) > 0 {
+		copy(in[bs:], a[:])
+		block := hmacOuter(&outer, in[:bs+hs+n]) // HMAC(A(i) ‖ label ‖ seed)
+		out = out[copy(out, block[:]):]
+		if len(out) > 0 {
+			a = hmacOuter(&outer, in[:bs+hs]) // A(i+1) = HMAC(A(i))
+		}
+	}
+}
+
+// hmacOuter finishes an HMAC-SHA256: inner is k⊕ipad ‖ message, outer
+// starts with k⊕opad.
+func hmacOuter(outer *[sha256.BlockSize + sha256.Size]byte, inner []byte) [sha256.Size]byte {
+	h := sha256.Sum256(inner)
+	copy(outer[sha256.BlockSize:], h[:])
+	return sha256.Sum256(outer[:])
+}
+
 // MasterSecret derives the master secret from the ECDHE pre-master secret
 // and the client and server randoms.
 func MasterSecret(preMaster, clientRandom, serverRandom []byte) ([]byte, error) {
 	if len(clientRandom) != RandomLen || len(serverRandom) != RandomLen {
 		return nil, fmt.Errorf("dtls: hello randoms must be %d bytes", RandomLen)
 	}
-	seed := make([]byte, 0, 2*RandomLen)
-	seed = append(append(seed, clientRandom...), serverRandom...)
+	var seed [2 * RandomLen]byte
+	copy(seed[:], clientRandom)
+	copy(seed[RandomLen:], serverRandom)
 	out := make([]byte, MasterSecretLen)
-	PRF(out, preMaster, "master secret", seed)
+	PRF(out, preMaster, "master secret", seed[:])
 	return out, nil
 }
 

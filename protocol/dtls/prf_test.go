@@ -77,3 +77,32 @@ func TestDerivationBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestPRFSmallMatchesHMAC checks the allocation-free PRF against the one on
+// crypto/hmac for every secret length up to a block and beyond it, label
+// and seed lengths at and around the limit, and output lengths that end
+// inside and on a block.
+func TestPRFSmallMatchesHMAC(t *testing.T) {
+	buf := make([]byte, 200)
+	for i := range buf {
+		buf[i] = byte(i*7 + 3)
+	}
+	for _, secretLen := range []int{0, 1, 32, 48, 63, 64, 65, 100} {
+		for _, seedLen := range []int{0, 12, 32, 64, prfMaxLabelSeed - 15, prfMaxLabelSeed - 14} {
+			for _, outLen := range []int{1, 12, 32, 40, 48, 64, 65, 100} {
+				secret, seed := buf[:secretLen], buf[50:50+seedLen]
+				want := make([]byte, outLen)
+				prfHMAC(want, secret, "client finished", seed)
+				got := make([]byte, outLen)
+				PRF(got, secret, "client finished", seed)
+				if !bytes.Equal(got, want) {
+					t.Fatalf("secret %d seed %d out %d: PRF = %x, want %x", secretLen, seedLen, outLen, got, want)
+				}
+			}
+		}
+	}
+	out := make([]byte, KeyBlockLen)
+	if n := testing.AllocsPerRun(10, func() { PRF(out, buf[:48], "key expansion", buf[:64]) }); n != 0 {
+		t.Errorf("PRF allocates %v times", n)
+	}
+}

@@ -92,7 +92,11 @@ type flights struct {
 // nonce that application data has used). It arms the timer unless last
 // (nothing answers the final flight).
 func (f *flights) sendFlight(now time.Time, sess *Session, last bool) ([][]byte, error) {
-	var dgram []byte
+	n := 0
+	for _, m := range f.flight {
+		n += CIDHeaderLen + len(m.payload) + 1 + PaddingGranularity + Overhead
+	}
+	dgram := make([]byte, 0, n)
 	for _, m := range f.flight {
 		var err error
 		if m.epoch == 0 {

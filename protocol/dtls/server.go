@@ -165,6 +165,21 @@ const (
 	stateFailed
 )
 
+// wants returns the client message the state waits for (0 when none).
+func (s handshakeState) wants() HandshakeType {
+	switch s {
+	case stateCertificate:
+		return HandshakeCertificate
+	case stateClientKeyExchange:
+		return HandshakeClientKeyExchange
+	case stateCertificateVerify:
+		return HandshakeCertificateVerify
+	case stateFinished:
+		return HandshakeFinished
+	}
+	return 0
+}
+
 // ServerHandshake is one server-side handshake after the cookie exchange.
 // It owns no socket, goroutine or clock: datagrams and the current time go
 // in, datagrams to send come out (docs/dtls.md, Server handshake). Its
@@ -181,9 +196,12 @@ type ServerHandshake struct {
 	eph          ECDHEKey
 	transcript   hash.Hash
 	reasm        *Reassembler
-	early        [][]byte // epoch-1 records that came before the keys
-	serverCID    []byte   // on the device's records
-	clientCID    []byte   // on ours; nil when the device asked for none
+	early        [][]byte         // epoch-1 records that came before the keys
+	serverCID    []byte           // on the device's records
+	clientCID    []byte           // on ours; nil when the device asked for none
+	cids         [2 * CIDLen]byte // holds serverCID and clientCID
+	flightBuf    [2]flightMessage // holds flight
+	finished     [HandshakeHeaderLen + VerifyDataLen]byte
 	x509         bool
 
 	devKey  *ecdsa.PublicKey
@@ -206,7 +224,7 @@ func (c *ServerConfig) newHandshake(now time.Time, addr netip.AddrPort, recSeq u
 		transcript: sha256.New(), x509: c.AllowX509}
 	hs.seq0 = recSeq
 	hs.reasm = &Reassembler{next: m.Seq + 1, MaxMessageLen: serverMaxMessageLen, MaxFragments: 16, MaxAhead: 4}
-	var exts []Extension
+	var exts []Extension // the X.509 test profile's; Gen 3's are appended directly
 	gen3, err := CheckGen3ClientHello(ch)
 	switch {
 	case err == nil:
@@ -214,19 +232,19 @@ func (c *ServerConfig) newHandshake(now time.Time, addr netip.AddrPort, recSeq u
 		if n := len(gen3.ConnectionID); n != 0 && n != CIDLen {
 			return nil, fmt.Errorf("dtls: client connection ID of %d bytes, want 0 or %d", n, CIDLen)
 		} else if n == CIDLen {
-			hs.clientCID = slices.Clone(gen3.ConnectionID)
+			hs.clientCID = append(hs.cids[CIDLen:CIDLen], gen3.ConnectionID...)
 		}
 		if c.NewCID != nil {
 			hs.serverCID, err = c.NewCID()
+			if err == nil && len(hs.serverCID) != CIDLen {
+				err = ErrBadCID
+			}
 		} else {
-			hs.serverCID = make([]byte, CIDLen)
+			hs.serverCID = hs.cids[:CIDLen:CIDLen]
 			_, err = io.ReadFull(c.rand(), hs.serverCID)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("dtls: connection ID: %w", err)
-		}
-		if exts, err = Gen3ServerHelloExtensions(hs.serverCID); err != nil {
-			return nil, err
 		}
 	case c.AllowX509 && slices.Contains(ch.CipherSuites, SuiteECDHEECDSAAES128CCM8):
 		x := HelloExtensions{HasRenegotiationInfo: true, RenegotiationInfo: []byte{}, PointFormats: []byte{PointFormatUncompressed}}
@@ -247,29 +265,54 @@ func (c *ServerConfig) newHandshake(now time.Time, addr netip.AddrPort, recSeq u
 	if err := c.sign(&hs.clientRandom, &hs.serverRandom, &ske); err != nil {
 		return nil, err
 	}
-	sh := ServerHello{Version: Version, Random: hs.serverRandom, CipherSuite: SuiteECDHEECDSAAES128CCM8, Extensions: exts}
-	cr := CertificateRequest{CertificateTypes: []byte{ClientCertTypeECDSASign}, SignatureAlgorithms: []uint16{SigECDSASecp256r1SHA256}}
+	// The flight's messages are written into one buffer: ServerHello,
+	// [Certificate,] ServerKeyExchange, CertificateRequest, ServerHelloDone.
+	body := make([]byte, 0, serverFlightCap+len(c.Certificate)+len(ske.PublicKey)+len(ske.Signature))
 	seq := m.Seq
-	var body []byte
-	add := func(t HandshakeType, b []byte) {
-		msg := AppendHandshake(nil, t, seq, b)
-		seq++
-		hs.transcript.Write(msg)
-		body = append(body, msg...)
+	body, start := beginHandshake(body, HandshakeServerHello, seq)
+	sh := ServerHello{Version: Version, Random: hs.serverRandom, CipherSuite: SuiteECDHEECDSAAES128CCM8, Extensions: exts}
+	body = sh.appendTo(body)
+	if exts == nil {
+		body = appendGen3ServerHelloExtensions(body, hs.serverCID)
 	}
-	add(HandshakeServerHello, sh.Marshal())
+	hs.transcript.Write(endHandshake(body, start))
+	seq++
 	if hs.x509 {
 		chain := CertificateChain{Certificates: [][]byte{c.Certificate}}
-		add(HandshakeCertificate, chain.Marshal())
+		body, start = beginHandshake(body, HandshakeCertificate, seq)
+		body = append(body, chain.Marshal()...)
+		hs.transcript.Write(endHandshake(body, start))
+		seq++
 	}
-	add(HandshakeServerKeyExchange, ske.Marshal())
-	add(HandshakeCertificateRequest, cr.Marshal())
-	add(HandshakeServerHelloDone, nil)
-	hs.flight = []flightMessage{{typ: TypeHandshake, payload: body}}
+	body, start = beginHandshake(body, HandshakeServerKeyExchange, seq)
+	body = ske.appendTo(body)
+	hs.transcript.Write(endHandshake(body, start))
+	seq++
+	body, start = beginHandshake(body, HandshakeCertificateRequest, seq)
+	body = serverCertificateRequest.appendTo(body)
+	hs.transcript.Write(endHandshake(body, start))
+	seq++
+	body, start = beginHandshake(body, HandshakeServerHelloDone, seq)
+	hs.transcript.Write(endHandshake(body, start))
+	seq++
+	hs.flightBuf[0] = flightMessage{typ: TypeHandshake, payload: body}
+	hs.flight = hs.flightBuf[:1]
 	hs.msgSeq = seq
 	hs.timer = newRetransmitter(c.InitialTimeout, c.MaxTimeout, c.MaxRetransmits)
 	return hs, nil
 }
+
+// changeCipherSpec is the body of every ChangeCipherSpec record; only read.
+var changeCipherSpec = [1]byte{1}
+
+// serverFlightCap is the server's first flight without the point, the
+// signature and a test certificate: ServerHello with its extensions,
+// the message headers and the CertificateRequest, with room to spare.
+const serverFlightCap = 192
+
+// serverCertificateRequest is the one CertificateRequest the server sends:
+// an ECDSA key, signed with ecdsa_secp256r1_sha256.
+var serverCertificateRequest = CertificateRequest{CertificateTypes: []byte{ClientCertTypeECDSASign}, SignatureAlgorithms: []uint16{SigECDSASecp256r1SHA256}}
 
 // sign signs ske with Signer or Key.
 func (c *ServerConfig) sign(cr, sr *[RandomLen]byte, ske *ServerKeyExchange) error {
@@ -279,7 +322,8 @@ func (c *ServerConfig) sign(cr, sr *[RandomLen]byte, ske *ServerKeyExchange) err
 	if pub, ok := c.Signer.Public().(*ecdsa.PublicKey); !ok || pub.Curve != elliptic.P256() {
 		return errors.New("dtls: server signer is not ECDSA P-256")
 	}
-	sig, err := c.Signer.Sign(c.rand(), serverKeyExchangeDigest(cr, sr, ske), crypto.SHA256)
+	digest := serverKeyExchangeSum(cr, sr, ske)
+	sig, err := c.Signer.Sign(c.rand(), digest[:], crypto.SHA256)
 	if err != nil {
 		return fmt.Errorf("dtls: sign server key exchange: %w", err)
 	}
@@ -461,10 +505,7 @@ func (hs *ServerHandshake) advance() error {
 
 // handleMessage processes one client handshake message.
 func (hs *ServerHandshake) handleMessage(m HandshakeMessage) error {
-	want := map[handshakeState]HandshakeType{stateCertificate: HandshakeCertificate,
-		stateClientKeyExchange: HandshakeClientKeyExchange, stateCertificateVerify: HandshakeCertificateVerify,
-		stateFinished: HandshakeFinished}[hs.state]
-	if m.Type != want {
+	if want := hs.state.wants(); m.Type != want {
 		return fmt.Errorf("%w: type %d, want %d", ErrUnexpectedMessage, m.Type, want)
 	}
 	switch hs.state {
@@ -519,11 +560,12 @@ func (hs *ServerHandshake) handleMessage(m HandshakeMessage) error {
 			return ErrBadFinished
 		}
 		writeTranscript(hs.transcript, m)
-		mine := Finished{VerifyData: VerifyData(hs.master, ServerFinished, hs.transcript.Sum(sum[:0]))}
-		hs.flight = []flightMessage{
-			{typ: TypeChangeCipherSpec, payload: []byte{1}},
-			{typ: TypeHandshake, epoch: 1, payload: AppendHandshake(nil, HandshakeFinished, hs.msgSeq, mine.Marshal())},
+		mine := VerifyData(hs.master, ServerFinished, hs.transcript.Sum(sum[:0]))
+		hs.flightBuf = [2]flightMessage{
+			{typ: TypeChangeCipherSpec, payload: changeCipherSpec[:]},
+			{typ: TypeHandshake, epoch: 1, payload: AppendHandshake(hs.finished[:0], HandshakeFinished, hs.msgSeq, mine[:])},
 		}
+		hs.flight = hs.flightBuf[:]
 		hs.state, hs.reasm, hs.early = stateDone, nil, nil
 		return nil
 	}

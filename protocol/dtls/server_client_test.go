@@ -41,7 +41,9 @@ type testDevice struct {
 	corruptCV  bool
 	corruptFin bool
 	finMsg     []byte
-	certBody   []byte // replaces the raw public key Certificate body when set
+	certBody   []byte           // replaces the raw public key Certificate body when set
+	eph        *ecdh.PrivateKey // the ephemeral key to use; nil makes a new one
+	skipSKE    bool             // do not check the ServerKeyExchange signature
 }
 
 func newTestDevice(t testing.TB, key *ecdsa.PrivateKey, serverPub *ecdsa.PublicKey, cid []byte) *testDevice {
@@ -149,12 +151,16 @@ func (d *testDevice) clientFlight(dgram []byte) [][]byte {
 	if err := ske.Unmarshal(msgs[1].Body); err != nil {
 		d.t.Fatal(err)
 	}
-	if err := VerifyServerKeyExchange(d.serverPub, &d.ch.Random, &sh.Random, &ske); err != nil {
-		d.t.Fatal(err)
+	if !d.skipSKE {
+		if err := VerifyServerKeyExchange(d.serverPub, &d.ch.Random, &sh.Random, &ske); err != nil {
+			d.t.Fatal(err)
+		}
 	}
-	eph, err := ecdh.P256().GenerateKey(rand.Reader)
-	if err != nil {
-		d.t.Fatal(err)
+	eph := d.eph
+	if eph == nil {
+		if eph, err = ecdh.P256().GenerateKey(rand.Reader); err != nil {
+			d.t.Fatal(err)
+		}
 	}
 	pre, err := ECDHSharedSecret(eph, ske.PublicKey)
 	if err != nil {

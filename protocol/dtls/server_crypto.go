@@ -3,6 +3,7 @@ package dtls
 import (
 	"crypto/ecdh"
 	"crypto/ecdsa"
+	cryptorand "crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -56,12 +57,19 @@ func (g goECDHE) PublicKey() []byte { return g.k.PublicKey().Bytes() }
 
 func (g goECDHE) SharedSecret(peer []byte) ([]byte, error) { return ECDHSharedSecret(g.k, peer) }
 
+// defaultCrypto is Go's crypto with crypto/rand, made once so that a
+// handshake does not box a new goCrypto.
+var defaultCrypto ServerCrypto = goCrypto{cryptorand.Reader}
+
 // crypto returns the configured ServerCrypto or Go's.
 func (c *ServerConfig) crypto() ServerCrypto {
-	if c.Crypto != nil {
+	switch {
+	case c.Crypto != nil:
 		return c.Crypto
+	case c.Rand == nil:
+		return defaultCrypto
 	}
-	return goCrypto{c.rand()}
+	return goCrypto{c.Rand}
 }
 
 // DefaultKeyCacheSize is the number of parsed device keys a KeyCache holds
