@@ -15,7 +15,7 @@ import (
 	"github.com/wick-cloud/wick/internal/config"
 )
 
-const benchUsage = `Usage: wick bench events|calls|list|storm [flags]
+const benchUsage = `Usage: wick bench events|calls|list|storm|idle [flags]
 
 Measures Wick end to end on this machine. By default it starts a server in
 process (embedded defaults, a temporary data directory, 127.0.0.1), creates
@@ -32,7 +32,20 @@ HTTP clients:
            and measures until all are online again: handshakes/s each
            second, p99 of --concurrency clients' calls to devices already
            back, memory peak; with --server-process the server is a wick
-           serve child process, stopped with SIGTERM and started again
+           serve child process, stopped with SIGTERM and started again;
+           with --udp (which needs --server-process) the server's own
+           counts: Gen 3 devices come back on their saved sessions, with
+           no handshake, on their next datagram
+  idle     holds --devices idle on a wick serve child process
+           (--server-process) and measures it alone for --duration: time
+           to all online, RSS per device, CPU in cores, datagrams/s, and
+           GET /v1/devices/:id of random devices at --rps (default 20)
+
+--sim-processes N runs the devices in N wick sim child processes, each
+from its own 127.0.0.x, so that one server holds more devices than one
+process has descriptors for (100,000 Gen 3 devices: --udp
+--sim-processes 6; a Gen 3 server needs one socket per core, whatever the
+number of devices).
 
 After --warmup it measures for --duration: throughput, latency quantiles,
 errors, memory. Progress goes to stderr every --progress, the result to
@@ -78,6 +91,17 @@ func benchCommand(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if cfg.Scenario == benchmark.Idle {
+		ir, err := b.RunIdle(ctx, stderr)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return ir.WriteJSON(stdout)
+		}
+		ir.WriteText(stdout)
+		return nil
+	}
 	if cfg.Scenario == benchmark.Storm {
 		sr, err := b.RunStorm(ctx, stderr)
 		if err != nil {

@@ -48,6 +48,9 @@ const (
 	// Storm restarts the server under connected devices and measures
 	// their reconnection (Env.Storm).
 	Storm = "storm"
+	// Idle holds every device online and idle on a server child process
+	// and measures the server alone (Env.Idle).
+	Idle = "idle"
 )
 
 // Default concurrency of the request scenarios.
@@ -127,6 +130,15 @@ type Config struct {
 	ServerProcess bool
 	ServerBin     string
 	ServerArgs    []string
+	// SimProcesses runs the simulated devices in that many `wick sim`
+	// child processes (SimBin, default this executable; zero: in this
+	// process), so that one server may hold more devices than one
+	// process has descriptors for (EnvConfig.SimProcesses).
+	SimProcesses int
+	SimBin       string
+	// KeepAlive is the simulated devices' ping interval when idle (0:
+	// their default, 15 s over TCP, 25 s over UDP).
+	KeepAlive time.Duration
 }
 
 // Default returns the defaults: the issue's sizes (1,000 devices, 100
@@ -168,6 +180,9 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.ServerProcess, "server-process", c.ServerProcess, "storm: run the server as a wick serve child process (the devices stay in this one) and measure its memory and CPU alone")
 	fs.StringVar(&c.ServerBin, "server-bin", c.ServerBin, "storm: wick binary for --server-process (default: this one)")
 	fs.Var(config.List{P: &c.ServerArgs}, "server-args", "storm: extra wick serve flags for --server-process, comma-separated (e.g. --device-admission=32)")
+	fs.IntVar(&c.SimProcesses, "sim-processes", c.SimProcesses, "run the simulated devices in this many wick sim child processes, each from its own 127.0.0.x (0: in this process); beyond ~19,000 devices, one per 17,000")
+	fs.StringVar(&c.SimBin, "sim-bin", c.SimBin, "wick binary for --sim-processes (default: this one)")
+	fs.DurationVar(&c.KeepAlive, "keepalive", c.KeepAlive, "simulated devices' ping interval when idle (0: their default, 15 s over TCP, 25 s over UDP)")
 	fs.Var(sim.QuirksFlag{P: &c.Quirks}, "firmware-quirks", "simulated devices behave like Device OS firmware on the wire: alone, every quirk; or a comma-separated list (see wick sim -h)")
 }
 
@@ -183,17 +198,33 @@ func (c *Config) Validate() error {
 	switch c.Scenario {
 	case Events, Calls, List:
 	case Storm:
-		if c.URL != "" || c.UDP {
-			return bad("storm restarts the in-process server over TCP: no --url, no --udp")
+		if c.URL != "" {
+			return bad("storm restarts the server it starts: no --url")
+		}
+		if c.UDP && !c.ServerProcess {
+			return bad("storm --udp needs --server-process: Gen 3 devices do not see the restart, so it follows the server's own count of devices online")
+		}
+	case Idle:
+		if c.URL != "" || !c.ServerProcess {
+			return bad("idle measures a wick serve child process: it needs --server-process and no --url")
+		}
+		if c.RPS == 0 {
+			c.RPS = DefaultIdleRPS
 		}
 	case "":
-		return bad("a scenario is required: events, calls, list or storm")
+		return bad("a scenario is required: events, calls, list, storm or idle")
 	default:
-		return bad("unknown scenario %q: want events, calls, list or storm", c.Scenario)
+		return bad("unknown scenario %q: want events, calls, list, storm or idle", c.Scenario)
+	}
+	if c.SimProcesses < 0 {
+		return bad("--sim-processes must not be negative")
+	}
+	if c.KeepAlive < 0 {
+		return bad("--keepalive must not be negative")
 	}
 	if c.Concurrency == 0 {
 		c.Concurrency = DefaultCallConcurrency
-		if c.Scenario == List || c.Scenario == Storm {
+		if c.Scenario == List || c.Scenario == Storm || c.Scenario == Idle {
 			c.Concurrency = DefaultListConcurrency
 		}
 	}
@@ -289,10 +320,17 @@ func (b *Bench) RunStorm(ctx context.Context, progress io.Writer) (*StormResult,
 	if c.Scenario != Storm {
 		return nil, fmt.Errorf("%w: RunStorm runs the storm scenario, not %q", ErrConfig, c.Scenario)
 	}
-	back := newOnlineSet()
-	env, err := StartEnv(ctx, EnvConfig{Devices: c.Devices, IDPrefix: c.IDPrefix, KeysDir: c.KeysDir,
-		Bind: c.Bind, Progress: c.Progress, Quirks: c.Quirks, OnState: back.set, MinReady: 0.99,
-		ServerProcess: c.ServerProcess, ServerBin: c.ServerBin, ServerArgs: c.ServerArgs}, b.log, progress)
+	// The clients call devices online as the simulator sees them; with
+	// simulator processes, or Gen 3 devices (which do not see a restart,
+	// and which the gateway reaches on their saved sessions), any device.
+	var back *onlineSet
+	ec := b.envConfig()
+	ec.MinReady = 0.99
+	if c.SimProcesses == 0 && !c.UDP {
+		back = newOnlineSet()
+		ec.OnState = back.set
+	}
+	env, err := StartEnv(ctx, ec, b.log, progress)
 	if err != nil {
 		return nil, err
 	}
@@ -303,15 +341,51 @@ func (b *Bench) RunStorm(ctx context.Context, progress io.Writer) (*StormResult,
 	return env.storm(ctx, c.Concurrency, back, progress)
 }
 
+// envConfig is the environment of the configured run.
+func (b *Bench) envConfig() EnvConfig {
+	c := b.cfg
+	return EnvConfig{Devices: c.Devices, URL: c.URL, Token: c.Token, DeviceServer: c.DeviceServer, ServerKey: c.ServerKey,
+		IDPrefix: c.IDPrefix, KeysDir: c.KeysDir, Bind: c.Bind, Progress: c.Progress, Quirks: c.Quirks, UDP: c.UDP,
+		ServerProcess: c.ServerProcess, ServerBin: c.ServerBin, ServerArgs: c.ServerArgs,
+		SimProcesses: c.SimProcesses, SimBin: c.SimBin, KeepAlive: c.KeepAlive}
+}
+
+// RunIdle runs the idle scenario (Env.Idle) on a new environment whose
+// server is a child process, and tears it down. Progress lines go to
+// progress (nil: none).
+func (b *Bench) RunIdle(ctx context.Context, progress io.Writer) (*IdleResult, error) {
+	c := b.cfg
+	if c.Scenario != Idle {
+		return nil, fmt.Errorf("%w: RunIdle runs the idle scenario, not %q", ErrConfig, c.Scenario)
+	}
+	env, err := StartEnv(ctx, b.envConfig(), b.log, progress)
+	if err != nil {
+		return nil, err
+	}
+	defer env.Close()
+	m := Measure{Duration: c.Duration, RPS: c.RPS}
+	if progress != nil && c.Progress > 0 {
+		m.Interval = c.Progress
+		m.Progress = func(t Tick) { fmt.Fprintln(progress, t.String()) }
+	} else {
+		progress = nil
+	}
+	r, err := env.Idle(ctx, c.Concurrency, m, progress)
+	if err != nil {
+		return nil, err
+	}
+	if c.KeepAlive > 0 {
+		r.KeepAlive = c.KeepAlive.String()
+	}
+	return r, nil
+}
+
 // Run sets up the environment, runs the scenario and tears everything
 // down. Progress lines go to progress (nil: none).
 func (b *Bench) Run(ctx context.Context, progress io.Writer) (*Result, error) {
 	c := b.cfg
-	ec := EnvConfig{
-		Devices: c.Devices, URL: c.URL, Token: c.Token, DeviceServer: c.DeviceServer, ServerKey: c.ServerKey,
-		IDPrefix: c.IDPrefix, KeysDir: c.KeysDir, Bind: c.Bind, Progress: c.Progress, Quirks: c.Quirks,
-		UDP: c.UDP,
-	}
+	ec := b.envConfig()
+	ec.ServerProcess, ec.ServerBin, ec.ServerArgs = false, "", nil // the server process is the storm's and idle's
 	if c.Scenario == Events {
 		ec.Every = c.Every
 		ec.Streams = c.Streams

@@ -83,6 +83,17 @@ type EnvConfig struct {
 	// OnState receives the simulated devices' online changes
 	// (sim.Config.OnState).
 	OnState func(id string, online bool)
+	// SimProcesses, when positive, runs the devices in that many `wick
+	// sim` child processes (SimBin, default this executable), each with
+	// its own loopback address on Linux, instead of in this process: more
+	// devices than one process has descriptors for, and the simulator's
+	// CPU and memory out of the measuring process. OnState is then not
+	// called.
+	SimProcesses int
+	SimBin       string
+	// KeepAlive is the devices' ping interval when idle (0: the device
+	// default, 15 s over TCP and 25 s over UDP as Device OS).
+	KeepAlive time.Duration
 	// MinReady, when positive, lets the setup go on once this share of
 	// the devices is ready and the rest have had partialReadyWait: a
 	// loaded store can lose a device's describe (it stays online without
@@ -119,6 +130,9 @@ type Env struct {
 	srvCfg    config.Serve   // in process: its configuration, with the addresses it got
 	srvLog    *slog.Logger
 	proc      *serverProc // with EnvConfig.ServerProcess: the child server
+	baseRSS   uint64      // with proc: the child's resident set before any device
+	sims      *simProcs   // with EnvConfig.SimProcesses: the simulators
+	udp       bool        // the devices are Gen 3
 	dataDir   string      // in process: removed by Close
 }
 
@@ -138,7 +152,7 @@ func StartEnv(ctx context.Context, cfg EnvConfig, log *slog.Logger, progress io.
 		cfg.IDPrefix = "be"
 	}
 	start := time.Now()
-	e := &Env{URL: cfg.URL, Token: cfg.Token, bind: cfg.Bind}
+	e := &Env{URL: cfg.URL, Token: cfg.Token, bind: cfg.Bind, udp: cfg.UDP}
 	defer func() {
 		if err != nil {
 			e.Close()
@@ -162,7 +176,12 @@ func StartEnv(ctx context.Context, cfg EnvConfig, log *slog.Logger, progress io.
 			}
 		}
 	}
-	if err := e.startDevices(ctx, cfg, deviceServer, serverKey, log, progress); err != nil {
+	if cfg.SimProcesses > 0 {
+		err = e.startDeviceProcs(ctx, cfg, deviceServer, serverKey, progress)
+	} else {
+		err = e.startDevices(ctx, cfg, deviceServer, serverKey, log, progress)
+	}
+	if err != nil {
 		return nil, err
 	}
 	if err := e.waitReady(ctx, progress, cfg.Progress, cfg.MinReady); err != nil {
@@ -275,6 +294,12 @@ func (e *Env) startServerProcess(ctx context.Context, cfg EnvConfig, dir, passwo
 	if e.Token, err = e.login(ctx, benchUser, password); err != nil {
 		return "", "", err
 	}
+	// The server before any device, for the memory per device.
+	time.Sleep(time.Second)
+	e.baseRSS, _ = p.memory()
+	if cfg.UDP {
+		return p.udp, filepath.Join(dir, "server_ec_key.pub.pem"), nil
+	}
 	return p.dev, filepath.Join(dir, "server_key.pub.pem"), nil
 }
 
@@ -331,6 +356,9 @@ func (e *Env) startDevices(ctx context.Context, cfg EnvConfig, deviceServer, ser
 	sc.Progress = cfg.Progress
 	sc.ConnectTimeout = time.Minute
 	sc.Quirks = cfg.Quirks
+	if cfg.KeepAlive > 0 {
+		sc.KeepAlive = cfg.KeepAlive
+	}
 	sc.UDP.Enabled = cfg.UDP
 	sc.OnState = cfg.OnState
 	if cfg.Every > 0 {
@@ -378,7 +406,11 @@ func (e *Env) startDevices(ctx context.Context, cfg EnvConfig, deviceServer, ser
 // online with the function led (its describe stored), so that calls do
 // not race the describe.
 func (e *Env) waitReady(ctx context.Context, progress io.Writer, every time.Duration, minReady float64) error {
-	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	// A list of 100,000 devices is tens of megabytes: poll a large fleet
+	// less often, and give it longer.
+	n := len(e.DeviceIDs)
+	poll := 100*time.Millisecond + time.Duration(n/20)*time.Millisecond
+	ctx, cancel := context.WithTimeout(ctx, readyTimeout+time.Duration(n)*10*time.Millisecond)
 	defer cancel()
 	began := time.Now()
 	want := make(map[string]bool, len(e.DeviceIDs))
@@ -413,7 +445,7 @@ func (e *Env) waitReady(ctx context.Context, progress io.Writer, every time.Dura
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("benchmark: only %d of %d devices ready: %w", ready, len(want), ctx.Err())
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(poll):
 		}
 	}
 }

@@ -248,7 +248,13 @@ func TestValidate(t *testing.T) {
 		{name: "storm with url", mod: func(c *Config) {
 			c.Scenario, c.URL, c.Token, c.DeviceServer, c.ServerKey = Storm, "http://h:8080/", "t", "h:5683", "/k.pem"
 		}, wantErr: "no --url"},
-		{name: "storm over udp", mod: func(c *Config) { c.Scenario, c.UDP = Storm, true }, wantErr: "no --udp"},
+		{name: "storm over udp in process", mod: func(c *Config) { c.Scenario, c.UDP = Storm, true }, wantErr: "needs --server-process"},
+		{name: "storm over udp", mod: func(c *Config) { c.Scenario, c.UDP, c.ServerProcess = Storm, true, true },
+			check: func(c Config) bool { return c.UDP }},
+		{name: "idle in process", mod: func(c *Config) { c.Scenario = Idle }, wantErr: "needs --server-process"},
+		{name: "idle", mod: func(c *Config) { c.Scenario, c.ServerProcess, c.SimProcesses = Idle, true, 6 },
+			check: func(c Config) bool { return c.RPS == DefaultIdleRPS && c.Concurrency == DefaultListConcurrency }},
+		{name: "negative sim processes", mod: func(c *Config) { c.Scenario, c.SimProcesses = Calls, -1 }, wantErr: "--sim-processes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

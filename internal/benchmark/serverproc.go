@@ -20,11 +20,13 @@ import (
 // fixed addresses, so that it can be stopped and started again as a
 // deploy does (EnvConfig.ServerProcess). Its memory is read from /proc.
 type serverProc struct {
-	bin  string
-	args []string
-	http string // API address, host:port
-	dev  string // device gateway address, host:port
-	log  string // the child's stderr, appended to by every start
+	bin     string
+	args    []string
+	http    string // API address, host:port
+	dev     string // device gateway address, host:port
+	udp     string // Gen 3 (UDP) device gateway address, host:port
+	metrics string // GET /metrics address, host:port
+	log     string // the child's stderr, appended to by every start
 
 	cmd  *exec.Cmd
 	done chan error
@@ -63,14 +65,15 @@ func newServerProc(bin, dir string, extra []string) (*serverProc, error) {
 		}
 		bin = exe
 	}
-	addrs, err := freePorts(3)
+	addrs, err := freePorts(4)
 	if err != nil {
 		return nil, err
 	}
 	_, udpPort, _ := net.SplitHostPort(addrs[2])
-	p := &serverProc{bin: bin, http: addrs[0], dev: addrs[1], log: filepath.Join(dir, "server.log")}
+	p := &serverProc{bin: bin, http: addrs[0], dev: addrs[1], udp: "127.0.0.1:" + udpPort, metrics: addrs[3],
+		log: filepath.Join(dir, "server.log")}
 	p.args = append([]string{"serve", "--data", dir, "--http", p.http, "--device-tcp", p.dev,
-		"--device-udp", "127.0.0.1:" + udpPort, "--node", "bench", "--rate", strconv.Itoa(1 << 30),
+		"--device-udp", p.udp, "--metrics", p.metrics, "--node", "bench", "--rate", strconv.Itoa(1 << 30),
 		"--device-conns-per-ip", "0", "--http-conns-per-ip", "0", "--device-handshake-rate=-1",
 		"--max-device-conns", strconv.Itoa(1 << 30), "--max-http-conns", strconv.Itoa(1 << 30),
 		"--shutdown-timeout", "30s"}, extra...)
@@ -174,7 +177,13 @@ func (p *serverProc) memory() (rss, peak uint64) {
 	if p.cmd == nil {
 		return 0, 0
 	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	return procMemory(p.cmd.Process.Pid)
+}
+
+// procMemory returns a process's resident set now and its peak (VmRSS and
+// VmHWM), 0 where /proc has none.
+func procMemory(pid int) (rss, peak uint64) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, 0
 	}
@@ -216,4 +225,41 @@ func (p *serverProc) cpu() time.Duration {
 	ut, _ := strconv.ParseUint(string(f[11]), 10, 64)
 	st, _ := strconv.ParseUint(string(f[12]), 10, 64)
 	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
+}
+
+// serverMetrics reads the child's GET /metrics: every sample by its name
+// with its labels as written ("wick_udp_datagrams_total{direction=\"in\"}").
+func (p *serverProc) serverMetrics(ctx context.Context) (map[string]float64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.metrics+"/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("benchmark: server metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("benchmark: server metrics: HTTP %d", resp.StatusCode)
+	}
+	out := make(map[string]float64, 256)
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Bytes()
+		if len(line) == 0 || line[0] == '#' {
+			continue
+		}
+		i := bytes.LastIndexByte(line, ' ')
+		if i < 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(string(line[i+1:]), 64)
+		if err != nil {
+			continue
+		}
+		out[string(line[:i])] = v
+	}
+	return out, sc.Err()
 }

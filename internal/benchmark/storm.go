@@ -31,6 +31,16 @@ type StormResult struct {
 	// during the storm; PeakRate is the best second.
 	Handshakes int64   `json:"handshakes"`
 	PeakRate   float64 `json:"peak_handshakes_per_s"`
+	// Resumptions counts Gen 3 sessions the new server resumed from
+	// their saved state, with no handshake; PeakResumeRate is the best
+	// second. With ServerView, Handshakes and Resumptions and the online
+	// counts are the server's own (its metrics): Gen 3 devices do not
+	// notice a restart, they come back on their next datagram.
+	Resumptions    int64   `json:"resumptions,omitempty"`
+	PeakResumeRate float64 `json:"peak_resumptions_per_s,omitempty"`
+	ServerView     bool    `json:"server_view,omitempty"`
+	UDP            bool    `json:"udp,omitempty"`
+	SimProcesses   int     `json:"sim_processes,omitempty"`
 	// Calls is the latency of successful function calls to devices
 	// that were back online, made by Concurrency clients during the
 	// storm; CallsOffline counts calls that found their device not yet
@@ -65,9 +75,11 @@ type StormPoint struct {
 	T          float64 `json:"t_s"` // since the new server started
 	Online     int     `json:"online"`
 	Handshakes int64   `json:"handshakes"` // in this second
-	CallP99    float64 `json:"call_p99_ms"`
-	Calls      int64   `json:"calls"`
-	RSS        uint64  `json:"rss_bytes"`
+	// Resumptions in this second (with StormResult.ServerView).
+	Resumptions int64   `json:"resumptions,omitempty"`
+	CallP99     float64 `json:"call_p99_ms"`
+	Calls       int64   `json:"calls"`
+	RSS         uint64  `json:"rss_bytes"`
 }
 
 // stormTimeout bounds the wait for every device to come back.
@@ -93,7 +105,11 @@ func (e *Env) storm(ctx context.Context, concurrency int, back *onlineSet, progr
 		return nil, fmt.Errorf("%w: storm restarts the server: it needs the in-process server (no --url)", ErrConfig)
 	}
 	res := &StormResult{Devices: len(e.DeviceIDs), Concurrency: concurrency, ServerProcess: e.proc != nil,
+		ServerView: e.serverView(), UDP: e.udp,
 		Setup: Setup{Seconds: e.Setup.Seconds(), Devices: len(e.DeviceIDs), KeysGenerated: e.KeysGenerated}, Conditions: conditionsNow()}
+	if e.sims != nil {
+		res.SimProcesses = len(e.sims.procs)
+	}
 	mem := sampleMemory()
 
 	// The same clients call random devices throughout: those online
@@ -137,7 +153,7 @@ func (e *Env) storm(ctx context.Context, concurrency int, back *onlineSet, progr
 	if progress != nil {
 		fmt.Fprintf(progress, "storm: before the cut, all online: calls %d p50 %.1f ms p99 %.1f ms\n", res.Before.Count, res.Before.P50, res.Before.P99)
 	}
-	before := e.simStats().Handshakes
+	before := e.stormCounts(ctx)
 
 	t0 := time.Now()
 	if e.proc != nil {
@@ -163,6 +179,9 @@ func (e *Env) storm(ctx context.Context, concurrency int, back *onlineSet, progr
 	start := time.Now()
 	cpu0 := e.serverCPU()
 	res.Restart = start.Sub(t0).Seconds()
+	if res.ServerView {
+		before = stormCounts{} // the new process counts from zero
+	}
 
 	cur.Store(newMeter(0))
 	phase.Add(1)
@@ -170,17 +189,17 @@ func (e *Env) storm(ctx context.Context, concurrency int, back *onlineSet, progr
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	deadline := time.After(stormTimeout)
-	lastHS := before
+	last := before
 	for {
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case <-deadline:
-			res.finish(e, all, &cur, &offline, before, mem)
+			res.finish(ctx, e, all, &cur, &offline, before, mem)
 			return res, nil
 		case <-tick.C:
 		}
-		sum := e.simStats()
+		sum := e.stormCounts(ctx)
 		mt := cur.Swap(newMeter(0))
 		all.merge(mt)
 		s := mt.hist.snapshot()
@@ -192,25 +211,61 @@ func (e *Env) storm(ctx context.Context, concurrency int, back *onlineSet, progr
 			rss, peak = e.proc.memory()
 			res.ServerPeakRSS = max(res.ServerPeakRSS, peak)
 		}
-		p := StormPoint{T: time.Since(start).Seconds(), Online: sum.Online, Handshakes: sum.Handshakes - lastHS,
-			Calls: s.total, CallP99: float64(s.quantile(0.99)) / 1e6, RSS: rss}
-		lastHS = sum.Handshakes
+		p := StormPoint{T: time.Since(start).Seconds(), Online: sum.Online, Handshakes: sum.Handshakes - last.Handshakes,
+			Resumptions: sum.Resumptions - last.Resumptions, Calls: s.total, CallP99: float64(s.quantile(0.99)) / 1e6, RSS: rss}
+		last = sum
 		res.Series = append(res.Series, p)
 		res.PeakRate = max(res.PeakRate, float64(p.Handshakes))
+		res.PeakResumeRate = max(res.PeakResumeRate, float64(p.Resumptions))
 		if progress != nil {
-			fmt.Fprintf(progress, "storm: t=%5.1fs online %d/%d  handshakes %d/s  calls %d p99 %.1f ms  rss %s\n",
-				p.T, p.Online, res.Devices, p.Handshakes, p.Calls, p.CallP99, mib(p.RSS))
+			fmt.Fprintf(progress, "storm: t=%5.1fs online %d/%d  handshakes %d/s  resumptions %d/s  calls %d p99 %.1f ms  rss %s\n",
+				p.T, p.Online, res.Devices, p.Handshakes, p.Resumptions, p.Calls, p.CallP99, mib(p.RSS))
 		}
 		// Every device must have come back through a new handshake: a
 		// device that has not noticed the cut yet still counts online.
-		if sum.Online >= res.Devices && sum.Handshakes-before >= int64(res.Devices) {
+		// In the server's view (Gen 3), online is the new process's own.
+		back := sum.Online >= res.Devices && sum.Handshakes-before.Handshakes >= int64(res.Devices)
+		if res.ServerView {
+			back = sum.Online >= res.Devices
+		}
+		if back {
 			res.Recovered = time.Since(start).Seconds()
 			res.ServerCPU = (e.serverCPU() - cpu0).Seconds()
 			res.Complete = true
-			res.finish(e, all, &cur, &offline, before, mem)
+			res.finish(ctx, e, all, &cur, &offline, before, mem)
 			return res, nil
 		}
 	}
+}
+
+// stormCounts is what the storm follows every second.
+type stormCounts struct {
+	Online                  int
+	Handshakes, Resumptions int64
+}
+
+// serverView reports that the storm follows the server's own counts (its
+// metrics) rather than the simulator's: Gen 3 devices on a server child
+// process.
+func (e *Env) serverView() bool { return e.udp && e.proc != nil }
+
+// stormCounts returns the devices online and the connections so far, from
+// the server's metrics (serverView) or the simulator.
+func (e *Env) stormCounts(ctx context.Context) stormCounts {
+	if e.serverView() {
+		m, err := e.proc.serverMetrics(ctx)
+		if err != nil {
+			return stormCounts{}
+		}
+		return stormCounts{Online: int(m["wick_devices_online"]), Handshakes: int64(m["wick_udp_signatures_total"]),
+			Resumptions: int64(m["wick_udp_resumptions_total"])}
+	}
+	s := e.simStats()
+	c := stormCounts{Online: s.Online, Handshakes: s.Handshakes}
+	if e.sims != nil {
+		c.Resumptions = e.sims.total().Resumptions
+	}
+	return c
 }
 
 // serverCPU returns the CPU time of the server child process (0 in process).
@@ -259,13 +314,19 @@ func (o *onlineSet) random() (string, bool) {
 }
 
 // finish fills the totals.
-func (r *StormResult) finish(e *Env, all *meter, cur *atomic.Pointer[meter], offline *atomic.Int64, before int64, mem Memory) {
+func (r *StormResult) finish(ctx context.Context, e *Env, all *meter, cur *atomic.Pointer[meter], offline *atomic.Int64, before stormCounts, mem Memory) {
 	all.merge(cur.Swap(newMeter(0)))
 	r.Calls = all.hist.snapshot().latency()
 	r.CallsOffline = offline.Load()
 	r.CallErrors = all.errs.Load()
 	r.ErrorKinds, r.FirstError = all.errorKinds()
-	r.Handshakes = e.simStats().Handshakes - before
+	now := e.stormCounts(ctx)
+	r.Handshakes = now.Handshakes - before.Handshakes
+	r.Resumptions = now.Resumptions - before.Resumptions
+	if e.proc != nil {
+		_, peak := e.proc.memory()
+		r.ServerPeakRSS = max(r.ServerPeakRSS, peak)
+	}
 	r.Memory = mem.peak(sampleMemory())
 	r.Conditions.finish()
 }
@@ -342,6 +403,12 @@ func (r *StormResult) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "NOT all online after     %s\n", stormTimeout)
 	}
 	fmt.Fprintf(w, "handshakes               %d, peak %.0f/s, mean %.0f/s\n", r.Handshakes, r.PeakRate, float64(r.Handshakes)/max(r.Recovered, 1e-9))
+	if r.ServerView || r.Resumptions > 0 {
+		fmt.Fprintf(w, "resumptions (no handshake) %d, peak %.0f/s, mean %.0f/s\n", r.Resumptions, r.PeakResumeRate, float64(r.Resumptions)/max(r.Recovered, 1e-9))
+	}
+	if r.ServerView {
+		fmt.Fprintf(w, "counted by               the server (Gen 3 devices do not notice the restart; they come back on their next datagram)\n")
+	}
 	fmt.Fprintf(w, "calls before the cut     %d by %d clients: p50 %.1f ms  p99 %.1f ms  max %.1f ms\n",
 		r.Before.Count, r.Concurrency, r.Before.P50, r.Before.P99, r.Before.Max)
 	fmt.Fprintf(w, "calls to devices back    %d by %d clients: p50 %.1f ms  p99 %.1f ms  max %.1f ms; %d found the device offline, %d errors\n",
@@ -358,9 +425,9 @@ func (r *StormResult) WriteText(w io.Writer) {
 	} else {
 		fmt.Fprintf(w, "memory (server+devices)  peak RSS %s, peak heap %s\n", mib(r.Memory.PeakRSS), mib(r.Memory.PeakHeapInuse))
 	}
-	fmt.Fprintf(w, "per second               t online handshakes calls p99_ms rss_MiB\n")
+	fmt.Fprintf(w, "per second               t online handshakes resumptions calls p99_ms rss_MiB\n")
 	for _, p := range r.Series {
-		fmt.Fprintf(w, "                         %.0f %d %d %d %.1f %.0f\n", p.T, p.Online, p.Handshakes, p.Calls, p.CallP99, float64(p.RSS)/(1<<20))
+		fmt.Fprintf(w, "                         %.0f %d %d %d %d %.1f %.0f\n", p.T, p.Online, p.Handshakes, p.Resumptions, p.Calls, p.CallP99, float64(p.RSS)/(1<<20))
 	}
 }
 

@@ -97,6 +97,10 @@ type Config struct {
 	Progress time.Duration
 	// LogLevel is debug, info, warn or error.
 	LogLevel string
+	// StatusJSON makes the progress lines Status objects in JSON, one
+	// every Progress in every phase and one at each phase change, for a
+	// parent process to read (ReadStatus).
+	StatusJSON bool
 	// Ready, if set, is called once from Run when the ramp-up is over:
 	// every device has come online or failed its first attempt, and the
 	// claims started by then have finished. stats returns the summary so
@@ -154,6 +158,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ConnectTimeout, "connect-timeout", c.ConnectTimeout, "how long the ramp-up waits for one device's first connection")
 	fs.DurationVar(&c.Progress, "progress", c.Progress, "interval of the progress line on stderr (0: none)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn, error")
+	fs.BoolVar(&c.StatusJSON, "status-json", c.StatusJSON, "progress lines as JSON objects, every --progress in every phase (for wick bench --sim-processes)")
 	c.registerOTA(fs)
 	c.registerUDP(fs)
 }

@@ -104,6 +104,7 @@ type counters struct {
 	published, publishFailed, claimed, claimFailed    atomic.Int64
 	claiming                                          atomic.Int64 // claim calls in flight
 	updates                                           atomic.Int64 // firmware updates taken
+	resumptions                                       atomic.Int64 // onlines that resumed a saved DTLS session
 	lastFirstOnline                                   atomic.Int64 // unix nanos
 }
 
@@ -272,6 +273,10 @@ func (s *sim) setPhase(phase string) {
 		s.ramp = time.Now()
 	}
 	s.phaseMu.Unlock()
+	if s.cfg.StatusJSON && s.progress != nil && s.cfg.Progress > 0 {
+		s.printProgress(statusLine(s.status(phase)))
+		return
+	}
 	if prev != "" && prev != "run" && s.progress != nil && s.cfg.Progress > 0 {
 		rate := 0.0
 		if prev == "connect" { // the ramp-up's average
@@ -422,6 +427,9 @@ func (s *sim) onState(ctx context.Context, d *simDevice, st device.State, err er
 		}
 		s.c.online.Add(1)
 		s.c.handshakes.Add(1)
+		if d.dev != nil && d.dev.Resumed() {
+			s.c.resumptions.Add(1)
+		}
 		if d.everOnline.CompareAndSwap(false, true) {
 			s.c.connected.Add(1)
 			s.c.lastFirstOnline.Store(time.Now().UnixNano())
@@ -572,6 +580,10 @@ func (s *sim) startProgress() (stop func()) {
 				rate := float64(h-lastHandshakes) / now.Sub(lastTime).Seconds()
 				lastHandshakes, lastTime = h, now
 				tick++
+				if s.cfg.StatusJSON {
+					s.printProgress(statusLine(s.status(phase)))
+					continue
+				}
 				if phase == "run" && tick%10 != 0 {
 					continue
 				}
