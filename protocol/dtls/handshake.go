@@ -228,6 +228,9 @@ func (r *Reassembler) Add(h HandshakeHeader, frag []byte) error {
 	return nil
 }
 
+// holds reports whether fragments of message seq are held.
+func (r *Reassembler) holds(seq uint16) bool { return r.pending[seq] != nil }
+
 // Next returns the next complete message in message_seq order, if any.
 func (r *Reassembler) Next() (HandshakeMessage, bool) {
 	p := r.pending[r.next]

@@ -180,10 +180,15 @@ func (c *Cookies) Rotate(secret []byte) error {
 
 // Make returns the cookie for a ClientHello from addr.
 func (c *Cookies) Make(addr netip.AddrPort, ch *ClientHello) []byte {
+	return c.mac(make([]byte, 0, CookieLen), addr, ch)
+}
+
+// mac appends the cookie for a ClientHello from addr to dst.
+func (c *Cookies) mac(dst []byte, addr netip.AddrPort, ch *ClientHello) []byte {
 	c.mu.RLock()
 	key := c.current
 	c.mu.RUnlock()
-	return key.mac(make([]byte, 0, CookieLen), addr, ch)
+	return key.mac(dst, addr, ch)
 }
 
 // Verify reports, in constant time with respect to the cookie's contents,

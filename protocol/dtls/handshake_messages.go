@@ -417,7 +417,13 @@ func parseExtensions(r *reader) ([]Extension, error) {
 	if err := r.done(); err != nil {
 		return nil, err
 	}
-	exts := []Extension{}
+	// Count first so that the list is allocated once.
+	n := 0
+	for c := (reader{b: block.b}); len(c.b) > 0 && c.err == nil; n++ {
+		c.u16()
+		c.vec16()
+	}
+	exts := make([]Extension, 0, n)
 	for len(block.b) > 0 {
 		e := Extension{Type: block.u16(), Data: block.vec16()}
 		if block.err != nil {

@@ -133,14 +133,18 @@ func (c *ServerConfig) HandleClientHello(now time.Time, addr netip.AddrPort, dat
 		return nil, nil, errors.New("dtls: server config has no Cookies")
 	}
 	if !c.Cookies.Verify(addr, &ch) {
-		hvr := HelloVerifyRequest{Version: VersionDTLS10, Cookie: c.Cookies.Make(addr, &ch)}
-		body := AppendHandshake(nil, HandshakeHelloVerifyRequest, h.MessageSeq, hvr.Marshal())
+		// One buffer: record header, handshake header, version, cookie.
+		const bodyLen = HandshakeHeaderLen + 2 + 1 + CookieLen
 		// RFC 6347 §4.2.1: the HelloVerifyRequest reuses the ClientHello's record sequence number.
-		dgram, err := AppendHeader(nil, &Header{Type: TypeHandshake, Version: Version, Seq: rec.Header.Seq, Length: uint16(len(body))})
+		dgram, err := AppendHeader(make([]byte, 0, HeaderLen+bodyLen), &Header{Type: TypeHandshake, Version: Version, Seq: rec.Header.Seq, Length: bodyLen})
 		if err != nil {
 			return nil, nil, fmt.Errorf("dtls: hello verify request: %w", err)
 		}
-		return [][]byte{append(dgram, body...)}, nil, nil
+		dgram, start := beginHandshake(dgram, HandshakeHelloVerifyRequest, h.MessageSeq)
+		dgram = append(dgram, byte(VersionDTLS10>>8), byte(VersionDTLS10&0xff), CookieLen)
+		dgram = c.Cookies.mac(dgram, addr, &ch)
+		endHandshake(dgram, start)
+		return [][]byte{dgram}, nil, nil
 	}
 	hs, err = c.newHandshake(now, addr, rec.Header.Seq, HandshakeMessage{Type: h.Type, Seq: h.MessageSeq, Body: frag}, &ch)
 	if err != nil {
@@ -202,6 +206,8 @@ type ServerHandshake struct {
 	cids         [2 * CIDLen]byte // holds serverCID and clientCID
 	flightBuf    [2]flightMessage // holds flight
 	finished     [HandshakeHeaderLen + VerifyDataLen]byte
+	hdr          [HandshakeHeaderLen]byte
+	spki         [128]byte // holds devSPKI when it fits
 	x509         bool
 
 	devKey  *ecdsa.PublicKey
@@ -254,7 +260,7 @@ func (c *ServerConfig) newHandshake(now time.Time, addr netip.AddrPort, recSeq u
 	default:
 		return nil, err
 	}
-	writeTranscript(hs.transcript, m)
+	hs.writeTranscript(m)
 	if _, err := io.ReadFull(c.rand(), hs.serverRandom[:]); err != nil {
 		return nil, fmt.Errorf("dtls: server random: %w", err)
 	}
@@ -469,6 +475,17 @@ func (hs *ServerHandshake) addFragments(body []byte, encrypted bool) (resend boo
 		if (h.Type == HandshakeFinished) != encrypted {
 			return resend, fmt.Errorf("%w: type %d protected=%v", ErrUnexpectedMessage, h.Type, encrypted)
 		}
+		if h.FragmentOffset == 0 && h.FragmentLength == h.Length && h.Length <= serverMaxMessageLen &&
+			h.MessageSeq == hs.reasm.next && !hs.reasm.holds(h.MessageSeq) {
+			// The whole message that is due next, the usual case: handle it
+			// at once instead of copying it through the reassembler. Its
+			// body aliases the datagram, which handleMessage does not keep.
+			hs.reasm.next++
+			if err := hs.handleMessage(HandshakeMessage{Type: h.Type, Seq: h.MessageSeq, Body: frag}); err != nil {
+				return resend, err
+			}
+			continue
+		}
 		if err := hs.reasm.Add(h, frag); err != nil {
 			continue // contradicts what is held, or over a limit: drop the fragment
 		}
@@ -476,16 +493,10 @@ func (hs *ServerHandshake) addFragments(body []byte, encrypted bool) (resend boo
 	return resend, nil
 }
 
-// advance processes every complete message in order.
+// advance processes every complete message in order, and the epoch-1
+// records held back once the keys to open them are known.
 func (hs *ServerHandshake) advance() error {
 	for hs.state < stateDone {
-		m, ok := hs.reasm.Next()
-		if !ok {
-			return nil
-		}
-		if err := hs.handleMessage(m); err != nil {
-			return err
-		}
 		if hs.read != nil && hs.early != nil {
 			early := hs.early
 			hs.early = nil
@@ -498,6 +509,14 @@ func (hs *ServerHandshake) advance() error {
 					return err
 				}
 			}
+			continue
+		}
+		m, ok := hs.reasm.Next()
+		if !ok {
+			return nil
+		}
+		if err := hs.handleMessage(m); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -517,7 +536,8 @@ func (hs *ServerHandshake) handleMessage(m HandshakeMessage) error {
 		if hs.cfg.DeviceKey == nil || !hs.cfg.DeviceKey(pub) {
 			return ErrUnknownDeviceKey
 		}
-		hs.devKey, hs.devSPKI = pub, spki
+		// The body may alias the caller's datagram: keep a copy.
+		hs.devKey, hs.devSPKI = pub, append(hs.spki[:0], spki...)
 	case stateClientKeyExchange:
 		var cke ClientKeyExchange
 		if err := cke.Unmarshal(m.Body); err != nil {
@@ -559,7 +579,7 @@ func (hs *ServerHandshake) handleMessage(m HandshakeMessage) error {
 		if !hmac.Equal(want[:], fin.VerifyData[:]) {
 			return ErrBadFinished
 		}
-		writeTranscript(hs.transcript, m)
+		hs.writeTranscript(m)
 		mine := VerifyData(hs.master, ServerFinished, hs.transcript.Sum(sum[:0]))
 		hs.flightBuf = [2]flightMessage{
 			{typ: TypeChangeCipherSpec, payload: changeCipherSpec[:]},
@@ -569,7 +589,7 @@ func (hs *ServerHandshake) handleMessage(m HandshakeMessage) error {
 		hs.state, hs.reasm, hs.early = stateDone, nil, nil
 		return nil
 	}
-	writeTranscript(hs.transcript, m)
+	hs.writeTranscript(m)
 	hs.state++
 	return nil
 }
@@ -604,12 +624,13 @@ func (hs *ServerHandshake) parseCertificate(body []byte) (*ecdsa.PublicKey, []by
 }
 
 // writeTranscript adds m to the transcript in unfragmented form
-// (HandshakeMessage.Raw) without copying its body.
-func writeTranscript(h hash.Hash, m HandshakeMessage) {
-	var hdr [HandshakeHeaderLen]byte
+// (HandshakeMessage.Raw) without copying its body. The header is written
+// from a buffer of the handshake's: one on the stack would escape into
+// the hash.Hash call and be allocated each time.
+func (hs *ServerHandshake) writeTranscript(m HandshakeMessage) {
 	n := uint32(len(m.Body))
-	h.Write(AppendHandshakeHeader(hdr[:0], HandshakeHeader{Type: m.Type, Length: n, MessageSeq: m.Seq, FragmentLength: n}))
-	h.Write(m.Body)
+	hs.transcript.Write(AppendHandshakeHeader(hs.hdr[:0], HandshakeHeader{Type: m.Type, Length: n, MessageSeq: m.Seq, FragmentLength: n}))
+	hs.transcript.Write(m.Body)
 }
 
 // errBadDeviceCertificate marks a Certificate that holds no usable raw public key.

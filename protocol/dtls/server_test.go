@@ -2,6 +2,7 @@ package dtls
 
 import (
 	"bytes"
+	"crypto/x509"
 	"errors"
 	"testing"
 	"time"
@@ -174,6 +175,64 @@ func TestServerHandshakeReorderAndDuplicates(t *testing.T) {
 			}
 			if err := d.finish(out[0]); err != nil {
 				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// TestServerHandshakeReusedBuffer feeds every datagram through one buffer
+// that is overwritten after each call, as a socket loop does: the server
+// must keep nothing that aliases a datagram (whole messages are handled
+// without a copy).
+func TestServerHandshakeReusedBuffer(t *testing.T) {
+	devKey := mustP256(t)
+	for _, tc := range []struct {
+		name  string
+		order []int // indices into the client's five records; nil: one datagram
+	}{
+		{"in order", []int{0, 1, 2, 3, 4}},
+		{"reversed", []int{4, 3, 2, 1, 0}},
+		{"certificate last", []int{1, 2, 3, 4, 0}},
+		{"one datagram", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newTestServer(t, devKey)
+			d := newTestDevice(t, devKey, &s.cfg.Key.PublicKey, []byte{8, 7, 6, 5, 4, 3, 2, 1})
+			hs, flight := startHandshake(t, s, d)
+			recs := d.clientFlight(flight)
+			dgrams := [][]byte{bytes.Join(recs, nil)}
+			if tc.order != nil {
+				dgrams = nil
+				for _, i := range tc.order {
+					dgrams = append(dgrams, recs[i])
+				}
+			}
+			buf := make([]byte, 2048)
+			var out [][]byte
+			done := false
+			for _, dg := range dgrams {
+				n := copy(buf, dg)
+				o, dn, err := hs.HandleDatagram(t0, testAddr, buf[:n])
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i := range buf {
+					buf[i] = 0xa5
+				}
+				out, done = append(out, o...), dn
+			}
+			if !done || len(out) == 0 {
+				t.Fatalf("done %v, %d datagrams out", done, len(out))
+			}
+			if err := d.finish(out[len(out)-1]); err != nil {
+				t.Fatal(err)
+			}
+			spki, err := x509.MarshalPKIXPublicKey(&devKey.PublicKey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(hs.devSPKI, spki) || !hs.Session().DeviceKey.Equal(&devKey.PublicKey) {
+				t.Fatal("the handshake kept a device key from the overwritten buffer")
 			}
 		})
 	}
