@@ -72,6 +72,10 @@ type Serve struct {
 	// /metrics (Prometheus) and GET /healthz, kept off the API listener;
 	// empty disables them.
 	Metrics string
+	// DebugAddr is the listen address of Go's profiling endpoints
+	// (/debug/pprof/); empty disables them. A bare ":PORT" listens on
+	// 127.0.0.1 (docs/operations.md#profiling).
+	DebugAddr string
 	// StatsInterval is how often the server checks its drop counters and
 	// logs a warning when events were dropped for slow subscribers; 0
 	// disables the check. It has no flag.
@@ -249,6 +253,7 @@ func (c *Serve) Register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.TrustProxy, "trust-proxy", c.TrustProxy, "take client addresses from X-Forwarded-For added by trusted proxies (default: loopback and private addresses)")
 	fs.Var(List{&c.TrustedProxies}, "trusted-proxies", "addresses or CIDR ranges of the proxies in front of wick, comma-separated (implies --trust-proxy)")
 	fs.StringVar(&c.Metrics, "metrics", c.Metrics, "listen address of GET /metrics (Prometheus) and GET /healthz; keep it private (default: off)")
+	fs.StringVar(&c.DebugAddr, "debug-addr", c.DebugAddr, "listen address of Go's profiling endpoints /debug/pprof/ (a bare :PORT is 127.0.0.1:PORT); never expose it (default: off)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn, error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: text or json")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body", c.MaxBodyBytes, "largest accepted request body in bytes")
@@ -397,6 +402,9 @@ func (c *Serve) Resolve() error {
 	}
 	if c.Metrics != "" && c.Metrics == c.HTTP && !strings.HasSuffix(c.HTTP, ":0") {
 		return fmt.Errorf("config: --metrics must differ from --http: metrics stay off the API listener")
+	}
+	if c.DebugAddr != "" && (c.DebugAddr == c.HTTP || c.DebugAddr == c.Metrics) && !strings.HasSuffix(c.DebugAddr, ":0") {
+		return fmt.Errorf("config: --debug-addr must differ from --http and --metrics")
 	}
 	if c.StatsInterval < 0 {
 		return fmt.Errorf("config: StatsInterval must not be negative")

@@ -264,6 +264,12 @@ func (s *Server) Run(ctx context.Context) error {
 	s.log.Info(fmt.Sprintf("connection limits: %d descriptors allow %d device connections", nofile, lim.device.Max),
 		"nofile", nofile, "device_max", lim.device.Max, "device_per_ip", lim.device.PerIP,
 		"http_max", lim.http.Max, "http_per_ip", lim.http.PerIP, "metrics_max", lim.metrics.Max)
+	dbg, err := startDebug(s.cfg.DebugAddr, s.log)
+	if err != nil {
+		s.close()
+		return err
+	}
+	defer dbg.close()
 	var ln net.Listener
 	ln, err = net.Listen("tcp", s.cfg.HTTP)
 	if err != nil {
