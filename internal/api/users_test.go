@@ -1,13 +1,11 @@
 package api_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"log/slog"
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +13,7 @@ import (
 	"github.com/wick-cloud/wick/internal/api/apitest"
 	"github.com/wick-cloud/wick/internal/mail"
 	"github.com/wick-cloud/wick/internal/mail/mailtest"
+	"github.com/wick-cloud/wick/internal/testproc"
 )
 
 // userObject is the expected GET /v1/user body of an account without
@@ -147,23 +146,8 @@ func mustJSON(v any) []byte {
 	return b
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a buffer safe for concurrent writes.
+type syncBuffer = testproc.Log
 
 // TestPasswordReset covers POST and PUT /v1/user/password-reset: the
 // token reaches the account's mailbox (an SMTP server on 127.0.0.1), and

@@ -13,6 +13,7 @@ import (
 
 	"github.com/wick-cloud/wick/internal/store"
 	"github.com/wick-cloud/wick/internal/store/sqlstore"
+	"github.com/wick-cloud/wick/internal/testproc"
 )
 
 // testKey is the sealing key of test services.
@@ -52,23 +53,8 @@ func (c *countingStore) TokenByHash(ctx context.Context, hash string) (*store.To
 	return c.Store.TokenByHash(ctx, hash)
 }
 
-// lockedBuffer is a goroutine-safe log sink.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// lockedBuffer is a buffer safe for concurrent writes.
+type lockedBuffer = testproc.Log
 
 // Fixture credentials.
 const (

@@ -4,7 +4,6 @@ package netlimit
 
 import (
 	"bufio"
-	"bytes"
 	"io"
 	"log/slog"
 	"net"
@@ -15,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wick-cloud/wick/internal/testproc"
 )
 
 // lowNoFileEnv makes the test binary run lowNoFileServer instead of the
@@ -181,20 +182,5 @@ func TestLowDescriptorLimit(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for a subprocess's writer and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a buffer safe for a subprocess's writer and the test.
+type syncBuffer = testproc.Log

@@ -15,11 +15,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/wick-cloud/wick/internal/sim"
+	"github.com/wick-cloud/wick/internal/testproc"
 )
 
 // The tests of this file follow Particle's two authentication flows for
@@ -249,24 +249,8 @@ func (e *flowEnv) startSim(prefix string, count int, token, claimCode, event str
 	return ids
 }
 
-// lockedBuffer is a goroutine-safe output buffer (a subprocess's output,
-// a server's log).
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+// lockedBuffer is a buffer safe for concurrent writes.
+type lockedBuffer = testproc.Log
 
 // flowDevice is the part of a device object the flows look at.
 type flowDevice struct {

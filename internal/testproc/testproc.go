@@ -24,8 +24,9 @@ import (
 	"time"
 )
 
-// Log collects a child process's output for failure messages; it is safe
-// for concurrent writes.
+// Log collects output for failure messages and polling (a child
+// process's, a server's log); it is safe for concurrent writes, and the
+// tests of other packages use it as their locked buffer.
 type Log struct {
 	mu sync.Mutex
 	b  bytes.Buffer
