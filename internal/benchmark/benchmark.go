@@ -139,6 +139,9 @@ type Config struct {
 	// KeepAlive is the simulated devices' ping interval when idle (0:
 	// their default, 15 s over TCP, 25 s over UDP).
 	KeepAlive time.Duration
+	// IdleFirst makes the storm measure the idle scenario first (for
+	// Duration, with ServerProcess), on the same devices, before the cut.
+	IdleFirst bool
 }
 
 // Default returns the defaults: the sizes (1,000 devices, 100
@@ -183,6 +186,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.IntVar(&c.SimProcesses, "sim-processes", c.SimProcesses, "run the simulated devices in this many wick sim child processes, each from its own 127.0.0.x (0: in this process); beyond ~19,000 devices, one per 17,000")
 	fs.StringVar(&c.SimBin, "sim-bin", c.SimBin, "wick binary for --sim-processes (default: this one)")
 	fs.DurationVar(&c.KeepAlive, "keepalive", c.KeepAlive, "simulated devices' ping interval when idle (0: their default, 15 s over TCP, 25 s over UDP)")
+	fs.BoolVar(&c.IdleFirst, "idle-first", c.IdleFirst, "storm: measure the idle scenario for --duration first, on the same devices, then restart the server (needs --server-process)")
 	fs.Var(sim.QuirksFlag{P: &c.Quirks}, "firmware-quirks", "simulated devices behave like Device OS firmware on the wire: alone, every quirk; or a comma-separated list (see wick sim -h)")
 }
 
@@ -200,6 +204,12 @@ func (c *Config) Validate() error {
 	case Storm:
 		if c.URL != "" {
 			return bad("storm restarts the server it starts: no --url")
+		}
+		if c.IdleFirst && !c.ServerProcess {
+			return bad("--idle-first measures a wick serve child process: it needs --server-process")
+		}
+		if c.IdleFirst && c.RPS == 0 {
+			c.RPS = DefaultIdleRPS
 		}
 		if c.UDP && !c.ServerProcess {
 			return bad("storm --udp needs --server-process: Gen 3 devices do not see the restart, so it follows the server's own count of devices online")
@@ -338,7 +348,24 @@ func (b *Bench) RunStorm(ctx context.Context, progress io.Writer) (*StormResult,
 	if c.Progress <= 0 {
 		progress = nil
 	}
-	return env.storm(ctx, c.Concurrency, back, progress)
+	var idle *IdleResult
+	if c.IdleFirst {
+		m := Measure{Duration: c.Duration, RPS: c.RPS}
+		if idle, err = env.Idle(ctx, c.Concurrency, m, progress); err != nil {
+			return nil, err
+		}
+		if c.KeepAlive > 0 {
+			idle.KeepAlive = c.KeepAlive.String()
+		}
+		if progress != nil { // now, in case the storm never ends
+			idle.WriteText(progress)
+		}
+	}
+	r, err := env.storm(ctx, c.Concurrency, back, progress)
+	if r != nil {
+		r.Idle = idle
+	}
+	return r, err
 }
 
 // envConfig is the environment of the configured run.

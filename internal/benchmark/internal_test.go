@@ -254,6 +254,9 @@ func TestValidate(t *testing.T) {
 		{name: "idle in process", mod: func(c *Config) { c.Scenario = Idle }, wantErr: "needs --server-process"},
 		{name: "idle", mod: func(c *Config) { c.Scenario, c.ServerProcess, c.SimProcesses = Idle, true, 6 },
 			check: func(c Config) bool { return c.RPS == DefaultIdleRPS && c.Concurrency == DefaultListConcurrency }},
+		{name: "idle first in process", mod: func(c *Config) { c.Scenario, c.IdleFirst = Storm, true }, wantErr: "--idle-first"},
+		{name: "idle first", mod: func(c *Config) { c.Scenario, c.IdleFirst, c.ServerProcess = Storm, true, true },
+			check: func(c Config) bool { return c.RPS == DefaultIdleRPS }},
 		{name: "negative sim processes", mod: func(c *Config) { c.Scenario, c.SimProcesses = Calls, -1 }, wantErr: "--sim-processes"},
 	}
 	for _, tt := range tests {

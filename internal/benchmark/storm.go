@@ -68,6 +68,9 @@ type StormResult struct {
 	Setup         Setup        `json:"setup"`
 	Conditions    Conditions   `json:"conditions"`
 	Series        []StormPoint `json:"series"`
+	// Idle is the idle scenario measured on the same devices before the
+	// cut (Config.IdleFirst), nil without.
+	Idle *IdleResult `json:"idle,omitempty"`
 }
 
 // StormPoint is one second of the storm.
@@ -396,6 +399,10 @@ func (e *Env) restartServer(ctx context.Context) error {
 
 // WriteText prints r for people.
 func (r *StormResult) WriteText(w io.Writer) {
+	if r.Idle != nil {
+		r.Idle.WriteText(w)
+		fmt.Fprintln(w)
+	}
 	fmt.Fprintf(w, "storm: %d devices, server restarted (shutdown %.1f s, up again after %.1f s)\n", r.Devices, r.Shutdown, r.Restart)
 	if r.Complete {
 		fmt.Fprintf(w, "all online again after   %.1f s (from the new server's start)\n", r.Recovered)
