@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/wick-cloud/wick/internal/store"
@@ -14,57 +13,30 @@ import (
 // product of any size without counting and sorting it per page. The store
 // keeps per product an order version (store.ProductDeviceLists, migration
 // 0014) that moves only when a device joins or leaves the product or
-// changes a field the list sorts or filters on. The API keeps, per product,
-// the sort and filter keys of all its devices read at one version, and each
-// sort order once it was asked for. A page is then: one read of the
-// version, a slice of the cached order (or one pass of the filters over
-// it), one read of the page's row versions, and the devices' JSON from the
-// device list cache (device_list.go), rereading only devices whose row
+// changes a field the list sorts or filters on, and logs which device
+// moved each version (migration 0018). The API keeps, per product, the
+// sort and filter keys of all its devices at one version, each sort order
+// once it was asked for, and the names and IDs in substring indexes
+// (product_device_order.go). A page is then: one read of the version, a
+// slice of the cached order (or one scan of the indexes and a walk of the
+// order), one read of the page's row versions, and the devices' JSON from
+// the device list cache (device_list.go), rereading only devices whose row
 // version moved. Presence changes (online, offline, last heard) do not
 // move the order version, so an idle fleet's order stays cached while the
 // devices' own JSON stays exact.
+//
+// When the version moved, the first request to see it reads from the
+// store's change log the keys of the devices that changed since the
+// cached version (one snapshot: the state, the log, the keys) and applies
+// them in place. Every node of a cluster does this on its own from the
+// shared log; the product's row lock numbers the changes in commit order,
+// so a node never applies them out of order. Only a node more than the
+// log's length (4,096 changes) behind, a new node, or a count that does
+// not match reads the whole product again.
 
 // defaultProductListKeys bounds the device keys kept for all products
-// (about 100 bytes each, plus 4 bytes per device and sort order asked for).
+// (about 150 bytes each, plus 4 bytes per device and sort order asked for).
 const defaultProductListKeys = 1 << 20
-
-// orderKey names one sort order of a product's devices.
-type orderKey struct {
-	sort      store.DeviceSort
-	ascending bool
-}
-
-// productOrder is a product's device keys at one order version, with the
-// sort orders built so far (indexes into keys).
-type productOrder struct {
-	state store.ProductDeviceList
-	keys  []store.ProductDeviceKey
-
-	mu     sync.Mutex
-	orders map[orderKey][]int32 // guarded by mu
-}
-
-// order returns the indexes of keys in the order of f.Sort and
-// f.Ascending, sorting them the first time.
-func (o *productOrder) order(k orderKey) []int32 {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if idx, ok := o.orders[k]; ok {
-		return idx
-	}
-	idx := make([]int32, len(o.keys))
-	for i := range idx {
-		idx[i] = int32(i)
-	}
-	slices.SortFunc(idx, func(a, b int32) int {
-		return store.CompareProductDevices(&o.keys[a], &o.keys[b], k.sort, k.ascending)
-	})
-	if o.orders == nil {
-		o.orders = make(map[orderKey][]int32)
-	}
-	o.orders[k] = idx
-	return idx
-}
 
 // productListCache holds the products' device orders.
 type productListCache struct {
@@ -72,8 +44,9 @@ type productListCache struct {
 
 	mu     sync.Mutex
 	m      map[int64]*productOrder // guarded by mu
-	keys   int                     // keys held; guarded by mu
-	builds map[int64]*sync.Mutex   // one build per product at a time; guarded by mu
+	sizes  map[int64]int           // devices of each order in m, as last counted; guarded by mu
+	keys   int                     // the sum of sizes; guarded by mu
+	builds map[int64]*sync.Mutex   // one update of a product at a time; guarded by mu
 }
 
 // newProductListCache returns a cache of at most maxKeys device keys.
@@ -81,20 +54,18 @@ func newProductListCache(maxKeys int) *productListCache {
 	if maxKeys <= 0 {
 		maxKeys = defaultProductListKeys
 	}
-	return &productListCache{maxKeys: maxKeys, m: make(map[int64]*productOrder), builds: make(map[int64]*sync.Mutex)}
+	return &productListCache{maxKeys: maxKeys, m: make(map[int64]*productOrder),
+		sizes: make(map[int64]int), builds: make(map[int64]*sync.Mutex)}
 }
 
-// get returns the product's order at version v, or nil.
-func (c *productListCache) get(productID, v int64) *productOrder {
+// get returns the product's order, at whatever version, or nil.
+func (c *productListCache) get(productID int64) *productOrder {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if o := c.m[productID]; o != nil && o.state.Version == v {
-		return o
-	}
-	return nil
+	return c.m[productID]
 }
 
-// buildLock returns the lock that serialises the builds of a product.
+// buildLock returns the lock that serialises the updates of a product.
 func (c *productListCache) buildLock(productID int64) *sync.Mutex {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -106,57 +77,101 @@ func (c *productListCache) buildLock(productID int64) *sync.Mutex {
 	return l
 }
 
-// put keeps o as its product's order unless a newer one is held, evicting
-// other products past the bound. A product larger than the bound is not
-// kept.
+// put keeps o as its product's order, or counts its new size when it is
+// the one held, evicting other products past the bound. A product larger
+// than the bound is not kept.
 func (c *productListCache) put(productID int64, o *productOrder) {
-	if len(o.keys) > c.maxKeys {
-		return
-	}
+	n := o.size()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if old := c.m[productID]; old != nil {
-		if old.state.Version > o.state.Version {
-			return
-		}
-		c.keys -= len(old.keys)
+	c.keys -= c.sizes[productID]
+	delete(c.m, productID)
+	delete(c.sizes, productID)
+	if n > c.maxKeys {
+		return
 	}
 	c.m[productID] = o
-	c.keys += len(o.keys)
-	for id, old := range c.m {
+	c.sizes[productID] = n
+	c.keys += n
+	for id := range c.m {
 		if c.keys <= c.maxKeys {
 			break
 		}
 		if id != productID {
+			c.keys -= c.sizes[id]
 			delete(c.m, id)
-			c.keys -= len(old.keys)
+			delete(c.sizes, id)
 		}
 	}
 }
 
 // productOrderAt returns the product's device order at its current
-// version, reading the keys from the store when the cache lacks them.
+// version or later. With an order cached, one read of the store's change
+// log since its version is also the read of the current version; changes
+// are applied in place under the product's update lock. Without one, or
+// when the log no longer reaches back, the order is read whole.
 func (s *server) productOrderAt(rq *request, ls store.ProductDeviceLists, productID int64) (*productOrder, error) {
-	state, err := ls.ProductDeviceListState(rq.ctx, productID)
-	if err != nil {
-		return nil, err
-	}
-	if o := s.prodList.get(productID, state.Version); o != nil {
-		return o, nil
+	for range 3 {
+		o := s.prodList.get(productID)
+		if o == nil {
+			break
+		}
+		v := o.at()
+		st, changed, gone, complete, err := ls.ProductDeviceChanges(rq.ctx, productID, v)
+		if err != nil {
+			return nil, err
+		}
+		if st.Version <= v {
+			return o, nil
+		}
+		o, ok := s.applyProductChanges(productID, o, v, st, changed, gone, complete)
+		if ok {
+			return o, nil
+		}
+		if o != nil {
+			break // the log does not reach back: read it whole
+		}
+		// Another request moved the order meanwhile, but not to st: read
+		// the changes again from where it is now.
 	}
 	l := s.prodList.buildLock(productID)
 	l.Lock()
 	defer l.Unlock()
-	if o := s.prodList.get(productID, state.Version); o != nil {
-		return o, nil // built by the request this one waited for
-	}
 	st, keys, err := ls.ProductDeviceKeys(rq.ctx, productID)
 	if err != nil {
 		return nil, err
 	}
-	o := &productOrder{state: st, keys: keys}
+	if o := s.prodList.get(productID); o != nil && o.at() >= st.Version {
+		return o, nil // read by the request this one waited for
+	}
+	o := newProductOrder(st, keys)
 	s.prodList.put(productID, o)
 	return o, nil
+}
+
+// applyProductChanges brings o, the cached order read at version v, to
+// state st under the product's update lock. It returns the order to use
+// and true when one at st or later is cached; else nil when another
+// request changed the cached order meanwhile (the caller reads the
+// changes again), or o when the changes cannot be applied (the caller
+// reads the order whole).
+func (s *server) applyProductChanges(productID int64, o *productOrder, v int64, st store.ProductDeviceList,
+	changed []store.ProductDeviceKey, gone []string, complete bool) (*productOrder, bool) {
+	l := s.prodList.buildLock(productID)
+	l.Lock()
+	defer l.Unlock()
+	cur := s.prodList.get(productID)
+	if cur != nil && cur.at() >= st.Version {
+		return cur, true
+	}
+	if cur != o || o.at() != v {
+		return nil, false
+	}
+	if !complete || !o.apply(st, changed, gone) {
+		return o, false
+	}
+	s.prodList.put(productID, o)
+	return o, true
 }
 
 // listCachedProductDevices answers GET /v1/products/{p}/devices from the
@@ -174,32 +189,9 @@ func (s *server) listCachedProductDevices(rq *request, f store.DeviceFilter) (ok
 	if err != nil {
 		return true, err
 	}
-	idx := o.order(orderKey{f.Sort, f.Ascending})
 	size := f.Page.Size
 	from := (max(f.Page.Number, 1) - 1) * size
-	var (
-		total int
-		ids   []string
-	)
-	if f.IDContains == "" && f.NameContains == "" && f.Quarantined == nil {
-		total = len(idx)
-		for _, i := range idx[min(from, total):min(from+size, total)] {
-			ids = append(ids, o.keys[i].ID)
-		}
-	} else {
-		m := f
-		m.IDContains, m.NameContains = strings.ToLower(f.IDContains), strings.ToLower(f.NameContains)
-		for _, i := range idx {
-			k := &o.keys[i]
-			if !m.Matches(k) {
-				continue
-			}
-			if total >= from && total < from+size {
-				ids = append(ids, k.ID)
-			}
-			total++
-		}
-	}
+	ids, total := o.page(orderKey{f.Sort, f.Ascending}, &f, from, size)
 	devices, err := s.renderedProductDevices(rq, ls, dl, pid, ids)
 	if err != nil {
 		return true, err

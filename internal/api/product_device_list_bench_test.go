@@ -22,8 +22,9 @@ import (
 
 // BenchmarkProductDevicePages measures GET /v1/products/{p}/devices pages
 // in a product of 100,000 devices (WICK_BENCH_PRODUCT_DEVICES changes it):
-// the first, middle and last pages of 25 and 100, a filtered page, a page
-// right after a change that moves the product's order, and, as the
+// the first, middle and last pages of 25 and 100, filtered pages (name, ID,
+// quarantined), pages right after a change that moves the product's order
+// (a handshake, a rename), and, as the
 // reference, the same pages counted and sorted by the store per request.
 // It runs on a SQLite file and, when WICK_TEST_POSTGRES_URL is set, on a
 // fresh PostgreSQL schema. Each reports p50-ms and p99-ms per page.
@@ -34,13 +35,13 @@ func BenchmarkProductDevicePages(b *testing.B) {
 	}
 	b.Run("sqlite", func(b *testing.B) { benchProductPages(b, n, apitest.Options{}) })
 	if os.Getenv("WICK_TEST_POSTGRES_URL") != "" {
-		b.Run("postgres", func(b *testing.B) { benchProductPages(b, n, apitest.Options{DSN: benchPostgresSchema(b)}) })
+		b.Run("postgres", func(b *testing.B) { benchProductPages(b, n, apitest.Options{DSN: postgresSchema(b)}) })
 	}
 }
 
-// benchPostgresSchema creates a schema dropped at the end of the benchmark
-// and returns a DSN that uses it.
-func benchPostgresSchema(b *testing.B) string {
+// postgresSchema creates a schema dropped at the end of the test or
+// benchmark and returns a DSN that uses it.
+func postgresSchema(b testing.TB) string {
 	base := os.Getenv("WICK_TEST_POSTGRES_URL")
 	admin, err := sql.Open("pgx", base)
 	if err != nil {
@@ -65,6 +66,7 @@ func benchPostgresSchema(b *testing.B) string {
 }
 
 func benchProductPages(b *testing.B, n int, opts apitest.Options) {
+	opts.Config.GlobalRate = 1 << 30 // the benchmark's clock stands still
 	env := apitest.New(b, opts)
 	owner := env.CreateUser("fleet@example.com", "pw")
 	prod := env.CreateProduct(owner, "fleet")
@@ -89,7 +91,7 @@ func benchProductPages(b *testing.B, n int, opts apitest.Options) {
 		}
 	}
 	b.Logf("%d devices inserted in %v", n, time.Since(start).Round(time.Millisecond))
-	ref := api.New(api.Config{Now: env.Clock.Now}, api.Deps{Store: plainStore{env.DB}, Auth: env.Auth}, nil)
+	ref := api.New(api.Config{Now: env.Clock.Now, GlobalRate: 1 << 30}, api.Deps{Store: plainStore{env.DB}, Auth: env.Auth}, nil)
 	path := "/v1/products/" + strconv.FormatInt(prod.ID, 10) + "/devices"
 	get := func(h http.Handler, q string) {
 		r := httptest.NewRequest(http.MethodGet, path+q, nil)
@@ -111,6 +113,11 @@ func benchProductPages(b *testing.B, n int, opts apitest.Options) {
 		{"end-100", "?perPage=100&page=" + strconv.Itoa(last100)},
 		{"middle-100-by-id-asc", "?perPage=100&sortAttr=deviceId&sortDir=asc&page=" + strconv.Itoa(last100/2)},
 		{"filter-name", "?perPage=25&deviceName=dev-99"},
+		{"filter-name-last", "?perPage=25&deviceName=dev-99&page=45"},
+		{"filter-name-broad-100", "?perPage=100&deviceName=dev-1&sortAttr=firmwareVersion&page=50"},
+		{"filter-id", "?perPage=25&deviceId=ab1"},
+		{"filter-quarantined", "?perPage=25&quarantined=true&page=20"},
+		{"filter-none-match", "?perPage=25&deviceName=zz"},
 	}
 	run := func(b *testing.B, each func(), prep func()) {
 		var lat []time.Duration
@@ -134,18 +141,41 @@ func benchProductPages(b *testing.B, n int, opts apitest.Options) {
 		get(env.Handler, p.q) // the page's devices rendered once: the steady state
 		b.Run("cached/"+p.name, func(b *testing.B) { run(b, func() { get(env.Handler, p.q) }, nil) })
 	}
-	// A change that moves the order (a new handshake) before every page.
+	// A change that moves the order before every page: a new handshake
+	// (a device moves to the front of the default order), or a rename (a
+	// device's name filter match changes).
 	sid := 0
-	b.Run("cached/after-handshake-middle-25", func(b *testing.B) {
-		run(b, func() { get(env.Handler, pages[1].q) }, func() {
-			sid++
-			id := fmt.Sprintf("d0%022x", sid%n)
-			_, err := env.DB.SetDeviceOnline(ctx, id, store.DeviceSession{Node: "n", SessionID: strconv.Itoa(sid), PlatformID: 12})
-			if err != nil {
-				b.Fatal(err)
-			}
-		})
-	})
+	handshake := func() {
+		sid++
+		id := fmt.Sprintf("d0%022x", sid*7%n)
+		_, err := env.DB.SetDeviceOnline(ctx, id, store.DeviceSession{Node: "n", SessionID: strconv.Itoa(sid), PlatformID: 12})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	rename := func() {
+		sid++
+		d, err := env.DB.DeviceByID(ctx, fmt.Sprintf("d0%022x", sid*13%n))
+		if err != nil {
+			b.Fatal(err)
+		}
+		d.Name = "dev-99-renamed-" + strconv.Itoa(sid)
+		if err := env.DB.UpdateDevice(ctx, d); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		name   string
+		page   int
+		change func()
+	}{
+		{"after-handshake-start-25", 0, handshake},
+		{"after-handshake-middle-25", 1, handshake},
+		{"after-handshake-by-id-100", 6, handshake},
+		{"after-rename-filter-name", 7, rename},
+	} {
+		b.Run("cached/"+c.name, func(b *testing.B) { run(b, func() { get(env.Handler, pages[c.page].q) }, c.change) })
+	}
 	for _, p := range []int{0, 1, 2} {
 		b.Run("store-sorted/"+pages[p].name, func(b *testing.B) { run(b, func() { get(ref, pages[p].q) }, nil) })
 	}

@@ -99,6 +99,14 @@ type ProductDeviceLists interface {
 	// ProductDeviceVersions returns the row versions of the devices of ids
 	// that exist and are in the product, in no particular order.
 	ProductDeviceVersions(ctx context.Context, productID int64, ids []string) ([]DeviceVersion, error)
+	// ProductDeviceChanges returns, read in one snapshot, the product's
+	// list state and what moved its order version past since: the keys
+	// of the devices that changed and are in the product now, and the IDs
+	// of those that left it, each once, in no particular order. complete
+	// is false when the store no longer holds every change since that
+	// version (it keeps a bounded number per product), and the caller
+	// must read all the keys again (ProductDeviceKeys).
+	ProductDeviceChanges(ctx context.Context, productID, since int64) (l ProductDeviceList, changed []ProductDeviceKey, gone []string, complete bool, err error)
 }
 
 // Matches reports whether the device of k passes f's filters (IDContains,

@@ -13,8 +13,10 @@ import (
 // A product's device list state (migration 0014): product_device_lists
 // keeps per product its device count and an order version, moved by
 // triggers in the same transaction as the device write that changes the
-// product's membership or a sort or filter column. The keys are read from
-// the covering index devices_product_keys.
+// product's membership or a sort or filter column; product_device_changes
+// (migration 0018) logs which device moved each version, so that a cached
+// order is brought up to date from the devices that changed. The keys are
+// read from the covering index devices_product_keys.
 
 var _ store.ProductDeviceLists = (*DB)(nil)
 
@@ -65,6 +67,59 @@ func (db *DB) ProductDeviceKeys(ctx context.Context, productID int64) (store.Pro
 		return l, nil, wrap(err, "device keys of product %d", productID)
 	}
 	return l, keys, nil
+}
+
+// ProductDeviceChanges returns the product's list state and the devices
+// logged in product_device_changes (migration 0018) past version since:
+// the keys of those in the product now and the IDs of those that left it.
+// The log is complete when it still holds the change right after since
+// (versions are logged without a gap and dropped from the oldest, so then
+// it holds every change up to the state's version). It is one statement,
+// so one snapshot on either store, and with nothing new it costs about
+// what ProductDeviceListState does: callers that keep an order use it as
+// their read of the state.
+func (db *DB) ProductDeviceChanges(ctx context.Context, productID, since int64) (l store.ProductDeviceList, changed []store.ProductDeviceKey, gone []string, complete bool, err error) {
+	found := false
+	err = db.queryRows(ctx, db.r, func(rows *sql.Rows) error {
+		var (
+			k      store.ProductDeviceKey
+			id     sql.NullString
+			hs     sql.NullInt64
+			in, ok bool
+		)
+		if err := rows.Scan(&l.Devices, &l.Version, &ok, &id, &in, &k.NameKey, &hs, &k.ProductVersion, &k.Quarantined); err != nil {
+			return err
+		}
+		found, complete = true, ok
+		switch {
+		case !id.Valid:
+		case !in:
+			gone = append(gone, id.String)
+		default:
+			k.ID = id.String
+			k.LastHandshake, k.HasHandshake = hs.Int64, hs.Valid
+			changed = append(changed, k)
+		}
+		return nil
+	}, `WITH l AS (SELECT devices, version, version = ? OR EXISTS (SELECT 1 FROM product_device_changes
+			WHERE product_id = ? AND version = ?) AS complete
+		FROM product_device_lists WHERE product_id = ?)
+	SELECT l.devices, l.version, l.complete, c.device_id, d.id IS NOT NULL, COALESCE(d.name_key, ''),
+		d.last_handshake_at, COALESCE(d.product_version, 0), COALESCE(d.quarantined, FALSE)
+	FROM l
+	LEFT JOIN (SELECT DISTINCT device_id FROM product_device_changes WHERE product_id = ? AND version > ?) c ON l.complete
+	LEFT JOIN devices d ON d.id = c.device_id AND d.product_id = ?`,
+		since, productID, since+1, productID, productID, since, productID)
+	if err != nil {
+		return store.ProductDeviceList{}, nil, nil, false, wrap(err, "device changes of product %d since version %d", productID, since)
+	}
+	if !found { // no device ever: the zero state
+		return store.ProductDeviceList{}, nil, nil, since == 0, nil
+	}
+	if !complete {
+		return l, nil, nil, false, nil
+	}
+	return l, changed, gone, true, nil
 }
 
 // ProductDeviceVersions returns the row versions of the devices of ids

@@ -205,3 +205,129 @@ func TestProductDeviceKeysMatchSQL(t *testing.T) {
 		}
 	})
 }
+
+// TestProductDeviceChanges checks the change log of migration 0018: every
+// move of a product's order version names its device, in the snapshot of
+// the state; a device that left is reported gone and one that changed
+// twice once; a move between products is logged on both; and a node more
+// than the log's 4,096 changes behind is told to read the product again.
+func TestProductDeviceChanges(t *testing.T) {
+	listDialects(t, func(t *testing.T, db *DB) {
+		ctx := t.Context()
+		const p, q = 7201, 7202
+		changes := func(since int64) (store.ProductDeviceList, []string, []string, bool) {
+			t.Helper()
+			l, changed, gone, complete, err := db.ProductDeviceChanges(ctx, p, since)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The keys are the devices' as ProductDeviceKeys reads them.
+			_, keys, err := db.ProductDeviceKeys(ctx, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			byID := make(map[string]store.ProductDeviceKey, len(keys))
+			for _, k := range keys {
+				byID[k.ID] = k
+			}
+			var ids []string
+			for _, k := range changed {
+				ids = append(ids, k.ID)
+				if byID[k.ID] != k {
+					t.Fatalf("changed key %+v; the product holds %+v", k, byID[k.ID])
+				}
+			}
+			slices.Sort(ids)
+			slices.Sort(gone)
+			return l, ids, gone, complete
+		}
+		// A product that never had a device: the zero state, complete
+		// only for a caller at version 0.
+		if l, ch, gone, complete, err := db.ProductDeviceChanges(ctx, p, 0); err != nil || l != (store.ProductDeviceList{}) ||
+			ch != nil || gone != nil || !complete {
+			t.Fatalf("empty product since 0: %+v %v %v %v %v", l, ch, gone, complete, err)
+		}
+		if _, _, _, complete, err := db.ProductDeviceChanges(ctx, p, 3); err != nil || complete {
+			t.Fatalf("empty product since 3: complete %v, %v", complete, err)
+		}
+		id := func(i int) string { return fmt.Sprintf("e00fce69%016x", i) }
+		var devs []store.Device
+		for i := range 5 {
+			devs = append(devs, store.Device{ID: id(i), ProductID: p, Name: fmt.Sprintf("Dev-%d", i)})
+		}
+		if err := db.InsertDevices(ctx, devs); err != nil {
+			t.Fatal(err)
+		}
+		l0, ids, gone, complete := changes(0)
+		if !complete || len(ids) != 5 || len(gone) != 0 || l0.Devices != 5 {
+			t.Fatalf("since 0: %+v %v gone %v complete %v", l0, ids, gone, complete)
+		}
+		// Nothing since the current version.
+		if l, ids, gone, complete := changes(l0.Version); !complete || ids != nil || gone != nil || l != l0 {
+			t.Fatalf("since now: %+v %v %v %v", l, ids, gone, complete)
+		}
+		rename := func(i int, name string) {
+			d, err := db.DeviceByID(ctx, id(i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			d.Name = name
+			if err := db.UpdateDevice(ctx, d); err != nil {
+				t.Fatal(err)
+			}
+		}
+		rename(1, "a")
+		rename(1, "b")
+		if _, err := db.SetDeviceOnline(ctx, id(2), store.DeviceSession{Node: "n", SessionID: "s", At: time.Now(), ProductVersion: 4}); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.TouchDevices(ctx, map[string]time.Time{id(3): time.Now()}); err != nil { // not logged
+			t.Fatal(err)
+		}
+		if err := db.DeleteDevice(ctx, id(4)); err != nil {
+			t.Fatal(err)
+		}
+		d, err := db.DeviceByID(ctx, id(0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.ProductID = q
+		if err := db.UpdateDevice(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		l1, ids, gone, complete := changes(l0.Version)
+		if !complete || l1.Version != l0.Version+5 || l1.Devices != 3 ||
+			!slices.Equal(ids, []string{id(1), id(2)}) || !slices.Equal(gone, []string{id(0), id(4)}) {
+			t.Fatalf("after 5 changes: %+v (was %+v) changed %v gone %v complete %v", l1, l0, ids, gone, complete)
+		}
+		if _, ids, _, complete := changes(l1.Version - 1); !complete || !slices.Equal(ids, nil) {
+			t.Fatalf("since the move's version - 1: changed %v complete %v", ids, complete)
+		}
+		_, changedQ, _, complete, err := db.ProductDeviceChanges(ctx, q, 0)
+		if err != nil || !complete || len(changedQ) != 1 || changedQ[0].ID != id(0) {
+			t.Fatalf("the product moved into: %+v %v %v", changedQ, complete, err)
+		}
+		// Past the log's length: the oldest changes are dropped.
+		var many []store.Device
+		for i := range 4100 {
+			many = append(many, store.Device{ID: id(100 + i), ProductID: p})
+		}
+		if err := db.InsertDevices(ctx, many); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, _, complete := changes(l1.Version); complete {
+			t.Fatal("changes since 4,100 versions back: complete")
+		}
+		l2, ids, _, complete := changes(l1.Version + 4)
+		if !complete || len(ids) != 4096 || l2.Version != l1.Version+4100 {
+			t.Fatalf("the last 4,096 changes: %d devices, %+v, complete %v", len(ids), l2, complete)
+		}
+		var n int
+		if err := db.r.QueryRowContext(ctx, db.rebind(`SELECT COUNT(*) FROM product_device_changes WHERE product_id = ?`), p).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 4096 {
+			t.Fatalf("the log holds %d changes of the product; want 4,096", n)
+		}
+	})
+}
