@@ -6,8 +6,6 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -27,6 +25,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/wick-cloud/wick/internal/store/storetest"
 	"github.com/wick-cloud/wick/internal/testproc"
 )
 
@@ -52,32 +51,8 @@ func freshSchema(t testing.TB) string {
 	if base == "" {
 		t.Skip(postgresEnv + " not set; the cluster test needs a shared PostgreSQL")
 	}
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b [6]byte
-	rand.Read(b[:])
-	schema := "wick_cluster_" + hex.EncodeToString(b[:])
-	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-		admin.Close()
-		t.Fatalf("create schema: %v", err)
-	}
-	// Registered before the processes' cleanups, so it runs after them.
-	t.Cleanup(func() {
-		defer admin.Close()
-		if _, err := admin.Exec("DROP SCHEMA " + schema + " CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
+	// Registered before the processes' cleanups, so the drop runs after them.
+	return storetest.PostgresSchema(t, base, "wick_cluster_")
 }
 
 // natsCluster is a NATS cluster of separate nats-server processes with

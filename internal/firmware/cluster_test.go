@@ -2,12 +2,8 @@ package firmware
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"fmt"
 	"maps"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -19,6 +15,7 @@ import (
 	"github.com/wick-cloud/wick/internal/bus/bustest"
 	"github.com/wick-cloud/wick/internal/store"
 	"github.com/wick-cloud/wick/internal/store/sqlstore"
+	"github.com/wick-cloud/wick/internal/store/storetest"
 )
 
 // sharedStores opens the stores two servers can share: a SQLite file, and
@@ -58,26 +55,7 @@ func openDSN(t *testing.T, dsn string) store.Store {
 // DSN whose connections use it.
 func freshSchema(t *testing.T, base string) string {
 	t.Helper()
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Close() })
-	var b [6]byte
-	rand.Read(b[:])
-	schema := "wick_fw_" + hex.EncodeToString(b[:])
-	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() { admin.Exec("DROP SCHEMA " + schema + " CASCADE") })
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
+	return storetest.PostgresSchema(t, base, "wick_fw_")
 }
 
 // TestRateClusterWide runs two rollout services, as two servers would, on
