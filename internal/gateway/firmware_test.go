@@ -25,29 +25,21 @@ func firmwareDevice(t testing.TB, w *world, n byte, q device.Quirks) string {
 	id := deviceID(n)
 	key := testKey(t, "device_a")
 	w.provision(id, key, owner1)
-	d, err := device.New(device.Config{
+	runSDKDevice(t, device.Config{
 		ID: id.String(), PrivateKey: key, ServerAddr: ln.Addr().String(),
 		ServerKey: &testKey(t, "server").PublicKey, PlatformID: device.PlatformPhoton,
 		DeviceDescribe: true, Quirks: q,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Function("led", func(_ context.Context, arg string) int32 {
-		if arg == "on" {
-			return 1
+	}, func(d *device.Device) error {
+		if err := d.Function("led", func(_ context.Context, arg string) int32 {
+			if arg == "on" {
+				return 1
+			}
+			return 0
+		}); err != nil {
+			return err
 		}
-		return 0
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Variable("count", func() int32 { return 42 }); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); d.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+		return d.Variable("count", func() int32 { return 42 })
+	})
 	waitFor(t, "device online with its describe", func() bool {
 		return w.g.Online(id.String()) && len(w.device(id).Variables) == 1
 	})

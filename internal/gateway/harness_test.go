@@ -109,13 +109,18 @@ func newWorld(t testing.TB, cfg Config) *world {
 	return w
 }
 
+// testLogger logs to stderr at debug level with WICK_TEST_LOG set, and
+// nowhere (nil) otherwise.
+func testLogger() *slog.Logger {
+	if os.Getenv("WICK_TEST_LOG") == "" {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
 func (w *world) newGateway(cfg Config) *Gateway {
 	w.t.Helper()
-	var log *slog.Logger
-	if os.Getenv("WICK_TEST_LOG") != "" {
-		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	g, err := New(cfg, Deps{Store: w.st, Bus: w.b, ServerKey: testServerKey(w.t)}, log)
+	g, err := New(cfg, Deps{Store: w.st, Bus: w.b, ServerKey: testServerKey(w.t)}, testLogger())
 	if err != nil {
 		w.t.Fatalf("gateway.New: %v", err)
 	}
@@ -217,8 +222,7 @@ type testDevice struct {
 	ids    protocol.MessageIDs
 	tok    byte
 
-	in   chan devMsg   // messages not answered automatically
-	done chan struct{} // closed when the reader ends
+	inbox // messages not answered automatically
 
 	mu        sync.Mutex
 	log       []devMsg // every message received
@@ -292,10 +296,9 @@ func startDevice(t testing.TB, conn net.Conn, id protocol.DeviceID, key *rsa.Pri
 		iv:        k.IV,
 		ids:       k.DeviceMessageIDs(),
 		tok:       0x70,
-		in:        make(chan devMsg, max(inbox, 4)),
+		inbox:     newInbox(t, "device", max(inbox, 4)),
 		lossy:     inbox == 0,
 		noLog:     inbox == 0,
-		done:      make(chan struct{}),
 		auto:      true,
 		functions: map[string]func(string) int32{},
 		variables: map[string]variable{},
@@ -303,6 +306,7 @@ func startDevice(t testing.TB, conn net.Conn, id protocol.DeviceID, key *rsa.Pri
 		sysJSON:   `{"p":6,"m":[{"s":262144,"l":"m","vc":30,"vv":30,"u":"` + appHash + `","f":"u","n":"1","v":6,"d":[]}]}`,
 		appJSON:   `{"f":[],"v":{}}`,
 	}
+	d.ended = d.err
 	t.Cleanup(func() { conn.Close() })
 	go d.read()
 	return d, nil
@@ -496,44 +500,62 @@ func (d *testDevice) hello(h protocol.Hello) devMsg {
 	return d.expect("server hello", func(m devMsg) bool { return m.kind() == protocol.KindHello })
 }
 
+// inbox is where a fake device queues the server's messages that it does
+// not answer itself, and the test waits for them.
+type inbox struct {
+	t     testing.TB
+	who   string        // "device", "udp device": starts failure messages
+	in    chan devMsg   // the queued messages
+	done  chan struct{} // closed when the device's reader ends
+	ended func() error  // why the reader ended, if known
+}
+
+func newInbox(t testing.TB, who string, size int) inbox {
+	return inbox{t: t, who: who, in: make(chan devMsg, size), done: make(chan struct{})}
+}
+
 // expect returns the next message in the inbox that matches, discarding
-// others; it fails the test after the wait time.
-func (d *testDevice) expect(what string, match func(devMsg) bool) devMsg {
-	d.t.Helper()
+// others; it fails the test after the wait time, or once the reader ended
+// and what it queued before is drained.
+func (b *inbox) expect(what string, match func(devMsg) bool) devMsg {
+	b.t.Helper()
 	timeout := time.After(waitTime)
 	for {
 		select {
-		case m := <-d.in:
+		case m := <-b.in:
 			if match(m) {
 				return m
 			}
-		case <-d.done:
-			// Drain what arrived before the end.
+		case <-b.done:
 			for {
 				select {
-				case m := <-d.in:
+				case m := <-b.in:
 					if match(m) {
 						return m
 					}
 				default:
-					d.t.Fatalf("device: connection ended (%v) before %s", d.err(), what)
+					var err error
+					if b.ended != nil {
+						err = b.ended()
+					}
+					b.t.Fatalf("%s: connection ended (%v) before %s", b.who, err, what)
 				}
 			}
 		case <-timeout:
-			d.t.Fatalf("device: no %s within %s", what, waitTime)
+			b.t.Fatalf("%s: no %s within %s", b.who, what, waitTime)
 		}
 	}
 }
 
 // expectNone fails if a matching message arrives within dur.
-func (d *testDevice) expectNone(what string, dur time.Duration, match func(devMsg) bool) {
-	d.t.Helper()
+func (b *inbox) expectNone(what string, dur time.Duration, match func(devMsg) bool) {
+	b.t.Helper()
 	timeout := time.After(dur)
 	for {
 		select {
-		case m := <-d.in:
+		case m := <-b.in:
 			if match(m) {
-				d.t.Fatalf("device: unexpected %s: % x", what, m.raw)
+				b.t.Fatalf("%s: unexpected %s: % x", b.who, what, m.raw)
 			}
 		case <-timeout:
 			return

@@ -25,21 +25,83 @@ func otaSimDevice(t testing.TB, w *world, ln net.Listener, n byte, ota device.OT
 	id := deviceID(n)
 	key := testKey(t, "device_a")
 	w.provision(id, key, owner1)
-	d, err := device.New(device.Config{
+	d := runSDKDevice(t, device.Config{
 		ID: id.String(), PrivateKey: key, ServerAddr: ln.Addr().String(),
 		ServerKey: &testKey(t, "server").PublicKey, PlatformID: device.PlatformPhoton,
-		ProductVersion: 3, OTA: ota,
-		Backoff: device.Backoff{Min: 20 * time.Millisecond, Max: 100 * time.Millisecond},
-	})
+		ProductVersion: 3, OTA: ota, Backoff: simBackoff,
+	}, nil)
+	waitFor(t, "sim device online", func() bool { return w.g.Online(id.String()) })
+	return d
+}
+
+// simBackoff makes an sdk/device device reconnect at once after a reboot.
+var simBackoff = device.Backoff{Min: 20 * time.Millisecond, Max: 100 * time.Millisecond}
+
+// runSDKDevice creates an sdk/device device, lets setup (if set) register
+// its application, and runs it until the test ends.
+func runSDKDevice(t testing.TB, cfg device.Config, setup func(d *device.Device) error) *device.Device {
+	t.Helper()
+	d, err := device.New(cfg)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if setup != nil {
+		if err := setup(d); err != nil {
+			t.Fatal(err)
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); d.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	waitFor(t, "sim device online", func() bool { return w.g.Online(id.String()) })
 	return d
+}
+
+// otaUDPWorld is otaWorld serving Gen 3 devices over UDP; mod, if set,
+// changes the configuration first.
+func otaUDPWorld(t testing.TB, mod func(cfg *Config)) (*udpWorld, *memFirmware) {
+	t.Helper()
+	cfg := udpTestConfig()
+	cfg.OTA = otaTestConfig().OTA
+	if mod != nil {
+		mod(&cfg)
+	}
+	w := newUDPWorld(t, cfg)
+	fw := &memFirmware{}
+	w.g.ota.source = fw
+	return w, fw
+}
+
+// udpSimDevice provisions device n and runs an sdk/device Gen 3 device for
+// it with the OTA options (resuming its session, as firmware does), and
+// waits until it is online.
+func udpSimDevice(t testing.TB, w *udpWorld, n byte, version uint16, ota device.OTAOptions) *device.Device {
+	t.Helper()
+	id := deviceID(n)
+	key := testUDPKey(t, "device_a")
+	w.provisionECC(id, key, owner1)
+	d := runSDKDevice(t, device.Config{
+		ID: id.String(), Transport: protocol.TransportUDP, ECPrivateKey: key,
+		ECServerKey: &testUDPKey(t, "server").PublicKey, ServerAddr: w.addr.String(),
+		PlatformID: 12, ProductVersion: version, UDP: device.UDPOptions{Resume: true}, OTA: ota,
+		Backoff: simBackoff,
+	}, nil)
+	waitFor(t, "UDP device online", func() bool { return w.g.Online(id.String()) })
+	return d
+}
+
+// expectTaken waits up to wait for the binary a device took, which must be
+// want.
+func expectTaken(t testing.TB, took <-chan []byte, want []byte, wait time.Duration) {
+	t.Helper()
+	select {
+	case got := <-took:
+		if !bytes.Equal(got, want) {
+			t.Fatal("device took another binary")
+		}
+	case <-time.After(wait):
+		t.Fatal("device did not take the binary")
+	}
 }
 
 func listen(t testing.TB, w *world) net.Listener {
@@ -201,44 +263,15 @@ func BenchmarkFlash256K(b *testing.B) {
 // come back as missed, and the device, rebooting with a full handshake,
 // reports the update in its Hello. Resumption stays on for the device.
 func TestFlashSimDeviceUDP(t *testing.T) {
-	cfg := udpTestConfig()
-	cfg.OTA = otaTestConfig().OTA
-	w := newUDPWorld(t, cfg)
-	fw := &memFirmware{}
-	w.g.ota.source = fw
-	id := deviceID(40)
-	key := testUDPKey(t, "device_a")
-	w.provisionECC(id, key, owner1)
+	w, fw := otaUDPWorld(t, nil)
 	took := make(chan []byte, 1)
-	d, err := device.New(device.Config{
-		ID: id.String(), Transport: protocol.TransportUDP, ECPrivateKey: key,
-		ECServerKey: &testUDPKey(t, "server").PublicKey, ServerAddr: w.addr.String(),
-		PlatformID: 12, ProductVersion: 1,
-		UDP:     device.UDPOptions{Resume: true},
-		OTA:     device.OTAOptions{LoseEvery: 9, VersionOf: versionAt, OnUpdate: func(b []byte) { took <- b }},
-		Backoff: device.Backoff{Min: 20 * time.Millisecond, Max: 100 * time.Millisecond},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); d.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	waitFor(t, "UDP device online", func() bool { return w.g.Online(id.String()) })
-	sub := w.subscribe(bus.Filter{DeviceID: id.String(), NamePrefix: EventFlashStatus})
+	d := udpSimDevice(t, w, 40, 1, device.OTAOptions{LoseEvery: 9, VersionOf: versionAt, OnUpdate: func(b []byte) { took <- b }})
+	sub := w.subscribe(bus.Filter{DeviceID: d.ID(), NamePrefix: EventFlashStatus})
 	bin := append(testBinary(40*1024+3), 0, 5)
-	if err := w.g.Flash(context.Background(), id.String(), fw.put(bin)); err != nil {
+	if err := w.g.Flash(context.Background(), d.ID(), fw.put(bin)); err != nil {
 		t.Fatalf("Flash: %v", err)
 	}
-	select {
-	case got := <-took:
-		if !bytes.Equal(got, bin) {
-			t.Fatal("device took another binary")
-		}
-	case <-time.After(waitTime):
-		t.Fatal("device did not take the binary")
-	}
+	expectTaken(t, took, bin, waitTime)
 	if a, b := flashStatus(t, sub), flashStatus(t, sub); a != FlashStarted || b != FlashSuccess {
 		t.Fatalf("statuses %q, %q", a, b)
 	}
@@ -310,43 +343,15 @@ func TestFlashSimDeviceV3(t *testing.T) {
 		}
 	})
 	t.Run("udp", func(t *testing.T) {
-		cfg := udpTestConfig()
-		cfg.OTA = otaTestConfig().OTA
-		w := newUDPWorld(t, cfg)
-		fw := &memFirmware{}
-		w.g.ota.source = fw
-		id := deviceID(52)
-		key := testUDPKey(t, "device_a")
-		w.provisionECC(id, key, owner1)
+		w, fw := otaUDPWorld(t, nil)
 		took := make(chan []byte, 1)
-		d, err := device.New(device.Config{
-			ID: id.String(), Transport: protocol.TransportUDP, ECPrivateKey: key,
-			ECServerKey: &testUDPKey(t, "server").PublicKey, ServerAddr: w.addr.String(),
-			PlatformID: 12, UDP: device.UDPOptions{Resume: true},
-			OTA:     device.OTAOptions{V3: true, LoseEvery: 11, MaxBinarySize: 1 << 20, OnUpdate: func(b []byte) { took <- b }},
-			Backoff: device.Backoff{Min: 20 * time.Millisecond, Max: 100 * time.Millisecond},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { defer close(done); d.Run(ctx) }()
-		t.Cleanup(func() { cancel(); <-done })
-		waitFor(t, "UDP device online", func() bool { return w.g.Online(id.String()) })
-		sub := w.subscribe(bus.Filter{DeviceID: id.String(), NamePrefix: EventFlashStatus})
+		d := udpSimDevice(t, w, 52, 0, device.OTAOptions{V3: true, LoseEvery: 11, MaxBinarySize: 1 << 20, OnUpdate: func(b []byte) { took <- b }})
+		sub := w.subscribe(bus.Filter{DeviceID: d.ID(), NamePrefix: EventFlashStatus})
 		bin := testBinary(200*1024 + 1)
-		if err := w.g.Flash(context.Background(), id.String(), fw.put(bin)); err != nil {
+		if err := w.g.Flash(context.Background(), d.ID(), fw.put(bin)); err != nil {
 			t.Fatalf("Flash: %v", err)
 		}
-		select {
-		case got := <-took:
-			if !bytes.Equal(got, bin) {
-				t.Fatal("device took another binary")
-			}
-		case <-time.After(2 * waitTime):
-			t.Fatal("device did not take the binary")
-		}
+		expectTaken(t, took, bin, 2*waitTime)
 		if a, b := flashStatus(t, sub), flashStatus(t, sub); a != FlashStarted || b != FlashSuccess {
 			t.Fatalf("statuses %q, %q", a, b)
 		}

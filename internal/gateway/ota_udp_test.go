@@ -1,13 +1,11 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"testing"
 	"time"
 
 	"github.com/wick-cloud/wick/internal/bus"
-	"github.com/wick-cloud/wick/protocol"
 	"github.com/wick-cloud/wick/sdk/device"
 )
 
@@ -29,35 +27,17 @@ func TestFlashUDPParking(t *testing.T) {
 		{"v3", device.OTAOptions{V3: true, ChunkDelay: 30 * time.Millisecond, MaxBinarySize: 1 << 20}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			cfg := udpTestConfig()
-			cfg.OTA = otaTestConfig().OTA
-			cfg.OTA.StallTimeout = 10 * time.Second
-			cfg.OTA.RebootTimeout = time.Minute
-			cfg.UDPParkAfter = 20 * time.Millisecond
-			w := newUDPWorld(t, cfg)
-			fw := &memFirmware{}
-			w.g.ota.source = fw
-			id := deviceID(60)
-			key := testUDPKey(t, "device_a")
-			w.provisionECC(id, key, owner1)
+			w, fw := otaUDPWorld(t, func(cfg *Config) {
+				cfg.OTA.StallTimeout = 10 * time.Second
+				cfg.OTA.RebootTimeout = time.Minute
+				cfg.UDPParkAfter = 20 * time.Millisecond
+			})
 			took := make(chan []byte, 1)
 			ota := c.ota
 			ota.VersionOf = versionAt
 			ota.OnUpdate = func(b []byte) { took <- append([]byte(nil), b...) }
-			d, err := device.New(device.Config{
-				ID: id.String(), Transport: protocol.TransportUDP, ECPrivateKey: key,
-				ECServerKey: &testUDPKey(t, "server").PublicKey, ServerAddr: w.addr.String(),
-				PlatformID: 12, ProductVersion: 1, UDP: device.UDPOptions{Resume: true}, OTA: ota,
-				Backoff: device.Backoff{Min: 20 * time.Millisecond, Max: 100 * time.Millisecond},
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan struct{})
-			go func() { defer close(done); d.Run(ctx) }()
-			t.Cleanup(func() { cancel(); <-done })
-			waitFor(t, "UDP device online", func() bool { return w.g.Online(id.String()) })
+			d := udpSimDevice(t, w, 60, 1, ota)
+			id := deviceID(60)
 			// Quiet for a while first: the idle session parks, and the
 			// update has to wake it.
 			waitFor(t, "session parked", func() bool { return w.g.Stats().UDPParks > 0 })
@@ -67,14 +47,7 @@ func TestFlashUDPParking(t *testing.T) {
 				t.Fatalf("Flash: %v", err)
 			}
 			parks := w.g.Stats().UDPParks // the update runs from here
-			select {
-			case got := <-took:
-				if !bytes.Equal(got, bin) {
-					t.Fatal("device took another binary")
-				}
-			case <-time.After(2 * waitTime):
-				t.Fatal("device did not take the binary")
-			}
+			expectTaken(t, took, bin, 2*waitTime)
 			if n := w.g.Stats().UDPParks - parks; n != 0 {
 				t.Errorf("the session parked %d times during its update", n)
 			}

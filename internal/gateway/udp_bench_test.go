@@ -6,8 +6,6 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"fmt"
-	"net"
-	"net/netip"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -174,7 +172,7 @@ func TestScaleUDP(t *testing.T) {
 		wg.Go(func() {
 			for i := range work {
 				id := scaleID(i)
-				d := scaleDevice(t, id, keys[i], w.addr)
+				d := udpDeviceOn(t, id, keys[i], w.addr) // no cleanup per device: the measured heap holds no test bookkeeping
 				if handshake {
 					if err := d.handshake(serverPub, nil); err != nil {
 						t.Errorf("device %d: %v", i, err)
@@ -255,20 +253,6 @@ func TestScaleUDP(t *testing.T) {
 	if st.Online != int64(n) {
 		t.Fatalf("online %d of %d", st.Online, n)
 	}
-}
-
-// scaleDevice is newUDPDevice without a cleanup per device (the scale test
-// closes each socket itself), so that the measured heap holds no test
-// bookkeeping.
-func scaleDevice(t testing.TB, id protocol.DeviceID, key *ecdsa.PrivateKey, server netip.AddrPort) *udpDevice {
-	pc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &udpDevice{t: t, id: id, key: key, server: server, pc: pc, tok: 0x40,
-		in: make(chan devMsg, 64), done: make(chan struct{}), auto: true,
-		functions: map[string]func(string) int32{}, variables: map[string]variable{},
-		answered: map[uint16]bool{}, appJSON: `{"f":[],"v":{}}`}
 }
 
 // exchange sends a CON and waits for its ACK, sending it again (the

@@ -9,7 +9,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"io"
-	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -91,11 +90,7 @@ func newUDPWorld(t testing.TB, cfg Config) *udpWorld {
 func (w *udpWorld) newUDPGateway(cfg Config) *Gateway {
 	w.t.Helper()
 	key := testUDPKey(w.t, "server")
-	var log *slog.Logger
-	if os.Getenv("WICK_TEST_LOG") != "" {
-		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	g, err := New(cfg, Deps{Store: w.st, Bus: w.b, ServerKey: testServerKey(w.t), UDPKey: key}, log)
+	g, err := New(cfg, Deps{Store: w.st, Bus: w.b, ServerKey: testServerKey(w.t), UDPKey: key}, testLogger())
 	if err != nil {
 		w.t.Fatalf("gateway.New: %v", err)
 	}
@@ -170,8 +165,7 @@ type udpDevice struct {
 	replays atomic.Int64 // server records refused as replayed: a reused sequence number
 	last    []byte       // the last datagram sent
 
-	in   chan devMsg
-	done chan struct{}
+	inbox
 
 	mu        sync.Mutex
 	auto      bool
@@ -197,13 +191,21 @@ func (w *udpWorld) dialUDP(id protocol.DeviceID, key *ecdsa.PrivateKey) (*udpDev
 
 func newUDPDevice(t testing.TB, id protocol.DeviceID, key *ecdsa.PrivateKey, server netip.AddrPort) *udpDevice {
 	t.Helper()
+	d := udpDeviceOn(t, id, key, server)
+	t.Cleanup(func() { d.pc.Close() })
+	return d
+}
+
+// udpDeviceOn is newUDPDevice without the cleanup: the caller closes d.pc
+// (the scale test, whose measured heap must hold no test bookkeeping).
+func udpDeviceOn(t testing.TB, id protocol.DeviceID, key *ecdsa.PrivateKey, server netip.AddrPort) *udpDevice {
+	t.Helper()
 	pc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { pc.Close() })
 	return &udpDevice{t: t, id: id, key: key, server: server, pc: pc, tok: 0x40,
-		in: make(chan devMsg, 64), done: make(chan struct{}), auto: true,
+		inbox: newInbox(t, "udp device", 64), auto: true,
 		functions: map[string]func(string) int32{}, variables: map[string]variable{},
 		answered: map[uint16]bool{}, appJSON: `{"f":[],"v":{}}`}
 }
@@ -439,38 +441,6 @@ func (d *udpDevice) hello(h protocol.Hello) {
 		d.t.Fatalf("udp device: hello: %v", err)
 	}
 	d.expect("hello ACK", ackOf(id))
-}
-
-// expect returns the next queued message that matches, discarding others.
-func (d *udpDevice) expect(what string, match func(devMsg) bool) devMsg {
-	d.t.Helper()
-	timeout := time.After(waitTime)
-	for {
-		select {
-		case m := <-d.in:
-			if match(m) {
-				return m
-			}
-		case <-timeout:
-			d.t.Fatalf("udp device: no %s within %s", what, waitTime)
-		}
-	}
-}
-
-// expectNone fails if a matching message arrives within dur.
-func (d *udpDevice) expectNone(what string, dur time.Duration, match func(devMsg) bool) {
-	d.t.Helper()
-	timeout := time.After(dur)
-	for {
-		select {
-		case m := <-d.in:
-			if match(m) {
-				d.t.Fatalf("udp device: unexpected %s: % x", what, m.raw)
-			}
-		case <-timeout:
-			return
-		}
-	}
 }
 
 // count returns how many messages the device received that match.
