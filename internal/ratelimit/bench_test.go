@@ -16,10 +16,7 @@ func BenchmarkWindowFull(b *testing.B) {
 	for i := range keys {
 		w.Allow("k"+strconv.Itoa(i), t0)
 	}
-	names := make([]string, 1<<20)
-	for i := range names {
-		names[i] = "n" + strconv.Itoa(i)
-	}
+	names := keyNames("n", 1<<20)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
@@ -32,10 +29,7 @@ func BenchmarkWindowParallel(b *testing.B) {
 	const keys = 100000
 	t0 := time.Unix(1000, 0)
 	w := NewWindow(10, time.Minute, keys)
-	names := make([]string, 1<<18)
-	for i := range names {
-		names[i] = "n" + strconv.Itoa(i)
-	}
+	names := keyNames("n", 1<<18)
 	for _, n := range names[:keys] {
 		w.Allow(n, t0)
 	}
@@ -57,33 +51,36 @@ func BenchmarkWindowParallel(b *testing.B) {
 func BenchmarkSharedWindowAllow(b *testing.B) {
 	s := NewShared(&memCounts{}, SharedConfig{})
 	w := s.Window("global", 1<<40, time.Minute, 100000)
-	t0 := time.Unix(1_800_000_000, 0)
-	names := make([]string, 1024)
-	for i := range names {
-		names[i] = "203.0.113." + strconv.Itoa(i)
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; b.Loop(); i++ {
-		w.Allow(names[i&(len(names)-1)], t0)
-		if i&4095 == 0 {
-			s.Sync(context.Background())
-		}
-	}
+	benchAddrAllow(b, w.Allow, func() { s.Sync(context.Background()) })
 }
 
 // BenchmarkWindowAllowBaseline is the per-node Window on the same keys,
 // the baseline of BenchmarkSharedWindowAllow.
 func BenchmarkWindowAllowBaseline(b *testing.B) {
 	w := NewWindow(1<<40, time.Minute, 100000)
-	t0 := time.Unix(1_800_000_000, 0)
-	names := make([]string, 1024)
+	benchAddrAllow(b, w.Allow, nil)
+}
+
+// keyNames returns n keys: prefix followed by 0 to n-1.
+func keyNames(prefix string, n int) []string {
+	names := make([]string, n)
 	for i := range names {
-		names[i] = "203.0.113." + strconv.Itoa(i)
+		names[i] = prefix + strconv.Itoa(i)
 	}
+	return names
+}
+
+// benchAddrAllow runs allow round 1024 addresses at one instant, calling
+// sync (if set) every 4096 requests.
+func benchAddrAllow(b *testing.B, allow func(key string, now time.Time) (bool, time.Duration), sync func()) {
+	t0 := time.Unix(1_800_000_000, 0)
+	names := keyNames("203.0.113.", 1024)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
-		w.Allow(names[i&(len(names)-1)], t0)
+		allow(names[i&(len(names)-1)], t0)
+		if sync != nil && i&4095 == 0 {
+			sync()
+		}
 	}
 }
