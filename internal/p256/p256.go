@@ -7,9 +7,10 @@
 // crypto/ecdsa and crypto/ecdh and needs no cgo. Built with `-tags openssl`
 // (and cgo, the release build), Configure hands the signature to the
 // system's libcrypto (OpenSSL 1.1.1 or 3.x), whose ECDSA signing is faster
-// than Go's; the other three stay with Go, which measured as fast or faster
-// for them from this process. docs/dtls.md#speed has the figures beside
-// `openssl speed ecdsap256 ecdhp256`.
+// than Go's, and the verification with the ECDH derivation, in one call
+// (dtls.VerifyingECDH); key generation stays with Go, which is as fast
+// from this process. docs/dtls.md#speed has the figures beside `openssl
+// speed ecdsap256 ecdhp256`.
 package p256
 
 import (

@@ -208,6 +208,8 @@ type ServerHandshake struct {
 	finished     [HandshakeHeaderLen + VerifyDataLen]byte
 	hdr          [HandshakeHeaderLen]byte
 	spki         [128]byte // holds devSPKI when it fits
+	peer         []byte    // the device's ECDH point, until VerifyingECDH derives
+	peerBuf      [65]byte  // holds peer
 	x509         bool
 
 	devKey  *ecdsa.PublicKey
@@ -543,21 +545,17 @@ func (hs *ServerHandshake) handleMessage(m HandshakeMessage) error {
 		if err := cke.Unmarshal(m.Body); err != nil {
 			return err
 		}
+		if _, ok := hs.cfg.crypto().(VerifyingECDH); ok {
+			// Derived with the CertificateVerify's check; the body may
+			// alias the caller's datagram, so the point is copied.
+			hs.peer = append(hs.peerBuf[:0], cke.PublicKey...)
+			break
+		}
 		pre, err := hs.eph.SharedSecret(cke.PublicKey)
 		if err != nil {
 			return err
 		}
-		hs.eph = nil
-		if hs.master, err = MasterSecret(pre, hs.clientRandom[:], hs.serverRandom[:]); err != nil {
-			return err
-		}
-		if hs.keys, err = KeyBlock(hs.master, hs.clientRandom[:], hs.serverRandom[:]); err != nil {
-			return err
-		}
-		if hs.read, err = NewCipher(hs.keys.ClientKey[:], hs.keys.ClientIV[:]); err != nil {
-			return err
-		}
-		if hs.write, err = NewCipher(hs.keys.ServerKey[:], hs.keys.ServerIV[:]); err != nil {
+		if err := hs.deriveKeys(pre); err != nil {
 			return err
 		}
 	case stateCertificateVerify:
@@ -566,7 +564,24 @@ func (hs *ServerHandshake) handleMessage(m HandshakeMessage) error {
 			return err
 		}
 		var sum [sha256.Size]byte
-		if err := hs.cfg.verifyCertificateVerify(hs.devSPKI, hs.devKey, hs.transcript.Sum(sum[:0]), &cv); err != nil {
+		digest := hs.transcript.Sum(sum[:0])
+		if v, ok := hs.cfg.crypto().(VerifyingECDH); ok && hs.read == nil {
+			if cv.SignatureAlgorithm != SigECDSASecp256r1SHA256 {
+				return fmt.Errorf("%w: dtls: certificate verify: signature algorithm %#04x not supported", ErrBadCertificateVerify, cv.SignatureAlgorithm)
+			}
+			verified, pre, err := v.VerifyECDH(hs.devSPKI, hs.devKey, digest, cv.Signature, hs.eph, hs.peer)
+			if !verified {
+				return fmt.Errorf("%w: %w", ErrBadCertificateVerify, ErrBadSignature)
+			}
+			if err != nil {
+				return err
+			}
+			if err := hs.deriveKeys(pre); err != nil {
+				return err
+			}
+			break
+		}
+		if err := hs.cfg.verifyCertificateVerify(hs.devSPKI, hs.devKey, digest, &cv); err != nil {
 			return fmt.Errorf("%w: %w", ErrBadCertificateVerify, err)
 		}
 	case stateFinished:
@@ -592,6 +607,23 @@ func (hs *ServerHandshake) handleMessage(m HandshakeMessage) error {
 	hs.writeTranscript(m)
 	hs.state++
 	return nil
+}
+
+// deriveKeys makes the master secret, the key block and both Ciphers from
+// the ECDH pre-master secret, and drops the ephemeral key.
+func (hs *ServerHandshake) deriveKeys(pre []byte) (err error) {
+	hs.eph = nil
+	if hs.master, err = MasterSecret(pre, hs.clientRandom[:], hs.serverRandom[:]); err != nil {
+		return err
+	}
+	if hs.keys, err = KeyBlock(hs.master, hs.clientRandom[:], hs.serverRandom[:]); err != nil {
+		return err
+	}
+	if hs.read, err = NewCipher(hs.keys.ClientKey[:], hs.keys.ClientIV[:]); err != nil {
+		return err
+	}
+	hs.write, err = NewCipher(hs.keys.ServerKey[:], hs.keys.ServerIV[:])
+	return err
 }
 
 // parseCertificate reads the device's public key and its

@@ -43,6 +43,7 @@ type testDevice struct {
 	finMsg     []byte
 	certBody   []byte           // replaces the raw public key Certificate body when set
 	eph        *ecdh.PrivateKey // the ephemeral key to use; nil makes a new one
+	badPoint   bool             // send a ClientKeyExchange point off the curve
 	skipSKE    bool             // do not check the ServerKeyExchange signature
 }
 
@@ -188,7 +189,11 @@ func (d *testDevice) clientFlight(dgram []byte) [][]byte {
 		certBody = d.certBody
 	}
 	cert := AppendHandshake(nil, HandshakeCertificate, 2, certBody)
-	cke := AppendHandshake(nil, HandshakeClientKeyExchange, 3, (&ClientKeyExchange{PublicKey: eph.PublicKey().Bytes()}).Marshal())
+	point := eph.PublicKey().Bytes()
+	if d.badPoint {
+		point[64] ^= 1
+	}
+	cke := AppendHandshake(nil, HandshakeClientKeyExchange, 3, (&ClientKeyExchange{PublicKey: point}).Marshal())
 	d.transcript.Write(cert)
 	d.transcript.Write(cke)
 	digest := d.transcript.Sum(nil)

@@ -13,8 +13,8 @@ import (
 // ServerCrypto does the P-256 work of a server handshake other than the
 // ServerKeyExchange signature (ServerConfig.Key or Signer): the ephemeral
 // ECDHE key and the check of the device's CertificateVerify. A nil
-// ServerConfig.Crypto means Go's crypto/ecdh and crypto/ecdsa, which Wick
-// uses in every build: an OpenSSL implementation was measured slower
+// ServerConfig.Crypto means Go's crypto/ecdh and crypto/ecdsa; the openssl
+// build's (internal/p256) also implements VerifyingECDH
 // (docs/dtls.md#speed). Implementations must be safe for concurrent use.
 type ServerCrypto interface {
 	// GenerateECDHE returns a new ephemeral P-256 key.
@@ -23,6 +23,21 @@ type ServerCrypto interface {
 	// SHA-256 digest with the device key pub, whose SubjectPublicKeyInfo
 	// DER is spki (the same key; an implementation may key a cache by it).
 	Verify(spki []byte, pub *ecdsa.PublicKey, digest, sig []byte) bool
+}
+
+// VerifyingECDH is what a ServerCrypto may also implement to check the
+// device's CertificateVerify and derive the ECDH secret in one call: the
+// server then defers the derivation from the ClientKeyExchange to the
+// CertificateVerify that follows it in the same flight. For an
+// implementation in C it halves the crossings per handshake
+// (docs/dtls.md#speed).
+type VerifyingECDH interface {
+	// VerifyECDH reports, as Verify does, whether sig signs digest with pub
+	// (spki is its SubjectPublicKeyInfo), and returns the x coordinate of
+	// eph's key times peer, an uncompressed P-256 point, refusing points
+	// off the curve, the identity and other encodings with an error. eph
+	// was made by the same ServerCrypto's GenerateECDHE.
+	VerifyECDH(spki []byte, pub *ecdsa.PublicKey, digest, sig []byte, eph ECDHEKey, peer []byte) (verified bool, secret []byte, err error)
 }
 
 // ECDHEKey is the ephemeral P-256 key of one handshake.

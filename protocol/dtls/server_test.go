@@ -2,6 +2,8 @@ package dtls
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/rand"
 	"crypto/x509"
 	"errors"
 	"testing"
@@ -233,6 +235,81 @@ func TestServerHandshakeReusedBuffer(t *testing.T) {
 			}
 			if !bytes.Equal(hs.devSPKI, spki) || !hs.Session().DeviceKey.Equal(&devKey.PublicKey) {
 				t.Fatal("the handshake kept a device key from the overwritten buffer")
+			}
+		})
+	}
+}
+
+// goVerifyingECDH is Go's crypto with the combined call of VerifyingECDH,
+// so that the deferred derivation is tested without cgo.
+type goVerifyingECDH struct {
+	goCrypto
+	calls *int
+}
+
+func (g goVerifyingECDH) VerifyECDH(spki []byte, pub *ecdsa.PublicKey, digest, sig []byte, eph ECDHEKey, peer []byte) (bool, []byte, error) {
+	*g.calls++
+	secret, err := eph.SharedSecret(peer)
+	return g.Verify(spki, pub, digest, sig), secret, err
+}
+
+// TestServerHandshakeVerifyingECDH runs handshakes with a ServerCrypto that
+// checks the CertificateVerify and derives the secret in one call: in
+// order, Finished first, one datagram, and the failures (bad signature
+// wins over a bad point, a bad point alone ends the handshake).
+func TestServerHandshakeVerifyingECDH(t *testing.T) {
+	devKey := mustP256(t)
+	for _, tc := range []struct {
+		name    string
+		order   []int
+		mutate  func(*testDevice)
+		wantErr error
+	}{
+		{"in order", []int{0, 1, 2, 3, 4}, nil, nil},
+		{"finished first", []int{4, 0, 1, 2, 3}, nil, nil},
+		{"one datagram", nil, nil, nil},
+		{"bad CertificateVerify", nil, func(d *testDevice) { d.corruptCV = true }, ErrBadCertificateVerify},
+		{"bad CertificateVerify and point", nil, func(d *testDevice) { d.corruptCV, d.badPoint = true, true }, ErrBadCertificateVerify},
+		{"bad point", nil, func(d *testDevice) { d.badPoint = true }, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newTestServer(t, devKey)
+			calls := 0
+			s.cfg.Crypto = goVerifyingECDH{goCrypto{rand.Reader}, &calls}
+			d := newTestDevice(t, devKey, &s.cfg.Key.PublicKey, []byte{8, 7, 6, 5, 4, 3, 2, 1})
+			if tc.mutate != nil {
+				tc.mutate(d)
+			}
+			hs, flight := startHandshake(t, s, d)
+			recs := d.clientFlight(flight)
+			dgrams := [][]byte{bytes.Join(recs, nil)}
+			if tc.order != nil {
+				dgrams = nil
+				for _, i := range tc.order {
+					dgrams = append(dgrams, recs[i])
+				}
+			}
+			out, done, err := feedServer(t, hs, dgrams...)
+			if calls != 1 {
+				t.Errorf("VerifyECDH called %d times, want 1", calls)
+			}
+			if d.badPoint && tc.wantErr == nil {
+				if err == nil || done || errors.Is(err, ErrBadCertificateVerify) {
+					t.Fatalf("bad point: err %v done %v", err, done)
+				}
+				return
+			}
+			if tc.wantErr != nil {
+				if !errors.Is(err, tc.wantErr) || done {
+					t.Fatalf("err %v done %v, want %v", err, done, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || !done || len(out) == 0 {
+				t.Fatalf("out %d done %v err %v", len(out), done, err)
+			}
+			if err := d.finish(out[len(out)-1]); err != nil {
+				t.Fatal(err)
 			}
 		})
 	}
