@@ -560,9 +560,16 @@ func (c *udpConn) rebind(s *session, d *udpDatagram, newest bool) {
 	if moved && newest {
 		s.g.stats.udpMoves.Add(1)
 		s.g.log.Info("gateway: device moved", "device", s.id, "session", s.sid, "addr", d.addr.String())
-		s.ip = d.addr.Addr().String()
-		if s.isOnline() {
-			s.recordIP()
+		// Only a new IP is a new last_ip_address: a new port on the same
+		// address (NAT rebinding, every resumption from a new socket) is
+		// not worth a store write, which this goroutine waits for while
+		// the device's records queue (a storm of resumptions from new
+		// ports once queued thousands of them behind the store).
+		if ip := d.addr.Addr().String(); ip != s.ip {
+			s.ip = ip
+			if s.isOnline() {
+				s.recordIP()
+			}
 		}
 	}
 }
