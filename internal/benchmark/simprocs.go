@@ -81,7 +81,10 @@ func splitDevices(devices, n int) []int {
 func (c simProcConfig) simArgs(i, count, idStart int) []string {
 	args := []string{"sim", "--server", c.server, "--server-key", c.serverKey,
 		"--count", strconv.Itoa(count), "--id-prefix", c.idPrefix, "--id-start", strconv.Itoa(idStart),
-		"--progress", "1s", "--status-json", "--connect-timeout", "1m", "--log-level", c.logLevel}
+		"--progress", "1s", "--status-json", "--connect-timeout", "1m", "--log-level", c.logLevel,
+		// As many devices connecting at once in all as one in-process
+		// simulator has: the server sees the same ramp-up.
+		"--concurrency", strconv.Itoa(max(1, sim.Default().Concurrency/max(c.processes, 1)))}
 	if c.api != "" {
 		args = append(args, "--api", c.api, "--token", c.token)
 	}

@@ -24,10 +24,10 @@ func TestSplitDevices(t *testing.T) {
 }
 
 func TestSimArgs(t *testing.T) {
-	c := simProcConfig{server: "127.0.0.1:5684", serverKey: "k.pem", api: "http://a", token: "tok", idPrefix: "be",
+	c := simProcConfig{processes: 6, server: "127.0.0.1:5684", serverKey: "k.pem", api: "http://a", token: "tok", idPrefix: "be",
 		keysDir: "/keys", udp: true, keepAlive: time.Minute, logLevel: "warn", bind: true}
 	got := strings.Join(c.simArgs(3, 17000, 51001), " ")
-	for _, want := range []string{"sim --server 127.0.0.1:5684 --server-key k.pem", "--count 17000", "--id-start 51001",
+	for _, want := range []string{"sim --server 127.0.0.1:5684 --server-key k.pem", "--count 17000", "--id-start 51001", "--concurrency 16",
 		"--status-json", "--api http://a --token tok", "--keys-dir /keys", "--udp --resume", "--keepalive 1m0s", "--bind 127.0.0.5"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("args %q lack %q", got, want)
