@@ -64,6 +64,12 @@ type UDPOptions struct {
 	// Faults make the device's link misbehave, to test a server's
 	// reliability against it.
 	Faults Faults
+	// Retransmit, if set, is the first wait before a resend, of a DTLS
+	// handshake flight (dtls.DefaultInitialTimeout, 1 s) and of a
+	// confirmable CoAP message (protocol.AckTimeout, 4 s, randomised
+	// and doubling as usual): shorter for tests and simulations on a
+	// lossy fast link. Zero (or less) keeps the firmware's timers.
+	Retransmit time.Duration
 }
 
 // Faults are deliberate datagram faults of a device's UDP link, applied to
@@ -180,7 +186,7 @@ func newUDPConn(d *Device, sock net.Conn, sess *dtls.Session, move bool, lastID 
 	acked := move || !d.cfg.DeviceDescribe
 	// The first record waits for a reservation (with OnSession).
 	return &udpConn{d: d, sock: sock, sess: sess, move: move, faults: d.cfg.UDP.Faults, appAcked: acked, appPending: -1,
-		lastID: lastID, reservedTo: sess.WriteSeq}
+		lastID: lastID, reservedTo: sess.WriteSeq, out: protocol.Outbox{AckTimeout: d.cfg.UDP.Retransmit}}
 }
 
 // noteDescribe records an application describe (the last block of one)
@@ -539,7 +545,7 @@ func dialUDP(ctx context.Context, d *Device) (*session, error) {
 		return nil, err
 	}
 	stop := context.AfterFunc(dctx, func() { sock.SetReadDeadline(time.Unix(1, 0)) })
-	sess, err := clientHandshake(sock, key, cfg.ECServerKey, cfg.UDP.Faults)
+	sess, err := clientHandshake(sock, key, cfg.ECServerKey, &cfg.UDP)
 	if !stop() || err != nil {
 		sock.Close()
 		if ctx.Err() != nil {
@@ -560,8 +566,9 @@ func dialUDP(ctx context.Context, d *Device) (*session, error) {
 
 // clientHandshake runs protocol/dtls's client handshake over sock, with
 // the drop fault applied in both directions.
-func clientHandshake(sock net.Conn, key *ecdsa.PrivateKey, serverKey *ecdsa.PublicKey, f Faults) (*dtls.Session, error) {
-	hs, err := dtls.NewClientHandshake(&dtls.ClientConfig{Key: key, ServerKey: serverKey})
+func clientHandshake(sock net.Conn, key *ecdsa.PrivateKey, serverKey *ecdsa.PublicKey, opts *UDPOptions) (*dtls.Session, error) {
+	f := opts.Faults
+	hs, err := dtls.NewClientHandshake(&dtls.ClientConfig{Key: key, ServerKey: serverKey, InitialTimeout: opts.Retransmit})
 	if err != nil {
 		return nil, err
 	}
