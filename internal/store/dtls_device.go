@@ -1,6 +1,9 @@
 package store
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // DeviceAddresses is implemented by stores that can record the new address
 // of a device during its session (a Gen 3 session that moved to another
@@ -19,4 +22,15 @@ type DeviceDTLSSessions interface {
 	// LatestDTLSSession returns the device's most recently saved session,
 	// or ErrNotFound.
 	LatestDTLSSession(ctx context.Context, deviceID string) (*DTLSSession, error)
+	// RecentDTLSSessions returns a page of at most limit saved sessions,
+	// for reaching the devices after a restart: each the most recently
+	// saved session of its device, saved at or after since, of a device
+	// the store lists offline, ordered by UpdatedAt and then CID, starting
+	// after the session after (nil: from the first). State is left empty.
+	RecentDTLSSessions(ctx context.Context, since time.Time, after *DTLSSession, limit int) ([]DTLSSession, error)
+	// ClaimDTLSSession saves s (as SaveDTLSSession) only when the stored
+	// state of the session s.CID is still old, and reports whether it did:
+	// of several processes that restore the same saved session at once,
+	// one wins, so no two of them continue it from the same state.
+	ClaimDTLSSession(ctx context.Context, s DTLSSession, old []byte) (bool, error)
 }

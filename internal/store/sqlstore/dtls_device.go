@@ -2,6 +2,8 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
+	"time"
 
 	"github.com/wick-cloud/wick/internal/store"
 )
@@ -38,4 +40,73 @@ func (db *DB) LatestDTLSSession(ctx context.Context, deviceID string) (*store.DT
 	}
 	s.UpdatedAt = fromMS(updated)
 	return &s, nil
+}
+
+// RecentDTLSSessions returns a page of the latest saved sessions of
+// offline devices saved at or after since (store.DeviceDTLSSessions),
+// ordered by updated_at and cid, after the session after. The page is
+// found through the updated_at index (a range, not a scan of every
+// session), and each row costs two index lookups: its device's newer
+// sessions and its device's presence.
+func (db *DB) RecentDTLSSessions(ctx context.Context, since time.Time, after *store.DTLSSession, limit int) ([]store.DTLSSession, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	q := `SELECT s.cid, s.device_id, s.addr, s.updated_at FROM dtls_sessions s
+		JOIN devices d ON d.id = s.device_id AND d.online = FALSE
+		WHERE s.updated_at >= ?`
+	args := []any{toMS(since)}
+	if after != nil {
+		q += ` AND (s.updated_at > ? OR (s.updated_at = ? AND s.cid > ?))`
+		ms := toMS(after.UpdatedAt)
+		args = append(args, ms, ms, after.CID)
+	}
+	q += ` AND NOT EXISTS (SELECT 1 FROM dtls_sessions n WHERE n.device_id = s.device_id
+			AND (n.updated_at > s.updated_at OR (n.updated_at = s.updated_at AND n.cid > s.cid)))
+		ORDER BY s.updated_at, s.cid LIMIT ?`
+	args = append(args, limit)
+	var out []store.DTLSSession
+	err := db.queryRows(ctx, db.r, func(rows *sql.Rows) error {
+		var (
+			s       store.DTLSSession
+			updated int64
+		)
+		if err := rows.Scan(&s.CID, &s.DeviceID, &s.Addr, &updated); err != nil {
+			return err
+		}
+		s.UpdatedAt = fromMS(updated)
+		out = append(out, s)
+		return nil
+	}, q, args...)
+	if err != nil {
+		return nil, wrap(err, "recent DTLS sessions")
+	}
+	return out, nil
+}
+
+// ClaimDTLSSession saves s only when the session's stored state is still
+// old (store.DeviceDTLSSessions). A sealed state carries a random nonce,
+// so no two saves store the same bytes and comparing them is an exact
+// claim: one conditional update, atomic on both databases.
+func (db *DB) ClaimDTLSSession(ctx context.Context, s store.DTLSSession, old []byte) (bool, error) {
+	if s.State == nil {
+		s.State = []byte{}
+	}
+	if old == nil {
+		old = []byte{}
+	}
+	at := s.UpdatedAt
+	if at.IsZero() {
+		at = now()
+	}
+	res, err := db.exec(ctx, db.w, `UPDATE dtls_sessions SET state = ?, addr = ?, updated_at = ?
+		WHERE cid = ? AND device_id = ? AND state = ?`, s.State, s.Addr, toMS(at), s.CID, s.DeviceID, old)
+	if err != nil {
+		return false, wrap(err, "claim DTLS session %x of device %q", s.CID, s.DeviceID)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, wrap(err, "claim DTLS session %x of device %q", s.CID, s.DeviceID)
+	}
+	return n == 1, nil
 }

@@ -371,4 +371,109 @@ var dtlsSessionTests = []test{
 			}
 		}
 	}},
+	{"RecentPaged", func(t *testing.T, s store.Store) {
+		ds, ok := s.(store.DeviceDTLSSessions)
+		if !ok {
+			t.Skip("store does not list saved sessions by device")
+		}
+		ctx := t.Context()
+		for i := 1; i <= 6; i++ {
+			addECCDevice(t, s, devID(i), i)
+		}
+		saveSession(t, s, devID(1), 1, at(-time.Hour)) // too old
+		saveSession(t, s, devID(2), 2, at(time.Second))
+		saveSession(t, s, devID(2), 3, at(3*time.Second)) // device 2's latest
+		saveSession(t, s, devID(3), 4, at(2*time.Second))
+		saveSession(t, s, devID(4), 5, at(2*time.Second)) // same time as cid 4: cid orders
+		saveSession(t, s, devID(5), 6, at(4*time.Second)) // online below
+		saveSession(t, s, devID(6), 7, at(0))             // exactly since
+		_, err := s.SetDeviceOnline(ctx, devID(5), store.DeviceSession{Node: "n1", SessionID: "s5"})
+		must(t, err)
+
+		var got []string
+		var after *store.DTLSSession
+		for range 10 {
+			page, err := ds.RecentDTLSSessions(ctx, at(0), after, 2)
+			must(t, err)
+			if len(page) > 2 {
+				t.Fatalf("page of %d with limit 2", len(page))
+			}
+			if len(page) == 0 {
+				break
+			}
+			for _, p := range page {
+				if len(p.State) != 0 || p.Addr != "198.51.100.7:40000" {
+					t.Errorf("listed session %x: state %q addr %q", p.CID, p.State, p.Addr)
+				}
+				got = append(got, fmt.Sprintf("%x %s", p.CID, p.DeviceID))
+			}
+			after = &page[len(page)-1]
+		}
+		want := []string{
+			fmt.Sprintf("%x %s", cid(7), devID(6)),
+			fmt.Sprintf("%x %s", cid(4), devID(3)),
+			fmt.Sprintf("%x %s", cid(5), devID(4)),
+			fmt.Sprintf("%x %s", cid(3), devID(2)),
+		}
+		checkStrings(t, "recent sessions", got, want)
+		page, err := ds.RecentDTLSSessions(ctx, at(0), nil, 0)
+		must(t, err)
+		if len(page) != 0 {
+			t.Errorf("limit 0 returned %d", len(page))
+		}
+	}},
+	{"Claim", func(t *testing.T, s store.Store) {
+		ds, ok := s.(store.DeviceDTLSSessions)
+		if !ok {
+			t.Skip("store does not claim saved sessions")
+		}
+		ctx := t.Context()
+		addECCDevice(t, s, devID(1), 1)
+		saveSession(t, s, devID(1), 1, base)
+		next := store.DTLSSession{CID: cid(1), DeviceID: devID(1), State: []byte("claimed"), Addr: "203.0.113.1:9", UpdatedAt: at(time.Second)}
+		// Of concurrent claims from the same state, exactly one wins.
+		const n = 8
+		var wg sync.WaitGroup
+		won := make([]bool, n)
+		for i := range n {
+			wg.Go(func() {
+				c := next
+				c.State = fmt.Appendf(nil, "claimed-%d", i)
+				ok, err := ds.ClaimDTLSSession(ctx, c, []byte("state-1"))
+				if err != nil {
+					t.Errorf("claim %d: %v", i, err)
+				}
+				won[i] = ok
+			})
+		}
+		wg.Wait()
+		winner := -1
+		for i, w := range won {
+			if w {
+				if winner >= 0 {
+					t.Fatalf("claims %d and %d both won", winner, i)
+				}
+				winner = i
+			}
+		}
+		if winner < 0 {
+			t.Fatal("no claim won")
+		}
+		got, err := s.DTLSSession(ctx, cid(1))
+		must(t, err)
+		want := next
+		want.State = fmt.Appendf(nil, "claimed-%d", winner)
+		checkEqual(t, "claimed session", got, &want)
+		// A claim from a stale state, or of an absent session, does nothing.
+		ok, err = ds.ClaimDTLSSession(ctx, next, []byte("state-1"))
+		must(t, err)
+		if ok {
+			t.Error("claim from a stale state won")
+		}
+		ok, err = ds.ClaimDTLSSession(ctx, store.DTLSSession{CID: cid(2), DeviceID: devID(1), State: []byte("x")}, nil)
+		must(t, err)
+		if ok {
+			t.Error("claim of an absent session won")
+		}
+	}},
 }
