@@ -331,3 +331,37 @@ func TestProductDeviceChanges(t *testing.T) {
 		}
 	})
 }
+
+// BenchmarkProductDeviceHandshakeWrite measures what the product list's
+// triggers add to a write that moves a product's order (a handshake:
+// SetDeviceOnline with a new time): the same write on a device in a
+// product (order version and change log, migrations 0014 and 0018) and on
+// a device in none (no trigger work).
+func BenchmarkProductDeviceHandshakeWrite(b *testing.B) {
+	benchDialects(b, func(b *testing.B, db *DB) {
+		ctx := b.Context()
+		var devs []store.Device
+		for i := range 1000 {
+			devs = append(devs, store.Device{ID: fmt.Sprintf("e00fce6a%016x", i), ProductID: 7301},
+				store.Device{ID: fmt.Sprintf("e00fce6b%016x", i)})
+		}
+		if err := db.InsertDevices(ctx, devs); err != nil {
+			b.Fatal(err)
+		}
+		base := time.Now()
+		for _, c := range []struct{ name, prefix string }{{"in-product", "e00fce6a"}, {"no-product", "e00fce6b"}} {
+			b.Run(c.name, func(b *testing.B) {
+				b.ReportAllocs()
+				i := 0
+				for b.Loop() {
+					i++
+					_, err := db.SetDeviceOnline(ctx, fmt.Sprintf("%s%016x", c.prefix, i%1000),
+						store.DeviceSession{Node: "n", SessionID: "s", At: base.Add(time.Duration(i) * time.Millisecond)})
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	})
+}
