@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -223,6 +224,50 @@ func TestFrameSealOpenRoundTrip(t *testing.T) {
 	}
 	if _, err := NewFrameSealer(keys, 32).Seal(nil, make([]byte, 32)); !errors.Is(err, ErrFrameTooLarge) {
 		t.Fatalf("Seal over max: %v", err)
+	}
+}
+
+// TestFrameCiphersShareOneKey: the opener and sealer of NewFrameCiphers
+// are the two directions of one session, interchangeable with separately
+// built ones, and usable at the same time.
+func TestFrameCiphersShareOneKey(t *testing.T) {
+	keys := SessionKeys{Key: [16]byte{7, 7}, IV: [16]byte{3}}
+	o, s := NewFrameCiphers(keys, 64, 0)
+	peerOpen, peerSeal := NewFrameOpener(keys, 0), NewFrameSealer(keys, 0)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { // the session's writer
+		defer wg.Done()
+		for n := range 200 {
+			plain := bytes.Repeat([]byte{byte(n)}, n%50)
+			f, err := s.Seal(nil, plain)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if got, err := peerOpen.Open(f[2:]); err != nil || !bytes.Equal(got, plain) {
+				t.Errorf("sealed frame %d opens to %x, %v", n, got, err)
+				return
+			}
+		}
+	}()
+	go func() { // the session's reader
+		defer wg.Done()
+		for n := range 200 {
+			plain := bytes.Repeat([]byte{byte(n + 1)}, n%40)
+			f, _ := peerSeal.Seal(nil, plain)
+			if got, err := o.Open(f[2:]); err != nil || !bytes.Equal(got, plain) {
+				t.Errorf("frame %d opens to %x, %v", n, got, err)
+				return
+			}
+		}
+	}()
+	wg.Wait()
+	if err := o.CheckLen(80); !errors.Is(err, ErrFrameTooLarge) {
+		t.Fatalf("opener max 64: %v", err)
+	}
+	if _, err := s.Seal(nil, make([]byte, 100)); err != nil {
+		t.Fatalf("sealer max is its own (default): %v", err)
 	}
 }
 

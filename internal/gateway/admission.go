@@ -125,6 +125,7 @@ func (s *session) admitted() {
 	sl.released = true
 	if sl.timer != nil {
 		sl.timer.Stop()
+		sl.timer = nil // an idle session keeps no timer
 	}
 	sl.a.release()
 }

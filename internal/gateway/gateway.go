@@ -105,6 +105,9 @@ type Gateway struct {
 	// presence writes onlines, offlines and last-heard times in batches
 	// (presence.go).
 	presence *presenceWriter
+	// tpoll holds the parked TCP sessions (tcp_park.go); nil where
+	// sessions cannot park.
+	tpoll *tcpPoller
 
 	// testHookDispatch, when set, runs before each message is dispatched
 	// (tests use it to inject panics).
@@ -180,6 +183,19 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Gateway, error) {
 	g.bg.Add(2)
 	go g.route()
 	go g.flushLoop()
+	if !cfg.DisableTCPPark {
+		if p, err := newTCPPoller(); err != nil {
+			g.log.Warn("gateway: idle TCP sessions keep their goroutines", "err", err)
+		} else if p != nil {
+			g.tpoll = p
+			g.bg.Add(2)
+			go func() {
+				defer g.bg.Done()
+				p.run()
+			}()
+			go g.tcpSweep()
+		}
+	}
 	g.startCluster()
 	if len(reset) > 0 {
 		g.log.Info("gateway: devices of a previous run marked offline", "count", len(reset))
@@ -229,7 +245,7 @@ func (g *Gateway) Serve(ln net.Listener) error {
 			continue
 		}
 		backoff = 0
-		go g.ServeConn(g.ctx, conn)
+		go g.serveTCP(conn)
 	}
 }
 
@@ -238,25 +254,14 @@ func (g *Gateway) Serve(ln net.Listener) error {
 // replaced by a newer connection, ctx ends or the gateway shuts down. It
 // closes conn and returns when the session is over, the device already
 // marked offline. It is the seam for transports and tests (net.Pipe).
+//
+// Its sessions never park (tcp_park.go): Serve's do.
 func (g *Gateway) ServeConn(ctx context.Context, conn net.Conn) {
-	s := newSession(g, conn)
-	g.mu.Lock()
-	if g.closed {
-		g.mu.Unlock()
-		conn.Close()
+	s, ok := g.track(conn)
+	if !ok {
 		return
 	}
-	g.conns[s] = struct{}{}
-	g.sessions.Add(1)
-	g.mu.Unlock()
-	g.stats.connections.Add(1)
-	defer func() {
-		g.mu.Lock()
-		delete(g.conns, s)
-		g.mu.Unlock()
-		g.stats.connections.Add(-1)
-		g.sessions.Done()
-	}()
+	defer g.untrack(s)
 	// Shutdown closes every tracked session itself, so only a caller's own
 	// cancellable context needs a hook (Serve passes g.ctx).
 	if ctx != g.ctx && ctx.Done() != nil {
@@ -302,6 +307,9 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		err = perr
 	}
 	g.sub.Close()
+	if g.tpoll != nil {
+		g.tpoll.close()
+	}
 	g.bg.Wait()
 	return err
 }

@@ -37,10 +37,12 @@ const (
 
 // A session is one device connection
 // (docs/particle-protocol.md#a-minimal-server-session). Its only goroutine
-// while the device is idle is the read loop in serve; requests, event delivery
-// and describe fetches run in short-lived goroutines of their own. Memory per
-// idle session is the goroutine stack, this struct, two AES states, the
-// connection and a few map entries: buffers are pooled per frame.
+// is the read loop in serve, and a session of Serve over TCP gives even that
+// up between its device's frames (it parks, tcp_park.go; Gen 3 sessions park
+// after a quiet spell, udp_park.go); requests, event delivery and describe
+// fetches run in short-lived goroutines of their own. Memory per idle
+// session is this struct, one AES key schedule, the connection and a few
+// map entries: buffers are pooled per frame.
 type session struct {
 	g     *Gateway
 	tr    transport // tcpTransport{} or the session's *udpConn
@@ -65,6 +67,7 @@ type session struct {
 	userBurst bucket
 	sysBurst  bucket
 	quick     quickACK // acknowledges the device's segments at once
+	tp        tcpPark  // parking between frames (tcp_park.go)
 
 	wmu    sync.Mutex
 	sealer *protocol.FrameSealer // guarded by wmu
@@ -179,6 +182,7 @@ func (s *session) close(reason string) {
 		s.reason = reason
 		s.mu.Unlock()
 		s.conn.Close()
+		s.wakeTCP() // a parked session ends on its own goroutine
 	})
 }
 
@@ -368,9 +372,10 @@ func (s *session) recoverBackground() {
 // until the transport parks the session (it reports true).
 func (s *session) readLoop() (parked bool) {
 	idle := s.tr.idleTimeout(s)
-	if !s.g.cfg.DisableQuickACK {
+	if !s.g.cfg.DisableQuickACK && !s.quick.enabled() {
 		s.quick = newQuickACK(s.conn)
 	}
+	s.tp.online()
 	if fb := s.held; fb != nil {
 		s.held = nil
 		s.dispatch(&fb.m, s.heldPlain)

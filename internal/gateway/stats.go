@@ -110,6 +110,11 @@ type Stats struct {
 	UDPParked int64
 	UDPParks  uint64
 	UDPWakes  uint64
+	// TCPParked is the Gen 2 sessions waiting for their device's next
+	// frame without a goroutine (tcp_park.go; a gauge); TCPWakes counts
+	// their wake-ups.
+	TCPParked int64
+	TCPWakes  uint64
 }
 
 // counters is the atomic form of Stats.
@@ -137,6 +142,8 @@ type counters struct {
 	udpDuplicates, udpBadRecords, udpMoves  atomic.Uint64
 	udpParked                               atomic.Int64
 	udpParks, udpWakes                      atomic.Uint64
+	tcpParked                               atomic.Int64
+	tcpWakes                                atomic.Uint64
 	// udpHandshakeNanos sums the time handshakes spent in their slot
 	// (the server's crypto), for benchmarks.
 	udpHandshakeNanos atomic.Int64
@@ -190,5 +197,7 @@ func (c *counters) snapshot() Stats {
 		UDPParked:         c.udpParked.Load(),
 		UDPParks:          c.udpParks.Load(),
 		UDPWakes:          c.udpWakes.Load(),
+		TCPParked:         c.tcpParked.Load(),
+		TCPWakes:          c.tcpWakes.Load(),
 	}
 }

@@ -122,8 +122,7 @@ func (tcpTransport) handshake(s *session) error {
 	if _, err := s.conn.Write(msg); err != nil {
 		return s.handshakeFailed("write session keys", err)
 	}
-	s.opener = protocol.NewFrameOpener(keys, g.cfg.MaxFrame)
-	s.sealer = protocol.NewFrameSealer(keys, protocol.MaxFrameLen)
+	s.opener, s.sealer = protocol.NewFrameCiphers(keys, g.cfg.MaxFrame, protocol.MaxFrameLen)
 	s.sid = newSessionID()
 	seed := randomBytes(3)
 	s.ids = protocol.NewMessageIDs(uint16(seed[0])<<8 | uint16(seed[1]))
@@ -240,9 +239,10 @@ func (s *session) refused(err error) error {
 
 // readFrame reads one frame and decrypts it in a pooled buffer, which the
 // caller returns with putFrameBuf. The buffer is taken only after the
-// length prefix arrived, so an idle session holds none.
+// length prefix arrived, so an idle session holds none. An online session
+// of Serve with no byte waiting parks instead (errParked, tcp_park.go).
 func (tcpTransport) readFrame(s *session) (*frameBuf, []byte, error) {
-	if _, err := io.ReadFull(s.conn, s.hdr[:]); err != nil {
+	if err := s.readHeader(); err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) {
 			return nil, nil, protocol.ErrFrameTruncated
 		}
