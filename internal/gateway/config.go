@@ -30,6 +30,13 @@ const (
 	// DefaultUDPCellularIdleTimeout is 2 × the 23 min cellular keepalive
 	// plus the retransmission span.
 	DefaultUDPCellularIdleTimeout = 46*time.Minute + 45*time.Second
+	// DefaultUDPReachRate is wick serve's Config.UDPReachRate: Gen 3
+	// devices reached per second at start.
+	DefaultUDPReachRate = 200
+	// DefaultUDPReachInFlight is Config.UDPReachInFlight's default: half
+	// of the resume lookups that may run at once, so that devices resuming
+	// on their own still find one free.
+	DefaultUDPReachInFlight = maxResumeLookups / 2
 	// DefaultUDPParkAfter is how long a quiet Gen 3 session keeps its
 	// goroutine before it parks.
 	DefaultUDPParkAfter = 2 * time.Second
@@ -190,6 +197,16 @@ type Config struct {
 	// until the next datagram, call or event (udp_park.go). Default
 	// DefaultUDPParkAfter; negative: never park.
 	UDPParkAfter time.Duration
+	// UDPReachRate is how many Gen 3 devices per second the gateway
+	// reaches at start on their saved sessions (udp_reach.go, "the start
+	// sweep"): the devices saved within the last 47 minutes that the store
+	// lists offline, at most 32 at once, so that they are online with
+	// their subscriptions before their next keep-alive. 0 turns it off
+	// (the default here; wick serve uses DefaultUDPReachRate).
+	UDPReachRate int
+	// UDPReachInFlight bounds the devices the start sweep reaches at once
+	// (each waits up to 3 s for its device). Default DefaultUDPReachInFlight.
+	UDPReachInFlight int
 	// SavedSessionAge deletes saved Gen 3 sessions unused for this long
 	// (checked every hour). Default 30 days.
 	SavedSessionAge time.Duration
@@ -229,6 +246,9 @@ func (c *Config) setDefaults(busNode string) {
 	setDuration(&c.SavedSessionAge, DefaultSavedSessionAge)
 	if c.UDPParkAfter == 0 {
 		c.UDPParkAfter = DefaultUDPParkAfter
+	}
+	if c.UDPReachInFlight <= 0 {
+		c.UDPReachInFlight = DefaultUDPReachInFlight
 	}
 	setDuration(&c.UDPAckTimeout, protocol.AckTimeout)
 	if c.MaxUDPHandshakes <= 0 {

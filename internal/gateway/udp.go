@@ -69,6 +69,7 @@ type udpServer struct {
 	// reachMisses are devices that did not answer on their saved session
 	// (udp_reach.go), by device ID.
 	reachMisses map[string]time.Time
+	reachN      reachCounts // the start sweep (udp_reach_sweep.go)
 }
 
 // keyEntry is a cached answer of the device key index.
@@ -179,9 +180,10 @@ func (g *Gateway) ServeUDP(pc net.PacketConn) error {
 	u.rotating = true
 	u.mu.Unlock()
 	if startRotation {
-		g.bg.Add(2)
+		g.bg.Add(3)
 		go u.rotateCookies()
 		go u.sweep()
+		go u.reachRecent()
 	}
 	g.mu.Unlock()
 	defer func() {

@@ -81,6 +81,9 @@ type udpConn struct {
 	sess     *dtls.Session // guarded by smu (Open, Seal, saving)
 	seqLimit uint64        // guarded by smu; write sequence numbers saved as reserved
 	persist  atomic.Bool   // the device is known: the session may be saved
+	// keepSavedAt, Unix ms, is the time a session reached by the gateway
+	// (udp_reach.go) saves with until its device is heard: 0 once heard.
+	keepSavedAt atomic.Int64
 
 	rmu    sync.Mutex
 	dedup  protocol.Dedup  // guarded by rmu
@@ -462,6 +465,9 @@ func (c *udpConn) readFrame(s *session) (*frameBuf, []byte, error) {
 		now := time.Now()
 		c.rebind(s, d, rec.Header.Seq > latest || latest == 0 || now.Sub(c.heardAt) > rebindQuiet)
 		c.heardAt = now
+		if c.reaching {
+			c.keepSavedAt.Store(0)
+		}
 		switch typ {
 		case dtls.TypeApplicationData:
 		case dtls.TypeHandshake:

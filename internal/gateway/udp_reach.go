@@ -51,11 +51,7 @@ func (g *Gateway) reachSaved(ctx context.Context, deviceID string) *session {
 		return nil
 	}
 	id := normalizeID(deviceID)
-	now := time.Now()
-	u.mu.Lock()
-	at, miss := u.reachMisses[id]
-	u.mu.Unlock()
-	if miss && now.Sub(at) < reachMissTTL {
+	if u.reachMissed(id, time.Now()) {
 		return nil
 	}
 	lctx, cancel := context.WithTimeout(ctx, storeTimeout)
@@ -67,8 +63,18 @@ func (g *Gateway) reachSaved(ctx context.Context, deviceID string) *session {
 		}
 		return nil
 	}
+	return g.reachAt(ctx, id, st)
+}
+
+// reachAt tries to bring device id online on its saved session st (CID
+// and address; the state is read again by the restore) and returns its
+// session, or nil when it does not answer within reachWait, which it
+// remembers for reachMissTTL.
+func (g *Gateway) reachAt(ctx context.Context, id string, st *store.DTLSSession) *session {
+	u := g.udp
 	addr, err := netip.ParseAddrPort(st.Addr)
 	if err != nil || len(st.CID) != len(cidKey{}) {
+		u.noteReachMiss(id)
 		return nil
 	}
 	var k cidKey
@@ -95,14 +101,29 @@ func (g *Gateway) reachSaved(ctx context.Context, deviceID string) *session {
 		if s := g.lookup(id); s != nil {
 			return s
 		}
-		u.mu.Lock()
-		if len(u.reachMisses) >= maxReachMiss {
-			clear(u.reachMisses)
-		}
-		u.reachMisses[id] = time.Now()
-		u.mu.Unlock()
+		u.noteReachMiss(id)
 		return nil
 	}
+}
+
+// noteReachMiss remembers that device id did not answer on its saved
+// session.
+func (u *udpServer) noteReachMiss(id string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if len(u.reachMisses) >= maxReachMiss {
+		clear(u.reachMisses)
+	}
+	u.reachMisses[id] = time.Now()
+}
+
+// reachMissed reports whether device id did not answer within the last
+// reachMissTTL.
+func (u *udpServer) reachMissed(id string, now time.Time) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	at, miss := u.reachMisses[id]
+	return miss && now.Sub(at) < reachMissTTL
 }
 
 // reach starts a session that restores the saved session k and pings the

@@ -129,6 +129,20 @@ func (c *udpConn) reserveAhead() uint64 {
 // and the Hello h. Called with s.wmu held, so that no record is sealed
 // beyond a reservation before it is stored.
 func (c *udpConn) save(s *session, h *protocol.Hello, limit uint64) error {
+	return c.saveFrom(s, h, limit, nil)
+}
+
+// errClaimed means that another process restored the same saved session
+// first (ClaimDTLSSession lost): this one must not continue it.
+var errClaimed = errors.New("gateway: saved dtls session restored by another process")
+
+// saveFrom is save; with old set, it saves only if the stored state is
+// still old (store.DeviceDTLSSessions.ClaimDTLSSession) and fails with
+// errClaimed otherwise. A session reached by the gateway that has not yet
+// heard its device keeps the time of the save it was restored from
+// (udpConn.keepSavedAt), so that a device that is gone does not look
+// recent to the next restart's sweep.
+func (c *udpConn) saveFrom(s *session, h *protocol.Hello, limit uint64, old []byte) error {
 	c.smu.Lock()
 	sess, err := c.sessLocked()
 	if err != nil {
@@ -153,9 +167,19 @@ func (c *udpConn) save(s *session, h *protocol.Hello, limit uint64) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
-	err = c.u.saved.SaveDTLSSession(ctx, store.DTLSSession{CID: c.cid[:], DeviceID: c.devID, State: sealed,
-		Addr: c.addrNow().String()})
-	if err != nil {
+	st := store.DTLSSession{CID: c.cid[:], DeviceID: c.devID, State: sealed, Addr: c.addrNow().String()}
+	if ms := c.keepSavedAt.Load(); ms != 0 {
+		st.UpdatedAt = time.UnixMilli(ms)
+	}
+	if ds, ok := c.u.saved.(store.DeviceDTLSSessions); ok && old != nil {
+		won, err := ds.ClaimDTLSSession(ctx, st, old)
+		if err != nil {
+			return fmt.Errorf("gateway: save dtls session: %w", err)
+		}
+		if !won {
+			return errClaimed
+		}
+	} else if err := c.u.saved.SaveDTLSSession(ctx, st); err != nil {
 		return fmt.Errorf("gateway: save dtls session: %w", err)
 	}
 	if limit > 0 {
@@ -218,9 +242,21 @@ func (c *udpConn) restore(s *session) error {
 	c.devID, c.product, c.resumedState = d.ID, d.ProductID, true
 	s.id, s.storedProduct, s.hello = d.ID, d.ProductID, h
 	c.persist.Store(true)
+	if c.reaching {
+		c.keepSavedAt.Store(st.UpdatedAt.UnixMilli())
+	}
+	// The claim: of two processes restoring this state at once (a device
+	// resuming on one node while another reaches it), one goes on; both
+	// going on from one state would seal records under the same nonces.
 	s.wmu.Lock()
-	err = c.save(s, &h, c.reserveAhead())
+	err = c.saveFrom(s, &h, c.reserveAhead(), st.State)
 	s.wmu.Unlock()
+	if errors.Is(err, errClaimed) {
+		c.persist.Store(false)
+		g.log.Info("gateway: saved dtls session restored elsewhere", "device", d.ID)
+		s.close(reasonClaimed)
+		return err
+	}
 	if err != nil {
 		// Without a stored reservation a later restart could reuse
 		// sequence numbers: let the device make a new session.
