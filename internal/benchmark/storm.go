@@ -399,6 +399,13 @@ func (e *Env) restartServer(ctx context.Context) error {
 
 // WriteText prints r for people.
 func (r *StormResult) WriteText(w io.Writer) {
+	// The means are over the time until all were back, or the whole
+	// wait when they never were.
+	secs := r.Recovered
+	if !r.Complete && len(r.Series) > 0 {
+		secs = r.Series[len(r.Series)-1].T
+	}
+	secs = max(secs, 1e-9)
 	if r.Idle != nil {
 		r.Idle.WriteText(w)
 		fmt.Fprintln(w)
@@ -409,9 +416,9 @@ func (r *StormResult) WriteText(w io.Writer) {
 	} else {
 		fmt.Fprintf(w, "NOT all online after     %s\n", stormTimeout)
 	}
-	fmt.Fprintf(w, "handshakes               %d, peak %.0f/s, mean %.0f/s\n", r.Handshakes, r.PeakRate, float64(r.Handshakes)/max(r.Recovered, 1e-9))
+	fmt.Fprintf(w, "handshakes               %d, peak %.0f/s, mean %.0f/s\n", r.Handshakes, r.PeakRate, float64(r.Handshakes)/secs)
 	if r.ServerView || r.Resumptions > 0 {
-		fmt.Fprintf(w, "resumptions (no handshake) %d, peak %.0f/s, mean %.0f/s\n", r.Resumptions, r.PeakResumeRate, float64(r.Resumptions)/max(r.Recovered, 1e-9))
+		fmt.Fprintf(w, "resumptions (no handshake) %d, peak %.0f/s, mean %.0f/s\n", r.Resumptions, r.PeakResumeRate, float64(r.Resumptions)/secs)
 	}
 	if r.ServerView {
 		fmt.Fprintf(w, "counted by               the server (Gen 3 devices do not notice the restart; they come back on their next datagram)\n")
