@@ -45,6 +45,11 @@ type Serve struct {
 	// tell the cloud their keep-alive, so a fleet whose firmware sets a
 	// longer one needs a longer timeout (docs/device-protocol.md).
 	DeviceUDPIdle, DeviceUDPCellularIdle time.Duration
+	// DeviceUDPReachRate is how many Gen 3 devices per second the gateway
+	// reaches at start on their saved sessions, so that devices that
+	// stayed up through a restart are online (and get events) before
+	// their next keep-alive; 0 turns it off.
+	DeviceUDPReachRate int
 	// NATS is the URL of an external NATS server or cluster; empty runs an
 	// embedded in-process server with no listening port.
 	NATS string
@@ -192,6 +197,7 @@ func Default() Serve {
 		DeviceHandshakeRate:  10,
 		DeviceHandshakeBurst: 100,
 		DeviceHandshakeIdle:  10 * time.Second,
+		DeviceUDPReachRate:   200,
 
 		Rate:            10000,
 		RateWindow:      5 * time.Minute,
@@ -245,6 +251,7 @@ func (c *Serve) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.DeviceUDP, "device-udp", c.DeviceUDP, "device gateway UDP address (Gen 3 devices, DTLS); auto: the --device-tcp host with port 5684; empty disables it")
 	fs.DurationVar(&c.DeviceUDPIdle, "device-udp-idle", c.DeviceUDPIdle, "how long a Gen 3 device may be silent before it counts as offline (0: 95s, twice the 25 s keep-alive plus 45 s; raise it for firmware with a longer Particle.keepAlive)")
 	fs.DurationVar(&c.DeviceUDPCellularIdle, "device-udp-cellular-idle", c.DeviceUDPCellularIdle, "the same for cellular Gen 3 platforms (0: 46m45s)")
+	fs.IntVar(&c.DeviceUDPReachRate, "device-udp-reach-rate", c.DeviceUDPReachRate, "Gen 3 devices per second reached at start on their saved sessions (those saved in the last 47 min and offline), so that they are online and get events before their next keep-alive (0: off)")
 	fs.StringVar(&c.NATS, "nats", c.NATS, "external NATS URL (default: embedded in-process NATS, no port)")
 	fs.IntVar(&c.NATSReplicas, "nats-replicas", c.NATSReplicas, "JetStream replicas of the streams wick creates on an external NATS cluster (1; 3 for a cluster)")
 	fs.StringVar(&c.Node, "node", c.Node, "name of this process on the bus, stable across restarts and unique per process (default host name)")

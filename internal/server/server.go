@@ -120,6 +120,7 @@ func build(ctx context.Context, cfg config.Serve, log *slog.Logger) (*Server, er
 	log.Info("device handshake key loaded", "rsa", rsakey.Name(serverKey))
 	gw, err := gateway.New(gateway.Config{Node: cfg.Node, HandshakeIdle: cfg.DeviceHandshakeIdle,
 		UDPIdleTimeout: cfg.DeviceUDPIdle, UDPCellularIdleTimeout: cfg.DeviceUDPCellularIdle,
+		UDPReachRate:  cfg.DeviceUDPReachRate,
 		HandshakeRate: cfg.DeviceHandshakeRate, HandshakeBurst: cfg.DeviceHandshakeBurst,
 		MaxStarting: cfg.DeviceAdmission, StartQueue: cfg.DeviceAdmissionQueue}, gateway.Deps{Store: st, Bus: b, ServerKey: serverKey, UDPKey: keys.EC}, log)
 	if err != nil {
