@@ -17,22 +17,23 @@ import (
 // moved each version (migration 0018). The API keeps, per product, the
 // sort and filter keys of all its devices at one version, each sort order
 // once it was asked for, and the names and IDs in substring indexes
-// (product_device_order.go). A page is then: one read of the version, a
-// slice of the cached order (or one scan of the indexes and a walk of the
-// order), one read of the page's row versions, and the devices' JSON from
-// the device list cache (device_list.go), rereading only devices whose row
-// version moved. Presence changes (online, offline, last heard) do not
-// move the order version, so an idle fleet's order stays cached while the
-// devices' own JSON stays exact.
+// (product_device_order.go). A page is then: one statement that reads the
+// version and any changes since the cached one, a slice of the cached
+// order (or one scan of the indexes and a walk of the order), one read of
+// the page's row versions, and the devices' JSON from the device list
+// cache (device_list.go), rereading only devices whose row version moved.
+// Presence changes (online, offline, last heard) do not move the order
+// version, so an idle fleet's order stays cached while the devices' own
+// JSON stays exact.
 //
-// When the version moved, the first request to see it reads from the
-// store's change log the keys of the devices that changed since the
-// cached version (one snapshot: the state, the log, the keys) and applies
-// them in place. Every node of a cluster does this on its own from the
-// shared log; the product's row lock numbers the changes in commit order,
-// so a node never applies them out of order. Only a node more than the
-// log's length (4,096 changes) behind, a new node, or a count that does
-// not match reads the whole product again.
+// When the version moved, the request that sees it has, from that same
+// statement (one snapshot: the state, the log, the keys), the keys of the
+// devices that changed since the cached version, and applies them in
+// place under the product's update lock. Every node of a cluster does
+// this on its own from the shared log; the product's row lock numbers the
+// changes in commit order, so a node never applies them out of order.
+// Only a node more than the log's length (4,096 changes) behind, a new
+// node, or a count that does not match reads the whole product again.
 
 // defaultProductListKeys bounds the device keys kept for all products
 // (about 150 bytes each, plus 4 bytes per device and sort order asked for).
