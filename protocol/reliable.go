@@ -381,6 +381,18 @@ func (o *Outbox) HandleTimeout(now time.Time) (resend [][]byte, gaveUp []uint16)
 	return o.resend, o.gaveUp
 }
 
+// Pending returns every message awaiting its ACK, for sending them again
+// at once when the peer moved to a new address (a copy at the old one may
+// never have arrived); their retransmission schedule is left alone. The
+// result aliases internal buffers and is valid until the next call on o.
+func (o *Outbox) Pending() [][]byte {
+	o.resend = o.resend[:0]
+	for i := range o.pend {
+		o.resend = append(o.resend, o.pend[i].msg)
+	}
+	return o.resend
+}
+
 // Clear forgets every pending message, for a session that ended.
 func (o *Outbox) Clear() { o.pend = o.pend[:0] }
 

@@ -469,3 +469,33 @@ func BenchmarkOutbox(b *testing.B) {
 		}
 	}
 }
+
+// TestOutboxPending: Pending lists every unacknowledged message and leaves
+// the retransmission schedule as it was.
+func TestOutboxPending(t *testing.T) {
+	o := Outbox{RandomFactor: 1}
+	now := time.Unix(1000, 0)
+	if got := o.Pending(); len(got) != 0 {
+		t.Fatalf("empty outbox: %d pending", len(got))
+	}
+	for id := uint16(1); id <= 3; id++ {
+		if err := o.Send(now, id, []byte{byte(id)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o.Ack(2)
+	before, _ := o.NextTimeout()
+	got := map[byte]bool{}
+	for _, m := range o.Pending() {
+		got[m[0]] = true
+	}
+	if len(got) != 2 || !got[1] || !got[3] {
+		t.Fatalf("pending %v; want messages 1 and 3", got)
+	}
+	if after, _ := o.NextTimeout(); !after.Equal(before) {
+		t.Fatalf("next timeout moved from %v to %v", before, after)
+	}
+	if resend, _ := o.HandleTimeout(now.Add(AckTimeout)); len(resend) != 2 {
+		t.Fatalf("first timeout resends %d; want 2 (Pending counts as no resend)", len(resend))
+	}
+}

@@ -577,6 +577,32 @@ func (c *udpConn) rebind(s *session, d *udpDatagram, newest bool) {
 				s.recordIP()
 			}
 		}
+		c.resendPending(s)
+	}
+}
+
+// resendPending sends the server's unacknowledged CONs again at once to a
+// device that moved: sent to its old address (a device that restarted on
+// its saved session has a new socket), they would otherwise wait for the
+// retransmission timer, 4–6 s for the first resend (real firmware: a call
+// right after a device reset took 4.36 s). A copy the device did get is
+// answered from its duplicate detection. The schedule is left alone.
+func (c *udpConn) resendPending(s *session) {
+	c.rmu.Lock()
+	n := c.outbox.Len()
+	c.rmu.Unlock()
+	if n == 0 {
+		return
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	for _, m := range c.outbox.Pending() {
+		s.g.stats.udpRetransmits.Add(1)
+		if _, err := c.sealAndSend(s, nil, m); err != nil {
+			return
+		}
 	}
 }
 

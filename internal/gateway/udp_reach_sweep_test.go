@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"testing"
 	"time"
 
@@ -129,5 +130,77 @@ func waitSweep(t *testing.T, n *reachCounts) {
 		if time.Now().After(deadline) {
 			t.Fatalf("sweep not done: listed %d, online %d, missed %d", n.listed.Load(), n.reached.Load(), n.missed.Load())
 		}
+	}
+}
+
+// TestUDPMoveResendsPending: a server request whose first copy the device
+// never got (sent to the address it had before it restarted on its saved
+// session) is sent again as soon as the device is heard from its new
+// address, not when the retransmission timer (here a minute) runs out.
+func TestUDPMoveResendsPending(t *testing.T) {
+	cfg := udpTestConfig()
+	cfg.UDPAckTimeout = time.Minute
+	w := newUDPWorld(t, cfg)
+	id, key := deviceID(1), testUDPKey(t, "device_a")
+	w.provisionECC(id, key, "")
+	d := w.onlineUDPWith(id, key, func(d *udpDevice) {
+		d.functions["led"] = func(arg string) int32 { return int32(len(arg)) }
+		d.appJSON = `{"f":["led"],"v":{}}`
+		d.drop = func(m devMsg) bool { return m.kind() == protocol.KindFunctionCall }
+	})
+	waitFor(t, "describe", func() bool { return len(w.device(id).Functions) == 1 })
+
+	type result struct {
+		ret int32
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		ret, err := w.g.CallFunction(context.Background(), id.String(), "led", "abcd")
+		done <- result{ret, err}
+	}()
+	waitFor(t, "the call pending", func() bool {
+		w.g.udp.mu.Lock()
+		defer w.g.udp.mu.Unlock()
+		for _, c := range w.g.udp.byCID {
+			c.rmu.Lock()
+			n := c.outbox.Len()
+			c.rmu.Unlock()
+			if n > 0 {
+				return true
+			}
+		}
+		return false
+	})
+
+	// The device restarts on its saved session: a new socket, so a new port.
+	pc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	d.pc.Close()
+	<-d.done
+	d.mu.Lock()
+	d.drop = nil
+	d.mu.Unlock()
+	d.wmu.Lock()
+	d.pc = pc
+	d.wmu.Unlock()
+	d.done = make(chan struct{})
+	d.start()
+	pid := d.nextID()
+	d.send(protocol.NewPing(pid))
+	d.expect("ping ACK at the new address", ackOf(pid))
+	select {
+	case r := <-done:
+		if r.err != nil || r.ret != 4 {
+			t.Fatalf("call = %d, %v; want 4", r.ret, r.err)
+		}
+	case <-time.After(cfg.UDPAckTimeout / 2):
+		t.Fatal("the call was not sent again after the move")
+	}
+	if st := w.g.Stats(); st.UDPMoves != 1 || st.UDPRetransmits < 1 {
+		t.Fatalf("stats %+v: want a move and a resend", st)
 	}
 }
