@@ -57,8 +57,12 @@ func (db *DB) RecentDTLSSessions(ctx context.Context, since time.Time, after *st
 		WHERE s.updated_at >= ?`
 	args := []any{toMS(since)}
 	if after != nil {
-		q += ` AND (s.updated_at > ? OR (s.updated_at = ? AND s.cid > ?))`
+		// The range starts at after's time, not at since, so that the
+		// index range does too: with the OR alone each page would walk the
+		// index from since, and listing n sessions would cost n²/limit.
 		ms := toMS(after.UpdatedAt)
+		args[0] = max(args[0].(int64), ms)
+		q += ` AND (s.updated_at > ? OR (s.updated_at = ? AND s.cid > ?))`
 		args = append(args, ms, ms, after.CID)
 	}
 	q += ` AND NOT EXISTS (SELECT 1 FROM dtls_sessions n WHERE n.device_id = s.device_id
