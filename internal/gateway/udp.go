@@ -278,7 +278,8 @@ func (u *udpServer) closeSockets() {
 //
 //  1. A handshake in progress from the address gets every datagram from
 //     that address (it holds epoch-0 and connection-ID records alike),
-//     except a ClientHello that starts another handshake.
+//     except a ClientHello that starts another handshake and a record on
+//     the connection ID of a live session.
 //  2. A connection-ID record (type 25, or 253 after a resumption) goes to
 //     the session with that ID, or to a saved-session lookup when there is
 //     none in memory.
@@ -297,6 +298,14 @@ func (u *udpServer) demux(pc net.PacketConn, d []byte, addr netip.AddrPort) {
 	u.mu.Lock()
 	c := u.byAddr[addr]
 	if c != nil && !hello {
+		// A record on the connection ID of a live session goes to it even
+		// so: a late copy of a device's cookie ClientHello starts a second
+		// handshake on the address of the session it already made.
+		if typ.HasCID() && len(d) >= dtls.CIDHeaderLen {
+			if s := u.byCID[cidKey(d[11:11+dtls.CIDLen])]; s != nil {
+				c = s
+			}
+		}
 		u.mu.Unlock()
 		c.deliver(pc, d, addr)
 		return
