@@ -55,3 +55,14 @@ type DTLSSessions interface {
 	// returns how many went.
 	DeleteDTLSSessionsBefore(ctx context.Context, t time.Time) (int, error)
 }
+
+// DTLSSessionBatches is implemented by stores that save many DTLS sessions
+// in one transaction: a gateway that shuts down with tens of thousands of
+// Gen 3 sessions saves them in batches, not one transaction each.
+type DTLSSessionBatches interface {
+	// SaveDTLSSessions saves each session of ss as SaveDTLSSession does,
+	// all in one transaction, and reports which were saved: saved[i] is
+	// false when the device ss[i].DeviceID is absent (that session alone is
+	// left out). On an error none is saved.
+	SaveDTLSSessions(ctx context.Context, ss []DTLSSession) (saved []bool, err error)
+}

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -42,6 +43,69 @@ func (db *DB) SaveDTLSSession(ctx context.Context, s store.DTLSSession) error {
 		return err
 	})
 	return wrap(err, "save DTLS session %x of device %q", s.CID, s.DeviceID)
+}
+
+// SaveDTLSSessions saves ss in one transaction
+// (store.DTLSSessionBatches), each as SaveDTLSSession does: the device row
+// found (and share-locked on PostgreSQL) before its session is written.
+// A session whose device is absent is left out and reported unsaved.
+func (db *DB) SaveDTLSSessions(ctx context.Context, ss []store.DTLSSession) ([]bool, error) {
+	saved := make([]bool, len(ss))
+	if len(ss) == 0 {
+		return saved, nil
+	}
+	for _, s := range ss {
+		if len(s.CID) == 0 {
+			return nil, fmt.Errorf("sqlstore: save DTLS sessions: empty connection ID of device %q", s.DeviceID)
+		}
+	}
+	lock := ""
+	if db.dialect == dialectPostgres {
+		lock = " FOR SHARE"
+	}
+	at0 := now()
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		find, err := tx.PrepareContext(ctx, db.rebind(`SELECT 1 FROM devices WHERE id = ?`+lock))
+		if err != nil {
+			return err
+		}
+		defer find.Close()
+		put, err := tx.PrepareContext(ctx, db.rebind(`INSERT INTO dtls_sessions (cid, device_id, state, addr, updated_at)
+			VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (cid) DO UPDATE SET device_id = excluded.device_id, state = excluded.state,
+				addr = excluded.addr, updated_at = excluded.updated_at`))
+		if err != nil {
+			return err
+		}
+		defer put.Close()
+		for i, s := range ss {
+			var one int
+			err := find.QueryRowContext(ctx, s.DeviceID).Scan(&one)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			state := s.State
+			if state == nil {
+				state = []byte{}
+			}
+			at := s.UpdatedAt
+			if at.IsZero() {
+				at = at0
+			}
+			if _, err := put.ExecContext(ctx, s.CID, s.DeviceID, state, s.Addr, toMS(at)); err != nil {
+				return err
+			}
+			saved[i] = true
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, wrap(err, "save %d DTLS sessions", len(ss))
+	}
+	return saved, nil
 }
 
 // DTLSSession returns the session with that connection ID or

@@ -422,6 +422,53 @@ var dtlsSessionTests = []test{
 			t.Errorf("limit 0 returned %d", len(page))
 		}
 	}},
+	{"SaveBatch", func(t *testing.T, s store.Store) {
+		bs, ok := s.(store.DTLSSessionBatches)
+		if !ok {
+			t.Skip("store does not save sessions in batches")
+		}
+		ctx := t.Context()
+		addECCDevice(t, s, devID(1), 1)
+		addECCDevice(t, s, devID(2), 2)
+		saveSession(t, s, devID(2), 2, base)
+		saved, err := bs.SaveDTLSSessions(ctx, nil)
+		must(t, err)
+		if len(saved) != 0 {
+			t.Errorf("empty batch: saved %v", saved)
+		}
+		batch := []store.DTLSSession{
+			{CID: cid(1), DeviceID: devID(1), State: []byte("batch-1"), Addr: "203.0.113.1:1", UpdatedAt: at(time.Second)},
+			{CID: cid(2), DeviceID: devID(2), State: []byte("batch-2"), Addr: "203.0.113.2:2", UpdatedAt: at(2 * time.Second)},
+			{CID: cid(3), DeviceID: devID(3), State: []byte("batch-3"), Addr: "203.0.113.3:3"}, // no such device
+			{CID: cid(4), DeviceID: devID(1), State: []byte("batch-4"), Addr: "203.0.113.1:4"}, // UpdatedAt now
+		}
+		before := time.Now().Add(-time.Second)
+		saved, err = bs.SaveDTLSSessions(ctx, batch)
+		must(t, err)
+		if fmt.Sprint(saved) != "[true true false true]" {
+			t.Errorf("saved %v, want [true true false true]", saved)
+		}
+		for _, i := range []int{0, 1} {
+			got, err := s.DTLSSession(ctx, batch[i].CID)
+			must(t, err)
+			checkEqual(t, fmt.Sprintf("session %d", i), got, &batch[i])
+		}
+		got, err := s.DTLSSession(ctx, cid(4))
+		must(t, err)
+		if string(got.State) != "batch-4" || got.UpdatedAt.Before(before) {
+			t.Errorf("session 4: state %q updated %v, want batch-4 at about now", got.State, got.UpdatedAt)
+		}
+		checkStrings(t, "sessions", sessionCIDs(t, s, 4), cidHex(1, 2, 4))
+		// An empty connection ID fails the batch: nothing of it is saved.
+		_, err = bs.SaveDTLSSessions(ctx, []store.DTLSSession{
+			{CID: cid(5), DeviceID: devID(1), State: []byte("x")},
+			{DeviceID: devID(1), State: []byte("y")},
+		})
+		if err == nil {
+			t.Error("batch with an empty connection ID saved")
+		}
+		checkStrings(t, "sessions after a failed batch", sessionCIDs(t, s, 5), cidHex(1, 2, 4))
+	}},
 	{"Claim", func(t *testing.T, s store.Store) {
 		ds, ok := s.(store.DeviceDTLSSessions)
 		if !ok {
