@@ -57,6 +57,7 @@ type udpServer struct {
 	cookies  *dtls.Cookies
 	saved    store.DTLSSessions // nil: the store cannot save sessions
 	stateKey []byte             // seals saved sessions (udp_state.go)
+	batch    saveBatcher        // saves of ended sessions (udp_save_batch.go)
 
 	mu       sync.Mutex
 	byCID    map[cidKey]*udpConn         // established and resuming sessions

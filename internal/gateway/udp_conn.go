@@ -822,8 +822,10 @@ func (c *udpConn) ended(s *session) {
 			// resumed from it must never reuse that sequence number
 			// (the same keys and nonce: CCM's security is gone, and the
 			// device drops the record as replayed).
+			// Sessions ending together (a shutdown) are saved a batch
+			// per transaction; this waits for its own batch.
 			s.wmu.Lock()
-			err = c.save(s, &s.hello, c.reserveAhead())
+			err = c.saveEnded(s, &s.hello, c.reserveAhead())
 			s.wmu.Unlock()
 		}
 		cancel()

@@ -129,7 +129,14 @@ func (c *udpConn) reserveAhead() uint64 {
 // and the Hello h. Called with s.wmu held, so that no record is sealed
 // beyond a reservation before it is stored.
 func (c *udpConn) save(s *session, h *protocol.Hello, limit uint64) error {
-	return c.saveFrom(s, h, limit, nil)
+	return c.saveState(s, h, limit, nil, false)
+}
+
+// saveEnded is save for a session that ended: the save may go in a batch
+// with other sessions' (udp_save_batch.go), and returns once the batch is
+// stored, so the caller's order is save's.
+func (c *udpConn) saveEnded(s *session, h *protocol.Hello, limit uint64) error {
+	return c.saveState(s, h, limit, nil, true)
 }
 
 // errClaimed means that another process restored the same saved session
@@ -143,6 +150,12 @@ var errClaimed = errors.New("gateway: saved dtls session restored by another pro
 // (udpConn.keepSavedAt), so that a device that is gone does not look
 // recent to the next restart's sweep.
 func (c *udpConn) saveFrom(s *session, h *protocol.Hello, limit uint64, old []byte) error {
+	return c.saveState(s, h, limit, old, false)
+}
+
+// saveState is saveFrom; with batched set (and old nil) the save goes
+// through the gateway's saveBatcher when the store saves batches.
+func (c *udpConn) saveState(s *session, h *protocol.Hello, limit uint64, old []byte, batched bool) error {
 	c.smu.Lock()
 	sess, err := c.sessLocked()
 	if err != nil {
@@ -178,6 +191,11 @@ func (c *udpConn) saveFrom(s *session, h *protocol.Hello, limit uint64, old []by
 		}
 		if !won {
 			return errClaimed
+		}
+	} else if bs, ok := c.u.saved.(store.DTLSSessionBatches); ok && batched && old == nil {
+		// The batch writer has its own deadline per transaction.
+		if err := c.u.batch.save(bs, st); err != nil {
+			return fmt.Errorf("gateway: save dtls session: %w", err)
 		}
 	} else if err := c.u.saved.SaveDTLSSession(ctx, st); err != nil {
 		return fmt.Errorf("gateway: save dtls session: %w", err)

@@ -1,0 +1,107 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wick-cloud/wick/internal/store"
+)
+
+// fakeBatches records the batches it is given; the device "gone" is
+// absent, and each batch waits for hold (when set) before it is written.
+type fakeBatches struct {
+	mu    sync.Mutex
+	sizes []int
+	hold  chan struct{}
+	fail  error
+}
+
+func (f *fakeBatches) SaveDTLSSessions(ctx context.Context, ss []store.DTLSSession) ([]bool, error) {
+	f.mu.Lock()
+	f.sizes = append(f.sizes, len(ss))
+	hold := f.hold
+	f.hold = nil
+	f.mu.Unlock()
+	if hold != nil {
+		<-hold
+	}
+	if f.fail != nil {
+		return nil, f.fail
+	}
+	saved := make([]bool, len(ss))
+	for i, s := range ss {
+		saved[i] = s.DeviceID != "gone"
+	}
+	return saved, nil
+}
+
+// TestSaveBatcher: saves that arrive while a batch is written go in the
+// next ones, at most saveBatchMax each; each save gets its own outcome;
+// a save that waited too long fails unwritten.
+func TestSaveBatcher(t *testing.T) {
+	t.Run("groups", func(t *testing.T) {
+		const n = 600
+		hold := make(chan struct{})
+		f := &fakeBatches{hold: hold}
+		var b saveBatcher
+		errs := make([]error, n+1)
+		var wg sync.WaitGroup
+		wg.Go(func() { errs[0] = b.save(f, store.DTLSSession{DeviceID: "first"}) })
+		waitFor(t, "first batch", func() bool { f.mu.Lock(); defer f.mu.Unlock(); return len(f.sizes) == 1 })
+		for i := 1; i <= n; i++ {
+			id := fmt.Sprint("d", i)
+			if i == 7 {
+				id = "gone"
+			}
+			wg.Go(func() { errs[i] = b.save(f, store.DTLSSession{DeviceID: id}) })
+		}
+		waitFor(t, "saves waiting", func() bool { b.mu.Lock(); defer b.mu.Unlock(); return len(b.pending) == n })
+		close(hold)
+		wg.Wait()
+		want := fmt.Sprint([]int{1, saveBatchMax, saveBatchMax, n - 2*saveBatchMax})
+		if got := fmt.Sprint(f.sizes); got != want {
+			t.Errorf("batches %s, want %s", got, want)
+		}
+		for i, err := range errs {
+			if (i == 7) != errors.Is(err, store.ErrNotFound) || (i != 7 && err != nil) {
+				t.Errorf("save %d: %v", i, err)
+			}
+		}
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if b.running || len(b.pending) != 0 {
+			t.Errorf("writer still running (%v) or saves pending (%d)", b.running, len(b.pending))
+		}
+	})
+	t.Run("fails", func(t *testing.T) {
+		f := &fakeBatches{fail: errors.New("disk full")}
+		var b saveBatcher
+		if err := b.save(f, store.DTLSSession{DeviceID: "d"}); err == nil || err.Error() != "disk full" {
+			t.Errorf("save on a failing store: %v", err)
+		}
+	})
+	t.Run("expires", func(t *testing.T) {
+		hold := make(chan struct{})
+		f := &fakeBatches{hold: hold}
+		b := saveBatcher{maxWait: 50 * time.Millisecond}
+		var wg sync.WaitGroup
+		var first, late error
+		wg.Go(func() { first = b.save(f, store.DTLSSession{DeviceID: "first"}) })
+		waitFor(t, "first batch", func() bool { f.mu.Lock(); defer f.mu.Unlock(); return len(f.sizes) == 1 })
+		wg.Go(func() { late = b.save(f, store.DTLSSession{DeviceID: "late"}) })
+		waitFor(t, "save waiting", func() bool { b.mu.Lock(); defer b.mu.Unlock(); return len(b.pending) == 1 })
+		time.Sleep(100 * time.Millisecond)
+		close(hold)
+		wg.Wait()
+		if first != nil || !errors.Is(late, context.DeadlineExceeded) {
+			t.Errorf("first save %v, save that waited past maxWait %v (want deadline exceeded)", first, late)
+		}
+		if got := fmt.Sprint(f.sizes); got != "[1]" {
+			t.Errorf("batches %s, want [1] (the expired save unwritten)", got)
+		}
+	})
+}

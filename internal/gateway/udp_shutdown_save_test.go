@@ -1,0 +1,117 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/wick-cloud/wick/internal/store"
+	"github.com/wick-cloud/wick/internal/store/sqlstore"
+	"github.com/wick-cloud/wick/protocol"
+)
+
+// batchCountingStore is the gateway's session store with its saves
+// counted: single saves, and the size of every batch. Its first batch
+// waits until want-1 more saves wait behind it, so that the test sees
+// the saves of a shutdown grouped whatever the scheduling.
+type batchCountingStore struct {
+	*sqlstore.DB
+	u       atomic.Pointer[udpServer]
+	want    int
+	counted atomic.Bool
+	singles atomic.Int64
+	mu      sync.Mutex
+	sizes   []int
+}
+
+func (c *batchCountingStore) SaveDTLSSession(ctx context.Context, s store.DTLSSession) error {
+	if c.counted.Load() {
+		c.singles.Add(1)
+	}
+	return c.DB.SaveDTLSSession(ctx, s)
+}
+
+func (c *batchCountingStore) SaveDTLSSessions(ctx context.Context, ss []store.DTLSSession) ([]bool, error) {
+	c.mu.Lock()
+	first := len(c.sizes) == 0
+	c.sizes = append(c.sizes, len(ss))
+	c.mu.Unlock()
+	if first {
+		for end := time.Now().Add(20 * time.Second); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+			u := c.u.Load()
+			u.batch.mu.Lock()
+			n := len(u.batch.pending)
+			u.batch.mu.Unlock()
+			if n >= c.want-len(ss) {
+				break
+			}
+		}
+	}
+	return c.DB.SaveDTLSSessions(ctx, ss)
+}
+
+// TestUDPShutdownSavesInBatches: a gateway shutting down with many Gen 3
+// sessions, parked and running, saves them a batch per store transaction
+// (not one transaction each), and every one is resumed after the restart
+// with no handshake and no sequence number used twice.
+func TestUDPShutdownSavesInBatches(t *testing.T) {
+	const n = 24
+	cfg := parkConfig()
+	w := &udpWorld{world: newWorld(t, cfg)}
+	db, ok := w.st.(*sqlstore.DB)
+	if !ok {
+		t.Fatalf("test store is a %T", w.st)
+	}
+	cs := &batchCountingStore{DB: db, want: n}
+	w.st = cs
+	w.g = w.newUDPGateway(cfg)
+	cs.u.Store(w.g.udp)
+	devs := make([]*udpDevice, n)
+	for i := range devs {
+		id, key := deviceID(byte(i+1)), testUDPKey(t, fmt.Sprintf("shutdown-%d", i))
+		w.provisionECC(id, key, "user1")
+		devs[i] = w.onlineUDP(id, key)
+		devs[i].wmu.Lock()
+		devs[i].mark253 = true
+		devs[i].wmu.Unlock()
+	}
+	w.waitParked(n)
+	// Wake half of them: they run (and park again) as the gateway stops.
+	for _, d := range devs[:n/2] {
+		pid := d.nextID()
+		d.send(protocol.NewPing(pid))
+		d.expect("ping ACK", ackOf(pid))
+	}
+	cs.counted.Store(true)
+	start := time.Now()
+	w.restart()
+	t.Logf("shutdown with %d sessions: %v", n, time.Since(start))
+	cs.mu.Lock()
+	sizes := slices.Clone(cs.sizes)
+	cs.mu.Unlock()
+	if s := cs.singles.Load(); s != 0 {
+		t.Errorf("%d sessions saved one transaction each at shutdown", s)
+	}
+	if !slices.Equal(sizes, []int{1, n - 1}) {
+		t.Errorf("batches at shutdown %v, want [1 %d] (the first save, then the %d that waited for it)", sizes, n-1, n-1)
+	}
+	for i, d := range devs {
+		id := deviceID(byte(i + 1))
+		pid := d.nextID()
+		d.send(protocol.NewPing(pid))
+		d.expect("ping ACK on the resumed session", ackOf(pid))
+		waitFor(t, "online again", func() bool { return w.g.Online(id.String()) })
+		if r := d.replays.Load(); r != 0 {
+			t.Fatalf("device %d refused %d server records as replayed (a reused sequence number)", i, r)
+		}
+	}
+	st := w.g.Stats()
+	if st.UDPResumptions != n || st.HandshakesOK != 0 || w.signer.n.Load() != 0 {
+		t.Fatalf("after the restart: %d resumptions, %d handshakes, %d signatures; want %d, 0, 0",
+			st.UDPResumptions, st.HandshakesOK, w.signer.n.Load(), n)
+	}
+}
