@@ -388,14 +388,15 @@ func (g *Gateway) flushLoop() {
 	}
 }
 
-// flushLastHeard queues the last-heard time of every online device heard
-// from since the previous flush for the presence writer.
+// flushLastHeard queues for the presence writer the last-heard time of
+// every online device whose stored one is lastHeardStep old or more.
 func (g *Gateway) flushLastHeard() {
 	var batch map[string]time.Time
+	step := g.lastHeardStep().Nanoseconds()
 	g.mu.RLock()
 	for id, s := range g.byID {
 		h := s.lastHeard.Load()
-		if h > s.flushed.Load() {
+		if h-s.flushed.Load() >= step {
 			if batch == nil {
 				batch = make(map[string]time.Time)
 			}

@@ -278,19 +278,57 @@ func TestIdleTimeout(t *testing.T) {
 	}
 }
 
+// TestLastHeardFlush checks that an online device's last-heard time is
+// written once it moved lastHeardStep past the stored one, and not before
+// (one store write per lastHeardSteps flushes, not per ping).
 func TestLastHeardFlush(t *testing.T) {
 	cfg := testConfig()
-	cfg.LastHeardFlush = 50 * time.Millisecond
+	cfg.LastHeardFlush = 100 * time.Millisecond
 	w := newWorld(t, cfg)
+	step := w.g.lastHeardStep()
 	id := deviceID(9)
 	w.provision(id, testKey(t, "device_a"), owner1)
+	start := time.Now()
 	d := w.online(id, testKey(t, "device_a"), protocol.HelloDeviceDescribe)
 	first := *w.device(id).LastHeard
-	time.Sleep(20 * time.Millisecond)
 	msgID := d.nextID()
 	d.send(protocol.NewPing(msgID))
 	d.expect("ping ACK", ackOf(msgID))
+	time.Sleep(3 * cfg.LastHeardFlush)
+	if got := *w.device(id).LastHeard; !got.Equal(first) && time.Since(start) < step-2*cfg.LastHeardFlush {
+		t.Errorf("last heard written %v after online, before the step of %v: %v, was %v", time.Since(start), step, got, first)
+	}
+	time.Sleep(time.Until(start.Add(step)))
+	msgID = d.nextID()
+	d.send(protocol.NewPing(msgID))
+	d.expect("ping ACK", ackOf(msgID))
 	waitFor(t, "last heard flushed", func() bool { return w.device(id).LastHeard.After(first) })
+}
+
+func TestIsPingFrame(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		plain []byte
+		want  bool
+	}{
+		{"ping", []byte{0x40, 0x00, 0x12, 0x34}, true},
+		{"empty ACK", []byte{0x60, 0x00, 0x12, 0x34}, false},
+		{"reset", []byte{0x70, 0x00, 0x12, 0x34}, false},
+		{"CON with token", []byte{0x41, 0x00, 0x12, 0x34, 0x01}, false},
+		{"CON GET", []byte{0x40, 0x01, 0x12, 0x34}, false},
+		{"keep-alive byte", []byte{0x00}, false},
+		{"short", []byte{0x40, 0x00}, false},
+	} {
+		if got := isPingFrame(tc.plain); got != tc.want {
+			t.Errorf("%s: isPingFrame = %v, want %v", tc.name, got, tc.want)
+		}
+		var m protocol.Message
+		if tc.want {
+			if err := m.Decode(tc.plain); err != nil || protocol.Classify(&m) != protocol.KindPing {
+				t.Errorf("%s: not a ping to dispatch (err %v)", tc.name, err)
+			}
+		}
+	}
 }
 
 func TestSubscriptionsPersisted(t *testing.T) {

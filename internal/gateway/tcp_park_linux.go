@@ -19,7 +19,23 @@ type tcpPark struct {
 	fd    int32           // the descriptor + 1 armed in the poller; 0: none yet
 	state atomic.Int32    // tcpRunning or tcpParked
 	on    bool            // read loop only: the session is online and may park now
+	// pinged: read loop only; the frame just handled was a ping, so the
+	// next header read parks at once (see ping).
+	pinged bool
 }
+
+// ping notes that the frame just handled was the device's keep-alive ping
+// (read loop only). A device sends its ping alone and then nothing until
+// its next one, so the session parks without first trying a read that
+// would only find the socket empty: arming is level-triggered (a socket
+// with bytes waiting reports them at once), so a frame that did follow
+// wakes the session as any other. This saves a read and a read deadline
+// on every ping.
+func (p *tcpPark) ping() { p.pinged = p.on }
+
+// parkNow reports whether the read loop should park without setting a
+// read deadline (read loop only).
+func (p *tcpPark) parkNow() bool { return p.pinged }
 
 // online lets a session that may park do so from now on (read loop only).
 func (p *tcpPark) online() { p.on = p.raw != nil }
@@ -171,6 +187,10 @@ func (s *session) readHeader() error {
 	if s.tp.raw == nil || !s.tp.on {
 		_, err := io.ReadFull(s.conn, s.hdr[:])
 		return err
+	}
+	if s.tp.pinged {
+		s.tp.pinged = false
+		return s.park()
 	}
 	var n int
 	var rerr error

@@ -18,6 +18,10 @@ func (*tcpPark) enable(net.Conn) {}
 
 func (*tcpPark) online() {}
 
+func (*tcpPark) ping() {}
+
+func (*tcpPark) parkNow() bool { return false }
+
 // tcpPoller does not exist here; newTCPPoller returns nil.
 type tcpPoller struct{}
 
