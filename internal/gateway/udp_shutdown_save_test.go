@@ -2,7 +2,12 @@ package gateway
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"fmt"
+	"os"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -113,5 +118,101 @@ func TestUDPShutdownSavesInBatches(t *testing.T) {
 	if st.UDPResumptions != n || st.HandshakesOK != 0 || w.signer.n.Load() != 0 {
 		t.Fatalf("after the restart: %d resumptions, %d handshakes, %d signatures; want %d, 0, 0",
 			st.UDPResumptions, st.HandshakesOK, w.signer.n.Load(), n)
+	}
+}
+
+// unbatchedSessions hides the store's SaveDTLSSessions: the gateway saves
+// each ended session in its own transaction, as before batching.
+type unbatchedSessions struct {
+	store.DTLSSessions
+	store.DeviceDTLSSessions
+}
+
+// TestScaleUDPShutdown measures a shutdown with many Gen 3 sessions
+// (opt-in):
+//
+//	WICK_GATEWAY_SCALE_UDP_SHUTDOWN=5000 go test -run TestScaleUDPShutdown -v ./internal/gateway/
+//
+// N devices resume a saved session each (no handshake, as TestScaleUDP),
+// park, and the gateway shuts down: the time until every session is saved
+// and offline, with batched saves, and with WICK_GATEWAY_SCALE_UDP_SHUTDOWN_SINGLE=1
+// one transaction per session (the store's batch method hidden).
+func TestScaleUDPShutdown(t *testing.T) {
+	n := scaleN(t, "WICK_GATEWAY_SCALE_UDP_SHUTDOWN")
+	cfg := udpTestConfig()
+	cfg.HandshakeRate = -1
+	cfg.UDPIdleTimeout = time.Hour
+	cfg.UDPCellularIdleTimeout = time.Hour
+	cfg.HandshakeTimeout = time.Minute
+	cfg.DescribeWait = time.Hour
+	cfg.UDPParkAfter = 200 * time.Millisecond
+	w := newUDPWorld(t, cfg)
+	if os.Getenv("WICK_GATEWAY_SCALE_UDP_SHUTDOWN_SINGLE") != "" {
+		w.g.udp.saved = unbatchedSessions{w.st, w.st.(store.DeviceDTLSSessions)}
+	}
+	keys := make([]*ecdsa.PrivateKey, n)
+	for i := range n {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys[i] = k
+		w.provisionECC(scaleID(i), k, "")
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	work := make(chan int)
+	for range runtime.GOMAXPROCS(0) * 4 {
+		wg.Go(func() {
+			for i := range work {
+				id := scaleID(i)
+				d := udpDeviceOn(t, id, keys[i], w.addr)
+				d.sess = w.savedSession(id, keys[i])
+				d.mark253 = true
+				d.start()
+				pid := d.nextID()
+				if !d.exchange(protocol.NewPing(pid)) {
+					t.Errorf("device %d: no ping ACK", i)
+				}
+				for k, body := range []string{`{"p":12,"m":[]}`, `{"f":["led"],"v":{"temp":2}}`} {
+					mid := d.nextID()
+					m, _ := protocol.NewDescribePost(mid, byte(k+1),
+						protocol.DescribeBody{Flags: protocol.DescribeFlags(1 << k), Payload: []byte(body)})
+					if !d.exchange(m) {
+						t.Errorf("device %d: no describe ACK", i)
+					}
+				}
+				d.pc.Close()
+			}
+		})
+	}
+	for i := range n {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	waitFor(t, "all online", func() bool { return w.g.Stats().Online == int64(n) })
+	t.Logf("%d sessions set up in %s", n, time.Since(start).Round(time.Millisecond))
+	deadline := time.Now().Add(time.Minute)
+	for w.g.Stats().UDPParked != int64(n) && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("%d of %d sessions parked", w.g.Stats().UDPParked, n)
+	saves0 := w.g.Stats().UDPSaves
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	t0 := time.Now()
+	if err := w.g.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(t0)
+	saved := w.g.Stats().UDPSaves - saves0
+	mode := "batched"
+	if os.Getenv("WICK_GATEWAY_SCALE_UDP_SHUTDOWN_SINGLE") != "" {
+		mode = "one transaction each"
+	}
+	t.Logf("shutdown with %d Gen 3 sessions (%s): %s, %d saved (%.0f sessions/s)", n, mode, took.Round(time.Millisecond), saved, float64(saved)/took.Seconds())
+	if saved != uint64(n) {
+		t.Errorf("%d of %d sessions saved", saved, n)
 	}
 }
