@@ -143,8 +143,10 @@ type Config struct {
 	// particle/...) use a separate bucket of 4 per second with bursts of 32.
 	EventRate  float64
 	EventBurst int
-	// LastHeardFlush is how often the last-heard times of online devices
-	// are written to the store, in one batch. Default 30 s.
+	// LastHeardFlush is how often the gateway looks for online devices
+	// whose stored last-heard time is ten periods or more behind, and
+	// writes those in one batch (docs/operations.md, idle CPU per ping).
+	// Default 30 s.
 	LastHeardFlush time.Duration
 	// DescribeWait is how long the gateway waits for a device that
 	// announces device-initiated describes (Hello flag 0x20) to post them
