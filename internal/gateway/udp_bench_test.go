@@ -184,22 +184,9 @@ func TestScaleUDP(t *testing.T) {
 					h.Flags = protocol.HelloDeviceDescribe
 					d.hello(h)
 				} else {
-					d.sess = w.savedSession(id, keys[i])
-					d.mark253 = true
-					d.start()
-					pid := d.nextID()
-					if !d.exchange(protocol.NewPing(pid)) {
-						t.Errorf("device %d: no ping ACK", i)
-					}
+					w.resumeScaleDevice(t, d, i, keys[i])
 				}
-				for k, body := range []string{`{"p":12,"m":[]}`, `{"f":["led"],"v":{"temp":2}}`} {
-					mid := d.nextID()
-					m, _ := protocol.NewDescribePost(mid, byte(k+1),
-						protocol.DescribeBody{Flags: protocol.DescribeFlags(1 << k), Payload: []byte(body)})
-					if !d.exchange(m) {
-						t.Errorf("device %d: no describe ACK", i)
-					}
-				}
+				postScaleDescribe(t, d, i)
 				d.pc.Close()
 				keys[i] = nil
 			}
@@ -355,6 +342,29 @@ func BenchmarkUDPUnpack(b *testing.B) {
 		c.sess.Read, c.sess.Write, c.packed = nil, nil, packed
 		if _, err := c.sessLocked(); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// resumeScaleDevice starts scale device i on a session saved for it (a
+// resumption: records marked 253, no handshake) and exchanges one ping.
+func (w *udpWorld) resumeScaleDevice(t *testing.T, d *udpDevice, i int, key *ecdsa.PrivateKey) {
+	d.sess = w.savedSession(d.id, key)
+	d.mark253 = true
+	d.start()
+	if !d.exchange(protocol.NewPing(d.nextID())) {
+		t.Errorf("device %d: no ping ACK", i)
+	}
+}
+
+// postScaleDescribe sends scale device i's describe in its two parts
+// (system, then application), each acknowledged.
+func postScaleDescribe(t *testing.T, d *udpDevice, i int) {
+	for k, body := range []string{`{"p":12,"m":[]}`, `{"f":["led"],"v":{"temp":2}}`} {
+		m, _ := protocol.NewDescribePost(d.nextID(), byte(k+1),
+			protocol.DescribeBody{Flags: protocol.DescribeFlags(1 << k), Payload: []byte(body)})
+		if !d.exchange(m) {
+			t.Errorf("device %d: no describe ACK", i)
 		}
 	}
 }

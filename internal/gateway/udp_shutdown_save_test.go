@@ -167,21 +167,8 @@ func TestScaleUDPShutdown(t *testing.T) {
 			for i := range work {
 				id := scaleID(i)
 				d := udpDeviceOn(t, id, keys[i], w.addr)
-				d.sess = w.savedSession(id, keys[i])
-				d.mark253 = true
-				d.start()
-				pid := d.nextID()
-				if !d.exchange(protocol.NewPing(pid)) {
-					t.Errorf("device %d: no ping ACK", i)
-				}
-				for k, body := range []string{`{"p":12,"m":[]}`, `{"f":["led"],"v":{"temp":2}}`} {
-					mid := d.nextID()
-					m, _ := protocol.NewDescribePost(mid, byte(k+1),
-						protocol.DescribeBody{Flags: protocol.DescribeFlags(1 << k), Payload: []byte(body)})
-					if !d.exchange(m) {
-						t.Errorf("device %d: no describe ACK", i)
-					}
-				}
+				w.resumeScaleDevice(t, d, i, keys[i])
+				postScaleDescribe(t, d, i)
 				d.pc.Close()
 			}
 		})
