@@ -6,6 +6,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"errors"
 	"io"
@@ -161,9 +162,11 @@ type udpDevice struct {
 	sess    *dtls.Session // Write guarded by wmu; Read by the reader
 	ids     uint16        // the last message ID used
 	tok     byte
-	mark253 bool         // send records as type 253 (a resumed session)
-	replays atomic.Int64 // server records refused as replayed: a reused sequence number
-	last    []byte       // the last datagram sent
+	mark253 bool                         // send records as type 253 (a resumed session)
+	replays atomic.Int64                 // server records whose sequence number an accepted record with other bytes used: a reused nonce
+	stale   atomic.Int64                 // server records refused as too old or repeated byte for byte (harmless)
+	seen    map[uint64][sha256.Size]byte // accepted records by sequence number; reader only
+	last    []byte                       // the last datagram sent
 
 	inbox
 
@@ -270,6 +273,29 @@ func (d *udpDevice) sendRaw(out [][]byte) {
 	}
 }
 
+// noteSeq sorts a server record by its sequence number: one refused as
+// replayed whose number an accepted record with other bytes carried is a
+// reused CCM nonce (replays); one refused as too old, or a byte-for-byte
+// resend, is a late record of an ended session and harmless (stale).
+func (d *udpDevice) noteSeq(seq uint64, raw []byte, err error) {
+	sum := sha256.Sum256(raw)
+	if err == nil {
+		if d.seen == nil {
+			d.seen = make(map[uint64][sha256.Size]byte)
+		}
+		d.seen[seq] = sum
+		return
+	}
+	if !strings.Contains(err.Error(), "replayed") {
+		return
+	}
+	if prev, ok := d.seen[seq]; ok && prev != sum {
+		d.replays.Add(1)
+		return
+	}
+	d.stale.Add(1)
+}
+
 // start runs the reader: it opens the server's records, answers requests
 // when auto is on and queues the rest.
 func (d *udpDevice) start() {
@@ -286,11 +312,10 @@ func (d *udpDevice) start() {
 				if err != nil {
 					break
 				}
+				raw := rest[:len(rest)-len(after)]
 				rest = after
 				plain, typ, err := d.sess.Open(nil, &rec)
-				if err != nil && strings.Contains(err.Error(), "replayed") {
-					d.replays.Add(1) // a sequence number the server used before
-				}
+				d.noteSeq(rec.Header.Seq, raw, err)
 				if err != nil || typ != dtls.TypeApplicationData {
 					continue
 				}
