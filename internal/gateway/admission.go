@@ -1,7 +1,8 @@
 package gateway
 
-// Admission of starting TCP sessions (docs/operations.md, "Reconnect
-// storms"). A reconnect storm is tens of thousands of devices each needing
+// Admission of starting device sessions (docs/operations.md, "Reconnect
+// storms"), TCP and Gen 3 alike: one pool of slots for both, since both
+// spend the same CPU and store. A reconnect storm is tens of thousands of devices each needing
 // two RSA operations and then a few store writes (online, describe) before
 // it is of any use. Without a bound every one of them competes with the
 // devices already online for the CPU and the store, and calls to those
@@ -61,6 +62,13 @@ func (a *admission) acquire(deadline time.Time, done <-chan struct{}) (queued bo
 	case <-done:
 		return true, ErrClosed
 	}
+}
+
+// full reports whether a start would be turned away at once: every slot
+// is held and the queue is full. The Gen 3 demultiplexer drops a
+// ClientHello then, before it costs a goroutine (the device retransmits).
+func (a *admission) full() bool {
+	return len(a.slots) == cap(a.slots) && a.waiting.Load() >= a.queue
 }
 
 // release returns a slot taken by acquire.

@@ -111,12 +111,16 @@ type Config struct {
 	// slots than cores would add no throughput; waiting handshakes queue
 	// until their handshake deadline. Default runtime.GOMAXPROCS(0).
 	MaxHandshakes int
-	// MaxStarting caps the TCP sessions that are starting: from the
+	// MaxStarting caps the device sessions that are starting: from the
 	// device's handshake block (before the first RSA operation) until the
 	// device is online and its application describe stored (or
 	// AdmissionHold after online). StartQueue more connections wait for a
 	// slot, each at most HandshakeIdle; connections beyond are closed at
-	// once and counted (Stats.AdmissionRefused). This keeps a reconnect
+	// once and counted (Stats.AdmissionRefused). Gen 3 starts share the
+	// slots: a handshake from its ClientHello with a valid cookie (before
+	// the signature), a resumption from its first record (before the store
+	// reads); a Gen 3 start beyond the queue is dropped unanswered and the
+	// device retransmits (Stats.UDPAdmissionDropped). This keeps a reconnect
 	// storm's handshakes and store writes from starving the devices already
 	// online (docs/operations.md, "Reconnect storms"). Size it as the
 	// handshakes per second the node can do times the seconds a start takes

@@ -105,6 +105,9 @@ type Gateway struct {
 	// presence writes onlines, offlines and last-heard times in batches
 	// (presence.go).
 	presence *presenceWriter
+	// plog rate-limits the per-device online and offline lines
+	// (presence_log.go).
+	plog presenceLog
 	// tpoll holds the parked TCP sessions (tcp_park.go); nil where
 	// sessions cannot park.
 	tpoll *tcpPoller
@@ -180,9 +183,11 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Gateway, error) {
 	g.sub = sub
 	g.ctx, g.cancel = context.WithCancel(context.Background())
 	g.presence = newPresenceWriter(g.store, g.log)
-	g.bg.Add(2)
+	g.plog.log = g.log
+	g.bg.Add(3)
 	go g.route()
 	go g.flushLoop()
+	go g.presenceLogLoop()
 	if !cfg.DisableTCPPark {
 		if p, err := newTCPPoller(); err != nil {
 			g.log.Warn("gateway: idle TCP sessions keep their goroutines", "err", err)

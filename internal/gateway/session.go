@@ -289,7 +289,7 @@ func (s *session) goOnline() error {
 	g.publishStatus(s.owner(), d.ProductVersion, s.id, statusOnline)
 	g.publishPresence(s.id, true, s.sid, s.ip)
 	s.otaOnline()
-	g.log.Info("gateway: device online", "device", s.id, "session", s.sid, "addr", s.ip,
+	g.plog.note(presenceOnline, "gateway: device online", "device", s.id, "session", s.sid, "addr", s.ip,
 		"platform", h.PlatformID, "system", h.SystemVersion)
 	s.holdUntilDescribed()
 	s.startDescribe()
@@ -483,7 +483,7 @@ func (s *session) finish() {
 	g.router.remove(s)
 	if !g.unregister(s) {
 		// Replaced by a newer connection, which owns the device's state now.
-		g.log.Info("gateway: device session replaced", "device", s.id, "session", s.sid)
+		g.plog.note(presenceOffline, "gateway: device session replaced", "device", s.id, "session", s.sid)
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
@@ -500,7 +500,7 @@ func (s *session) finish() {
 		g.publishStatus(o, prodVer, s.id, statusOffline)
 		g.publishPresence(s.id, false, s.sid, s.ip)
 	}
-	g.log.Info("gateway: device offline", "device", s.id, "session", s.sid, "reason", reason)
+	g.plog.note(presenceOffline, "gateway: device offline", "device", s.id, "session", s.sid, "reason", reason)
 }
 
 func (s *session) owner() owner {

@@ -48,9 +48,9 @@ type Stats struct {
 	// HandshakesLimited counts connections closed because their address
 	// exceeded Config.HandshakeRate, before any RSA operation.
 	HandshakesLimited uint64
-	// Starting is the number of TCP sessions holding an admission slot
-	// (Config.MaxStarting) and StartWaiting the connections waiting for
-	// one (gauges). AdmissionQueued counts connections that had to wait,
+	// Starting is the number of device sessions (TCP and Gen 3) holding
+	// an admission slot (Config.MaxStarting) and StartWaiting the
+	// connections waiting for one (gauges). AdmissionQueued counts connections that had to wait,
 	// AdmissionRefused those closed because the queue was full, and
 	// AdmissionTimeouts those closed after waiting HandshakeIdle.
 	Starting          int64
@@ -105,6 +105,16 @@ type Stats struct {
 	UDPDuplicates   uint64
 	UDPBadRecords   uint64
 	UDPMoves        uint64
+	// UDPAdmitted counts Gen 3 session starts (handshakes and resumptions
+	// by the device) that got an admission slot (Config.MaxStarting,
+	// shared with TCP); UDPAdmissionDropped those dropped instead, the
+	// queue being full or the wait too long (the device retransmits).
+	UDPAdmitted         uint64
+	UDPAdmissionDropped uint64
+	// UDPEndAlerts counts fatal alerts sent to devices whose session the
+	// gateway ended for a store failure or a refusal, so that they
+	// handshake again at once.
+	UDPEndAlerts uint64
 	// UDPParked is the Gen 3 sessions parked now (no goroutine; a gauge);
 	// UDPParks and UDPWakes count parkings and wake-ups.
 	UDPParked int64
@@ -140,6 +150,8 @@ type counters struct {
 	udpResumptions, udpSaves                atomic.Uint64
 	udpRetransmits, udpGaveUp               atomic.Uint64
 	udpDuplicates, udpBadRecords, udpMoves  atomic.Uint64
+	udpAdmitted, udpAdmissionDropped        atomic.Uint64
+	udpEndAlerts                            atomic.Uint64
 	udpParked                               atomic.Int64
 	udpParks, udpWakes                      atomic.Uint64
 	tcpParked                               atomic.Int64
@@ -151,53 +163,56 @@ type counters struct {
 
 func (c *counters) snapshot() Stats {
 	return Stats{
-		Online:            c.online.Load(),
-		Connections:       c.connections.Load(),
-		HandshakesOK:      c.handshakesOK.Load(),
-		HandshakesFailed:  c.handshakesFailed.Load(),
-		RefusedUnknown:    c.refusedUnknown.Load(),
-		RefusedKey:        c.refusedKey.Load(),
-		RefusedDenied:     c.refusedDeny.Load(),
-		FramesBad:         c.framesBad.Load(),
-		MessagesBad:       c.messagesBad.Load(),
-		Replaced:          c.replaced.Load(),
-		IdleTimeouts:      c.idleTimeouts.Load(),
-		EventsIn:          c.eventsIn.Load(),
-		EventsLimited:     c.eventsLimited.Load(),
-		EventsOut:         c.eventsOut.Load(),
-		EventsDropped:     c.eventsDropped.Load(),
-		Calls:             c.calls.Load(),
-		CallsFailed:       c.callsFailed.Load(),
-		ClaimsOK:          c.claimsOK.Load(),
-		ClaimsFailed:      c.claimsFailed.Load(),
-		Panics:            c.panics.Load(),
-		OTAStarted:        c.otaStarted.Load(),
-		OTASucceeded:      c.otaSucceeded.Load(),
-		OTAFailed:         c.otaFailed.Load(),
-		OTAChunks:         c.otaChunks.Load(),
-		CallsBusy:         c.callsBusy.Load(),
-		HandshakesLimited: c.handshakesLimited.Load(),
-		AdmissionQueued:   c.admissionQueued.Load(),
-		AdmissionRefused:  c.admissionRefused.Load(),
-		AdmissionTimeouts: c.admissionTimeouts.Load(),
-		EventsUnacked:     c.eventsUnacked.Load(),
-		UDPDatagramsIn:    c.udpIn.Load(),
-		UDPDatagramsOut:   c.udpOut.Load(),
-		UDPDropped:        c.udpDropped.Load(),
-		UDPCookies:        c.udpCookies.Load(),
-		UDPSignatures:     c.udpSignatures.Load(),
-		UDPUnknownCID:     c.udpUnknownCID.Load(),
-		UDPResumptions:    c.udpResumptions.Load(),
-		UDPSaves:          c.udpSaves.Load(),
-		UDPRetransmits:    c.udpRetransmits.Load(),
-		UDPGaveUp:         c.udpGaveUp.Load(),
-		UDPDuplicates:     c.udpDuplicates.Load(),
-		UDPBadRecords:     c.udpBadRecords.Load(),
-		UDPMoves:          c.udpMoves.Load(),
-		UDPParked:         c.udpParked.Load(),
-		UDPParks:          c.udpParks.Load(),
-		UDPWakes:          c.udpWakes.Load(),
-		TCPParked:         c.tcpParked.Load(),
-		TCPWakes:          c.tcpWakes.Load(),
+		Online:              c.online.Load(),
+		Connections:         c.connections.Load(),
+		HandshakesOK:        c.handshakesOK.Load(),
+		HandshakesFailed:    c.handshakesFailed.Load(),
+		RefusedUnknown:      c.refusedUnknown.Load(),
+		RefusedKey:          c.refusedKey.Load(),
+		RefusedDenied:       c.refusedDeny.Load(),
+		FramesBad:           c.framesBad.Load(),
+		MessagesBad:         c.messagesBad.Load(),
+		Replaced:            c.replaced.Load(),
+		IdleTimeouts:        c.idleTimeouts.Load(),
+		EventsIn:            c.eventsIn.Load(),
+		EventsLimited:       c.eventsLimited.Load(),
+		EventsOut:           c.eventsOut.Load(),
+		EventsDropped:       c.eventsDropped.Load(),
+		Calls:               c.calls.Load(),
+		CallsFailed:         c.callsFailed.Load(),
+		ClaimsOK:            c.claimsOK.Load(),
+		ClaimsFailed:        c.claimsFailed.Load(),
+		Panics:              c.panics.Load(),
+		OTAStarted:          c.otaStarted.Load(),
+		OTASucceeded:        c.otaSucceeded.Load(),
+		OTAFailed:           c.otaFailed.Load(),
+		OTAChunks:           c.otaChunks.Load(),
+		CallsBusy:           c.callsBusy.Load(),
+		HandshakesLimited:   c.handshakesLimited.Load(),
+		AdmissionQueued:     c.admissionQueued.Load(),
+		AdmissionRefused:    c.admissionRefused.Load(),
+		AdmissionTimeouts:   c.admissionTimeouts.Load(),
+		EventsUnacked:       c.eventsUnacked.Load(),
+		UDPDatagramsIn:      c.udpIn.Load(),
+		UDPDatagramsOut:     c.udpOut.Load(),
+		UDPDropped:          c.udpDropped.Load(),
+		UDPCookies:          c.udpCookies.Load(),
+		UDPSignatures:       c.udpSignatures.Load(),
+		UDPUnknownCID:       c.udpUnknownCID.Load(),
+		UDPResumptions:      c.udpResumptions.Load(),
+		UDPSaves:            c.udpSaves.Load(),
+		UDPRetransmits:      c.udpRetransmits.Load(),
+		UDPGaveUp:           c.udpGaveUp.Load(),
+		UDPDuplicates:       c.udpDuplicates.Load(),
+		UDPBadRecords:       c.udpBadRecords.Load(),
+		UDPMoves:            c.udpMoves.Load(),
+		UDPAdmitted:         c.udpAdmitted.Load(),
+		UDPAdmissionDropped: c.udpAdmissionDropped.Load(),
+		UDPEndAlerts:        c.udpEndAlerts.Load(),
+		UDPParked:           c.udpParked.Load(),
+		UDPParks:            c.udpParks.Load(),
+		UDPWakes:            c.udpWakes.Load(),
+		TCPParked:           c.tcpParked.Load(),
+		TCPWakes:            c.tcpWakes.Load(),
 	}
 }
