@@ -353,7 +353,7 @@ func (c *udpConn) Read(p []byte) (int, error) {
 		if chance(c.faults.Drop) {
 			continue
 		}
-		c.received(c.buf[:n])
+		c.received(sock, c.buf[:n])
 	}
 }
 
@@ -387,8 +387,11 @@ func (c *udpConn) readFailed(sock net.Conn, err error) (again bool, _ error) {
 	return true, nil
 }
 
-// received opens the records of one datagram and queues their messages.
-func (c *udpConn) received(datagram []byte) {
+// received opens the records of one datagram read from sock and queues
+// their messages. Only an answer on the current socket ends the move
+// marking: a datagram read from the socket ChangeAddress just replaced
+// was sent to the old address.
+func (c *udpConn) received(sock net.Conn, datagram []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
@@ -405,7 +408,9 @@ func (c *udpConn) received(datagram []byte) {
 		if err != nil {
 			continue // forged, replayed or not ours: drop
 		}
-		c.move = false
+		if sock == c.sock {
+			c.move = false
+		}
 		if typ == dtls.TypeAlert {
 			continue
 		}

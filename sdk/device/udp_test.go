@@ -747,7 +747,7 @@ func TestUDPDeviceNothingSealedAfterClose(t *testing.T) {
 	if _, err := s.udp.Write(b); !errors.Is(err, net.ErrClosed) {
 		t.Errorf("Write after close: %v, want net.ErrClosed", err)
 	}
-	s.udp.received(repeat)
+	s.udp.received(s.udp.sock, repeat)
 	if again, err := s.udp.readFailed(s.udp.sock, os.ErrDeadlineExceeded); again || !errors.Is(err, net.ErrClosed) {
 		t.Errorf("retransmission timer after close: again %v, %v", again, err)
 	}
@@ -911,5 +911,56 @@ func TestUDPDeviceResumeSendsHelloOnlyWhenNeeded(t *testing.T) {
 				t.Errorf("%d handshakes, want 1", srv.handshakes.Load())
 			}
 		})
+	}
+}
+
+// TestUDPDeviceMoveEndsOnlyOnNewSocket pins when ChangeAddress's type-253
+// marking ends: on an answer read from the new socket, not on a datagram
+// the reader took from the old socket as it was replaced (an ACK sent
+// before the move). TestUDPDeviceChangeAddress failed on that (about 1
+// run in 10 under load: the publish after the move went unmarked).
+// Deterministic: it hands the connection the datagrams directly.
+func TestUDPDeviceMoveEndsOnlyOnNewSocket(t *testing.T) {
+	key := p256(t)
+	srv := newUDPTestServer(t, &key.PublicKey)
+	d, log := newUDPDevice(t, key, srv, nil)
+	runDevice(t, d)
+	log.wait(t, Online)
+	c := d.session().udp
+	// Records the server sealed: too short for a CoAP message, so the
+	// connection opens them and queues nothing (the queue is the reader's).
+	seal := func() []byte {
+		srv.mu.Lock()
+		defer srv.mu.Unlock()
+		var rec []byte
+		for _, ss := range srv.sess {
+			var err error
+			if rec, err = ss.s.Seal(nil, []byte{0x40, 0x00}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return rec
+	}
+	moving := func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.move
+	}
+	c.mu.Lock()
+	old := c.sock
+	c.mu.Unlock()
+	if err := c.changeAddress(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	c.received(old, seal())
+	if !moving() {
+		t.Fatal("a datagram read from the replaced socket ended the move marking")
+	}
+	c.mu.Lock()
+	sock := c.sock
+	c.mu.Unlock()
+	c.received(sock, seal())
+	if moving() {
+		t.Fatal("an answer on the new socket left the move marking on")
 	}
 }
