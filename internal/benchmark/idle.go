@@ -154,18 +154,8 @@ func (e *Env) Idle(ctx context.Context, concurrency int, m Measure, progress io.
 // getDevice reads one device with GET /v1/devices/:id and reports it with
 // its latency from start.
 func (e *Env) getDevice(ctx context.Context, id string, start time.Time, cur *atomic.Pointer[meter]) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.URL+"/v1/devices/"+id, nil)
-	if err != nil {
-		report(cur, 0, "request", err)
-		return
-	}
-	req.Header.Set("Authorization", "Bearer "+e.Token)
-	resp, err := e.client.Do(req)
-	if err != nil {
-		if ctx.Err() == nil {
-			report(cur, 0, "connection", err)
-			pause(ctx)
-		}
+	resp := e.send(ctx, http.MethodGet, "/v1/devices/"+id, "", cur)
+	if resp == nil {
 		return
 	}
 	var d listedDevice

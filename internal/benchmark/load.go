@@ -366,19 +366,9 @@ var callOK = []byte(`"return_value":1`)
 // call makes one function call and reports it with its latency from
 // start.
 func (e *Env) call(ctx context.Context, id string, start time.Time, cur *atomic.Pointer[meter]) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.URL+"/v1/devices/"+id+"/led", strings.NewReader("arg=on"))
-	if err != nil {
-		report(cur, 0, "request", err)
-		return
-	}
-	req.Header.Set("Authorization", "Bearer "+e.Token)
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := e.client.Do(req)
-	if err != nil {
-		if ctx.Err() == nil {
-			report(cur, 0, "connection", err)
-			pause(ctx)
-		}
+	path := "/v1/devices/" + id + "/led"
+	resp := e.send(ctx, http.MethodPost, path, "arg=on", cur)
+	if resp == nil {
 		return
 	}
 	bp := answerBufs.Get().(*[1024]byte)
@@ -391,12 +381,41 @@ func (e *Env) call(ctx context.Context, id string, start time.Time, cur *atomic.
 	switch {
 	case ctx.Err() != nil:
 	case resp.StatusCode != http.StatusOK:
-		report(cur, 0, "HTTP "+strconv.Itoa(resp.StatusCode), fmt.Errorf("POST %s: HTTP %d: %s", req.URL.Path, resp.StatusCode, bytes.TrimSpace(buf[:n])))
+		report(cur, 0, "HTTP "+strconv.Itoa(resp.StatusCode), fmt.Errorf("POST %s: HTTP %d: %s", path, resp.StatusCode, bytes.TrimSpace(buf[:n])))
 	case !bytes.Contains(buf[:n], callOK):
-		report(cur, 0, "wrong answer", fmt.Errorf("POST %s: %s", req.URL.Path, buf[:n]))
+		report(cur, 0, "wrong answer", fmt.Errorf("POST %s: %s", path, buf[:n]))
 	default:
 		report(cur, lat, "", nil)
 	}
+}
+
+// send makes one API request with the benchmark's token, and a form body
+// when form is not empty. When the request fails before an answer it
+// reports the failure to cur (unless ctx ended, and then pauses) and
+// returns nil; else the caller reads and closes the answer.
+func (e *Env) send(ctx context.Context, method, path, form string, cur *atomic.Pointer[meter]) *http.Response {
+	var body io.Reader
+	if form != "" {
+		body = strings.NewReader(form)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, e.URL+path, body)
+	if err != nil {
+		report(cur, 0, "request", err)
+		return nil
+	}
+	req.Header.Set("Authorization", "Bearer "+e.Token)
+	if form != "" {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	resp, err := e.client.Do(req)
+	if err != nil {
+		if ctx.Err() == nil {
+			report(cur, 0, "connection", err)
+			pause(ctx)
+		}
+		return nil
+	}
+	return resp
 }
 
 // List runs the list scenario: concurrency clients read GET /v1/devices
@@ -425,18 +444,8 @@ func (e *Env) List(ctx context.Context, concurrency int, m Measure) (*Result, er
 // list reads the device list once and reports it with its latency from
 // start.
 func (e *Env) list(ctx context.Context, start time.Time, cur *atomic.Pointer[meter]) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.URL+"/v1/devices", nil)
-	if err != nil {
-		report(cur, 0, "request", err)
-		return
-	}
-	req.Header.Set("Authorization", "Bearer "+e.Token)
-	resp, err := e.client.Do(req)
-	if err != nil {
-		if ctx.Err() == nil {
-			report(cur, 0, "connection", err)
-			pause(ctx)
-		}
+	resp := e.send(ctx, http.MethodGet, "/v1/devices", "", cur)
+	if resp == nil {
 		return
 	}
 	var c edgeCounter
