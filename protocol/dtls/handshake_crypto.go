@@ -1,6 +1,7 @@
 package dtls
 
 import (
+	"crypto"
 	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -61,12 +62,22 @@ func serverKeyExchangeSum(clientRandom, serverRandom *[RandomLen]byte, ske *Serv
 // SignServerKeyExchange signs ske's ECDHE parameters together with both
 // hello randoms with the server's P-256 key, filling in SignatureAlgorithm
 // (ecdsa_secp256r1_sha256) and an ASN.1 Signature. rand is the entropy
-// source (crypto/rand.Reader in production).
+// source of a hedged signature; nil signs deterministically (RFC 6979), as
+// the server does: the signed parameters already hold the server's fresh
+// random and ephemeral key, so no message is ever signed twice, and it
+// costs a quarter less CPU than Go's hedged signing (docs/dtls.md#speed).
 func SignServerKeyExchange(rand io.Reader, key *ecdsa.PrivateKey, clientRandom, serverRandom *[RandomLen]byte, ske *ServerKeyExchange) error {
 	if key == nil || key.Curve != elliptic.P256() {
 		return errors.New("dtls: server key is not ECDSA P-256")
 	}
-	sig, err := ecdsa.SignASN1(rand, key, serverKeyExchangeDigest(clientRandom, serverRandom, ske))
+	digest := serverKeyExchangeSum(clientRandom, serverRandom, ske)
+	var sig []byte
+	var err error
+	if rand == nil {
+		sig, err = key.Sign(nil, digest[:], crypto.SHA256)
+	} else {
+		sig, err = ecdsa.SignASN1(rand, key, digest[:])
+	}
 	if err != nil {
 		return fmt.Errorf("dtls: sign server key exchange: %w", err)
 	}

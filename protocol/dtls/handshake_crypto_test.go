@@ -80,6 +80,38 @@ func TestSignServerKeyExchange(t *testing.T) {
 	}
 }
 
+// TestSignServerKeyExchangeDeterministic: with no reader (the server's
+// way) the signature is RFC 6979's, the same for the same parameters and
+// another for other ones, and verifies like a hedged one.
+func TestSignServerKeyExchangeDeterministic(t *testing.T) {
+	key := mustP256(t)
+	eph, err := ecdh.P256().GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cr, sr [RandomLen]byte
+	cr[0], sr[0] = 1, 2
+	sign := func(sr [RandomLen]byte) ServerKeyExchange {
+		t.Helper()
+		ske := ServerKeyExchange{NamedCurve: GroupSecp256r1, PublicKey: eph.PublicKey().Bytes()}
+		if err := SignServerKeyExchange(nil, key, &cr, &sr, &ske); err != nil {
+			t.Fatal(err)
+		}
+		if err := VerifyServerKeyExchange(&key.PublicKey, &cr, &sr, &ske); err != nil {
+			t.Fatal(err)
+		}
+		return ske
+	}
+	a, b := sign(sr), sign(sr)
+	if !bytes.Equal(a.Signature, b.Signature) {
+		t.Fatal("two signatures of the same parameters differ")
+	}
+	sr[31] ^= 1
+	if c := sign(sr); bytes.Equal(a.Signature, c.Signature) {
+		t.Fatal("another server random, the same signature")
+	}
+}
+
 func TestVerifyCertificateVerify(t *testing.T) {
 	key := mustP256(t)
 	sum := sha256.Sum256([]byte("transcript"))

@@ -61,7 +61,8 @@ const serverMaxEarlyLen = 512
 // ServerConfig is what a server needs to run Gen 3 handshakes. It is read,
 // never written, by handshakes, so one config serves any number of them.
 type ServerConfig struct {
-	// Key is the server's P-256 private key; it signs ServerKeyExchange.
+	// Key is the server's P-256 private key; it signs ServerKeyExchange,
+	// deterministically (RFC 6979, see SignServerKeyExchange).
 	Key *ecdsa.PrivateKey
 	// Signer, when set, signs instead of Key (an HSM, or a counter in tests).
 	// It receives a SHA-256 digest and returns an ASN.1 ECDSA signature.
@@ -77,8 +78,8 @@ type ServerConfig struct {
 	// Keys, when set, keeps parsed device keys across handshakes.
 	Keys *KeyCache
 	// Rand supplies the server random and connection IDs; nil means
-	// crypto/rand. Since Go 1.26 ECDSA signing and ECDH key generation draw
-	// their own secure randomness and ignore it.
+	// crypto/rand. Since Go 1.26 ECDH key generation draws its own secure
+	// randomness and ignores it; Key's signatures need none.
 	Rand io.Reader
 	// NewCID returns the CIDLen-byte connection ID the device must put on
 	// its records; nil means CIDLen bytes from Rand.
@@ -322,10 +323,11 @@ const serverFlightCap = 192
 // an ECDSA key, signed with ecdsa_secp256r1_sha256.
 var serverCertificateRequest = CertificateRequest{CertificateTypes: []byte{ClientCertTypeECDSASign}, SignatureAlgorithms: []uint16{SigECDSASecp256r1SHA256}}
 
-// sign signs ske with Signer or Key.
+// sign signs ske with Signer or, deterministically, with Key (see
+// SignServerKeyExchange).
 func (c *ServerConfig) sign(cr, sr *[RandomLen]byte, ske *ServerKeyExchange) error {
 	if c.Signer == nil {
-		return SignServerKeyExchange(c.rand(), c.Key, cr, sr, ske)
+		return SignServerKeyExchange(nil, c.Key, cr, sr, ske)
 	}
 	if pub, ok := c.Signer.Public().(*ecdsa.PublicKey); !ok || pub.Curve != elliptic.P256() {
 		return errors.New("dtls: server signer is not ECDSA P-256")
