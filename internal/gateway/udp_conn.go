@@ -52,6 +52,10 @@ type udpConn struct {
 	amu  sync.Mutex
 	addr netip.AddrPort // guarded by amu; where records go
 	pc   net.PacketConn // guarded by amu; the socket that last heard the device
+	// hushed, guarded by amu: another ClientHello came from the address;
+	// the handshake resends its flight only on the device's repeats
+	// (udp_portreuse.go).
+	hushed bool
 
 	rdl   atomic.Int64 // read deadline, Unix ns; 0: none
 	timer *time.Timer  // read waits; read goroutine only
@@ -80,6 +84,8 @@ type udpConn struct {
 	smu      sync.Mutex
 	sess     *dtls.Session // guarded by smu (Open, Seal, saving)
 	seqLimit uint64        // guarded by smu; write sequence numbers saved as reserved
+	stored   []byte        // guarded by smu; the state last saved or restored: saves are conditional on it (udpConn.save)
+	lost     bool          // guarded by smu; another process saved the session since: nothing more is sealed
 	persist  atomic.Bool   // the device is known: the session may be saved
 	// keepSavedAt, Unix ms, is the time a session reached by the gateway
 	// (udp_reach.go) saves with until its device is heard: 0 once heard.
@@ -181,6 +187,15 @@ func (c *udpConn) handshake(s *session) error {
 		return c.resumeTakeover(s)
 	}
 	if c.resuming {
+		// A resumption by the device is a start like a handshake; a
+		// reach has its own bounds (udp_reach*.go). The wait holds the
+		// lookup's place (maxResumeLookups).
+		if !c.reaching {
+			s.deadline = s.start.Add(s.g.cfg.HandshakeTimeout)
+			if err := c.admitStart(s); err != nil {
+				return s.handshakeFailed("admission", err)
+			}
+		}
 		return c.restore(s)
 	}
 	g := s.g
@@ -195,6 +210,10 @@ func (c *udpConn) handshake(s *session) error {
 	if err != nil {
 		s.close("handshake failed")
 		return s.handshakeFailed("client hello", err)
+	}
+	if err := c.admitStart(s); err != nil {
+		putDatagram(first)
+		return s.handshakeFailed("admission", err)
 	}
 	err = g.withHandshakeSlot(deadline, func() (err error) {
 		t0 := time.Now()
@@ -230,8 +249,7 @@ func (c *udpConn) handshake(s *session) error {
 				s.close("handshake timeout")
 				return s.handshakeFailed("retransmit", err)
 			}
-			g.stats.udpRetransmits.Add(uint64(len(out)))
-			c.send(out)
+			g.stats.udpRetransmits.Add(uint64(c.resend(out)))
 			continue
 		}
 		if err != nil {
@@ -262,6 +280,27 @@ func (c *udpConn) handshake(s *session) error {
 		}
 	}
 	return c.established(s, hs.Session())
+}
+
+// admitStart takes an admission slot (admission.go) for a Gen 3 session
+// start: a handshake before its first signature, a resumption before its
+// store reads. The session holds it until online with its describe
+// stored, as a TCP session does, so that a storm of starts waits here and
+// not in the CPU and the store the devices already online use. A start
+// that finds the queue full, or waits longer than HandshakeIdle, ends
+// without an answer: the device sends its flight (or record) again after
+// its own backoff, and that is the queue beyond StartQueue.
+func (c *udpConn) admitStart(s *session) error {
+	g := s.g
+	if g.admission == nil {
+		return nil
+	}
+	if err := s.admit(); err != nil {
+		g.stats.udpAdmissionDropped.Add(1)
+		return err
+	}
+	g.stats.udpAdmitted.Add(1)
+	return nil
 }
 
 // refusedHandshake counts a handshake the device failed.
@@ -341,10 +380,51 @@ func (c *udpConn) checkHello(s *session, h *protocol.Hello) error {
 		err := c.save(s, h, c.reserveAhead())
 		s.wmu.Unlock()
 		if err != nil {
+			// The Hello's answer needs this reservation: trying again
+			// before the answer would keep the device waiting another
+			// store timeout. The session ends, with an alert that makes
+			// the device handshake again at once (ended, endWithAlert).
 			s.g.log.Warn("gateway: save dtls session", "device", c.devID, "err", err)
+			s.close(reasonStore)
+			return err
 		}
 	}
 	return nil
+}
+
+// udpAlertInternalError is TLS's internal_error alert description
+// (RFC 5246, section 7.2.2).
+const udpAlertInternalError = 80
+
+// endWithAlert tells the device that the gateway ended its session: one
+// fatal internal_error alert sealed in the session. Device OS then drops
+// its session and handshakes again at once, where without an answer it
+// waits out its CoAP retransmission span, 74 s (docs/device-protocol.md,
+// 4.6). It sends nothing when the record could take a sequence number
+// that a saved copy of the session may use: at or past the stored
+// reservation, on a restored session whose claim was not stored, or on a
+// session another process restored since (c.lost: the device is its). A
+// handshaken session none of whose saves was stored has sealed nothing
+// since its Finished, and every save it tried reserved far above that.
+func (c *udpConn) endWithAlert(s *session) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	c.smu.Lock()
+	sess, err := c.sessLocked()
+	var rec []byte
+	if err == nil && !c.lost && (sess.WriteSeq < c.seqLimit || c.seqLimit == 0 && !c.resumedState) {
+		rec, err = sess.SealType(nil, dtls.TypeAlert, []byte{2, udpAlertInternalError})
+	}
+	c.smu.Unlock()
+	if err != nil || rec == nil {
+		return
+	}
+	c.amu.Lock()
+	pc, addr := c.pc, c.addr
+	c.amu.Unlock()
+	if c.u.write(pc, rec, addr) == nil {
+		s.g.stats.udpEndAlerts.Add(1)
+	}
 }
 
 // recheck reads the handshaken device from the store: it must not be denied
@@ -565,7 +645,7 @@ func (c *udpConn) rebind(s *session, d *udpDatagram, newest bool) {
 	c.amu.Unlock()
 	if moved && newest {
 		s.g.stats.udpMoves.Add(1)
-		s.g.log.Info("gateway: device moved", "device", s.id, "session", s.sid, "addr", d.addr.String())
+		s.g.plog.note(presenceMoved, "gateway: device moved", "device", s.id, "session", s.sid, "addr", d.addr.String())
 		// Only a new IP is a new last_ip_address: a new port on the same
 		// address (NAT rebinding, every resumption from a new socket) is
 		// not worth a store write, which this goroutine waits for while
@@ -703,6 +783,10 @@ func (c *udpConn) sealAndSend(s *session, dst, content []byte) ([]byte, error) {
 		c.smu.Unlock()
 		return dst, err
 	}
+	if c.lost {
+		c.smu.Unlock()
+		return dst, errClaimed
+	}
 	if c.persist.Load() && c.u.saved != nil && sess.WriteSeq >= c.seqLimit {
 		c.smu.Unlock()
 		if err := c.save(s, &s.hello, c.reserveAhead()); err != nil {
@@ -809,12 +893,25 @@ func (c *udpConn) ended(s *session) {
 	s.mu.Lock()
 	reason := s.reason
 	s.mu.Unlock()
+	switch reason {
+	case reasonStore, reasonWrongHost:
+		// The device holds a session the gateway will not continue:
+		// tell it before the store is tried again below.
+		c.endWithAlert(s)
+	}
 	if c.persist.Load() && c.u.saved != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 		var err error
 		switch reason {
 		case reasonReplaced, reasonWrongHost, reasonStore:
-			err = c.u.saved.DeleteDTLSSession(ctx, c.cid[:])
+			// Only the state this session saved: a session another
+			// process restored since is its.
+			c.smu.Lock()
+			stored := c.stored
+			c.smu.Unlock()
+			if stored != nil {
+				_, err = c.u.saved.DeleteDTLSSessionState(ctx, c.cid[:], stored)
+			}
 		default:
 			// Saved with a reservation, not the exact number: a request
 			// of the ended session still under way (a describe fetch)
@@ -829,7 +926,10 @@ func (c *udpConn) ended(s *session) {
 			s.wmu.Unlock()
 		}
 		cancel()
-		if err != nil {
+		switch {
+		case errors.Is(err, errClaimed):
+			s.g.log.Info("gateway: saved dtls session restored by another process; not saved", "device", s.id)
+		case err != nil:
 			s.g.log.Warn("gateway: save dtls session", "device", s.id, "err", err)
 		}
 	}
@@ -869,6 +969,7 @@ func (c *udpConn) takeOver(s *session) {
 	n.cid, n.inCIDs, n.devID, n.product = c.cid, true, c.devID, c.product
 	c.smu.Lock()
 	n.sess, n.packed, n.seqLimit = c.sess, c.packed, c.seqLimit
+	n.stored, n.lost = c.stored, c.lost
 	c.smu.Unlock()
 	n.persist.Store(c.persist.Load())
 	n.takeover = true
@@ -892,7 +993,7 @@ func (c *udpConn) takeOver(s *session) {
 			pending = false
 		}
 	}
-	s.g.log.Info("gateway: device restarted its session", "device", s.id, "session", s.sid)
+	s.g.plog.note(presenceMoved, "gateway: device restarted its session", "device", s.id, "session", s.sid)
 	s.g.serveUDPSession(ns)
 }
 

@@ -32,14 +32,23 @@ type saveBatcher struct {
 // batchedSave is one session waiting for its batch.
 type batchedSave struct {
 	st   store.DTLSSession
+	old  []byte    // the state st replaces (store.DTLSSessions.ClaimDTLSSession)
 	at   time.Time // when it began to wait
-	done chan error
+	done chan batchResult
 }
 
-// save writes st in a batch of bs and returns its outcome once the batch
-// is written: store.ErrNotFound (wrapped) when its device is absent.
-func (b *saveBatcher) save(bs store.DTLSSessionBatches, st store.DTLSSession) error {
-	req := &batchedSave{st: st, at: time.Now(), done: make(chan error, 1)}
+// batchResult is the outcome of one batched save.
+type batchResult struct {
+	saved bool
+	err   error
+}
+
+// save writes st in a batch of bs, conditional on old as
+// store.DTLSSessions.ClaimDTLSSession is, and returns its outcome once the
+// batch is written: saved false when the stored state was not old (or,
+// old nil, the device is absent).
+func (b *saveBatcher) save(bs store.DTLSSessionBatches, st store.DTLSSession, old []byte) (saved bool, err error) {
+	req := &batchedSave{st: st, old: old, at: time.Now(), done: make(chan batchResult, 1)}
 	b.mu.Lock()
 	b.pending = append(b.pending, req)
 	start := !b.running
@@ -48,13 +57,15 @@ func (b *saveBatcher) save(bs store.DTLSSessionBatches, st store.DTLSSession) er
 	if start {
 		go b.write(bs)
 	}
-	return <-req.done
+	r := <-req.done
+	return r.saved, r.err
 }
 
 // write saves batches until none waits.
 func (b *saveBatcher) write(bs store.DTLSSessionBatches) {
 	batch := make([]*batchedSave, 0, saveBatchMax)
 	sts := make([]store.DTLSSession, 0, saveBatchMax)
+	olds := make([][]byte, 0, saveBatchMax)
 	for {
 		b.mu.Lock()
 		n := min(len(b.pending), saveBatchMax)
@@ -74,7 +85,7 @@ func (b *saveBatcher) write(bs store.DTLSSessionBatches) {
 		now, keep := time.Now(), batch[:0]
 		for _, r := range batch {
 			if now.Sub(r.at) >= cmp.Or(b.maxWait, storeTimeout) {
-				r.done <- context.DeadlineExceeded
+				r.done <- batchResult{err: context.DeadlineExceeded}
 				continue
 			}
 			keep = append(keep, r)
@@ -83,22 +94,20 @@ func (b *saveBatcher) write(bs store.DTLSSessionBatches) {
 		if len(batch) == 0 {
 			continue
 		}
-		sts = sts[:0]
+		sts, olds = sts[:0], olds[:0]
 		for _, r := range batch {
 			sts = append(sts, r.st)
+			olds = append(olds, r.old)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-		saved, err := bs.SaveDTLSSessions(ctx, sts)
+		saved, err := bs.SaveDTLSSessions(ctx, sts, olds)
 		cancel()
 		for i, r := range batch {
-			switch {
-			case err != nil:
-				r.done <- err
-			case !saved[i]:
-				r.done <- store.ErrNotFound
-			default:
-				r.done <- nil
+			if err != nil {
+				r.done <- batchResult{err: err}
+				continue
 			}
+			r.done <- batchResult{saved: saved[i]}
 		}
 	}
 }

@@ -12,7 +12,8 @@ import (
 )
 
 // fakeBatches records the batches it is given; the device "gone" is
-// absent, and each batch waits for hold (when set) before it is written.
+// absent, a save from the old state "stale" loses, and each batch waits
+// for hold (when set) before it is written.
 type fakeBatches struct {
 	mu    sync.Mutex
 	sizes []int
@@ -20,7 +21,7 @@ type fakeBatches struct {
 	fail  error
 }
 
-func (f *fakeBatches) SaveDTLSSessions(ctx context.Context, ss []store.DTLSSession) ([]bool, error) {
+func (f *fakeBatches) SaveDTLSSessions(ctx context.Context, ss []store.DTLSSession, old [][]byte) ([]bool, error) {
 	f.mu.Lock()
 	f.sizes = append(f.sizes, len(ss))
 	hold := f.hold
@@ -34,14 +35,15 @@ func (f *fakeBatches) SaveDTLSSessions(ctx context.Context, ss []store.DTLSSessi
 	}
 	saved := make([]bool, len(ss))
 	for i, s := range ss {
-		saved[i] = s.DeviceID != "gone"
+		saved[i] = s.DeviceID != "gone" && string(old[i]) != "stale"
 	}
 	return saved, nil
 }
 
 // TestSaveBatcher: saves that arrive while a batch is written go in the
-// next ones, at most saveBatchMax each; each save gets its own outcome;
-// a save that waited too long fails unwritten.
+// next ones, at most saveBatchMax each; each save gets its own outcome,
+// conditional on its own old state (a conflict in a batch fails that save
+// alone); a save that waited too long fails unwritten.
 func TestSaveBatcher(t *testing.T) {
 	t.Run("groups", func(t *testing.T) {
 		const n = 600
@@ -49,15 +51,20 @@ func TestSaveBatcher(t *testing.T) {
 		f := &fakeBatches{hold: hold}
 		var b saveBatcher
 		errs := make([]error, n+1)
+		saved := make([]bool, n+1)
 		var wg sync.WaitGroup
-		wg.Go(func() { errs[0] = b.save(f, store.DTLSSession{DeviceID: "first"}) })
+		wg.Go(func() { saved[0], errs[0] = b.save(f, store.DTLSSession{DeviceID: "first"}, nil) })
 		waitFor(t, "first batch", func() bool { f.mu.Lock(); defer f.mu.Unlock(); return len(f.sizes) == 1 })
 		for i := 1; i <= n; i++ {
 			id := fmt.Sprint("d", i)
 			if i == 7 {
 				id = "gone"
 			}
-			wg.Go(func() { errs[i] = b.save(f, store.DTLSSession{DeviceID: id}) })
+			old := []byte("current")
+			if i == 9 || i == 300 {
+				old = []byte("stale") // another process saved it since
+			}
+			wg.Go(func() { saved[i], errs[i] = b.save(f, store.DTLSSession{DeviceID: id}, old) })
 		}
 		waitFor(t, "saves waiting", func() bool { b.mu.Lock(); defer b.mu.Unlock(); return len(b.pending) == n })
 		close(hold)
@@ -67,8 +74,8 @@ func TestSaveBatcher(t *testing.T) {
 			t.Errorf("batches %s, want %s", got, want)
 		}
 		for i, err := range errs {
-			if (i == 7) != errors.Is(err, store.ErrNotFound) || (i != 7 && err != nil) {
-				t.Errorf("save %d: %v", i, err)
+			if want := i != 7 && i != 9 && i != 300; err != nil || saved[i] != want {
+				t.Errorf("save %d: saved %v, %v; want saved %v", i, saved[i], err, want)
 			}
 		}
 		b.mu.Lock()
@@ -80,7 +87,7 @@ func TestSaveBatcher(t *testing.T) {
 	t.Run("fails", func(t *testing.T) {
 		f := &fakeBatches{fail: errors.New("disk full")}
 		var b saveBatcher
-		if err := b.save(f, store.DTLSSession{DeviceID: "d"}); err == nil || err.Error() != "disk full" {
+		if _, err := b.save(f, store.DTLSSession{DeviceID: "d"}, nil); err == nil || err.Error() != "disk full" {
 			t.Errorf("save on a failing store: %v", err)
 		}
 	})
@@ -90,9 +97,9 @@ func TestSaveBatcher(t *testing.T) {
 		b := saveBatcher{maxWait: 50 * time.Millisecond}
 		var wg sync.WaitGroup
 		var first, late error
-		wg.Go(func() { first = b.save(f, store.DTLSSession{DeviceID: "first"}) })
+		wg.Go(func() { _, first = b.save(f, store.DTLSSession{DeviceID: "first"}, nil) })
 		waitFor(t, "first batch", func() bool { f.mu.Lock(); defer f.mu.Unlock(); return len(f.sizes) == 1 })
-		wg.Go(func() { late = b.save(f, store.DTLSSession{DeviceID: "late"}) })
+		wg.Go(func() { _, late = b.save(f, store.DTLSSession{DeviceID: "late"}, nil) })
 		waitFor(t, "save waiting", func() bool { b.mu.Lock(); defer b.mu.Unlock(); return len(b.pending) == 1 })
 		time.Sleep(100 * time.Millisecond)
 		close(hold)

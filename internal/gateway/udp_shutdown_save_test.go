@@ -33,14 +33,14 @@ type batchCountingStore struct {
 	sizes   []int
 }
 
-func (c *batchCountingStore) SaveDTLSSession(ctx context.Context, s store.DTLSSession) error {
+func (c *batchCountingStore) ClaimDTLSSession(ctx context.Context, s store.DTLSSession, old []byte) (bool, error) {
 	if c.counted.Load() {
 		c.singles.Add(1)
 	}
-	return c.DB.SaveDTLSSession(ctx, s)
+	return c.DB.ClaimDTLSSession(ctx, s, old)
 }
 
-func (c *batchCountingStore) SaveDTLSSessions(ctx context.Context, ss []store.DTLSSession) ([]bool, error) {
+func (c *batchCountingStore) SaveDTLSSessions(ctx context.Context, ss []store.DTLSSession, old [][]byte) ([]bool, error) {
 	c.mu.Lock()
 	first := len(c.sizes) == 0
 	c.sizes = append(c.sizes, len(ss))
@@ -56,7 +56,7 @@ func (c *batchCountingStore) SaveDTLSSessions(ctx context.Context, ss []store.DT
 			}
 		}
 	}
-	return c.DB.SaveDTLSSessions(ctx, ss)
+	return c.DB.SaveDTLSSessions(ctx, ss, old)
 }
 
 // TestUDPShutdownSavesInBatches: a gateway shutting down with many Gen 3

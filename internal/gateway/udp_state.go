@@ -128,40 +128,49 @@ func (c *udpConn) reserveAhead() uint64 {
 // raised to limit (0: the exact number; the session sends nothing more)
 // and the Hello h. Called with s.wmu held, so that no record is sealed
 // beyond a reservation before it is stored.
+//
+// Every save is conditional (store.DTLSSessions.ClaimDTLSSession): it
+// replaces only the state this session last saved or restored (c.stored;
+// the first save of a handshaken session inserts a new row), so that a
+// session another process restored meanwhile (the device moved to another
+// node of a cluster, or was reached there) is never overwritten by this
+// one's reservation. A save that loses fails with errClaimed and ends the
+// session: it seals nothing more (sealAndSend), is not saved again and
+// leaves the row to the other process. What it sealed is below the
+// number its last save reserved, where the other process started.
 func (c *udpConn) save(s *session, h *protocol.Hello, limit uint64) error {
-	return c.saveState(s, h, limit, nil, false)
+	return c.saveState(s, h, limit, false)
 }
 
 // saveEnded is save for a session that ended: the save may go in a batch
 // with other sessions' (udp_save_batch.go), and returns once the batch is
 // stored, so the caller's order is save's.
 func (c *udpConn) saveEnded(s *session, h *protocol.Hello, limit uint64) error {
-	return c.saveState(s, h, limit, nil, true)
+	return c.saveState(s, h, limit, true)
 }
 
-// errClaimed means that another process restored the same saved session
-// first (ClaimDTLSSession lost): this one must not continue it.
+// errClaimed means that the stored state of the session is no longer the
+// one this process last saved or read (another process restored it
+// first): this one must not continue it.
 var errClaimed = errors.New("gateway: saved dtls session restored by another process")
 
-// saveFrom is save; with old set, it saves only if the stored state is
-// still old (store.DeviceDTLSSessions.ClaimDTLSSession) and fails with
-// errClaimed otherwise. A session reached by the gateway that has not yet
-// heard its device keeps the time of the save it was restored from
-// (udpConn.keepSavedAt), so that a device that is gone does not look
-// recent to the next restart's sweep.
-func (c *udpConn) saveFrom(s *session, h *protocol.Hello, limit uint64, old []byte) error {
-	return c.saveState(s, h, limit, old, false)
-}
-
-// saveState is saveFrom; with batched set (and old nil) the save goes
-// through the gateway's saveBatcher when the store saves batches.
-func (c *udpConn) saveState(s *session, h *protocol.Hello, limit uint64, old []byte, batched bool) error {
+// saveState is save; with batched set the save goes through the
+// gateway's saveBatcher when the store saves batches. A session reached by
+// the gateway that has not yet heard its device keeps the time of the
+// save it was restored from (udpConn.keepSavedAt), so that a device that
+// is gone does not look recent to the next restart's sweep.
+func (c *udpConn) saveState(s *session, h *protocol.Hello, limit uint64, batched bool) error {
 	c.smu.Lock()
+	if c.lost {
+		c.smu.Unlock()
+		return errClaimed
+	}
 	sess, err := c.sessLocked()
 	if err != nil {
 		c.smu.Unlock()
 		return fmt.Errorf("gateway: save dtls session: %w", err)
 	}
+	old := c.stored
 	cp := *sess
 	cp.WriteSeq = max(cp.WriteSeq, limit)
 	b, err := cp.MarshalBinary()
@@ -184,27 +193,29 @@ func (c *udpConn) saveState(s *session, h *protocol.Hello, limit uint64, old []b
 	if ms := c.keepSavedAt.Load(); ms != 0 {
 		st.UpdatedAt = time.UnixMilli(ms)
 	}
-	if ds, ok := c.u.saved.(store.DeviceDTLSSessions); ok && old != nil {
-		won, err := ds.ClaimDTLSSession(ctx, st, old)
-		if err != nil {
-			return fmt.Errorf("gateway: save dtls session: %w", err)
-		}
-		if !won {
-			return errClaimed
-		}
-	} else if bs, ok := c.u.saved.(store.DTLSSessionBatches); ok && batched && old == nil {
+	var won bool
+	if bs, ok := c.u.saved.(store.DTLSSessionBatches); ok && batched {
 		// The batch writer has its own deadline per transaction.
-		if err := c.u.batch.save(bs, st); err != nil {
-			return fmt.Errorf("gateway: save dtls session: %w", err)
-		}
-	} else if err := c.u.saved.SaveDTLSSession(ctx, st); err != nil {
+		won, err = c.u.batch.save(bs, st, old)
+	} else {
+		won, err = c.u.saved.ClaimDTLSSession(ctx, st, old)
+	}
+	if err != nil {
 		return fmt.Errorf("gateway: save dtls session: %w", err)
 	}
-	if limit > 0 {
-		c.smu.Lock()
-		c.seqLimit = max(c.seqLimit, limit)
+	c.smu.Lock()
+	if !won {
+		c.lost = true
 		c.smu.Unlock()
+		c.persist.Store(false)
+		s.close(reasonClaimed)
+		return errClaimed
 	}
+	c.stored = sealed
+	if limit > 0 {
+		c.seqLimit = max(c.seqLimit, limit)
+	}
+	c.smu.Unlock()
 	s.g.stats.udpSaves.Add(1)
 	return nil
 }
@@ -230,7 +241,7 @@ func (c *udpConn) restore(s *session) error {
 		return fmt.Errorf("gateway: look up dtls session: %w", err)
 	}
 	refuse := func(err error) error {
-		_ = u.saved.DeleteDTLSSession(ctx, c.cid[:])
+		_, _ = u.saved.DeleteDTLSSessionState(ctx, c.cid[:], st.State)
 		u.noteMiss(c.cid)
 		s.close("resumption refused")
 		return s.refused(err)
@@ -255,7 +266,7 @@ func (c *udpConn) restore(s *session) error {
 		return refuse(errKeyMismatch)
 	}
 	c.smu.Lock()
-	c.sess = sess
+	c.sess, c.stored = sess, st.State
 	c.smu.Unlock()
 	c.devID, c.product, c.resumedState = d.ID, d.ProductID, true
 	s.id, s.storedProduct, s.hello = d.ID, d.ProductID, h
@@ -267,10 +278,9 @@ func (c *udpConn) restore(s *session) error {
 	// resuming on one node while another reaches it), one goes on; both
 	// going on from one state would seal records under the same nonces.
 	s.wmu.Lock()
-	err = c.saveFrom(s, &h, c.reserveAhead(), st.State)
+	err = c.save(s, &h, c.reserveAhead())
 	s.wmu.Unlock()
 	if errors.Is(err, errClaimed) {
-		c.persist.Store(false)
 		g.log.Info("gateway: saved dtls session restored elsewhere", "device", d.ID)
 		s.close(reasonClaimed)
 		return err

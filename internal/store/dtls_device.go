@@ -28,9 +28,4 @@ type DeviceDTLSSessions interface {
 	// the store lists offline, ordered by UpdatedAt and then CID, starting
 	// after the session after (nil: from the first). State is left empty.
 	RecentDTLSSessions(ctx context.Context, since time.Time, after *DTLSSession, limit int) ([]DTLSSession, error)
-	// ClaimDTLSSession saves s (as SaveDTLSSession) only when the stored
-	// state of the session s.CID is still old, and reports whether it did:
-	// of several processes that restore the same saved session at once,
-	// one wins, so no two of them continue it from the same state.
-	ClaimDTLSSession(ctx context.Context, s DTLSSession, old []byte) (bool, error)
 }

@@ -42,7 +42,8 @@ type DTLSSessions interface {
 	// SaveDTLSSession inserts s or replaces the session with the same CID,
 	// setting UpdatedAt to now when zero. It fails with ErrNotFound when
 	// the device s.DeviceID is absent, so that a session saved as its
-	// device is deleted does not outlive it.
+	// device is deleted does not outlive it. It is unconditional (tools,
+	// tests); a gateway saves with ClaimDTLSSession.
 	SaveDTLSSession(ctx context.Context, s DTLSSession) error
 	// DTLSSession returns the session with that CID or ErrNotFound.
 	DTLSSession(ctx context.Context, cid []byte) (*DTLSSession, error)
@@ -54,15 +55,27 @@ type DTLSSessions interface {
 	// DeleteDTLSSessionsBefore removes the sessions last saved before t and
 	// returns how many went.
 	DeleteDTLSSessionsBefore(ctx context.Context, t time.Time) (int, error)
+	// ClaimDTLSSession saves s only when the stored state of the session
+	// s.CID is still old (old nil: only when no session has s.CID, failing
+	// with ErrNotFound when the device is absent), and reports whether it
+	// did: a compare-and-set, so that of several processes continuing one
+	// saved session (restoring it, or extending what they saved of it)
+	// one goes on and no two seal under the same sequence numbers.
+	ClaimDTLSSession(ctx context.Context, s DTLSSession, old []byte) (bool, error)
+	// DeleteDTLSSessionState removes the session with that CID only when
+	// its stored state is still state, and reports whether it did.
+	DeleteDTLSSessionState(ctx context.Context, cid, state []byte) (bool, error)
 }
 
 // DTLSSessionBatches is implemented by stores that save many DTLS sessions
 // in one transaction: a gateway that shuts down with tens of thousands of
 // Gen 3 sessions saves them in batches, not one transaction each.
 type DTLSSessionBatches interface {
-	// SaveDTLSSessions saves each session of ss as SaveDTLSSession does,
-	// all in one transaction, and reports which were saved: saved[i] is
-	// false when the device ss[i].DeviceID is absent (that session alone is
-	// left out). On an error none is saved.
-	SaveDTLSSessions(ctx context.Context, ss []DTLSSession) (saved []bool, err error)
+	// SaveDTLSSessions saves each session of ss as ClaimDTLSSession(ss[i],
+	// old[i]) does (len(old) == len(ss)), all in one transaction, and
+	// reports which were saved: saved[i] is false when the stored state of
+	// ss[i].CID is not old[i] or, old[i] nil, when the CID is taken or the
+	// device absent (that session alone is left out). On an error none is
+	// saved.
+	SaveDTLSSessions(ctx context.Context, ss []DTLSSession, old [][]byte) (saved []bool, err error)
 }

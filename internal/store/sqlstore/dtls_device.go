@@ -87,30 +87,3 @@ func (db *DB) RecentDTLSSessions(ctx context.Context, since time.Time, after *st
 	}
 	return out, nil
 }
-
-// ClaimDTLSSession saves s only when the session's stored state is still
-// old (store.DeviceDTLSSessions). A sealed state carries a random nonce,
-// so no two saves store the same bytes and comparing them is an exact
-// claim: one conditional update, atomic on both databases.
-func (db *DB) ClaimDTLSSession(ctx context.Context, s store.DTLSSession, old []byte) (bool, error) {
-	if s.State == nil {
-		s.State = []byte{}
-	}
-	if old == nil {
-		old = []byte{}
-	}
-	at := s.UpdatedAt
-	if at.IsZero() {
-		at = now()
-	}
-	res, err := db.exec(ctx, db.w, `UPDATE dtls_sessions SET state = ?, addr = ?, updated_at = ?
-		WHERE cid = ? AND device_id = ? AND state = ?`, s.State, s.Addr, toMS(at), s.CID, s.DeviceID, old)
-	if err != nil {
-		return false, wrap(err, "claim DTLS session %x of device %q", s.CID, s.DeviceID)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, wrap(err, "claim DTLS session %x of device %q", s.CID, s.DeviceID)
-	}
-	return n == 1, nil
-}

@@ -26,13 +26,9 @@ func (db *DB) SaveDTLSSession(ctx context.Context, s store.DTLSSession) error {
 	if at.IsZero() {
 		at = now()
 	}
-	lock := ""
-	if db.dialect == dialectPostgres {
-		lock = " FOR SHARE"
-	}
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		var one int
-		if err := tx.QueryRowContext(ctx, db.rebind(`SELECT 1 FROM devices WHERE id = ?`+lock), s.DeviceID).Scan(&one); err != nil {
+		if err := tx.QueryRowContext(ctx, db.rebind(findDeviceToSave(db)), s.DeviceID).Scan(&one); err != nil {
 			return err
 		}
 		_, err := db.exec(ctx, tx, `INSERT INTO dtls_sessions (cid, device_id, state, addr, updated_at)
@@ -45,60 +41,161 @@ func (db *DB) SaveDTLSSession(ctx context.Context, s store.DTLSSession) error {
 	return wrap(err, "save DTLS session %x of device %q", s.CID, s.DeviceID)
 }
 
-// SaveDTLSSessions saves ss in one transaction
-// (store.DTLSSessionBatches), each as SaveDTLSSession does: the device row
-// found (and share-locked on PostgreSQL) before its session is written.
-// A session whose device is absent is left out and reported unsaved.
-func (db *DB) SaveDTLSSessions(ctx context.Context, ss []store.DTLSSession) ([]bool, error) {
+// The conditional writes of saved sessions (ClaimDTLSSession): a new
+// session goes in only when its CID is free; a saved one is replaced only
+// when its stored state is still the one the writer last read or wrote. A
+// sealed state carries a random nonce, so no two saves store the same
+// bytes and comparing them is an exact compare-and-set: one statement,
+// atomic on both databases (on PostgreSQL a concurrent writer of the row
+// waits, then finds the state changed).
+const (
+	insertNewDTLSSession = `INSERT INTO dtls_sessions (cid, device_id, state, addr, updated_at)
+		VALUES (?, ?, ?, ?, ?) ON CONFLICT (cid) DO NOTHING`
+	replaceDTLSSessionState = `UPDATE dtls_sessions SET state = ?, addr = ?, updated_at = ?
+		WHERE cid = ? AND device_id = ? AND state = ?`
+)
+
+// ClaimDTLSSession saves s only when the session's stored state is still
+// old, or, old nil, only when no session has s.CID and the device exists
+// (found, and share-locked on PostgreSQL, as SaveDTLSSession does); it
+// reports whether it saved (store.DTLSSessions).
+func (db *DB) ClaimDTLSSession(ctx context.Context, s store.DTLSSession, old []byte) (bool, error) {
+	if len(s.CID) == 0 {
+		return false, fmt.Errorf("sqlstore: claim DTLS session of device %q: empty connection ID", s.DeviceID)
+	}
+	state, at := s.State, s.UpdatedAt
+	if state == nil {
+		state = []byte{}
+	}
+	if at.IsZero() {
+		at = now()
+	}
+	var (
+		res sql.Result
+		err error
+	)
+	if old != nil {
+		// The row exists only while its device does (DeleteDevice
+		// removes both): no device lookup.
+		res, err = db.exec(ctx, db.w, replaceDTLSSessionState, state, s.Addr, toMS(at), s.CID, s.DeviceID, old)
+	} else {
+		err = db.inTx(ctx, func(tx *sql.Tx) error {
+			var one int
+			if err := tx.QueryRowContext(ctx, db.rebind(findDeviceToSave(db)), s.DeviceID).Scan(&one); err != nil {
+				return err
+			}
+			var err error
+			res, err = db.exec(ctx, tx, insertNewDTLSSession, s.CID, s.DeviceID, state, s.Addr, toMS(at))
+			return err
+		})
+	}
+	var n int64
+	if err == nil {
+		n, err = res.RowsAffected()
+	}
+	if err != nil {
+		return false, wrap(err, "claim DTLS session %x of device %q", s.CID, s.DeviceID)
+	}
+	return n == 1, nil
+}
+
+// findDeviceToSave finds the device of a session about to be saved: on
+// PostgreSQL it share-locks the row, so that DeleteDevice, which deletes
+// the device before its sessions, cannot leave the session behind.
+func findDeviceToSave(db *DB) string {
+	if db.dialect == dialectPostgres {
+		return `SELECT 1 FROM devices WHERE id = ? FOR SHARE`
+	}
+	return `SELECT 1 FROM devices WHERE id = ?`
+}
+
+// prepareClaims prepares claimOne's statements in tx.
+func (db *DB) prepareClaims(ctx context.Context, tx *sql.Tx) (find, ins, upd *sql.Stmt, err error) {
+	if find, err = tx.PrepareContext(ctx, db.rebind(findDeviceToSave(db))); err != nil {
+		return nil, nil, nil, err
+	}
+	if ins, err = tx.PrepareContext(ctx, db.rebind(insertNewDTLSSession)); err != nil {
+		closeStmts(find)
+		return nil, nil, nil, err
+	}
+	if upd, err = tx.PrepareContext(ctx, db.rebind(replaceDTLSSessionState)); err != nil {
+		closeStmts(find, ins)
+		return nil, nil, nil, err
+	}
+	return find, ins, upd, nil
+}
+
+func closeStmts(sts ...*sql.Stmt) {
+	for _, st := range sts {
+		if st != nil {
+			st.Close()
+		}
+	}
+}
+
+// claimOne writes s as ClaimDTLSSession does (an absent device is not an
+// error: s is not saved) with the statements of prepareClaims, at0 its time when s.UpdatedAt is zero, and reports
+// whether it did.
+func (db *DB) claimOne(ctx context.Context, find, ins, upd *sql.Stmt, s store.DTLSSession, old []byte, at0 time.Time) (bool, error) {
+	state := s.State
+	if state == nil {
+		state = []byte{}
+	}
+	at := s.UpdatedAt
+	if at.IsZero() {
+		at = at0
+	}
+	var res sql.Result
+	if old != nil {
+		var err error
+		if res, err = upd.ExecContext(ctx, state, s.Addr, toMS(at), s.CID, s.DeviceID, old); err != nil {
+			return false, err
+		}
+	} else {
+		var one int
+		err := find.QueryRowContext(ctx, s.DeviceID).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		if res, err = ins.ExecContext(ctx, s.CID, s.DeviceID, state, s.Addr, toMS(at)); err != nil {
+			return false, err
+		}
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// SaveDTLSSessions claims each session of ss from old[i] in one
+// transaction (store.DTLSSessionBatches), as ClaimDTLSSession does; a
+// session whose stored state is not old[i] (or, new, whose CID is taken
+// or device absent) is left out and reported unsaved.
+func (db *DB) SaveDTLSSessions(ctx context.Context, ss []store.DTLSSession, old [][]byte) ([]bool, error) {
 	saved := make([]bool, len(ss))
 	if len(ss) == 0 {
 		return saved, nil
+	}
+	if len(old) != len(ss) {
+		return nil, fmt.Errorf("sqlstore: save DTLS sessions: %d sessions, %d old states", len(ss), len(old))
 	}
 	for _, s := range ss {
 		if len(s.CID) == 0 {
 			return nil, fmt.Errorf("sqlstore: save DTLS sessions: empty connection ID of device %q", s.DeviceID)
 		}
 	}
-	lock := ""
-	if db.dialect == dialectPostgres {
-		lock = " FOR SHARE"
-	}
 	at0 := now()
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		find, err := tx.PrepareContext(ctx, db.rebind(`SELECT 1 FROM devices WHERE id = ?`+lock))
+		find, ins, upd, err := db.prepareClaims(ctx, tx)
 		if err != nil {
 			return err
 		}
-		defer find.Close()
-		put, err := tx.PrepareContext(ctx, db.rebind(`INSERT INTO dtls_sessions (cid, device_id, state, addr, updated_at)
-			VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (cid) DO UPDATE SET device_id = excluded.device_id, state = excluded.state,
-				addr = excluded.addr, updated_at = excluded.updated_at`))
-		if err != nil {
-			return err
-		}
-		defer put.Close()
+		defer closeStmts(find, ins, upd)
 		for i, s := range ss {
-			var one int
-			err := find.QueryRowContext(ctx, s.DeviceID).Scan(&one)
-			if errors.Is(err, sql.ErrNoRows) {
-				continue
-			}
-			if err != nil {
+			if saved[i], err = db.claimOne(ctx, find, ins, upd, s, old[i], at0); err != nil {
 				return err
 			}
-			state := s.State
-			if state == nil {
-				state = []byte{}
-			}
-			at := s.UpdatedAt
-			if at.IsZero() {
-				at = at0
-			}
-			if _, err := put.ExecContext(ctx, s.CID, s.DeviceID, state, s.Addr, toMS(at)); err != nil {
-				return err
-			}
-			saved[i] = true
 		}
 		return nil
 	})
@@ -128,6 +225,23 @@ func (db *DB) DTLSSession(ctx context.Context, cid []byte) (*store.DTLSSession, 
 func (db *DB) DeleteDTLSSession(ctx context.Context, cid []byte) error {
 	_, err := db.exec(ctx, db.w, `DELETE FROM dtls_sessions WHERE cid = ?`, cid)
 	return wrap(err, "delete DTLS session %x", cid)
+}
+
+// DeleteDTLSSessionState removes the session with that connection ID only
+// when its stored state is still state, and reports whether it did.
+func (db *DB) DeleteDTLSSessionState(ctx context.Context, cid, state []byte) (bool, error) {
+	if state == nil {
+		state = []byte{}
+	}
+	res, err := db.exec(ctx, db.w, `DELETE FROM dtls_sessions WHERE cid = ? AND state = ?`, cid, state)
+	if err != nil {
+		return false, wrap(err, "delete DTLS session %x", cid)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, wrap(err, "delete DTLS session %x", cid)
+	}
+	return n == 1, nil
 }
 
 // DeleteDeviceDTLSSessions removes every session of the device.

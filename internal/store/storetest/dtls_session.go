@@ -431,7 +431,8 @@ var dtlsSessionTests = []test{
 		addECCDevice(t, s, devID(1), 1)
 		addECCDevice(t, s, devID(2), 2)
 		saveSession(t, s, devID(2), 2, base)
-		saved, err := bs.SaveDTLSSessions(ctx, nil)
+		saveSession(t, s, devID(2), 6, base)
+		saved, err := bs.SaveDTLSSessions(ctx, nil, nil)
 		must(t, err)
 		if len(saved) != 0 {
 			t.Errorf("empty batch: saved %v", saved)
@@ -439,14 +440,17 @@ var dtlsSessionTests = []test{
 		batch := []store.DTLSSession{
 			{CID: cid(1), DeviceID: devID(1), State: []byte("batch-1"), Addr: "203.0.113.1:1", UpdatedAt: at(time.Second)},
 			{CID: cid(2), DeviceID: devID(2), State: []byte("batch-2"), Addr: "203.0.113.2:2", UpdatedAt: at(2 * time.Second)},
-			{CID: cid(3), DeviceID: devID(3), State: []byte("batch-3"), Addr: "203.0.113.3:3"}, // no such device
-			{CID: cid(4), DeviceID: devID(1), State: []byte("batch-4"), Addr: "203.0.113.1:4"}, // UpdatedAt now
+			{CID: cid(3), DeviceID: devID(3), State: []byte("batch-3"), Addr: "203.0.113.3:3"},  // no such device
+			{CID: cid(4), DeviceID: devID(1), State: []byte("batch-4"), Addr: "203.0.113.1:4"},  // UpdatedAt now
+			{CID: cid(6), DeviceID: devID(2), State: []byte("batch-6"), Addr: "203.0.113.2:6"},  // changed meanwhile
+			{CID: cid(2), DeviceID: devID(2), State: []byte("batch-2b"), Addr: "203.0.113.2:7"}, // CID taken
 		}
+		old := [][]byte{nil, []byte("state-2"), nil, nil, []byte("state-6-before"), nil}
 		before := time.Now().Add(-time.Second)
-		saved, err = bs.SaveDTLSSessions(ctx, batch)
+		saved, err = bs.SaveDTLSSessions(ctx, batch, old)
 		must(t, err)
-		if fmt.Sprint(saved) != "[true true false true]" {
-			t.Errorf("saved %v, want [true true false true]", saved)
+		if fmt.Sprint(saved) != "[true true false true false false]" {
+			t.Errorf("saved %v, want [true true false true false false]", saved)
 		}
 		for _, i := range []int{0, 1} {
 			got, err := s.DTLSSession(ctx, batch[i].CID)
@@ -458,22 +462,38 @@ var dtlsSessionTests = []test{
 		if string(got.State) != "batch-4" || got.UpdatedAt.Before(before) {
 			t.Errorf("session 4: state %q updated %v, want batch-4 at about now", got.State, got.UpdatedAt)
 		}
-		checkStrings(t, "sessions", sessionCIDs(t, s, 4), cidHex(1, 2, 4))
-		// An empty connection ID fails the batch: nothing of it is saved.
+		// A conditional row that lost is left as another process saved it.
+		got, err = s.DTLSSession(ctx, cid(6))
+		must(t, err)
+		if string(got.State) != "state-6" {
+			t.Errorf("session 6 saved from a stale state: %q", got.State)
+		}
+		checkStrings(t, "sessions", sessionCIDs(t, s, 6), cidHex(1, 2, 4, 6))
+		// The batch's writes chain: a row saved from the state it stored.
+		saved, err = bs.SaveDTLSSessions(ctx, []store.DTLSSession{
+			{CID: cid(2), DeviceID: devID(2), State: []byte("batch-2c"), Addr: "203.0.113.2:8"},
+		}, [][]byte{[]byte("batch-2")})
+		must(t, err)
+		if !saved[0] {
+			t.Error("save from the state the last batch stored lost")
+		}
+		// An empty connection ID, or old states that do not match the
+		// sessions, fail the batch: nothing of it is saved.
 		_, err = bs.SaveDTLSSessions(ctx, []store.DTLSSession{
 			{CID: cid(5), DeviceID: devID(1), State: []byte("x")},
 			{DeviceID: devID(1), State: []byte("y")},
-		})
+		}, [][]byte{nil, nil})
 		if err == nil {
 			t.Error("batch with an empty connection ID saved")
 		}
-		checkStrings(t, "sessions after a failed batch", sessionCIDs(t, s, 5), cidHex(1, 2, 4))
+		_, err = bs.SaveDTLSSessions(ctx, []store.DTLSSession{{CID: cid(5), DeviceID: devID(1), State: []byte("x")}}, nil)
+		if err == nil {
+			t.Error("batch without its old states saved")
+		}
+		checkStrings(t, "sessions after a failed batch", sessionCIDs(t, s, 6), cidHex(1, 2, 4, 6))
 	}},
 	{"Claim", func(t *testing.T, s store.Store) {
-		ds, ok := s.(store.DeviceDTLSSessions)
-		if !ok {
-			t.Skip("store does not claim saved sessions")
-		}
+		ds := s
 		ctx := t.Context()
 		addECCDevice(t, s, devID(1), 1)
 		saveSession(t, s, devID(1), 1, base)
@@ -512,15 +532,90 @@ var dtlsSessionTests = []test{
 		want.State = fmt.Appendf(nil, "claimed-%d", winner)
 		checkEqual(t, "claimed session", got, &want)
 		// A claim from a stale state, or of an absent session, does nothing.
-		ok, err = ds.ClaimDTLSSession(ctx, next, []byte("state-1"))
+		ok, err := ds.ClaimDTLSSession(ctx, next, []byte("state-1"))
 		must(t, err)
 		if ok {
 			t.Error("claim from a stale state won")
 		}
-		ok, err = ds.ClaimDTLSSession(ctx, store.DTLSSession{CID: cid(2), DeviceID: devID(1), State: []byte("x")}, nil)
+		ok, err = ds.ClaimDTLSSession(ctx, store.DTLSSession{CID: cid(2), DeviceID: devID(1), State: []byte("x")}, []byte("state-2"))
 		must(t, err)
 		if ok {
 			t.Error("claim of an absent session won")
 		}
+	}},
+	{"ClaimNew", func(t *testing.T, s store.Store) {
+		// With no old state a claim inserts a new session: once, only on
+		// a free connection ID, only for a device that exists.
+		ctx := t.Context()
+		addECCDevice(t, s, devID(1), 1)
+		saveSession(t, s, devID(1), 1, base)
+		ok, err := s.ClaimDTLSSession(ctx, store.DTLSSession{CID: cid(1), DeviceID: devID(1), State: []byte("new")}, nil)
+		must(t, err)
+		if ok {
+			t.Error("new session over a saved one won")
+		}
+		got, err := s.DTLSSession(ctx, cid(1))
+		must(t, err)
+		if string(got.State) != "state-1" {
+			t.Errorf("saved session replaced by a new one: %q", got.State)
+		}
+		const n = 8
+		var wg sync.WaitGroup
+		won := make([]bool, n)
+		for i := range n {
+			wg.Go(func() {
+				ok, err := s.ClaimDTLSSession(ctx, store.DTLSSession{CID: cid(2), DeviceID: devID(1),
+					State: fmt.Appendf(nil, "new-%d", i), UpdatedAt: at(time.Second)}, nil)
+				if err != nil {
+					t.Errorf("new session %d: %v", i, err)
+				}
+				won[i] = ok
+			})
+		}
+		wg.Wait()
+		winner := -1
+		for i, w := range won {
+			if w {
+				if winner >= 0 {
+					t.Fatalf("new sessions %d and %d both won", winner, i)
+				}
+				winner = i
+			}
+		}
+		if winner < 0 {
+			t.Fatal("no new session won")
+		}
+		got, err = s.DTLSSession(ctx, cid(2))
+		must(t, err)
+		checkEqual(t, "new session", got, &store.DTLSSession{CID: cid(2), DeviceID: devID(1),
+			State: fmt.Appendf(nil, "new-%d", winner), UpdatedAt: at(time.Second)})
+		_, err = s.ClaimDTLSSession(ctx, store.DTLSSession{CID: cid(3), DeviceID: devID(9), State: []byte("x")}, nil)
+		wantErr(t, "new session of an absent device", err, store.ErrNotFound)
+		checkStrings(t, "sessions", sessionCIDs(t, s, 3), cidHex(1, 2))
+	}},
+	{"DeleteState", func(t *testing.T, s store.Store) {
+		// A conditional delete leaves a session another process saved.
+		ctx := t.Context()
+		addECCDevice(t, s, devID(1), 1)
+		saveSession(t, s, devID(1), 1, base)
+		saveSession(t, s, devID(1), 2, base)
+		for _, tt := range []struct {
+			cid   []byte
+			state string
+			want  bool
+		}{
+			{cid(1), "state-0", false},
+			{cid(1), "", false},
+			{cid(3), "state-3", false},
+			{cid(1), "state-1", true},
+			{cid(1), "state-1", false},
+		} {
+			ok, err := s.DeleteDTLSSessionState(ctx, tt.cid, []byte(tt.state))
+			must(t, err)
+			if ok != tt.want {
+				t.Errorf("delete %x from %q = %v; want %v", tt.cid, tt.state, ok, tt.want)
+			}
+		}
+		checkStrings(t, "sessions", sessionCIDs(t, s, 3), cidHex(2))
 	}},
 }
