@@ -165,6 +165,7 @@ type udpDevice struct {
 	mark253 bool                         // send records as type 253 (a resumed session)
 	replays atomic.Int64                 // server records whose sequence number an accepted record with other bytes used: a reused nonce
 	stale   atomic.Int64                 // server records refused as too old or repeated byte for byte (harmless)
+	alerts  atomic.Int64                 // alerts received in the session
 	seen    map[uint64][sha256.Size]byte // accepted records by sequence number; reader only
 	last    []byte                       // the last datagram sent
 
@@ -316,6 +317,9 @@ func (d *udpDevice) start() {
 				rest = after
 				plain, typ, err := d.sess.Open(nil, &rec)
 				d.noteSeq(rec.Header.Seq, raw, err)
+				if err == nil && typ == dtls.TypeAlert {
+					d.alerts.Add(1)
+				}
 				if err != nil || typ != dtls.TypeApplicationData {
 					continue
 				}
