@@ -70,6 +70,19 @@ func pingDevice(t *testing.T, s *session, d *udpDevice, n int) {
 	}
 }
 
+// storedBy reports whether the saved session of c's connection ID is the
+// state c last saved.
+func storedBy(t *testing.T, w *udpWorld, c *udpConn) bool {
+	t.Helper()
+	st, err := w.st.DTLSSession(context.Background(), c.cid[:])
+	if err != nil {
+		t.Fatalf("saved session: %v", err)
+	}
+	c.smu.Lock()
+	defer c.smu.Unlock()
+	return bytes.Equal(st.State, c.stored)
+}
+
 // clusterMove puts a device online on the world's gateway (node A), then
 // moves it to a second node B on its saved session, while A's session
 // still runs: it returns the device, A's session and B's gateway and
@@ -139,14 +152,7 @@ func TestUDPClusterMoveStopsOldNode(t *testing.T) {
 	pid := d.nextID()
 	d.send(protocol.NewPing(pid))
 	d.expect("ping ACK from node B after A stopped", ackOf(pid))
-	st, err := w.st.DTLSSession(context.Background(), cB.cid[:])
-	if err != nil {
-		t.Fatalf("node B's saved session: %v", err)
-	}
-	cB.smu.Lock()
-	mine := bytes.Equal(st.State, cB.stored)
-	cB.smu.Unlock()
-	if !mine {
+	if !storedBy(t, w, cB) {
 		t.Error("the stored session is not the one node B saved")
 	}
 	if n := d.replays.Load(); n > 0 {
@@ -171,14 +177,7 @@ func TestUDPClusterEndSaveConflict(t *testing.T) {
 	if got := w.g.Stats().UDPSaves; got != saves {
 		t.Errorf("node A's end save counted as saved (%d saves, was %d)", got, saves)
 	}
-	st, err := w.st.DTLSSession(context.Background(), cB.cid[:])
-	if err != nil {
-		t.Fatalf("saved session after node A ended: %v", err)
-	}
-	cB.smu.Lock()
-	mine := bytes.Equal(st.State, cB.stored)
-	cB.smu.Unlock()
-	if !mine {
+	if !storedBy(t, w, cB) {
 		t.Error("node A's end-of-session save replaced node B's")
 	}
 

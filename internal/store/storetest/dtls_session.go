@@ -63,6 +63,38 @@ func cidHex(ns ...byte) []string {
 	return out
 }
 
+// oneWins runs eight claims at once and returns the index of the one that
+// won, failing the test unless exactly one did.
+func oneWins(t *testing.T, what string, claim func(i int) (bool, error)) int {
+	t.Helper()
+	const n = 8
+	var wg sync.WaitGroup
+	won := make([]bool, n)
+	for i := range n {
+		wg.Go(func() {
+			ok, err := claim(i)
+			if err != nil {
+				t.Errorf("%s %d: %v", what, i, err)
+			}
+			won[i] = ok
+		})
+	}
+	wg.Wait()
+	winner := -1
+	for i, w := range won {
+		if w {
+			if winner >= 0 {
+				t.Fatalf("%s %d and %d both won", what, winner, i)
+			}
+			winner = i
+		}
+	}
+	if winner < 0 {
+		t.Fatalf("no %s won", what)
+	}
+	return winner
+}
+
 // saveSession saves a session of device on cid(n) with state "state-n".
 func saveSession(t *testing.T, s store.Store, device string, n byte, updated time.Time) {
 	t.Helper()
@@ -499,33 +531,11 @@ var dtlsSessionTests = []test{
 		saveSession(t, s, devID(1), 1, base)
 		next := store.DTLSSession{CID: cid(1), DeviceID: devID(1), State: []byte("claimed"), Addr: "203.0.113.1:9", UpdatedAt: at(time.Second)}
 		// Of concurrent claims from the same state, exactly one wins.
-		const n = 8
-		var wg sync.WaitGroup
-		won := make([]bool, n)
-		for i := range n {
-			wg.Go(func() {
-				c := next
-				c.State = fmt.Appendf(nil, "claimed-%d", i)
-				ok, err := ds.ClaimDTLSSession(ctx, c, []byte("state-1"))
-				if err != nil {
-					t.Errorf("claim %d: %v", i, err)
-				}
-				won[i] = ok
-			})
-		}
-		wg.Wait()
-		winner := -1
-		for i, w := range won {
-			if w {
-				if winner >= 0 {
-					t.Fatalf("claims %d and %d both won", winner, i)
-				}
-				winner = i
-			}
-		}
-		if winner < 0 {
-			t.Fatal("no claim won")
-		}
+		winner := oneWins(t, "claim", func(i int) (bool, error) {
+			c := next
+			c.State = fmt.Appendf(nil, "claimed-%d", i)
+			return ds.ClaimDTLSSession(ctx, c, []byte("state-1"))
+		})
 		got, err := s.DTLSSession(ctx, cid(1))
 		must(t, err)
 		want := next
@@ -559,32 +569,10 @@ var dtlsSessionTests = []test{
 		if string(got.State) != "state-1" {
 			t.Errorf("saved session replaced by a new one: %q", got.State)
 		}
-		const n = 8
-		var wg sync.WaitGroup
-		won := make([]bool, n)
-		for i := range n {
-			wg.Go(func() {
-				ok, err := s.ClaimDTLSSession(ctx, store.DTLSSession{CID: cid(2), DeviceID: devID(1),
-					State: fmt.Appendf(nil, "new-%d", i), UpdatedAt: at(time.Second)}, nil)
-				if err != nil {
-					t.Errorf("new session %d: %v", i, err)
-				}
-				won[i] = ok
-			})
-		}
-		wg.Wait()
-		winner := -1
-		for i, w := range won {
-			if w {
-				if winner >= 0 {
-					t.Fatalf("new sessions %d and %d both won", winner, i)
-				}
-				winner = i
-			}
-		}
-		if winner < 0 {
-			t.Fatal("no new session won")
-		}
+		winner := oneWins(t, "new session", func(i int) (bool, error) {
+			return s.ClaimDTLSSession(ctx, store.DTLSSession{CID: cid(2), DeviceID: devID(1),
+				State: fmt.Appendf(nil, "new-%d", i), UpdatedAt: at(time.Second)}, nil)
+		})
 		got, err = s.DTLSSession(ctx, cid(2))
 		must(t, err)
 		checkEqual(t, "new session", got, &store.DTLSSession{CID: cid(2), DeviceID: devID(1),
