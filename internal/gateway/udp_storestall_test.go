@@ -61,8 +61,9 @@ func (f *faultyStore) DeviceByID(ctx context.Context, id string) (*store.Device,
 	return f.DB.DeviceByID(ctx, id)
 }
 
-// newFaultyUDPWorld is a udpWorld whose gateway uses a faultyStore.
-func newFaultyUDPWorld(t *testing.T) (*udpWorld, *faultyStore) {
+// newFaultyUDPWorld is a udpWorld whose gateway uses a faultyStore, and a
+// device handshaken with it that has not sent its Hello yet.
+func newFaultyUDPWorld(t *testing.T) (*udpWorld, *faultyStore, *udpDevice) {
 	cfg := udpTestConfig()
 	cfg.UDPIdleTimeout = 2 * time.Minute
 	w := newUDPWorld(t, cfg)
@@ -76,7 +77,13 @@ func newFaultyUDPWorld(t *testing.T) (*udpWorld, *faultyStore) {
 	f := &faultyStore{DB: db}
 	w.st = f
 	w.g = w.newUDPGateway(cfg)
-	return w, f
+	key, id := testUDPKey(t, "device_a"), deviceID(1)
+	w.provisionECC(id, key, "")
+	d, err := w.dialUDP(id, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w, f, d
 }
 
 // TestUDPStoreFailsAtHello: when the store cannot save the session or read
@@ -93,14 +100,8 @@ func TestUDPStoreFailsAtHello(t *testing.T) {
 		{"device read fails", func(f *faultyStore, on bool) { f.failDevice.Store(on) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			w, f := newFaultyUDPWorld(t)
-			key := testUDPKey(t, "device_a")
-			id := deviceID(1)
-			w.provisionECC(id, key, "")
-			d, err := w.dialUDP(id, key)
-			if err != nil {
-				t.Fatal(err)
-			}
+			w, f, d := newFaultyUDPWorld(t)
+			id, key := d.id, d.key
 			tc.set(f, true)
 			if err := d.send(protocol.NewHello(protocol.Confirmable, d.nextID(), gen3Hello(id))); err != nil {
 				t.Fatal(err)
@@ -134,14 +135,8 @@ func TestUDPStoreFailsAtHello(t *testing.T) {
 // device's Hello comes in delays the Hello's answer, and the answer comes
 // once the store does.
 func TestUDPStoreStallAtHello(t *testing.T) {
-	w, f := newFaultyUDPWorld(t)
-	key := testUDPKey(t, "device_a")
-	id := deviceID(1)
-	w.provisionECC(id, key, "")
-	d, err := w.dialUDP(id, key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w, f, d := newFaultyUDPWorld(t)
+	id := d.id
 	ch := make(chan struct{})
 	f.stall.Store(&ch)
 	mid := d.nextID()
