@@ -156,10 +156,12 @@ type cookieKey struct {
 	macs   sync.Pool // of *cookieMACState
 }
 
-// cookieMACState is a keyed HMAC and a buffer for the ClientHello bytes.
+// cookieMACState is a keyed HMAC, a buffer for the ClientHello bytes and
+// one for the MAC (a local one would escape into the hash.Hash call).
 type cookieMACState struct {
 	h   hash.Hash
 	buf []byte
+	sum [CookieLen]byte
 }
 
 func newCookieKey(secret []byte) *cookieKey {
@@ -212,22 +214,43 @@ func (c *Cookies) Verify(addr netip.AddrPort, ch *ClientHello) bool {
 	c.mu.RLock()
 	cur, prev := c.current, c.previous
 	c.mu.RUnlock()
-	var sum [CookieLen]byte
-	ok := hmac.Equal(ch.Cookie, cur.mac(sum[:0], addr, ch))
+	ok := cur.check(addr, ch)
 	if prev != nil {
-		ok = hmac.Equal(ch.Cookie, prev.mac(sum[:0], addr, ch)) || ok
+		ok = prev.check(addr, ch) || ok
 	}
 	return ok
+}
+
+// check reports, in constant time, whether ch's cookie is the one mac
+// makes for it from addr.
+func (k *cookieKey) check(addr netip.AddrPort, ch *ClientHello) bool {
+	st := k.state()
+	ok := hmac.Equal(ch.Cookie, k.macWith(st, st.sum[:0], addr, ch))
+	k.macs.Put(st)
+	return ok
+}
+
+// state takes a MAC state from the pool, or makes one.
+func (k *cookieKey) state() *cookieMACState {
+	st, _ := k.macs.Get().(*cookieMACState)
+	if st == nil {
+		st = &cookieMACState{h: hmac.New(sha256.New, k.secret[:])}
+	}
+	return st
 }
 
 // mac appends HMAC-SHA256(secret, addr ‖ port ‖ ClientHello without its
 // cookie) to dst. Every variable-length field is length-prefixed by its
 // wire form, so distinct inputs cannot collide.
 func (k *cookieKey) mac(dst []byte, addr netip.AddrPort, ch *ClientHello) []byte {
-	st, _ := k.macs.Get().(*cookieMACState)
-	if st == nil {
-		st = &cookieMACState{h: hmac.New(sha256.New, k.secret[:])}
-	}
+	st := k.state()
+	dst = k.macWith(st, dst, addr, ch)
+	k.macs.Put(st)
+	return dst
+}
+
+// macWith is mac with the MAC state st.
+func (k *cookieKey) macWith(st *cookieMACState, dst []byte, addr netip.AddrPort, ch *ClientHello) []byte {
 	a := addr.Addr().Unmap().As16()
 	b := append(st.buf[:0], a[:]...)
 	b = binary.BigEndian.AppendUint16(b, addr.Port())
@@ -238,6 +261,5 @@ func (k *cookieKey) mac(dst []byte, addr netip.AddrPort, ch *ClientHello) []byte
 	if cap(b) <= 1024 {
 		st.buf = b
 	}
-	k.macs.Put(st)
 	return dst
 }

@@ -99,12 +99,17 @@ func MasterSecret(preMaster, clientRandom, serverRandom []byte) ([]byte, error) 
 	if len(clientRandom) != RandomLen || len(serverRandom) != RandomLen {
 		return nil, fmt.Errorf("dtls: hello randoms must be %d bytes", RandomLen)
 	}
-	var seed [2 * RandomLen]byte
-	copy(seed[:], clientRandom)
-	copy(seed[RandomLen:], serverRandom)
 	out := make([]byte, MasterSecretLen)
-	PRF(out, preMaster, "master secret", seed[:])
+	masterSecret(out, preMaster, (*[RandomLen]byte)(clientRandom), (*[RandomLen]byte)(serverRandom))
 	return out, nil
+}
+
+// masterSecret is MasterSecret into out (MasterSecretLen bytes).
+func masterSecret(out, preMaster []byte, clientRandom, serverRandom *[RandomLen]byte) {
+	var seed [2 * RandomLen]byte
+	copy(seed[:], clientRandom[:])
+	copy(seed[RandomLen:], serverRandom[:])
+	PRF(out, preMaster, "master secret", seed[:])
 }
 
 // Keys are the traffic keys of one connection, split from the key block.

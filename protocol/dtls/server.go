@@ -200,7 +200,9 @@ type ServerHandshake struct {
 	serverRandom [RandomLen]byte
 	eph          ECDHEKey
 	transcript   hash.Hash
-	reasm        *Reassembler
+	sum          [sha256.Size]byte // a transcript hash; a local would escape into Sum
+	reasm        *Reassembler      // &reasmBuf until the device's flight is in
+	reasmBuf     Reassembler
 	early        [][]byte         // epoch-1 records that came before the keys
 	serverCID    []byte           // on the device's records
 	clientCID    []byte           // on ours; nil when the device asked for none
@@ -215,7 +217,8 @@ type ServerHandshake struct {
 
 	devKey  *ecdsa.PublicKey
 	devSPKI []byte // the device key's SubjectPublicKeyInfo
-	master  []byte
+	master  []byte // in mem
+	mem     *sessionMem
 	keys    Keys
 	read    *Cipher
 	write   *Cipher
@@ -232,7 +235,8 @@ func (c *ServerConfig) newHandshake(now time.Time, addr netip.AddrPort, recSeq u
 	hs := &ServerHandshake{cfg: c, addr: addr, clientHello: m.Seq, clientRandom: ch.Random,
 		transcript: sha256.New(), x509: c.AllowX509}
 	hs.seq0 = recSeq
-	hs.reasm = &Reassembler{next: m.Seq + 1, MaxMessageLen: serverMaxMessageLen, MaxFragments: 16, MaxAhead: 4}
+	hs.reasmBuf = Reassembler{next: m.Seq + 1, MaxMessageLen: serverMaxMessageLen, MaxFragments: 16, MaxAhead: 4}
+	hs.reasm = &hs.reasmBuf
 	var exts []Extension // the X.509 test profile's; Gen 3's are appended directly
 	gen3, err := CheckGen3ClientHello(ch)
 	switch {
@@ -363,8 +367,14 @@ func (hs *ServerHandshake) HandleTimeout(now time.Time) ([][]byte, error) {
 func (hs *ServerHandshake) fail(err error) error {
 	hs.state = stateFailed
 	hs.stop(err)
-	hs.early, hs.reasm = nil, nil
+	hs.early = nil
+	hs.dropReassembler()
 	return err
+}
+
+// dropReassembler lets the reassembler's held fragments go.
+func (hs *ServerHandshake) dropReassembler() {
+	hs.reasm, hs.reasmBuf = nil, Reassembler{}
 }
 
 // Session returns the established session once the handshake is done.
@@ -565,8 +575,7 @@ func (hs *ServerHandshake) handleMessage(m HandshakeMessage) error {
 		if err := cv.Unmarshal(m.Body); err != nil {
 			return err
 		}
-		var sum [sha256.Size]byte
-		digest := hs.transcript.Sum(sum[:0])
+		digest := hs.transcript.Sum(hs.sum[:0])
 		if v, ok := hs.cfg.crypto().(VerifyingECDH); ok && hs.read == nil {
 			if cv.SignatureAlgorithm != SigECDSASecp256r1SHA256 {
 				return fmt.Errorf("%w: dtls: certificate verify: signature algorithm %#04x not supported", ErrBadCertificateVerify, cv.SignatureAlgorithm)
@@ -591,19 +600,19 @@ func (hs *ServerHandshake) handleMessage(m HandshakeMessage) error {
 		if err := fin.Unmarshal(m.Body); err != nil {
 			return fmt.Errorf("%w: %w", ErrBadFinished, err)
 		}
-		var sum [sha256.Size]byte
-		want := VerifyData(hs.master, ClientFinished, hs.transcript.Sum(sum[:0]))
+		want := VerifyData(hs.master, ClientFinished, hs.transcript.Sum(hs.sum[:0]))
 		if !hmac.Equal(want[:], fin.VerifyData[:]) {
 			return ErrBadFinished
 		}
 		hs.writeTranscript(m)
-		mine := VerifyData(hs.master, ServerFinished, hs.transcript.Sum(sum[:0]))
+		mine := VerifyData(hs.master, ServerFinished, hs.transcript.Sum(hs.sum[:0]))
 		hs.flightBuf = [2]flightMessage{
 			{typ: TypeChangeCipherSpec, payload: changeCipherSpec[:]},
 			{typ: TypeHandshake, epoch: 1, payload: AppendHandshake(hs.finished[:0], HandshakeFinished, hs.msgSeq, mine[:])},
 		}
 		hs.flight = hs.flightBuf[:]
-		hs.state, hs.reasm, hs.early = stateDone, nil, nil
+		hs.state, hs.early = stateDone, nil
+		hs.dropReassembler()
 		return nil
 	}
 	hs.writeTranscript(m)
@@ -615,9 +624,10 @@ func (hs *ServerHandshake) handleMessage(m HandshakeMessage) error {
 // the ECDH pre-master secret, and drops the ephemeral key.
 func (hs *ServerHandshake) deriveKeys(pre []byte) (err error) {
 	hs.eph = nil
-	if hs.master, err = MasterSecret(pre, hs.clientRandom[:], hs.serverRandom[:]); err != nil {
-		return err
-	}
+	// The master secret goes straight into the session's memory.
+	hs.mem = new(sessionMem)
+	hs.master = hs.mem.master[:]
+	masterSecret(hs.master, pre, &hs.clientRandom, &hs.serverRandom)
 	if hs.keys, err = KeyBlock(hs.master, hs.clientRandom[:], hs.serverRandom[:]); err != nil {
 		return err
 	}

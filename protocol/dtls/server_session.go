@@ -36,14 +36,38 @@ type Session struct {
 	Replay ReplayWindow
 }
 
-// newSession copies the handshake's result into a Session.
+// sessionMem is a server handshake's Session with the master secret and
+// the connection IDs its slices hold, in one allocation (deriveKeys makes
+// it; the Ciphers stay apart, so that a holder can drop them).
+type sessionMem struct {
+	s      Session
+	master [MasterSecretLen]byte
+	cids   [2 * CIDLen]byte
+}
+
+// newSession copies the handshake's result into its Session, once the
+// keys are derived (hs.mem is set).
 func (hs *ServerHandshake) newSession() *Session {
-	return &Session{
-		ServerCID: slices.Clone(hs.serverCID), ClientCID: slices.Clone(hs.clientCID),
-		DeviceKey: hs.devKey, MasterSecret: hs.master,
+	m := hs.mem
+	m.s = Session{
+		ServerCID: cloneInto(m.cids[:0:CIDLen], hs.serverCID), ClientCID: cloneInto(m.cids[CIDLen:CIDLen], hs.clientCID),
+		DeviceKey: hs.devKey, MasterSecret: m.master[:],
 		Read: hs.read, Write: hs.write, ReadEpoch: 1, WriteEpoch: 1,
 		Replay: hs.replay,
 	}
+	return &m.s
+}
+
+// cloneInto is slices.Clone into buf's spare capacity when it fits: nil
+// for nil, capacity len(b) either way.
+func cloneInto(buf, b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	if len(b) > cap(buf)-len(buf) {
+		return slices.Clone(b)
+	}
+	return slices.Clip(append(buf, b...))
 }
 
 // Seal appends one application data record carrying content to dst, in the
