@@ -7,6 +7,7 @@ package gateway
 import (
 	"context"
 	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/x509"
 	"encoding/binary"
 	"errors"
@@ -64,7 +65,7 @@ type udpServer struct {
 	byAddr   map[netip.AddrPort]*udpConn // handshakes, until the first application record
 	sockets  map[net.PacketConn]struct{}
 	misses   map[cidKey]time.Time // connection IDs found in no saved session
-	keys     map[string]keyEntry  // SPKI DER → device, for the handshake
+	keys     map[string]keyEntry  // key's point (keyPoint) → device, for the handshake
 	lookups  int                  // resume lookups running
 	rotating bool                 // the cookie rotation goroutine runs
 	// reachMisses are devices that did not answer on their saved session
@@ -344,8 +345,8 @@ func isClientHello(d []byte) bool {
 
 // clientHello answers a ClientHello from addr. Without a valid cookie the
 // answer is a HelloVerifyRequest, made without any state or signature. With
-// one, a handshake starts in a new session goroutine, which signs under a
-// handshake slot; old, the handshake already running for addr, gets the
+// one, a handshake starts in a new session goroutine, which takes an
+// admission slot (udpConn.admitStart) and signs under a handshake slot; old, the handshake already running for addr, gets the
 // datagram instead when it is the same ClientHello repeated.
 func (u *udpServer) clientHello(pc net.PacketConn, d []byte, addr netip.AddrPort, old *udpConn) {
 	g := u.g
@@ -364,6 +365,9 @@ func (u *udpServer) clientHello(pc net.PacketConn, d []byte, addr netip.AddrPort
 		for _, o := range out {
 			u.write(pc, o, addr)
 		}
+		if old != nil && old.random != ch.Random {
+			old.hush() // the port is another handshake's now (udp_portreuse.go)
+		}
 		return
 	}
 	if old != nil {
@@ -376,6 +380,14 @@ func (u *udpServer) clientHello(pc net.PacketConn, d []byte, addr netip.AddrPort
 	now := time.Now()
 	if ok, _ := g.hsRate.Allow(netlimit.KeyOf(addr.Addr()), now); !ok {
 		g.stats.handshakesLimited.Add(1)
+		return
+	}
+	// Every admission slot is held and the queue is full: the ClientHello
+	// is dropped before it costs a goroutine, and the device's own
+	// retransmission, with its backoff, is the queue (udpConn.admitStart).
+	if g.admission != nil && g.admission.full() {
+		g.stats.udpAdmissionDropped.Add(1)
+		g.admissionFullLog()
 		return
 	}
 	c := newUDPConn(u, pc, addr)
@@ -459,19 +471,24 @@ func (u *udpServer) knownKey(pub *ecdsa.PublicKey) bool {
 	return err == nil && e.ok
 }
 
-// lookupKey finds the device of a key through the cache, then the store's
-// key index.
+// lookupKey finds the device of a key through the cache, indexed by the
+// key's point (keyPoint: no allocation, twice per handshake), then the
+// store's key index, which is asked with the key's SubjectPublicKeyInfo.
 func (u *udpServer) lookupKey(pub *ecdsa.PublicKey) (keyEntry, error) {
-	der, err := x509.MarshalPKIXPublicKey(pub)
-	if err != nil {
-		return keyEntry{}, fmt.Errorf("gateway: device key: %w", err)
+	pt, ok := keyPoint(pub)
+	if !ok {
+		return keyEntry{}, errors.New("gateway: device key is not a P-256 point")
 	}
 	now := time.Now()
 	u.mu.Lock()
-	e, hit := u.keys[string(der)]
+	e, hit := u.keys[string(pt[:])]
 	u.mu.Unlock()
 	if hit && now.Sub(e.at) < keyCacheTTL {
 		return e, nil
+	}
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return keyEntry{}, fmt.Errorf("gateway: device key: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(u.g.ctx, storeTimeout)
 	defer cancel()
@@ -488,9 +505,25 @@ func (u *udpServer) lookupKey(pub *ecdsa.PublicKey) (keyEntry, error) {
 	if len(u.keys) >= keyCacheSize {
 		clear(u.keys)
 	}
-	u.keys[string(der)] = e
+	u.keys[string(pt[:])] = e
 	u.mu.Unlock()
 	return e, nil
+}
+
+// keyPoint writes pub's uncompressed point (0x04 ‖ x ‖ y), the key cache's
+// index, without allocating. The handshake's keys come from
+// dtls.ParseDevicePublicKey, so they are P-256 points; ok is false for any
+// other key. The coordinates are only read, and a public key has nothing
+// for big.Int's variable time to leak.
+func keyPoint(pub *ecdsa.PublicKey) (pt [65]byte, ok bool) {
+	if pub == nil || pub.Curve != elliptic.P256() || pub.X == nil || pub.Y == nil || //nolint:staticcheck // read only
+		pub.X.Sign() < 0 || pub.Y.Sign() < 0 || pub.X.BitLen() > 256 || pub.Y.BitLen() > 256 { //nolint:staticcheck // read only
+		return pt, false
+	}
+	pt[0] = 4
+	pub.X.FillBytes(pt[1:33]) //nolint:staticcheck // read only
+	pub.Y.FillBytes(pt[33:])  //nolint:staticcheck // read only
+	return pt, true
 }
 
 // forgetKeys empties the key cache (a device's key or state changed).
