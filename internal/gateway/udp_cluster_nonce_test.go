@@ -85,9 +85,12 @@ func storedBy(t *testing.T, w *udpWorld, c *udpConn) bool {
 
 // clusterMove puts a device online on the world's gateway (node A), then
 // moves it to a second node B on its saved session, while A's session
-// still runs: it returns the device, A's session and B's gateway and
-// session.
-func clusterMove(t *testing.T) (w *udpWorld, d *udpDevice, sA *session, gB *Gateway, sB *session) {
+// still runs: the device's datagrams go to B (a balancer that rehashes),
+// and either the device's own record there restores the session or, with
+// reach set, a call through B does (udp_reach.go: B restores the saved
+// session and pings the device on it). It returns the device, A's session
+// and B's gateway and session.
+func clusterMove(t *testing.T, reach bool) (w *udpWorld, d *udpDevice, sA *session, gB *Gateway, sB *session) {
 	cfg := udpTestConfig()
 	cfg.UDPIdleTimeout = time.Minute // A's session ends only when the test ends it
 	w = newUDPWorld(t, cfg)
@@ -97,7 +100,19 @@ func clusterMove(t *testing.T) (w *udpWorld, d *udpDevice, sA *session, gB *Gate
 	sA = w.g.lookup(id.String())
 	waitFor(t, "describe on node A", func() bool { return len(w.device(id).Functions) == 1 })
 	gB, addrB := w.udpNode(cfg, "node-b")
-	moveDevice(t, d, addrB, "ping ACK from node B")
+	if reach {
+		d.wmu.Lock()
+		d.server = addrB
+		d.wmu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := gB.Ping(ctx, id.String())
+		cancel()
+		if err != nil {
+			t.Fatalf("ping through node B, which reaches the device on its saved session: %v", err)
+		}
+	} else {
+		moveDevice(t, d, addrB, "ping ACK from node B")
+	}
 	waitFor(t, "node B holds the device", func() bool { return gB.lookup(id.String()) != nil })
 	sB = gB.lookup(id.String())
 	select {
@@ -109,14 +124,24 @@ func clusterMove(t *testing.T) (w *udpWorld, d *udpDevice, sA *session, gB *Gate
 }
 
 // TestUDPClusterMoveStopsOldNode: the device resumes its saved session on
-// node B while node A's session of it still runs. A seals on within the
+// node B (or B reaches it there) while node A's session of it still runs. A seals on within the
 // numbers its last save reserved (below where B starts), and its next
 // reservation save finds the stored session B's: it fails, and A ends
 // without sealing that record, saving or deleting anything. Before saves
 // were conditional A's save replaced B's and A sealed the numbers B had
 // used: the device saw a reused nonce.
 func TestUDPClusterMoveStopsOldNode(t *testing.T) {
-	w, d, sA, _, sB := clusterMove(t)
+	for _, reach := range []bool{false, true} {
+		name := "device resumes on B"
+		if reach {
+			name = "B reaches the device"
+		}
+		t.Run(name, func(t *testing.T) { testClusterMoveStopsOldNode(t, reach) })
+	}
+}
+
+func testClusterMoveStopsOldNode(t *testing.T, reach bool) {
+	w, d, sA, _, sB := clusterMove(t, reach)
 	cA, cB := sA.tr.(*udpConn), sB.tr.(*udpConn)
 	pingDevice(t, sB, d, 3)
 
@@ -167,7 +192,7 @@ func TestUDPClusterMoveStopsOldNode(t *testing.T) {
 // it. Before, A's end save replaced B's row with a reservation below the
 // numbers B had used since, and the device, back on A, saw them reused.
 func TestUDPClusterEndSaveConflict(t *testing.T) {
-	w, d, sA, gB, sB := clusterMove(t)
+	w, d, sA, gB, sB := clusterMove(t, false)
 	cB := sB.tr.(*udpConn)
 	// B seals more records than A did after its last save.
 	pingDevice(t, sB, d, 12)
