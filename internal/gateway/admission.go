@@ -90,12 +90,15 @@ type admitSlot struct {
 // admit takes an admission slot for s, which holds it until its start is
 // over (admitted). It closes s and returns an error when the queue is full
 // or the wait ends at the handshake's idle limit.
-func (s *session) admit() error {
+func (s *session) admit() error { return s.admitWithin(s.g.cfg.HandshakeIdle) }
+
+// admitWithin is admit with a wait of at most wait.
+func (s *session) admitWithin(wait time.Duration) error {
 	g := s.g
 	if g.admission == nil {
 		return nil
 	}
-	deadline := minTime(s.deadline, time.Now().Add(g.cfg.HandshakeIdle))
+	deadline := minTime(s.deadline, time.Now().Add(wait))
 	queued, err := g.admission.acquire(deadline, g.ctx.Done())
 	if queued {
 		g.stats.admissionQueued.Add(1)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/wick-cloud/wick/protocol"
+	"github.com/wick-cloud/wick/protocol/dtls"
 )
 
 // waitLong is waitFor with a deadline of its own, for waits that span many
@@ -177,4 +178,37 @@ func TestUDPAdmissionStorm(t *testing.T) {
 	}
 	t.Logf("storm of %d under 2 slots: admitted %d, dropped %d, queued %d; %d calls answered during it",
 		n, st.UDPAdmitted, st.UDPAdmissionDropped, st.AdmissionQueued, answered)
+}
+
+// TestUDPSilentHandshakeFreesSlot: a device that goes silent after the
+// server's flight (it started over from a new socket) ends its handshake
+// after HandshakeIdle, not at the handshake's deadline, and gives its
+// admission slot back.
+func TestUDPSilentHandshakeFreesSlot(t *testing.T) {
+	cfg := udpTestConfig()
+	cfg.HandshakeTimeout, cfg.HandshakeIdle = time.Minute, 300*time.Millisecond
+	w := newUDPWorld(t, cfg)
+	key := testUDPKey(t, "device_a")
+	w.provisionECC(deviceID(1), key, "")
+	d := newUDPDevice(t, deviceID(1), key, w.addr)
+	hs, err := dtls.NewClientHandshake(&dtls.ClientConfig{Key: key, ServerKey: &testUDPKey(t, "server").PublicKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.sendRaw(hs.Start(time.Now()))
+	buf := make([]byte, 4096)
+	d.pc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	n, _, err := d.pc.ReadFromUDPAddrPort(buf) // the HelloVerifyRequest
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := hs.HandleDatagram(time.Now(), buf[:n])
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.sendRaw(out) // the ClientHello with the cookie; then silence
+	waitLong(t, "the handshake admitted", 20*time.Second, func() bool { return w.g.Stats().UDPAdmitted == 1 })
+	waitLong(t, "the silent handshake's slot given back", 8*time.Second, func() bool {
+		return w.g.admission.starting() == 0
+	})
 }

@@ -232,15 +232,21 @@ func (c *udpConn) handshake(s *session) error {
 	g.stats.udpSignatures.Add(1)
 	c.hs = hs
 	c.send(out)
+	// A device silent for HandshakeIdle after the server's flight has
+	// given up on this handshake (a device starting over does so from a
+	// new socket, which ends nothing here): the handshake ends then and
+	// not at its deadline, so that it gives its admission slot back.
+	heard := time.Now()
 	for {
-		wait := deadline
+		idle := heard.Add(g.cfg.HandshakeIdle)
+		wait := minTime(deadline, idle)
 		if t, ok := hs.NextTimeout(); ok && t.Before(wait) {
 			wait = t
 		}
 		d, err := c.next(wait)
 		now := time.Now()
 		if errors.Is(err, os.ErrDeadlineExceeded) {
-			if !now.Before(deadline) {
+			if !now.Before(deadline) || !now.Before(idle) {
 				s.close("handshake timeout")
 				return s.handshakeFailed("wait", err)
 			}
@@ -256,6 +262,7 @@ func (c *udpConn) handshake(s *session) error {
 			s.close(reasonDisconnected)
 			return s.handshakeFailed("wait", err)
 		}
+		heard = now
 		var done bool
 		err = g.withHandshakeSlot(deadline, func() (err error) {
 			t0 := time.Now()
@@ -295,13 +302,21 @@ func (c *udpConn) admitStart(s *session) error {
 	if g.admission == nil {
 		return nil
 	}
-	if err := s.admit(); err != nil {
+	if err := s.admitWithin(min(udpAdmissionWait, g.cfg.HandshakeIdle)); err != nil {
 		g.stats.udpAdmissionDropped.Add(1)
 		return err
 	}
 	g.stats.udpAdmitted.Add(1)
 	return nil
 }
+
+// udpAdmissionWait bounds a Gen 3 start's wait for an admission slot:
+// about the device's first retransmission timeout (Device OS and
+// protocol/dtls: 1 s). A ClientHello queued longer is one the device has
+// repeated, or given up on and started over from a new socket; admitted
+// then, its handshake would hold a slot for a device that no longer
+// listens. Beyond the wait the device's retransmission queues again.
+const udpAdmissionWait = time.Second
 
 // refusedHandshake counts a handshake the device failed.
 func (c *udpConn) refusedHandshake(s *session, err error) error {
