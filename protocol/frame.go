@@ -158,18 +158,49 @@ func (o *FrameOpener) Open(ct []byte) ([]byte, error) {
 		}
 	}
 	o.iv = next
-	pad := int(ct[len(ct)-1])
+	return unpad(ct)
+}
+
+// Peek decrypts ct (one frame body, without the length prefix) into dst,
+// which must be at least len(ct) long, and returns the CoAP message without
+// padding, a sub-slice of dst. Unlike Open it changes neither ct nor the
+// IV: a caller that wants the frame calls Advance(ct) next, one that does
+// not leaves it to Open later. The gateway answers a parked session's
+// keep-alive pings this way without waking the session.
+func (o *FrameOpener) Peek(dst, ct []byte) ([]byte, error) {
+	if err := o.CheckLen(len(ct)); err != nil {
+		return nil, err
+	}
+	if len(dst) < len(ct) {
+		return nil, fmt.Errorf("protocol: peek: %d bytes of room for %d", len(dst), len(ct))
+	}
+	prev := o.iv[:]
+	for i := 0; i < len(ct); i += blockSize {
+		blk := dst[i : i+blockSize]
+		o.b.Decrypt(blk, ct[i:i+blockSize])
+		subtle.XORBytes(blk, blk, prev)
+		prev = ct[i : i+blockSize]
+	}
+	return unpad(dst[:len(ct)])
+}
+
+// Advance moves the IV past the frame body ct, as Open(ct) would.
+func (o *FrameOpener) Advance(ct []byte) { copy(o.iv[:], ct[:blockSize]) }
+
+// unpad checks the PKCS#7 padding of a decrypted frame body and strips it.
+func unpad(pt []byte) ([]byte, error) {
+	pad := int(pt[len(pt)-1])
 	if pad == 0 || pad > blockSize {
 		return nil, ErrBadPadding
 	}
 	bad := byte(0)
-	for _, c := range ct[len(ct)-pad:] {
+	for _, c := range pt[len(pt)-pad:] {
 		bad |= c ^ byte(pad)
 	}
 	if bad != 0 {
 		return nil, ErrBadPadding
 	}
-	return ct[:len(ct)-pad], nil
+	return pt[:len(pt)-pad], nil
 }
 
 // FrameReader reads frames from a stream. The returned plaintext is valid

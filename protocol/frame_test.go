@@ -362,3 +362,85 @@ func TestTranscriptMessageSequence(t *testing.T) {
 		t.Fatal("Cred() does not reassemble key ‖ iv ‖ salt")
 	}
 }
+
+// TestFramePeekAgreesWithOpen: Peek returns what Open would without
+// touching the frame or the IV; Advance then moves the IV as Open does.
+func TestFramePeekAgreesWithOpen(t *testing.T) {
+	keys := SessionKeys{Key: [16]byte{4, 2}, IV: [16]byte{6, 6}}
+	s := NewFrameSealer(keys, 0)
+	peek, open := NewFrameOpener(keys, 0), NewFrameOpener(keys, 0)
+	dst := make([]byte, 256)
+	for n := range 100 {
+		plain := bytes.Repeat([]byte{byte(n)}, n)
+		frame, _ := s.Seal(nil, plain)
+		body := frame[2:]
+		kept := bytes.Clone(body)
+		if n%3 == 0 { // look twice: nothing changed in between
+			if got, err := peek.Peek(dst, body); err != nil || !bytes.Equal(got, plain) {
+				t.Fatalf("n=%d: first Peek = %x, %v", n, got, err)
+			}
+		}
+		got, err := peek.Peek(dst, body)
+		if err != nil || !bytes.Equal(got, plain) {
+			t.Fatalf("n=%d: Peek = %x, %v", n, got, err)
+		}
+		if !bytes.Equal(body, kept) {
+			t.Fatalf("n=%d: Peek changed the frame", n)
+		}
+		peek.Advance(body)
+		if got, err := open.Open(body); err != nil || !bytes.Equal(got, plain) {
+			t.Fatalf("n=%d: Open = %x, %v", n, got, err)
+		}
+		if peek.iv != open.iv {
+			t.Fatalf("n=%d: IV after Advance differs from Open's", n)
+		}
+	}
+	for _, c := range []struct {
+		name string
+		ct   []byte
+		room int
+		want error
+	}{
+		{"empty", nil, 16, ErrFrameLength},
+		{"not whole blocks", make([]byte, 17), 32, ErrFrameLength},
+		{"too large", make([]byte, DefaultMaxFrameLen+16), DefaultMaxFrameLen + 16, ErrFrameTooLarge},
+		{"bad padding", make([]byte, 16), 16, ErrBadPadding},
+	} {
+		if _, err := peek.Peek(make([]byte, c.room), c.ct); !errors.Is(err, c.want) {
+			t.Errorf("%s: %v, want %v", c.name, err, c.want)
+		}
+	}
+	if _, err := peek.Peek(make([]byte, 8), make([]byte, 16)); err == nil {
+		t.Error("Peek into too small a buffer succeeded")
+	}
+	ct := make([]byte, 16)
+	if a := testing.AllocsPerRun(100, func() { _, _ = peek.Peek(dst, ct) }); a != 0 {
+		t.Errorf("Peek allocates %.1f times, want 0", a)
+	}
+}
+
+// FuzzFramePeek: on any frame body Peek and Open agree (plaintext and
+// error), and Advance leaves the IV where Open does.
+func FuzzFramePeek(f *testing.F) {
+	keys, frames := loadTranscript(f, "d2s")
+	for _, fr := range frames {
+		f.Add(fr.frame[2:])
+	}
+	f.Add(make([]byte, 16))
+	f.Add(make([]byte, 5))
+	f.Fuzz(func(t *testing.T, ct []byte) {
+		peek, open := NewFrameOpener(keys, 1024), NewFrameOpener(keys, 1024)
+		got, perr := peek.Peek(make([]byte, len(ct)), ct)
+		ct2 := bytes.Clone(ct)
+		want, oerr := open.Open(ct2)
+		if (perr == nil) != (oerr == nil) || (perr == nil && !bytes.Equal(got, want)) {
+			t.Fatalf("Peek = %x, %v; Open = %x, %v", got, perr, want, oerr)
+		}
+		if oerr == nil || errors.Is(oerr, ErrBadPadding) {
+			peek.Advance(ct)
+			if peek.iv != open.iv {
+				t.Fatal("IV after Advance differs from Open's")
+			}
+		}
+	})
+}

@@ -257,12 +257,15 @@ func (tcpTransport) readFrame(s *session) (*frameBuf, []byte, error) {
 		fb.b = make([]byte, n)
 	}
 	body := fb.b[:n]
-	if _, err := io.ReadFull(s.conn, body); err != nil {
-		putFrameBuf(fb)
-		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-			return nil, nil, protocol.ErrFrameTruncated
+	// The poller may have read the frame's start (tcp_park_linux.go).
+	if k := s.tp.take(body); k < n {
+		if _, err := io.ReadFull(s.conn, body[k:]); err != nil {
+			putFrameBuf(fb)
+			if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+				return nil, nil, protocol.ErrFrameTruncated
+			}
+			return nil, nil, err
 		}
-		return nil, nil, err
 	}
 	plain, err := s.opener.Open(body)
 	if err != nil {

@@ -19,6 +19,29 @@ package gateway
 //     sweeper): close wakes it, and the read loop finds the socket closed
 //     and ends the session as ever.
 //
+// Not the device's keep-alive ping, the only frame most idle devices ever
+// send: the poller's goroutine answers it itself (tcpPoller.serve). It
+// reads what arrived with one read into its own buffer, decrypts a
+// one-block frame without touching the session's IV (FrameOpener.Peek)
+// and, if it is a ping (CON 0.00, no token), takes the IV past it
+// (Advance), seals the empty ACK of the ping's own message ID under the
+// session's write lock (only if free: TryLock; it never waits) and writes
+// it, stores the last-heard time, and arms the socket again, all inside
+// one RawConn.Control: no goroutine, no allocation, and four system calls
+// per ping (its share of epoll_wait, read, write, epoll_ctl). Anything
+// else in the read starts the session's read loop with the bytes read
+// handed over (tcpPark.carry, taken before the socket): another frame
+// after the pings, a frame not a ping, a bad one, the hang-up, an error,
+// or a busy writer. A frame cut short (firmware writes a frame's length
+// and body apart) waits in carry while the session stays parked, so cut
+// pings cost no goroutine either. While the poller holds a session it is
+// tcpPolled; a close meanwhile (tcpPolledWake) has the poller start the
+// read loop when it is done, which finds the socket closed. The ACK's
+// write needs room in the socket's send buffer; without it (a device
+// that stopped reading) the rest goes out from a goroutine that holds the
+// write lock as a blocked send would. Measured by BenchmarkParkedPing;
+// figures in docs/operations.md ("Idle CPU per ping").
+//
 // A parked session has no read deadline running. One sweeper per gateway
 // (tcpSweep) closes the parked sessions whose device has been silent for
 // Config.IdleTimeout, as that deadline would have. Sessions of ServeConn
@@ -34,6 +57,13 @@ import (
 const (
 	tcpRunning int32 = iota // a goroutine runs the session (or it cannot park)
 	tcpParked               // armed in the poller; no goroutine
+	// tcpPolled: parked, and the poller's goroutine is answering its
+	// pings (tcp_park_linux.go); it parks the session again or starts its
+	// goroutine.
+	tcpPolled
+	// tcpPolledWake: polled, and closed meanwhile: the poller starts the
+	// session's goroutine when it is done, which finds the socket closed.
+	tcpPolledWake
 )
 
 // serveTCP runs the session of an accepted connection, which may park:
@@ -89,14 +119,33 @@ func (s *session) runTCP(body func() bool) {
 	s.g.untrack(s)
 }
 
-// wakeTCP starts the read loop of a parked TCP session again; a no-op for
-// a session that is running or cannot park.
+// wakeTCP starts the read loop of a parked TCP session again, or has the
+// poller start it if it is answering the session's ping; a no-op for a
+// session that is running or cannot park.
 func (s *session) wakeTCP() {
-	if s.tp.state.CompareAndSwap(tcpParked, tcpRunning) {
-		s.g.stats.tcpParked.Add(-1)
-		s.g.stats.tcpWakes.Add(1)
-		go s.runTCP(s.resume)
+	for {
+		switch s.tp.state.Load() {
+		case tcpParked:
+			if s.tp.state.CompareAndSwap(tcpParked, tcpRunning) {
+				s.startTCP()
+				return
+			}
+		case tcpPolled:
+			if s.tp.state.CompareAndSwap(tcpPolled, tcpPolledWake) {
+				return
+			}
+		default:
+			return
+		}
 	}
+}
+
+// startTCP starts the read loop of a session its caller took out of the
+// poller (state now tcpRunning).
+func (s *session) startTCP() {
+	s.g.stats.tcpParked.Add(-1)
+	s.g.stats.tcpWakes.Add(1)
+	go s.runTCP(s.resume)
 }
 
 // tcpSweepEvery is the period of the idle sweep of parked TCP sessions.

@@ -3,6 +3,8 @@
 package gateway
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 // tcpPark is a TCP session's parking state (tcp_park.go).
@@ -22,6 +25,30 @@ type tcpPark struct {
 	// pinged: read loop only; the frame just handled was a ping, so the
 	// next header read parks at once (see ping).
 	pinged bool
+	// carry holds bytes of the device's next frames that the poller read
+	// and did not answer itself, from a frame boundary on: a frame cut
+	// short while the session stays parked, or what followed the pings
+	// when the poller woke the session. It belongs to whoever runs the
+	// session (its read loop, or the poller while tcpPolled); the read
+	// loop takes it before reading the socket.
+	carry []byte
+}
+
+// maxCarryKept is the largest carry buffer kept once empty: one a device
+// that splits its pings' writes reuses (a ping's frame is 18 bytes).
+const maxCarryKept = 32
+
+// take moves up to len(b) carried bytes into b and reports how many.
+func (p *tcpPark) take(b []byte) int {
+	n := copy(b, p.carry)
+	if n == 0 {
+		return 0
+	}
+	p.carry = p.carry[:copy(p.carry, p.carry[n:])]
+	if len(p.carry) == 0 && cap(p.carry) > maxCarryKept {
+		p.carry = nil
+	}
+	return n
 }
 
 // ping notes that the frame just handled was the device's keep-alive ping
@@ -35,7 +62,7 @@ func (p *tcpPark) ping() { p.pinged = p.on }
 
 // parkNow reports whether the read loop should park without setting a
 // read deadline (read loop only).
-func (p *tcpPark) parkNow() bool { return p.pinged }
+func (p *tcpPark) parkNow() bool { return p.pinged && len(p.carry) == 0 }
 
 // online lets a session that may park do so from now on (read loop only).
 func (p *tcpPark) online() { p.on = p.raw != nil }
@@ -46,9 +73,16 @@ func (p *tcpPark) enable(conn net.Conn) { p.raw = newQuickACK(conn).raw }
 
 // tcpPoller is the gateway's epoll instance of parked TCP sessions. Each
 // socket is armed one-shot (EPOLLONESHOT) for input or the peer's hang-up:
-// its first event disarms it, and the woken session re-arms it when it
-// parks again. The instance's own descriptor is watched by Go's poller, so
+// its first event disarms it, and it is armed again when the session parks
+// again. The instance's own descriptor is watched by Go's poller, so
 // waiting for it takes no thread.
+//
+// The poller's goroutine answers keep-alive pings itself (serve): for a
+// parked session whose socket has input it reads what arrived (one read),
+// answers each whole ping frame with its empty ACK (one write) and re-arms
+// the socket, without starting the session's goroutine. Only what is not
+// a ping starts it: any other frame, the device's hang-up, an error, or a
+// writer of the session busy at that moment.
 type tcpPoller struct {
 	epfd int
 	f    *os.File // owns epfd
@@ -56,7 +90,46 @@ type tcpPoller struct {
 
 	mu   sync.Mutex
 	byFD []*session // guarded by mu; the session last armed on each descriptor
+
+	// pings counts the pings answered on the poller's goroutine (tests).
+	pings atomic.Int64
+
+	// The poller's goroutine only: its event and wake-up lists, the
+	// session serveFD works on and what came of it, and its buffers.
+	evs     []syscall.EpollEvent
+	woken   []*session
+	wokenEv []uint32
+	cur     *session
+	curEv   uint32
+	out     pollOutcome
+	serveFn func(fd uintptr) // serveFD, bound once
+	rbuf    [pollRead]byte
+	pbuf    [pingFrameLen]byte
+	wbuf    [2 + pingFrameLen]byte
 }
+
+// pollOutcome is what serveFD decided for a session.
+type pollOutcome int8
+
+const (
+	pollWake        pollOutcome = iota // start the session's goroutine
+	pollParked                         // re-armed: it stays parked
+	pollWriteFailed                    // the ACK's write failed: close it
+)
+
+const (
+	// pollRead is the most the poller reads from a socket at once: a
+	// dozen pings, or the start of another frame, which the session's
+	// goroutine reads the rest of.
+	pollRead = 256
+	// pingFrameLen is the length of a ping's frame body (a 4-byte
+	// message padded to one AES block).
+	pingFrameLen = 16
+	// armEvents is what a parked socket is armed for.
+	armEvents = syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT
+	// hangUp are the events after which a socket is not armed again.
+	hangUp = syscall.EPOLLRDHUP | syscall.EPOLLHUP | syscall.EPOLLERR
+)
 
 func newTCPPoller() (*tcpPoller, error) {
 	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
@@ -73,41 +146,177 @@ func newTCPPoller() (*tcpPoller, error) {
 		f.Close()
 		return nil, fmt.Errorf("gateway: epoll: %w", err)
 	}
-	return &tcpPoller{epfd: epfd, f: f, raw: raw}, nil
+	const batch = 256
+	p := &tcpPoller{epfd: epfd, f: f, raw: raw, evs: make([]syscall.EpollEvent, batch),
+		woken: make([]*session, 0, batch), wokenEv: make([]uint32, 0, batch)}
+	p.serveFn = p.serveFD
+	return p, nil
 }
 
-// run wakes the sessions whose sockets have input until close.
+// run serves the sessions whose sockets have input until close. The
+// events are taken up to 256 at a time and handled inside the wait
+// callback, so that a wake-up of Go's poller costs one epoll_wait of the
+// instance: events that come while they are handled wake Go's poller
+// again, which calls the callback again.
 func (p *tcpPoller) run() {
-	evs := make([]syscall.EpollEvent, 256)
-	var n int
 	var werr error
 	wait := func(fd uintptr) bool {
-		n, werr = syscall.EpollWait(int(fd), evs, 0)
-		if werr == syscall.EINTR {
-			n, werr = 0, nil
-		}
-		return n > 0 || werr != nil // nothing ready: Go's poller waits
-	}
-	woken := make([]*session, 0, len(evs))
-	for {
-		if err := p.raw.Read(wait); err != nil {
-			return // closed
-		}
-		if werr != nil {
-			return
-		}
-		p.mu.Lock()
-		for _, ev := range evs[:n] {
-			if fd := int(ev.Fd); fd >= 0 && fd < len(p.byFD) && p.byFD[fd] != nil {
-				woken = append(woken, p.byFD[fd])
+		for {
+			n, err := syscall.EpollWait(int(fd), p.evs, 0)
+			switch {
+			case err == syscall.EINTR:
+				continue
+			case err != nil:
+				werr = err
+				return true
+			case n == 0:
+				return false // Go's poller waits
+			}
+			p.handle(p.evs[:n])
+			if n < len(p.evs) {
+				return false
 			}
 		}
-		p.mu.Unlock()
-		for i, s := range woken {
-			s.wakeTCP()
-			woken[i] = nil
+	}
+	for {
+		if err := p.raw.Read(wait); err != nil || werr != nil {
+			return // closed
 		}
-		woken = woken[:0]
+	}
+}
+
+// handle serves the sessions of a batch of events.
+func (p *tcpPoller) handle(evs []syscall.EpollEvent) {
+	p.mu.Lock()
+	for _, ev := range evs {
+		if fd := int(ev.Fd); fd >= 0 && fd < len(p.byFD) && p.byFD[fd] != nil {
+			p.woken = append(p.woken, p.byFD[fd])
+			p.wokenEv = append(p.wokenEv, ev.Events)
+		}
+	}
+	p.mu.Unlock()
+	for i, s := range p.woken {
+		p.serve(s, p.wokenEv[i])
+		p.woken[i] = nil
+	}
+	p.woken, p.wokenEv = p.woken[:0], p.wokenEv[:0]
+}
+
+// serve answers the pings that woke a parked session and parks it again,
+// or starts its goroutine for anything else. A session already running
+// (closed, and woken by its close) is left to its goroutine.
+func (p *tcpPoller) serve(s *session, events uint32) {
+	if !s.tp.state.CompareAndSwap(tcpParked, tcpPolled) {
+		return
+	}
+	p.cur, p.curEv, p.out = s, events, pollWake
+	if err := s.tp.raw.Control(p.serveFn); err != nil {
+		p.out = pollWake // closed: its goroutine ends it
+	}
+	p.cur = nil
+	switch p.out {
+	case pollParked:
+		if s.tp.state.CompareAndSwap(tcpPolled, tcpParked) {
+			return
+		}
+		// Closed meanwhile (tcpPolledWake): its goroutine ends it.
+	case pollWriteFailed:
+		// close waits for the descriptor's users (serveFD was one), so
+		// it runs here; it leaves the session tcpPolledWake.
+		s.close(reasonWriteFailed)
+	}
+	s.tp.state.Store(tcpRunning)
+	s.startTCP()
+}
+
+// serveFD is serve's work on the socket fd of p.cur, which it may not
+// close (the descriptor is held): one read of what arrived, the pings'
+// answers, and the socket armed again (p.out = pollParked), or p.out
+// says why not.
+func (p *tcpPoller) serveFD(fd uintptr) {
+	s := p.cur
+	had := copy(p.rbuf[:], s.tp.carry)
+	n, err := syscall.Read(int(fd), p.rbuf[had:])
+	for err == syscall.EINTR {
+		n, err = syscall.Read(int(fd), p.rbuf[had:])
+	}
+	switch {
+	case err == syscall.EAGAIN:
+		n = 0 // nothing new after all
+	case err != nil || n <= 0:
+		return // the hang-up or the error is its read loop's to see
+	}
+	rest, ok := p.answerPings(s, int(fd), p.rbuf[:had+n])
+	s.tp.carry = append(s.tp.carry[:0], rest...)
+	if !ok || p.out == pollWriteFailed || p.curEv&hangUp != 0 {
+		return
+	}
+	ev := syscall.EpollEvent{Events: armEvents, Fd: int32(fd)}
+	if syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_MOD, int(fd), &ev) != nil {
+		return // its read loop parks it again, or reads as unparked
+	}
+	p.out = pollParked
+}
+
+// answerPings answers the whole ping frames at the start of buf and
+// returns the rest, with ok false if the rest starts with anything the
+// session's read loop must handle (another frame, a bad one) or the
+// session's writer was busy. It stops after a failed write.
+func (p *tcpPoller) answerPings(s *session, fd int, buf []byte) (rest []byte, ok bool) {
+	for len(buf) >= 2 && p.out != pollWriteFailed {
+		if binary.BigEndian.Uint16(buf) != pingFrameLen {
+			return buf, false
+		}
+		if len(buf) < 2+pingFrameLen {
+			break // the rest of the frame comes later
+		}
+		ct := buf[2 : 2+pingFrameLen]
+		plain, err := s.opener.Peek(p.pbuf[:], ct)
+		if err != nil || !isPingFrame(plain) || !s.wmu.TryLock() {
+			return buf, false
+		}
+		s.opener.Advance(ct)
+		s.lastHeard.Store(time.Now().UnixNano())
+		p.pings.Add(1)
+		p.ack(s, fd, uint16(plain[2])<<8|uint16(plain[3]))
+		buf = buf[2+pingFrameLen:]
+	}
+	return buf, true
+}
+
+// ack writes the empty ACK of ping id, with s.wmu held, which it
+// releases. A socket whose send buffer is full (the device does not read)
+// takes the rest from a goroutine of its own, which holds the lock until
+// it is written or the write timed out, as a blocked send would.
+func (p *tcpPoller) ack(s *session, fd int, id uint16) {
+	msg := [4]byte{0x60, 0x00, byte(id >> 8), byte(id)} // ACK 0.00 id, no token
+	frame, err := s.sealer.Seal(p.wbuf[:0], msg[:])
+	if err != nil {
+		s.wmu.Unlock()
+		return
+	}
+	n, err := syscall.Write(fd, frame)
+	for err == syscall.EINTR {
+		n, err = syscall.Write(fd, frame)
+	}
+	switch {
+	case err == nil && n == len(frame):
+		s.wmu.Unlock()
+	case err == nil || err == syscall.EAGAIN:
+		go s.finishWrite(bytes.Clone(frame[max(n, 0):]))
+	default:
+		s.wmu.Unlock()
+		p.out = pollWriteFailed
+	}
+}
+
+// finishWrite writes the rest of a frame the poller began, then releases
+// s.wmu, which the poller took.
+func (s *session) finishWrite(rest []byte) {
+	defer s.wmu.Unlock()
+	s.conn.SetWriteDeadline(time.Now().Add(s.g.cfg.WriteTimeout))
+	if _, err := s.conn.Write(rest); err != nil {
+		s.close(reasonWriteFailed)
 	}
 }
 
@@ -184,6 +393,12 @@ func (p *tcpPoller) parked(dst []*session, match func(*session) bool) []*session
 // return without touching the session, which another goroutine may already
 // run.
 func (s *session) readHeader() error {
+	if len(s.tp.carry) > 0 {
+		if k := s.tp.take(s.hdr[:]); k < len(s.hdr) {
+			return readRest(s.conn, s.hdr[k:])
+		}
+		return nil
+	}
 	if s.tp.raw == nil || !s.tp.on {
 		_, err := io.ReadFull(s.conn, s.hdr[:])
 		return err
@@ -210,12 +425,18 @@ func (s *session) readHeader() error {
 	case n == 0:
 		return io.EOF
 	case n == 1:
-		if _, err := io.ReadFull(s.conn, s.hdr[1:]); err != nil {
-			if errors.Is(err, io.EOF) {
-				return io.ErrUnexpectedEOF
-			}
-			return err
+		return readRest(s.conn, s.hdr[1:])
+	}
+	return nil
+}
+
+// readRest reads the rest of a length prefix begun.
+func readRest(c net.Conn, b []byte) error {
+	if _, err := io.ReadFull(c, b); err != nil {
+		if errors.Is(err, io.EOF) {
+			return io.ErrUnexpectedEOF
 		}
+		return err
 	}
 	return nil
 }

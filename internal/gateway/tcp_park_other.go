@@ -22,6 +22,9 @@ func (*tcpPark) ping() {}
 
 func (*tcpPark) parkNow() bool { return false }
 
+// take moves carried bytes into b: there are none here.
+func (*tcpPark) take([]byte) int { return 0 }
+
 // tcpPoller does not exist here; newTCPPoller returns nil.
 type tcpPoller struct{}
 

@@ -5,6 +5,7 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"runtime/pprof"
 	"strings"
@@ -177,4 +178,168 @@ func TestTCPParkDisabled(t *testing.T) {
 	if got := readLoops(t); got != 1 {
 		t.Fatalf("%d goroutines in a read loop, want 1", got)
 	}
+}
+
+// settled waits until the describes of device d (the last of n online)
+// are stored and every session parked: no frame of the device's start is
+// in flight any more.
+func (w *world) settled(d *testDevice, n int) {
+	w.t.Helper()
+	waitFor(w.t, "describe stored", func() bool { return len(w.device(d.id).Functions) > 0 })
+	waitFor(w.t, "parked", func() bool { return w.g.Stats().TCPParked == int64(n) })
+}
+
+// writeFrames seals msgs into one byte stream and writes it in pieces cut
+// at the offsets in cuts, pausing between them so that the server's reads
+// see them apart (as from firmware that writes a frame's prefix and body
+// separately). It does not assert anything about timing.
+func (d *testDevice) writeFrames(cuts []int, msgs ...protocol.Message) {
+	d.t.Helper()
+	d.wmu.Lock()
+	defer d.wmu.Unlock()
+	var stream []byte
+	for _, m := range msgs {
+		enc, err := m.MarshalBinary()
+		if err != nil {
+			d.t.Fatal(err)
+		}
+		start := len(stream)
+		if stream, err = d.sealer.Seal(stream, enc); err != nil {
+			d.t.Fatal(err)
+		}
+		copy(d.iv[:], stream[start+2:start+18])
+	}
+	from := 0
+	for _, c := range append(cuts, len(stream)) {
+		if from > 0 {
+			time.Sleep(30 * time.Millisecond)
+		}
+		if _, err := d.conn.Write(stream[from:c]); err != nil {
+			d.t.Fatal(err)
+		}
+		from = c
+	}
+}
+
+// TestTCPParkPingsAnsweredByPoller: a parked session's pings, whole or
+// cut into pieces anywhere, are answered with the empty ACK of their own
+// message ID by the poller, without starting the session's goroutine, and
+// keep the device's last-heard time.
+func TestTCPParkPingsAnsweredByPoller(t *testing.T) {
+	w, addr := parkWorld(t, testConfig())
+	d := w.onlineTCP(addr, 1)
+	w.settled(d, 1)
+	s := w.g.lookup(d.id.String())
+	wakes := w.g.Stats().TCPWakes
+	pings := w.g.tpoll.pings.Load()
+	for i, cuts := range [][]int{nil, nil, {2}, {1}, {1, 2, 9}, {17}, nil} {
+		heard := s.lastHeard.Load()
+		id := d.nextID()
+		d.writeFrames(cuts, protocol.NewPing(id))
+		d.expect(fmt.Sprintf("ACK of ping %d (cut at %v)", i, cuts), ackOf(id))
+		waitFor(t, "counted", func() bool { return w.g.tpoll.pings.Load() == pings+int64(i)+1 })
+		if s.lastHeard.Load() == heard {
+			t.Fatalf("ping %d did not move the last-heard time", i)
+		}
+	}
+	// Several pings in one write (a device catching up) each get theirs.
+	ids := []uint16{d.nextID(), d.nextID(), d.nextID()}
+	d.writeFrames(nil, protocol.NewPing(ids[0]), protocol.NewPing(ids[1]), protocol.NewPing(ids[2]))
+	for _, id := range ids {
+		d.expect("ACK of a ping in a burst", ackOf(id))
+	}
+	if st := w.g.Stats(); st.TCPWakes != wakes || st.TCPParked != 1 {
+		t.Fatalf("wakes %d → %d, parked %d: the pings started the session's goroutine", wakes, st.TCPWakes, st.TCPParked)
+	}
+	d.expectNone("other messages", 100*time.Millisecond, func(devMsg) bool { return true })
+}
+
+// TestTCPParkPingThenFrames: what follows a ping in the same read, or
+// arrives cut into pieces after it, is the session's read loop's: the
+// ping is answered, the event published, the call answered, and the
+// session parks again.
+func TestTCPParkPingThenFrames(t *testing.T) {
+	cfg := testConfig()
+	cfg.EventRate = -1 // no limit
+	w, addr := parkWorld(t, cfg)
+	d := w.onlineTCP(addr, 1)
+	w.settled(d, 1)
+	sub := w.subscribe(bus.Filter{})
+	event := func(data string) protocol.Message {
+		m, err := protocol.NewEvent(protocol.NonConfirmable, d.nextID(), protocol.Event{Name: "mixed", Data: []byte(data), TTL: 60})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	for i, cuts := range [][]int{nil, {18}, {18 + 5}, {3, 18 + 1, 40}, {1}} {
+		id := d.nextID()
+		data := strings.Repeat("d", 20+i)
+		d.writeFrames(cuts, protocol.NewPing(id), event(data))
+		d.expect(fmt.Sprintf("ACK of the ping (cut at %v)", cuts), ackOf(id))
+		if e := nextEvent(t, sub, "mixed"); string(e.Data) != data {
+			t.Fatalf("event %q, want %q", e.Data, data)
+		}
+		waitFor(t, "parked again", func() bool { return w.g.Stats().TCPParked == 1 })
+	}
+	// A ping, then a ping and an event together: both pings answered.
+	id1, id2 := d.nextID(), d.nextID()
+	d.writeFrames([]int{18}, protocol.NewPing(id1), protocol.NewPing(id2), event("last"))
+	d.expect("ACK of the first ping", ackOf(id1))
+	d.expect("ACK of the second ping", ackOf(id2))
+	if e := nextEvent(t, sub, "mixed"); string(e.Data) != "last" {
+		t.Fatalf("event %q", e.Data)
+	}
+	// The session still works both ways.
+	if v, err := w.g.CallFunction(context.Background(), d.id.String(), "led", "abc"); err != nil || v != 3 {
+		t.Fatalf("call after the pings: %d, %v", v, err)
+	}
+	if n := w.g.tpoll.pings.Load(); n < 5 {
+		t.Fatalf("%d pings answered by the poller", n)
+	}
+}
+
+// TestTCPParkPingWhileWriting: a ping that comes while the session's
+// writer is busy (here: its lock held) is answered by the session's read
+// loop once the writer is done, not by the poller, which never waits.
+func TestTCPParkPingWhileWriting(t *testing.T) {
+	w, addr := parkWorld(t, testConfig())
+	d := w.onlineTCP(addr, 1)
+	w.settled(d, 1)
+	s := w.g.lookup(d.id.String())
+	wakes := w.g.Stats().TCPWakes
+	s.wmu.Lock()
+	id := d.nextID()
+	d.send(protocol.NewPing(id))
+	waitFor(t, "session woken", func() bool { return w.g.Stats().TCPWakes == wakes+1 })
+	s.wmu.Unlock()
+	d.expect("ACK of the ping", ackOf(id))
+	waitFor(t, "parked again", func() bool { return w.g.Stats().TCPParked == 1 })
+	id = d.nextID()
+	d.send(protocol.NewPing(id))
+	d.expect("ACK of the next ping", ackOf(id))
+}
+
+// TestTCPParkPingAndHangUp: a device that pings and hangs up in the same
+// breath gets its ACK and goes offline; so does one that hangs up in the
+// middle of a ping's frame.
+func TestTCPParkPingAndHangUp(t *testing.T) {
+	w, addr := parkWorld(t, testConfig())
+	d := w.onlineTCP(addr, 1)
+	d2 := w.onlineTCP(addr, 2)
+	waitFor(t, "parked", func() bool { return w.g.Stats().TCPParked == 2 })
+	id := d.nextID()
+	d.writeFrames(nil, protocol.NewPing(id))
+	d.conn.(*net.TCPConn).CloseWrite()
+	d.expect("ACK of the last ping", ackOf(id))
+	d.waitClosed()
+	waitFor(t, "offline after the hang-up", func() bool { return !w.device(d.id).Online })
+
+	// Half a ping, then the hang-up: a bad frame ends the session.
+	d2.sendRaw([]byte{0, 16, 1, 2, 3})
+	time.Sleep(50 * time.Millisecond) // likely read by the poller first; either way it must end
+	d2.conn.(*net.TCPConn).CloseWrite()
+	d2.waitClosed()
+	waitFor(t, "offline after the cut ping", func() bool { return !w.device(d2.id).Online })
+	waitFor(t, "connections", func() bool { st := w.g.Stats(); return st.Connections == 0 && st.TCPParked == 0 })
 }
