@@ -374,15 +374,20 @@ var (
 )
 
 // TestAuthorizationMatrix sends every row under every credential, each
-// cell in a fresh world so that destructive cells cannot leak.
+// cell in a fresh world so that destructive cells cannot leak. The world
+// is seeded once and each cell opens a copy of its database (seeding
+// ~2,000 worlds took most of the package's time).
 func TestAuthorizationMatrix(t *testing.T) {
+	seed := newWorldOpts(t, apitest.Options{InMemory: true})
+	seed.addDevices(t)
+	seed.addWebhooks(t)
+	saved := saveWorld(t, seed)
 	for _, row := range authzRows {
 		t.Run(row.method+" "+row.path, func(t *testing.T) {
 			t.Parallel()
 			for c := cred(0); c < numCreds; c++ {
-				w := newWorldOpts(t, apitest.Options{InMemory: true})
-				w.addDevices(t)
-				w.addWebhooks(t)
+				w := saved.copy(t, apitest.Options{})
+				w.setDeviceValues()
 				r := w.bodyReq(row.method, row.path, row.body)
 				w.apply(&r, c, row.basic)
 				resp := w.Do(r)

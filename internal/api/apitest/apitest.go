@@ -89,6 +89,15 @@ type Options struct {
 	Webhooks api.WebhookRunner
 	// Mail sends the API's e-mail (api.Deps.Mail); nil sends none.
 	Mail api.Mailer
+	// Image, when set, starts the SQLite database from this image of
+	// another Env's database (Env.DB.Snapshot) instead of an empty
+	// migrated one, so that a test needing many identical seeded worlds
+	// seeds one and copies it. Pass that Env's SecretKey and move the
+	// clock to its time as well, for a faithful copy.
+	Image []byte
+	// SecretKey is the auth service's key (32 bytes); nil draws a random
+	// one (Env.SecretKey).
+	SecretKey []byte
 }
 
 // Env is one API under test with its dependencies.
@@ -101,6 +110,8 @@ type Env struct {
 	Devices *FakeDevices // the API's DeviceCaller; nil with Options.Devices or NoDevices
 	Bus     *bus.Bus     // Options.Bus
 	Handler http.Handler
+	// SecretKey is the auth service's key (Options.SecretKey).
+	SecretKey []byte
 }
 
 // New builds an Env over a fresh SQLite database: a file in a temporary
@@ -122,15 +133,21 @@ func New(tb testing.TB, opts Options) *Env {
 		dsn = opts.DSN
 	}
 	// Start SQLite from the image of a migrated database instead of
-	// applying every migration again (snapshot.go).
+	// applying every migration again (snapshot.go), or from Image.
+	img := opts.Image
+	if img == nil && strings.HasPrefix(dsn, "sqlite:") {
+		img = migratedImage(tb)
+	}
 	var openOpts []sqlstore.Option
 	switch {
 	case dsn == "sqlite::memory:":
-		openOpts = append(openOpts, sqlstore.WithSnapshot(migratedImage(tb)))
+		openOpts = append(openOpts, sqlstore.WithSnapshot(img))
 	case strings.HasPrefix(dsn, "sqlite:"):
-		if err := os.WriteFile(strings.TrimPrefix(dsn, "sqlite:"), migratedImage(tb), 0o600); err != nil {
+		if err := os.WriteFile(strings.TrimPrefix(dsn, "sqlite:"), img, 0o600); err != nil {
 			tb.Fatal(err)
 		}
+	case img != nil:
+		tb.Fatalf("apitest: Image needs an SQLite store, not %s", dsn)
 	}
 	db, err := sqlstore.Open(context.Background(), dsn, nil, openOpts...)
 	if err != nil {
@@ -142,9 +159,12 @@ func New(tb testing.TB, opts Options) *Env {
 		st = opts.WrapStore(db)
 	}
 	clock := NewClock(Epoch)
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
-		tb.Fatal(err)
+	key := opts.SecretKey
+	if key == nil {
+		key = make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			tb.Fatal(err)
+		}
 	}
 	svc := auth.New(auth.Config{Hasher: auth.TestHasher(), SecretKey: key, Now: clock.Now, Limits: opts.Limits}, st, opts.Log)
 	cfg := opts.Config
@@ -166,6 +186,8 @@ func New(tb testing.TB, opts Options) *Env {
 		Devices: fake,
 		Bus:     opts.Bus,
 		Handler: api.New(cfg, api.Deps{Store: st, Auth: svc, Devices: devices, Bus: opts.Bus, Webhooks: opts.Webhooks, Mail: opts.Mail}, opts.Log),
+
+		SecretKey: key,
 	}
 }
 
