@@ -21,8 +21,8 @@ import (
 
 // batchCountingStore is the gateway's session store with its saves
 // counted: single saves, and the size of every batch. Its first batch
-// waits until want-1 more saves wait behind it, so that the test sees
-// the saves of a shutdown grouped whatever the scheduling.
+// waits until the rest of want saves wait behind it, so that the test
+// sees the saves of a shutdown grouped whatever the scheduling.
 type batchCountingStore struct {
 	*sqlstore.DB
 	u       atomic.Pointer[udpServer]
@@ -66,6 +66,10 @@ func (c *batchCountingStore) SaveDTLSSessions(ctx context.Context, ss []store.DT
 func TestUDPShutdownSavesInBatches(t *testing.T) {
 	const n = 24
 	cfg := parkConfig()
+	// The first sessions stay online until the last: bringing 24 devices
+	// online one by one takes longer than udpTestConfig's 5 s idle
+	// timeout under -race on a loaded machine.
+	cfg.UDPIdleTimeout = 2 * time.Minute
 	w := &udpWorld{world: newWorld(t, cfg)}
 	db, ok := w.st.(*sqlstore.DB)
 	if !ok {
@@ -101,8 +105,15 @@ func TestUDPShutdownSavesInBatches(t *testing.T) {
 	if s := cs.singles.Load(); s != 0 {
 		t.Errorf("%d sessions saved one transaction each at shutdown", s)
 	}
-	if !slices.Equal(sizes, []int{1, n - 1}) {
-		t.Errorf("batches at shutdown %v, want [1 %d] (the first save, then the %d that waited for it)", sizes, n-1, n-1)
+	// The first batch holds the saves pending when the writer started
+	// (one, or a few when others queued before it ran), the second every
+	// one that waited behind it.
+	total := 0
+	for _, size := range sizes {
+		total += size
+	}
+	if len(sizes) > 2 || total != n {
+		t.Errorf("batches at shutdown %v, want the %d sessions in at most 2 (the first saves, then the ones that waited for them)", sizes, n)
 	}
 	for i, d := range devs {
 		id := deviceID(byte(i + 1))
