@@ -65,7 +65,12 @@ func readLoops(t *testing.T) int {
 }
 
 func TestTCPParkCallsEventsAndWakes(t *testing.T) {
-	w, addr := parkWorld(t, testConfig())
+	cfg := testConfig()
+	// No session may idle out while the others come online or take their
+	// turn: under -race on a loaded machine eight handshakes, or a round of
+	// eight calls and events, take longer than testConfig's 5 s.
+	cfg.IdleTimeout = 2 * time.Minute
+	w, addr := parkWorld(t, cfg)
 	const n = 8
 	devs := make([]*testDevice, n)
 	for i := range devs {
