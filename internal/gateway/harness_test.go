@@ -26,7 +26,10 @@ import (
 // sdk/device): it speaks the wire byte by byte, so the tests see exactly
 // what a firmware would.
 
-const waitTime = 5 * time.Second
+// waitTime bounds every wait for a condition or a message: generous, as
+// -race tests on a loaded CI machine run many times slower than alone; a
+// passing test never waits it out.
+const waitTime = 20 * time.Second
 
 var (
 	keysOnce sync.Once
