@@ -1,7 +1,9 @@
 package device
 
 import (
+	"bytes"
 	"crypto/rsa"
+	"io"
 	"sync"
 	"testing"
 	"time"
@@ -110,4 +112,30 @@ func fuzzKeys(tb testing.TB) (*rsa.PrivateKey, *rsa.PrivateKey) {
 		}
 	})
 	return fuzzServer, fuzzDevice
+}
+
+// TestCountingReaderRestOfFrame: the keep-alive deadline is left alone at
+// a frame's start and replaced, once per frame, as soon as the frame has
+// begun, so that a reader descheduled past it between a frame's header and
+// its body does not end the session (TestPingTimeout failed so under load:
+// "read frame: i/o timeout", want ErrPingTimeout).
+func TestCountingReaderRestOfFrame(t *testing.T) {
+	calls := 0
+	c := countingReader{r: bytes.NewReader([]byte{0, 3, 'a', 'b', 'c', 0, 1, 'd'}), midFrame: func() { calls++ }}
+	read := func(n, wantCalls int) {
+		t.Helper()
+		if _, err := io.ReadFull(&c, make([]byte, n)); err != nil {
+			t.Fatal(err)
+		}
+		if calls != wantCalls {
+			t.Fatalf("after %d bytes: midFrame called %d times, want %d", c.n, calls, wantCalls)
+		}
+	}
+	c.frame()
+	read(2, 0) // the header: the frame starts under the keep-alive deadline
+	read(1, 1) // the body: the deadline is replaced
+	read(2, 1) // once
+	c.frame()
+	read(2, 1)
+	read(1, 2)
 }

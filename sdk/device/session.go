@@ -90,16 +90,36 @@ type pendingRequest struct {
 
 // countingReader counts bytes read, so that a read deadline that expires
 // between frames (nothing consumed) can be told from one inside a frame.
+// Once a frame has begun it calls midFrame, once, before reading on: the
+// keep-alive deadline is for silence, and a process descheduled past it
+// between a frame's header and its body (the body already received) would
+// otherwise lose the session to a timeout that Go reports before reading.
 type countingReader struct {
-	r io.Reader
-	n int64
+	r        io.Reader
+	n        int64
+	start    int64 // n when the current frame began
+	extended bool  // midFrame ran for the current frame
+	midFrame func()
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
+	if c.n != c.start && !c.extended && c.midFrame != nil {
+		c.extended = true
+		c.midFrame()
+	}
 	n, err := c.r.Read(p)
 	c.n += int64(n)
 	return n, err
 }
+
+// frame marks the start of a frame and returns the count there.
+func (c *countingReader) frame() int64 {
+	c.start, c.extended = c.n, false
+	return c.n
+}
+
+// frameRestTimeout bounds the rest of a frame whose first bytes arrived.
+const frameRestTimeout = 10 * time.Second
 
 // dial connects and runs the handshake
 // (docs/particle-protocol.md#tcp-handshake).
@@ -141,7 +161,7 @@ func dial(ctx context.Context, d *Device) (*session, error) {
 		}
 	}
 	s := &session{d: d, conn: conn, ids: keys.DeviceMessageIDs()}
-	s.cr.r = conn
+	s.cr.r, s.cr.midFrame = conn, s.restOfFrame
 	s.fr = protocol.NewFrameReader(&s.cr, keys, 0)
 	s.sealer = protocol.NewFrameSealer(keys, 0)
 	s.tokens.Store(uint32(rand.N(256))) // firmware draws a random first token
@@ -398,7 +418,7 @@ func (s *session) run(ctx context.Context) error {
 	}
 	for {
 		s.armDeadline()
-		before := s.cr.n
+		before := s.cr.frame()
 		frame, err := s.readFrame()
 		if err := s.received(ctx, frame, err, before); err != nil {
 			return err
@@ -438,6 +458,15 @@ func (s *session) armDeadline() {
 	}
 	s.conn.SetReadDeadline(deadline)
 	if d := s.drainUntil.Load(); d != 0 { // leave ran meanwhile: its deadline wins
+		s.conn.SetReadDeadline(time.Unix(0, d))
+	}
+}
+
+// restOfFrame gives the rest of a begun frame frameRestTimeout instead of
+// the keep-alive or ping deadline; leaving's drain deadline still wins.
+func (s *session) restOfFrame() {
+	s.conn.SetReadDeadline(time.Now().Add(frameRestTimeout))
+	if d := s.drainUntil.Load(); d != 0 {
 		s.conn.SetReadDeadline(time.Unix(0, d))
 	}
 }
