@@ -48,7 +48,9 @@ func TestLivenessDead(t *testing.T) {
 // its devices marked offline by a survivor, with spark/status offline.
 func TestSilentNodeDevicesOffline(t *testing.T) {
 	cfg := testConfig()
-	cfg.NodeHeartbeat, cfg.NodeDeadAfter = 20*time.Millisecond, 200*time.Millisecond
+	// A live node's heartbeats can be a few hundred ms apart under -race on
+	// a loaded machine: the survivor declared node-gone dead while it lived.
+	cfg.NodeHeartbeat, cfg.NodeDeadAfter = 20*time.Millisecond, 2*time.Second
 	w := newWorld(t, cfg)
 	id := deviceID(61)
 	w.provision(id, testKey(t, "device_a"), owner1)
@@ -60,7 +62,12 @@ func TestSilentNodeDevicesOffline(t *testing.T) {
 		t.Fatal(err)
 	}
 	events := w.subscribe(bus.Filter{DeviceID: id.String()})
-	time.Sleep(100 * time.Millisecond) // test-node hears node-gone
+	waitFor(t, "test-node hears node-gone", func() bool {
+		w.g.live.mu.Lock()
+		defer w.g.live.mu.Unlock()
+		_, heard := w.g.live.seen["node-gone"]
+		return heard
+	})
 	if !w.device(id).Online {
 		t.Fatal("device offline while its node lives")
 	}
