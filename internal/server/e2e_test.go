@@ -106,18 +106,23 @@ func TestEndToEndSim(t *testing.T) {
 		}
 	}()
 
-	// All devices online, each announced once.
+	// All devices online, each announced once. The wait fails when no
+	// further device is announced for timeout: under -race on a loaded
+	// machine 50 devices can take longer than that in all (18 of 50 in
+	// 90 s at load 39) while they keep coming.
 	waitStatus := func(want string, timeout time.Duration) map[string]bool {
 		seen := map[string]bool{}
-		deadline := time.After(timeout)
+		stall := time.NewTimer(timeout)
+		defer stall.Stop()
 		for len(seen) < count {
 			select {
 			case ev := <-status.Events():
-				if ev.Data == want {
+				if ev.Data == want && !seen[ev.DeviceID] {
 					seen[ev.DeviceID] = true
+					stall.Reset(timeout)
 				}
-			case <-deadline:
-				t.Fatalf("%d of %d devices announced spark/status %s\nsim output:\n%s", len(seen), count, want, simOut.String())
+			case <-stall.C:
+				t.Fatalf("%d of %d devices announced spark/status %s, none for %s\nsim output:\n%s", len(seen), count, want, timeout, simOut.String())
 			}
 		}
 		return seen
