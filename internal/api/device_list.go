@@ -80,21 +80,6 @@ func (c *deviceListCache) lookup(list []store.DeviceVersion, out []*renderedDevi
 	return miss
 }
 
-// versions returns the IDs of ids with the row versions their cached
-// renderings are at, 0 for those not cached.
-func (c *deviceListCache) versions(ids []string) []store.DeviceVersion {
-	out := make([]store.DeviceVersion, len(ids))
-	c.mu.RLock()
-	for i, id := range ids {
-		out[i].ID = id
-		if r := c.m[id]; r != nil {
-			out[i].Version = r.version
-		}
-	}
-	c.mu.RUnlock()
-	return out
-}
-
 // put stores rendered devices, evicting arbitrary entries past the bound.
 func (c *deviceListCache) put(ids []string, rs []*renderedDevice) {
 	c.mu.Lock()

@@ -17,23 +17,19 @@ import (
 // moved each version (migration 0018). The API keeps, per product, the
 // sort and filter keys of all its devices at one version, each sort order
 // once it was asked for, and the names and IDs in substring indexes
-// (product_device_order.go). A page is then one statement
-// (store.ProductDevicePage) that reads the version, any changes since the
-// cached one, and the row versions of the page's devices and of a margin
-// on either side as the cached order has them, with the rows of those
-// whose rendering in the device list cache (device_list.go) is not
-// current; a slice of the cached order (or one scan of the indexes and a
-// walk of the order); and the devices' JSON from that cache.
+// (product_device_order.go). A page is then: one statement that reads the
+// version and any changes since the cached one, a slice of the cached
+// order (or one scan of the indexes and a walk of the order), one read of
+// the page's row versions, and the devices' JSON from the device list
+// cache (device_list.go), rereading only devices whose row version moved.
 // Presence changes (online, offline, last heard) do not move the order
 // version, so an idle fleet's order stays cached while the devices' own
 // JSON stays exact.
 //
 // When the version moved, the request that sees it has, from that same
-// statement (one snapshot: the state, the log, the keys, the rows), the
-// keys of the devices that changed since the cached version, and applies
-// them in place under the product's update lock; the page's devices are
-// among those the statement read unless more devices changed than the
-// margin (then their versions are read apart). Every node of a cluster does
+// statement (one snapshot: the state, the log, the keys), the keys of the
+// devices that changed since the cached version, and applies them in
+// place under the product's update lock. Every node of a cluster does
 // this on its own from the shared log; the product's row lock numbers the
 // changes in commit order, so a node never applies them out of order.
 // Only a node more than the log's length (4,096 changes) behind, a new
@@ -139,12 +135,6 @@ func (s *server) productOrderAt(rq *request, ls store.ProductDeviceLists, produc
 		// Another request moved the order meanwhile, but not to st: read
 		// the changes again from where it is now.
 	}
-	return s.readProductOrder(rq, ls, productID)
-}
-
-// readProductOrder reads the product's order whole, unless a request it
-// waited for read one at the current version meanwhile.
-func (s *server) readProductOrder(rq *request, ls store.ProductDeviceLists, productID int64) (*productOrder, error) {
 	l := s.prodList.buildLock(productID)
 	l.Lock()
 	defer l.Unlock()
@@ -185,25 +175,10 @@ func (s *server) applyProductChanges(productID int64, o *productOrder, v int64, 
 	return o, true
 }
 
-// pageMargin is how many devices on either side of a page a request
-// with a cached order asks the store about together with the page: a
-// page after up to that many changes still finds its devices among them.
-const pageMargin = 16
-
 // listCachedProductDevices answers GET /v1/products/{p}/devices from the
 // product's cached order and the device list cache; ok is false when the
 // store keeps no product list state (the caller lists through
 // DevicesByProduct).
-//
-// With the order cached, the page is one store statement
-// (ProductDevicePage): the order's page and pageMargin devices on either
-// side, as the cached order has them, go with it, with the versions
-// their renderings are cached at, and it returns the current version,
-// the changes since the cached one, the row versions of those devices
-// and of the changed ones, and the rows of those whose rendering is not
-// current. Unless more devices changed than the margin, that is all the
-// page needs: a change moves any other device at most one place per
-// changed device.
 func (s *server) listCachedProductDevices(rq *request, f store.DeviceFilter) (ok bool, err error) {
 	ls, isLists := s.store.(store.ProductDeviceLists)
 	dl, isDevLists := s.store.(store.DeviceLists)
@@ -211,117 +186,37 @@ func (s *server) listCachedProductDevices(rq *request, f store.DeviceFilter) (ok
 		return false, nil
 	}
 	pid := rq.product.ID
-	k := orderKey{f.Sort, f.Ascending}
+	o, err := s.productOrderAt(rq, ls, pid)
+	if err != nil {
+		return true, err
+	}
 	size := f.Page.Size
 	from := (max(f.Page.Number, 1) - 1) * size
-	var (
-		ids   []string
-		total int
-		paged bool             // ids and total hold the page
-		known map[string]int64 // row versions read with the state the page is at; nil: read them
-	)
-	if o := s.prodList.get(pid); o != nil {
-		lo := max(from-pageMargin, 0)
-		win, wtotal, v := o.page(k, &f, lo, from+size+pageMargin-lo)
-		p, err := ls.ProductDevicePage(rq.ctx, pid, v, s.devList.versions(win))
-		if err != nil {
-			return true, err
-		}
-		if err := s.keepRendered(pid, p.Devices); err != nil {
-			return true, err
-		}
-		known = make(map[string]int64, len(p.Versions))
-		for _, dv := range p.Versions {
-			known[dv.ID] = dv.Version
-		}
-		switch {
-		case p.State.Version <= v:
-			ids, total, paged = win[min(from-lo, len(win)):min(from+size-lo, len(win))], wtotal, true
-		default:
-			o, ok := s.applyProductChanges(pid, o, v, p.State, p.Changed, p.Gone, p.Complete)
-			if !ok && !p.Complete { // the log does not reach back
-				if o, err = s.readProductOrder(rq, ls, pid); err != nil {
-					return true, err
-				}
-				ok = true
-			}
-			if ok {
-				var at int64
-				ids, total, at = o.page(k, &f, from, size)
-				paged = true
-				if at != p.State.Version {
-					known = nil // moved on past the statement: read the page's versions
-				}
-			}
-			// Else another request moved the order meanwhile: as without one.
-		}
-	}
-	if !paged {
-		o, err := s.productOrderAt(rq, ls, pid)
-		if err != nil {
-			return true, err
-		}
-		ids, total, _ = o.page(k, &f, from, size)
-		known = nil
-	}
-	devices, err := s.renderedProductDevices(rq, ls, dl, pid, ids, known)
+	ids, total := o.page(orderKey{f.Sort, f.Ascending}, &f, from, size)
+	devices, err := s.renderedProductDevices(rq, ls, dl, pid, ids)
 	if err != nil {
 		return true, err
 	}
 	return true, s.writeProductDevicePage(rq, devices, f.Page, total)
 }
 
-// keepRendered renders devices read with their row versions into the
-// device list cache.
-func (s *server) keepRendered(pid int64, devs []store.VersionedDevice) error {
-	if len(devs) == 0 {
-		return nil
-	}
-	ids := make([]string, 0, len(devs))
-	rs := make([]*renderedDevice, 0, len(devs))
-	for i := range devs {
-		d := &devs[i]
-		r, err := renderDevice(&d.Device, d.Version)
-		if err != nil {
-			return err
-		}
-		ids = append(ids, d.ID)
-		rs = append(rs, r)
-	}
-	s.devList.put(ids, rs)
-	return nil
-}
-
 // renderedProductDevices returns the renderings of the devices of ids, in
-// that order, leaving out those no longer in the product. known holds
-// row versions read in one snapshot with the order the page is from; the
-// versions of the others are read.
-func (s *server) renderedProductDevices(rq *request, ls store.ProductDeviceLists, dl store.DeviceLists, pid int64,
-	ids []string, known map[string]int64) ([]*renderedDevice, error) {
+// that order, leaving out those no longer in the product.
+func (s *server) renderedProductDevices(rq *request, ls store.ProductDeviceLists, dl store.DeviceLists, pid int64, ids []string) ([]*renderedDevice, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	var read []string
-	for _, id := range ids {
-		if _, ok := known[id]; !ok {
-			read = append(read, id)
-		}
+	vs, err := ls.ProductDeviceVersions(rq.ctx, pid, ids)
+	if err != nil {
+		return nil, err
 	}
-	if len(read) > 0 {
-		vs, err := ls.ProductDeviceVersions(rq.ctx, pid, read)
-		if err != nil {
-			return nil, err
-		}
-		if known == nil {
-			known = make(map[string]int64, len(vs))
-		}
-		for _, v := range vs {
-			known[v.ID] = v.Version
-		}
+	byID := make(map[string]int64, len(vs))
+	for _, v := range vs {
+		byID[v.ID] = v.Version
 	}
 	list := make([]store.DeviceVersion, 0, len(ids))
 	for _, id := range ids {
-		if v, ok := known[id]; ok {
+		if v, ok := byID[id]; ok {
 			list = append(list, store.DeviceVersion{ID: id, Version: v})
 		}
 	}

@@ -259,21 +259,14 @@ func (o *productOrder) order(k orderKey) []int32 {
 
 // page returns the IDs of the devices on the page from (0-based index of
 // its first device) of at most size devices, in order k, that pass f's
-// filters (IDContains, NameContains, Quarantined), how many pass, and the
-// order version they are at.
-func (o *productOrder) page(k orderKey, f *store.DeviceFilter, from, size int) (ids []string, total int, version int64) {
+// filters (IDContains, NameContains, Quarantined), and how many pass.
+func (o *productOrder) page(k orderKey, f *store.DeviceFilter, from, size int) (ids []string, total int) {
 	o.mu.RLock()
 	defer o.mu.RUnlock()
 	idx := o.order(k)
 	for idx == nil {
 		idx = o.order(k)
 	}
-	ids, total = o.pageOf(idx, f, from, size)
-	return ids, total, o.version
-}
-
-// pageOf is page over idx, the order; mu held for reading.
-func (o *productOrder) pageOf(idx []int32, f *store.DeviceFilter, from, size int) (ids []string, total int) {
 	if f.IDContains == "" && f.NameContains == "" && f.Quarantined == nil {
 		total = len(idx)
 		for _, s := range idx[min(from, total):min(from+size, total)] {

@@ -62,7 +62,7 @@ func TestProductOrderApply(t *testing.T) {
 					}
 					for _, size := range []int{7, 100} {
 						for from := 0; from <= len(want)+size; from += size {
-							got, total, _ := o.page(orderKey{sort, asc}, &f, from, size)
+							got, total := o.page(orderKey{sort, asc}, &f, from, size)
 							w := want[min(from, len(want)):min(from+size, len(want))]
 							if total != len(want) || !slices.Equal(got, w) {
 								t.Fatalf("%s: %+v sort %v asc %v from %d: %v (total %d); want %v (total %d)",

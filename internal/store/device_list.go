@@ -107,35 +107,6 @@ type ProductDeviceLists interface {
 	// version (it keeps a bounded number per product), and the caller
 	// must read all the keys again (ProductDeviceKeys).
 	ProductDeviceChanges(ctx context.Context, productID, since int64) (l ProductDeviceList, changed []ProductDeviceKey, gone []string, complete bool, err error)
-	// ProductDevicePage reads in one snapshot what a page of the list
-	// needs from a caller whose order is at version since: what
-	// ProductDeviceChanges returns, and the row versions of the devices
-	// of known and of the changed devices that are in the product, with
-	// the whole rows of those of known whose version is not the one
-	// given (0: none rendered) and, when at most PageChangedRows
-	// versions passed since, of the changed ones.
-	ProductDevicePage(ctx context.Context, productID, since int64, known []DeviceVersion) (ProductDevicePage, error)
-}
-
-// PageChangedRows is how many order versions past the caller's a
-// ProductDevicePage read may be and still return the whole rows of the
-// changed devices (a device that connected moves to the first page).
-const PageChangedRows = 16
-
-// ProductDevicePage is what ProductDeviceLists.ProductDevicePage reads.
-type ProductDevicePage struct {
-	// State, Changed, Gone and Complete are as ProductDeviceChanges
-	// returns them.
-	State    ProductDeviceList
-	Changed  []ProductDeviceKey
-	Gone     []string
-	Complete bool
-	// Versions holds the row versions of the devices asked for and of
-	// the changed ones that are in the product, in no particular order.
-	Versions []DeviceVersion
-	// Devices holds the whole rows of some of them (see
-	// ProductDevicePage), at the versions of Versions.
-	Devices []VersionedDevice
 }
 
 // Matches reports whether the device of k passes f's filters (IDContains,

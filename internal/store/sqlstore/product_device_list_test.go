@@ -3,8 +3,6 @@ package sqlstore
 import (
 	"context"
 	"fmt"
-	"maps"
-	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -241,7 +239,6 @@ func TestProductDeviceChanges(t *testing.T) {
 			}
 			slices.Sort(ids)
 			slices.Sort(gone)
-			checkDevicePage(t, db, p, since, keys, l, changed, gone, complete)
 			return l, ids, gone, complete
 		}
 		// A product that never had a device: the zero state, complete
@@ -333,114 +330,6 @@ func TestProductDeviceChanges(t *testing.T) {
 			t.Fatalf("the log holds %d changes of the product; want 4,096", n)
 		}
 	})
-}
-
-// checkDevicePage checks that ProductDevicePage since version since,
-// asked about up to 40 of the product's devices (keys) and two that are
-// not in it, reads what ProductDeviceChanges read (l, changed, gone,
-// complete; gone sorted), the devices' row versions as
-// ProductDeviceVersions reads them, and their rows as DevicesByIDs does
-// for those asked about at another version, and for the changed ones
-// when few versions passed.
-func checkDevicePage(t *testing.T, db *DB, p, since int64, keys []store.ProductDeviceKey,
-	l store.ProductDeviceList, changed []store.ProductDeviceKey, gone []string, complete bool) {
-	t.Helper()
-	ctx := t.Context()
-	ids := []string{"e00fce68ffffffffffffffff"}
-	for _, k := range keys[:min(len(keys), 40)] {
-		ids = append(ids, k.ID)
-	}
-	ids = append(ids, "")
-	cur, err := db.ProductDeviceVersions(ctx, p, ids)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]int64{}
-	for _, v := range cur {
-		want[v.ID] = v.Version
-	}
-	var known []store.DeviceVersion
-	wantRows := map[string]bool{}
-	for i, id := range ids {
-		v := want[id]
-		switch i % 3 {
-		case 1:
-			v = 0
-		case 2:
-			v--
-		}
-		known = append(known, store.DeviceVersion{ID: id, Version: v})
-		if _, in := want[id]; in && v != want[id] {
-			wantRows[id] = true
-		}
-	}
-	if complete {
-		var chIDs []string
-		for _, k := range changed {
-			chIDs = append(chIDs, k.ID)
-		}
-		vs, err := db.ProductDeviceVersions(ctx, p, chIDs)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, v := range vs {
-			want[v.ID] = v.Version
-			if l.Version-since <= store.PageChangedRows {
-				wantRows[v.ID] = true
-			}
-		}
-	}
-	pg, err := db.ProductDevicePage(ctx, p, since, known)
-	if err != nil {
-		t.Fatal(err)
-	}
-	slices.Sort(pg.Gone)
-	byID := func(ks []store.ProductDeviceKey) map[string]store.ProductDeviceKey {
-		m := map[string]store.ProductDeviceKey{}
-		for _, k := range ks {
-			m[k.ID] = k
-		}
-		return m
-	}
-	if pg.State != l || pg.Complete != complete || !maps.Equal(byID(pg.Changed), byID(changed)) || len(pg.Changed) != len(changed) ||
-		!slices.Equal(pg.Gone, gone) {
-		t.Fatalf("page since %d: %+v %v changed %d gone %v; ProductDeviceChanges read %+v %v changed %d gone %v",
-			since, pg.State, pg.Complete, len(pg.Changed), pg.Gone, l, complete, len(changed), gone)
-	}
-	got := map[string]int64{}
-	for _, v := range pg.Versions {
-		if old, dup := got[v.ID]; dup && old != v.Version {
-			t.Fatalf("page since %d: device %s at versions %d and %d", since, v.ID, old, v.Version)
-		}
-		got[v.ID] = v.Version
-	}
-	if !maps.Equal(got, want) {
-		t.Fatalf("page since %d: versions %v; want %v", since, got, want)
-	}
-	var rowIDs []string
-	for id := range wantRows {
-		rowIDs = append(rowIDs, id)
-	}
-	rows, err := db.DevicesByIDs(ctx, rowIDs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wantDev := map[string]store.VersionedDevice{}
-	for _, d := range rows {
-		wantDev[d.ID] = d
-	}
-	gotDev := map[string]store.VersionedDevice{}
-	for _, d := range pg.Devices {
-		gotDev[d.ID] = d
-	}
-	if len(gotDev) != len(wantDev) {
-		t.Fatalf("page since %d: %d rows; want %d", since, len(gotDev), len(wantDev))
-	}
-	for id, d := range wantDev {
-		if g, ok := gotDev[id]; !ok || !reflect.DeepEqual(g, d) {
-			t.Fatalf("page since %d: row of %s\n%+v\nwant %+v", since, id, g, d)
-		}
-	}
 }
 
 // BenchmarkProductDeviceHandshakeWrite measures what the product list's
