@@ -194,6 +194,15 @@ func (w *world) settled(d *testDevice, n int) {
 	waitFor(w.t, "parked", func() bool { return w.g.Stats().TCPParked == int64(n) })
 }
 
+// parkedTCP is a world with device 1 online over TCP, settled and
+// parked, and its session.
+func parkedTCP(t *testing.T) (*world, *testDevice, *session) {
+	w, addr := parkWorld(t, testConfig())
+	d := w.onlineTCP(addr, 1)
+	w.settled(d, 1)
+	return w, d, w.g.lookup(d.id.String())
+}
+
 // writeFrames seals msgs into one byte stream and writes it in pieces cut
 // at the offsets in cuts, pausing between them so that the server's reads
 // see them apart (as from firmware that writes a frame's prefix and body
@@ -231,10 +240,7 @@ func (d *testDevice) writeFrames(cuts []int, msgs ...protocol.Message) {
 // message ID by the poller, without starting the session's goroutine, and
 // keep the device's last-heard time.
 func TestTCPParkPingsAnsweredByPoller(t *testing.T) {
-	w, addr := parkWorld(t, testConfig())
-	d := w.onlineTCP(addr, 1)
-	w.settled(d, 1)
-	s := w.g.lookup(d.id.String())
+	w, d, s := parkedTCP(t)
 	wakes := w.g.Stats().TCPWakes
 	pings := w.g.tpoll.pings.Load()
 	for i, cuts := range [][]int{nil, nil, {2}, {1}, {1, 2, 9}, {17}, nil} {
@@ -308,10 +314,7 @@ func TestTCPParkPingThenFrames(t *testing.T) {
 // writer is busy (here: its lock held) is answered by the session's read
 // loop once the writer is done, not by the poller, which never waits.
 func TestTCPParkPingWhileWriting(t *testing.T) {
-	w, addr := parkWorld(t, testConfig())
-	d := w.onlineTCP(addr, 1)
-	w.settled(d, 1)
-	s := w.g.lookup(d.id.String())
+	w, d, s := parkedTCP(t)
 	wakes := w.g.Stats().TCPWakes
 	s.wmu.Lock()
 	id := d.nextID()
