@@ -146,9 +146,16 @@ func (p *proxy) resume() {
 	p.mu.Unlock()
 }
 
-// within returns a context that ends after d, canceled at cleanup.
+// withinSlack scales within's bounds: d is ample on a quiet machine, but
+// under -race on a loaded CI machine a flow runs many times slower
+// (TestProductDevices' 10 s login timed out at load 30), and a passing test
+// never waits the bound out.
+const withinSlack = 4
+
+// within returns a context that ends after withinSlack times d, canceled
+// at cleanup.
 func within(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
+	ctx, cancel := context.WithTimeout(context.Background(), withinSlack*d)
 	t.Cleanup(cancel)
 	return ctx
 }
