@@ -84,12 +84,15 @@ type world struct {
 	b  *bus.Bus
 }
 
-// testConfig has small timeouts so that failure tests run fast.
+// testConfig has small timeouts so that failure tests run fast. The
+// handshake and Hello timeouts are generous (tests of them set their own):
+// under -race on a loaded machine a test device's handshake, or its Hello
+// right after, took longer than 3 s and 2 s.
 func testConfig() Config {
 	return Config{
 		Node:             "test-node",
-		HandshakeTimeout: 3 * time.Second,
-		HelloTimeout:     2 * time.Second,
+		HandshakeTimeout: 15 * time.Second,
+		HelloTimeout:     10 * time.Second,
 		IdleTimeout:      5 * time.Second,
 		WriteTimeout:     2 * time.Second,
 		CallTimeout:      2 * time.Second,
