@@ -50,13 +50,7 @@ func TestEndToEndGateway(t *testing.T) {
 	for i := range ids {
 		ids[i], _ = DeviceID(cfg.IDPrefix, cfg.IDStart+i)
 	}
-	onlineEvents := map[string]bool{}
-	bustest.Until(t, status, 60*time.Second, func(e bus.Event) bool {
-		if e.Name == "spark/status" && e.Data == "online" {
-			onlineEvents[e.DeviceID] = true
-		}
-		return len(onlineEvents) == n
-	})
+	onlineEvents := statuses(t, status, "online", n, 60*time.Second)
 	for _, id := range ids {
 		if !g.Online(id) || !onlineEvents[id] {
 			t.Fatalf("device %s: online %v, online event %v", id, g.Online(id), onlineEvents[id])
@@ -98,13 +92,7 @@ func TestEndToEndGateway(t *testing.T) {
 	if sum.Connected != n || sum.Failed != 0 || sum.Online != n || sum.Calls != 2 || sum.ConnectErrors != 0 {
 		t.Errorf("summary %+v", sum)
 	}
-	offline := map[string]bool{}
-	bustest.Until(t, status, 30*time.Second, func(e bus.Event) bool {
-		if e.Name == "spark/status" && e.Data == "offline" {
-			offline[e.DeviceID] = true
-		}
-		return len(offline) == n
-	})
+	statuses(t, status, "offline", n, 30*time.Second)
 	for _, id := range ids {
 		if g.Online(id) {
 			t.Errorf("device %s still online", id)
@@ -112,6 +100,25 @@ func TestEndToEndGateway(t *testing.T) {
 	}
 	t.Logf("%d devices online in %s (%.0f handshakes/s), offline %s after stopping",
 		n, sum.RampTime.Round(time.Millisecond), sum.HandshakesPerSecond(), time.Since(stopped).Round(time.Millisecond))
+}
+
+// statuses waits for spark/status data of n devices and returns them. It
+// fails when no further device's comes for idle: under -race on a loaded
+// machine 50 devices took longer than a minute in all (35 online at load
+// 30) while they kept coming.
+func statuses(t *testing.T, s *bus.Subscription, data string, n int, idle time.Duration) map[string]bool {
+	t.Helper()
+	seen := map[string]bool{}
+	for len(seen) < n {
+		bustest.Until(t, s, idle, func(e bus.Event) bool {
+			if e.Name != "spark/status" || e.Data != data || seen[e.DeviceID] {
+				return false
+			}
+			seen[e.DeviceID] = true
+			return true
+		})
+	}
+	return seen
 }
 
 // startGateway runs Wick's device gateway on a loopback port with a SQLite
