@@ -26,8 +26,9 @@ import (
 // limit) run against one server, and the simulator's CPU and memory stay
 // out of the measuring process.
 type simProcs struct {
-	procs []*simProc
-	start time.Time
+	procs   []*simProc    // written only until started closes
+	started chan struct{} // closed once procs holds every child (or the start failed)
+	start   time.Time
 
 	mu        sync.Mutex
 	connected time.Time // when every device had come online once
@@ -122,7 +123,10 @@ func startSimProcs(c simProcConfig) (*simProcs, error) {
 		c.bin = exe
 	}
 	c.bind = c.bind && runtime.GOOS == "linux"
-	sp := &simProcs{start: time.Now()}
+	sp := &simProcs{start: time.Now(), started: make(chan struct{})}
+	// A child may report before its siblings are started: observe waits
+	// for started before it reads procs (closed before stop, which waits
+	// for the children's readers).
 	idStart := 1
 	for i, n := range splitDevices(c.devices, c.processes) {
 		if n == 0 {
@@ -130,12 +134,14 @@ func startSimProcs(c simProcConfig) (*simProcs, error) {
 		}
 		p, err := startSimProc(c.bin, c.simArgs(i, n, idStart), filepath.Join(c.logDir, fmt.Sprintf("sim-%d.log", i)), n, sp.observe)
 		if err != nil {
+			close(sp.started)
 			sp.stop()
 			return nil, err
 		}
 		sp.procs = append(sp.procs, p)
 		idStart += n
 	}
+	close(sp.started)
 	return sp, nil
 }
 
@@ -210,6 +216,7 @@ func tailLog(path string) string {
 
 // observe notes the moments of the ramp-up from the children's statuses.
 func (sp *simProcs) observe() {
+	<-sp.started
 	s := sp.total()
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
