@@ -157,9 +157,16 @@ func TestSharedWindowConcurrent(t *testing.T) {
 	if stored != int64(admitted) {
 		t.Errorf("store counted %d, nodes admitted %d", stored, admitted)
 	}
-	if admitted < limit || admitted > limit+400 {
-		t.Errorf("admitted %d of 3200 with a limit of %d", admitted, limit)
+	// The overshoot is what each node had not yet seen of the other's
+	// counts: small when syncs interleave (TestSharedWindowAcrossNodes
+	// pins it step by step), but here it depends on the scheduler (a CI
+	// run under -race saw 1,453). What holds whatever the scheduling: a
+	// node's own admissions are in its view, so no node admits more than
+	// the limit, and the cluster at most nodes × limit.
+	if admitted < limit || admitted > 2*limit {
+		t.Errorf("admitted %d of 3200 with a limit of %d on 2 nodes", admitted, limit)
 	}
+	t.Logf("admitted %d with a limit of %d on 2 nodes", admitted, limit)
 }
 
 // TestSharedWindowStoreDown: a failed sync keeps the node's own limit and
