@@ -35,13 +35,8 @@ func BenchmarkClientHelloUnmarshal(b *testing.B) {
 // BenchmarkSignServerKeyExchange signs one ServerKeyExchange, the ECDSA
 // operation a verified ClientHello costs the server.
 func BenchmarkSignServerKeyExchange(b *testing.B) {
-	key := mustP256(b)
-	eph, err := ecdh.P256().GenerateKey(rand.Reader)
-	if err != nil {
-		b.Fatal(err)
-	}
+	key, ske := unsignedSKE(b)
 	var cr, sr [RandomLen]byte
-	ske := ServerKeyExchange{NamedCurve: GroupSecp256r1, PublicKey: eph.PublicKey().Bytes()}
 	b.ReportAllocs()
 	for b.Loop() {
 		if err := SignServerKeyExchange(rand.Reader, key, &cr, &sr, &ske); err != nil {

@@ -24,15 +24,21 @@ func mustP256(t testing.TB) *ecdsa.PrivateKey {
 	return k
 }
 
-func TestSignServerKeyExchange(t *testing.T) {
-	key := mustP256(t)
+// unsignedSKE returns a signing key and a ServerKeyExchange of a fresh
+// ephemeral P-256 key, not yet signed.
+func unsignedSKE(t testing.TB) (*ecdsa.PrivateKey, ServerKeyExchange) {
+	t.Helper()
 	eph, err := ecdh.P256().GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return mustP256(t), ServerKeyExchange{NamedCurve: GroupSecp256r1, PublicKey: eph.PublicKey().Bytes()}
+}
+
+func TestSignServerKeyExchange(t *testing.T) {
+	key, ske := unsignedSKE(t)
 	var cr, sr [RandomLen]byte
 	cr[0], sr[0] = 1, 2
-	ske := ServerKeyExchange{NamedCurve: GroupSecp256r1, PublicKey: eph.PublicKey().Bytes()}
 	if err := SignServerKeyExchange(rand.Reader, key, &cr, &sr, &ske); err != nil {
 		t.Fatal(err)
 	}
@@ -84,16 +90,12 @@ func TestSignServerKeyExchange(t *testing.T) {
 // way) the signature is RFC 6979's, the same for the same parameters and
 // another for other ones, and verifies like a hedged one.
 func TestSignServerKeyExchangeDeterministic(t *testing.T) {
-	key := mustP256(t)
-	eph, err := ecdh.P256().GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	key, unsigned := unsignedSKE(t)
 	var cr, sr [RandomLen]byte
 	cr[0], sr[0] = 1, 2
 	sign := func(sr [RandomLen]byte) ServerKeyExchange {
 		t.Helper()
-		ske := ServerKeyExchange{NamedCurve: GroupSecp256r1, PublicKey: eph.PublicKey().Bytes()}
+		ske := unsigned
 		if err := SignServerKeyExchange(nil, key, &cr, &sr, &ske); err != nil {
 			t.Fatal(err)
 		}
