@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/wick-cloud/wick/protocol"
-	"github.com/wick-cloud/wick/protocol/dtls"
 )
 
 // waitLong is waitFor with a deadline of its own, for waits that span many
@@ -191,13 +190,7 @@ func TestUDPSilentHandshakeFreesSlot(t *testing.T) {
 	cfg := udpTestConfig()
 	cfg.HandshakeTimeout, cfg.HandshakeIdle = time.Minute, 300*time.Millisecond
 	w := newUDPWorld(t, cfg)
-	key := testUDPKey(t, "device_a")
-	w.provisionECC(deviceID(1), key, "")
-	d := newUDPDevice(t, deviceID(1), key, w.addr)
-	hs, err := dtls.NewClientHandshake(&dtls.ClientConfig{Key: key, ServerKey: &testUDPKey(t, "server").PublicKey})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, hs := rawHandshakeDevice(t, w)
 	d.sendRaw(hs.Start(time.Now()))
 	buf := make([]byte, 4096)
 	d.pc.SetReadDeadline(time.Now().Add(10 * time.Second))

@@ -16,13 +16,7 @@ import (
 // the device's records must still reach its session.
 func TestUDPLateClientHelloAfterOnline(t *testing.T) {
 	w := newUDPWorld(t, udpTestConfig())
-	key := testUDPKey(t, "device_a")
-	w.provisionECC(deviceID(1), key, "")
-	d := newUDPDevice(t, deviceID(1), key, w.addr)
-	hs, err := dtls.NewClientHandshake(&dtls.ClientConfig{Key: key, ServerKey: &testUDPKey(t, "server").PublicKey})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, hs := rawHandshakeDevice(t, w)
 	var sent [][]byte
 	send := func(out [][]byte) { sent = append(sent, out...); d.sendRaw(out) }
 	send(hs.Start(time.Now()))
@@ -60,4 +54,18 @@ func TestUDPLateClientHelloAfterOnline(t *testing.T) {
 	if err := w.g.Ping(ctx, deviceID(1).String()); err != nil {
 		t.Fatalf("ping after a late copy of the ClientHello: %v", err)
 	}
+}
+
+// rawHandshakeDevice provisions device 1 in w and returns its test device
+// with a client handshake the test drives record by record.
+func rawHandshakeDevice(t *testing.T, w *udpWorld) (*udpDevice, *dtls.ClientHandshake) {
+	t.Helper()
+	key := testUDPKey(t, "device_a")
+	w.provisionECC(deviceID(1), key, "")
+	d := newUDPDevice(t, deviceID(1), key, w.addr)
+	hs, err := dtls.NewClientHandshake(&dtls.ClientConfig{Key: key, ServerKey: &testUDPKey(t, "server").PublicKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d, hs
 }
