@@ -134,7 +134,12 @@ func checkScope(p *auth.Principal, scope string) error {
 }
 
 // authorizeTeam resolves {p} and checks that the principal may manage it.
+// A user's check is one store statement when the store has TeamAccess
+// (authorizeTeamAccess).
 func (s *server) authorizeTeam(rq *request) error {
+	if ta, ok := s.store.(store.TeamAccess); ok && rq.principal.Kind == store.KindUser && rq.user == nil {
+		return s.authorizeTeamAccess(rq, ta)
+	}
 	prod, err := s.productFromPath(rq)
 	if err != nil {
 		return err
@@ -143,6 +148,43 @@ func (s *server) authorizeTeam(rq *request) error {
 		return err
 	}
 	rq.product = prod
+	return nil
+}
+
+// authorizeTeamAccess is authorizeTeam for a user token: it reads the
+// product of {p}, whether the token's user still exists and whether the
+// user is on the product's team in one statement, and answers as
+// productFromPath and checkTeam do (an unknown product first, then an
+// account that is gone, then a user off the team). Nothing of it is
+// cached: a user removed from a team is refused from the next request on,
+// on every node. rq.user stays unset; currentUser reads it if a handler
+// needs it.
+func (s *server) authorizeTeamAccess(rq *request, ta store.TeamAccess) error {
+	var (
+		a   *store.ProductAccess
+		err error
+	)
+	ref := rq.r.PathValue("p")
+	if isDigits(ref) {
+		id, perr := strconv.ParseInt(ref, 10, 64)
+		if perr != nil {
+			return errProductNotFound
+		}
+		a, err = ta.ProductAccessByID(rq.ctx, id, rq.principal.UserID)
+	} else {
+		a, err = ta.ProductAccessBySlug(rq.ctx, ref, rq.principal.UserID)
+	}
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return errProductNotFound
+	case err != nil:
+		return err
+	case !a.UserExists:
+		return auth.ErrTokenInvalid
+	case !a.Member:
+		return errForbidden
+	}
+	rq.product = &a.Product
 	return nil
 }
 

@@ -26,8 +26,12 @@ import (
 // quarantined), pages right after a change that moves the product's order
 // (a handshake, a rename), and, as the
 // reference, the same pages counted and sorted by the store per request.
-// It runs on a SQLite file and, when WICK_TEST_POSTGRES_URL is set, on a
-// fresh PostgreSQL schema. Each reports p50-ms and p99-ms per page.
+// The paired/ cases alternate the API with a second one that reaches the
+// store as before store.TeamAccess (three reads to authorize) and
+// store.ProductDevicePages (separate statements for the page), page by
+// page in one loop, so that both see the same load: base-p50-ms and
+// base-p99-ms are the second one's. It runs on a SQLite file and, when
+// WICK_TEST_POSTGRES_URL is set, on a fresh PostgreSQL schema. Each reports p50-ms and p99-ms per page.
 func BenchmarkProductDevicePages(b *testing.B) {
 	n := 100000
 	if v, err := strconv.Atoi(os.Getenv("WICK_BENCH_PRODUCT_DEVICES")); err == nil && v > 0 {
@@ -92,6 +96,10 @@ func benchProductPages(b *testing.B, n int, opts apitest.Options) {
 	}
 	b.Logf("%d devices inserted in %v", n, time.Since(start).Round(time.Millisecond))
 	ref := api.New(api.Config{Now: env.Clock.Now, GlobalRate: 1 << 30}, api.Deps{Store: plainStore{env.DB}, Auth: env.Auth}, nil)
+	// threeReads authorizes with three reads (product, user, membership)
+	// instead of one statement (store.TeamAccess), its pages as env's.
+	threeReads := api.New(api.Config{Now: env.Clock.Now, GlobalRate: 1 << 30},
+		api.Deps{Store: noTeamAccess{env.DB, env.DB, env.DB}, Auth: env.Auth}, nil)
 	path := "/v1/products/" + strconv.FormatInt(prod.ID, 10) + "/devices"
 	get := func(h http.Handler, q string) {
 		r := httptest.NewRequest(http.MethodGet, path+q, nil)
@@ -137,9 +145,42 @@ func benchProductPages(b *testing.B, n int, opts apitest.Options) {
 		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 	}
 	get(env.Handler, "") // the first page builds the product's order
-	for _, p := range pages {
+	get(threeReads, "")
+	// paired alternates env.Handler and threeReads page by page (each
+	// iteration one of each, after one change when prep is set, the first
+	// of the two alternating), so that the two see the same load: p50-ms
+	// and p99-ms are env.Handler's, base-p50-ms and base-p99-ms
+	// threeReads'.
+	paired := func(b *testing.B, q string, prep func()) {
+		var lat [2][]time.Duration
+		hs := [2]http.Handler{env.Handler, threeReads}
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			if prep != nil {
+				b.StopTimer()
+				prep()
+				b.StartTimer()
+			}
+			for j := range 2 {
+				k := (i + j) % 2
+				t0 := time.Now()
+				get(hs[k], q)
+				lat[k] = append(lat[k], time.Since(t0))
+			}
+		}
+		for k, unit := range []string{"", "base-"} {
+			slices.Sort(lat[k])
+			b.ReportMetric(float64(lat[k][len(lat[k])/2].Microseconds())/1000, unit+"p50-ms")
+			b.ReportMetric(float64(lat[k][len(lat[k])*99/100].Microseconds())/1000, unit+"p99-ms")
+		}
+	}
+	for i, p := range pages {
 		get(env.Handler, p.q) // the page's devices rendered once: the steady state
 		b.Run("cached/"+p.name, func(b *testing.B) { run(b, func() { get(env.Handler, p.q) }, nil) })
+		if i == 0 || i == 3 {
+			get(threeReads, p.q)
+			b.Run("paired/"+p.name, func(b *testing.B) { paired(b, p.q, nil) })
+		}
 	}
 	// A change that moves the order before every page: a new handshake
 	// (a device moves to the front of the default order), or a rename (a
@@ -172,9 +213,13 @@ func benchProductPages(b *testing.B, n int, opts apitest.Options) {
 		{"after-handshake-start-25", 0, handshake},
 		{"after-handshake-middle-25", 1, handshake},
 		{"after-handshake-by-id-100", 6, handshake},
+		{"after-handshake-start-100", 3, handshake},
 		{"after-rename-filter-name", 7, rename},
 	} {
 		b.Run("cached/"+c.name, func(b *testing.B) { run(b, func() { get(env.Handler, pages[c.page].q) }, c.change) })
+		if c.page != 7 {
+			b.Run("paired/"+c.name, func(b *testing.B) { paired(b, pages[c.page].q, c.change) })
+		}
 	}
 	for _, p := range []int{0, 1, 2} {
 		b.Run("store-sorted/"+pages[p].name, func(b *testing.B) { run(b, func() { get(ref, pages[p].q) }, nil) })

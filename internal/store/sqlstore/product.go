@@ -56,6 +56,43 @@ func (db *DB) ProductBySlug(ctx context.Context, slug string) (*store.Product, e
 	return p, nil
 }
 
+var _ store.TeamAccess = (*DB)(nil)
+
+// productAccessSelect reads a product's productColumns, whether the user
+// of the first parameter exists, and whether that user is on the
+// product's team (by username, as TeamMember keys it); the product is
+// picked by the WHERE clause appended.
+const productAccessSelect = `SELECT p.id, p.slug, p.name, p.description, p.platform_id, p.owner_id, p.settings, p.created_at,
+		EXISTS (SELECT 1 FROM users u WHERE u.id = ?),
+		EXISTS (SELECT 1 FROM users u JOIN team_members m ON m.username = u.username
+			WHERE u.id = ? AND m.product_id = p.id)
+	FROM products p `
+
+// ProductAccessByID returns the product, whether the user exists and
+// whether the user is on its team, in one statement, or
+// store.ErrNotFound when there is no such product.
+func (db *DB) ProductAccessByID(ctx context.Context, productID int64, userID string) (*store.ProductAccess, error) {
+	a, err := db.productAccess(ctx, productAccessSelect+`WHERE p.id = ?`, userID, productID)
+	return a, wrap(err, "product %d for user %q", productID, userID)
+}
+
+// ProductAccessBySlug is ProductAccessByID for a product's slug.
+func (db *DB) ProductAccessBySlug(ctx context.Context, slug, userID string) (*store.ProductAccess, error) {
+	a, err := db.productAccess(ctx, productAccessSelect+`WHERE p.slug = ?`, userID, slug)
+	return a, wrap(err, "product %q for user %q", slug, userID)
+}
+
+// productAccess runs one of the productAccessSelect queries.
+func (db *DB) productAccess(ctx context.Context, query, userID string, product any) (*store.ProductAccess, error) {
+	var a store.ProductAccess
+	p, err := scanProduct(db.queryRow(ctx, query, userID, userID, product), &a.UserExists, &a.Member)
+	if err != nil {
+		return nil, err
+	}
+	a.Product = *p
+	return &a, nil
+}
+
 // ProductsForMember returns the products whose team lists username, ordered
 // by ID.
 func (db *DB) ProductsForMember(ctx context.Context, username string) ([]store.Product, error) {
@@ -133,14 +170,16 @@ type rowScanner interface {
 	Scan(dest ...any) error
 }
 
-// scanProduct reads one row of productColumns.
-func scanProduct(row rowScanner) (*store.Product, error) {
+// scanProduct reads one row of productColumns, followed by the columns
+// of extra when given.
+func scanProduct(row rowScanner, extra ...any) (*store.Product, error) {
 	var (
 		p        store.Product
 		settings string
 		created  int64
 	)
-	if err := row.Scan(&p.ID, &p.Slug, &p.Name, &p.Description, &p.PlatformID, &p.OwnerID, &settings, &created); err != nil {
+	dest := append([]any{&p.ID, &p.Slug, &p.Name, &p.Description, &p.PlatformID, &p.OwnerID, &settings, &created}, extra...)
+	if err := row.Scan(dest...); err != nil {
 		return nil, err
 	}
 	p.Settings = []byte(settings)

@@ -8,6 +8,67 @@ import (
 )
 
 var productTests = []test{
+	{"TeamAccess", func(t *testing.T, s store.Store) {
+		ta, ok := s.(store.TeamAccess)
+		if !ok {
+			t.Skip("the store does not implement store.TeamAccess")
+		}
+		ctx := t.Context()
+		owner := addUser(t, s, "owner@example.com")
+		dev := addUser(t, s, "dev@example.com")
+		other := addUser(t, s, "other@example.com")
+		p := &store.Product{Slug: "fleet", Name: "Fleet", OwnerID: owner.ID, Settings: []byte(`{"a":1}`)}
+		must(t, s.CreateProduct(ctx, p, owner.Username))
+		q := &store.Product{Slug: "other", Name: "Other", OwnerID: other.ID}
+		must(t, s.CreateProduct(ctx, q, other.Username))
+		must(t, s.AddTeamMember(ctx, &store.TeamMember{ProductID: p.ID, Username: dev.Username, Role: store.RoleDeveloper}))
+		want, err := s.ProductByID(ctx, p.ID)
+		must(t, err)
+		check := func(what, userID string, exists, member bool) {
+			t.Helper()
+			for _, by := range []string{"ID", "slug"} {
+				var a *store.ProductAccess
+				if by == "ID" {
+					a, err = ta.ProductAccessByID(ctx, p.ID, userID)
+				} else {
+					a, err = ta.ProductAccessBySlug(ctx, p.Slug, userID)
+				}
+				if err != nil {
+					t.Fatalf("%s by %s: %v", what, by, err)
+				}
+				checkEqual(t, what+" product by "+by, &a.Product, want)
+				if a.UserExists != exists || a.Member != member {
+					t.Errorf("%s by %s: UserExists, Member = %v, %v; want %v, %v", what, by, a.UserExists, a.Member, exists, member)
+				}
+			}
+		}
+		check("owner", owner.ID, true, true)
+		check("developer", dev.ID, true, true)
+		check("member of another product", other.ID, true, false)
+		check("unknown user", "no-such-user", false, false)
+
+		// Removed from the team: refused by the next read.
+		must(t, s.RemoveTeamMember(ctx, p.ID, dev.Username))
+		check("removed developer", dev.ID, true, false)
+		must(t, s.AddTeamMember(ctx, &store.TeamMember{ProductID: p.ID, Username: dev.Username, Role: store.RoleViewOnly}))
+		check("added again", dev.ID, true, true)
+		// Membership follows the username: a renamed user keeps it only
+		// when the team is renamed with it, as TeamMember sees it.
+		dev.Username = "renamed@example.com"
+		must(t, s.UpdateUser(ctx, dev))
+		check("renamed user, team not renamed", dev.ID, true, false)
+		must(t, s.RenameTeamMember(ctx, "dev@example.com", dev.Username))
+		check("renamed user and team", dev.ID, true, true)
+		must(t, s.DeleteUser(ctx, dev.ID))
+		check("deleted user", dev.ID, false, false)
+
+		_, err = ta.ProductAccessByID(ctx, q.ID+1000, owner.ID)
+		wantErr(t, "unknown product ID", err, store.ErrNotFound)
+		_, err = ta.ProductAccessBySlug(ctx, "nope", owner.ID)
+		wantErr(t, "unknown slug", err, store.ErrNotFound)
+		_, err = ta.ProductAccessBySlug(ctx, "nope", "no-such-user")
+		wantErr(t, "unknown slug and user", err, store.ErrNotFound)
+	}},
 	{"CreateAssignsIDAndOwner", func(t *testing.T, s store.Store) {
 		ctx := t.Context()
 		owner := addUser(t, s, "owner@example.com")
