@@ -242,7 +242,10 @@ func (s *server) handleProvision(rq *request) error {
 			return fmt.Errorf("api: claim provisioned device: %w", err)
 		}
 	}
-	s.log.LogAttrs(rq.ctx, slog.LevelInfo, "device provisioned",
+	// At debug: provisioning a fleet (100,000 devices) logged a line each,
+	// every request queueing on the log handler's lock (docs/operations.md,
+	// "Start-up log").
+	s.log.LogAttrs(rq.ctx, slog.LevelDebug, "device provisioned",
 		slog.String("device", id), slog.String("algorithm", alg), slog.Int64("product", d.ProductID),
 		slog.String("owner", d.OwnerID), slog.String("by", p.Kind), slog.String("by_user", p.UserID))
 	return writeJSON(rq.w, http.StatusOK, map[string]any{"ok": true, "id": id, "device_id": id})

@@ -142,6 +142,10 @@ type Config struct {
 	// IdleFirst makes the storm measure the idle scenario first (for
 	// Duration, with ServerProcess), on the same devices, before the cut.
 	IdleFirst bool
+	// KeepData keeps the server's temporary data directory (its database
+	// and, with ServerProcess, server.log) after the run instead of
+	// removing it; its path is logged.
+	KeepData bool
 }
 
 // Default returns the defaults: the sizes (1,000 devices, 100
@@ -186,6 +190,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.IntVar(&c.SimProcesses, "sim-processes", c.SimProcesses, "run the simulated devices in this many wick sim child processes, each from its own 127.0.0.x (0: in this process); beyond ~19,000 devices, one per 17,000")
 	fs.StringVar(&c.SimBin, "sim-bin", c.SimBin, "wick binary for --sim-processes (default: this one)")
 	fs.DurationVar(&c.KeepAlive, "keepalive", c.KeepAlive, "simulated devices' ping interval when idle (0: their default, 15 s over TCP, 25 s over UDP)")
+	fs.BoolVar(&c.KeepData, "keep-data", c.KeepData, "keep the server's temporary data directory (database, server.log) after the run; its path goes to stderr")
 	fs.BoolVar(&c.IdleFirst, "idle-first", c.IdleFirst, "storm: measure the idle scenario for --duration first, on the same devices, then restart the server (needs --server-process)")
 	fs.Var(sim.QuirksFlag{P: &c.Quirks}, "firmware-quirks", "simulated devices behave like Device OS firmware on the wire: alone, every quirk; or a comma-separated list (see wick sim -h)")
 }
@@ -374,7 +379,7 @@ func (b *Bench) envConfig() EnvConfig {
 	return EnvConfig{Devices: c.Devices, URL: c.URL, Token: c.Token, DeviceServer: c.DeviceServer, ServerKey: c.ServerKey,
 		IDPrefix: c.IDPrefix, KeysDir: c.KeysDir, Bind: c.Bind, Progress: c.Progress, Quirks: c.Quirks, UDP: c.UDP,
 		ServerProcess: c.ServerProcess, ServerBin: c.ServerBin, ServerArgs: c.ServerArgs,
-		SimProcesses: c.SimProcesses, SimBin: c.SimBin, KeepAlive: c.KeepAlive}
+		SimProcesses: c.SimProcesses, SimBin: c.SimBin, KeepAlive: c.KeepAlive, KeepData: c.KeepData}
 }
 
 // RunIdle runs the idle scenario (Env.Idle) on a new environment whose

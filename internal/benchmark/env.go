@@ -99,6 +99,9 @@ type EnvConfig struct {
 	// loaded store can lose a device's describe (it stays online without
 	// functions until it reconnects), which would otherwise stop the run.
 	MinReady float64
+	// KeepData keeps the server's temporary data directory at Close
+	// (logged): its database, and with ServerProcess its server.log.
+	KeepData bool
 }
 
 // Env is a Wick server with simulated devices connected to it, ready for
@@ -134,6 +137,8 @@ type Env struct {
 	sims      *simProcs   // with EnvConfig.SimProcesses: the simulators
 	udp       bool        // the devices are Gen 3
 	dataDir   string      // in process: removed by Close
+	keepData  bool        // EnvConfig.KeepData
+	log       *slog.Logger
 }
 
 type simResult struct {
@@ -152,7 +157,7 @@ func StartEnv(ctx context.Context, cfg EnvConfig, log *slog.Logger, progress io.
 		cfg.IDPrefix = "be"
 	}
 	start := time.Now()
-	e := &Env{URL: cfg.URL, Token: cfg.Token, bind: cfg.Bind, udp: cfg.UDP}
+	e := &Env{URL: cfg.URL, Token: cfg.Token, bind: cfg.Bind, udp: cfg.UDP, keepData: cfg.KeepData, log: log}
 	defer func() {
 		if err != nil {
 			e.Close()
@@ -517,7 +522,13 @@ func (e *Env) Close() error {
 		e.proc = nil
 	}
 	if e.dataDir != "" {
-		os.RemoveAll(e.dataDir)
+		if e.keepData {
+			if e.log != nil {
+				e.log.Warn("bench: server data directory kept", "dir", e.dataDir)
+			}
+		} else {
+			os.RemoveAll(e.dataDir)
+		}
 		e.dataDir = ""
 	}
 	if err != nil {

@@ -108,6 +108,9 @@ type Gateway struct {
 	// plog rate-limits the per-device online and offline lines
 	// (presence_log.go).
 	plog presenceLog
+	// downs are the devices of the sessions Shutdown ended, marked
+	// offline once they are over (shutdown_offline.go).
+	downs shutdownOfflines
 	// tpoll holds the parked TCP sessions (tcp_park.go); nil where
 	// sessions cannot park.
 	tpoll *tcpPoller
@@ -170,8 +173,12 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Gateway, error) {
 		}
 		g.udp = u
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	reset, err := g.store.ResetNode(ctx, cfg.Node, time.Now())
+	// The devices a previous run of this node left online, in chunks
+	// (shutdown_offline.go): the first before New returns, the rest while
+	// the gateway serves.
+	resetAt := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), resetChunkTimeout)
+	reset, err := g.store.ResetNodeBatch(ctx, cfg.Node, resetAt, resetChunk)
 	cancel()
 	if err != nil {
 		return nil, fmt.Errorf("gateway: reset devices of node %q: %w", cfg.Node, err)
@@ -202,11 +209,7 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Gateway, error) {
 		}
 	}
 	g.startCluster()
-	if len(reset) > 0 {
-		g.log.Info("gateway: devices of a previous run marked offline", "count", len(reset))
-		g.bg.Add(1)
-		go g.announceReset(reset)
-	}
+	g.resetPrevious(resetAt, reset)
 	return g, nil
 }
 
@@ -282,9 +285,12 @@ func (g *Gateway) ServeConn(ctx context.Context, conn net.Conn) {
 // and background work. It returns ctx's error if sessions were still
 // ending. Calling it again waits again.
 func (g *Gateway) Shutdown(ctx context.Context) error {
+	start := time.Now()
 	g.mu.Lock()
+	first := !g.closed
 	if !g.closed {
 		g.closed = true
+		g.log.Info("gateway: shutting down", "sessions", len(g.conns), "online", len(g.byID))
 		g.cancel() // wakes handshakes queued for a slot and the background loops
 		for ln := range g.listeners {
 			ln.Close()
@@ -305,12 +311,18 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	var err error
 	select {
 	case <-done:
+		if first {
+			g.log.Info("gateway: shutdown: sessions ended", "took", time.Since(start).Round(time.Millisecond))
+		}
 	case <-ctx.Done():
 		err = fmt.Errorf("gateway: shutdown: %w", ctx.Err())
 	}
+	// The queued onlines first, then the offlines of the sessions the
+	// shutdown ended, a chunk per statement.
 	if perr := g.presence.close(ctx); perr != nil && err == nil {
 		err = perr
 	}
+	g.finishShutdownOffline(ctx)
 	g.sub.Close()
 	if g.tpoll != nil {
 		g.tpoll.close()
@@ -414,7 +426,8 @@ func (g *Gateway) flushLastHeard() {
 }
 
 // announceReset publishes spark/status offline for devices a previous run
-// of this node left online.
+// of this node left online, unless a device is online again by then.
+// It runs as one of g.bg.
 func (g *Gateway) announceReset(ids []string) {
 	defer g.bg.Done()
 	for _, id := range ids {
@@ -424,7 +437,7 @@ func (g *Gateway) announceReset(ids []string) {
 		ctx, cancel := context.WithTimeout(g.ctx, storeTimeout)
 		d, err := g.store.DeviceByID(ctx, id)
 		cancel()
-		if err != nil {
+		if err != nil || d.Online {
 			continue
 		}
 		g.publishStatus(ownerOf(d), d.ProductVersion, id, statusOffline)
@@ -454,11 +467,23 @@ func (g *Gateway) publishStatus(o owner, productVersion int, deviceID, data stri
 	g.publish(bus.Event{Name: eventStatus, Data: data, DeviceID: deviceID}, o, productVersion)
 }
 
+// publishStatusCtx is publishStatus within ctx, returning its error.
+func (g *Gateway) publishStatusCtx(ctx context.Context, o owner, productVersion int, deviceID, data string) error {
+	return g.publishCtx(ctx, bus.Event{Name: eventStatus, Data: data, DeviceID: deviceID}, o, productVersion)
+}
+
 // publish fills in the device's owner and publishes e as a private event
 // unless e.Public. It logs a failure and returns it.
 func (g *Gateway) publish(e bus.Event, o owner, productVersion int) error {
+	return g.publishCtx(context.Background(), e, o, productVersion)
+}
+
+// publishCtx is publish within ctx (and storeTimeout); a failure because
+// ctx ended is returned, not logged.
+func (g *Gateway) publishCtx(ctx context.Context, e bus.Event, o owner, productVersion int) error {
 	e.UserID, e.CustomerID, e.ProductID, e.ProductVersion = o.user, o.customer, o.product, productVersion
-	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	parent := ctx
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
 	defer cancel()
 	var err error
 	if g.testHookPublish != nil {
@@ -467,7 +492,7 @@ func (g *Gateway) publish(e bus.Event, o owner, productVersion int) error {
 	if err == nil {
 		err = g.bus.Publish(ctx, e)
 	}
-	if err != nil && !errors.Is(err, bus.ErrClosed) {
+	if err != nil && !errors.Is(err, bus.ErrClosed) && parent.Err() == nil {
 		g.log.Warn("gateway: publish", "device", e.DeviceID, "event", e.Name, "err", err)
 	}
 	if err != nil {
@@ -478,11 +503,17 @@ func (g *Gateway) publish(e bus.Event, o owner, productVersion int) error {
 
 // publishPresence announces a device's connection change to every process.
 func (g *Gateway) publishPresence(deviceID string, online bool, sessionID, addr string) {
-	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	g.publishPresenceCtx(context.Background(), deviceID, online, sessionID, addr)
+}
+
+// publishPresenceCtx is publishPresence within ctx (and storeTimeout).
+func (g *Gateway) publishPresenceCtx(ctx context.Context, deviceID string, online bool, sessionID, addr string) {
+	parent := ctx
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
 	defer cancel()
 	err := g.bus.PublishPresence(ctx, bus.Presence{DeviceID: deviceID, Online: online, Node: g.cfg.Node,
 		SessionID: sessionID, Addr: addr})
-	if err != nil && !errors.Is(err, bus.ErrClosed) {
+	if err != nil && !errors.Is(err, bus.ErrClosed) && parent.Err() == nil {
 		g.log.Warn("gateway: presence", "device", deviceID, "err", err)
 	}
 }

@@ -486,11 +486,20 @@ func (s *session) finish() {
 		g.plog.note(presenceOffline, "gateway: device session replaced", "device", s.id, "session", s.sid)
 		return
 	}
+	if flushSubs {
+		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		s.writeSubscriptions(ctx, subs)
+		cancel()
+	}
+	if reason == reasonShutdown && g.isClosed() {
+		// Shutdown writes the offlines of all its sessions together once
+		// they are over, and announces them (shutdown_offline.go).
+		g.downs.add(downDevice{id: s.id, sid: s.sid, ip: s.ip, at: time.Unix(0, s.lastHeard.Load()), own: o, prodVer: prodVer})
+		g.plog.note(presenceOffline, "gateway: device offline", "device", s.id, "session", s.sid, "reason", reason)
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
-	if flushSubs {
-		s.writeSubscriptions(ctx, subs)
-	}
 	applied, err := s.recordOffline(ctx, time.Unix(0, s.lastHeard.Load()))
 	if err != nil {
 		g.log.Error("gateway: record device offline", "device", s.id, "err", err)

@@ -117,6 +117,13 @@ type DeviceSession struct {
 	SystemModuleVersion int
 }
 
+// DeviceOffline is one device to mark offline (Devices.SetDevicesOffline).
+type DeviceOffline struct {
+	ID        string
+	SessionID string    // only if this is still the device's session
+	At        time.Time // its last-heard time; zero means now
+}
+
 // DescribePart selects the parts of a Describe to store. The values are
 // those of the protocol's Describe flags.
 type DescribePart uint8
@@ -243,6 +250,14 @@ type Devices interface {
 	// later. It reports whether it applied; false, too, for an absent
 	// device or an empty sessionID.
 	SetDeviceOffline(ctx context.Context, id, sessionID string, at time.Time) (bool, error)
+	// SetDevicesOffline is SetDeviceOffline for many devices in one
+	// transaction: each device of offs goes offline only if its session
+	// is still the one given, with LastHeard its At unless the stored one
+	// is later (a zero At is now). applied[i] reports whether offs[i]
+	// took effect. Each device appears at most once; absent devices and
+	// empty sessions are skipped. Callers write a large fleet in chunks of
+	// a few thousand (a gateway's shutdown does).
+	SetDevicesOffline(ctx context.Context, offs []DeviceOffline) (applied []bool, err error)
 	// SetDeviceDescribe stores the parts of d named by d.Parts.
 	SetDeviceDescribe(ctx context.Context, id string, d Describe) error
 	// SetDeviceSubscriptions replaces the device's subscriptions.
@@ -258,6 +273,11 @@ type Devices interface {
 	// session whose handshake was before at, as after a crash of that
 	// node, and returns their IDs. An empty node resets nothing.
 	ResetNode(ctx context.Context, node string, at time.Time) ([]string, error)
+	// ResetNodeBatch is ResetNode for at most limit devices (limit > 0)
+	// in one transaction, returning their IDs: a caller repeats it until
+	// it returns fewer than limit, so that no transaction holds the store
+	// for a whole fleet.
+	ResetNodeBatch(ctx context.Context, node string, at time.Time, limit int) ([]string, error)
 	// DeleteDevice removes the device, its saved DTLS sessions and its
 	// firmware state.
 	DeleteDevice(ctx context.Context, id string) error

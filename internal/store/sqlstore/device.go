@@ -572,17 +572,44 @@ func (db *DB) touchDevices(ctx context.Context, q execer, lastHeard map[string]t
 	return err
 }
 
+// resetNodeChunk is how many devices each of ResetNode's transactions
+// marks offline.
+const resetNodeChunk = 2000
+
 // ResetNode marks offline the devices that node holds from sessions whose
-// handshake was before at, and returns their IDs, sorted.
+// handshake was before at, and returns their IDs, sorted. It writes them
+// resetNodeChunk per transaction (ResetNodeBatch), so that a fleet of a
+// hundred thousand does not hold the writer in one.
 func (db *DB) ResetNode(ctx context.Context, node string, at time.Time) ([]string, error) {
-	if node == "" {
+	var ids []string
+	for {
+		chunk, err := db.ResetNodeBatch(ctx, node, at, resetNodeChunk)
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, chunk...)
+		if len(chunk) < resetNodeChunk {
+			break
+		}
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
+
+// ResetNodeBatch marks offline at most limit devices that node holds from
+// sessions whose handshake was before at, in one statement, and returns
+// their IDs, sorted. The devices_node index finds them.
+func (db *DB) ResetNodeBatch(ctx context.Context, node string, at time.Time, limit int) ([]string, error) {
+	if node == "" || limit <= 0 {
 		return nil, nil
 	}
 	var ids []string
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		var err error
 		ids, err = db.collectStrings(ctx, tx, `UPDATE devices SET online = FALSE, node = '', session_id = ''
-			WHERE node = ? AND (last_handshake_at IS NULL OR last_handshake_at < ?) RETURNING id`, node, toMS(at))
+			WHERE id IN (SELECT id FROM devices
+				WHERE node = ? AND (last_handshake_at IS NULL OR last_handshake_at < ?) LIMIT ?)
+			RETURNING id`, node, toMS(at), limit)
 		return err
 	})
 	if err != nil {
@@ -590,6 +617,86 @@ func (db *DB) ResetNode(ctx context.Context, node string, at time.Time) ([]strin
 	}
 	slices.Sort(ids)
 	return ids, nil
+}
+
+// SetDevicesOffline marks many devices offline in one statement, each
+// only if its session is still the given one: PostgreSQL joins the batch
+// as three arrays, SQLite as a JSON object of ID to [session, last heard
+// in milliseconds]. One statement for a chunk of a shutdown's sessions
+// costs one round trip and one commit where SetDeviceOffline costs one
+// each.
+func (db *DB) SetDevicesOffline(ctx context.Context, offs []store.DeviceOffline) ([]bool, error) {
+	applied := make([]bool, len(offs))
+	if len(offs) == 0 {
+		return applied, nil
+	}
+	index := make(map[string]int, len(offs))
+	nowMS := toMS(now())
+	ms := func(t time.Time) int64 {
+		if t.IsZero() {
+			return nowMS
+		}
+		return toMS(t)
+	}
+	var (
+		done []string
+		err  error
+	)
+	if db.dialect == dialectPostgres {
+		order := make([]int, 0, len(offs))
+		for i, o := range offs {
+			if o.SessionID == "" {
+				continue
+			}
+			if _, dup := index[o.ID]; dup {
+				continue
+			}
+			index[o.ID] = i
+			order = append(order, i)
+		}
+		// Sorted by ID, as TouchDevices, against deadlocks with another
+		// node's overlapping batch.
+		slices.SortFunc(order, func(a, b int) int { return strings.Compare(offs[a].ID, offs[b].ID) })
+		ids, sids, times := make([]string, len(order)), make([]string, len(order)), make([]int64, len(order))
+		for k, i := range order {
+			ids[k], sids[k], times[k] = offs[i].ID, offs[i].SessionID, ms(offs[i].At)
+		}
+		done, err = db.collectStrings(ctx, db.w, `UPDATE devices SET online = FALSE, node = '', session_id = '',
+				last_heard = CASE WHEN devices.last_heard IS NULL OR devices.last_heard < v.t THEN v.t ELSE devices.last_heard END
+			FROM unnest($1::text[], $2::text[], $3::bigint[]) AS v(id, sid, t)
+			WHERE devices.id = v.id AND devices.session_id = v.sid
+			RETURNING devices.id`, ids, sids, times)
+	} else {
+		batch := make(map[string][2]any, len(offs))
+		for i, o := range offs {
+			if o.SessionID == "" {
+				continue
+			}
+			if _, dup := index[o.ID]; dup {
+				continue
+			}
+			index[o.ID] = i
+			batch[o.ID] = [2]any{o.SessionID, ms(o.At)}
+		}
+		var obj []byte
+		if obj, err = json.Marshal(batch); err == nil {
+			done, err = db.collectStrings(ctx, db.w, `UPDATE devices SET online = FALSE, node = '', session_id = '',
+					last_heard = CASE WHEN last_heard IS NULL OR last_heard < json_extract(j.value, '$[1]')
+						THEN json_extract(j.value, '$[1]') ELSE last_heard END
+				FROM json_each(?) AS j
+				WHERE devices.id = j.key AND devices.session_id = json_extract(j.value, '$[0]')
+				RETURNING devices.id`, string(obj))
+		}
+	}
+	if err != nil {
+		return nil, wrap(err, "set %d devices offline", len(offs))
+	}
+	for _, id := range done {
+		if i, ok := index[id]; ok {
+			applied[i] = true
+		}
+	}
+	return applied, nil
 }
 
 // DeleteDevice removes the device and its saved DTLS sessions, or fails

@@ -928,6 +928,128 @@ var deviceTests = []test{
 			t.Errorf("ResetNode(\"\") = %q; want none", ids)
 		}
 	}},
+	{"ResetNodeBatch", func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		const n = 7
+		for i := 1; i <= n; i++ {
+			addDevice(t, s, devID(i))
+			goOnline(t, s, devID(i), "node-a", fmt.Sprintf("s%d", i), time.Minute)
+		}
+		addDevice(t, s, devID(20))
+		goOnline(t, s, devID(20), "node-a", "later", 10*time.Minute) // after the restart
+		addDevice(t, s, devID(21))
+		goOnline(t, s, devID(21), "node-b", "other", time.Minute)
+		var all []string
+		for chunk := 0; ; chunk++ {
+			ids, err := s.ResetNodeBatch(ctx, "node-a", base.Add(5*time.Minute), 3)
+			must(t, err)
+			if len(ids) > 3 || !slices.IsSorted(ids) {
+				t.Fatalf("chunk %d: %q; want at most 3, sorted", chunk, ids)
+			}
+			all = append(all, ids...)
+			if len(ids) < 3 {
+				break
+			}
+			if chunk > n {
+				t.Fatal("ResetNodeBatch does not run out")
+			}
+		}
+		slices.Sort(all)
+		var want []string
+		for i := 1; i <= n; i++ {
+			want = append(want, devID(i))
+			if d := getDevice(t, s, devID(i)); d.Online || d.Node != "" || d.SessionID != "" {
+				t.Errorf("device %d: online %v node %q session %q; want reset", i, d.Online, d.Node, d.SessionID)
+			}
+		}
+		if !slices.Equal(all, want) {
+			t.Errorf("reset in chunks %q; want %q", all, want)
+		}
+		for id, node := range map[string]string{devID(20): "node-a", devID(21): "node-b"} {
+			if got := getDevice(t, s, id); !got.Online || got.Node != node {
+				t.Errorf("device %s: online %v node %q; want online on %s", id, got.Online, got.Node, node)
+			}
+		}
+		for _, limit := range []int{0, -1} {
+			ids, err := s.ResetNodeBatch(ctx, "node-b", base.Add(time.Hour), limit)
+			must(t, err)
+			if len(ids) != 0 {
+				t.Errorf("limit %d reset %q", limit, ids)
+			}
+		}
+		ids, err := s.ResetNodeBatch(ctx, "", base.Add(time.Hour), 10)
+		must(t, err)
+		if len(ids) != 0 {
+			t.Errorf("ResetNodeBatch(\"\") = %q; want none", ids)
+		}
+	}},
+	{"SetDevicesOffline", func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		for i := 1; i <= 6; i++ {
+			addDevice(t, s, devID(i))
+			goOnline(t, s, devID(i), "node-a", fmt.Sprintf("s%d", i), time.Minute)
+		}
+		before := getDevice(t, s, devID(1))
+		applied, err := s.SetDevicesOffline(ctx, nil)
+		must(t, err)
+		if len(applied) != 0 {
+			t.Errorf("empty batch applied %v", applied)
+		}
+		offs := []store.DeviceOffline{
+			{ID: devID(1), SessionID: "s1", At: base.Add(30 * time.Minute)}, // later than stored
+			{ID: devID(2), SessionID: "s2", At: base},                       // earlier: keeps the stored time
+			{ID: devID(3), SessionID: "old"},                                // replaced session
+			{ID: devID(0xfff), SessionID: "s9", At: base.Add(time.Hour)},    // unknown device
+			{ID: devID(4), SessionID: "", At: base.Add(time.Hour)},          // no session
+			{ID: devID(5), SessionID: "s5"},                                 // zero time: now
+		}
+		applied, err = s.SetDevicesOffline(ctx, offs)
+		must(t, err)
+		if want := []bool{true, true, false, false, false, true}; !slices.Equal(applied, want) {
+			t.Errorf("applied %v; want %v", applied, want)
+		}
+		want := *before
+		want.Online, want.Node, want.SessionID = false, "", ""
+		heard := at(30 * time.Minute)
+		want.LastHeard = &heard
+		checkEqual(t, "device 1 offline", getDevice(t, s, devID(1)), &want)
+		if d := getDevice(t, s, devID(2)); d.Online || d.LastHeard == nil || !d.LastHeard.Equal(at(time.Minute)) {
+			t.Errorf("device 2: online %v last heard %v; want offline, last heard %v", d.Online, fmtTimePtr(d.LastHeard), at(time.Minute))
+		}
+		for _, i := range []int{3, 4, 6} {
+			if d := getDevice(t, s, devID(i)); !d.Online || d.SessionID != fmt.Sprintf("s%d", i) {
+				t.Errorf("device %d: online %v session %q; want still online", i, d.Online, d.SessionID)
+			}
+		}
+		if d := getDevice(t, s, devID(5)); d.Online || d.LastHeard == nil || d.LastHeard.Before(at(time.Minute)) {
+			t.Errorf("device 5: online %v last heard %v; want offline, heard now", d.Online, fmtTimePtr(d.LastHeard))
+		}
+		_, err = s.DeviceByID(ctx, devID(0xfff))
+		wantErr(t, "DeviceByID(unknown set offline)", err, store.ErrNotFound)
+		// Again: nothing applies, the sessions are gone.
+		applied, err = s.SetDevicesOffline(ctx, offs[:2])
+		must(t, err)
+		if slices.Contains(applied, true) {
+			t.Errorf("second offline applied %v", applied)
+		}
+		// A chunk of many.
+		var many []store.DeviceOffline
+		for i := 100; i < 1100; i++ {
+			addDevice(t, s, devID(i))
+			goOnline(t, s, devID(i), "node-a", fmt.Sprintf("m%d", i), time.Minute)
+			many = append(many, store.DeviceOffline{ID: devID(i), SessionID: fmt.Sprintf("m%d", i), At: base.Add(time.Hour)})
+		}
+		applied, err = s.SetDevicesOffline(ctx, many)
+		must(t, err)
+		for i, ok := range applied {
+			if !ok {
+				t.Fatalf("device %d of 1000 not applied", i)
+			}
+		}
+		if d := getDevice(t, s, devID(777)); d.Online || d.LastHeard == nil || !d.LastHeard.Equal(at(time.Hour)) {
+			t.Errorf("device 777: online %v last heard %v", d.Online, fmtTimePtr(d.LastHeard))
+		}
+	}},
 	{"DeleteAndCount", func(t *testing.T, s store.Store) {
 		ctx := t.Context()
 		count := func(want int) {
