@@ -135,6 +135,12 @@ func (s *server) productOrderAt(rq *request, ls store.ProductDeviceLists, produc
 		// Another request moved the order meanwhile, but not to st: read
 		// the changes again from where it is now.
 	}
+	return s.readProductOrder(rq, ls, productID)
+}
+
+// readProductOrder reads the product's order whole, unless a request it
+// waited for read one at the current version meanwhile.
+func (s *server) readProductOrder(rq *request, ls store.ProductDeviceLists, productID int64) (*productOrder, error) {
 	l := s.prodList.buildLock(productID)
 	l.Lock()
 	defer l.Unlock()
@@ -175,10 +181,21 @@ func (s *server) applyProductChanges(productID int64, o *productOrder, v int64, 
 	return o, true
 }
 
+// pageMargin is how many devices on either side of a page a request
+// with a cached order asks the store about with the page
+// (ReadProductDevicePage): a page after up to that many changes finds its
+// devices among them.
+const pageMargin = 16
+
 // listCachedProductDevices answers GET /v1/products/{p}/devices from the
 // product's cached order and the device list cache; ok is false when the
 // store keeps no product list state (the caller lists through
 // DevicesByProduct).
+//
+// With the order cached and a store that has ProductDevicePages, the page
+// is one round trip to PostgreSQL (pageFromRead); else it is the changes
+// (productOrderAt), then the page's row versions, then the rows of the
+// devices whose rendering is not current.
 func (s *server) listCachedProductDevices(rq *request, f store.DeviceFilter) (ok bool, err error) {
 	ls, isLists := s.store.(store.ProductDeviceLists)
 	dl, isDevLists := s.store.(store.DeviceLists)
@@ -186,37 +203,134 @@ func (s *server) listCachedProductDevices(rq *request, f store.DeviceFilter) (ok
 		return false, nil
 	}
 	pid := rq.product.ID
-	o, err := s.productOrderAt(rq, ls, pid)
-	if err != nil {
-		return true, err
-	}
+	k := orderKey{f.Sort, f.Ascending}
 	size := f.Page.Size
 	from := (max(f.Page.Number, 1) - 1) * size
-	ids, total := o.page(orderKey{f.Sort, f.Ascending}, &f, from, size)
-	devices, err := s.renderedProductDevices(rq, ls, dl, pid, ids)
+	var (
+		ids   []string
+		total int
+		known map[string]int64 // row versions read with the page; nil: read them
+		paged bool
+	)
+	if pr, ok := s.store.(store.ProductDevicePages); ok {
+		if o := s.prodList.get(pid); o != nil {
+			if ids, total, known, paged, err = s.pageFromRead(rq, pr, ls, o, k, &f, from, size); err != nil {
+				return true, err
+			}
+		}
+	}
+	if !paged {
+		o, err := s.productOrderAt(rq, ls, pid)
+		if err != nil {
+			return true, err
+		}
+		ids, total = o.page(k, &f, from, size)
+	}
+	devices, err := s.renderedProductDevices(rq, ls, dl, pid, ids, known)
 	if err != nil {
 		return true, err
 	}
 	return true, s.writeProductDevicePage(rq, devices, f.Page, total)
 }
 
+// pageFromRead finds the page in o, the product's cached order, with one
+// ReadProductDevicePage: the changes since o's version, the row versions
+// of the page's devices and of pageMargin on either side as o has them,
+// and the rows of the devices that changed right after o's version. It
+// applies the changes to o (or reads the order whole when the log does
+// not reach back) and returns the page, its total, the row versions read
+// (nil when the order moved on past the read meanwhile), and ok false
+// when another request moved the order meanwhile (the caller reads the
+// changes again).
+func (s *server) pageFromRead(rq *request, pr store.ProductDevicePages, ls store.ProductDeviceLists, o *productOrder,
+	k orderKey, f *store.DeviceFilter, from, size int) (ids []string, total int, known map[string]int64, ok bool, err error) {
+	pid := rq.product.ID
+	lo := max(from-pageMargin, 0)
+	win, wtotal, v := o.pageAt(k, f, lo, from+size+pageMargin-lo)
+	r, err := pr.ReadProductDevicePage(rq.ctx, pid, v, win)
+	if err != nil {
+		return nil, 0, nil, false, err
+	}
+	if err := s.keepRendered(r.Rows); err != nil {
+		return nil, 0, nil, false, err
+	}
+	known = make(map[string]int64, len(r.Versions)+len(r.Rows))
+	for _, dv := range r.Versions {
+		known[dv.ID] = dv.Version
+	}
+	for i := range r.Rows { // read after the versions: as new or newer
+		known[r.Rows[i].ID] = r.Rows[i].Version
+	}
+	if r.State.Version <= v {
+		return win[min(from-lo, len(win)):min(from+size-lo, len(win))], wtotal, known, true, nil
+	}
+	cur, applied := s.applyProductChanges(pid, o, v, r.State, r.Changed, r.Gone, r.Complete)
+	if !applied {
+		if cur == nil {
+			return nil, 0, nil, false, nil
+		}
+		if cur, err = s.readProductOrder(rq, ls, pid); err != nil {
+			return nil, 0, nil, false, err
+		}
+	}
+	ids, total, at := cur.pageAt(k, f, from, size)
+	if at != r.State.Version {
+		known = nil
+	}
+	return ids, total, known, true, nil
+}
+
+// keepRendered renders devices read with their row versions into the
+// device list cache.
+func (s *server) keepRendered(devs []store.VersionedDevice) error {
+	if len(devs) == 0 {
+		return nil
+	}
+	ids := make([]string, 0, len(devs))
+	rs := make([]*renderedDevice, 0, len(devs))
+	for i := range devs {
+		d := &devs[i]
+		r, err := renderDevice(&d.Device, d.Version)
+		if err != nil {
+			return err
+		}
+		ids = append(ids, d.ID)
+		rs = append(rs, r)
+	}
+	s.devList.put(ids, rs)
+	return nil
+}
+
 // renderedProductDevices returns the renderings of the devices of ids, in
-// that order, leaving out those no longer in the product.
-func (s *server) renderedProductDevices(rq *request, ls store.ProductDeviceLists, dl store.DeviceLists, pid int64, ids []string) ([]*renderedDevice, error) {
+// that order, leaving out those no longer in the product. known holds
+// row versions read with the page (pageFromRead); the versions of the
+// others are read.
+func (s *server) renderedProductDevices(rq *request, ls store.ProductDeviceLists, dl store.DeviceLists, pid int64,
+	ids []string, known map[string]int64) ([]*renderedDevice, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	vs, err := ls.ProductDeviceVersions(rq.ctx, pid, ids)
-	if err != nil {
-		return nil, err
+	var read []string
+	for _, id := range ids {
+		if _, ok := known[id]; !ok {
+			read = append(read, id)
+		}
 	}
-	byID := make(map[string]int64, len(vs))
-	for _, v := range vs {
-		byID[v.ID] = v.Version
+	if len(read) > 0 {
+		vs, err := ls.ProductDeviceVersions(rq.ctx, pid, read)
+		if err != nil {
+			return nil, err
+		}
+		if known == nil {
+			known = make(map[string]int64, len(vs))
+		}
+		for _, v := range vs {
+			known[v.ID] = v.Version
+		}
 	}
 	list := make([]store.DeviceVersion, 0, len(ids))
 	for _, id := range ids {
-		if v, ok := byID[id]; ok {
+		if v, ok := known[id]; ok {
 			list = append(list, store.DeviceVersion{ID: id, Version: v})
 		}
 	}

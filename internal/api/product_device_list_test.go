@@ -60,6 +60,21 @@ func (c *countingProductLists) ProductDeviceVersions(ctx context.Context, p int6
 	return c.pl.ProductDeviceVersions(ctx, p, ids)
 }
 
+// countingProductPages is countingProductLists that also passes
+// store.ProductDevicePages through (the page read in one round trip).
+type countingProductPages struct {
+	*countingProductLists
+	pp store.ProductDevicePages
+}
+
+func (c countingProductPages) ReadProductDevicePage(ctx context.Context, p, since int64, ids []string) (store.ProductDevicePageRead, error) {
+	r, err := c.pp.ReadProductDevicePage(ctx, p, since, ids)
+	if r.State.Version > since {
+		c.changes.Add(1)
+	}
+	return r, err
+}
+
 // TestProductDeviceListMatchesSQL checks that every page of GET
 // /v1/products/{p}/devices from the cached order is byte for byte the page
 // the store's DevicesByProduct gives, for every filter and sort, after each
@@ -67,20 +82,27 @@ func (c *countingProductLists) ProductDeviceVersions(ctx context.Context, p int6
 // order as it is, that other writes are applied from the store's change
 // log without reading the product again, and that a second node with its
 // own cache, which sees several writes at once, serves the same pages.
+// The pages are read as the stores do it (store.ProductDevicePages: one
+// round trip on PostgreSQL), and on SQLite also with the statements one
+// after the other, as for a store without it.
 func TestProductDeviceListMatchesSQL(t *testing.T) {
-	t.Run("sqlite", func(t *testing.T) { testProductListMatchesSQL(t, apitest.Options{InMemory: true}) })
+	t.Run("sqlite", func(t *testing.T) { testProductListMatchesSQL(t, apitest.Options{InMemory: true}, true) })
 	t.Run("postgres", func(t *testing.T) {
 		if os.Getenv("WICK_TEST_POSTGRES_URL") == "" {
 			t.Skip("WICK_TEST_POSTGRES_URL not set")
 		}
-		testProductListMatchesSQL(t, apitest.Options{DSN: postgresSchema(t)})
+		testProductListMatchesSQL(t, apitest.Options{DSN: postgresSchema(t)}, true)
 	})
+	t.Run("sqlite, separate reads", func(t *testing.T) { testProductListMatchesSQL(t, apitest.Options{InMemory: true}, false) })
 }
 
-func testProductListMatchesSQL(t *testing.T, opts apitest.Options) {
+func testProductListMatchesSQL(t *testing.T, opts apitest.Options, pages bool) {
 	var counter *countingProductLists
 	opts.WrapStore = func(st store.Store) store.Store {
 		counter = &countingProductLists{Store: st, lists: st.(store.DeviceLists), pl: st.(store.ProductDeviceLists)}
+		if pages {
+			return countingProductPages{counter, st.(store.ProductDevicePages)}
+		}
 		return counter
 	}
 	opts.Config.GlobalRate = 1 << 30 // many pages under a stopped clock

@@ -261,12 +261,24 @@ func (o *productOrder) order(k orderKey) []int32 {
 // its first device) of at most size devices, in order k, that pass f's
 // filters (IDContains, NameContains, Quarantined), and how many pass.
 func (o *productOrder) page(k orderKey, f *store.DeviceFilter, from, size int) (ids []string, total int) {
+	ids, total, _ = o.pageAt(k, f, from, size)
+	return ids, total
+}
+
+// pageAt is page, with the order version the page is at.
+func (o *productOrder) pageAt(k orderKey, f *store.DeviceFilter, from, size int) (ids []string, total int, version int64) {
 	o.mu.RLock()
 	defer o.mu.RUnlock()
 	idx := o.order(k)
 	for idx == nil {
 		idx = o.order(k)
 	}
+	ids, total = o.pageOf(idx, f, from, size)
+	return ids, total, o.version
+}
+
+// pageOf is page over idx, the order; mu held for reading.
+func (o *productOrder) pageOf(idx []int32, f *store.DeviceFilter, from, size int) (ids []string, total int) {
 	if f.IDContains == "" && f.NameContains == "" && f.Quarantined == nil {
 		total = len(idx)
 		for _, s := range idx[min(from, total):min(from+size, total)] {

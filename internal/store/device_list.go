@@ -109,6 +109,38 @@ type ProductDeviceLists interface {
 	ProductDeviceChanges(ctx context.Context, productID, since int64) (l ProductDeviceList, changed []ProductDeviceKey, gone []string, complete bool, err error)
 }
 
+// ProductDevicePageRead is what a page of a product's cached device order
+// reads from the store (ProductDevicePages).
+type ProductDevicePageRead struct {
+	// State, Changed, Gone and Complete are ProductDeviceChanges'
+	// answer since the version asked about.
+	State    ProductDeviceList
+	Changed  []ProductDeviceKey
+	Gone     []string
+	Complete bool
+	// Versions are ProductDeviceVersions' answer for the IDs asked about.
+	Versions []DeviceVersion
+	// Rows are the devices, with their row versions, that are in the
+	// product and were logged in the ChangedRows versions right after the
+	// one asked about, in no particular order.
+	Rows []VersionedDevice
+}
+
+// ChangedRows bounds the versions after the one asked about whose
+// devices' rows ProductDevicePages reads.
+const ChangedRows = 32
+
+// ProductDevicePages is implemented by stores that read what a page of a
+// cached product device order needs together: on PostgreSQL the three
+// statements go in one round trip. Each statement reads the current
+// state, so the later ones may see writes the first did not.
+type ProductDevicePages interface {
+	// ReadProductDevicePage returns ProductDeviceChanges(productID, since),
+	// ProductDeviceVersions(productID, ids) and the rows of the devices
+	// that changed right after since (ProductDevicePageRead.Rows).
+	ReadProductDevicePage(ctx context.Context, productID, since int64, ids []string) (ProductDevicePageRead, error)
+}
+
 // Matches reports whether the device of k passes f's filters (IDContains,
 // NameContains, Quarantined), as DevicesByProduct applies them.
 func (f *DeviceFilter) Matches(k *ProductDeviceKey) bool {

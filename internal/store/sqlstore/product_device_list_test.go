@@ -2,8 +2,11 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -230,6 +233,7 @@ func TestProductDeviceChanges(t *testing.T) {
 			for _, k := range keys {
 				byID[k.ID] = k
 			}
+			checkPageRead(t, db, p, since, keys)
 			var ids []string
 			for _, k := range changed {
 				ids = append(ids, k.ID)
@@ -330,6 +334,76 @@ func TestProductDeviceChanges(t *testing.T) {
 			t.Fatalf("the log holds %d changes of the product; want 4,096", n)
 		}
 	})
+}
+
+// checkPageRead fails the test unless ReadProductDevicePage agrees with
+// ProductDeviceChanges, ProductDeviceVersions and DevicesByIDs, asked
+// about the product's devices (keys) and one unknown ID.
+func checkPageRead(t *testing.T, db *DB, p, since int64, keys []store.ProductDeviceKey) {
+	t.Helper()
+	ctx := t.Context()
+	ids := []string{"ffffffffffffffffffffffff"}
+	for _, k := range keys[:min(len(keys), 120)] {
+		ids = append(ids, k.ID)
+	}
+	r, err := db.ReadProductDevicePage(ctx, p, since, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, changed, gone, complete, err := db.ProductDeviceChanges(ctx, p, since)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byKey := func(a, b store.ProductDeviceKey) int { return strings.Compare(a.ID, b.ID) }
+	slices.SortFunc(changed, byKey)
+	slices.SortFunc(r.Changed, byKey)
+	slices.Sort(gone)
+	slices.Sort(r.Gone)
+	if r.State != l || r.Complete != complete || !slices.Equal(r.Changed, changed) || !slices.Equal(r.Gone, gone) {
+		t.Fatalf("page read since %d: %+v %v changed %v gone %v; changes: %+v %v %v %v", since,
+			r.State, r.Complete, r.Changed, r.Gone, l, complete, changed, gone)
+	}
+	vs, err := db.ProductDeviceVersions(ctx, p, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID := func(a, b store.DeviceVersion) int { return strings.Compare(a.ID, b.ID) }
+	slices.SortFunc(vs, byID)
+	slices.SortFunc(r.Versions, byID)
+	if !slices.Equal(r.Versions, vs) {
+		t.Fatalf("page read versions %v; ProductDeviceVersions %v", r.Versions, vs)
+	}
+	// The rows: the devices in p logged in the ChangedRows versions after
+	// since, as DevicesByIDs reads them.
+	var logged []string
+	err = db.queryRows(ctx, db.r, func(rows *sql.Rows) error {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return err
+		}
+		logged = append(logged, id)
+		return nil
+	}, `SELECT DISTINCT device_id FROM product_device_changes WHERE product_id = ? AND version > ? AND version <= ?`,
+		p, since, since+store.ChangedRows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := db.DevicesByIDs(ctx, logged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = slices.DeleteFunc(want, func(d store.VersionedDevice) bool { return d.ProductID != p })
+	rowID := func(a, b store.VersionedDevice) int { return strings.Compare(a.ID, b.ID) }
+	slices.SortFunc(want, rowID)
+	slices.SortFunc(r.Rows, rowID)
+	if len(r.Rows) != len(want) {
+		t.Fatalf("page read since %d: %d rows; want %d", since, len(r.Rows), len(want))
+	}
+	for i := range want {
+		if !reflect.DeepEqual(r.Rows[i], want[i]) {
+			t.Fatalf("page read row %+v; DevicesByIDs %+v", r.Rows[i], want[i])
+		}
+	}
 }
 
 // BenchmarkProductDeviceHandshakeWrite measures what the product list's
