@@ -34,6 +34,7 @@ func (s *session) dispatch(m *protocol.Message, plain []byte) {
 	}
 	switch kind := protocol.Classify(m); kind {
 	case protocol.KindPing:
+		s.g.stats.sessionPings.Add(1)
 		s.sendACK(m.ID)
 	case protocol.KindTimeRequest:
 		s.handleTime(m)

@@ -125,6 +125,12 @@ type Stats struct {
 	// their wake-ups.
 	TCPParked int64
 	TCPWakes  uint64
+	// TCPPollerPings counts keep-alive pings of parked Gen 2 sessions
+	// answered by the gateway's poller without waking the session;
+	// SessionPings those answered by a session's own goroutine (a session
+	// running or unable to park, and Gen 3 sessions).
+	TCPPollerPings uint64
+	SessionPings   uint64
 }
 
 // counters is the atomic form of Stats.
@@ -156,6 +162,7 @@ type counters struct {
 	udpParks, udpWakes                      atomic.Uint64
 	tcpParked                               atomic.Int64
 	tcpWakes                                atomic.Uint64
+	tcpPollerPings, sessionPings            atomic.Uint64
 	// udpHandshakeNanos sums the time handshakes spent in their slot
 	// (the server's crypto), for benchmarks.
 	udpHandshakeNanos atomic.Int64
@@ -214,5 +221,7 @@ func (c *counters) snapshot() Stats {
 		UDPWakes:            c.udpWakes.Load(),
 		TCPParked:           c.tcpParked.Load(),
 		TCPWakes:            c.tcpWakes.Load(),
+		TCPPollerPings:      c.tcpPollerPings.Load(),
+		SessionPings:        c.sessionPings.Load(),
 	}
 }

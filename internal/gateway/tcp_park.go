@@ -7,8 +7,8 @@ package gateway
 // the runtime's goroutine record, more than the rest of the session's
 // state. So a session of Serve that finds no byte of its device's next
 // frame waiting parks instead of reading: its goroutine exits and the
-// socket is armed, once, in the gateway's poller (an epoll instance that
-// Go's own poller watches; tcp_park_linux.go). Nothing else changes: the
+// socket is armed, edge-triggered, in the gateway's poller (an epoll
+// instance that Go's own poller watches; tcp_park_linux.go). Nothing else changes: the
 // session stays online and registered everywhere, its keys, IV chains and
 // pending requests stay as they are, and writes (calls, events, OTA) go out
 // on the socket from their own goroutines as before. What wakes it:
@@ -26,11 +26,14 @@ package gateway
 // and, if it is a ping (CON 0.00, no token), takes the IV past it
 // (Advance), seals the empty ACK of the ping's own message ID under the
 // session's write lock (only if free: TryLock; it never waits) and writes
-// it, stores the last-heard time, and arms the socket again, all inside
-// one RawConn.Control: no goroutine, no allocation, and four system calls
-// per ping (its share of epoll_wait, read, write, epoll_ctl). Anything
-// else in the read starts the session's read loop with the bytes read
-// handed over (tcpPark.carry, taken before the socket): another frame
+// it, and stores the last-heard time, all inside one RawConn.Control: no
+// goroutine, no allocation, and three system calls per ping (its share of
+// epoll_wait, read, write). The socket stays armed: edge-triggered, each
+// later segment is a new event, so it needs no epoll_ctl. A read that
+// fills the poller's buffer may have left bytes that no event will
+// report, so it starts the session's read loop, as does anything else in
+// the read, with the bytes read handed over (tcpPark.carry, taken before
+// the socket): another frame
 // after the pings, a frame not a ping, a bad one, the hang-up, an error,
 // or a busy writer. A frame cut short (firmware writes a frame's length
 // and body apart) waits in carry while the session stays parked, so cut

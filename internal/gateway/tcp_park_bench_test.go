@@ -14,14 +14,18 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/wick-cloud/wick/protocol"
 )
 
 // BenchmarkParkedPing measures the server's CPU per keep-alive ping of a
 // parked Gen 2 session (docs/operations.md, "Idle CPU per ping"): N devices
-// online over loopback TCP, all parked, ping one after another (inflight=1,
-// as idle devices do: each ping alone) or 16 at a time. The devices run in
+// online over loopback TCP, all parked, ping one after another (inflight=1:
+// each ping alone, the next sent when its ACK came), 16 at a time, or at a
+// fleet's rate (rate=R: R pings a second spread evenly over 256 devices,
+// each device pinging alone every 256/R s, as a fleet of idle devices
+// does; 6,700/s is 100,000 devices at a 15 s keep-alive). The devices run in
 // a child process (this test binary, TestParkedPingSwarm), so the process
 // CPU measured (getrusage) and the allocations are the server's only:
 // cpu-ns/ping is what the figure in docs/operations.md is about, and ns/op
@@ -32,11 +36,14 @@ import (
 // WICK_PINGBENCH_PROFILE=file writes a CPU profile of the pings alone.
 func BenchmarkParkedPing(b *testing.B) {
 	for _, inflight := range []int{1, 16} {
-		b.Run("inflight="+strconv.Itoa(inflight), func(b *testing.B) { benchParkedPing(b, 64, inflight) })
+		b.Run("inflight="+strconv.Itoa(inflight), func(b *testing.B) { benchParkedPing(b, 64, inflight, 0) })
+	}
+	for _, rate := range []int{1000, 6700} {
+		b.Run("rate="+strconv.Itoa(rate), func(b *testing.B) { benchParkedPing(b, 256, 0, rate) })
 	}
 }
 
-func benchParkedPing(b *testing.B, n, inflight int) {
+func benchParkedPing(b *testing.B, n, inflight, rate int) {
 	w := newWorld(b, scaleConfig())
 	w.provisionMany(n)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -84,7 +91,7 @@ func benchParkedPing(b *testing.B, n, inflight int) {
 	}
 	b.ResetTimer()
 	cpu := cpuTime()
-	fmt.Fprintf(stdin, "%d %d\n", b.N, inflight)
+	fmt.Fprintf(stdin, "%d %d %d\n", b.N, inflight, rate)
 	if r := reply(); r != "done" {
 		b.Fatalf("swarm: %q", r)
 	}
@@ -99,8 +106,9 @@ func benchParkedPing(b *testing.B, n, inflight int) {
 
 // TestParkedPingSwarm is the device side of BenchmarkParkedPing, run in a
 // child process: it brings WICK_PINGSWARM_N devices online, says "online",
-// then for each line "K P" of its input sends K pings round-robin over the
-// devices, P at a time, each waiting for its ACK, and says "done".
+// then for each line "K P R" of its input sends K pings round-robin over
+// the devices, each waiting for its ACK, and says "done": P at a time, or
+// when R > 0, R a second, device i's m-th ping at (i + m·N)/R s.
 func TestParkedPingSwarm(t *testing.T) {
 	addr := os.Getenv("WICK_PINGSWARM_ADDR")
 	if addr == "" {
@@ -126,12 +134,31 @@ func TestParkedPingSwarm(t *testing.T) {
 	fmt.Println("online")
 	in := bufio.NewScanner(os.Stdin)
 	for in.Scan() {
-		var k, p int
-		if _, err := fmt.Sscan(in.Text(), &k, &p); err != nil {
+		var k, p, r int
+		if _, err := fmt.Sscan(in.Text(), &k, &p, &r); err != nil {
 			t.Fatal(err)
 		}
 		var next atomic.Int64
 		var wg sync.WaitGroup
+		if r > 0 {
+			start := time.Now()
+			for i, d := range devs {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for j := i; j < k; j += n {
+						time.Sleep(time.Until(start.Add(time.Duration(j) * time.Second / time.Duration(r))))
+						id := d.nextID()
+						if err := d.send(protocol.NewPing(id)); err != nil {
+							t.Error(err)
+							return
+						}
+						d.expect("ping ACK", ackOf(id))
+					}
+				}()
+			}
+			p = 0
+		}
 		for worker := range p {
 			wg.Add(1)
 			go func() {

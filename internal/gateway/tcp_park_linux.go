@@ -73,10 +73,17 @@ func (p *tcpPark) online() { p.on = p.raw != nil }
 func (p *tcpPark) enable(conn net.Conn) { p.raw = newQuickACK(conn).raw }
 
 // tcpPoller is the gateway's epoll instance of parked TCP sessions. Each
-// socket is armed one-shot (EPOLLONESHOT) for input or the peer's hang-up:
-// its first event disarms it, and it is armed again when the session parks
-// again. The instance's own descriptor is watched by Go's poller, so
-// waiting for it takes no thread.
+// socket is armed edge-triggered (EPOLLET) for input or the peer's
+// hang-up when its session first parks, and stays in the instance until it
+// is closed: each arrival of bytes (each segment) and the hang-up is one
+// event. A session that parks from its read loop arms its socket again
+// (EPOLL_CTL_MOD), which also reports bytes that came while it ran; the
+// poller's goroutine, after answering pings, leaves the socket as it is,
+// with no epoll_ctl: what comes after its read is a new event. Events for
+// a session that runs meanwhile are ignored (its read loop reads the
+// bytes, and arms the socket again when it parks). The instance's own
+// descriptor is watched by Go's poller, so waiting for it takes no
+// thread.
 //
 // The poller's goroutine answers keep-alive pings itself (serve): for a
 // parked session whose socket has input it reads what arrived (one read),
@@ -91,9 +98,6 @@ type tcpPoller struct {
 
 	mu   sync.Mutex
 	byFD []*session // guarded by mu; the session last armed on each descriptor
-
-	// pings counts the pings answered on the poller's goroutine (tests).
-	pings atomic.Int64
 
 	// The poller's goroutine only: its event and wake-up lists, the
 	// session serveFD works on and what came of it, and its buffers.
@@ -126,8 +130,9 @@ const (
 	// pingFrameLen is the length of a ping's frame body (a 4-byte
 	// message padded to one AES block).
 	pingFrameLen = 16
-	// armEvents is what a parked socket is armed for.
-	armEvents = syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT
+	// armEvents is what a parked socket is armed for. (EPOLLET is
+	// negative as an int32 in package syscall.)
+	armEvents = syscall.EPOLLIN | syscall.EPOLLRDHUP | uint32(1<<31)
 	// hangUp are the events after which a socket is not armed again.
 	hangUp = syscall.EPOLLRDHUP | syscall.EPOLLHUP | syscall.EPOLLERR
 )
@@ -148,7 +153,8 @@ func newTCPPoller() (*tcpPoller, error) {
 		return nil, fmt.Errorf("gateway: epoll: %w", err)
 	}
 	const batch = 256
-	p := &tcpPoller{epfd: epfd, f: f, raw: raw, evs: make([]syscall.EpollEvent, batch),
+	p := &tcpPoller{epfd: epfd, f: f, raw: raw,
+		evs:   make([]syscall.EpollEvent, batch),
 		woken: make([]*session, 0, batch), wokenEv: make([]uint32, 0, batch)}
 	p.serveFn = p.serveFD
 	return p, nil
@@ -231,9 +237,9 @@ func (p *tcpPoller) serve(s *session, events uint32) {
 }
 
 // serveFD is serve's work on the socket fd of p.cur, which it may not
-// close (the descriptor is held): one read of what arrived, the pings'
-// answers, and the socket armed again (p.out = pollParked), or p.out
-// says why not.
+// close (the descriptor is held): one read of what arrived and the pings'
+// answers; the socket stays armed (p.out = pollParked), or p.out says why
+// the session's goroutine must run.
 func (p *tcpPoller) serveFD(fd uintptr) {
 	s := p.cur
 	had := copy(p.rbuf[:], s.tp.carry)
@@ -249,12 +255,10 @@ func (p *tcpPoller) serveFD(fd uintptr) {
 	}
 	rest, ok := p.answerPings(s, int(fd), p.rbuf[:had+n])
 	s.tp.carry = append(s.tp.carry[:0], rest...)
-	if !ok || p.out == pollWriteFailed || p.curEv&hangUp != 0 {
+	// A full read may have left bytes in the socket, which no new event
+	// will report (edge-triggered): the read loop reads them.
+	if !ok || p.out == pollWriteFailed || p.curEv&hangUp != 0 || had+n == len(p.rbuf) {
 		return
-	}
-	ev := syscall.EpollEvent{Events: armEvents, Fd: int32(fd)}
-	if syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_MOD, int(fd), &ev) != nil {
-		return // its read loop parks it again, or reads as unparked
 	}
 	p.out = pollParked
 }
@@ -278,7 +282,7 @@ func (p *tcpPoller) answerPings(s *session, fd int, buf []byte) (rest []byte, ok
 		}
 		s.opener.Advance(ct)
 		s.lastHeard.Store(time.Now().UnixNano())
-		p.pings.Add(1)
+		s.g.stats.tcpPollerPings.Add(1)
 		p.ack(s, fd, uint16(plain[2])<<8|uint16(plain[3]))
 		buf = buf[2+pingFrameLen:]
 	}
@@ -337,7 +341,7 @@ func (p *tcpPoller) arm(s *session) (parked bool, err error) {
 		}
 		p.byFD[fd] = s
 		p.mu.Unlock()
-		ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT, Fd: int32(fd)}
+		ev := syscall.EpollEvent{Events: armEvents, Fd: int32(fd)}
 		op := syscall.EPOLL_CTL_MOD
 		if s.tp.fd != int32(fd)+1 {
 			op = syscall.EPOLL_CTL_ADD

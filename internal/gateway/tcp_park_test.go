@@ -5,10 +5,12 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"runtime/pprof"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -32,14 +34,21 @@ func parkWorld(t *testing.T, cfg Config) (*world, string) {
 // onlineTCP connects device n over TCP and brings it online.
 func (w *world) onlineTCP(addr string, n byte) *testDevice {
 	w.t.Helper()
+	return w.onlineTCPDialer(addr, n, 1024, &net.Dialer{})
+}
+
+// onlineTCPDialer is onlineTCP with room for inbox unread messages,
+// connecting with dialer.
+func (w *world) onlineTCPDialer(addr string, n byte, inbox int, dialer *net.Dialer) *testDevice {
+	w.t.Helper()
 	id := deviceID(n)
 	key := testKey(w.t, "device_a")
 	w.provision(id, key, "")
-	conn, err := net.Dial("tcp", addr)
+	conn, err := dialer.Dial("tcp", addr)
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	d, err := startDevice(w.t, conn, id, key, &testKey(w.t, "server").PublicKey, 1024)
+	d, err := startDevice(w.t, conn, id, key, &testKey(w.t, "server").PublicKey, inbox)
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -242,13 +251,13 @@ func (d *testDevice) writeFrames(cuts []int, msgs ...protocol.Message) {
 func TestTCPParkPingsAnsweredByPoller(t *testing.T) {
 	w, d, s := parkedTCP(t)
 	wakes := w.g.Stats().TCPWakes
-	pings := w.g.tpoll.pings.Load()
+	pings := int64(w.g.Stats().TCPPollerPings)
 	for i, cuts := range [][]int{nil, nil, {2}, {1}, {1, 2, 9}, {17}, nil} {
 		heard := s.lastHeard.Load()
 		id := d.nextID()
 		d.writeFrames(cuts, protocol.NewPing(id))
 		d.expect(fmt.Sprintf("ACK of ping %d (cut at %v)", i, cuts), ackOf(id))
-		waitFor(t, "counted", func() bool { return w.g.tpoll.pings.Load() == pings+int64(i)+1 })
+		waitFor(t, "counted", func() bool { return int64(w.g.Stats().TCPPollerPings) == pings+int64(i)+1 })
 		if s.lastHeard.Load() == heard {
 			t.Fatalf("ping %d did not move the last-heard time", i)
 		}
@@ -305,7 +314,7 @@ func TestTCPParkPingThenFrames(t *testing.T) {
 	if v, err := w.g.CallFunction(context.Background(), d.id.String(), "led", "abc"); err != nil || v != 3 {
 		t.Fatalf("call after the pings: %d, %v", v, err)
 	}
-	if n := w.g.tpoll.pings.Load(); n < 5 {
+	if n := int64(w.g.Stats().TCPPollerPings); n < 5 {
 		t.Fatalf("%d pings answered by the poller", n)
 	}
 }
@@ -350,4 +359,105 @@ func TestTCPParkPingAndHangUp(t *testing.T) {
 	d2.waitClosed()
 	waitFor(t, "offline after the cut ping", func() bool { return !w.device(d2.id).Online })
 	waitFor(t, "connections", func() bool { st := w.g.Stats(); return st.Connections == 0 && st.TCPParked == 0 })
+}
+
+// TestTCPParkAckFullSendBuffer: the ACKs of a parked device that stopped
+// reading fill its socket's send buffer; then the ACK the poller began
+// goes out from a goroutine that holds the session's writer, the pings
+// after it wake the session (the poller never waits), and other devices'
+// pings are still answered at once. Once the device reads again it gets
+// every ACK, in order, and its session parks again.
+func TestTCPParkAckFullSendBuffer(t *testing.T) {
+	cfg := testConfig()
+	cfg.WriteTimeout = 30 * time.Second // the device resumes long before
+	cfg.IdleTimeout = 2 * time.Minute   // device 2 stays silent meanwhile
+	w, addr := parkWorld(t, cfg)
+	const maxPings = 60000
+	// Small buffers on both ends (the device's before it connects, so
+	// that it never offers a larger window), so that a few thousand ACKs
+	// fill them.
+	small := &net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		return errors.Join(err, serr)
+	}}
+	d := w.onlineTCPDialer(addr, 1, maxPings+16, small)
+	d.mu.Lock()
+	d.noLog = true
+	d.mu.Unlock()
+	d2 := w.onlineTCP(addr, 2)
+	w.settled(d, 2)
+	s := w.g.lookup(d.id.String())
+	tc, ok := s.conn.(*net.TCPConn)
+	if !ok {
+		t.Fatalf("session conn is %T", s.conn)
+	}
+	if err := tc.SetWriteBuffer(4096); err != nil {
+		t.Fatal(err)
+	}
+	// The device stops reading after the ACK of this ping.
+	d.pauseReading()
+	id := d.nextID()
+	d.send(protocol.NewPing(id))
+	d.expect("ACK before the pause", ackOf(id))
+
+	// stuck: the session's writer is held for 200 ms on end, as only a
+	// write that cannot go on holds it.
+	stuck := func() bool {
+		for range 20 {
+			if s.wmu.TryLock() {
+				s.wmu.Unlock()
+				return false
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		return true
+	}
+	answered := func() uint64 { st := w.g.Stats(); return st.TCPPollerPings + st.SessionPings }
+	base := answered()
+	var ids []uint16
+	d.conn.SetWriteDeadline(time.Time{})
+	for {
+		if len(ids) >= maxPings {
+			t.Fatalf("%d pings answered to a device that does not read: the send buffer never filled", len(ids))
+		}
+		// Ten pings in a write: one read of the poller's takes them all.
+		batch := make([]protocol.Message, 10)
+		for i := range batch {
+			ids = append(ids, d.nextID())
+			batch[i] = protocol.NewPing(ids[len(ids)-1])
+		}
+		d.writeFrames(nil, batch...)
+		deadline := time.Now().Add(100 * time.Millisecond)
+		for answered()-base < uint64(len(ids)) && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		if answered()-base < uint64(len(ids)) && stuck() {
+			break
+		}
+	}
+	t.Logf("send buffer full after %d pings, %d answered by the poller", len(ids), w.g.Stats().TCPPollerPings)
+	// The poller is not blocked: another parked device's pings are
+	// answered while the first device's ACKs wait.
+	for range 3 {
+		id := d2.nextID()
+		d2.send(protocol.NewPing(id))
+		d2.expect("ACK of another device's ping", ackOf(id))
+	}
+	// One more ping of the stuck device: the poller cannot take its
+	// writer, so the session is woken and answers it once it can write.
+	ids = append(ids, d.nextID())
+	d.send(protocol.NewPing(ids[len(ids)-1]))
+	if !w.g.Online(d.id.String()) {
+		t.Fatal("the device that stopped reading went offline")
+	}
+	d.resumeReading()
+	for i, id := range ids {
+		d.expect(fmt.Sprintf("ACK %d of %d after resuming", i, len(ids)), ackOf(id))
+	}
+	d.expectNone("other messages", 100*time.Millisecond, func(devMsg) bool { return true })
+	waitFor(t, "parked again", func() bool { return w.g.Stats().TCPParked == 2 })
+	id = d.nextID()
+	d.send(protocol.NewPing(id))
+	d.expect("ACK of a ping after all", ackOf(id))
 }
