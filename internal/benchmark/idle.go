@@ -29,8 +29,8 @@ type IdleResult struct {
 	// Window is the length of the measurement (seconds).
 	Window float64 `json:"window_s"`
 	// Online is the server's own count of devices online at the end
-	// (wick_devices_online); Parked its idle Gen 3 sessions
-	// (wick_udp_sessions_parked).
+	// (wick_devices_online); Parked its idle sessions with no goroutine
+	// (wick_udp_sessions_parked + wick_tcp_sessions_parked).
 	Online int64 `json:"online"`
 	Parked int64 `json:"parked,omitempty"`
 	// ServerRSS is the server's resident set at the end of the window,
@@ -46,6 +46,11 @@ type IdleResult struct {
 	// sessions woken.
 	DatagramsIn float64 `json:"udp_datagrams_in_per_s,omitempty"`
 	Wakes       float64 `json:"udp_wakes_per_s,omitempty"`
+	// PollerPings and SessionPings are the Gen 2 keep-alive pings per
+	// second over the window answered by the gateway's poller (the session
+	// stays parked) and by a session's read loop.
+	PollerPings  float64 `json:"tcp_poller_pings_per_s,omitempty"`
+	SessionPings float64 `json:"tcp_session_pings_per_s,omitempty"`
 	// API is the latency of GET /v1/devices/:id of random devices at RPS
 	// requests per second, APIErrors its failures.
 	RPS        float64 `json:"api_rps"`
@@ -133,7 +138,10 @@ func (e *Env) Idle(ctx context.Context, concurrency int, m Measure, progress io.
 	res.Window = w.elapsed.Seconds()
 	res.ServerCores = (cpu1 - cpu0).Seconds() / wall
 	res.Online = int64(m1["wick_devices_online"])
-	res.Parked = int64(m1["wick_udp_sessions_parked"])
+	res.Parked = int64(m1["wick_udp_sessions_parked"] + m1["wick_tcp_sessions_parked"])
+	poller, session := `wick_device_pings_total{answered_by="poller"}`, `wick_device_pings_total{answered_by="session"}`
+	res.PollerPings = (m1[poller] - m0[poller]) / wall
+	res.SessionPings = (m1[session] - m0[session]) / wall
 	in := `wick_udp_datagrams_total{direction="in"}`
 	res.DatagramsIn = (m1[in] - m0[in]) / wall
 	res.Wakes = (m1["wick_udp_wakes_total"] - m0["wick_udp_wakes_total"]) / wall
@@ -209,6 +217,8 @@ func (r *IdleResult) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "server CPU               %.3f cores", r.ServerCores)
 	if r.UDP {
 		fmt.Fprintf(w, " (%.0f datagrams/s in, %.0f wakes/s)", r.DatagramsIn, r.Wakes)
+	} else {
+		fmt.Fprintf(w, " (pings/s answered by the poller %.0f, by a session %.0f)", r.PollerPings, r.SessionPings)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "GET /v1/devices/:id      %d at %.0f/s: p50 %.1f ms  p99 %.1f ms  max %.1f ms; %d errors\n",
