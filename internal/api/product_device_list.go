@@ -184,8 +184,10 @@ func (s *server) applyProductChanges(productID int64, o *productOrder, v int64, 
 // pageMargin is how many devices on either side of a page a request
 // with a cached order asks the store about with the page
 // (ReadProductDevicePage): a page after up to that many changes finds its
-// devices among them.
-const pageMargin = 16
+// devices among them. Each costs PostgreSQL a primary-key lookup per
+// page: with 16 a middle page of 25 read 57 row versions, and gained
+// little over the separate statements.
+const pageMargin = 4
 
 // listCachedProductDevices answers GET /v1/products/{p}/devices from the
 // product's cached order and the device list cache; ok is false when the
