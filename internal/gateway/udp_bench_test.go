@@ -150,16 +150,8 @@ func TestScaleUDP(t *testing.T) {
 	}
 	handshake := os.Getenv("WICK_GATEWAY_SCALE_UDP_SETUP") == "handshake"
 	w := newUDPWorld(t, cfg)
-	keys := make([]*ecdsa.PrivateKey, n)
 	t0 := time.Now()
-	for i := range n {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		keys[i] = k
-		w.provisionECC(scaleID(i), k, "")
-	}
+	keys := w.provisionScaleKeys(t, n, "")
 	t.Logf("provisioned %d devices in %s", n, time.Since(t0).Round(time.Millisecond))
 	heap0, stack0 := inUse()
 	rss0 := rss()
@@ -344,6 +336,22 @@ func BenchmarkUDPUnpack(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// provisionScaleKeys provisions devices scaleID(0..n-1) with fresh P-256
+// keys, owned by owner ("" for none), and returns the keys.
+func (w *udpWorld) provisionScaleKeys(t *testing.T, n int, owner string) []*ecdsa.PrivateKey {
+	t.Helper()
+	keys := make([]*ecdsa.PrivateKey, n)
+	for i := range n {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys[i] = k
+		w.provisionECC(scaleID(i), k, owner)
+	}
+	return keys
 }
 
 // resumeScaleDevice starts scale device i on a session saved for it (a

@@ -2,9 +2,6 @@ package gateway
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"os"
 	"runtime"
 	"runtime/pprof"
@@ -112,15 +109,7 @@ func TestUDPShutdownManySessions(t *testing.T) {
 		}
 		return nil
 	}
-	keys := make([]*ecdsa.PrivateKey, n)
-	for i := range n {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		keys[i] = k
-		w.provisionECC(scaleID(i), k, "user1")
-	}
+	keys := w.provisionScaleKeys(t, n, "user1")
 	start := time.Now()
 	var wg sync.WaitGroup
 	work := make(chan int)

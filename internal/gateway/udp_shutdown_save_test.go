@@ -2,9 +2,6 @@ package gateway
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"fmt"
 	"os"
 	"runtime"
@@ -161,15 +158,7 @@ func TestScaleUDPShutdown(t *testing.T) {
 	if os.Getenv("WICK_GATEWAY_SCALE_UDP_SHUTDOWN_SINGLE") != "" {
 		w.g.udp.saved = unbatchedSessions{w.st, w.st.(store.DeviceDTLSSessions)}
 	}
-	keys := make([]*ecdsa.PrivateKey, n)
-	for i := range n {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		keys[i] = k
-		w.provisionECC(scaleID(i), k, "")
-	}
+	keys := w.provisionScaleKeys(t, n, "")
 	start := time.Now()
 	var wg sync.WaitGroup
 	work := make(chan int)
