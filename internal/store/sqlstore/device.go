@@ -638,22 +638,23 @@ func (db *DB) SetDevicesOffline(ctx context.Context, offs []store.DeviceOffline)
 		}
 		return toMS(t)
 	}
+	// order: the first entry of each device, those with a session.
+	order := make([]int, 0, len(offs))
+	for i, o := range offs {
+		if o.SessionID == "" {
+			continue
+		}
+		if _, dup := index[o.ID]; dup {
+			continue
+		}
+		index[o.ID] = i
+		order = append(order, i)
+	}
 	var (
 		done []string
 		err  error
 	)
 	if db.dialect == dialectPostgres {
-		order := make([]int, 0, len(offs))
-		for i, o := range offs {
-			if o.SessionID == "" {
-				continue
-			}
-			if _, dup := index[o.ID]; dup {
-				continue
-			}
-			index[o.ID] = i
-			order = append(order, i)
-		}
 		// Sorted by ID, as TouchDevices, against deadlocks with another
 		// node's overlapping batch.
 		slices.SortFunc(order, func(a, b int) int { return strings.Compare(offs[a].ID, offs[b].ID) })
@@ -667,16 +668,9 @@ func (db *DB) SetDevicesOffline(ctx context.Context, offs []store.DeviceOffline)
 			WHERE devices.id = v.id AND devices.session_id = v.sid
 			RETURNING devices.id`, ids, sids, times)
 	} else {
-		batch := make(map[string][2]any, len(offs))
-		for i, o := range offs {
-			if o.SessionID == "" {
-				continue
-			}
-			if _, dup := index[o.ID]; dup {
-				continue
-			}
-			index[o.ID] = i
-			batch[o.ID] = [2]any{o.SessionID, ms(o.At)}
+		batch := make(map[string][2]any, len(order))
+		for _, i := range order {
+			batch[offs[i].ID] = [2]any{offs[i].SessionID, ms(offs[i].At)}
 		}
 		var obj []byte
 		if obj, err = json.Marshal(batch); err == nil {
