@@ -123,21 +123,24 @@ func (lv *liveness) dead(now time.Time) []string {
 }
 
 // resetDeadNode marks offline the devices a silent node still holds in the
-// store and announces them offline. Several survivors may run it at once:
-// the store's update returns each device to one of them only.
+// store and announces them offline: its first chunk at once, the rest in
+// the background resetChunk per transaction, each with its own deadline
+// (a node of 100,000 devices is 50 of them). Several survivors may run it
+// at once: the store's update returns each device to one of them only.
 func (g *Gateway) resetDeadNode(node string) {
-	ctx, cancel := context.WithTimeout(g.ctx, storeTimeout)
-	ids, err := g.store.ResetNode(ctx, node, time.Now())
+	at := time.Now()
+	ctx, cancel := context.WithTimeout(g.ctx, resetChunkTimeout)
+	first, err := g.store.ResetNodeBatch(ctx, node, at, resetChunk)
 	cancel()
 	if err != nil {
 		g.log.Warn("gateway: reset the devices of a silent node", "node", node, "err", err)
 		return
 	}
-	g.log.Warn("gateway: node silent; its devices marked offline", "node", node,
-		"silent_for", g.live.deadAfter, "devices", len(ids))
-	if len(ids) > 0 {
+	g.log.Warn("gateway: node silent; marking its devices offline", "node", node,
+		"silent_for", g.live.deadAfter, "first_chunk", len(first))
+	if len(first) > 0 {
 		g.bg.Add(1)
-		go g.announceReset(ids)
+		go g.resetRest(node, "a silent node", at, first)
 	}
 }
 

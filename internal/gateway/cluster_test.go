@@ -8,6 +8,10 @@ import (
 	"time"
 
 	"github.com/wick-cloud/wick/internal/bus"
+	"github.com/wick-cloud/wick/internal/bus/bustest"
+	"github.com/wick-cloud/wick/internal/store"
+	"github.com/wick-cloud/wick/internal/store/sqlstore"
+	"github.com/wick-cloud/wick/protocol"
 )
 
 func TestLivenessDead(t *testing.T) {
@@ -105,5 +109,100 @@ func TestSessionLetGoWhenOnlineElsewhere(t *testing.T) {
 	waitFor(t, "node 1 lets go", func() bool { return !w.g.Online(id.String()) })
 	if d := w.device(id); !d.Online || d.Node != "node-2" {
 		t.Errorf("store: online %v node %q; want online on node-2", d.Online, d.Node)
+	}
+}
+
+// TestSilentNodeResetInChunks: the devices of a silent node that held
+// more than one reset chunk are all marked offline, a chunk per
+// transaction, and each announced offline once.
+func TestSilentNodeResetInChunks(t *testing.T) {
+	const chunk = 20
+	const n = 2*chunk + 3
+	cfg := testConfig()
+	cfg.NodeHeartbeat, cfg.NodeDeadAfter = 20*time.Millisecond, 2*time.Second
+	ctx := context.Background()
+	db, err := sqlstore.Open(ctx, "sqlite::memory:", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	b := bustest.New(t, bus.Config{})
+	der, err := protocol.MarshalPublicKeyDER(&testKey(t, "device_a").PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if _, err := db.ProvisionDevice(ctx, scaleID(i).String(), "rsa", der, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cs := &offlineCountingStore{DB: db, resetLimit: chunk}
+	g, err := New(cfg, Deps{Store: cs, Bus: b, ServerKey: testServerKey(t)}, testLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	other := cfg
+	other.Node = "node-gone"
+	g2, err := New(other, Deps{Store: db, Bus: b, ServerKey: testServerKey(t)}, testLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the survivor hears node-gone", func() bool {
+		g.live.mu.Lock()
+		defer g.live.mu.Unlock()
+		_, heard := g.live.seen["node-gone"]
+		return heard
+	})
+	ups := make([]store.PresenceUpdate, n)
+	for i := range n {
+		s := storeSession("node-gone")
+		ups[i] = store.PresenceUpdate{DeviceID: scaleID(i).String(), Online: &s}
+	}
+	if _, err := db.ApplyPresence(ctx, ups); err != nil {
+		t.Fatal(err)
+	}
+	sub, err := b.Subscribe(bus.Filter{}, 4*n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	g2.Close()
+	announced := map[string]int{}
+	deadline := time.After(time.Minute)
+	for len(announced) < n {
+		select {
+		case e := <-sub.Events():
+			if e.Name == eventStatus && e.Data == statusOffline {
+				announced[e.DeviceID]++
+			}
+		case <-deadline:
+			t.Fatalf("%d of %d devices announced offline", len(announced), n)
+		}
+	}
+	for i := range n {
+		d, err := db.DeviceByID(ctx, scaleID(i).String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Online {
+			t.Errorf("device %d of the silent node still online", i)
+		}
+	}
+	time.Sleep(50 * time.Millisecond) // a second announcement would follow the first
+	for len(sub.Events()) > 0 {
+		if e := <-sub.Events(); e.Name == eventStatus && e.Data == statusOffline {
+			announced[e.DeviceID]++
+		}
+	}
+	for id, k := range announced {
+		if k != 1 {
+			t.Errorf("device %s announced offline %d times", id, k)
+		}
+	}
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if len(cs.resets) < 3 {
+		t.Errorf("reset chunks %v; want at least 3 of at most %d", cs.resets, chunk)
 	}
 }

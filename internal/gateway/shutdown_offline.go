@@ -189,14 +189,15 @@ func (g *Gateway) resetPrevious(at time.Time, first []string) {
 		return
 	}
 	g.bg.Add(1)
-	go g.resetRest(at, first)
+	go g.resetRest(g.cfg.Node, "a previous run", at, first)
 }
 
-// resetRest goes on with resetPrevious's chunks until one finds no device
-// (one more statement on the devices_node index, whatever the store's
-// chunk: a short chunk need not be the last) or the gateway shuts down,
-// retrying a chunk that fails.
-func (g *Gateway) resetRest(at time.Time, first []string) {
+// resetRest goes on with the chunks of node's reset (of whom names it in
+// the log: a previous run of this node, a silent node) until one finds no
+// device (one more statement on the devices_node index, whatever the
+// store's chunk: a short chunk need not be the last) or the gateway shuts
+// down, retrying a chunk that fails.
+func (g *Gateway) resetRest(node, of string, at time.Time, first []string) {
 	defer g.bg.Done()
 	start, logged := time.Now(), time.Now()
 	ids := first
@@ -204,14 +205,14 @@ func (g *Gateway) resetRest(at time.Time, first []string) {
 	backoff := time.Duration(0)
 	for g.ctx.Err() == nil {
 		ctx, cancel := context.WithTimeout(g.ctx, resetChunkTimeout)
-		chunk, err := g.store.ResetNodeBatch(ctx, g.cfg.Node, at, resetChunk)
+		chunk, err := g.store.ResetNodeBatch(ctx, node, at, resetChunk)
 		cancel()
 		if err != nil {
 			if g.ctx.Err() != nil {
 				break
 			}
 			backoff = min(max(2*backoff, 100*time.Millisecond), 5*time.Second)
-			g.log.Warn("gateway: reset of a previous run's devices; retrying", "done", done, "retry_in", backoff, "err", err)
+			g.log.Warn("gateway: reset of the devices of "+of+"; retrying", "node", node, "done", done, "retry_in", backoff, "err", err)
 			select {
 			case <-time.After(backoff):
 			case <-g.ctx.Done():
@@ -222,7 +223,7 @@ func (g *Gateway) resetRest(at time.Time, first []string) {
 		ids = append(ids, chunk...)
 		done += len(chunk)
 		if len(chunk) == 0 {
-			g.log.Info("gateway: devices of a previous run marked offline", "count", done,
+			g.log.Info("gateway: devices of "+of+" marked offline", "node", node, "count", done,
 				"took", time.Since(start).Round(time.Millisecond))
 			g.bg.Add(1)
 			go g.announceReset(ids)
@@ -230,9 +231,8 @@ func (g *Gateway) resetRest(at time.Time, first []string) {
 		}
 		if time.Since(logged) >= progressEvery {
 			logged = time.Now()
-			g.log.Info("gateway: marking devices of a previous run offline", "done", done)
+			g.log.Info("gateway: marking devices of "+of+" offline", "node", node, "done", done)
 		}
 	}
-	g.log.Warn("gateway: shut down before every device of a previous run was marked offline; the next start goes on",
-		"done", done)
+	g.log.Warn("gateway: shut down before every device of "+of+" was marked offline", "node", node, "done", done)
 }
