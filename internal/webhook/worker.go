@@ -365,6 +365,9 @@ func (r *result) entry(j *job) *store.WebhookDelivery {
 // send performs the request with the hook's TLS setting and the timeout,
 // reading at most MaxResponseBytes of the body.
 func (e *Engine) send(parent context.Context, he *hookEntry, req *http.Request) result {
+	// The latency starts before the timeout's clock, so that a request
+	// that timed out shows at least the timeout.
+	start := time.Now()
 	ctx, cancel := context.WithTimeout(parent, e.cfg.Timeout)
 	defer cancel()
 	var written atomic.Bool
@@ -378,7 +381,6 @@ func (e *Engine) send(parent context.Context, he *hookEntry, req *http.Request) 
 	shown := *req.URL
 	shown.User = nil
 	r := result{at: e.cfg.Now().UTC(), method: req.Method, url: shown.String()}
-	start := time.Now()
 	resp, err := client.Do(req)
 	if err == nil {
 		r.status = resp.StatusCode
