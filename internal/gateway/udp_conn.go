@@ -121,16 +121,18 @@ func (c *udpConn) deliver(pc net.PacketConn, d []byte, addr netip.AddrPort) {
 	dg := getDatagram()
 	dg.b = append(dg.b[:0], d...)
 	dg.addr, dg.pc = addr, pc
+	// The send happens under pmu (it never blocks): sent after the lock,
+	// it could land in the queue of a session that park had meanwhile
+	// found empty and let go of, and be lost until the next datagram.
 	c.pmu.Lock()
 	c.wakeLocked()
-	in := c.in
-	c.pmu.Unlock()
 	select {
-	case in <- dg:
+	case c.in <- dg:
 	default:
 		putDatagram(dg)
 		c.u.g.stats.udpDropped.Add(1)
 	}
+	c.pmu.Unlock()
 }
 
 // next waits for the next datagram until deadline (zero: no deadline).
