@@ -168,18 +168,7 @@ func TestSilentNodeResetInChunks(t *testing.T) {
 	}
 	defer sub.Close()
 	g2.Close()
-	announced := map[string]int{}
-	deadline := time.After(time.Minute)
-	for len(announced) < n {
-		select {
-		case e := <-sub.Events():
-			if e.Name == eventStatus && e.Data == statusOffline {
-				announced[e.DeviceID]++
-			}
-		case <-deadline:
-			t.Fatalf("%d of %d devices announced offline", len(announced), n)
-		}
-	}
+	announced := awaitOfflineAnnounced(t, sub, n)
 	for i := range n {
 		d, err := db.DeviceByID(ctx, scaleID(i).String())
 		if err != nil {

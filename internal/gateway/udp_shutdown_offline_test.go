@@ -270,6 +270,25 @@ func TestResetPreviousInChunks(t *testing.T) {
 		t.Errorf("%d of %d devices offline after the reset", k, n)
 	}
 	t.Logf("reset in %s", time.Since(start).Round(time.Millisecond))
+	announced := awaitOfflineAnnounced(t, sub, n)
+	for id, k := range announced {
+		if k != 1 {
+			t.Errorf("device %s announced offline %d times", id, k)
+		}
+	}
+	cs.mu.Lock()
+	resets := slices.Clone(cs.resets)
+	cs.mu.Unlock()
+	if want := []int{chunk, chunk, 7, 0}; !slices.Equal(resets, want) {
+		t.Errorf("reset in chunks %v; want %v", resets, want)
+	}
+}
+
+// awaitOfflineAnnounced reads sub until n devices were announced offline
+// (spark/status offline), within a minute, and returns how many times
+// each was.
+func awaitOfflineAnnounced(t *testing.T, sub *bus.Subscription, n int) map[string]int {
+	t.Helper()
 	announced := map[string]int{}
 	deadline := time.After(time.Minute)
 	for len(announced) < n {
@@ -282,15 +301,5 @@ func TestResetPreviousInChunks(t *testing.T) {
 			t.Fatalf("%d of %d devices announced offline", len(announced), n)
 		}
 	}
-	for id, k := range announced {
-		if k != 1 {
-			t.Errorf("device %s announced offline %d times", id, k)
-		}
-	}
-	cs.mu.Lock()
-	resets := slices.Clone(cs.resets)
-	cs.mu.Unlock()
-	if want := []int{chunk, chunk, 7, 0}; !slices.Equal(resets, want) {
-		t.Errorf("reset in chunks %v; want %v", resets, want)
-	}
+	return announced
 }
