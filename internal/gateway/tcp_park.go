@@ -28,7 +28,8 @@ package gateway
 // session's write lock (only if free: TryLock; it never waits) and writes
 // it, and stores the last-heard time, all inside one RawConn.Control: no
 // goroutine, no allocation, and three system calls per ping (its share of
-// epoll_wait, read, write). The socket stays armed: edge-triggered, each
+// epoll_wait, read, write), raw ones that do not wake the runtime's sysmon
+// thread (rawRead). The socket stays armed: edge-triggered, each
 // later segment is a new event, so it needs no epoll_ctl. A read that
 // fills the poller's buffer may have left bytes that no event will
 // report, so it starts the session's read loop, as does anything else in

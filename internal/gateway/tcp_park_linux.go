@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 // tcpPark is a TCP session's parking state (tcp_park.go).
@@ -169,11 +170,11 @@ func (p *tcpPoller) run() {
 	var werr error
 	wait := func(fd uintptr) bool {
 		for {
-			n, err := syscall.EpollWait(int(fd), p.evs, 0)
+			n, err := rawEpollWait(int(fd), p.evs)
 			switch {
 			case err == syscall.EINTR:
 				continue
-			case err != nil:
+			case err != 0:
 				werr = err
 				return true
 			case n == 0:
@@ -243,14 +244,14 @@ func (p *tcpPoller) serve(s *session, events uint32) {
 func (p *tcpPoller) serveFD(fd uintptr) {
 	s := p.cur
 	had := copy(p.rbuf[:], s.tp.carry)
-	n, err := syscall.Read(int(fd), p.rbuf[had:])
+	n, err := rawRead(int(fd), p.rbuf[had:])
 	for err == syscall.EINTR {
-		n, err = syscall.Read(int(fd), p.rbuf[had:])
+		n, err = rawRead(int(fd), p.rbuf[had:])
 	}
 	switch {
 	case err == syscall.EAGAIN:
 		n = 0 // nothing new after all
-	case err != nil || n <= 0:
+	case err != 0 || n <= 0:
 		return // the hang-up or the error is its read loop's to see
 	}
 	rest, ok := p.answerPings(s, int(fd), p.rbuf[:had+n])
@@ -300,19 +301,46 @@ func (p *tcpPoller) ack(s *session, fd int, id uint16) {
 		s.wmu.Unlock()
 		return
 	}
-	n, err := syscall.Write(fd, frame)
-	for err == syscall.EINTR {
-		n, err = syscall.Write(fd, frame)
+	n, e := rawWrite(fd, frame)
+	for e == syscall.EINTR {
+		n, e = rawWrite(fd, frame)
 	}
 	switch {
-	case err == nil && n == len(frame):
+	case e == 0 && n == len(frame):
 		s.wmu.Unlock()
-	case err == nil || err == syscall.EAGAIN:
+	case e == 0 || e == syscall.EAGAIN:
 		go s.finishWrite(bytes.Clone(frame[max(n, 0):]))
 	default:
 		s.wmu.Unlock()
 		p.out = pollWriteFailed
 	}
+}
+
+// The poller's system calls never block (its sockets are non-blocking and
+// its epoll_wait does not wait), so it makes them raw: without the
+// runtime's entersyscall, which wakes the runtime's monitor thread (sysmon)
+// from its sleep whenever every P was idle, as in an idle server each ping
+// found them. That wake-up, and the 20 µs sleeps sysmon then took before
+// sleeping again, were a third of a lone ping's CPU (BenchmarkParkedPing
+// rate=1000; docs/operations.md, "Idle CPU per ping").
+
+// rawRead is read(2) on fd without entersyscall.
+func rawRead(fd int, b []byte) (int, syscall.Errno) {
+	n, _, e := syscall.RawSyscall(syscall.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
+	return int(n), e
+}
+
+// rawWrite is write(2) on fd without entersyscall.
+func rawWrite(fd int, b []byte) (int, syscall.Errno) {
+	n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
+	return int(n), e
+}
+
+// rawEpollWait is epoll_pwait(2) on epfd that returns at once, without
+// entersyscall.
+func rawEpollWait(epfd int, evs []syscall.EpollEvent) (int, syscall.Errno) {
+	n, _, e := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(unsafe.SliceData(evs))), uintptr(len(evs)), 0, 0, 0)
+	return int(n), e
 }
 
 // finishWrite writes the rest of a frame the poller began, then releases
