@@ -27,7 +27,10 @@ HTTP clients:
            the events (publish-to-delivery latency)
   calls    --concurrency clients call a device function in turn
            (POST /v1/devices/ID/led)
-  list     --concurrency clients read GET /v1/devices
+  list     --concurrency clients read GET /v1/devices; with --product,
+           pages of --per-page devices (first, middle, last, middle by
+           ID) of GET /v1/products/:p/devices, from a product of
+           --devices devices written to the store (none connected)
   storm    restarts the in-process server under --devices connected devices
            and measures until all are online again: handshakes/s each
            second, p99 of --concurrency clients' calls to devices already
@@ -46,6 +49,12 @@ from its own 127.0.0.x, so that one server holds more devices than one
 process has descriptors for (100,000 Gen 3 devices: --udp
 --sim-processes 6; a Gen 3 server needs one socket per core, whatever the
 number of devices).
+
+--data-dir DIR keeps the server's data directory: the first run
+provisions the devices into it, later runs with the same --id-prefix,
+--udp and --keys-dir and at most as many --devices reuse them, with no
+provisioning and, for Gen 3 devices, no handshake (they resume the
+sessions the previous run saved in DIR/sim-sessions).
 
 After --warmup it measures for --duration: throughput, latency quantiles,
 errors, memory. Progress goes to stderr every --progress, the result to

@@ -146,6 +146,19 @@ type Config struct {
 	// and, with ServerProcess, server.log) after the run instead of
 	// removing it; its path is logged.
 	KeepData bool
+	// DataDir is the server's data directory, kept between runs so that a
+	// later run reuses the devices provisioned into it (EnvConfig.DataDir);
+	// empty: a temporary directory.
+	DataDir string
+	// Product makes the list scenario read pages of PerPage devices of
+	// GET /v1/products/:p/devices from a product of Devices devices
+	// (EnvConfig.ProductDevices) instead of GET /v1/devices.
+	Product bool
+	PerPage int
+	// DB is the database of the server the run starts (EnvConfig.DB).
+	DB string
+	// ConnectConcurrency is EnvConfig.ConnectConcurrency.
+	ConnectConcurrency int
 }
 
 // Default returns the defaults: the sizes (1,000 devices, 100
@@ -159,6 +172,7 @@ func Default() Config {
 		Warmup:   2 * time.Second,
 		Every:    time.Second,
 		IDPrefix: "be",
+		PerPage:  DefaultPerPage,
 		Progress: time.Second,
 		LogLevel: "warn",
 	}
@@ -191,6 +205,11 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.SimBin, "sim-bin", c.SimBin, "wick binary for --sim-processes (default: this one)")
 	fs.DurationVar(&c.KeepAlive, "keepalive", c.KeepAlive, "simulated devices' ping interval when idle (0: their default, 15 s over TCP, 25 s over UDP)")
 	fs.BoolVar(&c.KeepData, "keep-data", c.KeepData, "keep the server's temporary data directory (database, server.log) after the run; its path goes to stderr")
+	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "server data directory kept between runs: the first run provisions the devices into it, a later run with the same --id-prefix, --udp and --keys-dir and at most as many --devices reuses them (no provisioning; Gen 3 devices resume their saved sessions)")
+	fs.BoolVar(&c.Product, "product", c.Product, "list: read pages of GET /v1/products/:p/devices (first, middle, last, middle by ID) of a product of --devices devices, written to the store, none connected, instead of GET /v1/devices")
+	fs.IntVar(&c.ConnectConcurrency, "connect-concurrency", c.ConnectConcurrency, "devices connecting at once during the setup, in all simulators (0: 100, or 48 when Gen 3 devices resume their sessions from --data-dir)")
+	fs.IntVar(&c.PerPage, "per-page", c.PerPage, "list --product: devices per page")
+	fs.StringVar(&c.DB, "db", c.DB, "database of the server the run starts: sqlite:PATH or postgres://... of an empty database or schema (default: SQLite in its data directory)")
 	fs.BoolVar(&c.IdleFirst, "idle-first", c.IdleFirst, "storm: measure the idle scenario for --duration first, on the same devices, then restart the server (needs --server-process)")
 	fs.Var(sim.QuirksFlag{P: &c.Quirks}, "firmware-quirks", "simulated devices behave like Device OS firmware on the wire: alone, every quirk; or a comma-separated list (see wick sim -h)")
 }
@@ -234,8 +253,18 @@ func (c *Config) Validate() error {
 	if c.SimProcesses < 0 {
 		return bad("--sim-processes must not be negative")
 	}
-	if c.KeepAlive < 0 {
-		return bad("--keepalive must not be negative")
+	if c.Product {
+		switch {
+		case c.Scenario != List:
+			return bad("--product is the list scenario's")
+		case c.URL != "" || c.DataDir != "" || c.SimProcesses > 0:
+			return bad("list --product writes its product to the store of the server it starts: no --url, --data-dir or --sim-processes")
+		case c.PerPage < 1:
+			return bad("--per-page must be at least 1")
+		}
+	}
+	if c.KeepAlive < 0 || c.ConnectConcurrency < 0 {
+		return bad("--keepalive and --connect-concurrency must not be negative")
 	}
 	if c.Concurrency == 0 {
 		c.Concurrency = DefaultCallConcurrency
@@ -282,6 +311,9 @@ func (c *Config) Validate() error {
 			return bad("--url needs --device-server HOST:PORT")
 		case c.ServerKey == "":
 			return bad("--url needs --server-key FILE")
+		}
+		if c.DataDir != "" || c.DB != "" {
+			return bad("--data-dir and --db are the server's the run starts: no --url")
 		}
 	} else if c.Token != "" || c.DeviceServer != "" || c.ServerKey != "" {
 		return bad("--token, --device-server and --server-key go with --url")
@@ -379,7 +411,7 @@ func (b *Bench) envConfig() EnvConfig {
 	return EnvConfig{Devices: c.Devices, URL: c.URL, Token: c.Token, DeviceServer: c.DeviceServer, ServerKey: c.ServerKey,
 		IDPrefix: c.IDPrefix, KeysDir: c.KeysDir, Bind: c.Bind, Progress: c.Progress, Quirks: c.Quirks, UDP: c.UDP,
 		ServerProcess: c.ServerProcess, ServerBin: c.ServerBin, ServerArgs: c.ServerArgs,
-		SimProcesses: c.SimProcesses, SimBin: c.SimBin, KeepAlive: c.KeepAlive, KeepData: c.KeepData}
+		SimProcesses: c.SimProcesses, SimBin: c.SimBin, KeepAlive: c.KeepAlive, KeepData: c.KeepData, DataDir: c.DataDir, DB: c.DB, ConnectConcurrency: c.ConnectConcurrency}
 }
 
 // RunIdle runs the idle scenario (Env.Idle) on a new environment whose
@@ -422,6 +454,7 @@ func (b *Bench) Run(ctx context.Context, progress io.Writer) (*Result, error) {
 		ec.Every = c.Every
 		ec.Streams = c.Streams
 	}
+	ec.ProductDevices = c.Product
 	env, err := StartEnv(ctx, ec, b.log, progress)
 	if err != nil {
 		return nil, err
@@ -457,7 +490,11 @@ func (b *Bench) Run(ctx context.Context, progress io.Writer) (*Result, error) {
 	case Calls:
 		res, err = env.Calls(ctx, c.Concurrency, m)
 	case List:
-		res, err = env.List(ctx, c.Concurrency, m)
+		if c.Product {
+			res, err = env.ProductPages(ctx, c.Concurrency, c.PerPage, m)
+		} else {
+			res, err = env.List(ctx, c.Concurrency, m)
+		}
 	}
 	if err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -102,6 +103,94 @@ type EnvConfig struct {
 	// KeepData keeps the server's temporary data directory at Close
 	// (logged): its database, and with ServerProcess its server.log.
 	KeepData bool
+	// DataDir, when set, is the server's data directory instead of a
+	// temporary one, and is kept: a run on a new (or empty) directory
+	// provisions the devices as usual and records them (dataDirState);
+	// a later run with the same IDPrefix, UDP and KeysDir and at most as
+	// many Devices reuses them: no user creation, no provisioning, no
+	// claims, and with UDP the devices resume the sessions the previous
+	// run saved (sim.UDPConfig.SessionsDir) instead of handshaking.
+	DataDir string
+	// ProductDevices puts the Devices devices in a product, written to the
+	// in-process server's store before it starts, and connects none: the
+	// environment of the list scenario's product mode (Env.ProductPages).
+	ProductDevices bool
+	// ConnectConcurrency is how many devices connect at once during the
+	// setup, in all simulators; 0: the simulator's default (100), or
+	// resumeConcurrency for devices resuming saved sessions.
+	ConnectConcurrency int
+	// DB is the in-process server's database (config.Serve.DB: sqlite:PATH
+	// or a postgres:// URL of an empty database or schema); empty: SQLite
+	// in the data directory.
+	DB string
+}
+
+// dataDirStateFile records in EnvConfig.DataDir the devices provisioned
+// into it.
+const dataDirStateFile = "wick-bench.json"
+
+// dataDirSessions is the directory of EnvConfig.DataDir where the
+// simulated Gen 3 devices keep their sessions between runs.
+const dataDirSessions = "sim-sessions"
+
+// dataDirState is what EnvConfig.DataDir holds about its devices.
+type dataDirState struct {
+	IDPrefix string `json:"id_prefix"`
+	Devices  int    `json:"devices"`
+	UDP      bool   `json:"udp"`
+	KeysDir  string `json:"keys_dir"`
+	User     string `json:"user"`
+	Password string `json:"password"`
+}
+
+// readDataDir reads the state of a kept data directory: nil (and no
+// error) for a directory that does not exist or is empty, an error for
+// one that holds something else or other devices than cfg's.
+func readDataDir(cfg EnvConfig) (*dataDirState, error) {
+	dir := cfg.DataDir
+	b, err := os.ReadFile(filepath.Join(dir, dataDirStateFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		entries, derr := os.ReadDir(dir)
+		if derr == nil && len(entries) > 0 {
+			return nil, fmt.Errorf("%w: --data-dir %s is not empty and holds no %s (a first run that did not finish?): remove it or use another",
+				ErrConfig, dir, dataDirStateFile)
+		}
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("benchmark: data dir: %w", err)
+	}
+	var st dataDirState
+	if err := json.Unmarshal(b, &st); err != nil {
+		return nil, fmt.Errorf("benchmark: data dir %s: %w", dir, err)
+	}
+	keys, _ := filepath.Abs(cfg.KeysDir)
+	switch {
+	case st.IDPrefix != cfg.IDPrefix || st.UDP != cfg.UDP:
+		return nil, fmt.Errorf("%w: --data-dir %s holds devices with --id-prefix %q, udp %v, not %q, udp %v: use another",
+			ErrConfig, dir, st.IDPrefix, st.UDP, cfg.IDPrefix, cfg.UDP)
+	case st.Devices < cfg.Devices:
+		return nil, fmt.Errorf("%w: --data-dir %s holds %d devices, fewer than --devices %d: use another",
+			ErrConfig, dir, st.Devices, cfg.Devices)
+	case st.KeysDir != keys:
+		return nil, fmt.Errorf("%w: --data-dir %s holds devices whose keys are in --keys-dir %s, not %s",
+			ErrConfig, dir, st.KeysDir, keys)
+	}
+	return &st, nil
+}
+
+// writeDataDir records cfg's devices in cfg.DataDir, once they are ready.
+func writeDataDir(cfg EnvConfig, password string) error {
+	keys, _ := filepath.Abs(cfg.KeysDir)
+	b, err := json.MarshalIndent(dataDirState{IDPrefix: cfg.IDPrefix, Devices: cfg.Devices, UDP: cfg.UDP,
+		KeysDir: keys, User: benchUser, Password: password}, "", "  ")
+	if err != nil {
+		return fmt.Errorf("benchmark: data dir: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(cfg.DataDir, dataDirStateFile), append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("benchmark: data dir: %w", err)
+	}
+	return nil
 }
 
 // Env is a Wick server with simulated devices connected to it, ready for
@@ -119,6 +208,11 @@ type Env struct {
 	Setup time.Duration
 	// KeysGenerated is how many device keys had to be generated.
 	KeysGenerated int
+	// Reused reports that the devices were provisioned by an earlier run
+	// into EnvConfig.DataDir.
+	Reused bool
+	// ProductID is the product of EnvConfig.ProductDevices, 0 without.
+	ProductID int64
 
 	client    *http.Client
 	transport *http.Transport
@@ -137,7 +231,8 @@ type Env struct {
 	sims      *simProcs   // with EnvConfig.SimProcesses: the simulators
 	udp       bool        // the devices are Gen 3
 	dataDir   string      // in process: removed by Close
-	keepData  bool        // EnvConfig.KeepData
+	keepData  bool        // EnvConfig.KeepData, or a DataDir
+	password  string      // of benchUser, in process
 	log       *slog.Logger
 }
 
@@ -155,6 +250,9 @@ func StartEnv(ctx context.Context, cfg EnvConfig, log *slog.Logger, progress io.
 	}
 	if cfg.IDPrefix == "" {
 		cfg.IDPrefix = "be"
+	}
+	if cfg.ProductDevices && (cfg.URL != "" || cfg.ServerProcess || cfg.SimProcesses > 0 || cfg.DataDir != "") {
+		return nil, fmt.Errorf("%w: a product's devices are written to an in-process server's new store: no --url, --server-process, --sim-processes or --data-dir", ErrConfig)
 	}
 	start := time.Now()
 	e := &Env{URL: cfg.URL, Token: cfg.Token, bind: cfg.Bind, udp: cfg.UDP, keepData: cfg.KeepData, log: log}
@@ -181,6 +279,19 @@ func StartEnv(ctx context.Context, cfg EnvConfig, log *slog.Logger, progress io.
 			}
 		}
 	}
+	if cfg.ProductDevices {
+		e.DeviceIDs = make([]string, cfg.Devices)
+		for i := range e.DeviceIDs {
+			if e.DeviceIDs[i], err = sim.DeviceID(cfg.IDPrefix, 1+i); err != nil {
+				return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+			}
+		}
+		e.Setup = time.Since(start)
+		return e, nil
+	}
+	if e.Reused && progress != nil {
+		fmt.Fprintf(progress, "bench: %d devices provisioned by an earlier run into %s: no provisioning\n", cfg.Devices, cfg.DataDir)
+	}
 	if cfg.SimProcesses > 0 {
 		err = e.startDeviceProcs(ctx, cfg, deviceServer, serverKey, progress)
 	} else {
@@ -192,8 +303,43 @@ func StartEnv(ctx context.Context, cfg EnvConfig, log *slog.Logger, progress io.
 	if err := e.waitReady(ctx, progress, cfg.Progress, cfg.MinReady); err != nil {
 		return nil, err
 	}
+	if cfg.DataDir != "" && cfg.URL == "" && !e.Reused {
+		if err := writeDataDir(cfg, e.password); err != nil {
+			return nil, err
+		}
+	}
 	e.Setup = time.Since(start)
 	return e, nil
+}
+
+// sessionsDir is where the simulated Gen 3 devices keep their sessions
+// between runs: in EnvConfig.DataDir, "" without one.
+func (e *Env) sessionsDir(cfg EnvConfig) string {
+	if cfg.DataDir == "" || !cfg.UDP || cfg.URL != "" {
+		return ""
+	}
+	return filepath.Join(cfg.DataDir, dataDirSessions)
+}
+
+// resumeConcurrency is how many devices resume their saved sessions at
+// once while a reused environment comes up: the gateway looks up at most
+// 64 saved sessions at once and drops the datagrams of the rest (which
+// the devices resend only after 4 s); its start sweep, which reaches
+// recently saved sessions with up to 32 of those lookups, is over in
+// seconds, and a device holds a lookup for only part of its resumption.
+const resumeConcurrency = 48
+
+// rampConcurrency is how many devices connect at once during the setup:
+// EnvConfig.ConnectConcurrency if set, resumeConcurrency when they
+// resume saved sessions, else 0 (the simulator's default).
+func (e *Env) rampConcurrency(cfg EnvConfig) int {
+	if cfg.ConnectConcurrency > 0 {
+		return cfg.ConnectConcurrency
+	}
+	if e.Reused && e.sessionsDir(cfg) != "" {
+		return resumeConcurrency
+	}
+	return 0
 }
 
 // dial connects from the next local address of e.bind.
@@ -210,8 +356,17 @@ func (e *Env) dial(ctx context.Context, network, addr string) (net.Conn, error) 
 // logs a new user in; it returns the device gateway's address and the
 // server's public key file.
 func (e *Env) startServer(ctx context.Context, cfg EnvConfig, log *slog.Logger) (deviceServer, serverKey string, err error) {
-	dir, err := os.MkdirTemp("", "wick-bench-")
-	if err != nil {
+	var dir string
+	var reuse *dataDirState
+	if cfg.DataDir != "" {
+		if reuse, err = readDataDir(cfg); err != nil {
+			return "", "", err
+		}
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return "", "", fmt.Errorf("benchmark: data directory: %w", err)
+		}
+		dir, e.keepData, e.Reused = cfg.DataDir, true, reuse != nil
+	} else if dir, err = os.MkdirTemp("", "wick-bench-"); err != nil {
 		return "", "", fmt.Errorf("benchmark: data directory: %w", err)
 	}
 	e.dataDir = dir
@@ -229,16 +384,28 @@ func (e *Env) startServer(ctx context.Context, cfg EnvConfig, log *slog.Logger) 
 	sc.DeviceConnsPerIP, sc.HTTPConnsPerIP, sc.DeviceHandshakeRate = 0, 0, -1
 	sc.MaxDeviceConns, sc.MaxHTTPConns = 1<<30, 1<<30
 	sc.ShutdownTimeout = 5 * time.Second
-	if cfg.KeysDir != "" {
-		if err := copyFiles(cfg.KeysDir, dir, serverKeyFiles); err != nil {
-			return "", "", fmt.Errorf("benchmark: server key: %w", err)
+	sc.DB = cfg.DB
+	var password string
+	if reuse != nil {
+		password = reuse.Password
+	} else {
+		if cfg.KeysDir != "" {
+			if err := copyFiles(cfg.KeysDir, dir, serverKeyFiles); err != nil {
+				return "", "", fmt.Errorf("benchmark: server key: %w", err)
+			}
+		}
+		pw := make([]byte, 16)
+		rand.Read(pw)
+		password = hex.EncodeToString(pw)
+		if _, err := server.CreateUser(ctx, sc, log, benchUser, password); err != nil {
+			return "", "", fmt.Errorf("benchmark: %w", err)
 		}
 	}
-	pw := make([]byte, 16)
-	rand.Read(pw)
-	password := hex.EncodeToString(pw)
-	if _, err := server.CreateUser(ctx, sc, log, benchUser, password); err != nil {
-		return "", "", fmt.Errorf("benchmark: %w", err)
+	e.password = password
+	if cfg.ProductDevices {
+		if e.ProductID, err = fillProduct(ctx, sc, cfg, log); err != nil {
+			return "", "", err
+		}
 	}
 	if cfg.ServerProcess {
 		return e.startServerProcess(ctx, cfg, dir, password)
@@ -282,7 +449,11 @@ func (e *Env) startServer(ctx context.Context, cfg EnvConfig, log *slog.Logger) 
 // (EnvConfig.ServerProcess) on the data directory dir, which holds the
 // user already.
 func (e *Env) startServerProcess(ctx context.Context, cfg EnvConfig, dir, password string) (deviceServer, serverKey string, err error) {
-	p, err := newServerProc(cfg.ServerBin, dir, cfg.ServerArgs)
+	args := cfg.ServerArgs
+	if cfg.DB != "" {
+		args = append([]string{"--db", cfg.DB}, args...)
+	}
+	p, err := newServerProc(cfg.ServerBin, dir, args)
 	if err != nil {
 		return "", "", err
 	}
@@ -355,7 +526,9 @@ func (e *Env) login(ctx context.Context, user, password string) (string, error) 
 func (e *Env) startDevices(ctx context.Context, cfg EnvConfig, deviceServer, serverKey string, log *slog.Logger, progress io.Writer) error {
 	sc := sim.Default()
 	sc.Server, sc.ServerKey = deviceServer, serverKey
-	sc.API, sc.Token = e.URL, e.Token
+	if !e.Reused { // provisioned and claimed by the earlier run
+		sc.API, sc.Token = e.URL, e.Token
+	}
 	sc.Count, sc.IDPrefix, sc.IDStart = cfg.Devices, cfg.IDPrefix, 1
 	sc.KeysDir = cfg.KeysDir
 	sc.Progress = cfg.Progress
@@ -365,6 +538,10 @@ func (e *Env) startDevices(ctx context.Context, cfg EnvConfig, deviceServer, ser
 		sc.KeepAlive = cfg.KeepAlive
 	}
 	sc.UDP.Enabled = cfg.UDP
+	sc.UDP.SessionsDir = e.sessionsDir(cfg)
+	if n := e.rampConcurrency(cfg); n > 0 {
+		sc.Concurrency = n
+	}
 	sc.OnState = cfg.OnState
 	if cfg.Every > 0 {
 		sc.Publish, sc.Every, sc.PublishTime = EventName, cfg.Every, true
@@ -535,4 +712,12 @@ func (e *Env) Close() error {
 		return fmt.Errorf("benchmark: close: %w", err)
 	}
 	return nil
+}
+
+// SimSummary returns the simulated devices' counters so far.
+func (e *Env) SimSummary() sim.Summary {
+	if e.simStats == nil {
+		return sim.Summary{}
+	}
+	return e.simStats()
 }

@@ -83,7 +83,7 @@ func (e *Env) Idle(ctx context.Context, concurrency int, m Measure, progress io.
 		return nil, fmt.Errorf("%w: idle measures a wick serve child process: it needs --server-process", ErrConfig)
 	}
 	res := &IdleResult{Devices: len(e.DeviceIDs), UDP: e.udp, RPS: m.RPS,
-		Setup:         Setup{Seconds: e.Setup.Seconds(), Devices: len(e.DeviceIDs), KeysGenerated: e.KeysGenerated},
+		Setup:         Setup{Seconds: e.Setup.Seconds(), Devices: len(e.DeviceIDs), KeysGenerated: e.KeysGenerated, Reused: e.Reused},
 		ServerRSSBase: e.baseRSS}
 	if e.sims != nil {
 		res.SimProcesses = len(e.sims.procs)
@@ -208,9 +208,9 @@ func (r *IdleResult) WriteText(w io.Writer) {
 	}
 	fmt.Fprintf(w, "idle: %d %s devices %s (keep-alive %s), server a wick serve process\n", r.Devices, transport, procs, ka)
 	if r.Ramp > 0 {
-		fmt.Fprintf(w, "all online after         %.1f s of connecting (%.0f devices/s); setup %.1f s with provisioning\n", r.Ramp, r.RampRate, r.Setup.Seconds)
+		fmt.Fprintf(w, "all online after         %.1f s of connecting (%.0f devices/s); setup %.1f s %s\n", r.Ramp, r.RampRate, r.Setup.Seconds, r.Setup.what())
 	} else {
-		fmt.Fprintf(w, "setup                    %.1f s with provisioning\n", r.Setup.Seconds)
+		fmt.Fprintf(w, "setup                    %.1f s %s\n", r.Setup.Seconds, r.Setup.what())
 	}
 	fmt.Fprintf(w, "server online            %d (%d parked) at the end of a %.0f s window\n", r.Online, r.Parked, r.Window)
 	fmt.Fprintf(w, "server memory            RSS %s (%s before any device): %.0f B per device\n", mib(r.ServerRSS), mib(r.ServerRSSBase), r.PerDevice)

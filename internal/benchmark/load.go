@@ -253,7 +253,7 @@ func (e *Env) result(scenario, unit string, w window) *Result {
 		FirstError: first,
 		Latency:    snap.latency(),
 		Memory:     w.memory,
-		Setup:      Setup{Seconds: e.Setup.Seconds(), Devices: len(e.DeviceIDs), KeysGenerated: e.KeysGenerated},
+		Setup:      Setup{Seconds: e.Setup.Seconds(), Devices: len(e.DeviceIDs), KeysGenerated: e.KeysGenerated, Reused: e.Reused},
 		Conditions: w.conditions,
 		Timeline:   w.timeline,
 	}

@@ -45,12 +45,18 @@ type Result struct {
 	BytesPerOp float64 `json:"bytes_per_op,omitempty"`
 	// Loopback is the list's limit measured in the same run: round trips
 	// of a response of BytesPerOp bytes over loopback TCP (list.go).
-	Loopback   *Loopback  `json:"loopback,omitempty"`
-	Latency    Latency    `json:"latency_ms"`
-	Memory     Memory     `json:"memory"`
-	Setup      Setup      `json:"setup"`
-	Conditions Conditions `json:"conditions"`
-	Goal       *Goal      `json:"goal,omitempty"`
+	Loopback *Loopback `json:"loopback,omitempty"`
+	// ProductID and PerPage are the product and page size of the list
+	// scenario's product mode (--product); Pages has the latency of each
+	// kind of page read (PageKinds).
+	ProductID  int64        `json:"product_id,omitempty"`
+	PerPage    int          `json:"per_page,omitempty"`
+	Pages      []PageResult `json:"pages,omitempty"`
+	Latency    Latency      `json:"latency_ms"`
+	Memory     Memory       `json:"memory"`
+	Setup      Setup        `json:"setup"`
+	Conditions Conditions   `json:"conditions"`
+	Goal       *Goal        `json:"goal,omitempty"`
 	// Timeline has one point per interval of the window: where a shared
 	// machine's noise shows.
 	Timeline []Point `json:"timeline"`
@@ -117,6 +123,16 @@ type Setup struct {
 	Seconds       float64 `json:"seconds"` // server start, keys, provisioning, connections, readiness
 	Devices       int     `json:"devices"`
 	KeysGenerated int     `json:"keys_generated"` // the rest came from the keys directory
+	// Reused reports devices provisioned by an earlier run into --data-dir.
+	Reused bool `json:"reused,omitempty"`
+}
+
+// what names the setup's steps for the text results.
+func (s Setup) what() string {
+	if s.Reused {
+		return "devices reused from --data-dir"
+	}
+	return "with provisioning"
 }
 
 // Conditions records what the figures were measured on.
@@ -264,6 +280,12 @@ func (r *Result) WriteText(w io.Writer) {
 			shape += fmt.Sprintf(" paced at %s/s", thousands(int64(r.RPS+0.5)))
 		}
 	}
+	if r.ProductID != 0 {
+		shape = fmt.Sprintf("product %d of %d devices (none connected), pages of %d, %d concurrent clients", r.ProductID, r.Devices, r.PerPage, r.Concurrency)
+		if r.RPS > 0 {
+			shape += fmt.Sprintf(" paced at %s/s", thousands(int64(r.RPS+0.5)))
+		}
+	}
 	fmt.Fprintf(w, "wick bench %s: %s, %s server\n", r.Scenario, shape, r.Target)
 	fmt.Fprintf(w, "  throughput   %s %s (%s in %.1fs)\n", thousands(int64(r.Rate+0.5)), r.Unit, thousands(r.Ops), r.Elapsed)
 	l := r.Latency
@@ -275,6 +297,10 @@ func (r *Result) WriteText(w io.Writer) {
 	}
 	if r.BytesPerOp > 0 {
 		fmt.Fprintf(w, "  response     %s bytes\n", thousands(int64(r.BytesPerOp+0.5)))
+	}
+	for _, p := range r.Pages {
+		fmt.Fprintf(w, "  %-12s %s pages (%s): p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  max %.2f ms\n",
+			p.Kind, thousands(p.Ops), p.Query, p.Latency.P50, p.Latency.P90, p.Latency.P99, p.Latency.Max)
 	}
 	if lb := r.Loopback; lb != nil {
 		fmt.Fprintf(w, "  limit        raw loopback TCP write of the same bytes, one connection: %.0f/s, p50 %.2f ms (lists/s at %.1f%% of it)\n",
@@ -297,7 +323,11 @@ func (r *Result) WriteText(w io.Writer) {
 	m := r.Memory
 	fmt.Fprintf(w, "  memory       heap %s in use (peak %s), RSS %s (peak %s), %s goroutines (%s)\n",
 		mib(m.HeapInuse), mib(m.PeakHeapInuse), mib(m.RSS), mib(m.PeakRSS), thousands(int64(m.Goroutines)), who)
-	fmt.Fprintf(w, "  setup        %d devices ready in %.1fs (%d keys generated)\n", r.Setup.Devices, r.Setup.Seconds, r.Setup.KeysGenerated)
+	reused := ""
+	if r.Setup.Reused {
+		reused = ", " + r.Setup.what()
+	}
+	fmt.Fprintf(w, "  setup        %d devices ready in %.1fs (%d keys generated%s)\n", r.Setup.Devices, r.Setup.Seconds, r.Setup.KeysGenerated, reused)
 	c := r.Conditions
 	fmt.Fprintf(w, "  conditions   %s on %s, %s %s, %d CPUs (GOMAXPROCS %d) %s, load %.2f → %.2f\n",
 		c.Start, c.Host, c.GoVersion, c.OS, c.CPUs, c.GOMAXPROCS, c.CPUModel, c.LoadBefore[0], c.LoadAfter[0])

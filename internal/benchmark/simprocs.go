@@ -2,6 +2,7 @@ package benchmark
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -54,6 +55,8 @@ type simProcConfig struct {
 	server, serverKey         string
 	api, token                string
 	idPrefix, keysDir, logDir string
+	sessionsDir               string // sim.UDPConfig.SessionsDir
+	concurrency               int    // devices connecting at once in all (0: sim's default)
 	udp                       bool
 	keepAlive                 time.Duration
 	every                     time.Duration // publishing period of EventName, 0: none
@@ -85,7 +88,7 @@ func (c simProcConfig) simArgs(i, count, idStart int) []string {
 		"--progress", "1s", "--status-json", "--connect-timeout", "1m", "--log-level", c.logLevel,
 		// As many devices connecting at once in all as one in-process
 		// simulator has: the server sees the same ramp-up.
-		"--concurrency", strconv.Itoa(max(1, sim.Default().Concurrency/max(c.processes, 1)))}
+		"--concurrency", strconv.Itoa(max(1, cmp.Or(c.concurrency, sim.Default().Concurrency)/max(c.processes, 1)))}
 	if c.api != "" {
 		args = append(args, "--api", c.api, "--token", c.token)
 	}
@@ -96,6 +99,9 @@ func (c simProcConfig) simArgs(i, count, idStart int) []string {
 		// Gen 3 firmware comes back on its saved session after a lost
 		// connection rather than with a handshake.
 		args = append(args, "--udp", "--resume")
+		if c.sessionsDir != "" {
+			args = append(args, "--sessions-dir", c.sessionsDir)
+		}
 	}
 	if c.keepAlive > 0 {
 		args = append(args, "--keepalive", c.keepAlive.String())
@@ -231,9 +237,8 @@ func (sp *simProcs) observe() {
 // simTotal is the children's statuses added up.
 type simTotal struct {
 	sim.Summary
-	Resumptions int64
-	Ready       int            // children past their ramp-up
-	phases      map[string]int // children per phase
+	Ready  int            // children past their ramp-up
+	phases map[string]int // children per phase
 }
 
 // total adds up the children's last statuses.
@@ -369,8 +374,12 @@ func (e *Env) startDeviceProcs(ctx context.Context, cfg EnvConfig, deviceServer,
 		quirks = cfg.Quirks.String()
 	}
 	level := "warn"
+	api, token := e.URL, e.Token
+	if e.Reused { // provisioned and claimed by the earlier run
+		api, token = "", ""
+	}
 	sp, err := startSimProcs(simProcConfig{bin: cfg.SimBin, processes: cfg.SimProcesses, devices: cfg.Devices,
-		server: deviceServer, serverKey: serverKey, api: e.URL, token: e.Token,
+		server: deviceServer, serverKey: serverKey, api: api, token: token, sessionsDir: e.sessionsDir(cfg), concurrency: e.rampConcurrency(cfg),
 		idPrefix: cfg.IDPrefix, keysDir: cfg.KeysDir, logDir: logDir, udp: cfg.UDP, keepAlive: cfg.KeepAlive,
 		every: cfg.Every, quirks: quirks, logLevel: level, bind: true})
 	if err != nil {

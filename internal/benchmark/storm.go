@@ -109,7 +109,7 @@ func (e *Env) storm(ctx context.Context, concurrency int, back *onlineSet, progr
 	}
 	res := &StormResult{Devices: len(e.DeviceIDs), Concurrency: concurrency, ServerProcess: e.proc != nil,
 		ServerView: e.serverView(), UDP: e.udp,
-		Setup: Setup{Seconds: e.Setup.Seconds(), Devices: len(e.DeviceIDs), KeysGenerated: e.KeysGenerated}, Conditions: conditionsNow()}
+		Setup: Setup{Seconds: e.Setup.Seconds(), Devices: len(e.DeviceIDs), KeysGenerated: e.KeysGenerated, Reused: e.Reused}, Conditions: conditionsNow()}
 	if e.sims != nil {
 		res.SimProcesses = len(e.sims.procs)
 	}

@@ -50,6 +50,7 @@ type Summary struct {
 	Failed          int           // devices never online: Devices - Connected
 	Online          int           // devices online when the run ended
 	Handshakes      int64         // connections that reached online, reconnections included
+	Resumptions     int64         // of those, resumed DTLS sessions (no handshake)
 	ConnectErrors   int64         // connection attempts that failed
 	Disconnects     int64         // online connections that were lost
 	RampTime        time.Duration // from the first connection attempt to the last first connection
@@ -120,7 +121,8 @@ type simDevice struct {
 	everOnline atomic.Bool
 	failing    atomic.Bool
 	onlineNow  atomic.Bool
-	firstErr   atomic.Pointer[error] // the first failed attempt's error while never online
+	firstErr   atomic.Pointer[error]  // the first failed attempt's error while never online
+	session    atomic.Pointer[[]byte] // the last DTLS session state (UDPConfig.SessionsDir)
 }
 
 // sim is one run.
@@ -169,9 +171,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, progress io.Writer) 
 	if err != nil {
 		return Summary{}, err
 	}
-	if cfg.KeysDir != "" {
-		if err := os.MkdirAll(cfg.KeysDir, 0o700); err != nil {
-			return Summary{}, fmt.Errorf("sim: keys dir: %w", err)
+	for _, dir := range []string{cfg.KeysDir, cfg.UDP.SessionsDir} {
+		if dir == "" {
+			continue
+		}
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return Summary{}, fmt.Errorf("sim: %w", err)
 		}
 	}
 	if cfg.Duration > 0 {
@@ -237,6 +242,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, progress io.Writer) 
 	sum := s.summary() // before the devices disconnect: Online is the state at the end
 	stopDevices()
 	s.stop()
+	s.saveSessions()
 	sum.Elapsed = time.Since(s.start)
 	sum.Handshakes, sum.Published, sum.Calls = s.c.handshakes.Load(), s.c.published.Load(), s.c.calls.Load()
 	s.explain(&sum)
@@ -382,7 +388,7 @@ func (s *sim) startDevice(d *simDevice) error {
 	ctx := s.devCtx
 	d.app = NewBehaviour(fmt.Sprintf("sim-%d", d.n), &s.c.calls)
 	d.first = make(chan struct{})
-	dev, err := s.newDevice(ctx, device.Config{
+	dev, err := s.newDevice(ctx, d, device.Config{
 		ID:             d.id,
 		PrivateKeyDER:  d.der,
 		ServerAddr:     s.cfg.Server,
@@ -628,6 +634,7 @@ func (s *sim) summary() Summary {
 		Connected:       int(s.c.connected.Load()),
 		Online:          int(s.c.online.Load()),
 		Handshakes:      s.c.handshakes.Load(),
+		Resumptions:     s.c.resumptions.Load(),
 		ConnectErrors:   s.c.connectErrors.Load(),
 		Disconnects:     s.c.disconnects.Load(),
 		Published:       s.c.published.Load(),

@@ -13,6 +13,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
+	"sync/atomic"
 	"time"
 
 	"github.com/wick-cloud/wick/protocol"
@@ -38,7 +40,16 @@ type UDPConfig struct {
 	MoveEvery time.Duration
 	// Faults make every device's link lose, repeat and reorder datagrams.
 	Faults device.Faults
+	// SessionsDir keeps each device's DTLS session between runs, as Device
+	// OS keeps it in flash: a device resumes DIR/<id>.session at its first
+	// connection (the file is removed as it is read, so a session is tried
+	// once) and the run writes every device's last session there when it
+	// ends. Empty: none.
+	SessionsDir string
 }
+
+// sessionFile is where SessionsDir keeps device id's session.
+func sessionFile(dir, id string) string { return filepath.Join(dir, id+".session") }
 
 // udpServerKeyFile is the P-256 public key `wick serve` writes to its data
 // directory for the DTLS transport.
@@ -54,6 +65,7 @@ func (c *Config) registerUDP(fs *flag.FlagSet) {
 	fs.BoolVar(&u.Enabled, "udp", u.Enabled, "simulate Gen 3 devices: DTLS over UDP (default server 127.0.0.1:5684), P-256 keys, provisioned with algorithm=ecc")
 	fs.BoolVar(&u.Resume, "resume", u.Resume, "with --udp: reconnect by resuming the saved DTLS session, with no handshake")
 	fs.DurationVar(&u.ReconnectEvery, "reconnect-every", u.ReconnectEvery, "drop each device's connection this often, as a lost network would (0: never)")
+	fs.StringVar(&u.SessionsDir, "sessions-dir", u.SessionsDir, "with --udp: resume each device's DTLS session saved in DIR/<id>.session by the previous run (once), and save it there at the end")
 	fs.DurationVar(&u.MoveEvery, "move-every", u.MoveEvery, "with --udp: move each device to a new local port this often, keeping its session (0: never)")
 	fs.Float64Var(&u.Faults.Drop, "udp-drop", u.Faults.Drop, "with --udp: probability of losing a datagram in either direction (0-1)")
 	fs.Float64Var(&u.Faults.Duplicate, "udp-duplicate", u.Faults.Duplicate, "with --udp: probability of sending a datagram twice (0-1)")
@@ -76,8 +88,8 @@ func (c *Config) validateUDP() error {
 		return bad("durations must not be negative")
 	}
 	if !u.Enabled {
-		if u.Resume || u.MoveEvery > 0 || u.Faults != (device.Faults{}) {
-			return bad("--resume, --move-every and --udp-* need --udp")
+		if u.Resume || u.MoveEvery > 0 || u.Faults != (device.Faults{}) || u.SessionsDir != "" {
+			return bad("--resume, --move-every, --sessions-dir and --udp-* need --udp")
 		}
 		return nil
 	}
@@ -187,7 +199,7 @@ func udpDialers(bind []string) []*net.Dialer {
 // newDevice creates a device from cfg, set up for the simulation's
 // transport, and starts its reconnect and move timers (which stop with
 // ctx).
-func (s *sim) newDevice(ctx context.Context, cfg device.Config) (*device.Device, error) {
+func (s *sim) newDevice(ctx context.Context, d *simDevice, cfg device.Config) (*device.Device, error) {
 	u := s.cfg.UDP
 	if u.Enabled {
 		cfg.Transport = protocol.TransportUDP
@@ -196,8 +208,21 @@ func (s *sim) newDevice(ctx context.Context, cfg device.Config) (*device.Device,
 		if s.cfg.KeepAlive == device.DefaultKeepAlive {
 			cfg.KeepAlive = 0 // the UDP default, like Wi-Fi firmware
 		}
+		if u.SessionsDir != "" {
+			path := sessionFile(u.SessionsDir, d.id)
+			if b, err := os.ReadFile(path); err == nil {
+				os.Remove(path) // tried once: a stale session would cost a resumption timeout
+				cfg.UDP.Session = b
+			}
+			cfg.UDP.OnSession = func(state []byte) { d.session.Store(&state) }
+		}
 	}
 	dev, err := device.New(cfg)
+	if err != nil && cfg.UDP.Session != nil {
+		s.warn("session", "sim: saved session not used", "device", d.id, "err", err)
+		cfg.UDP.Session = nil
+		dev, err = device.New(cfg)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -234,4 +259,28 @@ func every(ctx context.Context, d time.Duration, fn func()) {
 		time.AfterFunc(d, tick)
 	}
 	time.AfterFunc(rand.N(d)+1, tick)
+}
+
+// saveSessions writes every device's last DTLS session to
+// UDPConfig.SessionsDir (after the devices have stopped), on all cores.
+func (s *sim) saveSessions() {
+	dir := s.cfg.UDP.SessionsDir
+	if dir == "" {
+		return
+	}
+	var saved, failed atomic.Int64
+	s.eachDevice(context.Background(), runtime.GOMAXPROCS(0), func(d *simDevice) {
+		st := d.session.Load()
+		if st == nil {
+			return
+		}
+		if err := writeFileAtomic(sessionFile(dir, d.id), *st, 0o600); err != nil {
+			if failed.Add(1) == 1 {
+				s.log.Warn("sim: save session", "device", d.id, "err", err)
+			}
+			return
+		}
+		saved.Add(1)
+	})
+	s.log.Debug("sim: sessions saved", "dir", dir, "saved", saved.Load(), "failed", failed.Load())
 }
