@@ -76,6 +76,7 @@ type DTLSSessionBatches interface {
 	// reports which were saved: saved[i] is false when the stored state of
 	// ss[i].CID is not old[i] or, old[i] nil, when the CID is taken or the
 	// device absent (that session alone is left out). On an error none is
-	// saved.
+	// saved. Sessions of one CID in ss are claimed in their order, each
+	// from what the earlier ones left, exactly as one by one.
 	SaveDTLSSessions(ctx context.Context, ss []DTLSSession, old [][]byte) (saved []bool, err error)
 }

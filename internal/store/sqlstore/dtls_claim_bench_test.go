@@ -9,14 +9,16 @@ import (
 )
 
 // BenchmarkDTLSSessionSaves measures the saves of running Gen 3 sessions
-// (1,000 saved sessions of 200 bytes, each saved again in turn): "replace"
+// (4,000 saved sessions of 200 bytes, each saved again in turn): "replace"
 // is the unconditional SaveDTLSSession (device lookup and upsert, what the
 // gateway did before its saves were conditional), "claim" the conditional
-// ClaimDTLSSession from the state it stored last, "batch256" 256 of those
-// in one SaveDTLSSessions (per session: ns/op / 256).
+// ClaimDTLSSession from the state it stored last, "batchN" N of those in
+// one transaction (ns/session): "each" one statement per session (SQLite's
+// SaveDTLSSessions, and PostgreSQL's before), "bulk" one statement per
+// batch (PostgreSQL's SaveDTLSSessions).
 func BenchmarkDTLSSessionSaves(b *testing.B) {
 	benchDialects(b, func(b *testing.B, db *DB) {
-		const n = 1000
+		const n = 4000
 		ids := seedDevices(b, db, n)
 		cids := make([][]byte, n)
 		last := make([][]byte, n)
@@ -64,30 +66,45 @@ func BenchmarkDTLSSessionSaves(b *testing.B) {
 			}
 			round += i
 		})
-		b.Run("batch256", func(b *testing.B) {
-			const size = 256
-			ss := make([]store.DTLSSession, size)
-			old := make([][]byte, size)
-			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
-				for j := range ss {
-					k := (i*size + j) % n
-					ss[j] = store.DTLSSession{CID: cids[k], DeviceID: ids[k], State: state(k, round+i), Addr: "198.51.100.1:5684"}
-					old[j] = last[k]
-				}
-				saved, err := db.SaveDTLSSessions(b.Context(), ss, old)
-				if err != nil {
-					b.Fatal(err)
-				}
-				for j, ok := range saved {
-					if !ok {
-						b.Fatalf("batch %d: session %d not saved", i, j)
+		// Batches of 256 and 2,000 sessions, with the bulk statements
+		// (SaveDTLSSessions) and, "each", with one statement per session
+		// (saveDTLSSessionsEach, what SaveDTLSSessions did before).
+		for _, size := range []int{256, 2000} {
+			for _, mode := range []string{"each", "bulk"} {
+				save := db.saveDTLSSessionsEach
+				if mode == "bulk" {
+					if db.dialect != dialectPostgres {
+						continue // SQLite saves each (dtls_session_batch.go)
 					}
-					last[(i*size+j)%n] = ss[j].State
+					save = db.saveDTLSSessionsBulk
 				}
-				i++
+				b.Run(fmt.Sprintf("batch%d/%s", size, mode), func(b *testing.B) {
+					ss := make([]store.DTLSSession, size)
+					old := make([][]byte, size)
+					b.ReportAllocs()
+					i := 0
+					for b.Loop() {
+						for j := range ss {
+							k := (i*size + j) % n
+							ss[j] = store.DTLSSession{CID: cids[k], DeviceID: ids[k], State: state(k, round+i), Addr: "198.51.100.1:5684"}
+							old[j] = last[k]
+						}
+						saved, err := save(b.Context(), ss, old)
+						if err != nil {
+							b.Fatal(err)
+						}
+						for j, ok := range saved {
+							if !ok {
+								b.Fatalf("batch %d: session %d not saved", i, j)
+							}
+							last[(i*size+j)%n] = ss[j].State
+						}
+						i++
+					}
+					round += i
+					b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(i*size), "ns/session")
+				})
 			}
-		})
+		}
 	})
 }

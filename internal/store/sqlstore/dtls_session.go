@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 
@@ -107,102 +106,6 @@ func findDeviceToSave(db *DB) string {
 		return `SELECT 1 FROM devices WHERE id = ? FOR SHARE`
 	}
 	return `SELECT 1 FROM devices WHERE id = ?`
-}
-
-// prepareClaims prepares claimOne's statements in tx.
-func (db *DB) prepareClaims(ctx context.Context, tx *sql.Tx) (find, ins, upd *sql.Stmt, err error) {
-	if find, err = tx.PrepareContext(ctx, db.rebind(findDeviceToSave(db))); err != nil {
-		return nil, nil, nil, err
-	}
-	if ins, err = tx.PrepareContext(ctx, db.rebind(insertNewDTLSSession)); err != nil {
-		closeStmts(find)
-		return nil, nil, nil, err
-	}
-	if upd, err = tx.PrepareContext(ctx, db.rebind(replaceDTLSSessionState)); err != nil {
-		closeStmts(find, ins)
-		return nil, nil, nil, err
-	}
-	return find, ins, upd, nil
-}
-
-func closeStmts(sts ...*sql.Stmt) {
-	for _, st := range sts {
-		if st != nil {
-			st.Close()
-		}
-	}
-}
-
-// claimOne writes s as ClaimDTLSSession does (an absent device is not an
-// error: s is not saved) with the statements of prepareClaims, at0 its time when s.UpdatedAt is zero, and reports
-// whether it did.
-func (db *DB) claimOne(ctx context.Context, find, ins, upd *sql.Stmt, s store.DTLSSession, old []byte, at0 time.Time) (bool, error) {
-	state := s.State
-	if state == nil {
-		state = []byte{}
-	}
-	at := s.UpdatedAt
-	if at.IsZero() {
-		at = at0
-	}
-	var res sql.Result
-	if old != nil {
-		var err error
-		if res, err = upd.ExecContext(ctx, state, s.Addr, toMS(at), s.CID, s.DeviceID, old); err != nil {
-			return false, err
-		}
-	} else {
-		var one int
-		err := find.QueryRowContext(ctx, s.DeviceID).Scan(&one)
-		if errors.Is(err, sql.ErrNoRows) {
-			return false, nil
-		}
-		if err != nil {
-			return false, err
-		}
-		if res, err = ins.ExecContext(ctx, s.CID, s.DeviceID, state, s.Addr, toMS(at)); err != nil {
-			return false, err
-		}
-	}
-	n, err := res.RowsAffected()
-	return n == 1, err
-}
-
-// SaveDTLSSessions claims each session of ss from old[i] in one
-// transaction (store.DTLSSessionBatches), as ClaimDTLSSession does; a
-// session whose stored state is not old[i] (or, new, whose CID is taken
-// or device absent) is left out and reported unsaved.
-func (db *DB) SaveDTLSSessions(ctx context.Context, ss []store.DTLSSession, old [][]byte) ([]bool, error) {
-	saved := make([]bool, len(ss))
-	if len(ss) == 0 {
-		return saved, nil
-	}
-	if len(old) != len(ss) {
-		return nil, fmt.Errorf("sqlstore: save DTLS sessions: %d sessions, %d old states", len(ss), len(old))
-	}
-	for _, s := range ss {
-		if len(s.CID) == 0 {
-			return nil, fmt.Errorf("sqlstore: save DTLS sessions: empty connection ID of device %q", s.DeviceID)
-		}
-	}
-	at0 := now()
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		find, ins, upd, err := db.prepareClaims(ctx, tx)
-		if err != nil {
-			return err
-		}
-		defer closeStmts(find, ins, upd)
-		for i, s := range ss {
-			if saved[i], err = db.claimOne(ctx, find, ins, upd, s, old[i], at0); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, wrap(err, "save %d DTLS sessions", len(ss))
-	}
-	return saved, nil
 }
 
 // DTLSSession returns the session with that connection ID or

@@ -524,6 +524,151 @@ var dtlsSessionTests = []test{
 		}
 		checkStrings(t, "sessions after a failed batch", sessionCIDs(t, s, 6), cidHex(1, 2, 4, 6))
 	}},
+	{"SaveBatchConcurrent", func(t *testing.T, s store.Store) {
+		// Batches race as single claims do: of batches claiming one
+		// session from the same state exactly one wins it, and a batch of
+		// new sessions saved while the device is deleted leaves none
+		// behind.
+		bs, ok := s.(store.DTLSSessionBatches)
+		if !ok {
+			t.Skip("store does not save sessions in batches")
+		}
+		ctx := t.Context()
+		addECCDevice(t, s, devID(1), 1)
+		addECCDevice(t, s, devID(2), 2)
+		saveSession(t, s, devID(1), 1, base)
+		winner := oneWins(t, "batch claim", func(i int) (bool, error) {
+			saved, err := bs.SaveDTLSSessions(ctx, []store.DTLSSession{
+				{CID: cid(2), DeviceID: devID(2), State: fmt.Appendf(nil, "new-%d", i)}, // devices 2's, unrelated
+				{CID: cid(1), DeviceID: devID(1), State: fmt.Appendf(nil, "claimed-%d", i)},
+			}, [][]byte{nil, []byte("state-1")})
+			if err != nil {
+				return false, err
+			}
+			return saved[1], nil
+		})
+		got, err := s.DTLSSession(ctx, cid(1))
+		must(t, err)
+		if want := fmt.Sprintf("claimed-%d", winner); string(got.State) != want {
+			t.Errorf("claimed session %q, want %q", got.State, want)
+		}
+		for round := range 5 {
+			id := devID(100 + round)
+			addECCDevice(t, s, id, 100+round)
+			var wg sync.WaitGroup
+			for i := range 4 {
+				wg.Go(func() {
+					batch := make([]store.DTLSSession, 3)
+					for k := range batch {
+						batch[k] = store.DTLSSession{CID: []byte{byte(round), byte(i), byte(k), 0, 0, 0, 0, 2}, DeviceID: id, State: []byte("s")}
+					}
+					if _, err := bs.SaveDTLSSessions(ctx, batch, make([][]byte, len(batch))); err != nil {
+						t.Errorf("save batch: %v", err)
+					}
+				})
+			}
+			wg.Go(func() {
+				if err := s.DeleteDevice(ctx, id); err != nil {
+					t.Errorf("delete: %v", err)
+				}
+			})
+			wg.Wait()
+			for i := range 4 {
+				for k := range 3 {
+					if _, err := s.DTLSSession(ctx, []byte{byte(round), byte(i), byte(k), 0, 0, 0, 0, 2}); exists(t, "DTLSSession", err) {
+						t.Errorf("round %d: session %d/%d of the deleted device remains", round, i, k)
+					}
+				}
+			}
+		}
+	}},
+	{"SaveBatchCases", func(t *testing.T, s store.Store) {
+		// Each case is one batch on a store holding sessions 1 and 2 of
+		// device 1 (states "state-1", "state-2") and device 2 with none;
+		// device 9 is absent. want is the saved flags, states the stored
+		// state of sessions 1 to 5 after it ("" none).
+		bs, ok := s.(store.DTLSSessionBatches)
+		if !ok {
+			t.Skip("store does not save sessions in batches")
+		}
+		addECCDevice(t, s, devID(1), 1)
+		addECCDevice(t, s, devID(2), 2)
+		sess := func(n byte, dev, state string) store.DTLSSession {
+			return store.DTLSSession{CID: cid(n), DeviceID: dev, State: []byte(state), Addr: fmt.Sprintf("203.0.113.9:%d", n)}
+		}
+		b := func(s string) []byte { return []byte(s) }
+		for _, tt := range []struct {
+			name   string
+			batch  []store.DTLSSession
+			old    [][]byte
+			want   string
+			states [5]string
+		}{
+			{"stale old state refused",
+				[]store.DTLSSession{sess(1, devID(1), "a")}, [][]byte{b("state-0")},
+				"[false]", [5]string{"state-1", "state-2"}},
+			{"another device's session refused",
+				[]store.DTLSSession{sess(1, devID(2), "a")}, [][]byte{b("state-1")},
+				"[false]", [5]string{"state-1", "state-2"}},
+			{"absent session refused",
+				[]store.DTLSSession{sess(3, devID(1), "a")}, [][]byte{b("state-3")},
+				"[false]", [5]string{"state-1", "state-2"}},
+			{"new on a taken CID refused",
+				[]store.DTLSSession{sess(1, devID(2), "a")}, [][]byte{nil},
+				"[false]", [5]string{"state-1", "state-2"}},
+			{"new of an absent device refused",
+				[]store.DTLSSession{sess(3, devID(9), "a"), sess(4, devID(2), "b")}, [][]byte{nil, nil},
+				"[false true]", [5]string{"state-1", "state-2", "", "b"}},
+			{"mixed",
+				[]store.DTLSSession{sess(1, devID(1), "a"), sess(2, devID(1), "b"), sess(3, devID(2), "c"),
+					sess(4, devID(9), "d"), sess(5, devID(1), "e")},
+				[][]byte{b("state-1"), b("stale"), nil, nil, nil},
+				"[true false true false true]", [5]string{"a", "state-2", "c", "", "e"}},
+			// Sessions of one CID in a batch are claimed in order, each
+			// from what the earlier ones left, as one by one.
+			{"duplicates chain",
+				[]store.DTLSSession{sess(1, devID(1), "a"), sess(1, devID(1), "b"), sess(1, devID(1), "c")},
+				[][]byte{b("state-1"), b("a"), b("state-1")},
+				"[true true false]", [5]string{"b", "state-2"}},
+			{"duplicate new CIDs: the first wins",
+				[]store.DTLSSession{sess(3, devID(1), "a"), sess(3, devID(2), "b"), sess(3, devID(1), "c")},
+				[][]byte{nil, nil, b("a")},
+				"[true false true]", [5]string{"state-1", "state-2", "c"}},
+			{"duplicates: a refused first leaves the row to the next",
+				[]store.DTLSSession{sess(2, devID(1), "a"), sess(2, devID(1), "b")},
+				[][]byte{b("stale"), b("state-2")},
+				"[false true]", [5]string{"state-1", "b"}},
+			{"empty states",
+				[]store.DTLSSession{{CID: cid(3), DeviceID: devID(2)}, sess(3, devID(2), "x")},
+				[][]byte{nil, {}},
+				"[true true]", [5]string{"state-1", "state-2", "x"}},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				ctx := t.Context()
+				for _, d := range []string{devID(1), devID(2)} {
+					must(t, s.DeleteDeviceDTLSSessions(ctx, d))
+				}
+				saveSession(t, s, devID(1), 1, base)
+				saveSession(t, s, devID(1), 2, base)
+				saved, err := bs.SaveDTLSSessions(ctx, tt.batch, tt.old)
+				must(t, err)
+				if got := fmt.Sprint(saved); got != tt.want {
+					t.Errorf("saved %s, want %s", got, tt.want)
+				}
+				for n := byte(1); n <= 5; n++ {
+					got, err := s.DTLSSession(ctx, cid(n))
+					if tt.states[n-1] == "" {
+						wantErr(t, fmt.Sprintf("session %d", n), err, store.ErrNotFound)
+						continue
+					}
+					must(t, err)
+					if string(got.State) != tt.states[n-1] {
+						t.Errorf("session %d: state %q, want %q", n, got.State, tt.states[n-1])
+					}
+				}
+			})
+		}
+	}},
 	{"Claim", func(t *testing.T, s store.Store) {
 		ds := s
 		ctx := t.Context()
