@@ -85,6 +85,9 @@ func (s *server) authorize(rq *request) error {
 		return err
 	}
 	if rt.policy == team {
+		if rt.teamRead && s.deferTeam(rq) {
+			return nil // checked with the handler's first read (grantTeam) or by resolveTeam
+		}
 		return s.authorizeTeam(rq)
 	}
 	return nil
@@ -164,16 +167,64 @@ func (s *server) authorizeTeamAccess(rq *request, ta store.TeamAccess) error {
 		a   *store.ProductAccess
 		err error
 	)
-	ref := rq.r.PathValue("p")
-	if isDigits(ref) {
-		id, perr := strconv.ParseInt(ref, 10, 64)
-		if perr != nil {
-			return errProductNotFound
-		}
-		a, err = ta.ProductAccessByID(rq.ctx, id, rq.principal.UserID)
-	} else {
-		a, err = ta.ProductAccessBySlug(rq.ctx, ref, rq.principal.UserID)
+	ref, ok := productRef(rq)
+	if !ok {
+		return errProductNotFound
 	}
+	if ref.Slug != "" {
+		a, err = ta.ProductAccessBySlug(rq.ctx, ref.Slug, rq.principal.UserID)
+	} else {
+		a, err = ta.ProductAccessByID(rq.ctx, ref.ID, rq.principal.UserID)
+	}
+	return grantTeam(rq, a, err)
+}
+
+// productRef returns the product of the {p} path parameter: all digits
+// is a numeric ID, anything else a slug; ok is false for a number too
+// large to be an ID (no such product).
+func productRef(rq *request) (ref store.ProductRef, ok bool) {
+	p := rq.r.PathValue("p")
+	if !isDigits(p) {
+		return store.ProductRef{Slug: p}, true
+	}
+	id, err := strconv.ParseInt(p, 10, 64)
+	return store.ProductRef{ID: id}, err == nil
+}
+
+// deferTeam defers a user token's team check on a route whose handler
+// reads it together with its first store read (route.teamRead, a store
+// with ProductDevicePageAccess): on PostgreSQL the check then shares the
+// page's round trip. It sets rq.teamPending and reports whether it did;
+// rq.product stays nil until the handler calls grantTeam with the access
+// read or resolveTeam, and the handler answers a refusal exactly as
+// authorizeTeamAccess would have, before anything else.
+func (s *server) deferTeam(rq *request) bool {
+	if _, ok := s.store.(store.ProductDevicePageAccess); !ok || rq.principal.Kind != store.KindUser || rq.user != nil {
+		return false
+	}
+	if _, ok := s.store.(store.TeamAccess); !ok {
+		return false
+	}
+	rq.teamPending = true
+	return true
+}
+
+// resolveTeam runs a deferred team check on its own (authorizeTeam); it
+// does nothing when none is pending.
+func (s *server) resolveTeam(rq *request) error {
+	if !rq.teamPending {
+		return nil
+	}
+	rq.teamPending = false
+	return s.authorizeTeam(rq)
+}
+
+// grantTeam answers a user's team check from the access read (or its
+// error) as productFromPath and checkTeam do: an unknown product first,
+// then an account that is gone, then a user off the team. It sets
+// rq.product when access is granted and ends a deferred check either way.
+func grantTeam(rq *request, a *store.ProductAccess, err error) error {
+	rq.teamPending = false
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return errProductNotFound

@@ -48,6 +48,11 @@ type productListCache struct {
 	sizes  map[int64]int           // devices of each order in m, as last counted; guarded by mu
 	keys   int                     // the sum of sizes; guarded by mu
 	builds map[int64]*sync.Mutex   // one update of a product at a time; guarded by mu
+	// slugs maps the slugs of products in m, as their last granted page
+	// read them, to their IDs: the product a page by slug reads with
+	// its team check (pageFromRead), which tells whether it guessed
+	// right. Guarded by mu.
+	slugs map[string]int64
 }
 
 // newProductListCache returns a cache of at most maxKeys device keys.
@@ -56,7 +61,29 @@ func newProductListCache(maxKeys int) *productListCache {
 		maxKeys = defaultProductListKeys
 	}
 	return &productListCache{maxKeys: maxKeys, m: make(map[int64]*productOrder),
-		sizes: make(map[int64]int), builds: make(map[int64]*sync.Mutex)}
+		sizes: make(map[int64]int), builds: make(map[int64]*sync.Mutex), slugs: make(map[string]int64)}
+}
+
+// slugID returns the ID of the cached product last seen with that slug.
+func (c *productListCache) slugID(slug string) (int64, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	id, ok := c.slugs[slug]
+	return id, ok
+}
+
+// noteSlug records a cached product's slug, as read with its team check.
+func (c *productListCache) noteSlug(slug string, productID int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m[productID] != nil && c.slugs[slug] != productID {
+		for s, id := range c.slugs {
+			if id == productID { // renamed
+				delete(c.slugs, s)
+			}
+		}
+		c.slugs[slug] = productID
+	}
 }
 
 // get returns the product's order, at whatever version, or nil.
@@ -102,6 +129,11 @@ func (c *productListCache) put(productID int64, o *productOrder) {
 			c.keys -= c.sizes[id]
 			delete(c.m, id)
 			delete(c.sizes, id)
+		}
+	}
+	for s, id := range c.slugs {
+		if c.m[id] == nil {
+			delete(c.slugs, s)
 		}
 	}
 }
@@ -195,16 +227,17 @@ const pageMargin = 4
 // DevicesByProduct).
 //
 // With the order cached and a store that has ProductDevicePages, the page
-// is one round trip to PostgreSQL (pageFromRead); else it is the changes
-// (productOrderAt), then the page's row versions, then the rows of the
-// devices whose rendering is not current.
+// is one round trip to PostgreSQL (pageFromRead), a user token's team
+// check included when it was deferred (deferTeam); else it is the team
+// check, the changes (productOrderAt), then the page's row versions,
+// then the rows of the devices whose rendering is not current. It ends a
+// deferred team check unless ok is false.
 func (s *server) listCachedProductDevices(rq *request, f store.DeviceFilter) (ok bool, err error) {
 	ls, isLists := s.store.(store.ProductDeviceLists)
 	dl, isDevLists := s.store.(store.DeviceLists)
 	if !isLists || !isDevLists || s.prodList == nil || s.devList == nil {
 		return false, nil
 	}
-	pid := rq.product.ID
 	k := orderKey{f.Sort, f.Ascending}
 	size := f.Page.Size
 	from := (max(f.Page.Number, 1) - 1) * size
@@ -215,18 +248,27 @@ func (s *server) listCachedProductDevices(rq *request, f store.DeviceFilter) (ok
 		paged bool
 	)
 	if pr, ok := s.store.(store.ProductDevicePages); ok {
-		if o := s.prodList.get(pid); o != nil {
-			if ids, total, known, paged, err = s.pageFromRead(rq, pr, ls, o, k, &f, from, size); err != nil {
-				return true, err
+		if pid, ok := s.pageProductID(rq); ok {
+			if o := s.prodList.get(pid); o != nil {
+				if ids, total, known, paged, err = s.pageFromRead(rq, pr, ls, o, pid, k, &f, from, size); err != nil {
+					return true, err
+				}
 			}
 		}
 	}
+	if err := s.resolveTeam(rq); err != nil {
+		return true, err
+	}
+	pid := rq.product.ID
 	if !paged {
 		o, err := s.productOrderAt(rq, ls, pid)
 		if err != nil {
 			return true, err
 		}
 		ids, total = o.page(k, &f, from, size)
+		if !isDigits(rq.r.PathValue("p")) {
+			s.prodList.noteSlug(rq.product.Slug, pid) // the next page by slug reads its team check with it
+		}
 	}
 	devices, err := s.renderedProductDevices(rq, ls, dl, pid, ids, known)
 	if err != nil {
@@ -235,22 +277,55 @@ func (s *server) listCachedProductDevices(rq *request, f store.DeviceFilter) (ok
 	return true, s.writeProductDevicePage(rq, devices, f.Page, total)
 }
 
-// pageFromRead finds the page in o, the product's cached order, with one
-// ReadProductDevicePage: the changes since o's version, the row versions
-// of the page's devices and of pageMargin on either side as o has them,
-// and the rows of the devices that changed right after o's version. It
-// applies the changes to o (or reads the order whole when the log does
-// not reach back) and returns the page, its total, the row versions read
-// (nil when the order moved on past the read meanwhile), and ok false
-// when another request moved the order meanwhile (the caller reads the
-// changes again).
+// pageProductID returns the ID of the product whose page a request
+// reads: rq.product's, or while its team check is deferred the one {p}
+// names (a slug as last seen, slugID); ok is false when it is not known.
+func (s *server) pageProductID(rq *request) (int64, bool) {
+	if !rq.teamPending {
+		return rq.product.ID, true
+	}
+	ref, ok := productRef(rq)
+	switch {
+	case !ok:
+		return 0, false
+	case ref.Slug != "":
+		return s.prodList.slugID(ref.Slug)
+	}
+	return ref.ID, true
+}
+
+// pageFromRead finds the page in o, the cached order of product pid, with
+// one ReadProductDevicePage: the changes since o's version, the row
+// versions of the page's devices and of pageMargin on either side as o
+// has them, and the rows of the devices that changed right after o's
+// version. While the team check is deferred (deferTeam) the same read is
+// ReadProductDevicePageFor, which checks it too: a refusal is returned as
+// authorizeTeamAccess returns it, before anything of the page is looked
+// at, and a product that is not pid (a slug that moved) returns ok
+// false with access granted. It applies the changes to o (or reads the
+// order whole when the log does not reach back) and returns the page,
+// its total, the row versions read (nil when the order moved on past the
+// read meanwhile), and ok false when another request moved the order
+// meanwhile (the caller reads the changes again).
 func (s *server) pageFromRead(rq *request, pr store.ProductDevicePages, ls store.ProductDeviceLists, o *productOrder,
-	k orderKey, f *store.DeviceFilter, from, size int) (ids []string, total int, known map[string]int64, ok bool, err error) {
-	pid := rq.product.ID
+	pid int64, k orderKey, f *store.DeviceFilter, from, size int) (ids []string, total int, known map[string]int64, ok bool, err error) {
 	lo := max(from-pageMargin, 0)
 	win, wtotal, v := o.pageAt(k, f, lo, from+size+pageMargin-lo)
-	r, err := pr.ReadProductDevicePage(rq.ctx, pid, v, win)
-	if err != nil {
+	var r store.ProductDevicePageRead
+	if rq.teamPending {
+		ref, _ := productRef(rq) // pageProductID found it
+		var a *store.ProductAccess
+		a, r, err = s.store.(store.ProductDevicePageAccess).ReadProductDevicePageFor(rq.ctx, ref, rq.principal.UserID, pid, v, win)
+		if err := grantTeam(rq, a, err); err != nil {
+			return nil, 0, nil, false, err
+		}
+		if ref.Slug != "" {
+			s.prodList.noteSlug(a.Product.Slug, a.Product.ID)
+		}
+		if a.Product.ID != pid {
+			return nil, 0, nil, false, nil // granted for another product than the one read
+		}
+	} else if r, err = pr.ReadProductDevicePage(rq.ctx, pid, v, win); err != nil {
 		return nil, 0, nil, false, err
 	}
 	if err := s.keepRendered(r.Rows); err != nil {

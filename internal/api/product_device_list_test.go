@@ -25,6 +25,9 @@ type countingProductLists struct {
 	pl      store.ProductDeviceLists
 	keys    atomic.Int64
 	changes atomic.Int64
+	// withAccess counts the pages read with a user's team check
+	// (store.ProductDevicePageAccess).
+	withAccess atomic.Int64
 }
 
 func (c *countingProductLists) DeviceVersionsByOwner(ctx context.Context, id string) ([]store.DeviceVersion, error) {
@@ -61,10 +64,30 @@ func (c *countingProductLists) ProductDeviceVersions(ctx context.Context, p int6
 }
 
 // countingProductPages is countingProductLists that also passes
-// store.ProductDevicePages through (the page read in one round trip).
+// store.ProductDevicePages, store.TeamAccess and
+// store.ProductDevicePageAccess through (the page read in one round trip,
+// a user's team check with it).
 type countingProductPages struct {
 	*countingProductLists
 	pp store.ProductDevicePages
+}
+
+func (c countingProductPages) ProductAccessByID(ctx context.Context, p int64, userID string) (*store.ProductAccess, error) {
+	return c.Store.(store.TeamAccess).ProductAccessByID(ctx, p, userID)
+}
+
+func (c countingProductPages) ProductAccessBySlug(ctx context.Context, slug, userID string) (*store.ProductAccess, error) {
+	return c.Store.(store.TeamAccess).ProductAccessBySlug(ctx, slug, userID)
+}
+
+func (c countingProductPages) ReadProductDevicePageFor(ctx context.Context, ref store.ProductRef, userID string, p, since int64,
+	ids []string) (*store.ProductAccess, store.ProductDevicePageRead, error) {
+	c.withAccess.Add(1)
+	a, r, err := c.Store.(store.ProductDevicePageAccess).ReadProductDevicePageFor(ctx, ref, userID, p, since, ids)
+	if r.State.Version > since {
+		c.changes.Add(1)
+	}
+	return a, r, err
 }
 
 func (c countingProductPages) ReadProductDevicePage(ctx context.Context, p, since int64, ids []string) (store.ProductDevicePageRead, error) {
@@ -160,10 +183,14 @@ func testProductListMatchesSQL(t *testing.T, opts apitest.Options, pages bool) {
 	}
 	check := func(step string, h http.Handler) {
 		t.Helper()
-		for _, q := range queries {
+		for i, q := range queries {
 			path := "/v1/products/" + strconv.FormatInt(w.product.ID, 10) + "/devices" + q
-			if got, want := get(h, path), get(ref, path); !bytes.Equal(got, want) {
-				t.Fatalf("%s: GET %s\ncached %s\nwant   %s", step, path, got, want)
+			hpath := path // every other page by slug
+			if i%2 == 1 {
+				hpath = "/v1/products/" + w.product.Slug + "/devices" + q
+			}
+			if got, want := get(h, hpath), get(ref, path); !bytes.Equal(got, want) {
+				t.Fatalf("%s: GET %s\ncached %s\nwant   %s", step, hpath, got, want)
 			}
 		}
 	}
@@ -299,6 +326,9 @@ func testProductListMatchesSQL(t *testing.T, opts apitest.Options, pages bool) {
 		if i%3 == 2 || i == len(steps)-1 { // the second node sees three steps at once
 			check(s.name+", node 2", node2)
 		}
+	}
+	if n := counter.withAccess.Load(); pages && n == 0 {
+		t.Error("no page was read with its team check (store.ProductDevicePageAccess)")
 	}
 }
 

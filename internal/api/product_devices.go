@@ -38,8 +38,42 @@ type productCustomerJSON struct {
 // deviceId|firmwareVersion|lastConnection (default lastConnection), sortDir
 // asc|desc (default desc); page and per_page (or perPage). Wick keeps no serial
 // numbers and no groups, so a serialNumber or groups filter matches nothing.
+//
+// A user token's team check may be deferred to the page's read
+// (deferTeam): a bad parameter is answered only after it.
 func (s *server) handleListProductDevices(rq *request) error {
+	f, err := productDeviceFilter(rq.params)
+	if err != nil {
+		if aerr := s.resolveTeam(rq); aerr != nil {
+			return aerr
+		}
+		return err
+	}
 	p := rq.params
+	var (
+		list  []store.Device
+		total int
+	)
+	if strings.TrimSpace(p.str("serialNumber")) == "" && len(groupsParam(p)) == 0 {
+		if ok, err := s.listCachedProductDevices(rq, f); ok {
+			return err // product_device_list.go
+		}
+		if err := s.resolveTeam(rq); err != nil {
+			return err
+		}
+		var err error
+		if list, total, err = s.store.DevicesByProduct(rq.ctx, rq.product.ID, f); err != nil {
+			return err
+		}
+	} else if err := s.resolveTeam(rq); err != nil {
+		return err
+	}
+	return s.writeProductDevices(rq, list, f.Page, total)
+}
+
+// productDeviceFilter reads the filters, sort and page of GET
+// /v1/products/{p}/devices.
+func productDeviceFilter(p params) (store.DeviceFilter, error) {
 	f := store.DeviceFilter{
 		IDContains:   strings.TrimSpace(p.str("deviceId")),
 		NameContains: strings.TrimSpace(p.str("deviceName")),
@@ -53,35 +87,27 @@ func (s *server) handleListProductDevices(rq *request) error {
 	case "firmwareVersion":
 		f.Sort = store.SortByFirmwareVersion
 	default:
-		return errSortAttr
+		return f, errSortAttr
 	}
 	switch strings.ToLower(strings.TrimSpace(p.str("sortDir"))) {
 	case "", "desc":
 	case "asc":
 		f.Ascending = true
 	default:
-		return errSortDir
+		return f, errSortDir
 	}
 	if q := p.str("quarantined"); q != "" {
 		v, ok := p.boolean("quarantined")
 		if !ok {
-			return errQuarantined
+			return f, errQuarantined
 		}
 		f.Quarantined = &v
 	}
-	var (
-		list  []store.Device
-		total int
-	)
-	if strings.TrimSpace(p.str("serialNumber")) == "" && len(groupsParam(p)) == 0 {
-		if ok, err := s.listCachedProductDevices(rq, f); ok {
-			return err // product_device_list.go
-		}
-		var err error
-		if list, total, err = s.store.DevicesByProduct(rq.ctx, rq.product.ID, f); err != nil {
-			return err
-		}
-	}
+	return f, nil
+}
+
+// writeProductDevices writes a page of devices listed by the store.
+func (s *server) writeProductDevices(rq *request, list []store.Device, page store.Page, total int) error {
 	owners := callerOwners(rq)
 	devices := make([]deviceJSON, 0, len(list))
 	customers := []productCustomerJSON{}
@@ -102,8 +128,8 @@ func (s *server) handleListProductDevices(rq *request) error {
 		"devices":   devices,
 		"customers": customers,
 		"meta": map[string]int{
-			"total_pages": (total + f.Page.Size - 1) / f.Page.Size,
-			"page":        f.Page.Number, "per_page": f.Page.Size, "total": total,
+			"total_pages": (total + page.Size - 1) / page.Size,
+			"page":        page.Number, "per_page": page.Size, "total": total,
 		},
 	})
 }

@@ -23,7 +23,12 @@ type route struct {
 	scope   string
 	limit   limitClass
 	maxBody int64 // 0: Config.MaxBodyBytes
-	handler handlerFunc
+	// teamRead marks a team route whose handler checks a user token's
+	// team access with its first store read (deferTeam): the route's
+	// handler calls resolveTeam, or grantTeam with the access read,
+	// before it touches the product.
+	teamRead bool
+	handler  handlerFunc
 }
 
 // API-user scope names (Particle's names, docs/particle-api.md#teams).
@@ -162,7 +167,7 @@ func (s *server) routes() []route {
 
 		// Devices of a product (docs/particle-api.md#devices; team and product
 		// tokens; device IDs only).
-		{method: "GET", pattern: "/v1/products/{p}/devices", policy: team, scope: scopeDevicesList, handler: s.handleListProductDevices},
+		{method: "GET", pattern: "/v1/products/{p}/devices", policy: team, scope: scopeDevicesList, teamRead: true, handler: s.handleListProductDevices},
 		{method: "POST", pattern: "/v1/products/{p}/devices", policy: team, scope: scopeDevicesImport, handler: s.handleImportProductDevices},
 		{method: "GET", pattern: "/v1/products/{p}/devices/{id}", policy: team, scope: scopeDevicesGet, handler: s.handleGetProductDevice},
 		{method: "PUT", pattern: "/v1/products/{p}/devices/{id}", policy: team, scope: scopeDevicesUpdate, maxBody: s.firmwareBodyLimit(), handler: s.handleUpdateDevice},

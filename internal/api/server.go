@@ -31,6 +31,9 @@ type request struct {
 	user *store.User
 	// product is the product of a team route, resolved from {p}.
 	product *store.Product
+	// teamPending is set while a user's team check is deferred to the
+	// handler (deferTeam); product is nil until it is done.
+	teamPending bool
 }
 
 // statusWriter records the status for the access log and for panic

@@ -72,25 +72,43 @@ const productAccessSelect = `SELECT p.id, p.slug, p.name, p.description, p.platf
 // whether the user is on its team, in one statement, or
 // store.ErrNotFound when there is no such product.
 func (db *DB) ProductAccessByID(ctx context.Context, productID int64, userID string) (*store.ProductAccess, error) {
-	a, err := db.productAccess(ctx, productAccessSelect+`WHERE p.id = ?`, userID, productID)
+	a, err := db.productAccess(ctx, store.ProductRef{ID: productID}, userID)
 	return a, wrap(err, "product %d for user %q", productID, userID)
 }
 
 // ProductAccessBySlug is ProductAccessByID for a product's slug.
 func (db *DB) ProductAccessBySlug(ctx context.Context, slug, userID string) (*store.ProductAccess, error) {
-	a, err := db.productAccess(ctx, productAccessSelect+`WHERE p.slug = ?`, userID, slug)
+	a, err := db.productAccess(ctx, store.ProductRef{Slug: slug}, userID)
 	return a, wrap(err, "product %q for user %q", slug, userID)
 }
 
-// productAccess runs one of the productAccessSelect queries.
-func (db *DB) productAccess(ctx context.Context, query, userID string, product any) (*store.ProductAccess, error) {
+// productAccessQuery returns the productAccessSelect statement for the
+// product of ref, with its arguments for the user with userID.
+func productAccessQuery(ref store.ProductRef, userID string) (string, []any) {
+	if ref.Slug != "" {
+		return productAccessSelect + `WHERE p.slug = ?`, []any{userID, userID, ref.Slug}
+	}
+	return productAccessSelect + `WHERE p.id = ?`, []any{userID, userID, ref.ID}
+}
+
+// productAccess runs productAccessQuery.
+func (db *DB) productAccess(ctx context.Context, ref store.ProductRef, userID string) (*store.ProductAccess, error) {
+	query, args := productAccessQuery(ref, userID)
 	var a store.ProductAccess
-	p, err := scanProduct(db.queryRow(ctx, query, userID, userID, product), &a.UserExists, &a.Member)
-	if err != nil {
+	if err := scanProductAccess(db.queryRow(ctx, query, args...), &a); err != nil {
 		return nil, err
 	}
-	a.Product = *p
 	return &a, nil
+}
+
+// scanProductAccess reads a row of productAccessQuery into a.
+func scanProductAccess(row rowScanner, a *store.ProductAccess) error {
+	p, err := scanProduct(row, &a.UserExists, &a.Member)
+	if err != nil {
+		return err
+	}
+	a.Product = *p
+	return nil
 }
 
 // ProductsForMember returns the products whose team lists username, ordered

@@ -205,7 +205,7 @@ func (db *DB) ReadProductDevicePage(ctx context.Context, productID, since int64,
 		err error
 	)
 	if db.dialect == dialectPostgres && len(ids) <= idsPerQuery {
-		err = db.readProductDevicePageBatch(ctx, &r, productID, since, ids)
+		err = db.readProductDevicePageBatch(ctx, &r, nil, productID, since, ids)
 	} else {
 		r.State, r.Changed, r.Gone, r.Complete, err = db.ProductDeviceChanges(ctx, productID, since)
 		if err == nil {
@@ -253,9 +253,68 @@ func (s prefixScanner) Scan(dest ...any) error {
 	return s.row.Scan(append([]any{s.v}, dest...)...)
 }
 
+var _ store.ProductDevicePageAccess = (*DB)(nil)
+
+// ReadProductDevicePageFor returns the standing of the user with userID
+// with the product of ref and, when it grants the user productID's
+// devices, ReadProductDevicePage(productID, since, ids). On PostgreSQL
+// the access statement (productAccessQuery) goes first in the page's
+// batch: one round trip for both; a refused user's page is read there
+// too, and dropped unseen, errors included. On SQLite, and for more IDs
+// than one statement takes, the page is read only after access is
+// granted.
+func (db *DB) ReadProductDevicePageFor(ctx context.Context, ref store.ProductRef, userID string, productID, since int64,
+	ids []string) (*store.ProductAccess, store.ProductDevicePageRead, error) {
+	if db.dialect != dialectPostgres || len(ids) > idsPerQuery {
+		a, err := db.productAccess(ctx, ref, userID)
+		if err != nil {
+			return nil, store.ProductDevicePageRead{}, wrap(err, "product %d/%q for user %q", ref.ID, ref.Slug, userID)
+		}
+		if !a.Granted(productID) {
+			return a, store.ProductDevicePageRead{}, nil
+		}
+		r, err := db.ReadProductDevicePage(ctx, productID, since, ids)
+		return a, r, err
+	}
+	var (
+		r   store.ProductDevicePageRead
+		acc accessRead
+	)
+	acc.query, acc.args = productAccessQuery(ref, userID)
+	err := db.readProductDevicePageBatch(ctx, &r, &acc, productID, since, ids)
+	switch {
+	case !acc.read: // the access statement failed
+		if err == nil {
+			err = errors.New("no access read")
+		}
+		return nil, store.ProductDevicePageRead{}, wrap(err, "product %d/%q for user %q", ref.ID, ref.Slug, userID)
+	case !acc.found:
+		return nil, store.ProductDevicePageRead{}, wrap(sql.ErrNoRows, "product %d/%q for user %q", ref.ID, ref.Slug, userID)
+	case !acc.a.Granted(productID):
+		return &acc.a, store.ProductDevicePageRead{}, nil
+	case err != nil:
+		return nil, store.ProductDevicePageRead{}, wrap(err, "device page of product %d since version %d", productID, since)
+	}
+	return &acc.a, r, nil
+}
+
+// accessRead is the access statement of readProductDevicePageBatch and
+// what it read: found is false when there is no such product, read false
+// until its result was read.
+type accessRead struct {
+	query       string
+	args        []any
+	a           store.ProductAccess
+	found, read bool
+}
+
 // readProductDevicePageBatch is ReadProductDevicePage on PostgreSQL: the
-// statements in one pgx batch on one connection.
-func (db *DB) readProductDevicePageBatch(ctx context.Context, r *store.ProductDevicePageRead, productID, since int64, ids []string) error {
+// statements in one pgx batch on one connection, after acc's access
+// statement when acc is not nil. When acc does not grant productID, the
+// page's results are left unread (the batch's close discards them) and
+// their errors are not returned.
+func (db *DB) readProductDevicePageBatch(ctx context.Context, r *store.ProductDevicePageRead, acc *accessRead,
+	productID, since int64, ids []string) error {
 	conn, err := db.r.Conn(ctx)
 	if err != nil {
 		return err
@@ -267,12 +326,30 @@ func (db *DB) readProductDevicePageBatch(ctx context.Context, r *store.ProductDe
 			return fmt.Errorf("connection is a %T, not pgx", dc)
 		}
 		var b pgx.Batch
+		if acc != nil {
+			b.Queue(rebindDollar(acc.query), acc.args...)
+		}
 		b.Queue(rebindDollar(changesQuery), changesArgs(productID, since)...)
 		if len(ids) > 0 {
 			b.Queue(rebindDollar(productVersionsQuery(len(ids))), idArgs(ids)...)
 		}
 		b.Queue(rebindDollar(changedRowsQuery), changedRowsArgs(productID, since)...)
 		br := sc.Conn().SendBatch(ctx, &b)
+		if acc != nil {
+			err := eachRow(br, func(row rowScanner) error {
+				acc.found = true
+				return scanProductAccess(row, &acc.a)
+			})
+			if err != nil {
+				br.Close()
+				return err
+			}
+			acc.read = true
+			if !acc.found || !acc.a.Granted(productID) {
+				br.Close() // the page's results, unread; their errors are not the refused user's
+				return nil
+			}
+		}
 		err := readBatch(br, r, productID, since, len(ids) > 0)
 		if cerr := br.Close(); err == nil {
 			err = cerr

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -68,6 +69,80 @@ var productTests = []test{
 		wantErr(t, "unknown slug", err, store.ErrNotFound)
 		_, err = ta.ProductAccessBySlug(ctx, "nope", "no-such-user")
 		wantErr(t, "unknown slug and user", err, store.ErrNotFound)
+	}},
+	{"TeamAccessWithPage", func(t *testing.T, s store.Store) {
+		pa, ok := s.(store.ProductDevicePageAccess)
+		if !ok {
+			t.Skip("the store does not implement store.ProductDevicePageAccess")
+		}
+		ta := s.(store.TeamAccess)
+		pp := s.(store.ProductDevicePages)
+		ctx := t.Context()
+		owner := addUser(t, s, "owner@example.com")
+		dev := addUser(t, s, "dev@example.com")
+		other := addUser(t, s, "other@example.com")
+		p := &store.Product{Slug: "fleet", Name: "Fleet", OwnerID: owner.ID}
+		must(t, s.CreateProduct(ctx, p, owner.Username))
+		q := &store.Product{Slug: "other", Name: "Other", OwnerID: other.ID}
+		must(t, s.CreateProduct(ctx, q, other.Username))
+		must(t, s.AddTeamMember(ctx, &store.TeamMember{ProductID: p.ID, Username: dev.Username, Role: store.RoleDeveloper}))
+		ids := []string{"e00fce68000000000000a001", "e00fce68000000000000a002", "e00fce68000000000000a003"}
+		for i, id := range ids[:2] {
+			_, err := s.ProvisionDevice(ctx, id, store.KeyRSA, testKey(10+i), p.ID)
+			must(t, err)
+		}
+		_, err := s.ProvisionDevice(ctx, ids[2], store.KeyRSA, testKey(12), q.ID)
+		must(t, err)
+		// check reads p's page as userID with the product of ref: the
+		// access as TeamAccess reads it, the page as ReadProductDevicePage
+		// reads it when granted, else the zero read.
+		check := func(what, userID string, ref store.ProductRef, granted bool) {
+			t.Helper()
+			a, r, err := pa.ReadProductDevicePageFor(ctx, ref, userID, p.ID, 0, ids)
+			must(t, err)
+			var want *store.ProductAccess
+			if ref.Slug != "" {
+				want, err = ta.ProductAccessBySlug(ctx, ref.Slug, userID)
+			} else {
+				want, err = ta.ProductAccessByID(ctx, ref.ID, userID)
+			}
+			must(t, err)
+			checkEqual(t, what+": access", a, want)
+			if a.Granted(p.ID) != granted {
+				t.Errorf("%s: granted = %v; want %v", what, a.Granted(p.ID), granted)
+			}
+			if !granted {
+				if r.State != (store.ProductDeviceList{}) || r.Versions != nil || r.Rows != nil || r.Changed != nil {
+					t.Errorf("%s: refused, but the page read %+v", what, r)
+				}
+				return
+			}
+			page, err := pp.ReadProductDevicePage(ctx, p.ID, 0, ids)
+			must(t, err)
+			if r.State != page.State || r.State.Devices != 2 || len(r.Versions) != 2 || len(r.Rows) != len(page.Rows) {
+				t.Errorf("%s: page read %+v; ReadProductDevicePage %+v", what, r, page)
+			}
+		}
+		check("owner by ID", owner.ID, store.ProductRef{ID: p.ID}, true)
+		check("owner by slug", owner.ID, store.ProductRef{Slug: p.Slug}, true)
+		check("developer", dev.ID, store.ProductRef{ID: p.ID}, true)
+		check("not on the team", other.ID, store.ProductRef{ID: p.ID}, false)
+		check("not on the team, by slug", other.ID, store.ProductRef{Slug: p.Slug}, false)
+		check("on the team of another product than the one read", other.ID, store.ProductRef{ID: q.ID}, false)
+		check("another product's slug", other.ID, store.ProductRef{Slug: q.Slug}, false)
+		check("unknown user", "no-such-user", store.ProductRef{ID: p.ID}, false)
+		must(t, s.RemoveTeamMember(ctx, p.ID, dev.Username))
+		check("removed developer", dev.ID, store.ProductRef{ID: p.ID}, false)
+		must(t, s.DeleteUser(ctx, dev.ID))
+		check("deleted user", dev.ID, store.ProductRef{Slug: p.Slug}, false)
+
+		for _, ref := range []store.ProductRef{{ID: q.ID + 1000}, {Slug: "nope"}} {
+			a, r, err := pa.ReadProductDevicePageFor(ctx, ref, owner.ID, p.ID, 0, ids)
+			wantErr(t, fmt.Sprintf("unknown product %+v", ref), err, store.ErrNotFound)
+			if a != nil || r.State != (store.ProductDeviceList{}) || r.Versions != nil {
+				t.Errorf("unknown product %+v: %+v, %+v", ref, a, r)
+			}
+		}
 	}},
 	{"CreateAssignsIDAndOwner", func(t *testing.T, s store.Store) {
 		ctx := t.Context()
