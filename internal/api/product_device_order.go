@@ -131,19 +131,32 @@ func (o *productOrder) apply(l store.ProductDeviceList, changed []store.ProductD
 		return false
 	}
 	// Out of every order with the keys as they were, then the new keys,
-	// then back in at their new places.
-	var out []int32
+	// then back in at their new places. A device stays where it is in an
+	// order whose sort fields it kept (a handshake moves a device in the
+	// order by last connection only): that saves a memmove of the order
+	// (400 KB at 100,000 devices) each way.
+	var gone32 []int32
 	for _, id := range gone {
 		if s, ok := o.slots[id]; ok {
-			out = append(out, s)
+			gone32 = append(gone32, s)
 		}
 	}
+	old := make([]store.ProductDeviceKey, len(changed)) // ID "": a device new to the product
 	for i := range changed {
 		if s, ok := o.slots[changed[i].ID]; ok {
-			out = append(out, s)
+			old[i] = o.keys[s]
 		}
 	}
+	stays := func(k orderKey, i int) bool {
+		return old[i].ID != "" && store.CompareProductDevices(&old[i], &changed[i], k.sort, k.ascending) == 0
+	}
 	for k, idx := range o.orders {
+		out := slices.Clip(gone32)
+		for i := range changed {
+			if old[i].ID != "" && !stays(k, i) {
+				out = append(out, o.slots[changed[i].ID])
+			}
+		}
 		o.orders[k] = o.remove(k, idx, out)
 	}
 	for _, id := range gone {
@@ -157,16 +170,22 @@ func (o *productOrder) apply(l store.ProductDeviceList, changed []store.ProductD
 			o.free = append(o.free, s)
 		}
 	}
-	in := make([]int32, 0, len(changed))
+	at := make([]int32, len(changed))
 	for i := range changed {
 		if s, ok := o.slots[changed[i].ID]; ok {
 			o.set(s, changed[i])
-			in = append(in, s)
+			at[i] = s
 		} else {
-			in = append(in, o.add(changed[i]))
+			at[i] = o.add(changed[i])
 		}
 	}
 	for k, idx := range o.orders {
+		in := make([]int32, 0, len(changed))
+		for i := range changed {
+			if !stays(k, i) {
+				in = append(in, at[i])
+			}
+		}
 		o.orders[k] = o.insert(k, idx, in)
 	}
 	o.names.compact()
