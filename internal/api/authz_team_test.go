@@ -113,6 +113,17 @@ func newPagesApart(db interface {
 	return pagesApart{db, db, db, db, db}
 }
 
+// pagesApartNoOwners is pagesApart whose page reads leave the owners'
+// names out (ProductDevicePageRead.Owners), so that the API reads each
+// owner's account apart, as it did before the names came with the page.
+type pagesApartNoOwners struct{ pagesApart }
+
+func (p pagesApartNoOwners) ReadProductDevicePage(ctx context.Context, pid, since int64, ids []string) (store.ProductDevicePageRead, error) {
+	r, err := p.pagesApart.ProductDevicePages.ReadProductDevicePage(ctx, pid, since, ids)
+	r.Owners = nil
+	return r, err
+}
+
 // TestTeamAccessWithPage checks that a user's team check read together
 // with a product device page (store.ProductDevicePageAccess, one round
 // trip on PostgreSQL) refuses exactly as the check on its own does and as

@@ -242,15 +242,16 @@ func (s *server) listCachedProductDevices(rq *request, f store.DeviceFilter) (ok
 	size := f.Page.Size
 	from := (max(f.Page.Number, 1) - 1) * size
 	var (
-		ids   []string
-		total int
-		known map[string]int64 // row versions read with the page; nil: read them
-		paged bool
+		ids    []string
+		total  int
+		known  map[string]int64 // row versions read with the page; nil: read them
+		paged  bool
+		owners = callerOwners(rq) // with the owners' names read with the page
 	)
 	if pr, ok := s.store.(store.ProductDevicePages); ok {
 		if pid, ok := s.pageProductID(rq); ok {
 			if o := s.prodList.get(pid); o != nil {
-				if ids, total, known, paged, err = s.pageFromRead(rq, pr, ls, o, pid, k, &f, from, size); err != nil {
+				if ids, total, known, paged, err = s.pageFromRead(rq, pr, ls, o, pid, k, &f, from, size, owners); err != nil {
 					return true, err
 				}
 			}
@@ -274,7 +275,7 @@ func (s *server) listCachedProductDevices(rq *request, f store.DeviceFilter) (ok
 	if err != nil {
 		return true, err
 	}
-	return true, s.writeProductDevicePage(rq, devices, f.Page, total)
+	return true, s.writeProductDevicePage(rq, devices, owners, f.Page, total)
 }
 
 // pageProductID returns the ID of the product whose page a request
@@ -306,9 +307,11 @@ func (s *server) pageProductID(rq *request) (int64, bool) {
 // order whole when the log does not reach back) and returns the page,
 // its total, the row versions read (nil when the order moved on past the
 // read meanwhile), and ok false when another request moved the order
-// meanwhile (the caller reads the changes again).
+// meanwhile (the caller reads the changes again). The names of the
+// devices' owners read with the page go into owners, under deviceOwner's
+// keys, where the caller's own name is not already.
 func (s *server) pageFromRead(rq *request, pr store.ProductDevicePages, ls store.ProductDeviceLists, o *productOrder,
-	pid int64, k orderKey, f *store.DeviceFilter, from, size int) (ids []string, total int, known map[string]int64, ok bool, err error) {
+	pid int64, k orderKey, f *store.DeviceFilter, from, size int, owners map[string]string) (ids []string, total int, known map[string]int64, ok bool, err error) {
 	lo := max(from-pageMargin, 0)
 	win, wtotal, v := o.pageAt(k, f, lo, from+size+pageMargin-lo)
 	var r store.ProductDevicePageRead
@@ -330,6 +333,15 @@ func (s *server) pageFromRead(rq *request, pr store.ProductDevicePages, ls store
 	}
 	if err := s.keepRendered(r.Rows); err != nil {
 		return nil, 0, nil, false, err
+	}
+	for _, ow := range r.Owners {
+		key := "c:" + ow.CustomerID
+		if ow.OwnerID != "" {
+			key = "u:" + ow.OwnerID
+		}
+		if _, ok := owners[key]; !ok {
+			owners[key] = ow.Name
+		}
 	}
 	known = make(map[string]int64, len(r.Versions)+len(r.Rows))
 	for _, dv := range r.Versions {
@@ -444,9 +456,9 @@ func (s *server) renderedProductDevices(rq *request, ls store.ProductDeviceLists
 
 // writeProductDevicePage writes {"customers", "devices", "meta"} as
 // encoding a map of them would (keys sorted), with the customers who own
-// devices of the page.
-func (s *server) writeProductDevicePage(rq *request, devices []*renderedDevice, page store.Page, total int) error {
-	owners := callerOwners(rq)
+// devices of the page; owners holds the names known (deviceOwner reads
+// the others).
+func (s *server) writeProductDevicePage(rq *request, devices []*renderedDevice, owners map[string]string, page store.Page, total int) error {
 	var customers []byte
 	seen := map[string]bool{}
 	b := make([]byte, 0, 256+len(devices)*700)

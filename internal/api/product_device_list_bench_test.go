@@ -28,9 +28,11 @@ import (
 // reference, the same pages counted and sorted by the store per request.
 // The paired/ cases alternate the API with a second one that reaches the
 // store as before store.ProductDevicePageAccess (the team check,
-// store.TeamAccess, in a round trip of its own before the page's), page
-// by page in one loop, so that both see the same load: base-p50-ms and
-// base-p99-ms are the second one's. It runs on a SQLite file and, when
+// store.TeamAccess, in a round trip of its own before the page's) and
+// before ProductDevicePageRead.Owners (a read of each owner's account on
+// the page), page by page in one loop, so that both see the same load:
+// base-p50-ms and base-p99-ms are the second one's. A quarter of the
+// devices belong to one of 2,000 customers. It runs on a SQLite file and, when
 // WICK_TEST_POSTGRES_URL is set, on a fresh PostgreSQL schema. Each reports p50-ms and p99-ms per page.
 func BenchmarkProductDevicePages(b *testing.B) {
 	n := 100000
@@ -78,12 +80,28 @@ func benchProductPages(b *testing.B, n int, opts apitest.Options) {
 	ctx := context.Background()
 	start := time.Now()
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	// One device in 4 belongs to one of 2,000 customers, one in 50 to
+	// the owner (the caller): a page shows up to 25 or 100 owners.
+	customers := make([]string, 2000)
+	for i := range customers {
+		c := &store.Customer{ProductID: prod.ID, Email: fmt.Sprintf("customer-%d@example.com", i), PasswordHash: "x"}
+		if err := env.DB.CreateCustomer(ctx, c); err != nil {
+			b.Fatal(err)
+		}
+		customers[i] = c.ID
+	}
 	const chunk = 10000
 	for lo := 0; lo < n; lo += chunk {
 		devs := make([]store.Device, 0, chunk)
 		for i := lo; i < min(lo+chunk, n); i++ {
 			d := store.Device{ID: fmt.Sprintf("d0%022x", i), Name: "dev-" + strconv.Itoa(i), ProductID: prod.ID,
 				PlatformID: 12, ProductVersion: i % 5, Quarantined: i%50 == 0}
+			switch {
+			case i%4 == 1:
+				d.CustomerID = customers[i*7%len(customers)]
+			case i%50 == 2:
+				d.OwnerID = owner.ID
+			}
 			if i%10 != 0 { // a tenth never connected
 				at := base.Add(time.Duration(i*7919%n) * time.Second)
 				d.LastHandshakeAt = &at
@@ -97,9 +115,10 @@ func benchProductPages(b *testing.B, n int, opts apitest.Options) {
 	b.Logf("%d devices inserted in %v", n, time.Since(start).Round(time.Millisecond))
 	ref := api.New(api.Config{Now: env.Clock.Now, GlobalRate: 1 << 30}, api.Deps{Store: plainStore{env.DB}, Auth: env.Auth}, nil)
 	// apart checks the team (store.TeamAccess) before it reads the page,
-	// instead of with it (store.ProductDevicePageAccess).
+	// instead of with it (store.ProductDevicePageAccess), and reads each
+	// owner's account apart.
 	apart := api.New(api.Config{Now: env.Clock.Now, GlobalRate: 1 << 30},
-		api.Deps{Store: newPagesApart(env.DB), Auth: env.Auth}, nil)
+		api.Deps{Store: pagesApartNoOwners{newPagesApart(env.DB)}, Auth: env.Auth}, nil)
 	path := "/v1/products/" + strconv.FormatInt(prod.ID, 10) + "/devices"
 	get := func(h http.Handler, q string) {
 		r := httptest.NewRequest(http.MethodGet, path+q, nil)

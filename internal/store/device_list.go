@@ -120,10 +120,20 @@ type ProductDevicePageRead struct {
 	Complete bool
 	// Versions are ProductDeviceVersions' answer for the IDs asked about.
 	Versions []DeviceVersion
+	// Owners are, read with Versions, the owners of those devices that
+	// have one, each with the name a device list shows for it.
+	Owners []DeviceOwnerName
 	// Rows are the devices, with their row versions, that are in the
 	// product and were logged in the ChangedRows versions right after the
 	// one asked about, in no particular order.
 	Rows []VersionedDevice
+}
+
+// DeviceOwnerName is the owner of a device as a device list shows it:
+// the username of its user (OwnerID), else the e-mail of its customer
+// (CustomerID); Name is "" when that account no longer exists.
+type DeviceOwnerName struct {
+	OwnerID, CustomerID, Name string
 }
 
 // ChangedRows bounds the versions after the one asked about whose
@@ -136,7 +146,8 @@ const ChangedRows = 32
 // state, so the later ones may see writes the first did not.
 type ProductDevicePages interface {
 	// ReadProductDevicePage returns ProductDeviceChanges(productID, since),
-	// ProductDeviceVersions(productID, ids) and the rows of the devices
+	// ProductDeviceVersions(productID, ids) with the owners of those
+	// devices (ProductDevicePageRead.Owners) and the rows of the devices
 	// that changed right after since (ProductDevicePageRead.Rows).
 	ReadProductDevicePage(ctx context.Context, productID, since int64, ids []string) (ProductDevicePageRead, error)
 }

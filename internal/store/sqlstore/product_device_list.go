@@ -168,6 +168,39 @@ func productVersionsQuery(n int) string {
 	return `SELECT id, row_version, product_id FROM devices WHERE id IN (?` + strings.Repeat(", ?", n-1) + `)`
 }
 
+// pageVersionsQuery is productVersionsQuery for a page
+// (ReadProductDevicePage): with each device's owner and the name a list
+// shows for it, its user's username, else its customer's e-mail, "" when
+// that account is gone, so that a page of devices owned by many
+// customers reads no account apart.
+func pageVersionsQuery(n int) string {
+	return `SELECT d.id, d.row_version, d.product_id, d.owner_id, d.customer_id, COALESCE(u.username, c.email, '')
+	FROM devices d LEFT JOIN users u ON d.owner_id <> '' AND u.id = d.owner_id
+	LEFT JOIN customers c ON d.owner_id = '' AND d.customer_id <> '' AND c.id = d.customer_id
+	WHERE d.id IN (?` + strings.Repeat(", ?", n-1) + `)`
+}
+
+// scanPageVersion appends a row of pageVersionsQuery to r's Versions and
+// Owners when the device is in the product.
+func scanPageVersion(row rowScanner, productID int64, r *store.ProductDevicePageRead) error {
+	var (
+		v store.DeviceVersion
+		p int64
+		o store.DeviceOwnerName
+	)
+	if err := row.Scan(&v.ID, &v.Version, &p, &o.OwnerID, &o.CustomerID, &o.Name); err != nil {
+		return err
+	}
+	if p != productID {
+		return nil
+	}
+	r.Versions = append(r.Versions, v)
+	if o.OwnerID != "" || o.CustomerID != "" {
+		r.Owners = append(r.Owners, o)
+	}
+	return nil
+}
+
 // scanProductVersion appends a row of productVersionsQuery to out when
 // the device is in the product.
 func scanProductVersion(row rowScanner, productID int64, out *[]store.DeviceVersion) error {
@@ -194,8 +227,9 @@ func idArgs(ids []string) []any {
 }
 
 // ReadProductDevicePage returns ProductDeviceChanges(productID, since),
-// ProductDeviceVersions(productID, ids) and the devices in the product
-// logged in the store.ChangedRows versions after since. On PostgreSQL the
+// ProductDeviceVersions(productID, ids) with those devices' owners
+// (pageVersionsQuery) and the devices in the product logged in the
+// store.ChangedRows versions after since. On PostgreSQL the
 // three statements go to the server in one batch (one round trip, each
 // statement prepared on its own); on SQLite, and for more IDs than one
 // statement takes, they run one after the other.
@@ -208,8 +242,11 @@ func (db *DB) ReadProductDevicePage(ctx context.Context, productID, since int64,
 		err = db.readProductDevicePageBatch(ctx, &r, nil, productID, since, ids)
 	} else {
 		r.State, r.Changed, r.Gone, r.Complete, err = db.ProductDeviceChanges(ctx, productID, since)
-		if err == nil {
-			r.Versions, err = db.ProductDeviceVersions(ctx, productID, ids)
+		for rest := ids; err == nil && len(rest) > 0; {
+			n := min(len(rest), idsPerQuery)
+			err = db.queryRows(ctx, db.r, func(rows *sql.Rows) error { return scanPageVersion(rows, productID, &r) },
+				pageVersionsQuery(n), idArgs(rest[:n])...)
+			rest = rest[n:]
 		}
 		if err == nil {
 			err = db.queryRows(ctx, db.r, func(rows *sql.Rows) error { return scanVersioned(rows, productID, &r.Rows) },
@@ -331,7 +368,7 @@ func (db *DB) readProductDevicePageBatch(ctx context.Context, r *store.ProductDe
 		}
 		b.Queue(rebindDollar(changesQuery), changesArgs(productID, since)...)
 		if len(ids) > 0 {
-			b.Queue(rebindDollar(productVersionsQuery(len(ids))), idArgs(ids)...)
+			b.Queue(rebindDollar(pageVersionsQuery(len(ids))), idArgs(ids)...)
 		}
 		b.Queue(rebindDollar(changedRowsQuery), changedRowsArgs(productID, since)...)
 		br := sc.Conn().SendBatch(ctx, &b)
@@ -366,7 +403,7 @@ func readBatch(br pgx.BatchResults, r *store.ProductDevicePageRead, productID, s
 	}
 	r.State, r.Changed, r.Gone, r.Complete, _ = c.result(since)
 	if versions {
-		err := eachRow(br, func(row rowScanner) error { return scanProductVersion(row, productID, &r.Versions) })
+		err := eachRow(br, func(row rowScanner) error { return scanPageVersion(row, productID, r) })
 		if err != nil {
 			return err
 		}

@@ -2,6 +2,8 @@ package storetest
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -93,6 +95,16 @@ var productTests = []test{
 		}
 		_, err := s.ProvisionDevice(ctx, ids[2], store.KeyRSA, testKey(12), q.ID)
 		must(t, err)
+		// The first device belongs to dev, the second to a customer.
+		cust := &store.Customer{ProductID: p.ID, Email: "buyer@example.com", PasswordHash: "x"}
+		must(t, s.CreateCustomer(ctx, cust))
+		for i, set := range []func(d *store.Device){func(d *store.Device) { d.OwnerID = dev.ID }, func(d *store.Device) { d.CustomerID = cust.ID }} {
+			d, err := s.DeviceByID(ctx, ids[i])
+			must(t, err)
+			set(d)
+			must(t, s.UpdateDevice(ctx, d))
+		}
+		wantOwners := []store.DeviceOwnerName{{OwnerID: dev.ID, Name: dev.Username}, {CustomerID: cust.ID, Name: cust.Email}}
 		// check reads p's page as userID with the product of ref: the
 		// access as TeamAccess reads it, the page as ReadProductDevicePage
 		// reads it when granted, else the zero read.
@@ -122,6 +134,8 @@ var productTests = []test{
 			if r.State != page.State || r.State.Devices != 2 || len(r.Versions) != 2 || len(r.Rows) != len(page.Rows) {
 				t.Errorf("%s: page read %+v; ReadProductDevicePage %+v", what, r, page)
 			}
+			checkOwners(t, what, r.Owners, wantOwners)
+			checkOwners(t, what+", ReadProductDevicePage", page.Owners, wantOwners)
 		}
 		check("owner by ID", owner.ID, store.ProductRef{ID: p.ID}, true)
 		check("owner by slug", owner.ID, store.ProductRef{Slug: p.Slug}, true)
@@ -131,10 +145,16 @@ var productTests = []test{
 		check("on the team of another product than the one read", other.ID, store.ProductRef{ID: q.ID}, false)
 		check("another product's slug", other.ID, store.ProductRef{Slug: q.Slug}, false)
 		check("unknown user", "no-such-user", store.ProductRef{ID: p.ID}, false)
+		// A customer deleted releases its devices.
+		must(t, s.DeleteCustomer(ctx, cust.ID))
+		wantOwners = wantOwners[:1]
+		check("customer gone", owner.ID, store.ProductRef{ID: p.ID}, true)
 		must(t, s.RemoveTeamMember(ctx, p.ID, dev.Username))
 		check("removed developer", dev.ID, store.ProductRef{ID: p.ID}, false)
 		must(t, s.DeleteUser(ctx, dev.ID))
 		check("deleted user", dev.ID, store.ProductRef{Slug: p.Slug}, false)
+		wantOwners = nil // released by the deleted account
+		check("owner's account deleted", owner.ID, store.ProductRef{Slug: p.Slug}, true)
 
 		for _, ref := range []store.ProductRef{{ID: q.ID + 1000}, {Slug: "nope"}} {
 			a, r, err := pa.ReadProductDevicePageFor(ctx, ref, owner.ID, p.ID, 0, ids)
@@ -336,4 +356,17 @@ var productTests = []test{
 			t.Errorf("after a failed rename new@ is on %d teams; want 3", len(ps))
 		}
 	}},
+}
+
+// checkOwners fails the test unless got holds the owners of want, in any
+// order.
+func checkOwners(t *testing.T, what string, got, want []store.DeviceOwnerName) {
+	t.Helper()
+	byID := func(a, b store.DeviceOwnerName) int { return strings.Compare(a.OwnerID+"/"+a.CustomerID, b.OwnerID+"/"+b.CustomerID) }
+	got, want = slices.Clone(got), slices.Clone(want)
+	slices.SortFunc(got, byID)
+	slices.SortFunc(want, byID)
+	if !slices.Equal(got, want) {
+		t.Errorf("%s: owners %+v; want %+v", what, got, want)
+	}
 }
