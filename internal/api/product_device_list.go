@@ -459,31 +459,24 @@ func (s *server) renderedProductDevices(rq *request, ls store.ProductDeviceLists
 // devices of the page; owners holds the names known (deviceOwner reads
 // the others).
 func (s *server) writeProductDevicePage(rq *request, devices []*renderedDevice, owners map[string]string, page store.Page, total int) error {
+	// The owners' names first (the customers come before the devices),
+	// then the body in one buffer of its size.
 	var customers []byte
 	seen := map[string]bool{}
-	b := make([]byte, 0, 256+len(devices)*700)
-	b = append(b, `{"customers":[`...)
-	dev := make([]byte, 0, len(devices)*700)
-	dev = append(dev, `"devices":[`...)
+	names := make([][]byte, len(devices)) // each owner's name as JSON
+	null := []byte("null")
+	size := 128
 	for i, r := range devices {
 		name, err := s.deviceOwner(rq, &store.Device{OwnerID: r.ownerID, CustomerID: r.customerID}, owners)
 		if err != nil {
 			return err
 		}
-		if i > 0 {
-			dev = append(dev, ',')
-		}
-		dev = append(dev, r.pre...)
 		if name == "" {
-			dev = append(dev, "null"...)
-		} else {
-			nj, err := json.Marshal(name)
-			if err != nil {
-				return err
-			}
-			dev = append(dev, nj...)
+			names[i] = null
+		} else if names[i], err = json.Marshal(name); err != nil {
+			return err
 		}
-		dev = append(dev, r.post...)
+		size += len(r.pre) + len(names[i]) + len(r.post) + 1
 		if r.customerID != "" && name != "" && !seen[r.customerID] {
 			seen[r.customerID] = true
 			cj, err := json.Marshal(productCustomerJSON{ID: r.customerID, Username: name})
@@ -496,9 +489,18 @@ func (s *server) writeProductDevicePage(rq *request, devices []*renderedDevice, 
 			customers = append(customers, cj...)
 		}
 	}
+	b := make([]byte, 0, size+len(customers))
+	b = append(b, `{"customers":[`...)
 	b = append(b, customers...)
-	b = append(b, "],"...)
-	b = append(b, dev...)
+	b = append(b, `],"devices":[`...)
+	for i, r := range devices {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, r.pre...)
+		b = append(b, names[i]...)
+		b = append(b, r.post...)
+	}
 	b = append(b, `],"meta":{"page":`...)
 	b = strconv.AppendInt(b, int64(page.Number), 10)
 	b = append(b, `,"per_page":`...)
