@@ -32,6 +32,9 @@ const benchProduct = "bench-fleet"
 // insertChunk is how many devices one transaction inserts.
 const insertChunk = 10000
 
+// productCustomers is how many customers own the product's devices.
+const productCustomers = 2000
+
 // PageKinds are the pages the product mode reads, in turn: the first, a
 // middle and the last page in the default order (last handshake, newest
 // first), and a middle page sorted by device ID.
@@ -48,8 +51,9 @@ type PageResult struct {
 // fillProduct creates the product benchProduct, owned by benchUser, with
 // cfg.Devices devices in the store of the server configuration sc, and
 // returns its ID. Device i (from 1) has the simulator's ID sim.DeviceID(
-// cfg.IDPrefix, i), the name dev-i, and a last handshake spread over a
-// day, except every tenth device, which never connected.
+// cfg.IDPrefix, i), the name dev-i, a last handshake spread over a day
+// (except every tenth device, which never connected), and one in 4 a
+// customer, one in 50 the bench user as its owner.
 func fillProduct(ctx context.Context, sc config.Serve, cfg EnvConfig, log *slog.Logger) (int64, error) {
 	dsn := sc.DB
 	if dsn == "" {
@@ -64,6 +68,21 @@ func fillProduct(ctx context.Context, sc config.Serve, cfg EnvConfig, log *slog.
 	if err := db.CreateProduct(ctx, p, benchUser); err != nil {
 		return 0, fmt.Errorf("benchmark: product: %w", err)
 	}
+	owner, err := db.UserByUsername(ctx, benchUser)
+	if err != nil {
+		return 0, fmt.Errorf("benchmark: product: %w", err)
+	}
+	// One device in 4 belongs to one of productCustomers customers, one
+	// in 50 to the bench user, as in BenchmarkProductDevicePages: a page
+	// shows its devices' owners.
+	customers := make([]string, min(productCustomers, max(1, cfg.Devices/50)))
+	for i := range customers {
+		c := &store.Customer{ProductID: p.ID, Email: fmt.Sprintf("customer-%d@bench.wick.local", i), PasswordHash: "x"}
+		if err := db.CreateCustomer(ctx, c); err != nil {
+			return 0, fmt.Errorf("benchmark: product: %w", err)
+		}
+		customers[i] = c.ID
+	}
 	base := time.Now().Add(-24 * time.Hour).Truncate(time.Second)
 	devs := make([]store.Device, 0, insertChunk)
 	for lo := 1; lo <= cfg.Devices; lo += insertChunk {
@@ -74,6 +93,12 @@ func fillProduct(ctx context.Context, sc config.Serve, cfg EnvConfig, log *slog.
 				return 0, fmt.Errorf("benchmark: product: %w", err)
 			}
 			d := store.Device{ID: id, Name: "dev-" + strconv.Itoa(i), ProductID: p.ID, PlatformID: 12, ProductVersion: i % 5}
+			switch {
+			case i%4 == 1:
+				d.CustomerID = customers[i*7%len(customers)]
+			case i%50 == 2:
+				d.OwnerID = owner.ID
+			}
 			if i%10 != 0 {
 				// A permutation of the devices over a day: the default
 				// order is not the ID order.
