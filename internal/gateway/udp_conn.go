@@ -936,19 +936,15 @@ func (c *udpConn) ended(s *session) {
 			// resumed from it must never reuse that sequence number
 			// (the same keys and nonce: CCM's security is gone, and the
 			// device drops the record as replayed).
-			// Sessions ending together (a shutdown) are saved a batch
-			// per transaction; this waits for its own batch.
+			// Sessions ending together are saved a batch per
+			// transaction; this waits for its own batch, except at a
+			// shutdown, where it only queues it (saveEnded).
 			s.wmu.Lock()
 			err = c.saveEnded(s, &s.hello, c.reserveAhead())
 			s.wmu.Unlock()
 		}
 		cancel()
-		switch {
-		case errors.Is(err, errClaimed):
-			s.g.log.Info("gateway: saved dtls session restored by another process; not saved", "device", s.id)
-		case err != nil:
-			s.g.log.Warn("gateway: save dtls session", "device", s.id, "err", err)
-		}
+		c.logEndedSave(s, err)
 	}
 	c.unregister()
 	putDatagram(c.cur)

@@ -3,9 +3,14 @@ package gateway
 // Batched saves of ended Gen 3 sessions: when many sessions end at once (a
 // shutdown of a gateway holding tens of thousands, a wave of idle
 // timeouts), their saves are written a batch per store transaction
-// (store.DTLSSessionBatches) instead of one transaction each. Each
-// session's goroutine still waits for its own save, so the order of
-// udpConn.save (reservation stored, then seqLimit raised) is unchanged.
+// (store.DTLSSessionBatches) instead of one transaction each. A session's
+// goroutine waits for its own save (save), so the order of udpConn.save
+// (reservation stored, then seqLimit raised) is unchanged; at a shutdown
+// it only queues it (enqueue) and ends, and the outcome is applied when
+// the batch is written (udpConn.saveState), so that tens of thousands of
+// goroutines do not wait for their batches (20,000 sessions shut down in
+// process in 11.75 s with waits and batches of 256, in 6.27 s queued in
+// batches of 2,000; load 15-20).
 
 import (
 	"cmp"
@@ -16,8 +21,11 @@ import (
 	"github.com/wick-cloud/wick/internal/store"
 )
 
-// saveBatchMax is the most sessions one transaction saves.
-const saveBatchMax = 256
+// saveBatchMax is the most sessions one transaction saves: on
+// PostgreSQL a batch is two statements whatever its size, 2,000 sessions
+// cost 39 µs each there against 80 µs in batches of 256 (and 21 against
+// 29 µs on SQLite; BenchmarkDTLSSessionSaves, load 12).
+const saveBatchMax = 2000
 
 // saveBatcher groups concurrent saves: the first save starts a writer,
 // and the saves that arrive while it writes go in its next transaction.
@@ -26,7 +34,11 @@ type saveBatcher struct {
 	mu      sync.Mutex
 	pending []*batchedSave
 	running bool
-	maxWait time.Duration // how long a save may wait for its batch; 0: storeTimeout
+	// failing is set while the last batch failed (a store that hangs or
+	// errs): then a save that waited maxWait fails unwritten.
+	failing bool
+	maxWait time.Duration // 0: storeTimeout
+	max     int           // the most sessions per batch; 0: saveBatchMax
 }
 
 // batchedSave is one session waiting for its batch.
@@ -34,7 +46,7 @@ type batchedSave struct {
 	st   store.DTLSSession
 	old  []byte    // the state st replaces (store.DTLSSessions.ClaimDTLSSession)
 	at   time.Time // when it began to wait
-	done chan batchResult
+	done func(saved bool, err error)
 }
 
 // batchResult is the outcome of one batched save.
@@ -48,7 +60,16 @@ type batchResult struct {
 // batch is written: saved false when the stored state was not old (or,
 // old nil, the device is absent).
 func (b *saveBatcher) save(bs store.DTLSSessionBatches, st store.DTLSSession, old []byte) (saved bool, err error) {
-	req := &batchedSave{st: st, old: old, at: time.Now(), done: make(chan batchResult, 1)}
+	ch := make(chan batchResult, 1)
+	b.enqueue(bs, st, old, func(saved bool, err error) { ch <- batchResult{saved, err} })
+	r := <-ch
+	return r.saved, r.err
+}
+
+// enqueue is save without the wait: done gets the outcome, on the
+// writer's goroutine, once the batch is written (it must not block).
+func (b *saveBatcher) enqueue(bs store.DTLSSessionBatches, st store.DTLSSession, old []byte, done func(saved bool, err error)) {
+	req := &batchedSave{st: st, old: old, at: time.Now(), done: done}
 	b.mu.Lock()
 	b.pending = append(b.pending, req)
 	start := !b.running
@@ -57,18 +78,17 @@ func (b *saveBatcher) save(bs store.DTLSSessionBatches, st store.DTLSSession, ol
 	if start {
 		go b.write(bs)
 	}
-	r := <-req.done
-	return r.saved, r.err
 }
 
 // write saves batches until none waits.
 func (b *saveBatcher) write(bs store.DTLSSessionBatches) {
-	batch := make([]*batchedSave, 0, saveBatchMax)
-	sts := make([]store.DTLSSession, 0, saveBatchMax)
-	olds := make([][]byte, 0, saveBatchMax)
+	size := cmp.Or(b.max, saveBatchMax)
+	batch := make([]*batchedSave, 0, size)
+	sts := make([]store.DTLSSession, 0, size)
+	olds := make([][]byte, 0, size)
 	for {
 		b.mu.Lock()
-		n := min(len(b.pending), saveBatchMax)
+		n := min(len(b.pending), size)
 		if n == 0 {
 			b.pending, b.running = nil, false
 			b.mu.Unlock()
@@ -77,22 +97,27 @@ func (b *saveBatcher) write(bs store.DTLSSessionBatches) {
 		batch = append(batch[:0], b.pending[:n]...)
 		clear(b.pending[:n])
 		b.pending = b.pending[n:]
+		failing := b.failing
 		b.mu.Unlock()
-		// A save that waited maxWait already (a store that hangs,
-		// batches timing out one after another) fails unwritten, as its
-		// own transaction would have: no session waits for more than
-		// about two store deadlines.
-		now, keep := time.Now(), batch[:0]
-		for _, r := range batch {
-			if now.Sub(r.at) >= cmp.Or(b.maxWait, storeTimeout) {
-				r.done <- batchResult{err: context.DeadlineExceeded}
+		// While the store fails (hangs, batches timing out one after
+		// another), a save that waited maxWait already fails unwritten,
+		// as its own transaction would have: no session waits for more
+		// than about two store deadlines. A store that works but is
+		// behind (a shutdown's hundred thousand saves at once) writes
+		// them all, however long they waited.
+		if failing {
+			now, keep := time.Now(), batch[:0]
+			for _, r := range batch {
+				if now.Sub(r.at) >= cmp.Or(b.maxWait, storeTimeout) {
+					r.done(false, context.DeadlineExceeded)
+					continue
+				}
+				keep = append(keep, r)
+			}
+			batch = keep
+			if len(batch) == 0 {
 				continue
 			}
-			keep = append(keep, r)
-		}
-		batch = keep
-		if len(batch) == 0 {
-			continue
 		}
 		sts, olds = sts[:0], olds[:0]
 		for _, r := range batch {
@@ -102,12 +127,16 @@ func (b *saveBatcher) write(bs store.DTLSSessionBatches) {
 		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 		saved, err := bs.SaveDTLSSessions(ctx, sts, olds)
 		cancel()
+		b.mu.Lock()
+		b.failing = err != nil
+		b.mu.Unlock()
 		for i, r := range batch {
 			if err != nil {
-				r.done <- batchResult{err: err}
+				r.done(false, err)
 				continue
 			}
-			r.done <- batchResult{saved: saved[i]}
+			r.done(saved[i], nil)
 		}
+		clear(batch)
 	}
 }

@@ -41,15 +41,16 @@ func (f *fakeBatches) SaveDTLSSessions(ctx context.Context, ss []store.DTLSSessi
 }
 
 // TestSaveBatcher: saves that arrive while a batch is written go in the
-// next ones, at most saveBatchMax each; each save gets its own outcome,
-// conditional on its own old state (a conflict in a batch fails that save
-// alone); a save that waited too long fails unwritten.
+// next ones, at most max each; each save gets its own outcome, conditional
+// on its own old state (a conflict in a batch fails that save alone); a
+// save that waited too long fails unwritten while the store fails, and is
+// written when the store is only slow.
 func TestSaveBatcher(t *testing.T) {
 	t.Run("groups", func(t *testing.T) {
 		const n = 600
 		hold := make(chan struct{})
 		f := &fakeBatches{hold: hold}
-		var b saveBatcher
+		b := saveBatcher{max: 256}
 		errs := make([]error, n+1)
 		saved := make([]bool, n+1)
 		var wg sync.WaitGroup
@@ -69,7 +70,7 @@ func TestSaveBatcher(t *testing.T) {
 		waitFor(t, "saves waiting", func() bool { b.mu.Lock(); defer b.mu.Unlock(); return len(b.pending) == n })
 		close(hold)
 		wg.Wait()
-		want := fmt.Sprint([]int{1, saveBatchMax, saveBatchMax, n - 2*saveBatchMax})
+		want := fmt.Sprint([]int{1, 256, 256, n - 2*256})
 		if got := fmt.Sprint(f.sizes); got != want {
 			t.Errorf("batches %s, want %s", got, want)
 		}
@@ -91,24 +92,37 @@ func TestSaveBatcher(t *testing.T) {
 			t.Errorf("save on a failing store: %v", err)
 		}
 	})
-	t.Run("expires", func(t *testing.T) {
-		hold := make(chan struct{})
-		f := &fakeBatches{hold: hold}
-		b := saveBatcher{maxWait: 50 * time.Millisecond}
-		var wg sync.WaitGroup
-		var first, late error
-		wg.Go(func() { _, first = b.save(f, store.DTLSSession{DeviceID: "first"}, nil) })
-		waitFor(t, "first batch", func() bool { f.mu.Lock(); defer f.mu.Unlock(); return len(f.sizes) == 1 })
-		wg.Go(func() { _, late = b.save(f, store.DTLSSession{DeviceID: "late"}, nil) })
-		waitFor(t, "save waiting", func() bool { b.mu.Lock(); defer b.mu.Unlock(); return len(b.pending) == 1 })
-		time.Sleep(100 * time.Millisecond)
-		close(hold)
-		wg.Wait()
-		if first != nil || !errors.Is(late, context.DeadlineExceeded) {
-			t.Errorf("first save %v, save that waited past maxWait %v (want deadline exceeded)", first, late)
-		}
-		if got := fmt.Sprint(f.sizes); got != "[1]" {
-			t.Errorf("batches %s, want [1] (the expired save unwritten)", got)
-		}
-	})
+	for _, tt := range []struct {
+		name      string
+		fail      error
+		wantLate  error
+		wantSizes string
+	}{
+		// The first batch fails after the late save waited past maxWait:
+		// the late one fails unwritten.
+		{"expires", errors.New("store timed out"), context.DeadlineExceeded, "[1]"},
+		// The first batch is slow but succeeds: the late one is written.
+		{"backlog", nil, nil, "[1 1]"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			hold := make(chan struct{})
+			f := &fakeBatches{hold: hold, fail: tt.fail}
+			b := saveBatcher{maxWait: 50 * time.Millisecond}
+			var wg sync.WaitGroup
+			var first, late error
+			wg.Go(func() { _, first = b.save(f, store.DTLSSession{DeviceID: "first"}, nil) })
+			waitFor(t, "first batch", func() bool { f.mu.Lock(); defer f.mu.Unlock(); return len(f.sizes) == 1 })
+			wg.Go(func() { _, late = b.save(f, store.DTLSSession{DeviceID: "late"}, nil) })
+			waitFor(t, "save waiting", func() bool { b.mu.Lock(); defer b.mu.Unlock(); return len(b.pending) == 1 })
+			time.Sleep(100 * time.Millisecond)
+			close(hold)
+			wg.Wait()
+			if !errors.Is(first, tt.fail) || !errors.Is(late, tt.wantLate) {
+				t.Errorf("first save %v (want %v), save that waited past maxWait %v (want %v)", first, tt.fail, late, tt.wantLate)
+			}
+			if got := fmt.Sprint(f.sizes); got != tt.wantSizes {
+				t.Errorf("batches %s, want %s", got, tt.wantSizes)
+			}
+		})
+	}
 }

@@ -144,7 +144,10 @@ func (c *udpConn) save(s *session, h *protocol.Hello, limit uint64) error {
 
 // saveEnded is save for a session that ended: the save may go in a batch
 // with other sessions' (udp_save_batch.go), and returns once the batch is
-// stored, so the caller's order is save's.
+// stored, so the caller's order is save's. At a shutdown it returns once
+// the save is queued (errSaveQueued): the sessions' goroutines end at once
+// and the gateway's sessions count waits for the save, whose outcome is
+// applied and logged when its batch is written.
 func (c *udpConn) saveEnded(s *session, h *protocol.Hello, limit uint64) error {
 	return c.saveState(s, h, limit, true)
 }
@@ -153,6 +156,10 @@ func (c *udpConn) saveEnded(s *session, h *protocol.Hello, limit uint64) error {
 // one this process last saved or read (another process restored it
 // first): this one must not continue it.
 var errClaimed = errors.New("gateway: saved dtls session restored by another process")
+
+// errSaveQueued is saveEnded's answer at a shutdown: the save is queued in
+// a batch, its outcome logged when written (logEndedSave).
+var errSaveQueued = errors.New("gateway: dtls session save queued")
 
 // saveState is save; with batched set the save goes through the
 // gateway's saveBatcher when the store saves batches. A session reached by
@@ -187,19 +194,41 @@ func (c *udpConn) saveState(s *session, h *protocol.Hello, limit uint64, batched
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-	defer cancel()
 	st := store.DTLSSession{CID: c.cid[:], DeviceID: c.devID, State: sealed, Addr: c.addrNow().String()}
 	if ms := c.keepSavedAt.Load(); ms != 0 {
 		st.UpdatedAt = time.UnixMilli(ms)
 	}
 	var won bool
 	if bs, ok := c.u.saved.(store.DTLSSessionBatches); ok && batched {
+		g := s.g
+		if g.isClosed() {
+			// Shutdown waits for the gateway's sessions; this save
+			// counts as one until its batch is written. The session
+			// seals nothing more meanwhile: the sockets are closed, and
+			// a record past the reservation stored before (c.seqLimit,
+			// raised only once this one is stored) would need a save of
+			// its own from c.stored, which this one or it would lose.
+			g.sessions.Add(1)
+			c.u.batch.enqueue(bs, st, old, func(won bool, err error) {
+				defer g.sessions.Done()
+				c.logEndedSave(s, c.saved(s, sealed, limit, won, err))
+			})
+			return errSaveQueued
+		}
 		// The batch writer has its own deadline per transaction.
 		won, err = c.u.batch.save(bs, st, old)
 	} else {
+		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 		won, err = c.u.saved.ClaimDTLSSession(ctx, st, old)
+		cancel()
 	}
+	return c.saved(s, sealed, limit, won, err)
+}
+
+// saved applies the outcome of a save of state with limit (saveState):
+// the state stored and the reservation raised, or, lost to another
+// process, the session ended and errClaimed.
+func (c *udpConn) saved(s *session, state []byte, limit uint64, won bool, err error) error {
 	if err != nil {
 		return fmt.Errorf("gateway: save dtls session: %w", err)
 	}
@@ -211,13 +240,24 @@ func (c *udpConn) saveState(s *session, h *protocol.Hello, limit uint64, batched
 		s.close(reasonClaimed)
 		return errClaimed
 	}
-	c.stored = sealed
+	c.stored = state
 	if limit > 0 {
 		c.seqLimit = max(c.seqLimit, limit)
 	}
 	c.smu.Unlock()
 	s.g.stats.udpSaves.Add(1)
 	return nil
+}
+
+// logEndedSave logs a failed save of an ended session.
+func (c *udpConn) logEndedSave(s *session, err error) {
+	switch {
+	case err == nil, errors.Is(err, errSaveQueued):
+	case errors.Is(err, errClaimed):
+		s.g.log.Info("gateway: saved dtls session restored by another process; not saved", "device", s.id)
+	default:
+		s.g.log.Warn("gateway: save dtls session", "device", s.id, "err", err)
+	}
 }
 
 // restore resumes a saved session (docs/device-protocol.md#39-the-dtls-transport, resumption):
