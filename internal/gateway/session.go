@@ -326,6 +326,10 @@ func (s *session) helloProduct(ctx context.Context) int64 {
 // (Hello flag 0x20), only for the parts it has not posted after
 // Config.DescribeWait.
 func (s *session) startDescribe() {
+	if s.describedBefore() {
+		s.admitted() // nothing to wait for
+		return
+	}
 	if s.hello.Flags&protocol.HelloDeviceDescribe == 0 {
 		go s.fetchMissingDescribes()
 		return
@@ -335,6 +339,23 @@ func (s *session) startDescribe() {
 	if !s.closed {
 		s.descTimer = time.AfterFunc(s.g.cfg.DescribeWait, s.fetchMissingDescribes)
 	}
+}
+
+// describedBefore reports a Gen 3 session resumed with no Hello whose
+// device's application describe is in the store: Device OS resumes with a
+// Hello and its describes only when its system or application changed
+// since the session was saved, so what the store holds stands and nothing
+// is asked (docs/device-protocol.md, G6). A device with no application
+// describe stored (its last session ended before describing, or its
+// firmware has no functions and no variables) is asked as after a
+// handshake.
+func (s *session) describedBefore() bool {
+	if s.held == nil || !s.tr.resumed() {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.app != nil
 }
 
 // fetchMissingDescribes requests each describe part not received yet in
