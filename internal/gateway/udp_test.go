@@ -377,32 +377,11 @@ func TestUDPResume(t *testing.T) {
 			name = "after restart"
 		}
 		t.Run(name, func(t *testing.T) {
-			cfg := udpTestConfig()
-			cfg.UDPIdleTimeout = 400 * time.Millisecond
-			w := newUDPWorld(t, cfg)
-			id, key := deviceID(1), testUDPKey(t, "device_a")
-			w.provisionECC(id, key, "user1")
-			d := w.onlineUDPWith(id, key, func(d *udpDevice) {
-				d.functions["led"] = func(string) int32 { return 7 }
-				d.appJSON = `{"f":["led"],"v":{}}`
-			})
+			w, id, d := ledDeviceOnline(t, `{"f":["led"],"v":{}}`)
 			if _, err := w.g.CallFunction(context.Background(), id.String(), "led", ""); err != nil {
 				t.Fatalf("call: %v", err)
 			}
-			if restart {
-				w.restart()
-			} else {
-				waitFor(t, "offline after silence", func() bool { return !w.g.Online(id.String()) && !w.device(id).Online })
-			}
-			if w.device(id).Online {
-				t.Fatal("device still online in the store")
-			}
-			moveSocket(t, d)
-			d.mark253 = true
-			pid := d.nextID()
-			d.send(protocol.NewPing(pid))
-			d.expect("ping ACK on the resumed session", ackOf(pid))
-			waitFor(t, "online again", func() bool { return w.g.Online(id.String()) && w.device(id).Online })
+			resumeWithPing(t, w, id, d, restart)
 			ret, err := w.g.CallFunction(context.Background(), id.String(), "led", "")
 			if err != nil || ret != 7 {
 				t.Fatalf("call after resumption = %d, %v", ret, err)
