@@ -362,7 +362,9 @@ var productTests = []test{
 // order.
 func checkOwners(t *testing.T, what string, got, want []store.DeviceOwnerName) {
 	t.Helper()
-	byID := func(a, b store.DeviceOwnerName) int { return strings.Compare(a.OwnerID+"/"+a.CustomerID, b.OwnerID+"/"+b.CustomerID) }
+	byID := func(a, b store.DeviceOwnerName) int {
+		return strings.Compare(a.OwnerID+"/"+a.CustomerID, b.OwnerID+"/"+b.CustomerID)
+	}
 	got, want = slices.Clone(got), slices.Clone(want)
 	slices.SortFunc(got, byID)
 	slices.SortFunc(want, byID)
