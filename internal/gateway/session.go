@@ -345,10 +345,10 @@ func (s *session) startDescribe() {
 // device's application describe is in the store: Device OS resumes with a
 // Hello and its describes only when its system or application changed
 // since the session was saved, so what the store holds stands and nothing
-// is asked (docs/device-protocol.md, G6). A device with no application
-// describe stored (its last session ended before describing, or its
-// firmware has no functions and no variables) is asked as after a
-// handshake.
+// is asked (G6 in docs/device-protocol.md#34-choices-where-the-spec-leaves-it-open).
+// A device with no application describe stored (its last session ended
+// before describing, or its firmware has no functions and no variables)
+// is asked as after a handshake.
 func (s *session) describedBefore() bool {
 	if s.held == nil || !s.tr.resumed() {
 		return false
