@@ -27,6 +27,16 @@ import (
 // 29 µs on SQLite; BenchmarkDTLSSessionSaves, load 12).
 const saveBatchMax = 2000
 
+// shutdownSaveTimeout is the deadline of a batch that holds a shutdown's
+// saves, instead of storeTimeout: the shutdown's own limit bounds them
+// (Shutdown waits for them no longer), and a writer preempted behind the
+// tens of thousands of goroutines a shutdown wakes may get the CPU back
+// only after they all ended. In a 50,000-device storm (docs/operations.md,
+// "The DTLS saves of a shutdown") the first batch of 2,000, far less than
+// a second of store work, failed on a 10 s deadline 18 s after SIGTERM,
+// and with it every save queued behind it.
+const shutdownSaveTimeout = time.Minute
+
 // saveBatcher groups concurrent saves: the first save starts a writer,
 // and the saves that arrive while it writes go in its next transaction.
 // The zero value is ready; its writer runs only while saves wait.
@@ -38,7 +48,10 @@ type saveBatcher struct {
 	// errs): then a save that waited maxWait fails unwritten.
 	failing bool
 	maxWait time.Duration // 0: storeTimeout
-	max     int           // the most sessions per batch; 0: saveBatchMax
+	// patientTimeout is the deadline of a batch with a shutdown's saves;
+	// 0: shutdownSaveTimeout.
+	patientTimeout time.Duration
+	max            int // the most sessions per batch; 0: saveBatchMax
 }
 
 // batchedSave is one session waiting for its batch.
@@ -47,6 +60,9 @@ type batchedSave struct {
 	old  []byte    // the state st replaces (store.DTLSSessions.ClaimDTLSSession)
 	at   time.Time // when it began to wait
 	done func(saved bool, err error)
+	// patient marks a shutdown's save: its batch has shutdownSaveTimeout,
+	// and it is never failed unwritten for its wait.
+	patient bool
 }
 
 // batchResult is the outcome of one batched save.
@@ -61,15 +77,16 @@ type batchResult struct {
 // old nil, the device is absent).
 func (b *saveBatcher) save(bs store.DTLSSessionBatches, st store.DTLSSession, old []byte) (saved bool, err error) {
 	ch := make(chan batchResult, 1)
-	b.enqueue(bs, st, old, func(saved bool, err error) { ch <- batchResult{saved, err} })
+	b.enqueue(bs, st, old, false, func(saved bool, err error) { ch <- batchResult{saved, err} })
 	r := <-ch
 	return r.saved, r.err
 }
 
 // enqueue is save without the wait: done gets the outcome, on the
 // writer's goroutine, once the batch is written (it must not block).
-func (b *saveBatcher) enqueue(bs store.DTLSSessionBatches, st store.DTLSSession, old []byte, done func(saved bool, err error)) {
-	req := &batchedSave{st: st, old: old, at: time.Now(), done: done}
+// patient marks a shutdown's save (batchedSave.patient).
+func (b *saveBatcher) enqueue(bs store.DTLSSessionBatches, st store.DTLSSession, old []byte, patient bool, done func(saved bool, err error)) {
+	req := &batchedSave{st: st, old: old, at: time.Now(), done: done, patient: patient}
 	b.mu.Lock()
 	b.pending = append(b.pending, req)
 	start := !b.running
@@ -104,11 +121,12 @@ func (b *saveBatcher) write(bs store.DTLSSessionBatches) {
 		// as its own transaction would have: no session waits for more
 		// than about two store deadlines. A store that works but is
 		// behind (a shutdown's hundred thousand saves at once) writes
-		// them all, however long they waited.
+		// them all, however long they waited. A shutdown's saves are
+		// always tried: the shutdown's limit bounds them.
 		if failing {
 			now, keep := time.Now(), batch[:0]
 			for _, r := range batch {
-				if now.Sub(r.at) >= cmp.Or(b.maxWait, storeTimeout) {
+				if !r.patient && now.Sub(r.at) >= cmp.Or(b.maxWait, storeTimeout) {
 					r.done(false, context.DeadlineExceeded)
 					continue
 				}
@@ -120,11 +138,15 @@ func (b *saveBatcher) write(bs store.DTLSSessionBatches) {
 			}
 		}
 		sts, olds = sts[:0], olds[:0]
+		timeout := storeTimeout
 		for _, r := range batch {
 			sts = append(sts, r.st)
 			olds = append(olds, r.old)
+			if r.patient {
+				timeout = cmp.Or(b.patientTimeout, shutdownSaveTimeout)
+			}
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		saved, err := bs.SaveDTLSSessions(ctx, sts, olds)
 		cancel()
 		b.mu.Lock()

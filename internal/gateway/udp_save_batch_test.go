@@ -17,6 +17,7 @@ import (
 type fakeBatches struct {
 	mu    sync.Mutex
 	sizes []int
+	left  []time.Duration // each batch's time to its deadline
 	hold  chan struct{}
 	fail  error
 }
@@ -24,6 +25,9 @@ type fakeBatches struct {
 func (f *fakeBatches) SaveDTLSSessions(ctx context.Context, ss []store.DTLSSession, old [][]byte) ([]bool, error) {
 	f.mu.Lock()
 	f.sizes = append(f.sizes, len(ss))
+	if dl, ok := ctx.Deadline(); ok {
+		f.left = append(f.left, time.Until(dl))
+	}
 	hold := f.hold
 	f.hold = nil
 	f.mu.Unlock()
@@ -125,4 +129,31 @@ func TestSaveBatcher(t *testing.T) {
 			}
 		})
 	}
+	t.Run("shutdown", func(t *testing.T) {
+		// A shutdown's save is written however long it waited, even
+		// while the store fails, in a batch with the longer deadline.
+		hold := make(chan struct{})
+		f := &fakeBatches{hold: hold, fail: errors.New("store timed out")}
+		b := saveBatcher{maxWait: 50 * time.Millisecond, patientTimeout: time.Hour}
+		var wg sync.WaitGroup
+		var first error
+		wg.Go(func() { _, first = b.save(f, store.DTLSSession{DeviceID: "first"}, nil) })
+		waitFor(t, "first batch", func() bool { f.mu.Lock(); defer f.mu.Unlock(); return len(f.sizes) == 1 })
+		late := make(chan error, 1)
+		b.enqueue(f, store.DTLSSession{DeviceID: "late"}, nil, true, func(_ bool, err error) { late <- err })
+		time.Sleep(100 * time.Millisecond)
+		close(hold)
+		wg.Wait()
+		if err := <-late; !errors.Is(first, f.fail) || !errors.Is(err, f.fail) {
+			t.Errorf("first save %v, shutdown's save that waited past maxWait %v: want both %v from the store", first, err, f.fail)
+		}
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if got := fmt.Sprint(f.sizes); got != "[1 1]" {
+			t.Errorf("batches %s, want [1 1]", got)
+		}
+		if len(f.left) != 2 || f.left[0] > storeTimeout || f.left[1] <= storeTimeout {
+			t.Errorf("time to the deadlines %v: want the first within %v, the shutdown's batch beyond", f.left, storeTimeout)
+		}
+	})
 }

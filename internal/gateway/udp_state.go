@@ -209,7 +209,7 @@ func (c *udpConn) saveState(s *session, h *protocol.Hello, limit uint64, batched
 			// raised only once this one is stored) would need a save of
 			// its own from c.stored, which this one or it would lose.
 			g.sessions.Add(1)
-			c.u.batch.enqueue(bs, st, old, func(won bool, err error) {
+			c.u.batch.enqueue(bs, st, old, true, func(won bool, err error) {
 				defer g.sessions.Done()
 				c.logEndedSave(s, c.saved(s, sealed, limit, won, err))
 			})
