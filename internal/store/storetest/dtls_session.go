@@ -455,13 +455,8 @@ var dtlsSessionTests = []test{
 		}
 	}},
 	{"SaveBatch", func(t *testing.T, s store.Store) {
-		bs, ok := s.(store.DTLSSessionBatches)
-		if !ok {
-			t.Skip("store does not save sessions in batches")
-		}
+		bs := batchStore(t, s)
 		ctx := t.Context()
-		addECCDevice(t, s, devID(1), 1)
-		addECCDevice(t, s, devID(2), 2)
 		saveSession(t, s, devID(2), 2, base)
 		saveSession(t, s, devID(2), 6, base)
 		saved, err := bs.SaveDTLSSessions(ctx, nil, nil)
@@ -529,13 +524,8 @@ var dtlsSessionTests = []test{
 		// session from the same state exactly one wins it, and a batch of
 		// new sessions saved while the device is deleted leaves none
 		// behind.
-		bs, ok := s.(store.DTLSSessionBatches)
-		if !ok {
-			t.Skip("store does not save sessions in batches")
-		}
+		bs := batchStore(t, s)
 		ctx := t.Context()
-		addECCDevice(t, s, devID(1), 1)
-		addECCDevice(t, s, devID(2), 2)
 		saveSession(t, s, devID(1), 1, base)
 		winner := oneWins(t, "batch claim", func(i int) (bool, error) {
 			saved, err := bs.SaveDTLSSessions(ctx, []store.DTLSSession{
@@ -587,12 +577,7 @@ var dtlsSessionTests = []test{
 		// device 1 (states "state-1", "state-2") and device 2 with none;
 		// device 9 is absent. want is the saved flags, states the stored
 		// state of sessions 1 to 5 after it ("" none).
-		bs, ok := s.(store.DTLSSessionBatches)
-		if !ok {
-			t.Skip("store does not save sessions in batches")
-		}
-		addECCDevice(t, s, devID(1), 1)
-		addECCDevice(t, s, devID(2), 2)
+		bs := batchStore(t, s)
 		sess := func(n byte, dev, state string) store.DTLSSession {
 			return store.DTLSSession{CID: cid(n), DeviceID: dev, State: []byte(state), Addr: fmt.Sprintf("203.0.113.9:%d", n)}
 		}
@@ -751,4 +736,17 @@ var dtlsSessionTests = []test{
 		}
 		checkStrings(t, "sessions", sessionCIDs(t, s, 3), cidHex(2))
 	}},
+}
+
+// batchStore returns s as store.DTLSSessionBatches, with devices 1 and 2
+// added, or skips the test when s does not save sessions in batches.
+func batchStore(t *testing.T, s store.Store) store.DTLSSessionBatches {
+	t.Helper()
+	bs, ok := s.(store.DTLSSessionBatches)
+	if !ok {
+		t.Skip("store does not save sessions in batches")
+	}
+	addECCDevice(t, s, devID(1), 1)
+	addECCDevice(t, s, devID(2), 2)
+	return bs
 }
