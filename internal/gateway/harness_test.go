@@ -642,9 +642,16 @@ func (d *testDevice) subscribe(s protocol.Subscription) devMsg {
 // the device online.
 func (w *world) online(id protocol.DeviceID, key *rsa.PrivateKey, flags protocol.HelloFlags) *testDevice {
 	w.t.Helper()
+	// A session the device had before may still be registered while it
+	// ends (its connection dropped, finish not yet run): wait for the new
+	// one, not that one.
+	prev := w.g.lookup(id.String())
 	d := w.dial(id, key)
 	d.hello(helloPayload(flags))
-	waitFor(w.t, "device online", func() bool { return w.g.Online(id.String()) && w.device(id).Online })
+	waitFor(w.t, "device online", func() bool {
+		s := w.g.lookup(id.String())
+		return s != nil && s != prev && w.device(id).Online
+	})
 	return d
 }
 
