@@ -2,6 +2,10 @@ package dtls
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
 	"errors"
 	"testing"
 )
@@ -235,4 +239,48 @@ func FuzzUnmarshalSession(f *testing.F) {
 			t.Fatalf("accepted session saves differently: %v", err)
 		}
 	})
+}
+
+// TestAppendDeviceKey checks the direct P-256 encoding of the device key
+// against crypto/x509, and the fallback for other keys.
+func TestAppendDeviceKey(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		curve elliptic.Curve
+	}{
+		{"P-256", elliptic.P256()},
+		{"P-256 again", elliptic.P256()},
+		{"P-384 (x509 fallback)", elliptic.P384()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k, err := ecdsa.GenerateKey(tc.curve, rand.Reader)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := appendDeviceKey([]byte{0xaa}, &k.PublicKey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, appendVec16([]byte{0xaa}, want)) {
+				t.Fatalf("got %x\nwant aa%04x%x", got, len(want), want)
+			}
+		})
+	}
+	if got, err := appendDeviceKey(nil, nil); err != nil || !bytes.Equal(got, []byte{0, 0}) {
+		t.Fatalf("no key: %x, %v", got, err)
+	}
+}
+
+func BenchmarkSessionMarshal(b *testing.B) {
+	_, s := handshakePair(b, []byte{1, 2, 3, 4, 5, 6, 7, 8})
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.MarshalBinary(); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
