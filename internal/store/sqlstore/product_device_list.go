@@ -180,6 +180,19 @@ func pageVersionsQuery(n int) string {
 	WHERE d.id IN (?` + strings.Repeat(", ?", n-1) + `)`
 }
 
+// pageVersionsArrayQuery is pageVersionsQuery on PostgreSQL with the
+// IDs in one text[] parameter ($1) instead of one parameter each: one
+// statement text whatever the page's length, one parameter to bind
+// instead of a hundred, and a generic plan that looks each ID up in the
+// primary key and each owner's account by its own key (nested loops),
+// where pageVersionsQuery's generic plan, on analyzed tables, hashed
+// every customer in the store for each page (2,000 in the benchmark:
+// about 1.7 ms of the server's time against 1.0 ms for a page of 100).
+const pageVersionsArrayQuery = `SELECT d.id, d.row_version, d.product_id, d.owner_id, d.customer_id, COALESCE(u.username, c.email, '')
+	FROM devices d LEFT JOIN users u ON d.owner_id <> '' AND u.id = d.owner_id
+	LEFT JOIN customers c ON d.owner_id = '' AND d.customer_id <> '' AND c.id = d.customer_id
+	WHERE d.id = ANY($1::text[])`
+
 // scanPageVersion appends a row of pageVersionsQuery to r's Versions and
 // Owners when the device is in the product.
 func scanPageVersion(row rowScanner, productID int64, r *store.ProductDevicePageRead) error {
@@ -239,7 +252,7 @@ func (db *DB) ReadProductDevicePage(ctx context.Context, productID, since int64,
 		err error
 	)
 	if db.dialect == dialectPostgres && len(ids) <= idsPerQuery {
-		err = db.readProductDevicePageBatch(ctx, &r, nil, productID, since, ids)
+		err = db.readProductDevicePageBatch(ctx, &r, nil, productID, since, ids, 0)
 	} else {
 		r.State, r.Changed, r.Gone, r.Complete, err = db.ProductDeviceChanges(ctx, productID, since)
 		for rest := ids; err == nil && len(rest) > 0; {
@@ -302,6 +315,13 @@ var _ store.ProductDevicePageAccess = (*DB)(nil)
 // granted.
 func (db *DB) ReadProductDevicePageFor(ctx context.Context, ref store.ProductRef, userID string, productID, since int64,
 	ids []string) (*store.ProductAccess, store.ProductDevicePageRead, error) {
+	return db.readProductDevicePageFor(ctx, ref, userID, productID, since, ids, 0)
+}
+
+// readProductDevicePageFor is ReadProductDevicePageFor with the
+// PostgreSQL statements as before says (0: today's).
+func (db *DB) readProductDevicePageFor(ctx context.Context, ref store.ProductRef, userID string, productID, since int64,
+	ids []string, before pageStatements) (*store.ProductAccess, store.ProductDevicePageRead, error) {
 	if db.dialect != dialectPostgres || len(ids) > idsPerQuery {
 		a, err := db.productAccess(ctx, ref, userID)
 		if err != nil {
@@ -318,7 +338,7 @@ func (db *DB) ReadProductDevicePageFor(ctx context.Context, ref store.ProductRef
 		acc accessRead
 	)
 	acc.query, acc.args = productAccessQuery(ref, userID)
-	err := db.readProductDevicePageBatch(ctx, &r, &acc, productID, since, ids)
+	err := db.readProductDevicePageBatch(ctx, &r, &acc, productID, since, ids, before)
 	switch {
 	case !acc.read: // the access statement failed
 		if err == nil {
@@ -345,13 +365,25 @@ type accessRead struct {
 	found, read bool
 }
 
+// pageStatements picks statements of readProductDevicePageBatch as they
+// were before, so that the tests and the paired benchmark
+// (BenchmarkProductDevicePageRead) compare them with today's (0).
+type pageStatements uint8
+
+const (
+	// pageIDsList passes the page's IDs one parameter each
+	// (pageVersionsQuery) instead of in one array
+	// (pageVersionsArrayQuery).
+	pageIDsList pageStatements = 1 << iota
+)
+
 // readProductDevicePageBatch is ReadProductDevicePage on PostgreSQL: the
 // statements in one pgx batch on one connection, after acc's access
-// statement when acc is not nil. When acc does not grant productID, the
-// page's results are left unread (the batch's close discards them) and
-// their errors are not returned.
+// statement when acc is not nil, some statements as before says. When acc
+// does not grant productID, the page's results are left unread (the
+// batch's close discards them) and their errors are not returned.
 func (db *DB) readProductDevicePageBatch(ctx context.Context, r *store.ProductDevicePageRead, acc *accessRead,
-	productID, since int64, ids []string) error {
+	productID, since int64, ids []string, before pageStatements) error {
 	conn, err := db.r.Conn(ctx)
 	if err != nil {
 		return err
@@ -367,8 +399,12 @@ func (db *DB) readProductDevicePageBatch(ctx context.Context, r *store.ProductDe
 			b.Queue(rebindDollar(acc.query), acc.args...)
 		}
 		b.Queue(rebindDollar(changesQuery), changesArgs(productID, since)...)
-		if len(ids) > 0 {
+		switch {
+		case len(ids) == 0:
+		case before&pageIDsList != 0:
 			b.Queue(rebindDollar(pageVersionsQuery(len(ids))), idArgs(ids)...)
+		default:
+			b.Queue(pageVersionsArrayQuery, ids)
 		}
 		b.Queue(rebindDollar(changedRowsQuery), changedRowsArgs(productID, since)...)
 		br := sc.Conn().SendBatch(ctx, &b)

@@ -3,9 +3,12 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"math/rand/v2"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -338,7 +341,8 @@ func TestProductDeviceChanges(t *testing.T) {
 
 // checkPageRead fails the test unless ReadProductDevicePage agrees with
 // ProductDeviceChanges, ProductDeviceVersions and DevicesByIDs, asked
-// about the product's devices (keys) and one unknown ID.
+// about the product's devices (keys) and one unknown ID, and on
+// PostgreSQL with its statements of before (pageStatements).
 func checkPageRead(t *testing.T, db *DB, p, since int64, keys []store.ProductDeviceKey) {
 	t.Helper()
 	ctx := t.Context()
@@ -404,6 +408,17 @@ func checkPageRead(t *testing.T, db *DB, p, since int64, keys []store.ProductDev
 			t.Fatalf("page read row %+v; DevicesByIDs %+v", r.Rows[i], want[i])
 		}
 	}
+	if db.dialect != dialectPostgres {
+		return
+	}
+	// The statements of before read the same.
+	for _, before := range []pageStatements{pageIDsList} {
+		var rb store.ProductDevicePageRead
+		if err := db.readProductDevicePageBatch(ctx, &rb, nil, p, since, ids, before); err != nil {
+			t.Fatal(err)
+		}
+		samePageRead(t, fmt.Sprintf("page read since %d, before %b", since, before), nil, nil, r, rb)
+	}
 }
 
 // BenchmarkProductDeviceHandshakeWrite measures what the product list's
@@ -438,4 +453,106 @@ func BenchmarkProductDeviceHandshakeWrite(b *testing.B) {
 			})
 		}
 	})
+}
+
+// samePageRead fails the test unless a and b hold the same access and
+// reads, in any order.
+func samePageRead(t *testing.T, what string, aa, ab *store.ProductAccess, a, b store.ProductDevicePageRead) {
+	t.Helper()
+	if !reflect.DeepEqual(aa, ab) {
+		t.Fatalf("%s: access %+v; before %+v", what, aa, ab)
+	}
+	for _, r := range []*store.ProductDevicePageRead{&a, &b} {
+		slices.SortFunc(r.Changed, func(x, y store.ProductDeviceKey) int { return strings.Compare(x.ID, y.ID) })
+		slices.Sort(r.Gone)
+		slices.SortFunc(r.Versions, func(x, y store.DeviceVersion) int { return strings.Compare(x.ID, y.ID) })
+		slices.SortFunc(r.Owners, func(x, y store.DeviceOwnerName) int {
+			return strings.Compare(x.OwnerID+"/"+x.CustomerID, y.OwnerID+"/"+y.CustomerID)
+		})
+		slices.SortFunc(r.Rows, func(x, y store.VersionedDevice) int { return strings.Compare(x.ID, y.ID) })
+	}
+	if !reflect.DeepEqual(a, b) {
+		t.Fatalf("%s: read %+v\nbefore %+v", what, a, b)
+	}
+}
+
+// TestProductDevicePageStatements checks on PostgreSQL that the page
+// statements of today (the IDs in one array) read what those of before
+// (pageIDsList) read, for
+// random pages (unknown, repeated and other products' IDs among them) of
+// random lengths, since versions near and far, a product with moves in,
+// out and across, and a user refused.
+func TestProductDevicePageStatements(t *testing.T) {
+	db := openPostgresSchema(t)
+	defer db.Close()
+	ctx := t.Context()
+	f := seedProductFleet(t, db, 1000)
+	p := f.product.ID
+	other := &store.User{Username: "other@example.com", PasswordHash: "x"}
+	if err := db.CreateUser(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	elsewhere := []store.Device{{ID: "e00fce6cffffffffffffff01", ProductID: p + 1}, {ID: "e00fce6cffffffffffffff02"}}
+	if err := db.InsertDevices(ctx, elsewhere); err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(15, 2))
+	// Changes logged: handshakes, renames, deletes, moves out and in.
+	for i := range 60 {
+		id := f.ids[rng.IntN(len(f.ids))]
+		var err error
+		switch i % 6 {
+		case 0, 1, 2:
+			_, err = db.SetDeviceOnline(ctx, id, store.DeviceSession{Node: "n", SessionID: strconv.Itoa(i),
+				At: time.Now().Add(time.Duration(i) * time.Second), ProductVersion: i})
+		case 3:
+			var d *store.Device
+			if d, err = db.DeviceByID(ctx, id); err == nil {
+				d.Name = "renamed-" + strconv.Itoa(i)
+				err = db.UpdateDevice(ctx, d)
+			}
+		case 4:
+			err = db.DeleteDevice(ctx, id)
+		case 5:
+			var d *store.Device
+			if d, err = db.DeviceByID(ctx, elsewhere[i/6%2].ID); err == nil {
+				d.ProductID = p + int64(i/6%2) // in, then back out
+				err = db.UpdateDevice(ctx, d)
+			}
+		}
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("change %d: %v", i, err)
+		}
+	}
+	l := listState(t, db, p)
+	sinces := []int64{l.Version, l.Version - 1, l.Version - 5, l.Version - 40, l.Version - 61, 0, 1, l.Version + 3}
+	for i := range 60 {
+		page := make([]string, rng.IntN(121))
+		for j := range page {
+			switch rng.IntN(20) {
+			case 0:
+				page[j] = "ffffffffffffffffffffffff"
+			case 1:
+				page[j] = elsewhere[rng.IntN(2)].ID
+			default:
+				page[j] = f.ids[rng.IntN(len(f.ids))]
+			}
+		}
+		since := sinces[i%len(sinces)]
+		user := f.userID
+		if i%10 == 9 {
+			user = other.ID
+		}
+		a, r, err := db.ReadProductDevicePageFor(ctx, f.product, user, p, since, page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, before := range []pageStatements{pageIDsList} {
+			ab, rb, err := db.readProductDevicePageFor(ctx, f.product, user, p, since, page, before)
+			if err != nil {
+				t.Fatal(err)
+			}
+			samePageRead(t, fmt.Sprintf("page %d (%d IDs since %d, before %b)", i, len(page), since, before), a, ab, r, rb)
+		}
+	}
 }
