@@ -86,9 +86,16 @@ func seedProductFleet(tb testing.TB, db *DB, n int) productFleet {
 // same page for both, so that they see the same load: p50-ms and p99-ms
 // are the first's, base-p50-ms and base-p99-ms the second's.
 //
+//   - now-vs-before: today's statements against those of before
+//     pageVersionsArrayQuery and changesQueryPostgres (pageIDsList and
+//     pageCustomPlans), both on the URL's connections, as are the next
+//     two;
 //   - ids-array-vs-list: the IDs in one text[] parameter
 //     (pageVersionsArrayQuery) against one parameter per ID
-//     (pageVersionsQuery), both on the URL's connections;
+//     (pageVersionsQuery);
+//   - generic-vs-custom-plans: changesQueryPostgres and
+//     changedRowsQueryPostgres, planned once, against changesQuery and
+//     changedRowsQuery, planned for each page;
 //   - nossl-vs-url: the array on connections with sslmode=disable against
 //     the URL's as given (the test server negotiates TLS with the default
 //     sslmode=prefer);
@@ -117,7 +124,9 @@ func BenchmarkProductDevicePageRead(b *testing.B) {
 		name     string
 		new, old way
 	}{
+		{"now-vs-before", way{db, 0}, way{db, pageIDsList | pageCustomPlans}},
 		{"ids-array-vs-list", way{db, 0}, way{db, pageIDsList}},
+		{"generic-vs-custom-plans", way{db, 0}, way{db, pageCustomPlans}},
 		{"nossl-vs-url", way{openDSN(b, withQuery(b, dsn, "sslmode", "disable")), 0}, way{db, 0}},
 	}
 	if dir := os.Getenv("WICK_BENCH_POSTGRES_SOCKET"); dir != "" {

@@ -412,7 +412,7 @@ func checkPageRead(t *testing.T, db *DB, p, since int64, keys []store.ProductDev
 		return
 	}
 	// The statements of before read the same.
-	for _, before := range []pageStatements{pageIDsList} {
+	for _, before := range []pageStatements{pageIDsList, pageCustomPlans, pageIDsList | pageCustomPlans} {
 		var rb store.ProductDevicePageRead
 		if err := db.readProductDevicePageBatch(ctx, &rb, nil, p, since, ids, before); err != nil {
 			t.Fatal(err)
@@ -477,8 +477,8 @@ func samePageRead(t *testing.T, what string, aa, ab *store.ProductAccess, a, b s
 }
 
 // TestProductDevicePageStatements checks on PostgreSQL that the page
-// statements of today (the IDs in one array) read what those of before
-// (pageIDsList) read, for
+// statements of today (the IDs in one array, the changes planned once)
+// read what those of before (pageIDsList, pageCustomPlans) read, for
 // random pages (unknown, repeated and other products' IDs among them) of
 // random lengths, since versions near and far, a product with moves in,
 // out and across, and a user refused.
@@ -547,7 +547,7 @@ func TestProductDevicePageStatements(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, before := range []pageStatements{pageIDsList} {
+		for _, before := range []pageStatements{pageIDsList, pageCustomPlans, pageIDsList | pageCustomPlans} {
 			ab, rb, err := db.readProductDevicePageFor(ctx, f.product, user, p, since, page, before)
 			if err != nil {
 				t.Fatal(err)
