@@ -286,6 +286,7 @@ func (g *Gateway) ServeConn(ctx context.Context, conn net.Conn) {
 // ending. Calling it again waits again.
 func (g *Gateway) Shutdown(ctx context.Context) error {
 	start := time.Now()
+	var taken []*session // parked sessions, ended by endParked
 	g.mu.Lock()
 	first := !g.closed
 	if !g.closed {
@@ -299,10 +300,15 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 			g.udp.closeSockets()
 		}
 		for s := range g.conns {
+			if s.takeParked() {
+				taken = append(taken, s)
+				continue
+			}
 			s.close(reasonShutdown)
 		}
 	}
 	g.mu.Unlock()
+	endParked(taken, reasonShutdown)
 	done := make(chan struct{})
 	go func() {
 		g.sessions.Wait()

@@ -159,11 +159,16 @@ func TestTCPParkReplacedAndShutdown(t *testing.T) {
 	if !w.g.Online(old.id.String()) || !w.device(old.id).Online {
 		t.Fatal("device offline after its reconnection")
 	}
-	// Shutdown ends the parked sessions, which mark their devices offline.
+	// Shutdown ends the parked sessions, which mark their devices
+	// offline, on its own goroutines: it wakes none of them.
+	wakes := w.g.Stats().TCPWakes
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := w.g.Shutdown(ctx); err != nil {
 		t.Fatal(err)
+	}
+	if n := w.g.Stats().TCPWakes - wakes; n != 0 {
+		t.Fatalf("Shutdown woke %d parked sessions", n)
 	}
 	d.waitClosed()
 	other.waitClosed()

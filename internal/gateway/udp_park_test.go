@@ -164,7 +164,8 @@ func TestUDPParkedOffline(t *testing.T) {
 }
 
 // TestUDPParkedShutdown: Shutdown ends parked sessions (no goroutine of
-// theirs is left waiting) and saves them.
+// theirs is left waiting) and saves them, without waking them: they end
+// on the shutdown's own goroutines (shutdown_parked.go).
 func TestUDPParkedShutdown(t *testing.T) {
 	w := newUDPWorld(t, parkConfig())
 	for i := range 3 {
@@ -173,6 +174,7 @@ func TestUDPParkedShutdown(t *testing.T) {
 		w.onlineUDP(id, key)
 	}
 	w.waitParked(3)
+	before := w.g.Stats()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := w.g.Shutdown(ctx); err != nil {
@@ -181,6 +183,10 @@ func TestUDPParkedShutdown(t *testing.T) {
 	st := w.g.Stats()
 	if st.UDPParked != 0 || st.Online != 0 || st.Connections != 0 {
 		t.Fatalf("stats after shutdown %+v", st)
+	}
+	if st.UDPWakes != before.UDPWakes || st.UDPSaves != before.UDPSaves+3 {
+		t.Fatalf("shutdown woke %d parked sessions and saved %d, want 0 and 3",
+			st.UDPWakes-before.UDPWakes, st.UDPSaves-before.UDPSaves)
 	}
 	for i := range 3 {
 		if w.device(deviceID(byte(i + 1))).Online {
