@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/wick-cloud/wick/protocol"
@@ -515,7 +516,8 @@ func (c *udpConn) SetReadDeadline(t time.Time) error {
 // SetWriteDeadline is a no-op: a datagram write does not block.
 func (c *udpConn) SetWriteDeadline(time.Time) error { return nil }
 
-// dialUDPSocket opens a connected UDP socket to the server.
+// dialUDPSocket opens a connected UDP socket to the server, blind to
+// ICMP errors (icmpBlind).
 func (d *Device) dialUDPSocket(ctx context.Context) (net.Conn, error) {
 	dialFn := d.cfg.Dial
 	if dialFn == nil {
@@ -525,7 +527,37 @@ func (d *Device) dialUDPSocket(ctx context.Context) (net.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("device: dial %s: %w", d.cfg.ServerAddr, err)
 	}
-	return sock, nil
+	return icmpBlind{sock}, nil
+}
+
+// icmpBlind is a UDP socket that ignores ICMP errors, as Device OS does:
+// its network stacks (lwIP, the cellular modem's sockets) never report an
+// ICMP "port unreachable" to a UDP socket, and on the internet such
+// messages are often filtered anyway. A Linux connected socket turns one
+// into ECONNREFUSED on its next read or write. Without this a simulated
+// device whose server stopped for a restart saw the refusal at once and
+// gave up its session on its next datagram, where a real one only sees
+// silence and waits for its own timeouts (docs/device-protocol.md#39-the-dtls-transport).
+// The refused write is a datagram lost, the refused read one more wait.
+type icmpBlind struct{ net.Conn }
+
+// Read reads the next datagram, past ICMP errors.
+func (c icmpBlind) Read(b []byte) (int, error) {
+	for {
+		n, err := c.Conn.Read(b)
+		if !errors.Is(err, syscall.ECONNREFUSED) {
+			return n, err
+		}
+	}
+}
+
+// Write sends one datagram; one refused is lost, as on the network.
+func (c icmpBlind) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return len(b), nil
+	}
+	return n, err
 }
 
 // dialUDP opens a socket and either resumes the saved session or runs a

@@ -11,8 +11,10 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -971,5 +973,52 @@ func TestUDPDeviceMoveEndsOnlyOnNewSocket(t *testing.T) {
 	c.received(sock, seal())
 	if moving() {
 		t.Fatal("an answer on the new socket left the move marking on")
+	}
+}
+
+// TestICMPBlind: a datagram to a port nobody listens on draws an ICMP
+// "port unreachable", which a connected Linux socket reports as
+// ECONNREFUSED on its next read or write. The device's socket ignores it,
+// as Device OS does: the server looks silent, and only the deadline ends
+// the read.
+func TestICMPBlind(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := pc.LocalAddr().String()
+	pc.Close() // nobody listens there now
+	for _, tc := range []struct {
+		name  string
+		blind bool
+	}{{"plain socket", false}, {"icmpBlind", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			raw, err := net.Dial("udp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer raw.Close()
+			sock := raw
+			if tc.blind {
+				sock = icmpBlind{raw}
+			}
+			var werr, rerr error
+			for range 3 { // the first write draws the ICMP, a later one or the read reports it
+				if _, err := sock.Write([]byte("ping")); err != nil && werr == nil {
+					werr = err
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			sock.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+			_, rerr = sock.Read(make([]byte, 16))
+			refused := errors.Is(werr, syscall.ECONNREFUSED) || errors.Is(rerr, syscall.ECONNREFUSED)
+			if tc.blind {
+				if werr != nil || !errors.Is(rerr, os.ErrDeadlineExceeded) {
+					t.Fatalf("write %v, read %v: want no write error and the read deadline", werr, rerr)
+				}
+			} else if !refused && runtime.GOOS == "linux" {
+				t.Fatalf("write %v, read %v: the plain socket never saw the refusal (the case this guards against)", werr, rerr)
+			}
+		})
 	}
 }
