@@ -104,3 +104,33 @@ func TestPostgresConcurrentOpen(t *testing.T) {
 		t.Errorf("user after reopening: %v", err)
 	}
 }
+
+// TestPostgresAnalyze: Analyze leaves the device lists' tables analyzed in
+// the store's own schema; on SQLite it does nothing.
+func TestPostgresAnalyze(t *testing.T) {
+	postgresURL(t)
+	db := openPostgresSchema(t)
+	defer db.Close()
+	ctx := context.Background()
+	if err := db.Analyze(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	err := db.w.QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_user_tables
+		WHERE schemaname = current_schema() AND last_analyze IS NOT NULL
+		AND relname IN ('users', 'customers', 'devices', 'product_device_lists', 'product_device_changes')`).Scan(&n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 5 {
+		t.Fatalf("%d of 5 tables analyzed", n)
+	}
+	lite, err := Open(ctx, "sqlite::memory:", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lite.Close()
+	if err := lite.Analyze(ctx); err != nil {
+		t.Fatalf("sqlite: %v", err)
+	}
+}
