@@ -24,6 +24,16 @@ var sqlitePragmas = [...]string{
 	"PRAGMA foreign_keys = ON",
 }
 
+// writeCachePragma sets the write connection's page cache to 32 MiB
+// instead of SQLite's 2 MiB: with 2 MiB, writing the rows of tens of
+// thousands of devices at once (a shutdown's session saves and offlines)
+// read most B-tree pages from the file again, one pread each (a quarter
+// of the CPU of the saves that ended a 50,000-device shutdown). The cache
+// grows only as pages are read, and it stays valid between transactions:
+// this connection is the only writer. Read connections keep SQLite's
+// default: theirs is dropped whenever the database changed.
+const writeCachePragma = "PRAGMA cache_size = -32768" // KiB
+
 // sqliteConnector opens connections through the "sqlite" driver and runs
 // sqlitePragmas, then extra, on each.
 type sqliteConnector struct {
@@ -102,7 +112,7 @@ func openSQLite(path string, log *slog.Logger) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: sqlite %q: %w", path, err)
 	}
-	w := sql.OpenDB(&sqliteConnector{Connector: wc})
+	w := sql.OpenDB(&sqliteConnector{Connector: wc, extra: []string{writeCachePragma}})
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
