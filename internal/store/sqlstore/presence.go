@@ -21,12 +21,40 @@ func (db *DB) ApplyPresence(ctx context.Context, updates []store.PresenceUpdate)
 	var heard map[string]time.Time
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		var off *sql.Stmt
+		// SQLite parses a statement on every Exec of its text: the
+		// onlines (two texts, with and without a product) are prepared
+		// once per batch there. In the resumptions after a 50,000-device
+		// Gen 3 restart that parsing was 12% of the server's CPU. pgx
+		// keeps its own cache of prepared statements by text.
+		var onlines map[string]*sql.Stmt
+		defer func() {
+			for _, st := range onlines {
+				st.Close()
+			}
+		}()
 		for i := range updates {
 			u := &updates[i]
 			if u.Online != nil {
 				query, args := onlineUpdate(u.DeviceID, *u.Online)
-				if _, err := tx.ExecContext(ctx, db.rebind(query), args...); err != nil {
-					return err
+				if db.dialect == dialectPostgres {
+					if _, err := tx.ExecContext(ctx, db.rebind(query), args...); err != nil {
+						return err
+					}
+				} else {
+					st := onlines[query]
+					if st == nil {
+						var err error
+						if st, err = tx.PrepareContext(ctx, query); err != nil {
+							return err
+						}
+						if onlines == nil {
+							onlines = make(map[string]*sql.Stmt, 2)
+						}
+						onlines[query] = st
+					}
+					if _, err := st.ExecContext(ctx, args...); err != nil {
+						return err
+					}
 				}
 			}
 			if u.OfflineSession != "" {

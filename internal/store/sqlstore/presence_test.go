@@ -1,6 +1,8 @@
 package sqlstore
 
 import (
+	"fmt"
+	"strconv"
 	"testing"
 	"time"
 
@@ -45,4 +47,37 @@ func TestApplyPresence(t *testing.T) {
 			t.Errorf("device b: online %v session %q heard %v", db2.Online, db2.SessionID, db2.LastHeard)
 		}
 	})
+}
+
+// BenchmarkApplyPresence: a batch of onlines of 256 of 10,000 devices,
+// half with a product, in one ApplyPresence (a resumption wave writes
+// these), per device. On a SQLite file.
+func BenchmarkApplyPresence(b *testing.B) {
+	db := openSQLiteFile(b)
+	ctx := b.Context()
+	const n, batch = 10000, 256
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("e00fce68%016x", i)
+		if _, err := db.ProvisionDevice(ctx, ids[i], store.KeyRSA, make([]byte, 162), 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	ups := make([]store.PresenceUpdate, batch)
+	b.ReportAllocs()
+	k := 0
+	for b.Loop() {
+		for i := range ups {
+			s := &store.DeviceSession{Node: "n", SessionID: strconv.Itoa(k), IP: "192.0.2.1", PlatformID: 12}
+			if k%2 == 0 {
+				s.ProductVersion = 3
+			}
+			ups[i] = store.PresenceUpdate{DeviceID: ids[k%n], Online: s}
+			k++
+		}
+		if _, err := db.ApplyPresence(ctx, ups); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(k), "ns/device")
 }
