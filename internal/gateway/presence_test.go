@@ -359,3 +359,33 @@ func benchPresence(b *testing.B, devices, sessions int, batched bool) {
 		b.ReportMetric(float64(w.updates.Load())/float64(w.batches.Load()), "devices/tx")
 	}
 }
+
+// TestSessionKnownDevice: the device a restore or handshake check read
+// stands in for recordOnline's read once, and only while fresh.
+func TestSessionKnownDevice(t *testing.T) {
+	d := &store.Device{ID: "e00fce680000000000000001"}
+	for _, tc := range []struct {
+		name  string
+		age   time.Duration // how long ago it was read (0: none kept)
+		first bool          // takeKnown returns it
+	}{
+		{"none kept", -1, false},
+		{"just read", 0, true},
+		{"read within knownFresh", knownFresh / 2, true},
+		{"read longer ago", 2 * knownFresh, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &session{}
+			if tc.age >= 0 {
+				s.remember(d)
+				s.knownAt -= int64(tc.age)
+			}
+			if got := s.takeKnown(); (got == d) != tc.first || (got != nil && got != d) {
+				t.Fatalf("takeKnown = %v, want it: %v", got, tc.first)
+			}
+			if got := s.takeKnown(); got != nil {
+				t.Fatalf("second takeKnown = %v, want nil", got)
+			}
+		})
+	}
+}

@@ -56,7 +56,12 @@ type session struct {
 	id            string // device ID, 24 lower-case hex
 	sid           string // session ID
 	storedProduct int64  // the device's product before this session
-	hello         protocol.Hello
+	// known is the device as the DTLS restore or handshake check read it
+	// (knownAt, Unix ns), which recordOnline takes instead of reading it
+	// again (remember, takeKnown). Under mu.
+	known   *store.Device
+	knownAt int64
+	hello   protocol.Hello
 
 	// Read loop only.
 	opener    *protocol.FrameOpener

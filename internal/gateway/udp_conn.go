@@ -468,6 +468,7 @@ func (c *udpConn) recheck(s *session) error {
 		return s.refused(errKeyMismatch)
 	}
 	s.storedProduct = d.ProductID
+	s.remember(d)
 	return nil
 }
 

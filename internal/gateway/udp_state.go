@@ -310,6 +310,7 @@ func (c *udpConn) restore(s *session) error {
 	c.smu.Unlock()
 	c.devID, c.product, c.resumedState = d.ID, d.ProductID, true
 	s.id, s.storedProduct, s.hello = d.ID, d.ProductID, h
+	s.remember(d)
 	c.persist.Store(true)
 	if c.reaching {
 		c.keepSavedAt.Store(st.UpdatedAt.UnixMilli())
