@@ -18,6 +18,7 @@ import (
 	"github.com/wick-cloud/wick/internal/api"
 	"github.com/wick-cloud/wick/internal/api/apitest"
 	"github.com/wick-cloud/wick/internal/store"
+	"github.com/wick-cloud/wick/internal/store/storetest"
 )
 
 // BenchmarkProductDevicePages measures GET /v1/products/{p}/devices pages
@@ -110,18 +111,7 @@ func benchProductPages(b *testing.B, n int, opts apitest.Options) {
 	for lo := 0; lo < n; lo += chunk {
 		devs := make([]store.Device, 0, chunk)
 		for i := lo; i < min(lo+chunk, n); i++ {
-			d := store.Device{ID: fmt.Sprintf("d0%022x", i), Name: "dev-" + strconv.Itoa(i), ProductID: prod.ID,
-				PlatformID: 12, ProductVersion: i % 5, Quarantined: i%50 == 0}
-			switch {
-			case i%4 == 1:
-				d.CustomerID = customers[i*7%len(customers)]
-			case i%50 == 2:
-				d.OwnerID = owner.ID
-			}
-			if i%10 != 0 { // a tenth never connected
-				at := base.Add(time.Duration(i*7919%n) * time.Second)
-				d.LastHandshakeAt = &at
-			}
+			d := storetest.FleetDevice(i, n, prod.ID, customers, owner.ID, base)
 			devs = append(devs, d)
 		}
 		if err := env.DB.InsertDevices(ctx, devs); err != nil {

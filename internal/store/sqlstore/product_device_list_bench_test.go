@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wick-cloud/wick/internal/store"
+	"github.com/wick-cloud/wick/internal/store/storetest"
 )
 
 // productFleet is a product filled by seedProductFleet.
@@ -50,18 +51,7 @@ func seedProductFleet(tb testing.TB, db *DB, n int) productFleet {
 	for lo := 0; lo < n; lo += chunk {
 		devs := make([]store.Device, 0, chunk)
 		for i := lo; i < min(lo+chunk, n); i++ {
-			d := store.Device{ID: fmt.Sprintf("d0%022x", i), Name: "dev-" + strconv.Itoa(i), ProductID: p.ID,
-				PlatformID: 12, ProductVersion: i % 5, Quarantined: i%50 == 0}
-			switch {
-			case i%4 == 1:
-				d.CustomerID = customers[i*7%len(customers)]
-			case i%50 == 2:
-				d.OwnerID = u.ID
-			}
-			if i%10 != 0 {
-				at := base.Add(time.Duration(i*7919%n) * time.Second)
-				d.LastHandshakeAt = &at
-			}
+			d := storetest.FleetDevice(i, n, p.ID, customers, u.ID, base)
 			devs = append(devs, d)
 			f.ids = append(f.ids, d.ID)
 		}
