@@ -73,21 +73,6 @@ func postgresSchema(b testing.TB) string {
 	return u.String()
 }
 
-// analyzeSchema gathers the statistics of the tables of the schema dsn
-// uses.
-func analyzeSchema(b *testing.B, dsn string) {
-	db, err := sql.Open("pgx", dsn)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	for _, t := range []string{"users", "customers", "devices", "product_device_lists", "product_device_changes"} {
-		if _, err := db.Exec("ANALYZE " + t); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
 func benchProductPages(b *testing.B, n int, opts apitest.Options) {
 	opts.Config.GlobalRate = 1 << 30 // the benchmark's clock stands still
 	env := apitest.New(b, opts)
@@ -99,14 +84,7 @@ func benchProductPages(b *testing.B, n int, opts apitest.Options) {
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	// One device in 4 belongs to one of 2,000 customers, one in 50 to
 	// the owner (the caller): a page shows up to 25 or 100 owners.
-	customers := make([]string, 2000)
-	for i := range customers {
-		c := &store.Customer{ProductID: prod.ID, Email: fmt.Sprintf("customer-%d@example.com", i), PasswordHash: "x"}
-		if err := env.DB.CreateCustomer(ctx, c); err != nil {
-			b.Fatal(err)
-		}
-		customers[i] = c.ID
-	}
+	customers := storetest.FleetCustomers(b, env.DB, prod.ID, 2000)
 	const chunk = 10000
 	for lo := 0; lo < n; lo += chunk {
 		devs := make([]store.Device, 0, chunk)
@@ -122,7 +100,9 @@ func benchProductPages(b *testing.B, n int, opts apitest.Options) {
 	if opts.DSN != "" {
 		// The statistics autovacuum would have gathered by now (the test
 		// server may run without it): PostgreSQL plans by them.
-		analyzeSchema(b, opts.DSN)
+		if err := env.DB.Analyze(ctx); err != nil {
+			b.Fatal(err)
+		}
 	}
 	ref := api.New(api.Config{Now: env.Clock.Now, GlobalRate: 1 << 30}, api.Deps{Store: plainStore{env.DB}, Auth: env.Auth}, nil)
 	// apart checks the team (store.TeamAccess) before it reads the page,

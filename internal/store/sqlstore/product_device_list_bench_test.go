@@ -37,14 +37,7 @@ func seedProductFleet(tb testing.TB, db *DB, n int) productFleet {
 	if err := db.CreateProduct(ctx, p, u.Username); err != nil {
 		tb.Fatal(err)
 	}
-	customers := make([]string, max(1, min(2000, n/8)))
-	for i := range customers {
-		c := &store.Customer{ProductID: p.ID, Email: fmt.Sprintf("customer-%d@example.com", i), PasswordHash: "x"}
-		if err := db.CreateCustomer(ctx, c); err != nil {
-			tb.Fatal(err)
-		}
-		customers[i] = c.ID
-	}
+	customers := storetest.FleetCustomers(tb, db, p.ID, max(1, min(2000, n/8)))
 	f := productFleet{product: store.ProductRef{ID: p.ID}, userID: u.ID, ids: make([]string, 0, n)}
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	const chunk = 10000
@@ -61,7 +54,7 @@ func seedProductFleet(tb testing.TB, db *DB, n int) productFleet {
 	}
 	// Statistics as autovacuum keeps them (the test server may run
 	// without it); only this schema's tables.
-	if _, err := db.w.ExecContext(ctx, `ANALYZE users, customers, devices, product_device_lists, product_device_changes`); err != nil {
+	if err := db.Analyze(ctx); err != nil {
 		tb.Fatal(err)
 	}
 	return f

@@ -1,8 +1,10 @@
 package storetest
 
 import (
+	"context"
 	"fmt"
 	"strconv"
+	"testing"
 	"time"
 
 	"github.com/wick-cloud/wick/internal/store"
@@ -28,4 +30,19 @@ func FleetDevice(i, n int, productID int64, customers []string, ownerID string, 
 		d.LastHandshakeAt = &at
 	}
 	return d
+}
+
+// FleetCustomers creates n customers of productID (customer-i@example.com)
+// in st for FleetDevice, and returns their IDs.
+func FleetCustomers(tb testing.TB, st store.Customers, productID int64, n int) []string {
+	tb.Helper()
+	ids := make([]string, n)
+	for i := range ids {
+		c := &store.Customer{ProductID: productID, Email: fmt.Sprintf("customer-%d@example.com", i), PasswordHash: "x"}
+		if err := st.CreateCustomer(context.Background(), c); err != nil {
+			tb.Fatal(err)
+		}
+		ids[i] = c.ID
+	}
+	return ids
 }
