@@ -598,7 +598,9 @@ func (db *DB) ResetNode(ctx context.Context, node string, at time.Time) ([]strin
 
 // ResetNodeBatch marks offline at most limit devices that node holds from
 // sessions whose handshake was before at, in one statement, and returns
-// their IDs, sorted. The devices_node index finds them.
+// their IDs, sorted. The devices_node index, which holds only devices
+// with a node (migration 0019), finds them: the query says node <> ''
+// so that SQLite and PostgreSQL may use it.
 func (db *DB) ResetNodeBatch(ctx context.Context, node string, at time.Time, limit int) ([]string, error) {
 	if node == "" || limit <= 0 {
 		return nil, nil
@@ -608,7 +610,7 @@ func (db *DB) ResetNodeBatch(ctx context.Context, node string, at time.Time, lim
 		var err error
 		ids, err = db.collectStrings(ctx, tx, `UPDATE devices SET online = FALSE, node = '', session_id = ''
 			WHERE id IN (SELECT id FROM devices
-				WHERE node = ? AND (last_handshake_at IS NULL OR last_handshake_at < ?) LIMIT ?)
+				WHERE node = ? AND node <> '' AND (last_handshake_at IS NULL OR last_handshake_at < ?) LIMIT ?)
 			RETURNING id`, node, toMS(at), limit)
 		return err
 	})

@@ -126,8 +126,11 @@ func (db *DB) deviceListStamp(ctx context.Context, column, id string) (store.Dev
 	if db.dialect == dialectPostgres || id == "" {
 		return s, false, nil
 	}
+	// The column's index (owner_id or customer_id, row_version) holds
+	// only rows where it is not '' (migration 0019), and SQLite uses it
+	// only for a query that says so.
 	err := db.r.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(MAX(row_version), 0) FROM devices WHERE `+
-		column+` = ?`, id).Scan(&s.Count, &s.MaxVersion)
+		column+` = ? AND `+column+` <> ''`, id).Scan(&s.Count, &s.MaxVersion)
 	if err != nil {
 		return s, false, wrap(err, "device list stamp of %s %q", column, id)
 	}
