@@ -599,8 +599,8 @@ func (db *DB) ResetNode(ctx context.Context, node string, at time.Time) ([]strin
 // ResetNodeBatch marks offline at most limit devices that node holds from
 // sessions whose handshake was before at, in one statement, and returns
 // their IDs, sorted. The devices_node index, which holds only devices
-// with a node (migration 0019), finds them: the query says node <> ''
-// so that SQLite and PostgreSQL may use it.
+// with a node (migration 0019), finds them: the query excludes the empty
+// node as the index does, so that SQLite and PostgreSQL may use it.
 func (db *DB) ResetNodeBatch(ctx context.Context, node string, at time.Time, limit int) ([]string, error) {
 	if node == "" || limit <= 0 {
 		return nil, nil
