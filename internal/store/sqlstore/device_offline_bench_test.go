@@ -24,9 +24,14 @@ type offlineFleet struct {
 // device id.
 func offlineSession(id string) string { return "s-" + id }
 
-// indexesBefore0019 puts back the indexes that migration 0019 narrowed,
-// for the benchmarks' "before" side.
-const indexesBefore0019 = `DROP INDEX devices_node;
+// indexesBefore0019and0020 puts back the indexes that migrations 0019
+// and 0020
+// narrowed, for the benchmarks' "before" side.
+const indexesBefore0019and0020 = `DROP INDEX devices_owner_list;
+CREATE INDEX devices_owner_list ON devices (owner_id, last_handshake_at);
+DROP INDEX devices_customer_list;
+CREATE INDEX devices_customer_list ON devices (customer_id, last_handshake_at);
+DROP INDEX devices_node;
 CREATE INDEX devices_node ON devices (node);
 DROP INDEX devices_owner_version;
 CREATE INDEX devices_owner_version ON devices (owner_id, row_version);
@@ -37,7 +42,8 @@ CREATE INDEX devices_customer_version ON devices (customer_id, row_version);`
 // product list benchmarks (100,000 devices, WICK_BENCH_OFFLINE_DEVICES
 // changes it), each with a P-256 key, a describe and a session on node-a,
 // as the devices of a Gen 3 server that is about to shut down. before
-// gives it the indexes of before migration 0019.
+// gives it the indexes of before migrations 0019 and 0020, and its write
+// connection the temporary files of before writeTempStorePragma.
 func seedOfflineFleet(b *testing.B, before bool) offlineFleet {
 	b.Helper()
 	n := 100000
@@ -48,7 +54,7 @@ func seedOfflineFleet(b *testing.B, before bool) offlineFleet {
 	b.Cleanup(func() { db.Close() })
 	ctx := b.Context()
 	if before {
-		if _, err := db.w.ExecContext(ctx, indexesBefore0019); err != nil {
+		if _, err := db.w.ExecContext(ctx, indexesBefore0019and0020+"PRAGMA temp_store = DEFAULT;"); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -125,8 +131,8 @@ func alternate(b *testing.B, prepare func(k, i int), write func(k, i int) int) {
 // 2,000 devices of a 100,000-device fleet (random across it, as a
 // shutdown's sessions are) marked offline by SetDevicesOffline, each
 // chunk put back online outside the timer. Now runs on today's schema,
-// before on a fleet with the indexes of before migration 0019 and
-// setDevicesOfflineBefore, alternating.
+// before on a fleet as before migrations 0019 and 0020 and
+// writeTempStorePragma, with setDevicesOfflineBefore, alternating.
 func BenchmarkSetDevicesOffline(b *testing.B) {
 	fleets := [2]offlineFleet{seedOfflineFleet(b, false), seedOfflineFleet(b, true)}
 	ways := [2]func(context.Context, []store.DeviceOffline) ([]bool, error){
@@ -195,4 +201,52 @@ func (db *DB) setDevicesOfflineBefore(ctx context.Context, offs []store.DeviceOf
 		applied[index[id]] = true
 	}
 	return applied, nil
+}
+
+// BenchmarkApplyPresenceFleet measures the onlines of a reconnect storm:
+// batches of 256 devices of the 100,000-device fleet of
+// BenchmarkSetDevicesOffline, all offline at first, coming online with a
+// new session in their product (which moves the product list's version:
+// the handshake time is a sort key) in one ApplyPresence. Now runs on
+// today's schema, before on a fleet as before migrations 0019 and 0020
+// and writeTempStorePragma, with applyPresenceBefore, alternating.
+func BenchmarkApplyPresenceFleet(b *testing.B) {
+	fleets := [2]offlineFleet{seedOfflineFleet(b, false), seedOfflineFleet(b, true)}
+	for _, f := range fleets {
+		if _, err := f.db.w.ExecContext(b.Context(), `UPDATE devices SET online = FALSE, node = '', session_id = ''`); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var productID int64
+	if err := fleets[0].db.w.QueryRowContext(b.Context(), `SELECT product_id FROM devices LIMIT 1`).Scan(&productID); err != nil {
+		b.Fatal(err)
+	}
+	ways := [2]func(context.Context, []store.PresenceUpdate) ([]bool, error){
+		fleets[0].db.ApplyPresence, fleets[1].db.applyPresenceBefore,
+	}
+	const size = 256
+	batches := len(fleets[0].ids) / size
+	at := time.Now()
+	ups := make([]store.PresenceUpdate, size)
+	alternate(b, func(k, i int) {
+		c := i % batches
+		at = at.Add(time.Millisecond)
+		for x, id := range fleets[k].ids[c*size : (c+1)*size] {
+			ups[x] = store.PresenceUpdate{DeviceID: id, Online: &store.DeviceSession{
+				Node: "node-b", SessionID: "r" + strconv.Itoa(i) + "-" + id, IP: "192.0.2.18", At: at,
+				PlatformID: 12, ProductID: productID, ProductVersion: x % 5, SystemModuleVersion: 6201,
+			}}
+		}
+	}, func(k, i int) int {
+		if _, err := ways[k](b.Context(), ups); err != nil {
+			b.Fatal(err)
+		}
+		return len(ups)
+	})
+}
+
+// applyPresenceBefore is ApplyPresence as it was before it assigned row
+// versions itself.
+func (db *DB) applyPresenceBefore(ctx context.Context, updates []store.PresenceUpdate) ([]bool, error) {
+	return db.ApplyPresence(ctx, updates)
 }

@@ -87,7 +87,7 @@ func TestSQLitePragmas(t *testing.T) {
 		name string
 		want map[string]string
 	}{
-		{db.w, "writer", map[string]string{"busy_timeout": "5000", "journal_mode": "wal", "synchronous": "1", "foreign_keys": "1", "query_only": "0"}},
+		{db.w, "writer", map[string]string{"busy_timeout": "5000", "journal_mode": "wal", "synchronous": "1", "foreign_keys": "1", "query_only": "0", "temp_store": "2"}},
 		{db.r, "reader", map[string]string{"busy_timeout": "5000", "journal_mode": "wal", "synchronous": "1", "foreign_keys": "1", "query_only": "1"}},
 	} {
 		for pragma, want := range tc.want {
