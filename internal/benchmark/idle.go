@@ -41,11 +41,13 @@ type IdleResult struct {
 	PerDevice     float64 `json:"rss_per_device_bytes"`
 	// ServerCores is the server's CPU over the window, in cores.
 	ServerCores float64 `json:"server_cores"`
-	// DatagramsIn and Wakes are per second over the window (Gen 3):
-	// datagrams from devices (their keep-alive pings, mostly) and parked
-	// sessions woken.
+	// DatagramsIn, Wakes and DemuxPings are per second over the window
+	// (Gen 3): datagrams from devices (their keep-alive pings, mostly),
+	// parked sessions woken, and pings of parked sessions answered by the
+	// gateway's demultiplexer without a wake-up.
 	DatagramsIn float64 `json:"udp_datagrams_in_per_s,omitempty"`
 	Wakes       float64 `json:"udp_wakes_per_s,omitempty"`
+	DemuxPings  float64 `json:"udp_demux_pings_per_s,omitempty"`
 	// PollerPings and SessionPings are the Gen 2 keep-alive pings per
 	// second over the window answered by the gateway's poller (the session
 	// stays parked) and by a session's read loop.
@@ -145,6 +147,8 @@ func (e *Env) Idle(ctx context.Context, concurrency int, m Measure, progress io.
 	in := `wick_udp_datagrams_total{direction="in"}`
 	res.DatagramsIn = (m1[in] - m0[in]) / wall
 	res.Wakes = (m1["wick_udp_wakes_total"] - m0["wick_udp_wakes_total"]) / wall
+	demux := `wick_device_pings_total{answered_by="demux"}`
+	res.DemuxPings = (m1[demux] - m0[demux]) / wall
 	res.ServerRSS, _ = e.proc.memory()
 	if res.Devices > 0 && res.ServerRSS > res.ServerRSSBase {
 		res.PerDevice = float64(res.ServerRSS-res.ServerRSSBase) / float64(res.Devices)
@@ -216,7 +220,7 @@ func (r *IdleResult) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "server memory            RSS %s (%s before any device): %.0f B per device\n", mib(r.ServerRSS), mib(r.ServerRSSBase), r.PerDevice)
 	fmt.Fprintf(w, "server CPU               %.3f cores", r.ServerCores)
 	if r.UDP {
-		fmt.Fprintf(w, " (%.0f datagrams/s in, %.0f wakes/s)", r.DatagramsIn, r.Wakes)
+		fmt.Fprintf(w, " (%.0f datagrams/s in, %.0f wakes/s, %.0f pings/s answered without one)", r.DatagramsIn, r.Wakes, r.DemuxPings)
 	} else {
 		fmt.Fprintf(w, " (pings/s answered by the poller %.0f, by a session %.0f)", r.PollerPings, r.SessionPings)
 	}

@@ -131,6 +131,10 @@ type Stats struct {
 	// running or unable to park, and Gen 3 sessions).
 	TCPPollerPings uint64
 	SessionPings   uint64
+	// UDPParkedPings counts keep-alive pings of parked Gen 3 sessions
+	// answered by the gateway's demultiplexer without waking the session
+	// (udp_park_ping.go).
+	UDPParkedPings uint64
 }
 
 // counters is the atomic form of Stats.
@@ -163,6 +167,7 @@ type counters struct {
 	tcpParked                               atomic.Int64
 	tcpWakes                                atomic.Uint64
 	tcpPollerPings, sessionPings            atomic.Uint64
+	udpParkedPings                          atomic.Uint64
 	// udpHandshakeNanos sums the time handshakes spent in their slot
 	// (the server's crypto), for benchmarks.
 	udpHandshakeNanos atomic.Int64
@@ -222,6 +227,7 @@ func (c *counters) snapshot() Stats {
 		TCPParked:           c.tcpParked.Load(),
 		TCPWakes:            c.tcpWakes.Load(),
 		TCPPollerPings:      c.tcpPollerPings.Load(),
+		UDPParkedPings:      c.udpParkedPings.Load(),
 		SessionPings:        c.sessionPings.Load(),
 	}
 }

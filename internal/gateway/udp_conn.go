@@ -116,8 +116,12 @@ func newUDPSession(g *Gateway, c *udpConn) *session {
 }
 
 // deliver queues a copy of d for the session goroutine, or drops it when
-// the queue is full.
+// the queue is full; a parked session's keep-alive ping is answered
+// without waking it (pingParked).
 func (c *udpConn) deliver(pc net.PacketConn, d []byte, addr netip.AddrPort) {
+	if c.parked.Load() && c.pingParked(pc, d, addr) {
+		return
+	}
 	dg := getDatagram()
 	dg.b = append(dg.b[:0], d...)
 	dg.addr, dg.pc = addr, pc

@@ -399,8 +399,9 @@ func writeGateway(w *metrics.Writer, st gateway.Stats) {
 	w.Counter("wick_ota_chunks_total", "Firmware chunks sent to devices, resends included.", st.OTAChunks)
 	w.Gauge("wick_tcp_sessions_parked", "Gen 2 sessions parked now: idle, no goroutine, waiting in the gateway's poller.", float64(st.TCPParked))
 	w.Counter("wick_tcp_wakes_total", "Parked Gen 2 sessions whose goroutine was started again (a frame other than a ping, a hang-up, a close).", st.TCPWakes)
-	const pings = "Keep-alive pings answered, by the gateway's poller of parked Gen 2 sessions (no goroutine) or by a session's goroutine (running Gen 2 sessions, Gen 3)."
+	const pings = "Keep-alive pings answered, by the gateway's poller of parked Gen 2 sessions (no goroutine), by the Gen 3 demultiplexer for parked Gen 3 sessions (no goroutine), or by a session's goroutine (running sessions)."
 	w.Counter("wick_device_pings_total", pings, st.TCPPollerPings, metrics.Label{Name: "answered_by", Value: "poller"})
+	w.Counter("wick_device_pings_total", pings, st.UDPParkedPings, metrics.Label{Name: "answered_by", Value: "demux"})
 	w.Counter("wick_device_pings_total", pings, st.SessionPings, metrics.Label{Name: "answered_by", Value: "session"})
 	writeGatewayUDP(w, st)
 }

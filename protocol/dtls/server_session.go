@@ -93,6 +93,18 @@ func (s *Session) SealType(dst []byte, typ ContentType, content []byte) ([]byte,
 // dst, returning the real content type. It refuses records of another epoch,
 // without the session's connection ID when one was negotiated, and replays.
 func (s *Session) Open(dst []byte, rec *Record) ([]byte, ContentType, error) {
+	out, typ, err := s.Peek(dst, rec)
+	if err != nil {
+		return dst, 0, err
+	}
+	s.Replay.Mark(rec.Header.Seq)
+	return out, typ, nil
+}
+
+// Peek is Open without marking the record's sequence number as seen: a
+// caller that keeps the record marks it (Replay.Mark), one that hands it
+// on leaves it to be opened again.
+func (s *Session) Peek(dst []byte, rec *Record) ([]byte, ContentType, error) {
 	if rec.Header.Epoch != s.ReadEpoch {
 		return dst, 0, fmt.Errorf("%w: epoch %d", ErrNotForSession, rec.Header.Epoch)
 	}
@@ -103,10 +115,5 @@ func (s *Session) Open(dst []byte, rec *Record) ([]byte, ContentType, error) {
 	if !s.Replay.Check(rec.Header.Seq) {
 		return dst, 0, fmt.Errorf("%w: replayed sequence number %d", ErrNotForSession, rec.Header.Seq)
 	}
-	out, typ, err := s.Read.Open(dst, rec)
-	if err != nil {
-		return dst, 0, err
-	}
-	s.Replay.Mark(rec.Header.Seq)
-	return out, typ, nil
+	return s.Read.Open(dst, rec)
 }
