@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"AuthCodes", authCodeTests},
 		{"OAuthGrants", grantTests},
 		{"Firmware", firmwareTests},
+		{"Presence", presenceTests},
 	}
 	for _, suite := range suites {
 		t.Run(suite.name, func(t *testing.T) {
