@@ -605,15 +605,12 @@ func (db *DB) ResetNodeBatch(ctx context.Context, node string, at time.Time, lim
 	if node == "" || limit <= 0 {
 		return nil, nil
 	}
-	var ids []string
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		var err error
-		ids, err = db.collectStrings(ctx, tx, `UPDATE devices SET online = FALSE, node = '', session_id = ''
-			WHERE id IN (SELECT id FROM devices
-				WHERE node = ? AND node <> '' AND (last_handshake_at IS NULL OR last_handshake_at < ?) LIMIT ?)
-			RETURNING id`, node, toMS(at), limit)
-		return err
-	})
+	// One statement, its own transaction: inside a longer one, SQLite
+	// would keep a statement journal of every page it changes.
+	ids, err := db.collectStrings(ctx, db.w, `UPDATE devices SET online = FALSE, node = '', session_id = ''
+		WHERE id IN (SELECT id FROM devices
+			WHERE node = ? AND node <> '' AND (last_handshake_at IS NULL OR last_handshake_at < ?) LIMIT ?)
+		RETURNING id`, node, toMS(at), limit)
 	if err != nil {
 		return nil, wrap(err, "reset node %q", node)
 	}
