@@ -29,7 +29,7 @@ func (db *DB) Snapshot(ctx context.Context) ([]byte, error) {
 	defer conn.Close()
 	var img []byte
 	err = conn.Raw(func(dc any) error {
-		s, ok := dc.(serializer)
+		s, ok := unwrapConn(dc).(serializer)
 		if !ok {
 			return fmt.Errorf("connection %T cannot serialize", dc)
 		}
@@ -69,6 +69,10 @@ func (db *DB) loadSnapshot(img []byte) error {
 	}
 	defer conn.Close()
 	return conn.Raw(func(dc any) error {
+		if sc, ok := dc.(*stmtConn); ok {
+			sc.dropStatements() // they belong to the database being replaced
+		}
+		dc = unwrapConn(dc)
 		d, ok := dc.(deserializer)
 		if !ok {
 			return fmt.Errorf("connection %T cannot deserialize", dc)

@@ -46,7 +46,8 @@ const writeCachePragma = "PRAGMA cache_size = -32768" // KiB
 const writeTempStorePragma = "PRAGMA temp_store = MEMORY"
 
 // sqliteConnector opens connections through the "sqlite" driver and runs
-// sqlitePragmas, then extra, on each.
+// sqlitePragmas, then extra, on each; each keeps its prepared statements
+// (stmtConn).
 type sqliteConnector struct {
 	driver.Connector
 	extra []string
@@ -80,7 +81,12 @@ func (c *sqliteConnector) Connect(ctx context.Context) (driver.Conn, error) {
 			return nil, err
 		}
 	}
-	return conn, nil
+	sc, err := newStmtConn(conn)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return sc, nil
 }
 
 // sqliteBusyWait bounds how long execRetryBusy retries, as busy_timeout
