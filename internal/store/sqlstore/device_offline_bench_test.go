@@ -39,7 +39,9 @@ CREATE INDEX devices_customer_version ON devices (customer_id, row_version);`
 // seedOfflineFleet fills a SQLite file with the product fleet of the
 // product list benchmarks (100,000 devices, WICK_BENCH_OFFLINE_DEVICES
 // changes it), each with a P-256 key, a describe and a session on node-a,
-// as the devices of a Gen 3 server that is about to shut down. before
+// as the devices of a Gen 3 server that is about to shut down; with
+// WICK_BENCH_OFFLINE_OWNED set, all owned by one user and in no product,
+// as wick sim's. before
 // gives it the indexes of before migrations 0019 and 0020, and its write
 // connection the temporary files of before writeTempStorePragma.
 func seedOfflineFleet(b *testing.B, before bool) offlineFleet {
@@ -66,6 +68,13 @@ func seedOfflineFleet(b *testing.B, before bool) offlineFleet {
 		store.KeyECC, toMS(time.Now()))
 	if err != nil {
 		b.Fatal(err)
+	}
+	if os.Getenv("WICK_BENCH_OFFLINE_OWNED") != "" {
+		// As wick sim's devices: all claimed by one user, in no product.
+		_, err := db.w.ExecContext(ctx, `UPDATE devices SET owner_id = ?, customer_id = '', product_id = 0`, f.userID)
+		if err != nil {
+			b.Fatal(err)
+		}
 	}
 	b.Logf("%d online devices in %v", n, time.Since(start).Round(time.Millisecond))
 	ids := f.ids
