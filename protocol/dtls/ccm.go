@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-
-	"github.com/pion/dtls/v4/pkg/crypto/ccm"
 )
 
 // Sizes of the AES-128-CCM-8 record protection (docs/dtls.md, Record protection).
@@ -54,11 +52,7 @@ func NewCipher(key, iv []byte) (*Cipher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dtls: %w", err)
 	}
-	aead, err := ccm.NewCCM(block, TagLen, ImplicitIVLen+ExplicitNonceLen)
-	if err != nil {
-		return nil, fmt.Errorf("dtls: %w", err)
-	}
-	c := &Cipher{aead: aead}
+	c := &Cipher{aead: newCCM8(block)}
 	copy(c.key[:], key)
 	copy(c.iv[:], iv)
 	return c, nil
