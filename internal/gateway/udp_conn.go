@@ -99,7 +99,7 @@ type udpConn struct {
 	// Parking (udp_park.go). in is nil while parked.
 	pmu       sync.Mutex
 	parked    atomic.Bool // written with pmu held: no goroutine runs the session
-	packed    []byte      // guarded by smu; the record keys and IVs while sess has no ciphers
+	packed    []byte      // guarded by smu; the record keys and IVs while sess has no ciphers (empty: it has them)
 	retryPark time.Time   // read goroutine only
 }
 

@@ -196,12 +196,12 @@ func (s *session) resume() (parked bool) {
 // Called with c.smu held.
 func (c *udpConn) packLocked() {
 	s := c.sess
-	if s == nil || s.Read == nil || s.Write == nil || c.packed != nil {
+	if s == nil || s.Read == nil || s.Write == nil || len(c.packed) != 0 {
 		return
 	}
 	rk, riv := s.Read.KeyIV()
 	wk, wiv := s.Write.KeyIV()
-	b := make([]byte, 0, 2*(dtls.KeyLen+dtls.ImplicitIVLen))
+	b := c.packed[:0] // the storage of the last packing, if any
 	b = append(append(append(append(b, rk[:]...), riv[:]...), wk[:]...), wiv[:]...)
 	s.Read, s.Write, c.packed = nil, nil, b
 }
@@ -212,7 +212,7 @@ func (c *udpConn) sessLocked() (*dtls.Session, error) {
 	if c.sess == nil {
 		return nil, errors.New("gateway: dtls session not established")
 	}
-	if c.packed == nil {
+	if len(c.packed) == 0 {
 		return c.sess, nil
 	}
 	const n = dtls.KeyLen + dtls.ImplicitIVLen
@@ -225,7 +225,7 @@ func (c *udpConn) sessLocked() (*dtls.Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: unpack dtls session: %w", err)
 	}
-	c.sess.Read, c.sess.Write, c.packed = r, w, nil
+	c.sess.Read, c.sess.Write, c.packed = r, w, p[:0] // the storage stays for the next packing
 	return c.sess, nil
 }
 

@@ -2,7 +2,6 @@ package dtls
 
 import (
 	"crypto/aes"
-	"crypto/cipher"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -32,7 +31,7 @@ var ErrBadRecordMAC = errors.New("dtls: bad record MAC")
 // sequence number and keep the replay window. A Cipher is safe for
 // concurrent use.
 type Cipher struct {
-	aead cipher.AEAD
+	aead ccm8 // by value: one allocation per Cipher
 	key  [KeyLen]byte // kept for Session.MarshalBinary
 	iv   [ImplicitIVLen]byte
 }
@@ -52,7 +51,7 @@ func NewCipher(key, iv []byte) (*Cipher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dtls: %w", err)
 	}
-	c := &Cipher{aead: newCCM8(block)}
+	c := &Cipher{aead: ccm8{b: block}}
 	copy(c.key[:], key)
 	copy(c.iv[:], iv)
 	return c, nil
