@@ -170,6 +170,11 @@ func (g *Gateway) ServeUDP(pc net.PacketConn) error {
 	if u == nil {
 		return errors.New("gateway: ServeUDP needs Deps.UDPKey")
 	}
+	var ac udpAddrPortConn
+	if uc, ok := pc.(*net.UDPConn); ok {
+		ac = wrapUDP(uc)
+		pc = ac // every write on this socket takes the same path
+	}
 	g.mu.Lock()
 	if g.closed {
 		g.mu.Unlock()
@@ -193,7 +198,6 @@ func (g *Gateway) ServeUDP(pc net.PacketConn) error {
 		delete(u.sockets, pc)
 		u.mu.Unlock()
 	}()
-	uc, _ := pc.(*net.UDPConn)
 	buf := make([]byte, maxDatagram+1)
 	var backoff time.Duration
 	for {
@@ -202,8 +206,8 @@ func (g *Gateway) ServeUDP(pc net.PacketConn) error {
 			addr netip.AddrPort
 			err  error
 		)
-		if uc != nil {
-			n, addr, err = uc.ReadFromUDPAddrPort(buf)
+		if ac != nil {
+			n, addr, err = ac.ReadFromUDPAddrPort(buf)
 		} else {
 			var a net.Addr
 			n, a, err = pc.ReadFrom(buf)
@@ -450,10 +454,18 @@ func (u *udpServer) noteMiss(k cidKey) {
 	u.misses[k] = time.Now()
 }
 
-// write sends one datagram, without allocating on a *net.UDPConn.
+// udpAddrPortConn is a UDP socket as the gateway reads and writes it:
+// *net.UDPConn, or on Linux rawUDPConn (udp_raw_linux.go).
+type udpAddrPortConn interface {
+	net.PacketConn
+	ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error)
+	WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error)
+}
+
+// write sends one datagram, without allocating on a UDP socket.
 func (u *udpServer) write(pc net.PacketConn, b []byte, addr netip.AddrPort) error {
 	var err error
-	if uc, ok := pc.(*net.UDPConn); ok {
+	if uc, ok := pc.(udpAddrPortConn); ok {
 		_, err = uc.WriteToUDPAddrPort(b, addr)
 	} else {
 		_, err = pc.WriteTo(b, net.UDPAddrFromAddrPort(addr))
