@@ -31,7 +31,7 @@ var ErrBadRecordMAC = errors.New("dtls: bad record MAC")
 // sequence number and keep the replay window. A Cipher is safe for
 // concurrent use.
 type Cipher struct {
-	aead ccm8 // by value: one allocation per Cipher
+	aead ccm8         // by value: one allocation per Cipher
 	key  [KeyLen]byte // kept for Session.MarshalBinary
 	iv   [ImplicitIVLen]byte
 }
