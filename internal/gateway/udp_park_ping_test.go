@@ -8,18 +8,26 @@ import (
 	"github.com/wick-cloud/wick/protocol"
 )
 
+// parkedUDPDevice returns a world whose one device is online, its session
+// parked (after 100 ms of silence).
+func parkedUDPDevice(t testing.TB) (*udpWorld, *udpDevice) {
+	t.Helper()
+	w := newUDPWorld(t, parkConfig())
+	id, key := deviceID(1), testUDPKey(t, "device_a")
+	w.provisionECC(id, key, "")
+	d := w.onlineUDP(id, key)
+	w.waitParked(1)
+	return w, d
+}
+
 // TestUDPParkedPing: the keep-alive pings of a parked Gen 3 session are
 // answered by the demultiplexer without waking it (udp_park_ping.go),
 // and move its last-heard time and idle deadline; a replayed ping is
 // not answered; a small record that is not a ping, and a ping from a new
 // address, still reach the session, unread.
 func TestUDPParkedPing(t *testing.T) {
-	w := newUDPWorld(t, parkConfig())
-	id, key := deviceID(1), testUDPKey(t, "device_a")
-	w.provisionECC(id, key, "")
-	d := w.onlineUDP(id, key)
-	w.waitParked(1)
-	s := w.g.lookup(id.String())
+	w, d := parkedUDPDevice(t)
+	s := w.g.lookup(d.id.String())
 	c := s.tr.(*udpConn)
 	before := w.g.Stats()
 
@@ -107,11 +115,7 @@ func TestUDPParkedPing(t *testing.T) {
 // the demultiplexer's answer (pingParked), the ACK opened by the device.
 // The session stays parked throughout (checked at the end).
 func BenchmarkUDPParkedPing(b *testing.B) {
-	w := newUDPWorld(b, parkConfig())
-	id, key := deviceID(1), testUDPKey(b, "device_a")
-	w.provisionECC(id, key, "")
-	d := w.onlineUDP(id, key)
-	w.waitParked(1)
+	w, d := parkedUDPDevice(b)
 	before := w.g.Stats()
 	b.ReportAllocs()
 	for b.Loop() {
