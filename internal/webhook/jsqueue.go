@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -49,6 +50,10 @@ type jsQueue struct {
 	mu      sync.Mutex
 	readers map[string]*jsReader // guarded by mu
 	wakeSub *nats.Subscription
+
+	// published is set after this process publishes jobs, and keepTail
+	// clears it when it moves the ballast behind them.
+	published atomic.Bool
 }
 
 // Queue tuning (see docs/webhooks.md, Delivery).
@@ -193,9 +198,11 @@ func (q *jsQueue) close() {
 // escaped hook ID, so depth ignores it.
 func (q *jsQueue) tailSubject() string { return q.base + "~tail" }
 
-// keepTail publishes a tiny ballast message every interval and deletes
-// the previous one, until ctx ends, so that the stream's last block
-// always holds a live message. Without it, in a stream that also holds
+// keepTail publishes a tiny ballast message and deletes the previous one,
+// at start and then every interval in which this process published jobs,
+// until ctx ends, so that the stream's last block always holds a live
+// message. (Jobs of other processes are followed by their own ballast; a
+// stream nobody writes to keeps its ballast last and costs nothing.) Without it, in a stream that also holds
 // long-lived jobs (a failing hook's retries, a slow hook's backlog), every
 // deletion that empties the last block makes the server start a new
 // block, which it cannot delete while the old jobs remain (it carries a
@@ -205,9 +212,13 @@ func (q *jsQueue) tailSubject() string { return q.base + "~tail" }
 func (q *jsQueue) keepTail(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
-	for {
-		if _, err := q.js.Publish(ctx, q.tailSubject(), nil); err == nil {
-			_ = q.stream.Purge(ctx, jetstream.WithPurgeSubject(q.tailSubject()), jetstream.WithPurgeKeep(1))
+	for first := true; ; first = false {
+		if first || q.published.Swap(false) {
+			if _, err := q.js.Publish(ctx, q.tailSubject(), nil); err == nil {
+				_ = q.stream.Purge(ctx, jetstream.WithPurgeSubject(q.tailSubject()), jetstream.WithPurgeKeep(1))
+			} else {
+				q.published.Store(true) // try again at the next tick
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -236,6 +247,9 @@ func (q *jsQueue) enqueue(ctx context.Context, jobs []job) []error {
 		}
 		futs[i], errs[i] = q.js.PublishMsgAsync(m, opts...)
 	}
+	// Set after the jobs went out on the connection: a ballast published
+	// from now on is stored behind them.
+	q.published.Store(true)
 	var woken []string
 	seen := make(map[string]bool)
 	for i, f := range futs {
@@ -299,6 +313,7 @@ func classifyPublish(err error) error {
 
 func (q *jsQueue) requeue(ctx context.Context, j *job) error {
 	_, err := q.js.PublishMsg(ctx, &nats.Msg{Subject: q.retrySubject(j.HookID), Data: appendJob(nil, j)})
+	q.published.Store(true)
 	if err != nil {
 		return fmt.Errorf("webhook: requeue: %w", classifyPublish(err))
 	}

@@ -129,6 +129,40 @@ func TestQueueTailBlocks(t *testing.T) {
 	}
 }
 
+// TestQueueTailIdle: the ballast moves only after jobs were published. An
+// idle queue writes nothing to the stream (it used to replace the ballast
+// five times a second, a fifth of an idle server's CPU), and a delivery
+// is followed by a ballast again.
+func TestQueueTailIdle(t *testing.T) {
+	h := newHarness(t, testConfig(), harnessOpts{})
+	ctx := context.Background()
+	st, err := h.bus.JetStream().Stream(ctx, hooksStreamName(h.eng.prefix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lastSeq := func() uint64 {
+		info, err := st.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.State.LastSeq
+	}
+	waitFor(t, 5*time.Second, "the first ballast", func() bool { return lastSeq() > 0 })
+	idle := lastSeq()
+	time.Sleep(time.Second) // five ticks of keepTail
+	if got := lastSeq(); got != idle {
+		t.Fatalf("idle queue: last sequence %d -> %d, want no writes", idle, got)
+	}
+	rcv := newReceiver(t, nil)
+	hook := h.addHook("live", rcv.URL, nil)
+	h.publish("live", "x")
+	waitFor(t, 10*time.Second, "the delivery", func() bool { return h.hookStats(hook.ID).Delivered == 1 })
+	waitFor(t, 5*time.Second, "a ballast behind the job", func() bool {
+		m, err := st.GetLastMsgForSubject(ctx, h.eng.currentQueue().(*jsQueue).tailSubject())
+		return err == nil && m.Sequence == lastSeq() && m.Sequence > idle+1
+	})
+}
+
 // TestTwoEnginesShareHooks: two processes on one bus deliver every event
 // once; the hook's lease decides which one sends, and when that engine
 // stops the other takes the hook over.
