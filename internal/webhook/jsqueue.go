@@ -202,13 +202,13 @@ func (q *jsQueue) tailSubject() string { return q.base + "~tail" }
 // at start and then every interval in which this process published jobs,
 // until ctx ends, so that the stream's last block always holds a live
 // message. (Jobs of other processes are followed by their own ballast; a
-// stream nobody writes to keeps its ballast last and costs nothing.) Without it, in a stream that also holds
-// long-lived jobs (a failing hook's retries, a slow hook's backlog), every
-// deletion that empties the last block makes the server start a new
-// block, which it cannot delete while the old jobs remain (it carries a
-// tombstone) and which keeps a 256 KiB buffer for 10 s: a healthy hook at
-// 100 deliveries/s would cost some 250 MiB. (nats-server 2.15 filestore;
-// measured in docs/webhooks.md.)
+// stream nobody writes to keeps its ballast last and costs nothing.)
+// Without it, in a stream that also holds long-lived jobs (a failing
+// hook's retries, a slow hook's backlog), every deletion that empties the
+// last block makes the server start a new block, which it cannot delete
+// while the old jobs remain (it carries a tombstone) and which keeps a
+// 256 KiB buffer for 10 s: a healthy hook at 100 deliveries/s would cost
+// some 250 MiB. (nats-server 2.15 filestore; measured in docs/webhooks.md.)
 func (q *jsQueue) keepTail(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
