@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -89,4 +90,35 @@ func sameRePublish(a, b *jetstream.RePublish) bool {
 		return a == b
 	}
 	return *a == *b
+}
+
+// noRespondersFor bounds how long a request path keeps retrying "no
+// responders" (retryNoResponders).
+const noRespondersFor = 5 * time.Second
+
+// retryNoResponders runs fn again while it fails with nats.ErrNoResponders,
+// backing off from 20 ms to 500 ms, until it returns anything else, ctx ends
+// or the next wait would pass bound. In a NATS cluster a consumer that was
+// just created may not answer its first pull yet, and a stream whose leader
+// is being elected answers nobody for a moment; the client library reports
+// both at once as "no responders" instead of waiting (a replay for
+// Last-Event-ID failed so in CI, see docs/cluster-test.md).
+func retryNoResponders(ctx context.Context, log *slog.Logger, bound time.Duration, fn func() error) error {
+	deadline := time.Now().Add(bound)
+	wait := 20 * time.Millisecond
+	for {
+		err := fn()
+		if err == nil || !errors.Is(err, nats.ErrNoResponders) || time.Now().Add(wait).After(deadline) {
+			return err
+		}
+		log.Debug("bus: no responders; retrying", "wait", wait, "err", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("%w (then %w)", err, ctx.Err())
+		case <-t.C:
+		}
+		wait = min(2*wait, 500*time.Millisecond)
+	}
 }

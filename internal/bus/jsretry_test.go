@@ -3,10 +3,12 @@ package bus
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -74,6 +76,57 @@ func TestRetrySetup(t *testing.T) {
 		})
 		if err == nil || calls != 2 {
 			t.Errorf("err %v after %d calls; want an error after 2", err, calls)
+		}
+	})
+}
+
+func TestRetryNoResponders(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	noResp := fmt.Errorf("bus: replay: %w", nats.ErrNoResponders)
+	other := errors.New("bus: replay: bad request")
+	tests := []struct {
+		name      string
+		results   []error // fn's answers in order; the last repeats
+		bound     time.Duration
+		wantErr   error
+		wantCalls int
+		maxCalls  int // > wantCalls: any count in [wantCalls, maxCalls] (timing)
+	}{
+		{name: "first try", results: []error{nil}, bound: time.Second, wantCalls: 1},
+		{name: "after two no responders", results: []error{noResp, noResp, nil}, bound: time.Second, wantCalls: 3},
+		{name: "other error at once", results: []error{other, nil}, bound: time.Second, wantErr: other, wantCalls: 1},
+		{name: "no responders then other", results: []error{noResp, other}, bound: time.Second, wantErr: other, wantCalls: 2},
+		// 20+40+80 ms fit in 150 ms, the next 160 ms would not.
+		{name: "bound reached", results: []error{noResp}, bound: 150 * time.Millisecond, wantErr: nats.ErrNoResponders, wantCalls: 2, maxCalls: 4},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			calls := 0
+			err := retryNoResponders(t.Context(), log, tt.bound, func() error {
+				r := tt.results[min(calls, len(tt.results)-1)]
+				calls++
+				return r
+			})
+			if tt.wantErr == nil && err != nil || tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
+				t.Errorf("err = %v; want %v", err, tt.wantErr)
+			}
+			if calls < tt.wantCalls || calls > max(tt.wantCalls, tt.maxCalls) {
+				t.Errorf("calls = %d; want %d (up to %d)", calls, tt.wantCalls, max(tt.wantCalls, tt.maxCalls))
+			}
+		})
+	}
+	t.Run("context ends", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		calls := 0
+		err := retryNoResponders(ctx, log, time.Minute, func() error {
+			calls++
+			if calls == 2 {
+				cancel()
+			}
+			return noResp
+		})
+		if !errors.Is(err, context.Canceled) || !errors.Is(err, nats.ErrNoResponders) || calls != 2 {
+			t.Errorf("err = %v after %d calls; want no responders then canceled after 2", err, calls)
 		}
 	})
 }

@@ -45,8 +45,23 @@ func (b *Bus) since(ctx context.Context, m *matcher, lastID uint64, max int) ([]
 }
 
 // jsSince reads the replay from the JetStream stream with a short-lived
-// filtered consumer.
+// filtered consumer, starting over while the cluster answers "no
+// responders" (see retryNoResponders).
 func (b *Bus) jsSince(ctx context.Context, m *matcher, lastID uint64, max int) ([]Event, uint64, error) {
+	var (
+		evs []Event
+		hw  uint64
+	)
+	err := retryNoResponders(ctx, b.log, noRespondersFor, func() error {
+		var err error
+		evs, hw, err = b.jsSinceOnce(ctx, m, lastID, max)
+		return err
+	})
+	return evs, hw, err
+}
+
+// jsSinceOnce is one attempt of jsSince.
+func (b *Bus) jsSinceOnce(ctx context.Context, m *matcher, lastID uint64, max int) ([]Event, uint64, error) {
 	st, err := b.js.Stream(ctx, b.stream)
 	if err != nil {
 		return nil, 0, fmt.Errorf("bus: replay: %w", err)
