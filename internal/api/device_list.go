@@ -80,6 +80,16 @@ func (c *deviceListCache) lookup(list []store.DeviceVersion, out []*renderedDevi
 	return miss
 }
 
+// get returns the cached rendering of device id at version v, or nil.
+func (c *deviceListCache) get(id string, v int64) *renderedDevice {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if r := c.m[id]; r != nil && r.version == v {
+		return r
+	}
+	return nil
+}
+
 // put stores rendered devices, evicting arbitrary entries past the bound.
 func (c *deviceListCache) put(ids []string, rs []*renderedDevice) {
 	c.mu.Lock()

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -24,11 +25,12 @@ type plainStore struct{ store.Store }
 // version lists it reads; with noStamps its list stamps are never exact.
 type countingLists struct {
 	store.Store
-	lists    store.DeviceLists
-	stamps   store.DeviceListStamps
-	noStamps bool
-	read     atomic.Int64
-	versions atomic.Int64
+	lists       store.DeviceLists
+	stamps      store.DeviceListStamps
+	noStamps    bool
+	read        atomic.Int64
+	versions    atomic.Int64
+	rowVersions atomic.Int64
 }
 
 func (c *countingLists) DeviceListStampByOwner(ctx context.Context, id string) (store.DeviceListStamp, bool, error) {
@@ -48,6 +50,11 @@ func (c *countingLists) DeviceVersionsByOwner(ctx context.Context, id string) ([
 
 func (c *countingLists) DeviceVersionsByCustomer(ctx context.Context, id string) ([]store.DeviceVersion, error) {
 	return c.lists.DeviceVersionsByCustomer(ctx, id)
+}
+
+func (c *countingLists) DeviceVersion(ctx context.Context, id string) (int64, error) {
+	c.rowVersions.Add(1)
+	return c.Store.(store.DeviceRowVersions).DeviceVersion(ctx, id)
 }
 
 func (c *countingLists) DevicesByIDs(ctx context.Context, ids []string) ([]store.VersionedDevice, error) {
@@ -125,7 +132,50 @@ func testDeviceListCache(t *testing.T, noStamps bool) {
 			}
 		}
 	}
+	// get compares GET /v1/devices/{id} (by ID, from the cache) and by
+	// name with the reference for every device and both callers: status
+	// and body, the 403 for others' devices included.
+	get := func(step string) {
+		t.Helper()
+		for _, tok := range []string{userTok, custTok} {
+			for _, id := range []string{devKitchen, devGarage, devShed, devOther, devPorch, devNobody,
+				strings.ToUpper(devGarage), "garage", "carport", "porch", "000000000000000000000000"} {
+				r := httptest.NewRequest(http.MethodGet, "/v1/devices/"+id, nil)
+				r.Header.Set("Authorization", "Bearer "+tok)
+				r.RemoteAddr = "192.0.2.1:1234"
+				got, want := httptest.NewRecorder(), httptest.NewRecorder()
+				env.Handler.ServeHTTP(got, r)
+				ref.ServeHTTP(want, r.Clone(r.Context()))
+				if got.Code != want.Code || !bytes.Equal(got.Body.Bytes(), want.Body.Bytes()) {
+					t.Fatalf("%s: GET /v1/devices/%s: %d %s\nwant %d %s", step, id, got.Code, got.Body, want.Code, want.Body)
+				}
+				if cl := got.Header().Get("Content-Length"); cl != "" && cl != strconv.Itoa(got.Body.Len()) {
+					t.Fatalf("%s: GET /v1/devices/%s: Content-Length %s for %d bytes", step, id, cl, got.Body.Len())
+				}
+			}
+		}
+	}
 	check("first list", 3)
+	get("first list")
+	// The lists cached the callers' devices: getting one again reads its
+	// version and nothing else. (Others' devices are read on every GET
+	// and never cached.)
+	before, rows := counter.read.Load(), counter.rowVersions.Load()
+	for _, g := range []struct{ tok, id string }{{userTok, devKitchen}, {userTok, devGarage}, {userTok, devShed}, {custTok, devPorch}} {
+		r := httptest.NewRequest(http.MethodGet, "/v1/devices/"+g.id, nil)
+		r.Header.Set("Authorization", "Bearer "+g.tok)
+		w := httptest.NewRecorder()
+		env.Handler.ServeHTTP(w, r)
+		if w.Code != http.StatusOK {
+			t.Fatalf("GET /v1/devices/%s: %d %s", g.id, w.Code, w.Body)
+		}
+	}
+	if n := counter.read.Load() - before; n != 0 {
+		t.Errorf("GET of the callers' unchanged devices reread %d devices; want 0", n)
+	}
+	if n := counter.rowVersions.Load() - rows; n != 4 {
+		t.Errorf("4 GETs read %d row versions; want 4 (the cached path is not taken)", n)
+	}
 	v := counter.versions.Load()
 	check("unchanged", 0)
 	if n := counter.versions.Load() - v; noStamps != (n > 0) {
@@ -183,6 +233,7 @@ func testDeviceListCache(t *testing.T, noStamps bool) {
 			t.Fatalf("%s: %v", s.name, err)
 		}
 		check(s.name, s.read)
+		get(s.name)
 	}
 }
 

@@ -218,8 +218,11 @@ func (s *server) listDevicesUncached(rq *request) error {
 
 // handleGetDevice is GET /v1/devices/{id}
 // (docs/particle-api.md#device-endpoints): one of the caller's devices, by ID
-// or name.
+// or name. By ID it answers from the device cache (device_get.go).
 func (s *server) handleGetDevice(rq *request) error {
+	if ok, err := s.getCachedDevice(rq, rq.r.PathValue("id")); ok {
+		return err
+	}
 	d, err := s.callerDevice(rq, rq.r.PathValue("id"))
 	if err != nil {
 		return err

@@ -2,6 +2,8 @@ package api_test
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -246,13 +248,13 @@ func TestDevicesURL(t *testing.T) {
 	}
 }
 
-// BenchmarkListDevices measures GET /v1/devices for a user with 50
-// devices.
-func BenchmarkListDevices(b *testing.B) {
-	e := apitest.New(b, apitest.Options{InMemory: true})
+// benchDevices returns an API without a global rate limit, a token of a
+// user with 50 described devices, and their IDs.
+func benchDevices(b *testing.B) (*apitest.Env, string, []string) {
+	e := apitest.New(b, apitest.Options{InMemory: true, Config: api.Config{GlobalRate: -1}})
 	u := e.CreateUser(ownerName, ownerPass)
-	token := e.UserToken(u)
 	ctx := context.Background()
+	var ids []string
 	for i := 0; i < 50; i++ {
 		id := "ab" + itoa(int64(1000000000+i)) + "000000000000"
 		if _, err := e.Store.ProvisionDevice(ctx, id, "", nil, 0); err != nil {
@@ -265,14 +267,55 @@ func BenchmarkListDevices(b *testing.B) {
 			Functions: []string{"led", "reset"}, Variables: map[string]string{"temp": "double", "count": "int32"}}); err != nil {
 			b.Fatal(err)
 		}
+		ids = append(ids, id)
 	}
+	return e, e.UserToken(u), ids
+}
+
+// BenchmarkListDevices measures GET /v1/devices for a user with 50
+// devices.
+func BenchmarkListDevices(b *testing.B) {
+	e, token, _ := benchDevices(b)
 	req := apitest.Req{Method: "GET", Path: "/v1/devices", Token: token}
-	if r := e.Do(req); r.Status != 200 {
-		b.Fatalf("status %d: %s", r.Status, r.Body)
-	}
 	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		e.Do(req)
+	for b.Loop() {
+		if r := e.Do(req); r.Status != 200 {
+			b.Fatalf("status %d: %s", r.Status, r.Body)
+		}
+	}
+}
+
+// BenchmarkGetDevice measures GET /v1/devices/{id} by ID, cycling over a
+// user's 50 described devices: from the device cache (cached) and read and
+// rendered from the store for every request (uncached, the reference API
+// over a store without row versions).
+func BenchmarkGetDevice(b *testing.B) {
+	e, token, ids := benchDevices(b)
+	ref := api.New(api.Config{Now: e.Clock.Now, GlobalRate: -1}, api.Deps{Store: plainStore{e.DB}, Auth: e.Auth}, nil)
+	for _, h := range []struct {
+		name string
+		h    http.Handler
+	}{{"cached", e.Handler}, {"uncached", ref}} {
+		get := func(id string) {
+			r := httptest.NewRequest(http.MethodGet, "/v1/devices/"+id, nil)
+			r.Header.Set("Authorization", "Bearer "+token)
+			r.RemoteAddr = "192.0.2.1:1234"
+			w := httptest.NewRecorder()
+			h.h.ServeHTTP(w, r)
+			if w.Code != http.StatusOK {
+				b.Fatalf("%d %s", w.Code, w.Body)
+			}
+		}
+		for _, id := range ids {
+			get(id) // fill the cache: the figure is the steady state
+		}
+		b.Run(h.name, func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				get(ids[i%len(ids)])
+				i++
+			}
+		})
 	}
 }

@@ -37,6 +37,14 @@ type DeviceLists interface {
 	DevicesByIDs(ctx context.Context, ids []string) ([]VersionedDevice, error)
 }
 
+// DeviceRowVersions is implemented by stores that can read one device's
+// row version without the rest of the row, so that a caller holding the
+// device rendered at that version need not read it again.
+type DeviceRowVersions interface {
+	// DeviceVersion returns the row version of device id, or ErrNotFound.
+	DeviceVersion(ctx context.Context, id string) (int64, error)
+}
+
 // DeviceListStamp identifies one state of a user's or a customer's device
 // list: how many devices it has and their highest row version.
 type DeviceListStamp struct {

@@ -57,6 +57,18 @@ func (db *DB) deviceVersions(ctx context.Context, query string, args ...any) ([]
 	return out, nil
 }
 
+var _ store.DeviceRowVersions = (*DB)(nil)
+
+// DeviceVersion returns the row version of device id, or store.ErrNotFound.
+func (db *DB) DeviceVersion(ctx context.Context, id string) (int64, error) {
+	var v int64
+	err := db.queryRow(ctx, `SELECT row_version FROM devices WHERE id = ?`, id).Scan(&v)
+	if err != nil {
+		return 0, wrap(err, "device version %q", id)
+	}
+	return v, nil
+}
+
 // DevicesByIDs returns the devices of ids that exist, with their row
 // versions, in no particular order.
 func (db *DB) DevicesByIDs(ctx context.Context, ids []string) ([]store.VersionedDevice, error) {

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -55,6 +56,17 @@ var presenceTests = []test{
 			}
 			if len(out) != len(ids) {
 				t.Fatalf("DevicesByIDs returned %d of %d devices", len(out), len(ids))
+			}
+			if rv, ok := s.(store.DeviceRowVersions); ok {
+				for id, v := range out {
+					got, err := rv.DeviceVersion(ctx, id)
+					if err != nil || got != v {
+						t.Fatalf("DeviceVersion(%s) = %d, %v; DevicesByIDs says %d", id, got, err, v)
+					}
+				}
+				if _, err := rv.DeviceVersion(ctx, devID(99)); !errors.Is(err, store.ErrNotFound) {
+					t.Fatalf("DeviceVersion of an unknown device: err = %v; want ErrNotFound", err)
+				}
 			}
 			return out
 		}
