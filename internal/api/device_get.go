@@ -1,7 +1,6 @@
 package api
 
 import (
-	"encoding/json"
 	"errors"
 
 	"github.com/wick-cloud/wick/internal/store"
@@ -63,11 +62,9 @@ func (s *server) getCachedDevice(rq *request, idOrName string) (ok bool, err err
 	if err != nil {
 		return true, err
 	}
-	owner := []byte("null")
-	if name != "" {
-		if owner, err = json.Marshal(name); err != nil {
-			return true, err
-		}
+	owner, err := ownerValue(name)
+	if err != nil {
+		return true, err
 	}
 	body := make([]byte, 0, len(r.pre)+len(owner)+len(r.post)+1)
 	body = append(body, r.pre...)

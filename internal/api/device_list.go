@@ -137,6 +137,15 @@ func renderDevice(d *store.Device, v int64) (*renderedDevice, error) {
 	}, nil
 }
 
+// ownerValue is the JSON of a rendered device's owner field: the name as a
+// string, or null for none.
+func ownerValue(name string) ([]byte, error) {
+	if name == "" {
+		return []byte("null"), nil
+	}
+	return json.Marshal(name)
+}
+
 // defaultDeviceListBytes bounds the assembled lists kept in memory.
 const defaultDeviceListBytes = 64 << 20
 
@@ -316,9 +325,7 @@ func (s *server) assembleDeviceList(rq *request, ls store.DeviceLists) (body []b
 		}
 		oj, found := ownerJSON[name]
 		if !found {
-			if name == "" {
-				oj = []byte("null")
-			} else if oj, err = json.Marshal(name); err != nil {
+			if oj, err = ownerValue(name); err != nil {
 				return nil, false, err
 			}
 			ownerJSON[name] = oj
