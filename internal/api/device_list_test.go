@@ -62,6 +62,17 @@ func (c *countingLists) DevicesByIDs(ctx context.Context, ids []string) ([]store
 	return c.lists.DevicesByIDs(ctx, ids)
 }
 
+// serveGet serves GET path with a bearer token from a fixed client address
+// and returns the recorded answer.
+func serveGet(h http.Handler, path, tok string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest(http.MethodGet, path, nil)
+	r.Header.Set("Authorization", "Bearer "+tok)
+	r.RemoteAddr = "192.0.2.1:1234"
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w
+}
+
 // TestDeviceListCacheMatchesRendering checks that GET /v1/devices from the
 // cache is byte for byte the list rendered from the store, after every
 // kind of write to a device, for a user and a customer, and that only
@@ -104,11 +115,7 @@ func testDeviceListCache(t *testing.T, noStamps bool) {
 
 	list := func(h http.Handler, tok string) []byte {
 		t.Helper()
-		r := httptest.NewRequest(http.MethodGet, "/v1/devices", nil)
-		r.Header.Set("Authorization", "Bearer "+tok)
-		r.RemoteAddr = "192.0.2.1:1234"
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, r)
+		w := serveGet(h, "/v1/devices", tok)
 		if w.Code != http.StatusOK {
 			t.Fatalf("GET /v1/devices: %d %s", w.Code, w.Body)
 		}
@@ -140,12 +147,7 @@ func testDeviceListCache(t *testing.T, noStamps bool) {
 		for _, tok := range []string{userTok, custTok} {
 			for _, id := range []string{devKitchen, devGarage, devShed, devOther, devPorch, devNobody,
 				strings.ToUpper(devGarage), "garage", "carport", "porch", "000000000000000000000000"} {
-				r := httptest.NewRequest(http.MethodGet, "/v1/devices/"+id, nil)
-				r.Header.Set("Authorization", "Bearer "+tok)
-				r.RemoteAddr = "192.0.2.1:1234"
-				got, want := httptest.NewRecorder(), httptest.NewRecorder()
-				env.Handler.ServeHTTP(got, r)
-				ref.ServeHTTP(want, r.Clone(r.Context()))
+				got, want := serveGet(env.Handler, "/v1/devices/"+id, tok), serveGet(ref, "/v1/devices/"+id, tok)
 				if got.Code != want.Code || !bytes.Equal(got.Body.Bytes(), want.Body.Bytes()) {
 					t.Fatalf("%s: GET /v1/devices/%s: %d %s\nwant %d %s", step, id, got.Code, got.Body, want.Code, want.Body)
 				}
@@ -162,10 +164,7 @@ func testDeviceListCache(t *testing.T, noStamps bool) {
 	// and never cached.)
 	before, rows := counter.read.Load(), counter.rowVersions.Load()
 	for _, g := range []struct{ tok, id string }{{userTok, devKitchen}, {userTok, devGarage}, {userTok, devShed}, {custTok, devPorch}} {
-		r := httptest.NewRequest(http.MethodGet, "/v1/devices/"+g.id, nil)
-		r.Header.Set("Authorization", "Bearer "+g.tok)
-		w := httptest.NewRecorder()
-		env.Handler.ServeHTTP(w, r)
+		w := serveGet(env.Handler, "/v1/devices/"+g.id, g.tok)
 		if w.Code != http.StatusOK {
 			t.Fatalf("GET /v1/devices/%s: %d %s", g.id, w.Code, w.Body)
 		}
@@ -278,11 +277,7 @@ func benchListDevices(b *testing.B, n int) {
 		h    http.Handler
 	}{{"cached", env.Handler}, {"uncached", ref}} {
 		get := func() *httptest.ResponseRecorder {
-			r := httptest.NewRequest(http.MethodGet, "/v1/devices", nil)
-			r.Header.Set("Authorization", "Bearer "+tok)
-			r.RemoteAddr = "192.0.2.1:1234"
-			w := httptest.NewRecorder()
-			h.h.ServeHTTP(w, r)
+			w := serveGet(h.h, "/v1/devices", tok)
 			if w.Code != http.StatusOK {
 				b.Fatalf("%d %s", w.Code, w.Body)
 			}

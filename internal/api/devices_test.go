@@ -3,7 +3,6 @@ package api_test
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -297,12 +296,7 @@ func BenchmarkGetDevice(b *testing.B) {
 		h    http.Handler
 	}{{"cached", e.Handler}, {"uncached", ref}} {
 		get := func(id string) {
-			r := httptest.NewRequest(http.MethodGet, "/v1/devices/"+id, nil)
-			r.Header.Set("Authorization", "Bearer "+token)
-			r.RemoteAddr = "192.0.2.1:1234"
-			w := httptest.NewRecorder()
-			h.h.ServeHTTP(w, r)
-			if w.Code != http.StatusOK {
+			if w := serveGet(h.h, "/v1/devices/"+id, token); w.Code != http.StatusOK {
 				b.Fatalf("%d %s", w.Code, w.Body)
 			}
 		}
